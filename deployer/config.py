@@ -1,0 +1,164 @@
+"""Every default of the deployer, and the one settings chain.
+
+ACI limits, the default quota, ports, default sizes, the price file and the
+environment variable names live here and nowhere else.
+
+Every setting resolves through :func:`resolve`: the explicit argument (a CLI
+flag), then the workload file, then the environment, then a
+:class:`~deployer.errors.MissingSettingError` saying what to configure.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Final
+
+from deployer.errors import MissingSettingError
+
+# --- ACI limits for one Linux container group (quantities in tenths: 10 = 1.0) ---
+TENTHS: Final = 10
+"""ACI accepts cpu and memoryInGB in steps of 0.1; sizing counts in tenths."""
+MAX_GROUP_CPU: Final = 40
+MAX_GROUP_MEMORY: Final = 160
+MIN_GROUP_CPU: Final = 10
+MIN_GROUP_MEMORY: Final = 10
+MAX_CONTAINERS_PER_GROUP: Final = 60
+MAX_PORTS_PER_IP: Final = 5
+DEFAULT_QUOTA_CORES: Final = 100
+"""Regional ACI core quota assumed by ``plan`` (``up`` asks Azure for the real one)."""
+
+# --- ipyparallel defaults ---
+DEFAULT_ENGINE_CPU: Final = 1.0
+DEFAULT_ENGINE_MEMORY_GB: Final = 2.0
+CONTROLLER_CPU: Final = 10
+CONTROLLER_MEMORY: Final = 15
+NOTEBOOK_CPU: Final = 10
+NOTEBOOK_MEMORY: Final = 20
+
+# --- BLAST defaults ---
+BLAST_CACHE_FACTOR: Final = 1.1
+"""Worker memory is bytes-to-cache times this factor plus the process overhead."""
+BLAST_PROCESS_OVERHEAD_GB: Final = 0.5
+DEFAULT_BLAST_THREADS: Final = 2
+DEFAULT_BLAST_QUEUE: Final = "blast-jobs"
+GB: Final = 1_000_000_000
+"""Bytes per GB. Decimal GB over-reserves slightly compared with GiB, which is safe."""
+
+# --- Azure ---
+PUBLIC_ARM_ENDPOINT: Final = "https://management.azure.com"
+DEFAULT_IMAGE_TAG: Final = "latest"
+DEFAULT_DEPLOYMENT_RETRIES: Final = 10
+DEFAULT_POLL_INTERVAL_S: Final = 5.0
+DEFAULT_READY_TIMEOUT_S: Final = 900.0
+DEFAULT_PARALLELISM: Final = 16
+TOOL_TAG: Final = "aci-research-deployer"
+
+PRICE_FILE: Final = "aci-prices.json"
+
+
+def price_file() -> Path:
+    """Return the path of the bundled ACI price file (``deployer/data/aci-prices.json``)."""
+    return Path(str(resources.files("deployer") / "data" / PRICE_FILE))
+
+
+class Env:
+    """Names of the environment variables the deployer reads."""
+
+    SUBSCRIPTION: Final = "AZURE_SUBSCRIPTION_ID"
+    RESOURCE_GROUP: Final = "DEPLOYER_RESOURCE_GROUP"
+    LOCATION: Final = "DEPLOYER_LOCATION"
+    REGISTRY: Final = "DEPLOYER_REGISTRY"
+    IMAGE_TAG: Final = "DEPLOYER_IMAGE_TAG"
+    ARM_ENDPOINT: Final = "DEPLOYER_ARM_ENDPOINT"
+    ACCESS_TOKEN: Final = "DEPLOYER_ACCESS_TOKEN"
+    STATE_DIR: Final = "DEPLOYER_STATE_DIR"
+    POLL_INTERVAL: Final = "DEPLOYER_POLL_INTERVAL"
+    READY_TIMEOUT: Final = "DEPLOYER_READY_TIMEOUT"
+    REGISTRY_USERNAME: Final = "DEPLOYER_REGISTRY_USERNAME"
+    REGISTRY_PASSWORD: Final = "DEPLOYER_REGISTRY_PASSWORD"
+    STORAGE_CONNECTION_STRING: Final = "AZURE_STORAGE_CONNECTION_STRING"
+
+
+def resolve(
+    name: str,
+    explicit: str | None,
+    from_file: str | None,
+    env_var: str | None,
+    *,
+    flag: str | None = None,
+    discover: str | None = None,
+) -> str:
+    """Resolve one setting: explicit argument, then workload file, then environment.
+
+    Args:
+        name (str): The setting's dotted name in the workload file, e.g.
+            ``deployment.subscription``.
+        explicit (str | None): The value of the CLI flag or API argument.
+        from_file (str | None): The value in the workload file.
+        env_var (str | None): The environment variable to read, if any.
+        flag (str | None): The CLI flag that sets it, for the error message.
+            Default: None.
+        discover (str | None): A command that lists valid values, for the error
+            message, e.g. ``az account list -o table``. Default: None.
+
+    Returns:
+        str: The first non-empty value in the chain.
+
+    Raises:
+        MissingSettingError: When no link of the chain has a value.
+    """
+    for value in (explicit, from_file, os.environ.get(env_var) if env_var else None):
+        if value:
+            return value
+    ways = []
+    if flag:
+        ways.append(f"pass {flag}")
+    ways.append(f"set {name} in the workload file")
+    if env_var:
+        ways.append(f"export {env_var}")
+    hint = ", or ".join(ways)
+    if discover:
+        hint += f" (list valid values with `{discover}`)"
+    raise MissingSettingError(f"{name} is not set", hint=hint, code="MissingSetting")
+
+
+def env_float(env_var: str, default: float) -> float:
+    """Read a float from the environment.
+
+    Args:
+        env_var (str): The variable name.
+        default (float): The value when the variable is unset or empty.
+
+    Returns:
+        float: The parsed value.
+
+    Raises:
+        MissingSettingError: When the variable is set but is not a number.
+    """
+    raw = os.environ.get(env_var)
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise MissingSettingError(
+            f"{env_var} must be a number of seconds (got {raw!r})", code="InvalidSetting"
+        ) from None
+
+
+def state_dir() -> Path:
+    """Return the directory for per-deployment secrets (created 0700).
+
+    ``$DEPLOYER_STATE_DIR``, else ``$XDG_STATE_HOME/aci-research``, else
+    ``~/.local/state/aci-research``.
+    """
+    base = os.environ.get(Env.STATE_DIR)
+    if base:
+        path = Path(base)
+    else:
+        xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        path = Path(xdg) / "aci-research"
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path

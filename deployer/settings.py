@@ -1,0 +1,177 @@
+"""Resolved deployment settings: the workload file's ``deployment`` block after the chain.
+
+Each setting comes from the explicit argument, then the workload file, then the
+environment (see :func:`deployer.config.resolve`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from deployer import config
+from deployer.config import Env
+from deployer.errors import MissingSettingError
+from deployer.secrets import Secret
+from deployer.workload import Workload
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Values given on the command line; each wins over the file and the environment.
+
+    Args:
+        subscription (str | None): ``--subscription``.
+        resource_group (str | None): ``--resource-group``.
+        location (str | None): ``--location``.
+        registry (str | None): ``--registry``.
+        image_tag (str | None): ``--image-tag``.
+    """
+
+    subscription: str | None = None
+    resource_group: str | None = None
+    location: str | None = None
+    registry: str | None = None
+    image_tag: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the planner and the backend need, resolved.
+
+    Args:
+        deployment (str): Deployment name.
+        location (str): Azure region.
+        registry (str): Registry login server.
+        image_tag (str): Image tag.
+        managed_identity (str | None): User-assigned identity resource id.
+        managed_identity_client_id (str | None): That identity's client id.
+        registry_auth (str): ``identity`` or ``admin``.
+        registry_username (str | None): Admin user (admin mode).
+        registry_password (Secret | None): Admin password (admin mode).
+        storage_account (str | None): Storage account name.
+        storage_connection_string (Secret | None): Used when no storage account.
+        subnet_id (str | None): Subnet resource id (private IPs).
+        subscription (str | None): Subscription id (None when only planning).
+        resource_group (str | None): Resource group (None when only planning).
+    """
+
+    deployment: str
+    location: str
+    registry: str
+    image_tag: str
+    managed_identity: str | None = None
+    managed_identity_client_id: str | None = None
+    registry_auth: str = "identity"
+    registry_username: str | None = None
+    registry_password: Secret | None = field(default=None, repr=False)
+    storage_account: str | None = None
+    storage_connection_string: Secret | None = field(default=None, repr=False)
+    subnet_id: str | None = None
+    subscription: str | None = None
+    resource_group: str | None = None
+
+    def require_azure(self) -> tuple[str, str]:
+        """Return (subscription, resource group), or raise saying what to set."""
+        if not self.subscription or not self.resource_group:
+            raise MissingSettingError("subscription and resource group are needed here")
+        return self.subscription, self.resource_group
+
+
+def resolve_settings(workload: Workload, overrides: Overrides, *, need_azure: bool) -> Settings:
+    """Resolve the deployment settings through the chain.
+
+    Args:
+        workload (Workload): The validated workload file.
+        overrides (Overrides): Values from the command line.
+        need_azure (bool): Also require subscription and resource group (every
+            command that talks to Azure); ``plan`` and ``render`` do not.
+
+    Raises:
+        MissingSettingError: Naming the flag, field and variable that set a
+            missing value.
+    """
+    d = workload.deployment
+    location = config.resolve(
+        "deployment.location",
+        overrides.location,
+        d.location,
+        Env.LOCATION,
+        flag="--location",
+        discover="az account list-locations -o table",
+    )
+    registry = config.resolve(
+        "deployment.registry",
+        overrides.registry,
+        d.registry,
+        Env.REGISTRY,
+        flag="--registry",
+        discover="az acr list --query [].loginServer -o tsv",
+    )
+    tag = (
+        overrides.image_tag
+        or d.image_tag
+        or os.environ.get(Env.IMAGE_TAG)
+        or config.DEFAULT_IMAGE_TAG
+    )
+    subscription = resource_group = None
+    if need_azure:
+        subscription = config.resolve(
+            "deployment.subscription",
+            overrides.subscription,
+            d.subscription,
+            Env.SUBSCRIPTION,
+            flag="--subscription",
+            discover="az account list -o table",
+        )
+        resource_group = config.resolve(
+            "deployment.resource_group",
+            overrides.resource_group,
+            d.resource_group,
+            Env.RESOURCE_GROUP,
+            flag="--resource-group",
+            discover="az group list -o table",
+        )
+    username = password = None
+    if d.registry_auth == "admin":
+        username = config.resolve(
+            "registry admin user",
+            None,
+            None,
+            Env.REGISTRY_USERNAME,
+            discover=f"az acr credential show -n {registry.split('.')[0]}",
+        )
+        password = Secret(
+            config.resolve(
+                "registry admin password",
+                None,
+                None,
+                Env.REGISTRY_PASSWORD,
+                discover=f"az acr credential show -n {registry.split('.')[0]}",
+            )
+        )
+    elif not d.managed_identity:
+        raise MissingSettingError(
+            "deployment.managed_identity is not set, and it pulls the images (registry_auth: "
+            "identity)",
+            hint="set deployment.managed_identity to a user-assigned identity with AcrPull "
+            "(`az identity list --query [].id -o tsv`), or set registry_auth: admin and export "
+            f"{Env.REGISTRY_USERNAME} and {Env.REGISTRY_PASSWORD}",
+        )
+    conn = os.environ.get(Env.STORAGE_CONNECTION_STRING)
+    return Settings(
+        deployment=d.name,
+        location=location,
+        registry=registry,
+        image_tag=tag,
+        managed_identity=d.managed_identity,
+        managed_identity_client_id=d.managed_identity_client_id,
+        registry_auth=d.registry_auth,
+        registry_username=username,
+        registry_password=password,
+        storage_account=d.storage_account,
+        storage_connection_string=Secret(conn) if conn else None,
+        subnet_id=d.subnet_id,
+        subscription=subscription,
+        resource_group=resource_group,
+    )

@@ -1,0 +1,303 @@
+"""Sizing: pure functions that turn workload numbers into right-sized groups.
+
+Quantities are integers in tenths (10 = 1.0 vCPU or 1.0 GB), because ACI takes
+requests in steps of 0.1 and integer arithmetic keeps the limits exact.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from deployer import config
+from deployer.errors import QuotaError, SizingError
+
+
+@dataclass(frozen=True)
+class Resources:
+    """A cpu and memory request, in tenths.
+
+    Args:
+        cpu (int): vCPU in tenths (15 = 1.5 vCPU).
+        memory (int): GB in tenths (35 = 3.5 GB).
+    """
+
+    cpu: int
+    memory: int
+
+    def __add__(self, other: Resources) -> Resources:
+        return Resources(self.cpu + other.cpu, self.memory + other.memory)
+
+    def __mul__(self, n: int) -> Resources:
+        return Resources(self.cpu * n, self.memory * n)
+
+
+ZERO = Resources(0, 0)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits of one container group, in tenths (default: an ACI Linux group).
+
+    Args:
+        max_cpu (int): Most vCPU per group. Default: 40 (4 vCPU).
+        max_memory (int): Most GB per group. Default: 160 (16 GB).
+        min_cpu (int): Least vCPU per group. Default: 10.
+        min_memory (int): Least GB per group. Default: 10.
+        max_containers (int): Most containers per group. Default: 60.
+        max_ports (int): Most ports per IP address. Default: 5.
+    """
+
+    max_cpu: int = config.MAX_GROUP_CPU
+    max_memory: int = config.MAX_GROUP_MEMORY
+    min_cpu: int = config.MIN_GROUP_CPU
+    min_memory: int = config.MIN_GROUP_MEMORY
+    max_containers: int = config.MAX_CONTAINERS_PER_GROUP
+    max_ports: int = config.MAX_PORTS_PER_IP
+
+
+ACI = Limits()
+
+
+@dataclass(frozen=True)
+class ContainerSize:
+    """One container of a sized group.
+
+    Args:
+        first (int): Index of its first unit (engine or worker) in the workload.
+        units (int): Number of units it runs.
+        resources (Resources): Its request, padding included.
+    """
+
+    first: int
+    units: int
+    resources: Resources
+
+
+@dataclass(frozen=True)
+class GroupSize:
+    """One sized container group: its containers, in order."""
+
+    containers: tuple[ContainerSize, ...]
+
+    @property
+    def total(self) -> Resources:
+        """The group's total request."""
+        total = ZERO
+        for c in self.containers:
+            total = total + c.resources
+        return total
+
+    @property
+    def units(self) -> int:
+        """The number of units (engines or workers) in the group."""
+        return sum(c.units for c in self.containers)
+
+
+def to_tenths(value: float) -> int:
+    """Round a quantity up to whole tenths: 1.23 -> 13."""
+    return math.ceil(round(value * config.TENTHS, 6))
+
+
+def fmt(tenths: int) -> str:
+    """Format tenths as a decimal: 15 -> ``1.5``, 40 -> ``4``."""
+    whole, part = divmod(tenths, config.TENTHS)
+    return f"{whole}.{part}" if part else str(whole)
+
+
+def balanced(count: int, capacity: int) -> list[int]:
+    """Split ``count`` units into the fewest groups of at most ``capacity``, evenly.
+
+    Args:
+        count (int): Units to place (>= 0).
+        capacity (int): Most units per group (>= 1).
+
+    Returns:
+        list[int]: Units per group; sizes differ by at most one.
+    """
+    if count == 0:
+        return []
+    groups = math.ceil(count / capacity)
+    base, extra = divmod(count, groups)
+    return [base + 1] * extra + [base] * (groups - extra)
+
+
+def pad_to_minimum(
+    containers: Sequence[ContainerSize], limits: Limits
+) -> tuple[ContainerSize, ...]:
+    """Raise the first container's request so the group meets the group minimum.
+
+    ACI refuses groups below 1 vCPU and 1 GB, so small groups pay for the minimum.
+    """
+    total = ZERO
+    for c in containers:
+        total = total + c.resources
+    extra = Resources(max(0, limits.min_cpu - total.cpu), max(0, limits.min_memory - total.memory))
+    if extra == ZERO:
+        return tuple(containers)
+    first = containers[0]
+    padded = ContainerSize(first.first, first.units, first.resources + extra)
+    return (padded, *containers[1:])
+
+
+def units_per_group(unit: Resources, units_per_container: int, limits: Limits) -> int:
+    """Return the most units one group can hold, or 0 if a single unit cannot fit."""
+    if unit.cpu <= 0 or unit.memory <= 0:
+        raise ValueError("a unit needs a positive cpu and memory request")
+    return min(
+        limits.max_cpu // unit.cpu,
+        limits.max_memory // unit.memory,
+        limits.max_containers * units_per_container,
+    )
+
+
+def pack(
+    count: int, unit: Resources, units_per_container: int, limits: Limits = ACI
+) -> list[GroupSize]:
+    """Pack ``count`` identical units into the fewest groups the limits allow.
+
+    Every group gets units in containers of ``units_per_container`` (the last
+    container of a group may run fewer); groups are balanced and padded up to
+    the group minimum.
+
+    Args:
+        count (int): Units (engines or workers) to place.
+        unit (Resources): The request of one unit.
+        units_per_container (int): Units per container.
+        limits (Limits): Group limits. Default: :data:`ACI`.
+
+    Returns:
+        list[GroupSize]: The groups; units are numbered 0..count-1 in order.
+
+    Raises:
+        SizingError: When one container does not fit in a group.
+    """
+    container = unit * units_per_container
+    if container.cpu > limits.max_cpu or container.memory > limits.max_memory:
+        raise SizingError(
+            f"one container of {units_per_container} unit(s) needs {fmt(container.cpu)} vCPU and "
+            f"{fmt(container.memory)} GB; an ACI container group holds at most "
+            f"{fmt(limits.max_cpu)} vCPU and {fmt(limits.max_memory)} GB",
+            hint="request less per unit, or fewer units per container",
+        )
+    capacity = units_per_group(unit, units_per_container, limits)
+    groups: list[GroupSize] = []
+    first = 0
+    for n in balanced(count, capacity):
+        containers = []
+        for start in range(0, n, units_per_container):
+            k = min(units_per_container, n - start)
+            containers.append(ContainerSize(first + start, k, unit * k))
+        groups.append(GroupSize(pad_to_minimum(containers, limits)))
+        first += n
+    return groups
+
+
+def engine_groups(
+    engines: int, vcpu: float, memory_gb: float, engines_per_container: int, limits: Limits = ACI
+) -> list[GroupSize]:
+    """Size the engine groups of an ipyparallel workload.
+
+    Args:
+        engines (int): Number of engines.
+        vcpu (float): vCPU per engine (0.1 steps).
+        memory_gb (float): GB per engine (0.1 steps).
+        engines_per_container (int): Engine processes per ipengine container.
+        limits (Limits): Group limits. Default: :data:`ACI`.
+
+    Raises:
+        SizingError: When one engine container cannot fit in a group.
+    """
+    unit = Resources(to_tenths(vcpu), to_tenths(memory_gb))
+    try:
+        return pack(engines, unit, engines_per_container, limits)
+    except SizingError as exc:
+        raise SizingError(
+            f"workloads.ipyparallel: {exc.message}",
+            hint="lower vcpu_per_engine, memory_gb_per_engine or engines_per_container",
+        ) from None
+
+
+def head_group(notebook: bool) -> GroupSize:
+    """Size the ipyparallel head group: the controller, and the notebook if on."""
+    containers = [ContainerSize(0, 1, Resources(config.CONTROLLER_CPU, config.CONTROLLER_MEMORY))]
+    if notebook:
+        containers.append(
+            ContainerSize(0, 1, Resources(config.NOTEBOOK_CPU, config.NOTEBOOK_MEMORY))
+        )
+    return GroupSize(tuple(containers))
+
+
+def blast_worker(
+    databases: Sequence[tuple[str, int]], threads: int, limits: Limits = ACI
+) -> Resources:
+    """Size one BLAST worker: bytes-to-cache x 1.1 plus the process overhead.
+
+    Args:
+        databases (Sequence[tuple[str, int]]): (name, bytes-to-cache) of every
+            database the worker caches.
+        threads (int): BLAST threads, one vCPU each.
+        limits (Limits): Group limits. Default: :data:`ACI`.
+
+    Raises:
+        SizingError: When the databases cannot fit in one group, with the
+            alternatives.
+    """
+    cache = sum(size for _, size in databases)
+    gb = cache * config.BLAST_CACHE_FACTOR / config.GB + config.BLAST_PROCESS_OVERHEAD_GB
+    memory = to_tenths(gb)
+    if memory > limits.max_memory:
+        names = ", ".join(name for name, _ in databases)
+        raise SizingError(
+            f"{'database' if len(databases) == 1 else 'databases'} {names} "
+            f"{'needs' if len(databases) == 1 else 'need'} "
+            f"{fmt(memory)} GB per worker (bytes-to-cache {cache / config.GB:.1f} GB x "
+            f"{config.BLAST_CACHE_FACTOR} + {config.BLAST_PROCESS_OVERHEAD_GB} GB overhead); "
+            f"an ACI container group holds at most {fmt(limits.max_memory)} GB",
+            hint="use a smaller database (e.g. swissprot or pdbaa instead of nr), cache fewer "
+            "databases per worker, or search a subset of the database's volumes "
+            "(make one with `blastdb_aliastool -dblist`)",
+        )
+    return Resources(threads * config.TENTHS, memory)
+
+
+def blast_groups(
+    workers: int, databases: Sequence[tuple[str, int]], threads: int, limits: Limits = ACI
+) -> list[GroupSize]:
+    """Size the BLAST worker groups: one worker per container, fewest groups.
+
+    Args:
+        workers (int): Number of workers.
+        databases (Sequence[tuple[str, int]]): (name, bytes-to-cache) pairs.
+        threads (int): BLAST threads (= vCPU) per worker.
+        limits (Limits): Group limits. Default: :data:`ACI`.
+
+    Raises:
+        SizingError: When a worker cannot fit in a group.
+    """
+    return pack(workers, blast_worker(databases, threads, limits), 1, limits)
+
+
+def check_quota(needed_cpu: int, limit_cores: int, used_cores: int, location: str) -> None:
+    """Fail when ``needed_cpu`` (tenths) does not fit in the regional core quota.
+
+    Args:
+        needed_cpu (int): vCPU the plan adds, in tenths.
+        limit_cores (int): The regional ACI core limit.
+        used_cores (int): Cores already in use in the region.
+        location (str): The region, for the message.
+
+    Raises:
+        QuotaError: When it does not fit.
+    """
+    needed = math.ceil(needed_cpu / config.TENTHS)
+    free = limit_cores - used_cores
+    if needed > free:
+        raise QuotaError(
+            f"the plan needs {needed} cores in {location} but only {free} of {limit_cores} are "
+            f"free ({used_cores} in use); nothing was created",
+            hint="use fewer or smaller engines/workers, delete other container groups, or request "
+            f"more quota (`az container list-usage -l {location} -o table` shows it)",
+            code="QuotaExceeded",
+        )

@@ -1,0 +1,370 @@
+"""The workload file: a YAML document validated with pydantic.
+
+:func:`load` reads a file and returns a :class:`Workload`; every problem is
+reported as ``FILE:LINE: field.path: message`` with the allowed values, through
+:class:`~deployer.errors.WorkloadFileError`. ``deployer schema`` prints
+:func:`json_schema`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from deployer import config
+from deployer.errors import WorkloadFileError
+
+Tenth = Annotated[float, Field(gt=0)]
+
+
+def _check_tenth(value: float) -> float:
+    if abs(value * config.TENTHS - round(value * config.TENTHS)) > 1e-9:
+        raise ValueError(f"must be a multiple of 0.1 (got {value})")
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Prices(_Model):
+    """ACI Linux list prices (override of the bundled price file)."""
+
+    vcpu_second: float = Field(gt=0, description="Price of one vCPU for one second.")
+    gb_second: float = Field(gt=0, description="Price of one GB of memory for one second.")
+    currency: str = Field("USD", description="Currency of both prices.")
+
+
+class Deployment(_Model):
+    """Where and how the workloads run."""
+
+    name: str = Field(
+        pattern=r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$",
+        description="Deployment name: prefix of every container group and the `deployment` tag. "
+        "Lowercase letters, digits and '-', at most 40 characters.",
+    )
+    subscription: str | None = Field(
+        None,
+        description="Azure subscription id (`az account list -o table`); "
+        "else --subscription or AZURE_SUBSCRIPTION_ID.",
+    )
+    resource_group: str | None = Field(
+        None,
+        description="Resource group (`az group list -o table`); else DEPLOYER_RESOURCE_GROUP.",
+    )
+    location: str | None = Field(
+        None,
+        description="Azure region, e.g. westeurope "
+        "(`az account list-locations -o table`); else DEPLOYER_LOCATION.",
+    )
+    registry: str | None = Field(
+        None,
+        description="Registry login server, e.g. myacr.azurecr.io "
+        "(`az acr list --query [].loginServer -o tsv`); else DEPLOYER_REGISTRY.",
+    )
+    image_tag: str | None = Field(
+        None, description="Image tag; else DEPLOYER_IMAGE_TAG, else latest."
+    )
+    managed_identity: str | None = Field(
+        None,
+        description="Resource id of the user-assigned managed identity that pulls images "
+        "and reads storage (`az identity list --query [].id -o tsv`).",
+    )
+    managed_identity_client_id: str | None = Field(
+        None,
+        description="Client id of that identity, given to containers as AZURE_CLIENT_ID "
+        "(`az identity show --ids ID --query clientId -o tsv`).",
+    )
+    registry_auth: Literal["identity", "admin"] = Field(
+        "identity",
+        description="How ACI pulls images: the managed identity, or the registry's admin "
+        "user (DEPLOYER_REGISTRY_USERNAME / DEPLOYER_REGISTRY_PASSWORD).",
+    )
+    storage_account: str | None = Field(
+        None,
+        description="Storage account of the BLAST queue and databases "
+        "(`az storage account list --query [].name -o tsv`). Without it, containers get "
+        "AZURE_STORAGE_CONNECTION_STRING from the environment.",
+    )
+    subnet_id: str | None = Field(
+        None,
+        description="Subnet resource id for private IPs "
+        "(`az network vnet subnet list -g RG --vnet-name VNET --query [].id -o tsv`).",
+    )
+    prices: Prices | None = Field(None, description="Override of the bundled ACI prices.")
+
+
+class Tls(_Model):
+    """TLS of the notebook."""
+
+    mode: Literal["off", "self-signed", "provided"] = "self-signed"
+    cert_file: str | None = Field(None, description="PEM certificate when mode is provided.")
+    key_file: str | None = Field(None, description="PEM private key when mode is provided.")
+
+    @model_validator(mode="after")
+    def _files_when_provided(self) -> Tls:
+        if self.mode == "provided" and not (self.cert_file and self.key_file):
+            raise ValueError("mode 'provided' needs cert_file and key_file")
+        return self
+
+
+class IPyParallel(_Model):
+    """An IPython parallel cluster: a head group plus engine groups."""
+
+    engines: int = Field(ge=1, le=10_000, description="Number of engines.")
+    vcpu_per_engine: Tenth = Field(
+        config.DEFAULT_ENGINE_CPU, description="vCPU per engine (0.1 steps)."
+    )
+    memory_gb_per_engine: Tenth = Field(
+        config.DEFAULT_ENGINE_MEMORY_GB, description="GB of memory per engine (0.1 steps)."
+    )
+    engines_per_container: int = Field(
+        1, ge=1, le=64, description="Engine processes per ipengine container."
+    )
+    notebook: bool = Field(True, description="Run the Jupyter notebook in the head group.")
+    tls: Tls = Field(default_factory=Tls, description="Notebook TLS.")
+    dns_label: str | None = Field(
+        None,
+        pattern=r"^[a-z][a-z0-9-]{1,61}[a-z0-9]$",
+        description="DNS label of the head: <label>.<location>.azurecontainer.io. "
+        "Default: <deployment>-head. Ignored with a subnet.",
+    )
+
+    _tenths = field_validator("vcpu_per_engine", "memory_gb_per_engine")(_check_tenth)
+
+
+class BlastDatabase(_Model):
+    """A BLAST database the workers cache."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Database name, e.g. swissprot.")
+    bytes_to_cache: int | None = Field(
+        None,
+        ge=1,
+        description="Bytes the database needs in memory (its metadata's bytes-to-cache).",
+    )
+    metadata: str | None = Field(
+        None,
+        description="BLAST database metadata JSON (`<db>-<type>-metadata.json` of "
+        "update_blastdb.pl), read for bytes-to-cache; relative to the workload file.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BlastDatabase:
+        if (self.bytes_to_cache is None) == (self.metadata is None):
+            raise ValueError("give exactly one of bytes_to_cache or metadata")
+        return self
+
+
+class Blast(_Model):
+    """A queue-driven BLAST search service: worker groups."""
+
+    workers: int = Field(ge=1, le=1000, description="Number of workers.")
+    threads_per_worker: int = Field(
+        config.DEFAULT_BLAST_THREADS, ge=1, le=4, description="BLAST threads (= vCPU) per worker."
+    )
+    queue: str = Field(config.DEFAULT_BLAST_QUEUE, description="Storage queue of BLAST jobs.")
+    databases: list[BlastDatabase] = Field(
+        min_length=1, description="Databases every worker caches."
+    )
+
+
+class Workloads(_Model):
+    """The workloads; at least one."""
+
+    ipyparallel: IPyParallel | None = None
+    blast: Blast | None = None
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> Workloads:
+        if self.ipyparallel is None and self.blast is None:
+            raise ValueError("define at least one workload: ipyparallel or blast")
+        return self
+
+
+class Workload(_Model):
+    """A whole workload file."""
+
+    deployment: Deployment
+    workloads: Workloads
+
+
+def json_schema() -> dict[str, Any]:
+    """Return the JSON Schema of the workload file."""
+    schema = Workload.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "aci-research deployer workload file"
+    return schema
+
+
+# --- loading, with line numbers -------------------------------------------------
+
+Path_ = tuple[str | int, ...]
+
+
+def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
+    """Record the 1-based line of every key and item below ``node``."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            sub = (*path, str(key.value))
+            out[sub] = key.start_mark.line + 1
+            _lines(value, sub, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            sub = (*path, i)
+            out[sub] = item.start_mark.line + 1
+            _lines(item, sub, out)
+
+
+def _describe(err: dict[str, Any]) -> str:
+    """Turn one pydantic error into a short sentence with the allowed values."""
+    kind, ctx, got = err["type"], err.get("ctx") or {}, err.get("input")
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a known field"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        op = {
+            "greater_than_equal": ">=",
+            "greater_than": ">",
+            "less_than_equal": "<=",
+            "less_than": "<",
+        }[kind]
+        bound = next(iter(ctx.values()))
+        return f"must be {op} {bound} (got {got!r})"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')} (got {got!r})"
+    if kind == "string_pattern_mismatch":
+        return f"must match {ctx.get('pattern')} (got {got!r})"
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    return f"{err['msg'][0].lower()}{err['msg'][1:]} (got {got!r})"
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
+
+
+def _allowed_fields(loc: Path_) -> list[str]:
+    """Return the field names of the model at ``loc`` in the workload file."""
+    model: type[BaseModel] = Workload
+    for part in loc:
+        info = model.model_fields.get(str(part))
+        if info is None:
+            continue  # a list index
+        inner = _models_in(info.annotation)
+        if not inner:
+            break
+        model = inner[0]
+    return list(model.model_fields)
+
+
+def _problem(source: str, lines: dict[Path_, int], err: dict[str, Any]) -> str:
+    loc: Path_ = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
+    line = None
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            line = lines[loc[:end]]
+            break
+    where = f"{source}:{line}" if line else source
+    field = ".".join(str(p) for p in loc) or "(top level)"
+    message = _describe(err)
+    if err["type"] == "extra_forbidden":
+        message += f"; allowed: {', '.join(_allowed_fields(loc[:-1]))}"
+    return f"{where}: {field}: {message}"
+
+
+def parse(text: str, source: str = "<workload>", base_dir: Path | None = None) -> Workload:
+    """Parse and validate a workload document.
+
+    Args:
+        text (str): The YAML text.
+        source (str): The file name used in messages. Default: ``<workload>``.
+        base_dir (Path | None): Directory that relative ``metadata`` paths start
+            from. Default: the current directory.
+
+    Returns:
+        Workload: The validated workload, with every ``metadata`` reference
+        resolved into ``bytes_to_cache``.
+
+    Raises:
+        WorkloadFileError: Listing every problem as ``FILE:LINE: field: message``.
+    """
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise WorkloadFileError([f"{source}{line}: not valid YAML: {problem}"]) from None
+    lines: dict[Path_, int] = {}
+    if node is not None:
+        _lines(node, (), lines)
+    if not isinstance(data, dict):
+        raise WorkloadFileError(
+            [f"{source}:1: (top level): must be a mapping with 'deployment' and 'workloads'"]
+        )
+    try:
+        workload = Workload.model_validate(data)
+    except ValidationError as exc:
+        raise WorkloadFileError(
+            [_problem(source, lines, e) for e in exc.errors(include_url=False)]  # type: ignore[arg-type]
+        ) from None
+    return _resolve_metadata(workload, source, lines, base_dir or Path.cwd())
+
+
+def _resolve_metadata(
+    workload: Workload, source: str, lines: dict[Path_, int], base_dir: Path
+) -> Workload:
+    blast = workload.workloads.blast
+    if blast is None or all(db.metadata is None for db in blast.databases):
+        return workload
+    resolved = []
+    for i, db in enumerate(blast.databases):
+        if db.metadata is None:
+            resolved.append(db)
+            continue
+        loc: Path_ = ("workloads", "blast", "databases", i, "metadata")
+        where = f"{source}:{lines.get(loc, '?')}: {'.'.join(map(str, loc))}"
+        path = base_dir / db.metadata
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+            size = int(meta["bytes-to-cache"])
+        except OSError as exc:
+            raise WorkloadFileError([f"{where}: cannot read {path}: {exc.strerror}"]) from None
+        except (ValueError, KeyError, TypeError):
+            raise WorkloadFileError(
+                [
+                    f"{where}: {path} is not BLAST database metadata with an integer "
+                    "'bytes-to-cache' (get it with `update_blastdb.pl --showall pretty`)"
+                ]
+            ) from None
+        resolved.append(db.model_copy(update={"bytes_to_cache": size}))
+    new_blast = blast.model_copy(update={"databases": resolved})
+    return workload.model_copy(
+        update={"workloads": workload.workloads.model_copy(update={"blast": new_blast})}
+    )
+
+
+def load(path: Path) -> Workload:
+    """Read and validate the workload file at ``path``.
+
+    Args:
+        path (Path): The YAML file.
+
+    Raises:
+        WorkloadFileError: When it cannot be read or is invalid.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise WorkloadFileError(
+            [f"{path}: cannot read the workload file: {exc.strerror}"]
+        ) from None
+    return parse(text, str(path), path.parent)
