@@ -1,0 +1,1 @@
+"""Backends: where container groups live. See :class:`deployer.backends.base.Backend`."""

@@ -1,0 +1,436 @@
+"""The Azure Container Instances backend, on azure-mgmt-containerinstance (API 2023-05-01).
+
+:func:`make_client` builds the SDK client for an ARM endpoint (the public cloud by
+default, a fake one in tests); :class:`AciBackend` maps
+:class:`~deployer.plan.GroupSpec` to SDK models and back.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from azure.core.credentials import AccessToken, TokenCredential
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.core.pipeline import PipelineRequest
+from azure.mgmt.containerinstance import ContainerInstanceManagementClient
+from azure.mgmt.containerinstance import models as m
+from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy
+
+from deployer import config
+from deployer.backends.base import Backend, ContainerStatus, ObservedGroup, Usage
+from deployer.config import Env
+from deployer.errors import AzureError, CredentialError, DeployerError, InputError
+from deployer.plan import GroupSpec
+from deployer.sizing import fmt, to_tenths
+
+T = TypeVar("T")
+
+CORES_USAGE = ("StandardCores", "Standard Cores", "Cores")
+"""Names under which ``location.list_usage`` reports the regional core quota."""
+
+
+def is_loopback(host: str | None) -> bool:
+    """Return True for 127.0.0.0/8, ::1 and localhost."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class _LoopbackAuthPolicy(ARMChallengeAuthenticationPolicy):
+    """ARM bearer auth that allows plain http only towards loopback hosts."""
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        if is_loopback(urlsplit(request.http_request.url).hostname):
+            request.context["enforce_https"] = False
+        super().on_request(request)
+
+
+class StaticTokenCredential:
+    """A credential that hands out one bearer token (``DEPLOYER_ACCESS_TOKEN``).
+
+    Args:
+        token (str): The token, e.g. from
+            ``az account get-access-token --query accessToken -o tsv``.
+    """
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __repr__(self) -> str:
+        return "StaticTokenCredential('********')"
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        """Return the token, presented as valid for the next 5 minutes."""
+        return AccessToken(self._token, int(time.time()) + 300)
+
+
+def default_credential() -> TokenCredential:
+    """Return ``DEPLOYER_ACCESS_TOKEN`` as a credential if set, else ``DefaultAzureCredential``.
+
+    ``DefaultAzureCredential`` tries an environment service principal, workload and
+    managed identity, then ``az login``.
+    """
+    token = os.environ.get(Env.ACCESS_TOKEN)
+    if token:
+        return StaticTokenCredential(token)
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential()
+
+
+def make_client(
+    subscription: str,
+    *,
+    endpoint: str | None = None,
+    credential: TokenCredential | None = None,
+    poll_interval: float | None = None,
+) -> ContainerInstanceManagementClient:
+    """Build the ACI management client.
+
+    Args:
+        subscription (str): Subscription id (``az account list -o table``).
+        endpoint (str | None): ARM endpoint. Default: ``$DEPLOYER_ARM_ENDPOINT``,
+            else ``https://management.azure.com``. Plain http is accepted only for
+            loopback hosts (127.0.0.0/8, ::1, localhost).
+        credential (TokenCredential | None): Default: :func:`default_credential`.
+        poll_interval (float | None): Seconds between LRO polls when ARM sends no
+            Retry-After. Default: ``$DEPLOYER_POLL_INTERVAL``, else 5.
+
+    Raises:
+        InputError: For an endpoint that is not https (or http on loopback).
+    """
+    url = (endpoint or os.environ.get(Env.ARM_ENDPOINT) or config.PUBLIC_ARM_ENDPOINT).rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"ARM endpoint {url!r} is not an http(s) URL", code="InvalidEndpoint")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise InputError(
+            f"ARM endpoint {url} uses plain http; only loopback hosts may",
+            hint=f"use https, or unset {Env.ARM_ENDPOINT} for the public cloud",
+            code="InvalidEndpoint",
+        )
+    credential = credential or default_credential()
+    scope = f"{config.PUBLIC_ARM_ENDPOINT}/.default"
+    interval = poll_interval or config.env_float(Env.POLL_INTERVAL, config.DEFAULT_POLL_INTERVAL_S)
+    return ContainerInstanceManagementClient(
+        credential,
+        subscription,
+        base_url=url,
+        authentication_policy=_LoopbackAuthPolicy(credential, scope),
+        polling_interval=interval,
+        retry_total=config.DEFAULT_DEPLOYMENT_RETRIES,
+    )
+
+
+def translate(exc: Exception, what: str) -> DeployerError:
+    """Turn an SDK exception into a user-facing error with the ARM error code."""
+    if isinstance(exc, ClientAuthenticationError):
+        if exc.response is None:  # raised by the credential: nothing was found
+            return CredentialError(
+                f"no Azure credential found while {what}",
+                hint="run `az login`, or export AZURE_CLIENT_ID, AZURE_TENANT_ID and "
+                "AZURE_CLIENT_SECRET for a service principal, or run where a managed identity "
+                f"is available, or export {Env.ACCESS_TOKEN}",
+                code="CredentialUnavailable",
+            )
+        code = exc.error.code if exc.error else "AuthenticationFailed"
+        return CredentialError(
+            f"Azure refused the credential while {what}: {_message(exc)}",
+            hint="check `az account show`; the identity needs Contributor on the resource group",
+            code=code,
+        )
+    if isinstance(exc, HttpResponseError):
+        code = exc.error.code if exc.error and exc.error.code else f"HTTP{exc.status_code}"
+        return AzureError(f"Azure refused {what}: {_message(exc)}", code=code)
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        return AzureError(
+            f"cannot reach Azure Resource Manager while {what}: {exc.message}",
+            hint=f"check the network, or {Env.ARM_ENDPOINT}",
+            code="ServiceUnreachable",
+        )
+    raise exc
+
+
+def _message(exc: HttpResponseError) -> str:
+    if exc.error and exc.error.message:
+        return str(exc.error.message)
+    return str(exc.reason or exc.message).splitlines()[0]
+
+
+def _call(what: str, fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except (HttpResponseError, ServiceRequestError, ServiceResponseError) as exc:
+        raise translate(exc, what) from None
+
+
+def to_model(spec: GroupSpec, location: str) -> m.ContainerGroup:
+    """Map a desired group to the SDK's ContainerGroup (secrets as secureValue)."""
+    containers = []
+    for c in spec.containers:
+        env = [m.EnvironmentVariable(name=k, value=v) for k, v in c.env]
+        env += [m.EnvironmentVariable(name=k, secure_value=v.reveal()) for k, v in c.secure_env]
+        probe = None
+        if c.probe:
+            probe = m.ContainerProbe(
+                exec_property=m.ContainerExec(command=list(c.probe)),
+                initial_delay_seconds=5,
+                period_seconds=10,
+                failure_threshold=3,
+            )
+        containers.append(
+            m.Container(
+                name=c.name,
+                image=c.image,
+                command=list(c.command) if c.command else None,
+                ports=[m.ContainerPort(port=p, protocol="TCP") for p in c.ports] or None,
+                environment_variables=env or None,
+                resources=m.ResourceRequirements(
+                    requests=m.ResourceRequests(
+                        cpu=float(fmt(c.resources.cpu)), memory_in_gb=float(fmt(c.resources.memory))
+                    )
+                ),
+                volume_mounts=[m.VolumeMount(name=v.volume, mount_path=v.path) for v in c.mounts]
+                or None,
+                readiness_probe=probe,
+            )
+        )
+    ip = None
+    if spec.ip:
+        ip = m.IpAddress(
+            type=spec.ip,
+            ports=[m.Port(port=p, protocol="TCP") for p in spec.ports],
+            dns_name_label=spec.dns_label,
+        )
+    registry = None
+    if spec.registry:
+        r = spec.registry
+        registry = [
+            m.ImageRegistryCredential(
+                server=r.server,
+                identity=r.identity,
+                username=r.username,
+                password=r.password.reveal() if r.password else None,
+            )
+        ]
+    identity = None
+    if spec.identity:
+        identity = m.ContainerGroupIdentity(
+            type="UserAssigned",
+            user_assigned_identities={spec.identity: m.UserAssignedIdentities()},
+        )
+    return m.ContainerGroup(
+        location=location,
+        tags=dict(spec.tags),
+        identity=identity,
+        containers=containers,
+        image_registry_credentials=registry,
+        restart_policy="Always",
+        ip_address=ip,
+        os_type="Linux",
+        volumes=[m.Volume(name=v, empty_dir={}) for v in spec.volumes] or None,
+        subnet_ids=[m.ContainerGroupSubnetId(id=spec.subnet_id)] if spec.subnet_id else None,
+    )
+
+
+def canonical_of(group: m.ContainerGroup) -> dict[str, Any]:
+    """Return the fields the deployer sets, read back from ARM (see plan.canonical)."""
+    ip = group.ip_address
+    identities = sorted((group.identity.user_assigned_identities or {}) if group.identity else {})
+    creds = group.image_registry_credentials or []
+    cred = creds[0] if creds else None
+    containers = group.containers or []
+
+    def probe(c: m.Container) -> list[str] | None:
+        p = c.readiness_probe
+        return (
+            list(p.exec_property.command)
+            if p and p.exec_property and p.exec_property.command
+            else None
+        )
+
+    return {
+        "recreate": {
+            "os": group.os_type,
+            "restart": group.restart_policy,
+            "ip": [ip.type, sorted(p.port for p in ip.ports or []), ip.dns_name_label]
+            if ip
+            else None,
+            "subnet": group.subnet_ids[0].id.lower() if group.subnet_ids else None,
+            "identity": identities[0].lower() if identities else None,
+            "volumes": sorted(v.name for v in group.volumes or []),
+            "containers": {
+                c.name: {
+                    "cpu": to_tenths(c.resources.requests.cpu),
+                    "memory": to_tenths(c.resources.requests.memory_in_gb),
+                    "ports": sorted(p.port for p in c.ports or []),
+                }
+                for c in containers
+            },
+        },
+        "update": {
+            "tags": dict(group.tags or {}),
+            "registry": [cred.server, cred.identity, cred.username] if cred else None,
+            "containers": {
+                c.name: {
+                    "image": c.image,
+                    "command": list(c.command) if c.command else None,
+                    "env": {
+                        e.name: e.value
+                        for e in c.environment_variables or []
+                        if e.value is not None
+                    },
+                    # ARM returns secure variables without their value.
+                    "secure_env": sorted(
+                        e.name for e in c.environment_variables or [] if e.value is None
+                    ),
+                    "probe": probe(c),
+                    "mounts": sorted([v.name, v.mount_path] for v in c.volume_mounts or []),
+                }
+                for c in containers
+            },
+        },
+    }
+
+
+def _status(c: m.Container) -> ContainerStatus:
+    view = c.instance_view
+    state = view.current_state if view else None
+    events: list[m.Event] = (view.events if view else None) or []
+    started = state.start_time if state else None
+    # A readiness failure after the container started means the probe is failing now.
+    unhealthy = [
+        e
+        for e in events
+        if (e.name or "").lower() == "unhealthy"
+        and "readiness" in (e.message or "").lower()
+        and (started is None or (e.last_timestamp and e.last_timestamp >= started))
+    ]
+    running = bool(state and state.state == "Running")
+    detail = state.detail_status if state else None
+    if unhealthy:
+        detail = unhealthy[-1].message
+    return ContainerStatus(
+        name=c.name,
+        state=state.state if state else None,
+        ready=running and not unhealthy,
+        restarts=view.restart_count or 0 if view else 0,
+        detail=detail,
+    )
+
+
+def observe(group: m.ContainerGroup) -> ObservedGroup:
+    """Map an SDK ContainerGroup to the backend-neutral observed state."""
+    ip = group.ip_address
+    return ObservedGroup(
+        name=group.name or "",
+        provisioning_state=group.provisioning_state,
+        tags=dict(group.tags or {}),
+        canonical=canonical_of(group),
+        containers=tuple(_status(c) for c in group.containers or []),
+        ip=ip.ip if ip else None,
+        fqdn=ip.fqdn if ip else None,
+    )
+
+
+class AciBackend(Backend):
+    """Container groups in one resource group of one subscription.
+
+    Args:
+        client (ContainerInstanceManagementClient): From :func:`make_client`.
+        resource_group (str): Resource group (``az group list -o table``).
+        location (str): Region of new groups (``az account list-locations -o table``).
+    """
+
+    def __init__(
+        self, client: ContainerInstanceManagementClient, resource_group: str, location: str
+    ) -> None:
+        self.client = client
+        self.resource_group = resource_group
+        self.location = location
+
+    def create_or_update(self, spec: GroupSpec) -> ObservedGroup:
+        groups = self.client.container_groups
+        model = to_model(spec, self.location)
+
+        def run() -> m.ContainerGroup:
+            return groups.begin_create_or_update(self.resource_group, spec.name, model).result()
+
+        result = _call(f"creating container group {spec.name}", run)
+        observed = observe(result)
+        if observed.provisioning_state not in ("Succeeded", None):
+            raise AzureError(
+                f"container group {spec.name} ended {observed.provisioning_state}",
+                code=f"Provisioning{observed.provisioning_state}",
+            )
+        return observed
+
+    def delete(self, name: str) -> bool:
+        def run() -> bool:
+            try:
+                self.client.container_groups.begin_delete(self.resource_group, name).result()
+            except ResourceNotFoundError:
+                return False
+            return True
+
+        return _call(f"deleting container group {name}", run)
+
+    def list(self, deployment: str) -> list[ObservedGroup]:
+        def run() -> list[ObservedGroup]:
+            pages: Iterator[m.ContainerGroup] = iter(
+                self.client.container_groups.list_by_resource_group(self.resource_group)
+            )
+            return [
+                observe(g)
+                for g in pages
+                if (g.tags or {}).get("deployment") == deployment
+                and (g.tags or {}).get("tool") == config.TOOL_TAG
+            ]
+
+        listed = _call(f"listing container groups in {self.resource_group}", run)
+        # The list view omits instance views; fetch each group for its containers' state.
+        return [self.get(g.name) or g for g in listed]
+
+    def get(self, name: str) -> ObservedGroup | None:
+        def run() -> ObservedGroup | None:
+            try:
+                return observe(self.client.container_groups.get(self.resource_group, name))
+            except ResourceNotFoundError:
+                return None
+
+        return _call(f"reading container group {name}", run)
+
+    def logs(self, group: str, container: str, tail: int | None = None) -> str:
+        def run() -> str:
+            logs = self.client.containers.list_logs(
+                self.resource_group, group, container, tail=tail
+            )
+            return logs.content or ""
+
+        return _call(f"reading the logs of {group}/{container}", run)
+
+    def usage(self, location: str) -> Usage:
+        def run() -> Usage:
+            for u in self.client.location.list_usage(location):
+                name = u.name.value if u.name else None
+                if name in CORES_USAGE:
+                    return Usage(cores_used=u.current_value or 0, cores_limit=u.limit or 0)
+            return Usage(cores_used=0, cores_limit=config.DEFAULT_QUOTA_CORES)
+
+        return _call(f"reading the ACI quota of {location}", run)
