@@ -1,0 +1,536 @@
+"""Azure Container Instances (``Microsoft.ContainerInstance``, api-version 2023-05-01).
+
+Behaviour reproduced from the spec, SDK recordings and ACI's documented errors:
+
+* PUT of a new group answers **201** with ``provisioningState: "Pending"`` (what ACI
+  returns; recorded responses show it) and an ``Azure-AsyncOperation`` header; the
+  operation reports ``InProgress`` until :attr:`AciProvider.provisioning_delay` has
+  passed, then ``Succeeded``, and the group is ``Succeeded`` / ``Running`` with an
+  IP (private for subnet groups) and ``fqdn = <dnsNameLabel>.<location>.azurecontainer.io``.
+* PUT of an existing group answers **200**; changing a property ACI cannot update in
+  place answers 400 ``InvalidContainerGroupUpdate`` with ACI's own message, so the
+  deployer must delete and recreate.
+* DELETE answers **202** with ``Azure-AsyncOperation`` and ``Location`` and finishes
+  after :attr:`AciProvider.delete_delay`; DELETE of a missing group answers 204; PUT
+  while a delete is in flight answers 409.
+* GET/list render the read-only fields the SDK deserialises; secure environment
+  variable values are never returned, as in ACI.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .server import ArmRequest, ArmResponse, ResourceProvider, arm_error
+from .spec import SPECS_DIR, SwaggerSpec, deep_copy_json
+
+ACI_SPEC_FILE = SPECS_DIR / "containerinstance-2023-05-01.json"
+"""The spec the ACI provider serves (azure-mgmt-containerinstance 10.1.0's version)."""
+
+GROUP_TYPE = "Microsoft.ContainerInstance/containerGroups"
+
+DEFAULT_USAGE_LIMITS: dict[str, int] = {
+    "ContainerGroups": 100,
+    "StandardCores": 100,
+    "StandardK80Cores": 0,
+    "StandardP100Cores": 0,
+    "StandardV100Cores": 0,
+}
+"""Per-region limits reported by the usages route unless a test overrides them."""
+
+_LOCALIZED = {
+    "ContainerGroups": "Container Groups",
+    "StandardCores": "Standard Cores",
+    "StandardK80Cores": "Standard K80 Cores",
+    "StandardP100Cores": "Standard P100 Cores",
+    "StandardV100Cores": "Standard V100 Cores",
+}
+
+# ACI's own wording for updates it cannot apply in place.
+_RECREATE_MESSAGE = (
+    "The updates on container group '{name}' are invalid. If you are going to update the os "
+    "type, restart policy, network profile, CPU, memory or GPU resources for a container "
+    "group, you must delete it first and then create a new one."
+)
+
+# Lower-case letters, digits and single hyphens, 1-63 characters (ACI's naming rule).
+_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-)){0,61}[a-z0-9]$|^[a-z0-9]$")
+
+
+@dataclass
+class ContainerGroupState:
+    """A stored container group.
+
+    :param subscription_id: subscription as first sent.
+    :param resource_group: resource group as first sent.
+    :param name: group name as first sent.
+    :param body: the client's last accepted PUT body (deep copy).
+    :param provisioning_state: ``Pending``, ``Succeeded``, ``Deleting``, ``Failed``.
+    :param ip: assigned IP, once provisioned.
+    :param start_time: ISO time the containers (re)started.
+    :param deleting_operation: id of the delete operation in flight, if any.
+    """
+
+    subscription_id: str
+    resource_group: str
+    name: str
+    body: dict[str, Any]
+    provisioning_state: str = "Pending"
+    ip: str | None = None
+    start_time: str | None = None
+    deleting_operation: str | None = None
+    restart_count: int = 0
+
+    @property
+    def id(self) -> str:
+        """ARM resource id."""
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/{GROUP_TYPE}/{self.name}"
+        )
+
+    @property
+    def location(self) -> str:
+        """Region as sent by the client."""
+        return str(self.body.get("location", ""))
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        """The ``properties`` object of the stored body."""
+        props: dict[str, Any] = self.body.setdefault("properties", {})
+        return props
+
+
+@dataclass
+class AciProvider(ResourceProvider):
+    """The ``Microsoft.ContainerInstance`` provider. Knobs are settable while running.
+
+    :param provisioning_delay: seconds from PUT until the create/update operation
+        succeeds.
+    :param delete_delay: seconds from DELETE until the group is gone (0 allowed).
+    :param usage_limits: per-usage ``limit`` reported by the usages route.
+    :param usage_current: per-usage ``currentValue`` overrides; usages not listed are
+        computed from the stored groups of that subscription and region.
+    :param logs: container logs keyed by ``(group name, container name)`` (lower
+        case); use :meth:`set_logs`.
+    """
+
+    namespace: ClassVar[str] = "Microsoft.ContainerInstance"
+
+    provisioning_delay: float = 0.05
+    delete_delay: float = 0.05
+    usage_limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_USAGE_LIMITS))
+    usage_current: dict[str, int] = field(default_factory=dict)
+    logs: dict[tuple[str, str], str] = field(default_factory=dict)
+    groups: dict[tuple[str, str, str], ContainerGroupState] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(SwaggerSpec.load(ACI_SPEC_FILE))
+        self._ips = itertools.count(4)
+
+    def reset(self) -> None:
+        """Forget all groups and logs (knobs are kept)."""
+        self.groups.clear()
+        self.logs.clear()
+
+    def set_logs(self, group: str, container: str, content: str) -> None:
+        """Set what the logs route answers for a container.
+
+        :param group: container group name.
+        :param container: container name within the group.
+        :param content: full log text; ``tail`` is applied per request.
+        """
+        self.logs[(group.lower(), container.lower())] = content
+
+    def group(self, resource_group: str, name: str, subscription_id: str | None = None) -> ContainerGroupState | None:
+        """Look a stored group up (for test assertions).
+
+        :param resource_group: resource group name (any case).
+        :param name: group name (any case).
+        :param subscription_id: subscription; default: the server's.
+        :return: the group, or ``None``.
+        """
+        sub = subscription_id or (self.server.subscription_id if self.server else "")
+        with self._lock():
+            if self.server:
+                self.server.advance()
+            return self.groups.get(_key(sub, resource_group, name))
+
+    # --- operations -----------------------------------------------------------------
+
+    def op_ContainerGroups_CreateOrUpdate(self, request: ArmRequest) -> ArmResponse:
+        """PUT a container group: create (201) or update (200).
+
+        :param request: the validated request.
+        :return: the answer.
+        """
+        sub, rg, name = _group_params(request)
+        body: dict[str, Any] = deep_copy_json(request.body)
+        if not _NAME_RE.match(name):
+            return arm_error(
+                400,
+                "InvalidContainerGroupName",
+                f"The container group name '{name}' is invalid. A container group name must "
+                "contain no more than 63 characters and must match the regex "
+                "'[a-z0-9]([-a-z0-9]*[a-z0-9])?' (e.g. 'my-name').",
+            )
+        if not body.get("location"):
+            return arm_error(
+                400, "LocationRequired", "The location property is required for this definition."
+            )
+        for container in body.get("properties", {}).get("containers", []):
+            cname = str(container.get("name", ""))
+            if not _NAME_RE.match(cname):
+                return arm_error(
+                    400,
+                    "InvalidContainerName",
+                    f"The container name '{cname}' in container group '{name}' is invalid. A "
+                    "container name must contain no more than 63 characters and must match "
+                    "the regex '[a-z0-9]([-a-z0-9]*[a-z0-9])?' (e.g. 'my-name').",
+                )
+        key = _key(sub, rg, name)
+        existing = self.groups.get(key)
+        server = self._server()
+        if existing is not None and existing.deleting_operation is not None:
+            return arm_error(
+                409,
+                "Conflict",
+                f"The container group '{name}' is being deleted. Wait for the deletion to "
+                "finish, then create it again.",
+            )
+        if existing is not None:
+            if existing.location.lower() != str(body["location"]).lower():
+                return arm_error(
+                    400,
+                    "InvalidResourceLocation",
+                    f"The resource '{name}' already exists in location '{existing.location}' in "
+                    f"resource group '{rg}'. A resource with the same name cannot be created in "
+                    f"location '{body['location']}'. Please select a new resource name.",
+                )
+            reasons = _recreate_reasons(existing.body, body)
+            if reasons:
+                return arm_error(
+                    400,
+                    "InvalidContainerGroupUpdate",
+                    _RECREATE_MESSAGE.format(name=existing.name),
+                    details=[
+                        {"code": "InvalidContainerGroupUpdate", "target": r, "message": f"{r} changed"}
+                        for r in reasons
+                    ],
+                )
+            existing.body = body
+            existing.provisioning_state = "Pending"
+            op = server.start_operation(
+                namespace=self.namespace, subscription_id=existing.subscription_id,
+                location=existing.location, kind="update", resource_id=existing.id,
+                delay=self.provisioning_delay, on_complete=lambda: self._provisioned(existing),
+            )
+            headers = server.operation_headers(request.base_url, op, location=False)
+            return ArmResponse(200, self.render(existing), headers)
+
+        group = ContainerGroupState(subscription_id=sub, resource_group=rg, name=name, body=body)
+        self.groups[key] = group
+        op = server.start_operation(
+            namespace=self.namespace, subscription_id=sub, location=group.location,
+            kind="create", resource_id=group.id, delay=self.provisioning_delay,
+            on_complete=lambda: self._provisioned(group),
+        )
+        headers = server.operation_headers(request.base_url, op, location=False)
+        return ArmResponse(201, self.render(group), headers)
+
+    def op_ContainerGroups_Get(self, request: ArmRequest) -> ArmResponse:
+        """GET one container group.
+
+        :param request: the validated request.
+        :return: 200 with the group, or 404 ``ResourceNotFound``.
+        """
+        sub, rg, name = _group_params(request)
+        group = self.groups.get(_key(sub, rg, name))
+        if group is None:
+            return _not_found(rg, name)
+        return ArmResponse(200, self.render(group))
+
+    def op_ContainerGroups_Delete(self, request: ArmRequest) -> ArmResponse:
+        """DELETE a container group: 202 and an asynchronous operation, or 204.
+
+        :param request: the validated request.
+        :return: the answer.
+        """
+        sub, rg, name = _group_params(request)
+        key = _key(sub, rg, name)
+        group = self.groups.get(key)
+        if group is None:
+            return ArmResponse(204)
+        server = self._server()
+        if group.deleting_operation is None:
+            group.provisioning_state = "Deleting"
+
+            def finish() -> None:
+                self.groups.pop(key, None)
+                for log_key in [k for k in self.logs if k[0] == name.lower()]:
+                    del self.logs[log_key]
+
+            def on_complete() -> dict[str, str] | None:
+                finish()
+                return None
+
+            op = server.start_operation(
+                namespace=self.namespace, subscription_id=group.subscription_id,
+                location=group.location, kind="delete", resource_id=group.id,
+                delay=self.delete_delay, on_complete=on_complete,
+            )
+            group.deleting_operation = op.id
+        else:
+            op = next(o for o in server.operations() if o.id == group.deleting_operation)
+        return ArmResponse(202, None, server.operation_headers(request.base_url, op, location=True))
+
+    def op_ContainerGroups_ListByResourceGroup(self, request: ArmRequest) -> ArmResponse:
+        """List the groups of one resource group.
+
+        :param request: the validated request.
+        :return: 200 ``{"value": [...]}``.
+        """
+        sub = request.path_params["subscriptionId"].lower()
+        rg = request.path_params["resourceGroupName"].lower()
+        groups = [g for k, g in sorted(self.groups.items()) if k[0] == sub and k[1] == rg]
+        return ArmResponse(200, {"value": [self.render(g) for g in groups]})
+
+    def op_ContainerGroups_List(self, request: ArmRequest) -> ArmResponse:
+        """List the groups of the subscription.
+
+        :param request: the validated request.
+        :return: 200 ``{"value": [...]}``.
+        """
+        sub = request.path_params["subscriptionId"].lower()
+        groups = [g for k, g in sorted(self.groups.items()) if k[0] == sub]
+        return ArmResponse(200, {"value": [self.render(g) for g in groups]})
+
+    def op_Containers_ListLogs(self, request: ArmRequest) -> ArmResponse:
+        """Container logs, honouring ``tail`` and ``timestamps``.
+
+        :param request: the validated request.
+        :return: 200 ``{"content": ...}`` or 404.
+        """
+        sub, rg, name = _group_params(request)
+        container = request.path_params["containerName"]
+        group = self.groups.get(_key(sub, rg, name))
+        if group is None:
+            return _not_found(rg, name)
+        names = {str(c.get("name", "")).lower() for c in group.properties.get("containers", [])}
+        if container.lower() not in names:
+            return arm_error(
+                404,
+                "ContainerNotFound",
+                f"The container '{container}' is not found in container group '{name}'.",
+            )
+        lines = self.logs.get((name.lower(), container.lower()), "").splitlines(keepends=True)
+        tail = request.query.get("tail")
+        if tail is not None:
+            count = int(tail)
+            lines = lines[-count:] if count > 0 else []
+        if request.query.get("timestamps", "").lower() == "true":
+            stamp = group.start_time or _now_iso()
+            lines = [f"{stamp} {line}" for line in lines]
+        return ArmResponse(200, {"content": "".join(lines)})
+
+    def op_Location_ListUsage(self, request: ArmRequest) -> ArmResponse:
+        """Usages and limits for a region.
+
+        :param request: the validated request.
+        :return: 200 ``{"value": [Usage, ...]}``.
+        """
+        sub = request.path_params["subscriptionId"]
+        location = request.path_params["location"]
+        computed = self._computed_usage(sub, location)
+        value = []
+        for usage, limit in self.usage_limits.items():
+            value.append(
+                {
+                    "id": f"/subscriptions/{sub}/providers/{self.namespace}/locations/{location}"
+                    f"/usages/{usage}",
+                    "unit": "Count",
+                    "currentValue": self.usage_current.get(usage, computed.get(usage, 0)),
+                    "limit": limit,
+                    "name": {"value": usage, "localizedValue": _LOCALIZED.get(usage, usage)},
+                }
+            )
+        return ArmResponse(200, {"value": value})
+
+    # --- rendering and state ---------------------------------------------------------
+
+    def render(self, group: ContainerGroupState) -> dict[str, Any]:
+        """The group as ACI returns it: request fields plus read-only fields.
+
+        :param group: a stored group.
+        :return: a JSON document the SDK deserialises into ``ContainerGroup``.
+        """
+        body = deep_copy_json(group.body)
+        props: dict[str, Any] = body.pop("properties", {})
+        running = group.provisioning_state == "Succeeded"
+        props["provisioningState"] = group.provisioning_state
+        props.setdefault("sku", "Standard")
+        props.setdefault("restartPolicy", "Always")
+        for container in props.get("containers", []):
+            cprops = container.setdefault("properties", {})
+            for env in cprops.get("environmentVariables", []):
+                # ACI never returns secure values.
+                env.pop("secureValue", None)
+            if running:
+                cprops["instanceView"] = {
+                    "restartCount": group.restart_count,
+                    "currentState": {
+                        "state": "Running",
+                        "startTime": group.start_time,
+                        "detailStatus": "",
+                    },
+                    "events": [],
+                }
+        private = bool(props.get("subnetIds"))
+        ip_address = props.get("ipAddress")
+        if ip_address is None and private and group.ip:
+            ip_address = props["ipAddress"] = {"type": "Private", "ports": []}
+        if ip_address is not None:
+            if group.ip:
+                ip_address["ip"] = group.ip
+            label = ip_address.get("dnsNameLabel")
+            if label and not private:
+                ip_address["fqdn"] = f"{label}.{group.location}.azurecontainer.io"
+        if running:
+            props["instanceView"] = {"events": [], "state": "Running"}
+        out: dict[str, Any] = {
+            "id": group.id,
+            "name": group.name,
+            "type": GROUP_TYPE,
+            "location": group.location,
+        }
+        for key in ("tags", "zones", "identity"):
+            if key in body:
+                out[key] = body[key]
+        out["properties"] = props
+        return out
+
+    def _provisioned(self, group: ContainerGroupState) -> dict[str, str] | None:
+        props = group.properties
+        if group.ip is None:
+            n = next(self._ips)
+            private = bool(props.get("subnetIds")) or str(
+                props.get("ipAddress", {}).get("type", "")
+            ).lower() == "private"
+            if private:
+                group.ip = f"10.0.{n // 250}.{n % 250 + 4}"
+            elif props.get("ipAddress") is not None:
+                group.ip = f"20.61.{n // 250}.{n % 250 + 1}"
+        group.provisioning_state = "Succeeded"
+        group.start_time = _now_iso()
+        return None
+
+    def _computed_usage(self, subscription_id: str, location: str) -> dict[str, int]:
+        groups = [
+            g
+            for g in self.groups.values()
+            if g.subscription_id.lower() == subscription_id.lower()
+            and g.location.replace(" ", "").lower() == location.replace(" ", "").lower()
+        ]
+        cores = 0.0
+        gpu: dict[str, int] = {}
+        for g in groups:
+            for container in g.properties.get("containers", []):
+                requests = container.get("properties", {}).get("resources", {}).get("requests", {})
+                cores += float(requests.get("cpu", 0))
+                if "gpu" in requests:
+                    sku = str(requests["gpu"].get("sku", ""))
+                    gpu[f"Standard{sku}Cores"] = gpu.get(f"Standard{sku}Cores", 0) + int(
+                        requests["gpu"].get("count", 0)
+                    )
+        return {"ContainerGroups": len(groups), "StandardCores": math.ceil(cores), **gpu}
+
+    def _server(self) -> Any:
+        if self.server is None:
+            raise RuntimeError("AciProvider is not attached to a FakeArmServer")
+        return self.server
+
+    def _lock(self) -> Any:
+        return self._server().lock
+
+
+def _key(subscription_id: str, resource_group: str, name: str) -> tuple[str, str, str]:
+    # ARM names are case-insensitive.
+    return (subscription_id.lower(), resource_group.lower(), name.lower())
+
+
+def _group_params(request: ArmRequest) -> tuple[str, str, str]:
+    p = request.path_params
+    return p["subscriptionId"], p["resourceGroupName"], p["containerGroupName"]
+
+
+def _not_found(resource_group: str, name: str) -> ArmResponse:
+    return arm_error(
+        404,
+        "ResourceNotFound",
+        f"The Resource '{GROUP_TYPE}/{name}' under resource group '{resource_group}' was not "
+        "found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+    )
+
+
+def _now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z"
+
+
+def _recreate_reasons(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Properties whose change ACI refuses to apply in place (delete and recreate)."""
+    old_p: Mapping[str, Any] = old.get("properties", {})
+    new_p: Mapping[str, Any] = new.get("properties", {})
+    reasons: list[str] = []
+
+    def norm(value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    for prop, default in (("osType", None), ("restartPolicy", "Always"), ("sku", "Standard")):
+        if norm(old_p.get(prop, default)) != norm(new_p.get(prop, default)):
+            reasons.append(f"properties.{prop}")
+    if _subnets(old_p) != _subnets(new_p):
+        reasons.append("properties.subnetIds")
+    if norm(old_p.get("ipAddress", {}).get("type")) != norm(new_p.get("ipAddress", {}).get("type")):
+        reasons.append("properties.ipAddress.type")
+    if _ports(old_p.get("ipAddress", {})) != _ports(new_p.get("ipAddress", {})):
+        reasons.append("properties.ipAddress.ports")
+    old_c = {str(c["name"]).lower(): c.get("properties", {}) for c in old_p.get("containers", [])}
+    new_c = {str(c["name"]).lower(): c.get("properties", {}) for c in new_p.get("containers", [])}
+    if set(old_c) != set(new_c):
+        reasons.append("properties.containers[*].name (containers added or removed)")
+    for cname in sorted(set(old_c) & set(new_c)):
+        if _resources(old_c[cname]) != _resources(new_c[cname]):
+            reasons.append(f"properties.containers[{cname}].properties.resources")
+        if _ports(old_c[cname]) != _ports(new_c[cname]):
+            reasons.append(f"properties.containers[{cname}].properties.ports")
+    return reasons
+
+
+def _subnets(props: Mapping[str, Any]) -> list[str]:
+    return sorted(str(s.get("id", "")).lower() for s in props.get("subnetIds", []) or [])
+
+
+def _ports(holder: Mapping[str, Any]) -> list[tuple[int, str]]:
+    return sorted(
+        (int(p.get("port", 0)), str(p.get("protocol", "TCP")).upper())
+        for p in holder.get("ports", []) or []
+    )
+
+
+def _resources(cprops: Mapping[str, Any]) -> Any:
+    resources = cprops.get("resources", {})
+    out = {}
+    for part in ("requests", "limits"):
+        section = resources.get(part) or {}
+        out[part] = (
+            float(section.get("cpu", 0) or 0),
+            float(section.get("memoryInGB", 0) or 0),
+            tuple(sorted((section.get("gpu") or {}).items())),
+        )
+    return out
