@@ -1,0 +1,1 @@
+"""The ``blast-jobs`` command line: one module per command, one renderer for all output."""

@@ -1,0 +1,233 @@
+"""The job log table: one row per job, plus a time index for ``recent``.
+
+Layout (both kinds of entity live in the one table ``BLAST_JOB_TABLE``):
+
+* Job row: ``PartitionKey=<job id>``, ``RowKey="job"``. A point read finds a job by id.
+  Fields: status (queued, running, succeeded, failed, poisoned), program, db, name, submitted,
+  started, finished, updated (UTC datetimes), worker, attempts, download_s, blast_s, upload_s,
+  hits, error, results (JSON ``{"6": url, ...}``), results_expiry.
+* Time index: ``PartitionKey="t<YYYYMMDDHH>"`` (UTC hour of submission),
+  ``RowKey="<epoch ms, 13 digits>-<job id>"``. ``recent --since 15m`` reads one or two
+  partitions with a RowKey range instead of scanning the table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import TableClient, UpdateMode
+
+STATUSES = ("queued", "running", "succeeded", "failed", "poisoned")
+FINAL = frozenset({"succeeded", "failed", "poisoned"})
+JOB_ROW = "job"
+
+
+def _utc(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC)
+
+
+def index_partition(epoch: float) -> str:
+    """Time-index partition for an instant: ``t`` plus the UTC hour.
+
+    Args:
+        epoch: Seconds since the epoch.
+    """
+    return "t" + _utc(epoch).strftime("%Y%m%d%H")
+
+
+def index_row(epoch: float, job_id: str) -> str:
+    """Time-index row key: zero-padded epoch milliseconds, then the job id (sorts by time).
+
+    Args:
+        epoch: Seconds since the epoch.
+        job_id: The job id.
+    """
+    return f"{int(epoch * 1000):013d}-{job_id}"
+
+
+def index_partitions_since(since: float, now: float) -> list[str]:
+    """Every hourly index partition that overlaps ``[since, now]``.
+
+    Args:
+        since: Start of the window (epoch seconds).
+        now: End of the window (epoch seconds).
+    """
+    parts: list[str] = []
+    hour = int(since // 3600) * 3600
+    while hour <= now:
+        parts.append(index_partition(hour))
+        hour += 3600
+    return parts
+
+
+def to_jsonable(entity: dict[str, Any]) -> dict[str, Any]:
+    """A job row as plain JSON: datetimes become epoch seconds, results become an object.
+
+    Args:
+        entity: The entity as read from the table.
+    """
+    doc: dict[str, Any] = {"job_id": entity.get("PartitionKey")}
+    for key, value in entity.items():
+        if key in ("PartitionKey", "RowKey"):
+            continue
+        if isinstance(value, dt.datetime):
+            value = value.timestamp()
+        elif key == "results" and isinstance(value, str):
+            value = json.loads(value) if value else {}
+        doc[key] = value
+    return doc
+
+
+class JobLog:
+    """Reads and writes job rows.
+
+    Args:
+        table: The job table client.
+    """
+
+    def __init__(self, table: TableClient) -> None:
+        self.table = table
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        """The job row, or None if there is none.
+
+        Args:
+            job_id: The job id.
+        """
+        try:
+            return dict(self.table.get_entity(job_id, JOB_ROW))
+        except ResourceNotFoundError:
+            return None
+
+    def record_queued(
+        self, job_id: str, program: str, db: str, name: str | None, now: float | None = None
+    ) -> None:
+        """Create the row for a newly submitted job and its time-index entry.
+
+        Args:
+            job_id: The job id.
+            program: BLAST program.
+            db: Database name.
+            name: Optional label.
+            now: Submission time (epoch seconds); defaults to the clock.
+        """
+        now = time.time() if now is None else now
+        self.table.upsert_entity(
+            {
+                "PartitionKey": job_id,
+                "RowKey": JOB_ROW,
+                "status": "queued",
+                "program": program,
+                "db": db,
+                "name": name or "",
+                "submitted": _utc(now),
+                "updated": _utc(now),
+                "attempts": 0,
+            },
+            mode=UpdateMode.REPLACE,
+        )
+        self._index(job_id, now)
+
+    def _index(self, job_id: str, now: float) -> None:
+        self.table.upsert_entity(
+            {
+                "PartitionKey": index_partition(now),
+                "RowKey": index_row(now, job_id),
+                "job_id": job_id,
+            }
+        )
+
+    def update(self, job_id: str, **fields: Any) -> None:
+        """Merge ``fields`` into the job row, creating it (and its index entry) if missing.
+
+        Epoch floats named ``submitted``, ``started``, ``finished`` become datetimes; a dict
+        named ``results`` is stored as JSON.
+
+        Args:
+            job_id: The job id.
+            fields: Columns to set.
+        """
+        now = time.time()
+        entity: dict[str, Any] = {"PartitionKey": job_id, "RowKey": JOB_ROW, "updated": _utc(now)}
+        for key, value in fields.items():
+            if key in ("submitted", "started", "finished", "results_expiry") and isinstance(
+                value, int | float
+            ):
+                value = _utc(value)
+            elif key == "results" and isinstance(value, dict):
+                value = json.dumps(value)
+            elif value is None:
+                continue
+            entity[key] = value
+        existing = self.get(job_id)
+        if existing is None:
+            entity.setdefault("submitted", _utc(now))
+            self.table.upsert_entity(entity, mode=UpdateMode.MERGE)
+            self._index(job_id, now)
+        else:
+            self.table.upsert_entity(entity, mode=UpdateMode.MERGE)
+
+    def finish_once(self, job_id: str, **fields: Any) -> bool:
+        """Mark a job succeeded unless another delivery already did; etag-guarded.
+
+        Args:
+            job_id: The job id.
+            fields: Columns to set along with ``status="succeeded"``.
+
+        Returns:
+            True if this call recorded the success, False if the row already said succeeded.
+        """
+        from azure.core.exceptions import ResourceModifiedError
+
+        for _ in range(5):
+            row = self.table.get_entity(job_id, JOB_ROW)
+            if row.get("status") == "succeeded":
+                return False
+            entity = dict(row)
+            entity.update({"status": "succeeded", "updated": _utc(time.time())})
+            for key, value in fields.items():
+                if key in ("started", "finished", "results_expiry") and isinstance(
+                    value, int | float
+                ):
+                    value = _utc(value)
+                elif key == "results" and isinstance(value, dict):
+                    value = json.dumps(value)
+                elif value is None:
+                    continue
+                entity[key] = value
+            try:
+                self.table.update_entity(
+                    entity,
+                    mode=UpdateMode.MERGE,
+                    etag=row.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+                return True
+            except ResourceModifiedError:
+                continue
+        raise RuntimeError(f"job {job_id}: the row kept changing while recording success")
+
+    def recent(self, since: float, now: float | None = None) -> Iterator[dict[str, Any]]:
+        """Job rows submitted at or after ``since``, oldest first.
+
+        Args:
+            since: Window start, epoch seconds.
+            now: Window end; defaults to the clock.
+        """
+        now = time.time() if now is None else now
+        low = f"{int(since * 1000):013d}"
+        for part in index_partitions_since(since, now):
+            entries = self.table.query_entities(
+                "PartitionKey eq @pk and RowKey ge @low",
+                parameters={"pk": part, "low": low},
+            )
+            for entry in sorted(entries, key=lambda e: str(e["RowKey"])):
+                row = self.get(str(entry["job_id"]))
+                if row is not None:
+                    yield row

@@ -1,0 +1,400 @@
+"""The job message: versioned JSON, the legacy sample's shape, and the option whitelist.
+
+Version 1 (what ``blast-jobs submit`` sends)::
+
+    {"version": 1, "job_id": "20261122T020000-1a2b3c4d", "program": "blastn", "db": "demo",
+     "query": {"fasta": ">q1\\nACGT...\\n"}            # inline, at most 48 KiB
+           or {"blob": "20261122T020000-1a2b3c4d/query.fa"},   # in BLAST_INPUTS_CONTAINER
+     "options": {"evalue": 1e-5, "max_target_seqs": 10, "word_size": 11,
+                 "task": "megablast", "outfmt": [6, 15]},
+     "name": "optional label"}
+
+Legacy (the original sample's front ends)::
+
+    {"Id": "...", "Name": "...", "InputFile": "query.fa",      # blob in BLAST_INPUTS_CONTAINER
+     "DatabaseName": "demo", "Program": "blastn", "Parameters": "-evalue 1e-5"}
+
+``DatabaseName`` defaults to the worker's first ``BLAST_DBS`` entry and ``Program`` to blastn.
+``Parameters`` is split like a shell would, then held to the same whitelist; nothing is ever
+passed to a shell. Unknown legacy keys are ignored (old front ends send extra bookkeeping);
+unknown version-1 keys and options are rejected.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from blast_worker.fasta import MAX_INLINE_BYTES, FastaError, validate_fasta
+from blast_worker.names import NameError_, check_blob_path, check_db_name, check_job_id
+
+PROGRAMS = ("blastn", "blastp", "blastx", "tblastn", "tblastx")
+
+TASKS: dict[str, frozenset[str]] = {
+    "blastn": frozenset({"megablast", "dc-megablast", "blastn", "blastn-short"}),
+    "blastp": frozenset({"blastp", "blastp-fast", "blastp-short"}),
+    "blastx": frozenset({"blastx", "blastx-fast"}),
+    "tblastn": frozenset({"tblastn", "tblastn-fast"}),
+    "tblastx": frozenset(),  # tblastx has no -task
+}
+
+OUTPUT_FORMATS = frozenset({6, 7, 15})
+"""Formats derived from the archive on request; the archive (11) is always stored."""
+
+OPTION_NAMES = ("evalue", "max_target_seqs", "word_size", "task", "outfmt")
+
+
+class MessageError(ValueError):
+    """A message cannot be run; ``reason`` is for the job log, ``job_id`` if one was found.
+
+    Attributes:
+        reason: What is wrong and what to do, for users.
+        job_id: The job id if the message named a valid one, else None.
+    """
+
+    def __init__(self, reason: str, job_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.job_id = job_id
+
+
+@dataclass(frozen=True)
+class Options:
+    """Whitelisted BLAST options; None means BLAST's default.
+
+    Attributes:
+        evalue: ``-evalue``, in (0, 1000].
+        max_target_seqs: ``-max_target_seqs``, 1..5000.
+        word_size: ``-word_size``; 4..128 for blastn, 2..7 for the protein-level programs.
+        task: ``-task``, one of the program's tasks.
+        outfmt: Formats to derive from the archive (6, 7, 15); default tabular (6).
+    """
+
+    evalue: float | None = None
+    max_target_seqs: int | None = None
+    word_size: int | None = None
+    task: str | None = None
+    outfmt: tuple[int, ...] = (6,)
+
+    def to_json(self) -> dict[str, Any]:
+        """The options as version-1 JSON, omitting defaults."""
+        doc: dict[str, Any] = {"outfmt": list(self.outfmt)}
+        for key in ("evalue", "max_target_seqs", "word_size", "task"):
+            value = getattr(self, key)
+            if value is not None:
+                doc[key] = value
+        return doc
+
+
+@dataclass(frozen=True)
+class Query:
+    """Where the query is: inline FASTA or a blob in the inputs container.
+
+    Attributes:
+        fasta: Inline FASTA text, or None.
+        blob: Blob name in the inputs container, or None.
+    """
+
+    fasta: str | None = None
+    blob: str | None = None
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A validated job.
+
+    Attributes:
+        job_id: Unique id; results live under ``<job_id>/``.
+        program: One of :data:`PROGRAMS`.
+        db: Database name.
+        query: Inline FASTA or blob reference.
+        options: Whitelisted options.
+        name: Optional label.
+        legacy: True if the message had the legacy shape.
+    """
+
+    job_id: str
+    program: str
+    db: str
+    query: Query
+    options: Options = field(default_factory=Options)
+    name: str | None = None
+    legacy: bool = False
+
+    def to_message(self) -> str:
+        """Serialise as a version-1 message."""
+        query: dict[str, str] = (
+            {"fasta": self.query.fasta} if self.query.fasta is not None else
+            {"blob": self.query.blob or ""}
+        )
+        doc: dict[str, Any] = {
+            "version": 1,
+            "job_id": self.job_id,
+            "program": self.program,
+            "db": self.db,
+            "query": query,
+            "options": self.options.to_json(),
+        }
+        if self.name is not None:
+            doc["name"] = self.name
+        return json.dumps(doc, separators=(",", ":"))
+
+
+def decode_body(body: str) -> Any:
+    """Decode a queue message body: JSON text, or base64-encoded JSON (the encoding the
+    Azure Functions/WebJobs front ends use by default).
+
+    Args:
+        body: The raw message text.
+
+    Returns:
+        The decoded JSON value.
+
+    Raises:
+        MessageError: when it is neither.
+    """
+    try:
+        return json.loads(body)
+    except ValueError:
+        pass
+    try:
+        raw = base64.b64decode(body.strip(), validate=True)
+        return json.loads(raw.decode("utf-8"))
+    except (binascii.Error, ValueError):
+        pass
+    preview = body[:60].replace("\n", " ")
+    raise MessageError(f"the message is not JSON (starts with {preview!r})")
+
+
+def peek_job_id(doc: Any) -> str | None:
+    """Return the message's job id if it has a valid one, else None (for error records)."""
+    if not isinstance(doc, dict):
+        return None
+    raw = doc.get("job_id", doc.get("Id"))
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = str(raw)
+    try:
+        return check_job_id(raw)
+    except NameError_:
+        return None
+
+
+def parse_message(body: str, default_db: str | None = None) -> JobSpec:
+    """Decode and validate a queue message of either shape.
+
+    Args:
+        body: The raw message text.
+        default_db: Database for legacy messages that name none (the first of BLAST_DBS).
+
+    Returns:
+        The validated job.
+
+    Raises:
+        MessageError: naming the first problem found, with the job id when known.
+    """
+    doc = decode_body(body)
+    if not isinstance(doc, dict):
+        raise MessageError(f"the message must be a JSON object, not {type(doc).__name__}")
+    job_id = peek_job_id(doc)
+    try:
+        if "Id" in doc and "version" not in doc:
+            return _parse_legacy(doc, default_db)
+        return _parse_v1(doc)
+    except (NameError_, FastaError) as exc:
+        raise MessageError(str(exc), job_id) from None
+    except MessageError as exc:
+        raise MessageError(exc.reason, job_id) from None
+
+
+def _parse_v1(doc: dict[str, Any]) -> JobSpec:
+    version = doc.get("version")
+    if version != 1:
+        raise MessageError(
+            f"unsupported message version {version!r}: this worker understands version 1 "
+            "and the legacy {Id, Name, InputFile} shape"
+        )
+    allowed = {"version", "job_id", "program", "db", "query", "options", "name"}
+    unknown = sorted(set(doc) - allowed)
+    if unknown:
+        raise MessageError(f"unknown message fields {unknown}; allowed: {sorted(allowed)}")
+    for required in ("job_id", "program", "db", "query"):
+        if required not in doc:
+            raise MessageError(f"the message has no {required!r} field")
+    job_id = check_job_id(doc["job_id"])
+    program = _program(doc["program"])
+    db = check_db_name(doc["db"])
+    query = _query(doc["query"], program)
+    options = parse_options(doc.get("options") or {}, program)
+    name = _name(doc.get("name"))
+    return JobSpec(job_id, program, db, query, options, name)
+
+
+def _parse_legacy(doc: dict[str, Any], default_db: str | None) -> JobSpec:
+    raw_id = doc.get("Id")
+    if isinstance(raw_id, int) and not isinstance(raw_id, bool):
+        raw_id = str(raw_id)
+    job_id = check_job_id(raw_id)
+    if "InputFile" not in doc:
+        raise MessageError("the legacy message has no 'InputFile' (the query blob name)")
+    blob = check_blob_path(doc["InputFile"], "InputFile")
+    program = _program(doc.get("Program", "blastn"))
+    db_raw = doc.get("DatabaseName", doc.get("Database", default_db))
+    if db_raw is None:
+        raise MessageError(
+            "the legacy message names no DatabaseName and the worker has no default "
+            "database: add DatabaseName, or set BLAST_DBS on the worker"
+        )
+    db = check_db_name(db_raw)
+    params = doc.get("Parameters")
+    options = parse_options(parse_parameter_string(params), program) if params else Options()
+    return JobSpec(job_id, program, db, Query(blob=blob), options, _name(doc.get("Name")), True)
+
+
+def _program(value: object) -> str:
+    if not isinstance(value, str) or value not in PROGRAMS:
+        raise MessageError(f"unknown program {value!r}; use one of {', '.join(PROGRAMS)}")
+    return value
+
+
+def _name(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 256:
+        raise MessageError("'name' must be a string of at most 256 characters")
+    return value
+
+
+def _query(value: object, program: str) -> Query:
+    if not isinstance(value, dict) or len(value) != 1 or not ({"fasta", "blob"} & value.keys()):
+        raise MessageError(
+            "'query' must be {\"fasta\": \"<inline FASTA>\"} or {\"blob\": \"<name in the "
+            "inputs container>\"}"
+        )
+    if "blob" in value:
+        return Query(blob=check_blob_path(value["blob"], "query blob"))
+    fasta = value["fasta"]
+    if not isinstance(fasta, str):
+        raise MessageError("'query.fasta' must be a string of FASTA text")
+    size = len(fasta.encode("utf-8"))
+    if size > MAX_INLINE_BYTES:
+        raise MessageError(
+            f"the inline query is {size} bytes; at most {MAX_INLINE_BYTES} fit in a message: "
+            "upload it to the inputs container and send {\"blob\": name} (blast-jobs submit "
+            "does this for you)"
+        )
+    validate_fasta(fasta, program)
+    return Query(fasta=fasta)
+
+
+def _number(key: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MessageError(f"option {key} must be a number, not {value!r}")
+    return float(value)
+
+
+def _integer(key: str, value: object, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MessageError(f"option {key} must be a whole number, not {value!r}")
+    if not lo <= value <= hi:
+        raise MessageError(f"option {key}={value} is out of range {lo}..{hi}")
+    return value
+
+
+def parse_options(raw: object, program: str) -> Options:
+    """Check options against the whitelist for ``program``.
+
+    Args:
+        raw: The ``options`` JSON object.
+        program: The BLAST program (task and word_size ranges depend on it).
+
+    Returns:
+        The validated options.
+
+    Raises:
+        MessageError: on any unknown key, wrong type or out-of-range value.
+    """
+    if not isinstance(raw, dict):
+        raise MessageError("'options' must be a JSON object")
+    unknown = sorted(str(k) for k in raw if k not in OPTION_NAMES)
+    if unknown:
+        raise MessageError(
+            f"option(s) {', '.join(repr(k) for k in unknown)} not allowed; "
+            f"allowed: {', '.join(OPTION_NAMES)}"
+        )
+    evalue: float | None = None
+    if raw.get("evalue") is not None:
+        evalue = _number("evalue", raw["evalue"])
+        if not (math.isfinite(evalue) and 0 < evalue <= 1000):
+            raise MessageError(f"option evalue={raw['evalue']!r} must be in (0, 1000]")
+    max_target_seqs = None
+    if raw.get("max_target_seqs") is not None:
+        max_target_seqs = _integer("max_target_seqs", raw["max_target_seqs"], 1, 5000)
+    word_size = None
+    if raw.get("word_size") is not None:
+        lo, hi = (4, 128) if program == "blastn" else (2, 7)
+        word_size = _integer("word_size", raw["word_size"], lo, hi)
+    task = None
+    if raw.get("task") is not None:
+        task = raw["task"]
+        if not isinstance(task, str) or task not in TASKS[program]:
+            allowed = ", ".join(sorted(TASKS[program])) or "none"
+            raise MessageError(f"task {task!r} is not valid for {program}; allowed: {allowed}")
+    outfmt: tuple[int, ...] = (6,)
+    if raw.get("outfmt") is not None:
+        value = raw["outfmt"]
+        items = value if isinstance(value, list) else [value]
+        if not items:
+            raise MessageError("option outfmt must name at least one format (6, 7 or 15)")
+        for item in items:
+            if isinstance(item, bool) or not isinstance(item, int) or item not in OUTPUT_FORMATS:
+                raise MessageError(
+                    f"output format {item!r} is not available; choose from 6, 7 and 15 "
+                    "(the archive, format 11, is always stored)"
+                )
+        outfmt = tuple(dict.fromkeys(items))
+    return Options(evalue, max_target_seqs, word_size, task, outfmt)
+
+
+_PARAM_TYPES = {"evalue": float, "max_target_seqs": int, "word_size": int, "task": str,
+                "outfmt": int}
+
+
+def parse_parameter_string(text: object) -> dict[str, Any]:
+    """Turn a legacy ``Parameters`` string such as ``"-evalue 1e-5 -task megablast"`` into an
+    options object, allowing only whitelisted ``-name value`` pairs.
+
+    Args:
+        text: The legacy string.
+
+    Returns:
+        Options as JSON values, to be checked by :func:`parse_options`.
+
+    Raises:
+        MessageError: on anything but whitelisted ``-name value`` pairs.
+    """
+    if not isinstance(text, str):
+        raise MessageError("'Parameters' must be a string such as \"-evalue 1e-5\"")
+    try:
+        tokens = shlex.split(text)
+    except ValueError as exc:
+        raise MessageError(f"'Parameters' cannot be parsed: {exc}") from None
+    if len(tokens) % 2:
+        raise MessageError("'Parameters' must be '-name value' pairs")
+    result: dict[str, Any] = {}
+    for flag, value in zip(tokens[::2], tokens[1::2], strict=True):
+        key = flag[1:] if flag.startswith("-") else None
+        if key not in _PARAM_TYPES:
+            raise MessageError(
+                f"parameter {flag!r} is not allowed; allowed: "
+                + ", ".join("-" + k for k in OPTION_NAMES)
+            )
+        try:
+            result[key] = _PARAM_TYPES[key](value)
+        except ValueError:
+            raise MessageError(f"parameter {flag} {value!r} has the wrong type") from None
+    return result

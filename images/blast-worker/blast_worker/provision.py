@@ -1,0 +1,480 @@
+"""Database provisioning: verified, resumable, parallel ranged downloads into a shared cache.
+
+Blob layout (written by ``blast-jobs db upload``): container ``BLAST_DB_CONTAINER``, one
+prefix per database, ``<name>/<file>`` for every makeblastdb output file, and
+``<name>/manifest.json``::
+
+    {"version": 1, "name": "demo", "files": {"demo.nsq": {"size": 123, "md5": "<hex>"}, ...}}
+
+Cache layout (``BLAST_DB_CACHE``, a volume that several workers may share)::
+
+    <cache>/<name>/<name>.n*       ready database (BLAST's -db is <cache>/<name>/<name>)
+    <cache>/<name>/.ready.json     written last; its presence means "verified"
+    <cache>/.staging/<name>/       downloads in progress: <file>.part + <file>.part.state
+    <cache>/.locks/<name>.lock     flock held by the one worker that downloads
+
+Each file is fetched in ranges by a thread pool and written in place with ``pwrite``. The
+``.part.state`` file records finished ranges, so a download killed halfway resumes. A whole
+file is checked against the manifest MD5 and the blob's Content-MD5 (whichever exist; at
+least one must) and renamed into place. When all files are in, ``blastdbcmd -info`` must
+accept the database, and then the staging directory is renamed to ``<cache>/<name>``.
+
+Note: the lock is ``flock(2)``; it coordinates workers on one host sharing a local volume.
+Filesystems that ignore flock (some network mounts) would allow duplicate, still-verified,
+downloads, never a corrupt database.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.storage.blob import ContainerClient
+
+from blast_worker.jsonlog import kv
+from blast_worker.names import check_db_name
+
+log = logging.getLogger("blast_worker.provision")
+
+MANIFEST = "manifest.json"
+READY = ".ready.json"
+DEFAULT_CHUNK = 8 * 1024 * 1024
+
+
+class ProvisionError(Exception):
+    """The database cannot be made ready; the message says why and what to do.
+
+    Deterministic failures (missing database, MD5 mismatch, blastdbcmd refusal) raise this;
+    storage outages raise the SDK's own exceptions so callers can retry them.
+    """
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One database file in Blob storage.
+
+    Attributes:
+        name: File name (no directory).
+        blob: Full blob name.
+        size: Bytes.
+        etag: Blob ETag; ranges are fetched only while it is unchanged.
+        md5: Expected MD5 digests (manifest and/or Content-MD5), at least one.
+    """
+
+    name: str
+    blob: str
+    size: int
+    etag: str
+    md5: tuple[bytes, ...]
+
+
+def md5_file(path: Path, block: int = 4 * 1024 * 1024) -> bytes:
+    """MD5 digest of a file.
+
+    Args:
+        path: The file.
+        block: Read size.
+    """
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as fh:
+        while chunk := fh.read(block):
+            digest.update(chunk)
+    return digest.digest()
+
+
+def build_manifest(name: str, files: list[Path]) -> dict[str, Any]:
+    """Manifest for a database made of ``files`` (used by ``blast-jobs db upload``).
+
+    Args:
+        name: Database name.
+        files: The makeblastdb output files.
+    """
+    return {
+        "version": 1,
+        "name": name,
+        "files": {
+            f.name: {"size": f.stat().st_size, "md5": md5_file(f).hex()} for f in sorted(files)
+        },
+    }
+
+
+def plan_chunks(size: int, chunk: int) -> list[tuple[int, int]]:
+    """Byte ranges ``(offset, length)`` covering ``size`` bytes in ``chunk``-sized pieces.
+
+    Args:
+        size: File size.
+        chunk: Range size (at least 1).
+    """
+    return [(off, min(chunk, size - off)) for off in range(0, size, chunk)]
+
+
+class _PartState:
+    """The record of finished ranges for one ``.part`` file: a JSON header line naming the
+    blob version and chunk size, then one line per finished chunk index (append-only, so a
+    crash loses at most the line being written)."""
+
+    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+        self.path = path
+        self.header = header
+        self.done: set[int] = set()
+        self._lock = threading.Lock()
+        if path.exists():
+            lines = path.read_text().splitlines()
+            try:
+                same = bool(lines) and json.loads(lines[0]) == header
+            except ValueError:
+                same = False
+            if same:
+                self.done = {int(x) for x in lines[1:] if x.strip().isdigit()}
+        if not path.exists() or not self.done:
+            path.write_text(json.dumps(header) + "\n")
+            self.done = set()
+
+    def mark(self, index: int) -> None:
+        with self._lock, self.path.open("a") as fh:
+            fh.write(f"{index}\n")
+            self.done.add(index)
+
+
+class Provisioner:
+    """Makes databases available in the local cache.
+
+    Args:
+        container: The database container.
+        cache: Cache directory (``BLAST_DB_CACHE``).
+        concurrency: Parallel range requests.
+        chunk_size: Bytes per range request.
+        blastdbcmd: The blastdbcmd executable.
+        status: Called with "provisioning" while a download runs (for the health endpoint).
+    """
+
+    def __init__(
+        self,
+        container: ContainerClient,
+        cache: Path,
+        concurrency: int = 8,
+        chunk_size: int = DEFAULT_CHUNK,
+        blastdbcmd: str = "blastdbcmd",
+        status: Callable[[str], None] | None = None,
+    ) -> None:
+        self.container = container
+        self.cache = cache
+        self.concurrency = concurrency
+        self.chunk_size = chunk_size
+        self.blastdbcmd = blastdbcmd
+        self.status = status or (lambda _state: None)
+
+    def db_path(self, name: str) -> Path:
+        """The ``-db`` argument for a ready database.
+
+        Args:
+            name: Database name.
+        """
+        return self.cache / check_db_name(name) / name
+
+    def is_ready(self, name: str) -> bool:
+        """True when ``name`` is verified in the cache.
+
+        Args:
+            name: Database name.
+        """
+        return (self.cache / check_db_name(name) / READY).is_file()
+
+    @contextlib.contextmanager
+    def _lock(self, name: str) -> Iterator[None]:
+        locks = self.cache / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with (locks / f"{name}.lock").open("a") as fh:
+            start = time.monotonic()
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.info("another worker is downloading %s; waiting for it", name)
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                log.info(
+                    "lock on %s acquired", name,
+                    extra=kv(db=name, waited_s=round(time.monotonic() - start, 2)),
+                )
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def ensure(self, name: str) -> tuple[Path, float]:
+        """Make ``name`` ready locally, downloading it if needed (once per shared cache).
+
+        Args:
+            name: Database name.
+
+        Returns:
+            The ``-db`` path and the seconds spent downloading (0 if it was already there).
+
+        Raises:
+            ProvisionError: the database does not exist, fails its MD5 or blastdbcmd check.
+            azure.core.exceptions.AzureError: on storage trouble (retry later).
+        """
+        check_db_name(name)
+        if self.is_ready(name):
+            return self.db_path(name), 0.0
+        start = time.monotonic()
+        with self._lock(name):
+            if self.is_ready(name):  # another worker finished while we waited
+                return self.db_path(name), 0.0
+            self.status("provisioning")
+            self._download(name)
+        return self.db_path(name), time.monotonic() - start
+
+    def remote_files(self, name: str) -> list[RemoteFile]:
+        """List the database's blobs with their expected MD5s.
+
+        Args:
+            name: Database name.
+
+        Raises:
+            ProvisionError: no such database, or a file without any MD5 to check.
+        """
+        prefix = f"{name}/"
+        blobs = {
+            b.name[len(prefix):]: b
+            for b in self.container.list_blobs(name_starts_with=prefix)
+            if "/" not in b.name[len(prefix):]
+        }
+        manifest: dict[str, Any] = {}
+        if MANIFEST in blobs:
+            raw = self.container.download_blob(prefix + MANIFEST).readall()
+            try:
+                manifest = json.loads(raw)["files"]
+            except (ValueError, KeyError, TypeError):
+                raise ProvisionError(
+                    f"database {name}: {prefix}{MANIFEST} is not a valid manifest; "
+                    "re-upload with `blast-jobs db upload`"
+                ) from None
+        files = [n for n in blobs if n != MANIFEST]
+        if not files:
+            raise ProvisionError(
+                f"database {name!r} is not in container {self.container.container_name!r}: "
+                f"upload it with `blast-jobs db upload {name} <makeblastdb files>`"
+            )
+        result: list[RemoteFile] = []
+        for fname in sorted(files):
+            props = blobs[fname]
+            expected: list[bytes] = []
+            entry = manifest.get(fname)
+            if isinstance(entry, dict) and isinstance(entry.get("md5"), str):
+                try:
+                    expected.append(bytes.fromhex(entry["md5"]))
+                except ValueError:
+                    raise ProvisionError(
+                        f"database {name}: manifest MD5 for {fname} is not hex"
+                    ) from None
+            content_md5 = props.content_settings.content_md5
+            if content_md5:
+                expected.append(bytes(content_md5))
+            if not expected:
+                raise ProvisionError(
+                    f"database {name}: {fname} has neither a manifest entry nor a "
+                    "Content-MD5, so it cannot be verified; upload with `blast-jobs db upload` "
+                    "(writes a manifest) or `azcopy copy --put-md5`"
+                )
+            if manifest and fname not in manifest:
+                raise ProvisionError(
+                    f"database {name}: blob {fname} is not listed in the manifest; "
+                    "re-upload the database with `blast-jobs db upload`"
+                )
+            result.append(
+                RemoteFile(fname, prefix + fname, int(props.size), str(props.etag), tuple(expected))
+            )
+        missing = sorted(set(manifest) - set(files))
+        if missing:
+            raise ProvisionError(
+                f"database {name}: manifest lists {missing} but those blobs are missing; "
+                "re-upload the database"
+            )
+        return result
+
+    def _download(self, name: str) -> None:
+        files = self.remote_files(name)
+        staging = self.cache / ".staging" / name
+        staging.mkdir(parents=True, exist_ok=True)
+        total = sum(f.size for f in files)
+        log.info(
+            "downloading database %s: %d files, %.1f MiB", name, len(files), total / 2**20,
+            extra=kv(db=name, files=len(files), bytes=total),
+        )
+        start = time.monotonic()
+        self.download_files(files, staging)
+        self._check(name, staging)
+        (staging / READY).write_text(
+            json.dumps({"name": name, "files": {f.name: f.md5[0].hex() for f in files},
+                        "verified_at": time.time()})
+        )
+        final = self.cache / name
+        if final.exists():
+            trash = self.cache / ".staging" / f".old-{name}-{os.getpid()}-{time.time_ns()}"
+            os.rename(final, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        os.rename(staging, final)
+        elapsed = time.monotonic() - start
+        log.info(
+            "database %s ready (%.1f MiB in %.1f s)", name, total / 2**20, elapsed,
+            extra=kv(db=name, bytes=total, seconds=round(elapsed, 3)),
+        )
+
+    def download_files(self, files: list[RemoteFile], dest: Path) -> None:
+        """Download and verify ``files`` into ``dest`` with parallel ranged requests,
+        resuming any ``.part`` file left by an earlier attempt.
+
+        Args:
+            files: What to fetch.
+            dest: Target directory; verified files appear there under their own names.
+
+        Raises:
+            ProvisionError: when a file fails its MD5 check (its partial data is discarded).
+        """
+        progress = _Progress(sum(f.size for f in files))
+        jobs: list[tuple[RemoteFile, int, int, int, _PartState, int]] = []
+        fds: dict[str, int] = {}
+        states: dict[str, _PartState] = {}
+        try:
+            for rf in files:
+                final = dest / rf.name
+                if final.exists():
+                    if md5_file(final) in rf.md5 and final.stat().st_size == rf.size:
+                        progress.add(rf.size)
+                        continue
+                    final.unlink()
+                part = dest / (rf.name + ".part")
+                state = _PartState(
+                    dest / (rf.name + ".part.state"),
+                    {"etag": rf.etag, "size": rf.size, "chunk": self.chunk_size},
+                )
+                fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
+                fds[rf.name] = fd
+                states[rf.name] = state
+                os.ftruncate(fd, rf.size)
+                for index, (off, length) in enumerate(plan_chunks(rf.size, self.chunk_size)):
+                    if index in state.done:
+                        progress.add(length)
+                    else:
+                        jobs.append((rf, index, off, length, state, fd))
+            resumed = progress.done
+            if resumed:
+                log.info(
+                    "resuming download: %.1f MiB already present", resumed / 2**20,
+                    extra=kv(resumed_bytes=resumed),
+                )
+
+            def fetch(job: tuple[RemoteFile, int, int, int, _PartState, int]) -> None:
+                rf, index, off, length, state, fd = job
+                data = self.container.get_blob_client(rf.blob).download_blob(
+                    offset=off, length=length, max_concurrency=1,
+                    etag=rf.etag, match_condition=MatchConditions.IfNotModified,
+                ).readall()
+                if len(data) != length:
+                    raise ProvisionError(f"{rf.blob}: short read at {off}")
+                os.pwrite(fd, data, off)
+                state.mark(index)
+                progress.add(length)
+
+            with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+                # list() re-raises the first failure after the pool drains
+                list(pool.map(fetch, jobs))
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+        for rf in files:
+            if rf.name not in fds:
+                continue
+            part = dest / (rf.name + ".part")
+            got = md5_file(part)
+            if got not in rf.md5:
+                part.unlink(missing_ok=True)
+                (dest / (rf.name + ".part.state")).unlink(missing_ok=True)
+                raise ProvisionError(
+                    f"{rf.blob}: MD5 mismatch (expected {rf.md5[0].hex()}, got {got.hex()}); "
+                    "the blob is corrupt or was replaced without its manifest: re-upload the "
+                    "database with `blast-jobs db upload`"
+                )
+            os.rename(part, dest / rf.name)
+            (dest / (rf.name + ".part.state")).unlink(missing_ok=True)
+
+    def _check(self, name: str, staging: Path) -> None:
+        try:
+            proc = subprocess.run(
+                [self.blastdbcmd, "-db", str(staging / name), "-info"],
+                capture_output=True, text=True, timeout=600, check=False,
+            )
+        except FileNotFoundError:
+            raise ProvisionError(
+                f"{self.blastdbcmd} not found: install ncbi-blast+ in the worker image"
+            ) from None
+        if proc.returncode != 0:
+            raise ProvisionError(
+                f"database {name} failed `blastdbcmd -info`: {proc.stderr.strip()[-500:]}"
+            )
+        summary = " ".join(proc.stdout.split()[:40])
+        log.info("blastdbcmd -info %s: %s", name, summary, extra=kv(db=name))
+
+
+class _Progress:
+    """Logs download progress at most every 2 seconds and at each 25%."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self._lock = threading.Lock()
+        self._start = time.monotonic()
+        self._last_log = self._start
+        self._last_quarter = 0
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.done += n
+            now = time.monotonic()
+            quarter = 4 * self.done // max(self.total, 1)
+            if now - self._last_log >= 2.0 or quarter > self._last_quarter:
+                self._last_log = now
+                self._last_quarter = quarter
+                rate = self.done / max(now - self._start, 1e-6)
+                log.info(
+                    "download %.0f%% (%.1f of %.1f MiB, %.1f MiB/s)",
+                    100 * self.done / max(self.total, 1), self.done / 2**20,
+                    self.total / 2**20, rate / 2**20,
+                    extra=kv(done_bytes=self.done, total_bytes=self.total),
+                )
+
+
+def decode_md5(value: str) -> bytes:
+    """Parse an MD5 given as hex or base64 (Azure shows Content-MD5 as base64).
+
+    Args:
+        value: The text.
+
+    Raises:
+        ValueError: if it is neither a 16-byte hex nor base64 digest.
+    """
+    with contextlib.suppress(ValueError):
+        raw = bytes.fromhex(value)
+        if len(raw) == 16:
+            return raw
+    with contextlib.suppress(binascii.Error):
+        raw = base64.b64decode(value, validate=True)
+        if len(raw) == 16:
+            return raw
+    raise ValueError(f"{value!r} is not an MD5 digest")

@@ -1,0 +1,147 @@
+"""The storage edge: queue, poison queue, job table and blob containers, from configuration.
+
+Works with a connection string (Azurite, key auth) or with an account name and
+``DefaultAzureCredential`` (managed identity). Nothing else in the package builds clients.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any
+
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import TableClient, TableServiceClient
+from azure.storage.blob import (
+    BlobSasPermissions,
+    BlobServiceClient,
+    ContainerClient,
+    generate_blob_sas,
+)
+from azure.storage.queue import QueueClient, QueueServiceClient
+
+from blast_worker.config import StorageConfig
+
+# Few SDK-level retries: the worker's own backoff (with jitter) handles longer outages, and
+# a short SDK retry keeps health reporting and SIGTERM handling responsive.
+_CLIENT_KWARGS: dict[str, Any] = {
+    "retry_total": 2,
+    "retry_backoff_factor": 0.4,
+    "connection_timeout": 10,
+    "read_timeout": 60,
+}
+
+
+class Storage:
+    """Clients for every resource the service uses.
+
+    Args:
+        cfg: Storage configuration.
+        client_kwargs: Overrides for the SDK clients' retry and timeout settings.
+
+    Attributes:
+        cfg: The configuration.
+        queue: The job queue.
+        poison: The poison queue.
+        table: The job log table.
+        blobs: The blob service.
+        key_auth: True when an account key is available (result links get a SAS).
+    """
+
+    def __init__(self, cfg: StorageConfig, client_kwargs: dict[str, Any] | None = None) -> None:
+        self.cfg = cfg
+        kwargs = {**_CLIENT_KWARGS, **(client_kwargs or {})}
+        if cfg.connection_string:
+            conn = cfg.connection_string
+            self._queues = QueueServiceClient.from_connection_string(conn, **kwargs)
+            self._tables = TableServiceClient.from_connection_string(conn, **kwargs)
+            self.blobs = BlobServiceClient.from_connection_string(conn, **kwargs)
+        else:
+            from azure.identity import DefaultAzureCredential
+
+            account = cfg.account_name
+            suffix = cfg.endpoint_suffix
+            cred = DefaultAzureCredential(
+                managed_identity_client_id=os.environ.get("AZURE_CLIENT_ID") or None
+            )
+            self._queues = QueueServiceClient(
+                f"https://{account}.queue.{suffix}", credential=cred, **kwargs
+            )
+            self._tables = TableServiceClient(
+                endpoint=f"https://{account}.table.{suffix}", credential=cred, **kwargs
+            )
+            self.blobs = BlobServiceClient(
+                f"https://{account}.blob.{suffix}", credential=cred, **kwargs
+            )
+        self.queue: QueueClient = self._queues.get_queue_client(cfg.queue)
+        self.poison: QueueClient = self._queues.get_queue_client(cfg.poison_queue)
+        self.table: TableClient = self._tables.get_table_client(cfg.table)
+        cred_obj = getattr(self.blobs, "credential", None)
+        self._account_key: str | None = getattr(cred_obj, "account_key", None)
+        self.key_auth = self._account_key is not None
+
+    def container(self, name: str) -> ContainerClient:
+        """Client for container ``name``.
+
+        Args:
+            name: Container name.
+        """
+        return self.blobs.get_container_client(name)
+
+    def ensure_resources(self) -> list[str]:
+        """Create the queue, poison queue, table and containers if they do not exist.
+
+        Returns:
+            The resources that were created (empty when all existed).
+        """
+        created: list[str] = []
+        for q in (self.queue, self.poison):
+            try:
+                q.create_queue()
+                created.append(f"queue {q.queue_name}")
+            except ResourceExistsError:
+                pass
+        try:
+            self._tables.create_table(self.cfg.table)
+            created.append(f"table {self.cfg.table}")
+        except ResourceExistsError:
+            pass
+        for name in (
+            self.cfg.db_container,
+            self.cfg.results_container,
+            self.cfg.inputs_container,
+        ):
+            try:
+                self.container(name).create_container()
+                created.append(f"container {name}")
+            except ResourceExistsError:
+                pass
+        return created
+
+    def blob_link(
+        self, container: str, blob: str, now: dt.datetime | None = None
+    ) -> tuple[str, dt.datetime | None]:
+        """A link to a blob: with a read-only SAS under key auth, else the plain URL.
+
+        Args:
+            container: Container name.
+            blob: Blob name.
+            now: Current time (for tests); defaults to the clock.
+
+        Returns:
+            The URL and the SAS expiry (None without a SAS).
+        """
+        url = self.container(container).get_blob_client(blob).url
+        if self._account_key is None:
+            return url, None
+        now = now or dt.datetime.now(dt.UTC)
+        expiry = now + dt.timedelta(hours=self.cfg.sas_expiry_hours)
+        sas = generate_blob_sas(
+            account_name=self.blobs.account_name or "",
+            container_name=container,
+            blob_name=blob,
+            account_key=self._account_key,
+            permission=BlobSasPermissions(read=True),
+            expiry=expiry,
+        )
+        return f"{url}?{sas}", expiry

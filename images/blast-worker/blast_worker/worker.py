@@ -1,0 +1,562 @@
+"""The ``blast-worker`` service: poll the queue, run BLAST, store results, keep the job log.
+
+Delivery contract (at-least-once, idempotent by job id):
+
+1. Receive one message with ``BLAST_VISIBILITY_TIMEOUT``; the lease is extended every third of
+   that while the job runs (``update_message``).
+2. A message delivered more than ``BLAST_MAX_DEQUEUE`` times moves to ``<queue>-poison`` with
+   the reason, and the job row says ``poisoned``.
+3. A message that cannot be parsed: with a job id the row says ``failed`` with the reason;
+   without one it is poisoned (there is nothing else to record it against).
+4. A job whose row already says ``succeeded`` (or ``failed``/``poisoned``) is a redelivery:
+   the message is deleted without running anything.
+5. Results go to ``<results container>/<job id>/`` (same names on every attempt), then the row
+   is marked succeeded (etag-guarded, so only once), then the message is deleted.
+6. On SIGTERM the worker takes no new message; the current job may finish within
+   ``BLAST_STOP_TIMEOUT``, else BLAST is killed and the message is made visible again.
+7. Storage errors that are transient (no connection, 5xx, 429) are retried with exponential
+   backoff and full jitter; anything else is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar
+
+from azure.core.exceptions import (
+    AzureError,
+    ResourceNotFoundError,
+)
+from azure.storage.queue import QueueMessage
+
+from blast_worker import jsonlog
+from blast_worker.backoff import Backoff, is_transient
+from blast_worker.config import ConfigError, WorkerConfig, load_worker_config
+from blast_worker.fasta import MAX_BLOB_QUERY_BYTES, FastaError, validate_fasta
+from blast_worker.health import HealthState, serve
+from blast_worker.joblog import FINAL, JobLog
+from blast_worker.jsonlog import job_context, kv
+from blast_worker.messages import JobSpec, MessageError, decode_body, parse_message, peek_job_id
+from blast_worker.provision import Provisioner, ProvisionError
+from blast_worker.runner import (
+    FORMAT_FILES,
+    BlastError,
+    blast_argv,
+    count_hits,
+    formatter_argv,
+    run,
+)
+from blast_worker.storage import Storage
+
+log = logging.getLogger("blast_worker.worker")
+T = TypeVar("T")
+
+SUCCESS_MARKER = "_SUCCESS.json"
+POISON_BODY_LIMIT = 32 * 1024
+
+
+class JobFailed(Exception):
+    """The job cannot succeed whatever the retries (bad query, unknown database, ...)."""
+
+
+class Released(Exception):
+    """The worker is stopping and gave the message back to the queue."""
+
+
+class Lease:
+    """A received message and its current pop receipt.
+
+    Args:
+        worker: The owning worker (for its queue, config and health).
+        msg: The received message.
+    """
+
+    def __init__(self, worker: Worker, msg: QueueMessage) -> None:
+        self.worker = worker
+        self.msg = msg
+        self.id: str = msg.id
+        self.receipt: str | None = msg.pop_receipt
+        self.lost = False
+        self.last_extended = time.monotonic()
+
+    def due(self) -> bool:
+        """True when a third of the visibility timeout has passed since the last extension."""
+        return time.monotonic() - self.last_extended >= self.worker.cfg.visibility_timeout / 3
+
+    def extend(self) -> None:
+        """Push the message's visibility out by another timeout; tolerate outages."""
+        if self.lost:
+            return
+        self.last_extended = time.monotonic()
+        try:
+            updated = self.worker.storage.queue.update_message(
+                self.id, self.receipt, visibility_timeout=self.worker.cfg.visibility_timeout
+            )
+            self.receipt = updated.pop_receipt
+            self.worker.health.touch()
+        except ResourceNotFoundError:
+            self.lost = True
+            log.warning("lost the message lease (another worker may redeliver it)")
+        except AzureError as exc:
+            if not is_transient(exc):
+                raise
+            log.warning("could not extend the message lease: %s", _brief(exc))
+
+    def delete(self) -> None:
+        """Delete the message; a lease lost to another delivery is not an error."""
+        if self.lost:
+            log.info("message lease was lost; leaving its deletion to the current holder")
+            return
+        try:
+            self.worker.retry(
+                lambda: self.worker.storage.queue.delete_message(self.id, self.receipt),
+                give_up_on_stop=False,
+            )
+        except ResourceNotFoundError:
+            log.info("message already gone (redelivered elsewhere); results are idempotent")
+
+    def release(self) -> None:
+        """Make the message visible again right away."""
+        if self.lost:
+            return
+        try:
+            self.worker.storage.queue.update_message(self.id, self.receipt, visibility_timeout=0)
+            log.info("message released back to the queue")
+        except AzureError as exc:
+            log.warning("could not release the message (%s); it reappears after its timeout",
+                        _brief(exc))
+
+
+def _brief(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+class Worker:
+    """One BLAST worker process.
+
+    Args:
+        cfg: Validated configuration.
+        storage: Storage clients; built from ``cfg`` when omitted.
+    """
+
+    def __init__(self, cfg: WorkerConfig, storage: Storage | None = None) -> None:
+        self.cfg = cfg
+        self.storage = storage or Storage(cfg.storage)
+        self.health = HealthState(cfg.worker_id, stale_after=cfg.health_stale_after)
+        self.joblog = JobLog(self.storage.table)
+        self.stop_event = threading.Event()
+        self.stop_requested_at: float | None = None
+        self.backoff = Backoff()
+        chunk = int(os.environ.get("BLAST_DOWNLOAD_CHUNK_MIB", "8") or "8") * 1024 * 1024
+        self.provisioner = Provisioner(
+            self.storage.container(cfg.storage.db_container),
+            cfg.db_cache,
+            concurrency=cfg.download_concurrency,
+            chunk_size=chunk,
+            status=lambda s: self.health.set(s, self.health.job),
+        )
+
+    # -- control -----------------------------------------------------------------------
+
+    def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
+        """Stop taking jobs; the current one gets ``BLAST_STOP_TIMEOUT`` seconds.
+
+        Args:
+            signum: The signal received, if any.
+            _frame: Unused (signal handler signature).
+        """
+        if self.stop_requested_at is None:
+            self.stop_requested_at = time.monotonic()
+            self.health.stopping = True
+            log.info("stop requested (signal %s); taking no new jobs", signum)
+        self.stop_event.set()
+
+    def stop_deadline_passed(self) -> bool:
+        """True once the stop timeout has run out after a stop request."""
+        return (
+            self.stop_requested_at is not None
+            and time.monotonic() - self.stop_requested_at >= self.cfg.stop_timeout
+        )
+
+    def retry(self, fn: Callable[[], T], give_up_on_stop: bool = True) -> T:
+        """Call ``fn`` until it succeeds, backing off on transient storage errors.
+
+        Args:
+            fn: The storage operation.
+            give_up_on_stop: Raise :class:`Released` once the stop deadline passes.
+
+        Raises:
+            Released: when stopping and the deadline passed.
+            Exception: non-transient errors propagate unchanged.
+        """
+        backoff = Backoff()
+        while True:
+            try:
+                result = fn()
+                self.health.touch()
+                return result
+            except AzureError as exc:
+                if not is_transient(exc):
+                    raise
+                if give_up_on_stop and self.stop_deadline_passed():
+                    raise Released() from exc
+                if not give_up_on_stop and self.stop_event.is_set() and backoff.attempt > 5:
+                    raise
+                delay = backoff.next_delay()
+                log.warning(
+                    "storage unavailable (%s); retrying in %.1f s", _brief(exc), delay,
+                    extra=kv(retry_in=round(delay, 2), attempt=backoff.attempt),
+                )
+                time.sleep(delay)
+
+    # -- main loop ---------------------------------------------------------------------
+
+    def provision_startup(self) -> None:
+        """Provision ``BLAST_DBS``; a database that cannot be verified is logged, not fatal."""
+        for name in self.cfg.dbs:
+            if self.stop_event.is_set():
+                return
+            self.health.set("provisioning")
+            try:
+                self.retry(lambda name=name: self.provisioner.ensure(name))  # type: ignore[misc]
+            except ProvisionError as exc:
+                log.error("database %s not provisioned: %s", name, exc, extra=kv(db=name))
+            except Released:
+                return
+
+    def run(self) -> int:
+        """Provision databases, then poll until stopped.
+
+        Returns:
+            The process exit code (0).
+        """
+        log.info(
+            "worker starting",
+            extra=kv(queue=self.cfg.storage.queue, dbs=list(self.cfg.dbs),
+                     threads=self.cfg.threads, cache=str(self.cfg.db_cache)),
+        )
+        self.provision_startup()
+        self.health.set("idle")
+        while not self.stop_event.is_set():
+            try:
+                msg = self.storage.queue.receive_message(
+                    visibility_timeout=self.cfg.visibility_timeout
+                )
+            except ResourceNotFoundError:
+                self._wait_backoff(
+                    f"queue {self.cfg.storage.queue!r} does not exist yet: run `blast-jobs init`"
+                )
+                continue
+            except AzureError as exc:
+                if not is_transient(exc):
+                    raise
+                self._wait_backoff(f"storage unavailable ({_brief(exc)})")
+                continue
+            self.health.touch()
+            self.backoff.reset()
+            if msg is None:
+                self.health.set("idle")
+                self.stop_event.wait(self.cfg.poll_interval)
+                continue
+            self.handle(msg)
+            self.health.set("idle")
+        log.info("worker stopped")
+        return 0
+
+    def _wait_backoff(self, why: str) -> None:
+        delay = self.backoff.next_delay()
+        self.health.set("backoff")
+        log.warning("%s; retrying in %.1f s", why, delay,
+                    extra=kv(retry_in=round(delay, 2), attempt=self.backoff.attempt))
+        self.stop_event.wait(delay)
+
+    # -- one message -------------------------------------------------------------------
+
+    def handle(self, msg: QueueMessage) -> None:
+        """Process one received message to its end: succeeded, failed, poisoned or released.
+
+        Args:
+            msg: The received message.
+        """
+        lease = Lease(self, msg)
+        body = msg.content if isinstance(msg.content, str) else str(msg.content)
+        try:
+            hint = peek_job_id(decode_body(body))
+        except MessageError:
+            hint = None
+        with job_context(hint):
+            try:
+                self._handle(lease, body, hint)
+            except Released:
+                lease.release()
+                if hint:
+                    self._safe_update(hint, status="queued",
+                                      error="released by a stopping worker; will be retried")
+
+    def _handle(self, lease: Lease, body: str, hint: str | None) -> None:
+        msg = lease.msg
+        count = int(msg.dequeue_count or 1)
+        if count > self.cfg.max_dequeue:
+            last = self.retry(lambda: self.joblog.get(hint)) if hint else None
+            why = f"delivered {count} times (BLAST_MAX_DEQUEUE={self.cfg.max_dequeue})"
+            if last and last.get("error"):
+                why += f"; last error: {last['error']}"
+            self.poison(lease, body, why, hint)
+            return
+        default_db = self.cfg.dbs[0] if self.cfg.dbs else None
+        try:
+            spec = parse_message(body, default_db)
+        except MessageError as exc:
+            bad_id, reason = exc.job_id, f"invalid message: {exc.reason}"
+            if bad_id is not None:
+                log.warning("rejected message: %s", reason)
+                self.retry(lambda: self.joblog.update(
+                    bad_id, status="failed", error=reason, finished=time.time(),
+                    worker=self.cfg.worker_id, attempts=count,
+                ))
+                lease.delete()
+            else:
+                self.poison(lease, body, reason, None)
+            return
+        row = self.retry(lambda: self.joblog.get(spec.job_id))
+        if row is not None and row.get("status") in FINAL:
+            log.info("job already %s; dropping the redelivered message", row["status"])
+            lease.delete()
+            return
+        self.health.set("busy", spec.job_id)
+        self.retry(lambda: self.joblog.update(
+            spec.job_id, status="running", started=time.time(), worker=self.cfg.worker_id,
+            attempts=count, program=spec.program, db=spec.db, name=spec.name,
+            message_id=msg.id, error="",
+        ))
+        log.info("job started", extra=kv(program=spec.program, db=spec.db, attempt=count))
+        try:
+            self.execute(spec, lease)
+        except (JobFailed, ProvisionError, BlastError, FastaError) as exc:
+            if isinstance(exc, BlastError) and self.stop_deadline_passed():
+                raise Released() from exc
+            reason = str(exc)
+            log.error("job failed: %s", reason)
+            self.retry(lambda: self.joblog.update(
+                spec.job_id, status="failed", error=reason[:30000], finished=time.time(),
+                worker=self.cfg.worker_id,
+            ))
+            lease.delete()
+
+    def poison(self, lease: Lease, body: str, reason: str, job_id: str | None) -> None:
+        """Move the message to the poison queue with ``reason`` and record it.
+
+        Args:
+            lease: The message lease.
+            body: The original message text.
+            reason: Why, for the poison entry and the job row.
+            job_id: The job id if known; otherwise ``msg-<message id>`` is recorded.
+        """
+        msg = lease.msg
+        record_id = job_id or f"msg-{msg.id}"
+        envelope = {
+            "reason": reason,
+            "job_id": job_id,
+            "record_id": record_id,
+            "message_id": msg.id,
+            "dequeue_count": msg.dequeue_count,
+            "worker": self.cfg.worker_id,
+            "poisoned_at": time.time(),
+            "body": body[:POISON_BODY_LIMIT],
+            "body_truncated": len(body) > POISON_BODY_LIMIT,
+        }
+        log.error("poisoning message: %s", reason, extra=kv(record_id=record_id))
+        self.retry(lambda: self.storage.poison.send_message(json.dumps(envelope)))
+        self.retry(lambda: self.joblog.update(
+            record_id, status="poisoned", error=reason[:30000], finished=time.time(),
+            worker=self.cfg.worker_id, attempts=int(msg.dequeue_count or 0),
+        ))
+        lease.delete()
+
+    def _safe_update(self, job_id: str, **fields: Any) -> None:
+        try:
+            self.joblog.update(job_id, **fields)
+        except AzureError as exc:
+            log.warning("could not update the job row: %s", _brief(exc))
+
+    def with_lease(self, lease: Lease, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (retrying transient storage errors) in a helper thread while extending
+        the message lease.
+
+        Args:
+            lease: The message lease to keep alive.
+            fn: The work.
+
+        Raises:
+            Released: when stopping and the stop timeout ran out.
+        """
+        box: dict[str, Any] = {}
+        ctx = contextvars.copy_context()
+
+        def target() -> None:
+            try:
+                box["value"] = ctx.run(self.retry, fn)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, re-raised below
+                box["error"] = exc
+
+        thread = threading.Thread(target=target, name="job-step", daemon=True)
+        thread.start()
+        while thread.is_alive():
+            thread.join(0.2)
+            if lease.due():
+                lease.extend()
+            if self.stop_deadline_passed():
+                raise Released()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]  # type: ignore[no-any-return]
+
+    def execute(self, spec: JobSpec, lease: Lease) -> None:
+        """Fetch database and query, run BLAST, upload results, record success, delete.
+
+        Args:
+            spec: The validated job.
+            lease: Its message lease.
+
+        Raises:
+            JobFailed, ProvisionError, BlastError, FastaError: the job cannot succeed.
+            Released: the worker is stopping.
+        """
+        workdir = self.cfg.work_dir / spec.job_id
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir(parents=True)
+        try:
+            t0 = time.monotonic()
+            db_path, _ = self.with_lease(lease, lambda: self.provisioner.ensure(spec.db))
+            self.health.set("busy", spec.job_id)
+            query = workdir / "query.fa"
+            query.write_text(self.with_lease(lease, lambda: self._query_text(spec)))
+            download_s = time.monotonic() - t0
+
+            archive = workdir / FORMAT_FILES[11]
+            argv = blast_argv(spec.program, db_path, query, archive, spec.options,
+                              self.cfg.threads)
+            result = run(
+                argv, workdir, self.cfg.job_timeout,
+                tick=lease.extend, tick_every=self.cfg.visibility_timeout / 3,
+                should_abort=self.stop_deadline_passed,
+            )
+            formats = sorted(set(spec.options.outfmt) | {6})
+            for fmt in formats:
+                run(formatter_argv(archive, fmt, workdir / FORMAT_FILES[fmt], spec.options),
+                    workdir, self.cfg.job_timeout, tick=lease.extend,
+                    tick_every=self.cfg.visibility_timeout / 3,
+                    should_abort=self.stop_deadline_passed)
+            blast_s = time.monotonic() - t0 - download_s
+            hits = count_hits(workdir / FORMAT_FILES[6])
+            log.info("BLAST finished", extra=kv(blast_s=round(result.seconds, 3), hits=hits))
+
+            t1 = time.monotonic()
+            files = [11, *formats]
+            links, expiry = self.with_lease(lease, lambda: self._upload(spec, workdir, files,
+                                                                        hits))
+            upload_s = time.monotonic() - t1
+            recorded = self.retry(lambda: self.joblog.finish_once(
+                spec.job_id, finished=time.time(), worker=self.cfg.worker_id, hits=hits,
+                download_s=round(download_s, 3), blast_s=round(blast_s, 3),
+                upload_s=round(upload_s, 3), results=links, results_expiry=expiry, error="",
+                stderr=result.stderr[-4000:],
+            ))
+            if recorded:
+                log.info("job succeeded", extra=kv(hits=hits, download_s=round(download_s, 3),
+                                                   blast_s=round(blast_s, 3),
+                                                   upload_s=round(upload_s, 3)))
+            else:
+                log.info("job had already succeeded in another delivery; kept that record")
+            lease.delete()
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _query_text(self, spec: JobSpec) -> str:
+        if spec.query.fasta is not None:
+            return spec.query.fasta
+        container = self.cfg.storage.inputs_container
+        name = spec.query.blob or ""
+        blob = self.storage.container(container).get_blob_client(name)
+        try:
+            size = blob.get_blob_properties().size
+        except ResourceNotFoundError:
+            raise JobFailed(
+                f"query blob {name!r} not found in container {container!r}; upload it first"
+            ) from None
+        if size > MAX_BLOB_QUERY_BYTES:
+            raise JobFailed(
+                f"query blob {name!r} is {size} bytes; the limit is {MAX_BLOB_QUERY_BYTES}: "
+                "split it with `blast-jobs submit` (it batches large files)"
+            )
+        try:
+            text = blob.download_blob(max_concurrency=4).readall().decode("utf-8")
+        except UnicodeDecodeError:
+            raise JobFailed(f"query blob {name!r} is not UTF-8 text") from None
+        validate_fasta(text, spec.program)
+        return text
+
+    def _upload(
+        self, spec: JobSpec, workdir: Path, formats: list[int], hits: int
+    ) -> tuple[dict[str, str], float | None]:
+        results = self.cfg.storage.results_container
+        container = self.storage.container(results)
+        links: dict[str, str] = {}
+        expiry: float | None = None
+        for fmt in formats:
+            name = f"{spec.job_id}/{FORMAT_FILES[fmt]}"
+            with (workdir / FORMAT_FILES[fmt]).open("rb") as fh:
+                container.upload_blob(name, fh, overwrite=True, max_concurrency=4)
+            url, exp = self.storage.blob_link(results, name)
+            links[str(fmt)] = url
+            expiry = exp.timestamp() if exp is not None else None
+        marker = {"job_id": spec.job_id, "hits": hits, "formats": formats,
+                  "worker": self.cfg.worker_id, "finished": time.time()}
+        container.upload_blob(f"{spec.job_id}/{SUCCESS_MARKER}", json.dumps(marker),
+                              overwrite=True)
+        return links, expiry
+
+
+def main() -> None:
+    """Entry point of ``blast-worker``: exit 2 on bad configuration, else run until SIGTERM."""
+    try:
+        cfg = load_worker_config()
+    except ConfigError as exc:
+        print(f"blast-worker: configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    missing = [b for b in ("blastn", "blast_formatter", "blastdbcmd") if not shutil.which(b)]
+    if missing:
+        print(f"blast-worker: {', '.join(missing)} not found on PATH: install ncbi-blast+",
+              file=sys.stderr)
+        sys.exit(2)
+    jsonlog.setup(cfg.worker_id)
+    worker = Worker(cfg)
+    signal.signal(signal.SIGTERM, worker.request_stop)
+    signal.signal(signal.SIGINT, worker.request_stop)
+    if cfg.health_port:
+        try:
+            serve(worker.health, cfg.health_port)
+        except OSError as exc:
+            print(f"blast-worker: BLAST_HEALTH_PORT={cfg.health_port} cannot be used "
+                  f"({exc.strerror}); pick a free port", file=sys.stderr)
+            sys.exit(2)
+    code = worker.run()
+    sys.stdout.flush()
+    # A download thread may still be running after a stop; do not wait for it.
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()
