@@ -1,0 +1,76 @@
+#!/bin/bash
+# Start JupyterLab; authentication is always on.
+#
+# Environment:
+#   NOTEBOOK_TOKEN          access token (secret)
+#   NOTEBOOK_PASSWORD_HASH  argon2 password hash from jupyter_server.auth.passwd (secret);
+#                           with neither set, a random token is generated and logged once
+#   NOTEBOOK_TLS            off (default) | self-signed | provided
+#   NOTEBOOK_TLS_CERT, NOTEBOOK_TLS_KEY
+#                           PEM certificate and key (secret) when NOTEBOOK_TLS=provided
+#   NOTEBOOK_PORT           listening port (default 8888)
+set -e
+# shellcheck source=/dev/null
+source /usr/local/lib/aci-research/log.sh
+
+port="${NOTEBOOK_PORT:-8888}"
+conf_dir="$HOME/.jupyter"
+umask 077
+mkdir -p "$conf_dir"
+config="$conf_dir/jupyter_server_config.py"
+: > "$config"
+
+if [ -n "${NOTEBOOK_PASSWORD_HASH:-}" ]; then
+    case "$NOTEBOOK_PASSWORD_HASH" in
+        argon2:*) ;;
+        *) _log_fatal "NOTEBOOK_PASSWORD_HASH must be an argon2 hash (python -c 'from jupyter_server.auth import passwd; print(passwd())')" ;;
+    esac
+    python3 -c 'import os; print("c.PasswordIdentityProvider.hashed_password = %r" % os.environ["NOTEBOOK_PASSWORD_HASH"])' >> "$config"
+    # A password replaces the token; an empty token must then be explicit.
+    export JUPYTER_TOKEN="${NOTEBOOK_TOKEN:-}"
+elif [ -n "${NOTEBOOK_TOKEN:-}" ]; then
+    export JUPYTER_TOKEN="$NOTEBOOK_TOKEN"
+else
+    JUPYTER_TOKEN="$(python3 -c 'import secrets; print(secrets.token_hex(24))')"
+    export JUPYTER_TOKEN
+    _log_info "no NOTEBOOK_TOKEN or NOTEBOOK_PASSWORD_HASH given; generated token: $JUPYTER_TOKEN"
+fi
+unset NOTEBOOK_TOKEN NOTEBOOK_PASSWORD_HASH
+
+scheme=http
+case "${NOTEBOOK_TLS:-off}" in
+    off) ;;
+    self-signed)
+        openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj "/CN=$(hostname)" \
+            -keyout "$conf_dir/tls.key" -out "$conf_dir/tls.crt" 2>/dev/null
+        scheme=https ;;
+    provided)
+        [ -n "${NOTEBOOK_TLS_CERT:-}" ] && [ -n "${NOTEBOOK_TLS_KEY:-}" ] \
+            || _log_fatal "NOTEBOOK_TLS=provided needs NOTEBOOK_TLS_CERT and NOTEBOOK_TLS_KEY (PEM)"
+        printf '%s\n' "$NOTEBOOK_TLS_CERT" > "$conf_dir/tls.crt"
+        printf '%s\n' "$NOTEBOOK_TLS_KEY" > "$conf_dir/tls.key"
+        scheme=https ;;
+    *) _log_fatal "NOTEBOOK_TLS must be off, self-signed or provided (got '$NOTEBOOK_TLS')" ;;
+esac
+unset NOTEBOOK_TLS_CERT NOTEBOOK_TLS_KEY
+tls_args=()
+if [ "$scheme" = https ]; then
+    tls_args=(--ServerApp.certfile="$conf_dir/tls.crt" --ServerApp.keyfile="$conf_dir/tls.key")
+fi
+umask 022
+
+# The shipped notebooks, copied once so the user's edits survive restarts.
+for nb in /opt/aci-research/notebooks/*.ipynb; do
+    [ -e "$nb" ] || continue
+    [ -e "$HOME/work/${nb##*/}" ] || cp "$nb" "$HOME/work/"
+done
+
+_log_info "starting JupyterLab on $scheme://0.0.0.0:$port"
+exec jupyter lab \
+    --ServerApp.ip=0.0.0.0 \
+    --ServerApp.port="$port" \
+    --ServerApp.open_browser=False \
+    --ServerApp.root_dir="$HOME/work" \
+    --ServerApp.allow_remote_access=True \
+    "${tls_args[@]}" \
+    "$@"
