@@ -133,7 +133,7 @@ def resolve_settings(workload: Workload, overrides: Overrides, *, need_azure: bo
             discover="az group list -o table",
         )
     username = password = None
-    if d.registry_auth == "admin":
+    if d.registry_auth == "admin" and need_azure:
         username = config.resolve(
             "registry admin user",
             None,
@@ -150,7 +150,7 @@ def resolve_settings(workload: Workload, overrides: Overrides, *, need_azure: bo
                 discover=f"az acr credential show -n {registry.split('.')[0]}",
             )
         )
-    elif not d.managed_identity:
+    elif d.registry_auth == "identity" and not d.managed_identity:
         raise MissingSettingError(
             "deployment.managed_identity is not set, and it pulls the images (registry_auth: "
             "identity)",

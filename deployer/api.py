@@ -1,0 +1,661 @@
+"""The library API behind every CLI command: each function returns data.
+
+I/O happens here and in the backend: reading the workload file, the secrets
+state file, TLS files, and talking to Azure. Planning and sizing stay pure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deployer import config, pricing, secrets, sizing
+from deployer.backends.aci import AciBackend, make_client
+from deployer.backends.base import Backend, ObservedGroup
+from deployer.cluster import Cluster, Outcome, Progress, raise_for_failures
+from deployer.config import Env
+from deployer.errors import DeployerError, InputError, MissingSettingError, WorkloadFileError
+from deployer.plan import Action, Change, GroupSpec, Plan, build
+from deployer.secrets import Secret
+from deployer.settings import Overrides, Settings, resolve_settings
+from deployer.workload import Workload, load
+
+BackendFactory = Callable[[Settings], Backend]
+NO_OVERRIDES = Overrides()
+
+
+def aci_backend(settings: Settings) -> Backend:
+    """Build the ACI backend for ``settings`` (subscription and resource group required)."""
+    subscription, resource_group = settings.require_azure()
+    return AciBackend(make_client(subscription), resource_group, settings.location)
+
+
+def _cluster(backend: Backend, progress: Progress | None) -> Cluster:
+    return Cluster(
+        backend,
+        progress=progress,
+        poll_interval=config.env_float(Env.POLL_INTERVAL, config.DEFAULT_POLL_INTERVAL_S),
+        ready_timeout=config.env_float(Env.READY_TIMEOUT, config.DEFAULT_READY_TIMEOUT_S),
+    )
+
+
+def _tls(workload: Workload, base: Path) -> tuple[Secret, Secret] | None:
+    ipp = workload.workloads.ipyparallel
+    if not ipp or ipp.tls.mode != "provided" or not ipp.tls.cert_file or not ipp.tls.key_file:
+        return None
+    try:
+        cert = (base / ipp.tls.cert_file).read_text(encoding="utf-8")
+        key = (base / ipp.tls.key_file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(
+            f"cannot read the notebook TLS file {exc.filename}: {exc.strerror}",
+            hint="workloads.ipyparallel.tls.cert_file and key_file are relative to the "
+            "workload file",
+        ) from None
+    return Secret(cert), Secret(key)
+
+
+# --- plan ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """One group of a plan, for display."""
+
+    name: str
+    workload: str
+    kind: str
+    containers: list[str]
+    vcpu: str
+    memory_gb: str
+    ports: list[int]
+    ip: str
+    action: str
+    reasons: list[str]
+    cost_per_hour: float
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """What ``deployer plan`` shows."""
+
+    deployment: str
+    location: str
+    groups: list[GroupRow]
+    deletes: list[str]
+    vcpu: str
+    memory_gb: str
+    cost_per_hour: float
+    currency: str
+    price_source: str
+    price_read_on: str | None
+    notes: list[str] = field(default_factory=list)
+    endpoints: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Number of groups per action."""
+        out: dict[str, int] = {}
+        for g in self.groups:
+            out[g.action] = out.get(g.action, 0) + 1
+        if self.deletes:
+            out["delete"] = len(self.deletes)
+        return out
+
+
+def _ip_text(spec: GroupSpec, plan: Plan) -> str:
+    return spec.ip.lower() if spec.ip else "none"
+
+
+def _plan_result(
+    plan: Plan, changes: list[Change], prices: pricing.PriceSheet, notes: list[str]
+) -> PlanResult:
+    by_name = {c.name: c for c in changes}
+    rows = []
+    for spec in plan.groups:
+        change = by_name.get(spec.name, Change(spec.name, Action.CREATE, spec))
+        rows.append(
+            GroupRow(
+                name=spec.name,
+                workload=spec.workload,
+                kind=spec.kind,
+                containers=[c.name for c in spec.containers],
+                vcpu=sizing.fmt(spec.resources.cpu),
+                memory_gb=sizing.fmt(spec.resources.memory),
+                ports=list(spec.ports),
+                ip=_ip_text(spec, plan),
+                action=change.action.value,
+                reasons=list(change.reasons),
+                cost_per_hour=round(prices.per_hour(spec.resources), 4),
+            )
+        )
+    if prices.region_note:
+        notes = [*notes, prices.region_note]
+    return PlanResult(
+        deployment=plan.deployment,
+        location=plan.location,
+        groups=rows,
+        deletes=[c.name for c in changes if c.action is Action.DELETE],
+        vcpu=sizing.fmt(plan.resources.cpu),
+        memory_gb=sizing.fmt(plan.resources.memory),
+        cost_per_hour=round(prices.per_hour(plan.resources), 4),
+        currency=prices.currency,
+        price_source=prices.source,
+        price_read_on=prices.read_on,
+        notes=notes,
+        endpoints=dict(plan.endpoints),
+    )
+
+
+@dataclass
+class _Prepared:
+    workload: Workload
+    settings: Settings
+    plan: Plan
+    secrets: secrets.DeploymentSecrets
+    tls: tuple[Secret, Secret] | None
+
+
+def _prepare(
+    file: Path,
+    overrides: Overrides,
+    *,
+    need_azure: bool,
+    persist: bool,
+    workload: Workload | None = None,
+) -> _Prepared:
+    workload = workload or load(file)
+    settings = resolve_settings(workload, overrides, need_azure=need_azure)
+    secs = secrets.load_or_generate(settings.deployment, persist=persist)
+    tls = _tls(workload, file.parent)
+    plan = build(workload, settings, secs, notebook_tls=tls)
+    return _Prepared(workload, settings, plan, secs, tls)
+
+
+def _head_ip(prep: _Prepared, observed: dict[str, ObservedGroup]) -> str | None:
+    head = observed.get(f"{prep.settings.deployment}-head")
+    return head.ip if head else None
+
+
+def plan(
+    file: Path,
+    overrides: Overrides = NO_OVERRIDES,
+    *,
+    offline: bool = False,
+    prices_file: Path | None = None,
+    backend_factory: BackendFactory = aci_backend,
+) -> PlanResult:
+    """Size the workload and compare it with what exists.
+
+    Args:
+        file (Path): The workload file.
+        overrides (Overrides): Command-line settings. Default: none.
+        offline (bool): Do not ask Azure what exists; every group shows as create.
+            Default: False (compare when subscription and resource group are set).
+        prices_file (Path | None): Price file override (``--prices``). Default: None.
+        backend_factory (BackendFactory): Builds the backend. Default: ACI.
+    """
+    workload = load(file)
+    notes: list[str] = []
+    need_azure = not offline
+    try:
+        prep = _prepare(file, overrides, need_azure=need_azure, persist=False, workload=workload)
+    except MissingSettingError as exc:
+        if offline or not ("subscription" in exc.message or "resource_group" in exc.message):
+            raise
+        prep = _prepare(file, overrides, need_azure=False, persist=False, workload=workload)
+        notes.append(f"not compared with Azure: {exc.message} ({exc.hint})")
+        offline = True
+    changes = [Change(g.name, Action.CREATE, g) for g in prep.plan.groups]
+    if not offline:
+        cluster = _cluster(backend_factory(prep.settings), None)
+        observed = cluster.observe(prep.settings.deployment)
+        if prep.settings.subnet_id and (ip := _head_ip(prep, observed)):
+            prep.plan = build(
+                prep.workload,
+                prep.settings,
+                prep.secrets,
+                head_private_ip=ip,
+                notebook_tls=prep.tls,
+            )
+        changes = cluster.changes(prep.plan, observed)
+    prices = pricing.load(prep.settings.location, prices_file, workload.deployment.prices)
+    return _plan_result(prep.plan, changes, prices, notes)
+
+
+# --- up ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupOutcome:
+    """What ``up`` did to one group."""
+
+    name: str
+    action: str
+    ready: bool
+    ip: str | None
+
+
+@dataclass(frozen=True)
+class UpResult:
+    """What ``deployer up`` reports."""
+
+    deployment: str
+    groups: list[GroupOutcome]
+    endpoints: dict[str, str]
+    secrets_file: str
+    counts: dict[str, int]
+
+
+def _apply(cluster: Cluster, changes: list[Change]) -> list[Outcome]:
+    outcomes = cluster.apply(changes)
+    raise_for_failures(outcomes, "come up")
+    return outcomes
+
+
+def up(
+    file: Path,
+    overrides: Overrides = NO_OVERRIDES,
+    *,
+    progress: Progress | None = None,
+    backend_factory: BackendFactory = aci_backend,
+    workload: Workload | None = None,
+) -> UpResult:
+    """Create or update every group concurrently and wait until all are ready.
+
+    Checks the quota first; sends no write for unchanged groups; recreates groups
+    whose cpu, memory or ports changed. In subnet mode the head comes first,
+    because engines need its private IP.
+
+    Args:
+        file (Path): The workload file.
+        overrides (Overrides): Command-line settings. Default: none.
+        progress (Progress | None): Progress sink. Default: none.
+        backend_factory (BackendFactory): Builds the backend. Default: ACI.
+        workload (Workload | None): Use this instead of reading ``file`` (``scale``).
+
+    Raises:
+        QuotaError: Before any write, when the plan does not fit the quota.
+        AzureError: When a group fails; the others still complete.
+    """
+    prep = _prepare(file, overrides, need_azure=True, persist=True, workload=workload)
+    cluster = _cluster(backend_factory(prep.settings), progress)
+    observed = cluster.observe(prep.settings.deployment)
+    if prep.settings.subnet_id and (ip := _head_ip(prep, observed)):
+        prep.plan = build(
+            prep.workload, prep.settings, prep.secrets, head_private_ip=ip, notebook_tls=prep.tls
+        )
+    changes = cluster.changes(prep.plan, observed)
+    cluster.check_quota(changes, observed, prep.settings.location)
+    first = [c for c in changes if not (c.spec and c.spec.after_head)]
+    later = [c for c in changes if c.spec and c.spec.after_head]
+    head_changed = any(
+        c.spec and c.spec.kind == "head" and c.action in (Action.CREATE, Action.RECREATE)
+        for c in changes
+    )
+    if later and head_changed:
+        # Engines pin the head's private IP; it exists only once the head does.
+        outcomes = _apply(cluster, first)
+        head = next(o for o in outcomes if o.observed and o.name.endswith("-head"))
+        prep.plan = build(
+            prep.workload,
+            prep.settings,
+            prep.secrets,
+            head_private_ip=head.observed.ip if head.observed else None,
+            notebook_tls=prep.tls,
+        )
+        again = cluster.changes(prep.plan, cluster.observe(prep.settings.deployment))
+        outcomes += _apply(cluster, [c for c in again if c.spec and c.spec.after_head])
+    else:
+        outcomes = _apply(cluster, changes)
+    endpoints = dict(prep.plan.endpoints)
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.action.value] = counts.get(o.action.value, 0) + 1
+    return UpResult(
+        deployment=prep.settings.deployment,
+        groups=[
+            GroupOutcome(
+                o.name,
+                o.action.value,
+                bool(o.observed and o.observed.ready),
+                o.observed.ip if o.observed else None,
+            )
+            for o in outcomes
+        ],
+        endpoints=endpoints,
+        secrets_file=str(secrets.path_for(prep.settings.deployment)),
+        counts=counts,
+    )
+
+
+# --- status ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContainerRow:
+    """One container's state."""
+
+    name: str
+    state: str | None
+    ready: bool
+    restarts: int
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class StatusGroup:
+    """One group's state."""
+
+    name: str
+    workload: str | None
+    provisioning_state: str | None
+    ready: bool
+    ip: str | None
+    fqdn: str | None
+    containers: list[ContainerRow]
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    """What ``deployer status`` shows."""
+
+    deployment: str
+    groups: list[StatusGroup]
+    missing: list[str]
+
+
+def _settings_for(
+    file: Path | None, deployment: str | None, overrides: Overrides
+) -> tuple[Settings, Workload | None]:
+    if file is not None:
+        workload = load(file)
+        return resolve_settings(workload, overrides, need_azure=True), workload
+    if not deployment:
+        raise InputError(
+            "give a workload FILE or --deployment NAME", hint="e.g. `deployer status cluster.yaml`"
+        )
+    sub = config.resolve(
+        "subscription",
+        overrides.subscription,
+        None,
+        Env.SUBSCRIPTION,
+        flag="--subscription",
+        discover="az account list -o table",
+    )
+    rg = config.resolve(
+        "resource group",
+        overrides.resource_group,
+        None,
+        Env.RESOURCE_GROUP,
+        flag="--resource-group",
+        discover="az group list -o table",
+    )
+    location = overrides.location or "unknown"
+    return Settings(
+        deployment=deployment,
+        location=location,
+        registry="",
+        image_tag="",
+        subscription=sub,
+        resource_group=rg,
+    ), None
+
+
+def status(
+    file: Path | None,
+    overrides: Overrides = NO_OVERRIDES,
+    *,
+    deployment: str | None = None,
+    backend_factory: BackendFactory = aci_backend,
+) -> StatusResult:
+    """Report every group of the deployment and its containers' states.
+
+    Args:
+        file (Path | None): The workload file; it names the deployment and lets
+            status list planned groups that are missing.
+        overrides (Overrides): Command-line settings. Default: none.
+        deployment (str | None): Deployment name when no file is given.
+        backend_factory (BackendFactory): Builds the backend. Default: ACI.
+    """
+    settings, workload = _settings_for(file, deployment, overrides)
+    observed = _cluster(backend_factory(settings), None).observe(settings.deployment)
+    missing: list[str] = []
+    if workload is not None and file is not None:
+        prep = _prepare(file, overrides, need_azure=True, persist=False, workload=workload)
+        missing = [g.name for g in prep.plan.groups if g.name not in observed]
+    groups = [
+        StatusGroup(
+            name=g.name,
+            workload=g.tags.get("workload"),
+            provisioning_state=g.provisioning_state,
+            ready=g.ready,
+            ip=g.ip,
+            fqdn=g.fqdn,
+            containers=[
+                ContainerRow(c.name, c.state, c.ready, c.restarts, c.detail) for c in g.containers
+            ],
+        )
+        for g in sorted(observed.values(), key=lambda g: g.name)
+    ]
+    return StatusResult(settings.deployment, groups, missing)
+
+
+# --- logs ------------------------------------------------------------------------
+
+
+def logs(
+    group: str,
+    container: str | None,
+    overrides: Overrides = NO_OVERRIDES,
+    *,
+    file: Path | None = None,
+    tail: int | None = None,
+    follow: bool = False,
+    backend_factory: BackendFactory = aci_backend,
+) -> Iterator[str]:
+    """Yield a container's log text; with ``follow``, keep yielding new text.
+
+    Args:
+        group (str): Container group name (``deployer status`` lists them).
+        container (str | None): Container name. Default: the group's only or first.
+        overrides (Overrides): Command-line settings. Default: none.
+        file (Path | None): Workload file for subscription and resource group.
+        tail (int | None): Only the last lines. Default: all.
+        follow (bool): Poll for new output until interrupted. Default: False.
+        backend_factory (BackendFactory): Builds the backend. Default: ACI.
+    """
+    settings, _ = _settings_for(file, "logs", overrides)
+    backend = backend_factory(settings)
+    if container is None:
+        found = backend.get(group)
+        if found is None or not found.containers:
+            raise InputError(
+                f"container group {group} not found", hint="`deployer status FILE` lists the groups"
+            )
+        container = found.containers[0].name
+    seen = ""
+    interval = config.env_float(Env.POLL_INTERVAL, config.DEFAULT_POLL_INTERVAL_S)
+    while True:
+        text = backend.logs(group, container, tail if not seen else None)
+        # ACI returns the whole log each time; print only what is new.
+        new = text[len(seen) :] if text.startswith(seen) else text
+        if new:
+            yield new
+        seen = text
+        if not follow:
+            return
+        time.sleep(interval)
+
+
+# --- scale -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScaleResult:
+    """What ``deployer scale`` did."""
+
+    file: str
+    workload: str
+    field: str
+    old: int
+    new: int
+    up: UpResult
+
+
+SCALE_FIELDS = {"ipyparallel": "engines", "blast": "workers"}
+
+
+def _set_scalar(text: str, path: tuple[str, ...], value: int, source: str) -> tuple[str, int]:
+    """Replace one scalar in YAML text, keeping every comment and the layout."""
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    for key in path:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        node = next((v for k, v in node.value if k.value == key), None)
+        if node is None:
+            break
+    if not isinstance(node, yaml.ScalarNode):
+        raise WorkloadFileError([f"{source}: {'.'.join(path)}: is not set in the file"])
+    old = int(node.value)
+    start, end = node.start_mark.index, node.end_mark.index
+    return text[:start] + str(value) + text[end:], old
+
+
+def scale(
+    file: Path,
+    target: str,
+    overrides: Overrides = NO_OVERRIDES,
+    *,
+    progress: Progress | None = None,
+    backend_factory: BackendFactory = aci_backend,
+) -> ScaleResult:
+    """Set a workload's size in the file (``ipyparallel=N`` engines, ``blast=N``
+    workers), then run ``up``. Comments and layout of the file are kept.
+
+    Args:
+        file (Path): The workload file.
+        target (str): ``WORKLOAD=N``.
+        overrides (Overrides): Command-line settings. Default: none.
+        progress (Progress | None): Progress sink. Default: none.
+        backend_factory (BackendFactory): Builds the backend. Default: ACI.
+
+    Raises:
+        InputError: For a malformed target or a workload the file does not define.
+    """
+    name, sep, raw = target.partition("=")
+    if not sep or name not in SCALE_FIELDS or not raw.isdigit() or int(raw) < 1:
+        raise InputError(
+            f"cannot scale {target!r}",
+            hint=f"give WORKLOAD=N with WORKLOAD one of {', '.join(SCALE_FIELDS)} and N >= 1",
+        )
+    count = int(raw)
+    current = load(file)
+    if getattr(current.workloads, name) is None:
+        raise InputError(
+            f"{file} defines no {name} workload", hint=f"add workloads.{name} to the file first"
+        )
+    text = file.read_text(encoding="utf-8")
+    new_text, old = _set_scalar(text, ("workloads", name, SCALE_FIELDS[name]), count, str(file))
+    from deployer.workload import parse
+
+    workload = parse(new_text, str(file), file.parent)
+    result = up(
+        file, overrides, progress=progress, backend_factory=backend_factory, workload=workload
+    )
+    file.write_text(new_text, encoding="utf-8")
+    return ScaleResult(str(file), name, SCALE_FIELDS[name], old, count, result)
+
+
+# --- down ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DownResult:
+    """What ``deployer down`` deleted."""
+
+    deployment: str
+    deleted: list[str]
+
+
+def down(
+    file: Path,
+    overrides: Overrides = NO_OVERRIDES,
+    *,
+    progress: Progress | None = None,
+    backend_factory: BackendFactory = aci_backend,
+) -> DownResult:
+    """Delete every group tagged with the deployment, concurrently, until gone.
+
+    Args:
+        file (Path): The workload file (it names the deployment).
+        overrides (Overrides): Command-line settings. Default: none.
+        progress (Progress | None): Progress sink. Default: none.
+        backend_factory (BackendFactory): Builds the backend. Default: ACI.
+
+    Raises:
+        AzureError: When a group could not be deleted.
+    """
+    workload = load(file)
+    d = workload.deployment
+    sub = config.resolve(
+        "deployment.subscription",
+        overrides.subscription,
+        d.subscription,
+        Env.SUBSCRIPTION,
+        flag="--subscription",
+        discover="az account list -o table",
+    )
+    rg = config.resolve(
+        "deployment.resource_group",
+        overrides.resource_group,
+        d.resource_group,
+        Env.RESOURCE_GROUP,
+        flag="--resource-group",
+        discover="az group list -o table",
+    )
+    settings = Settings(
+        deployment=d.name,
+        location=overrides.location or d.location or "",
+        registry="",
+        image_tag="",
+        subscription=sub,
+        resource_group=rg,
+    )
+    outcomes = _cluster(backend_factory(settings), progress).teardown(d.name)
+    raise_for_failures(outcomes, "delete")
+    secrets.forget(d.name)
+    return DownResult(d.name, sorted(o.name for o in outcomes))
+
+
+def as_dict(obj: Any) -> Any:
+    """Return a result as JSON-ready data (dataclasses become dicts)."""
+    from dataclasses import asdict, is_dataclass
+
+    if is_dataclass(obj) and not isinstance(obj, type):
+        data = asdict(obj)
+        if isinstance(obj, PlanResult):
+            data["counts"] = obj.counts
+        return data
+    return obj
+
+
+__all__ = [
+    "DeployerError",
+    "DownResult",
+    "PlanResult",
+    "ScaleResult",
+    "StatusResult",
+    "UpResult",
+    "down",
+    "logs",
+    "plan",
+    "scale",
+    "status",
+    "up",
+]

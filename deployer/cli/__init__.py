@@ -1,0 +1,1 @@
+"""The ``deployer`` command line: one module per command, one renderer."""

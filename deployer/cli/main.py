@@ -1,0 +1,23 @@
+"""The ``deployer`` Typer app: registers one command per module."""
+
+from __future__ import annotations
+
+import typer
+
+from deployer.cli import down, logs, plan, render, scale, schema, status, up
+
+app = typer.Typer(
+    name="deployer",
+    help="Run the aci-research workloads (ipyparallel, BLAST) on Azure Container Instances.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("plan")(plan.command)
+app.command("up")(up.command)
+app.command("status")(status.command)
+app.command("logs")(logs.command)
+app.command("scale")(scale.command)
+app.command("down")(down.command)
+app.command("schema")(schema.command)
+app.add_typer(render.app, name="render")

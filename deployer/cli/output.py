@@ -1,0 +1,148 @@
+"""The one renderer: rich tables and progress for people, a JSON envelope for programs.
+
+Errors: a :class:`~deployer.errors.DeployerError` prints to stderr (and, with
+``--output json``, as an envelope on stdout) and exits with its code; any other
+exception keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from deployer import api
+from deployer.cli.options import Output
+from deployer.errors import DeployerError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+def _console(stderr: bool) -> Console:
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        # Pipes and logs get whole lines instead of an 80-column wrap.
+        console = Console(stderr=stderr, highlight=False, width=160)
+    return console
+
+
+out = _console(stderr=False)
+err = _console(stderr=True)
+
+
+def envelope(command: str, result: Any = None, error: DeployerError | None = None) -> str:
+    """Return the JSON envelope every command prints with ``--output json``."""
+    body: dict[str, Any] = {"command": command, "ok": error is None}
+    if error is None:
+        body["result"] = api.as_dict(result)
+    else:
+        body["error"] = {
+            "code": error.code,
+            "message": error.message,
+            "hint": error.hint,
+            "exit_code": int(error.exit_code),
+        }
+    return json.dumps(body, indent=2, sort_keys=True, default=str)
+
+
+def guarded(command: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Turn a :class:`DeployerError` into a message on stderr and its exit code."""
+
+    def wrap(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return fn(*args, **kwargs)
+            except DeployerError as exc:
+                fmt = kwargs.get("output", Output.human)
+                if fmt == Output.json:
+                    print(envelope(command, error=exc))
+                err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+                raise typer.Exit(int(exc.exit_code)) from None
+
+        return run
+
+    return wrap
+
+
+def emit(command: str, result: Any, fmt: Output, human: Callable[[Any], None]) -> None:
+    """Print ``result``: the JSON envelope, or ``human(result)``."""
+    if fmt == Output.json:
+        print(envelope(command, result))
+    else:
+        human(result)
+
+
+@dataclass
+class ProgressPrinter:
+    """Progress per group: a live table on a TTY, plain lines on stderr otherwise.
+
+    Args:
+        title (str): What is happening, e.g. ``up demo``.
+        live (bool | None): Force live mode on or off. Default: stderr is a TTY.
+    """
+
+    title: str
+    live: bool | None = None
+    states: dict[str, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _live: Live | None = None
+    _start: float = field(default_factory=time.monotonic)
+
+    def __enter__(self) -> ProgressPrinter:
+        if self.live if self.live is not None else err.is_terminal:
+            self._live = Live(self._table(), console=err, refresh_per_second=4, transient=False)
+            self._live.__enter__()
+        else:
+            err.print(f"{self.title}", markup=False)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._live is not None:
+            self._live.update(self._table())
+            self._live.__exit__(kind, exc, tb)
+
+    def __call__(self, group: str, status: str) -> None:
+        """Record that ``group`` reached ``status``."""
+        with self._lock:
+            self.states[group] = status
+            if self._live is not None:
+                self._live.update(self._table())
+            else:
+                elapsed = time.monotonic() - self._start
+                err.print(f"[{elapsed:6.1f}s] {group}: {status}", markup=False)
+
+    def _table(self) -> Table:
+        table = Table(title=self.title, title_justify="left", box=None)
+        table.add_column("group")
+        table.add_column("status")
+        for name in sorted(self.states):
+            status = self.states[name]
+            style = (
+                "green"
+                if status in ("ready", "deleted")
+                else ("red" if status.startswith("failed") else "yellow")
+            )
+            table.add_row(name, f"[{style}]{status}[/]")
+        return table
+
+
+def with_progress(title: str, fmt: Output, fn: Callable[[ProgressPrinter], R]) -> R:
+    """Run ``fn`` with a progress printer (on stderr, also in json mode)."""
+    with ProgressPrinter(title, live=False if fmt == Output.json else None) as progress:
+        return fn(progress)

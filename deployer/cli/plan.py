@@ -1,0 +1,99 @@
+"""``deployer plan FILE``: groups, sizes, ports, IPs, changes and cost per hour."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from deployer import api
+from deployer.cli import options as o
+from deployer.cli.output import emit, guarded, out
+
+ACTION_STYLE = {
+    "create": "green",
+    "update": "yellow",
+    "recreate": "bold red",
+    "unchanged": "dim",
+    "delete": "red",
+}
+
+
+def show(result: api.PlanResult) -> None:
+    """Print a plan as a table."""
+    table = Table(title=f"Plan for {result.deployment} in {result.location}", title_justify="left")
+    for col in (
+        "group",
+        "action",
+        "containers",
+        "vCPU",
+        "GB",
+        "ports",
+        "IP",
+        f"{result.currency}/h",
+    ):
+        table.add_column(col, justify="right" if col in ("vCPU", "GB") else "left")
+    for g in result.groups:
+        containers = (
+            ", ".join(g.containers)
+            if len(g.containers) <= 3
+            else (f"{g.containers[0]} .. {g.containers[-1]} ({len(g.containers)})")
+        )
+        style = ACTION_STYLE.get(g.action, "")
+        table.add_row(
+            g.name,
+            f"[{style}]{g.action}[/]",
+            containers,
+            g.vcpu,
+            g.memory_gb,
+            ",".join(map(str, g.ports)) or "-",
+            g.ip,
+            f"{g.cost_per_hour:.4f}",
+        )
+    for name in result.deletes:
+        table.add_row(name, "[red]delete[/]", "", "", "", "", "", "")
+    out.print(table)
+    for g in result.groups:
+        for reason in g.reasons:
+            out.print(f"  {g.name}: {reason}", markup=False)
+    counts = ", ".join(f"{n} {a}" for a, n in sorted(result.counts.items()))
+    out.print(
+        f"Total: {len(result.groups)} groups, {result.vcpu} vCPU, {result.memory_gb} GB, "
+        f"about {result.cost_per_hour:.2f} {result.currency} per hour ({counts})",
+        markup=False,
+    )
+    read = f", read {result.price_read_on}" if result.price_read_on else ""
+    out.print(f"Prices: {result.price_source}{read}", markup=False)
+    for name, url in result.endpoints.items():
+        out.print(f"Endpoint {name}: {url}", markup=False)
+    for note in result.notes:
+        out.print(f"Note: {note}", markup=False)
+
+
+@guarded("plan")
+def command(
+    file: o.FileArg,
+    output: o.OutputOpt = o.Output.human,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Do not compare with what exists in Azure.")
+    ] = False,
+    prices: Annotated[
+        Path | None,
+        typer.Option("--prices", help="Price file overriding deployer/data/aci-prices.json."),
+    ] = None,
+    subscription: o.Subscription = None,
+    resource_group: o.ResourceGroup = None,
+    location: o.Location = None,
+    registry: o.Registry = None,
+    image_tag: o.ImageTag = None,
+) -> None:
+    """Show the container groups, their sizes and cost per hour, and what `up` would change."""
+    result = api.plan(
+        file,
+        o.overrides(subscription, resource_group, location, registry, image_tag),
+        offline=offline,
+        prices_file=prices,
+    )
+    emit("plan", result, output, show)
