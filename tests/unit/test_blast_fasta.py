@@ -1,0 +1,80 @@
+"""FASTA validation, batching and job planning."""
+
+from __future__ import annotations
+
+import pytest
+from blast_worker.cli.render import CliError
+from blast_worker.cli.submit import plan_jobs
+from blast_worker.fasta import (
+    FastaError,
+    batch_records,
+    iter_records,
+    join_records,
+    validate_fasta,
+)
+from blast_worker.messages import Options
+
+
+def fasta(*lengths: int) -> str:
+    return "".join(f">s{i} desc\n{'ACGT' * (n // 4)}\n" for i, n in enumerate(lengths))
+
+
+def test_records_keep_text_and_strip_blank_lines() -> None:
+    text = ">a one\nACGT\nAC GT\n\n>b\r\nTTTT\r\n"
+    recs = list(iter_records(text))
+    assert [(r.header, r.sequence) for r in recs] == [("a one", "ACGTACGT"), ("b", "TTTT")]
+    assert join_records(recs) == ">a one\nACGT\nAC GT\n>b\nTTTT\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "program", "match"),
+    [
+        ("", "blastn", "empty"),
+        ("  \n\n", "blastn", "empty"),
+        ("ACGT\n>a\nACGT\n", "blastn", "header"),
+        (">a\n", "blastn", "no sequence"),
+        (">a\nACGT\n>b\n", "blastn", "record 2"),
+        (">a\nMKLV\n", "blastn", "not a nucleotide"),
+        (">a\nACGT1\n", "blastp", "not a protein"),
+        (">a\nAC\x00GT\n", "blastn", "NUL"),
+    ],
+)
+def test_invalid_fasta(text: str, program: str, match: str) -> None:
+    with pytest.raises(FastaError, match=match):
+        validate_fasta(text, program)
+
+
+def test_protein_alphabet_accepts_stop_and_ambiguity() -> None:
+    assert len(validate_fasta(">p\nMKTAYXBZ*\n", "tblastn")) == 1
+
+
+def test_batches_respect_length_and_order() -> None:
+    recs = list(iter_records(fasta(40, 40, 40, 100, 8)))
+    batches = batch_records(recs, 80)
+    assert [[r.header.split()[0] for r in b] for b in batches] == [
+        ["s0", "s1"], ["s2"], ["s3"], ["s4"]]
+    assert [r for b in batches for r in b] == recs
+
+
+def test_one_batch_when_everything_fits() -> None:
+    recs = list(iter_records(fasta(10, 10, 10)))
+    assert batch_records(recs, 1000) == [recs]
+
+
+def test_batch_len_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        batch_records([], 0)
+
+
+def test_plan_jobs_splits_into_unique_jobs() -> None:
+    specs = plan_jobs(fasta(400, 400, 400), "blastn", "demo", Options(), 800, "lbl")
+    assert len(specs) == 2
+    assert len({s.job_id for s in specs}) == 2
+    assert specs[0].query.fasta is not None and specs[0].query.fasta.count(">") == 2
+    assert all(s.name == "lbl" and s.db == "demo" for s in specs)
+
+
+def test_plan_jobs_reports_bad_fasta_as_usage_error() -> None:
+    with pytest.raises(CliError) as info:
+        plan_jobs("not fasta", "blastn", "demo", Options(), 100, None)
+    assert info.value.code == 2

@@ -1,0 +1,63 @@
+"""Argument building for BLAST and blast_formatter, and subprocess handling."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from blast_worker.messages import Options, parse_options
+from blast_worker.runner import BlastError, blast_argv, count_hits, formatter_argv, run
+
+
+def test_blast_argv_is_a_fixed_list() -> None:
+    opts = parse_options({"evalue": 1e-5, "max_target_seqs": 10, "word_size": 11,
+                          "task": "megablast"}, "blastn")
+    argv = blast_argv("blastn", Path("/c/demo/demo"), Path("/w/q.fa"), Path("/w/r.asn1"),
+                      opts, 2)
+    assert argv == ["blastn", "-db", "/c/demo/demo", "-query", "/w/q.fa", "-out", "/w/r.asn1",
+                    "-outfmt", "11", "-num_threads", "2", "-task", "megablast",
+                    "-evalue", "1e-05", "-word_size", "11", "-max_target_seqs", "10"]
+
+
+def test_default_options_add_nothing() -> None:
+    argv = blast_argv("tblastx", Path("d"), Path("q"), Path("o"), Options(), 1)
+    assert argv[-2:] == ["-num_threads", "1"]
+
+
+def test_formatter_argv() -> None:
+    assert formatter_argv(Path("a"), 15, Path("o"), Options(max_target_seqs=3)) == [
+        "blast_formatter", "-archive", "a", "-outfmt", "15", "-out", "o",
+        "-max_target_seqs", "3"]
+
+
+def test_run_keeps_stderr_on_failure(tmp_path: Path) -> None:
+    script = "import sys; sys.stderr.write('BLAST Database error: No alias or index file'); " \
+             "sys.exit(2)"
+    with pytest.raises(BlastError, match="exited with 2: BLAST Database error"):
+        run([sys.executable, "-c", script], tmp_path, timeout=30)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_times_out_and_kills(tmp_path: Path) -> None:
+    with pytest.raises(BlastError, match="timed out"):
+        run([sys.executable, "-c", "import time; time.sleep(30)"], tmp_path, timeout=0.5)
+
+
+def test_run_ticks_and_aborts(tmp_path: Path) -> None:
+    ticks: list[int] = []
+    with pytest.raises(BlastError, match="aborted"):
+        run([sys.executable, "-c", "import time; time.sleep(30)"], tmp_path, timeout=60,
+            tick=lambda: ticks.append(1), tick_every=0.1, should_abort=lambda: len(ticks) >= 3)
+    assert len(ticks) >= 3
+
+
+def test_missing_program(tmp_path: Path) -> None:
+    with pytest.raises(BlastError, match="not found"):
+        run(["no-such-blastn-binary"], tmp_path, timeout=5)
+
+
+def test_count_hits(tmp_path: Path) -> None:
+    f = tmp_path / "r.tsv"
+    f.write_text("# comment\nq1\ts1\nq1\ts2\n\n")
+    assert count_hits(f) == 2
