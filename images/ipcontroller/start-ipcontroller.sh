@@ -6,8 +6,9 @@
 #   IPP_SSH_AUTHORIZED_KEYS       engine public keys allowed to tunnel, one per line
 #                                 (required; or IPP_SSH_AUTHORIZED_KEYS_FILE)
 #   IPP_SSH_HOST_KEY | IPP_SSH_HOST_KEY_FILE
-#                                 sshd's private host key (secret, required); engines
-#                                 pin its public half in their known_hosts
+#                                 sshd's private host key (secret, required): OpenSSH
+#                                 PEM, or that PEM base64-encoded on one line (env
+#                                 files cannot hold newlines); engines pin its public half
 #   IPP_PUBLIC_HOST               name or IP engines use to reach this container
 #                                 (default: this container's hostname)
 #   IPP_SSH_PORT                  tunnel port (default 2222)
@@ -45,7 +46,11 @@ host_key="$(read_secret IPP_SSH_HOST_KEY)"
 
 umask 077
 mkdir -p "$sshd_dir" "$HOME/.ssh" "$security_dir"
-printf '%s\n' "$host_key" > "$sshd_dir/ssh_host_key"
+case "$host_key" in
+    *"-----BEGIN"*) printf '%s\n' "$host_key" > "$sshd_dir/ssh_host_key" ;;
+    *) base64 -d <<< "$host_key" > "$sshd_dir/ssh_host_key" 2>/dev/null \
+        || _log_fatal "IPP_SSH_HOST_KEY is neither an OpenSSH PEM key nor base64 of one" ;;
+esac
 ssh-keygen -y -f "$sshd_dir/ssh_host_key" > "$sshd_dir/ssh_host_key.pub" 2>/dev/null \
     || _log_fatal "IPP_SSH_HOST_KEY is not a valid unencrypted OpenSSH private key"
 printf '%s\n' "$authorized_keys" > "$HOME/.ssh/authorized_keys"
