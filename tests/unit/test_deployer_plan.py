@@ -1,0 +1,200 @@
+"""Planning: desired groups from a workload, and the diff against observed groups."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from deployer import contract, plan
+from deployer.errors import MissingSettingError
+from deployer.plan import Action
+from deployer.secrets import DeploymentSecrets, Secret
+from deployer.settings import Settings
+from deployer.workload import parse
+
+IDENTITY = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id"
+SECRETS = DeploymentSecrets.generate("demo")
+
+
+def _workload(engines: int = 6, blast: bool = True, **ipp: object) -> str:
+    extra = "".join(f"    {k}: {json.dumps(v)}\n" for k, v in ipp.items())
+    text = f"deployment: {{name: demo}}\nworkloads:\n  ipyparallel:\n    engines: {engines}\n{extra}"
+    if blast:
+        text += (
+            "  blast:\n    workers: 3\n    threads_per_worker: 1\n    databases:\n"
+            "      - {name: swissprot, bytes_to_cache: 200000000}\n"
+        )
+    return text
+
+
+def _settings(**changes: object) -> Settings:
+    base = Settings(
+        deployment="demo",
+        location="eastus",
+        registry="r.azurecr.io",
+        image_tag="1.0",
+        managed_identity=IDENTITY,
+        managed_identity_client_id="client-id",
+        storage_account="data",
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def _plan(text: str | None = None, **settings: object) -> plan.Plan:
+    return plan.build(parse(text or _workload()), _settings(**settings), SECRETS)
+
+
+def test_head_exposes_only_the_notebook_and_engine_entry_ports() -> None:
+    head = _plan().groups[0]
+    assert head.name == "demo-head" and head.ip == "Public"
+    assert head.ports == (contract.NOTEBOOK_PORT, contract.ENGINE_ENTRY_PORT)
+    assert head.dns_label == "demo-head"
+    assert [c.name for c in head.containers] == ["ipcontroller", "notebook"]
+    assert {p for c in head.containers for p in c.ports} == {8888, 2222}
+    assert head.volumes == ("ipython-security",)
+
+
+def test_notebook_off_leaves_only_the_engine_entry_port() -> None:
+    head = _plan(_workload(notebook=False)).groups[0]
+    assert head.ports == (2222,)
+    assert [c.name for c in head.containers] == ["ipcontroller"]
+
+
+def test_secrets_travel_only_as_secure_env() -> None:
+    p = _plan()
+    secret_values = {
+        SECRETS.ipp_key,
+        SECRETS.engine_key.private,
+        SECRETS.host_key.private,
+        SECRETS.notebook_token,
+    }
+    for group in p.groups:
+        for c in group.containers:
+            role = contract.ROLES[c.role]
+            assert {k for k, _ in c.secure_env} <= role.secret_names | {"IPP_CONNECTION_INFO"}
+            for name, value in c.env:
+                assert name not in role.secret_names
+                assert not any(s in value for s in secret_values), (c.name, name)
+            assert all(isinstance(v, Secret) for _, v in c.secure_env)
+    assert "********" in repr(p) and SECRETS.ipp_key not in repr(p)
+
+
+def test_engines_find_the_head_by_dns_name_and_pin_its_host_key() -> None:
+    p = _plan()
+    engines = [g for g in p.groups if g.kind == "engines"]
+    assert [len(g.containers) for g in engines] == [3, 3]  # 6 engines, 1 vCPU/2 GB: 4 max
+    c = engines[0].containers[0]
+    env, secure = dict(c.env), {k: v.reveal() for k, v in c.secure_env}
+    host = "demo-head.eastus.azurecontainer.io"
+    assert env["IPP_SSH_KNOWN_HOSTS"] == f"[{host}]:2222 " + " ".join(
+        SECRETS.host_key.public.split()[:2]
+    )
+    assert env["IPP_ENGINES_PER_CONTAINER"] == "1"
+    info = json.loads(secure["IPP_CONNECTION_INFO"])
+    assert info["ssh"] == f"ipp@{host}:2222" and info["key"] == SECRETS.ipp_key
+    assert info["interface"] == "tcp://127.0.0.1" and info["registration"] in range(10101, 10111)
+    assert secure["IPP_SSH_KEY"] == SECRETS.engine_key.private
+    assert not any(g.after_head for g in p.groups)
+
+
+def test_subnet_mode_uses_the_private_ip_and_creates_the_head_first() -> None:
+    text = _workload()
+    before = plan.build(parse(text), _settings(subnet_id="/sub/x"), SECRETS)
+    head = before.groups[0]
+    assert head.ip == "Private" and head.dns_label is None and head.subnet_id == "/sub/x"
+    engines = [g for g in before.groups if g.kind == "engines"]
+    assert all(g.after_head for g in engines)
+    assert plan.HEAD_IP_PLACEHOLDER in dict(engines[0].containers[0].env)["IPP_SSH_KNOWN_HOSTS"]
+    after = plan.build(parse(text), _settings(subnet_id="/sub/x"), SECRETS, head_private_ip="10.0.0.7")
+    env = dict([g for g in after.groups if g.kind == "engines"][0].containers[0].env)
+    assert env["IPP_SSH_KNOWN_HOSTS"].startswith("[10.0.0.7]:2222 ssh-ed25519 ")
+
+
+def test_blast_workers_get_storage_through_the_identity_and_own_caches() -> None:
+    [group] = [g for g in _plan().groups if g.workload == "blast"]
+    assert [c.name for c in group.containers] == ["blast-worker-1", "blast-worker-2", "blast-worker-3"]
+    env = dict(group.containers[1].env)
+    assert env["AZURE_STORAGE_ACCOUNT"] == "data" and env["AZURE_CLIENT_ID"] == "client-id"
+    assert env["BLAST_DBS"] == "swissprot" and env["BLAST_THREADS"] == "1"
+    assert env["BLAST_QUEUE"] == "blast-jobs" and env["BLAST_DB_CACHE"] == "/var/cache/blastdb"
+    assert group.containers[1].mounts == (contract.Mount("blastdb-cache-2", "/var/cache/blastdb"),)
+    assert group.volumes == ("blastdb-cache-1", "blastdb-cache-2", "blastdb-cache-3")
+
+
+def test_blast_without_storage_says_what_to_set() -> None:
+    with pytest.raises(MissingSettingError) as info:
+        _plan(storage_account=None)
+    assert "AZURE_STORAGE_CONNECTION_STRING" in (info.value.hint or "")
+    p = _plan(storage_account=None, storage_connection_string=Secret("AccountKey=abc"))
+    worker = [g for g in p.groups if g.workload == "blast"][0].containers[0]
+    assert dict(worker.secure_env)["AZURE_STORAGE_CONNECTION_STRING"].reveal() == "AccountKey=abc"
+
+
+def test_tags_name_deployment_workload_and_tool() -> None:
+    for group in _plan().groups:
+        tags = dict(group.tags)
+        assert tags["deployment"] == "demo" and tags["tool"] == "aci-research-deployer"
+        assert tags["workload"] in ("ipyparallel", "blast")
+        assert len(tags[plan.SECRETS_TAG]) == 32
+
+
+def test_images_come_from_the_registry_with_the_tag_through_the_identity() -> None:
+    head = _plan().groups[0]
+    assert head.containers[0].image == "r.azurecr.io/ipcontroller:1.0"
+    assert head.registry == plan.RegistryAuth("r.azurecr.io", identity=IDENTITY)
+    admin = _plan(registry_auth="admin", registry_username="u", registry_password=Secret("pw"))
+    assert admin.groups[0].registry == plan.RegistryAuth(
+        "r.azurecr.io", username="u", password=Secret("pw")
+    )
+
+
+def _observed(p: plan.Plan) -> dict[str, dict[str, object]]:
+    return {g.name: plan.canonical(g) for g in p.groups}
+
+
+def test_diff_of_identical_plans_changes_nothing() -> None:
+    p = _plan()
+    assert {c.action for c in plan.diff(p.groups, _observed(p))} == {Action.UNCHANGED}
+
+
+def test_diff_creates_missing_and_deletes_extra_groups() -> None:
+    small, big = _plan(_workload(engines=2)), _plan(_workload(engines=6))
+    changes = plan.diff(small.groups, _observed(big))
+    assert [(c.name, c.action) for c in changes if c.action is not Action.UNCHANGED] == [
+        ("demo-engines-1", Action.RECREATE),  # 3 engines become 2
+        ("demo-engines-2", Action.DELETE),
+    ]
+    assert [c.action for c in plan.diff(big.groups, {})] == [Action.CREATE] * 4  # head, 2 engine groups, 1 blast group
+
+
+def test_cpu_change_is_a_recreate_with_the_reason() -> None:
+    old, new = _plan(), _plan(_workload(vcpu_per_engine=0.5))
+    [change] = [c for c in plan.diff(new.groups, _observed(old)) if c.name == "demo-engines-1"]
+    assert change.action is Action.RECREATE
+    assert "containers.ipengine-1.cpu: 10 -> 5" in change.reasons
+
+
+def test_image_tag_change_is_an_in_place_update() -> None:
+    old, new = _plan(), _plan(image_tag="2.0")
+    changes = plan.diff(new.groups, _observed(old))
+    assert {c.action for c in changes} == {Action.UPDATE}
+    assert any("image" in r and "-> r.azurecr.io/ipcontroller:2.0" in r for r in changes[0].reasons)
+
+
+def test_secret_change_is_detected_without_showing_it() -> None:
+    old = _plan()
+    new_secrets = DeploymentSecrets.generate("demo")
+    new = plan.build(parse(_workload()), _settings(), new_secrets)
+    changes = plan.diff(new.groups, _observed(old))
+    ipp = [c for c in changes if c.spec and c.spec.workload == "ipyparallel"]
+    assert {c.action for c in ipp} == {Action.UPDATE}
+    assert all("secrets changed" in c.reasons for c in ipp)
+    # Public keys may show; no secret value does.
+    shown = " ".join(r for c in changes for r in c.reasons)
+    for secrets in (SECRETS, new_secrets):
+        for value in (secrets.ipp_key, secrets.notebook_token, secrets.engine_key.private):
+            assert value not in shown
+    # BLAST workers read storage through the identity: no secrets, nothing to update.
+    assert {c.action for c in changes if c not in ipp} == {Action.UNCHANGED}
