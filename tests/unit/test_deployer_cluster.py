@@ -98,8 +98,13 @@ def test_teardown_deletes_only_the_deployment_and_leaves_nothing() -> None:
     _up(cluster, _plan(8))
     other = plan.build(
         parse("deployment: {name: other}\nworkloads:\n  ipyparallel: {engines: 1}\n"),
-        Settings(deployment="other", location="eastus", registry="r.io", image_tag="1",
-                 registry_auth="admin"),
+        Settings(
+            deployment="other",
+            location="eastus",
+            registry="r.io",
+            image_tag="1",
+            registry_auth="admin",
+        ),
         SECRETS,
     )
     cluster.apply(cluster.changes(other, {}))

@@ -14,13 +14,18 @@ from deployer.secrets import DeploymentSecrets, Secret
 from deployer.settings import Settings
 from deployer.workload import parse
 
-IDENTITY = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id"
+IDENTITY = (
+    "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/"
+    "userAssignedIdentities/id"
+)
 SECRETS = DeploymentSecrets.generate("demo")
 
 
 def _workload(engines: int = 6, blast: bool = True, **ipp: object) -> str:
     extra = "".join(f"    {k}: {json.dumps(v)}\n" for k, v in ipp.items())
-    text = f"deployment: {{name: demo}}\nworkloads:\n  ipyparallel:\n    engines: {engines}\n{extra}"
+    text = (
+        f"deployment: {{name: demo}}\nworkloads:\n  ipyparallel:\n    engines: {engines}\n{extra}"
+    )
     if blast:
         text += (
             "  blast:\n    workers: 3\n    threads_per_worker: 1\n    databases:\n"
@@ -107,14 +112,20 @@ def test_subnet_mode_uses_the_private_ip_and_creates_the_head_first() -> None:
     engines = [g for g in before.groups if g.kind == "engines"]
     assert all(g.after_head for g in engines)
     assert plan.HEAD_IP_PLACEHOLDER in dict(engines[0].containers[0].env)["IPP_SSH_KNOWN_HOSTS"]
-    after = plan.build(parse(text), _settings(subnet_id="/sub/x"), SECRETS, head_private_ip="10.0.0.7")
-    env = dict([g for g in after.groups if g.kind == "engines"][0].containers[0].env)
+    after = plan.build(
+        parse(text), _settings(subnet_id="/sub/x"), SECRETS, head_private_ip="10.0.0.7"
+    )
+    env = dict(next(g for g in after.groups if g.kind == "engines").containers[0].env)
     assert env["IPP_SSH_KNOWN_HOSTS"].startswith("[10.0.0.7]:2222 ssh-ed25519 ")
 
 
 def test_blast_workers_get_storage_through_the_identity_and_own_caches() -> None:
     [group] = [g for g in _plan().groups if g.workload == "blast"]
-    assert [c.name for c in group.containers] == ["blast-worker-1", "blast-worker-2", "blast-worker-3"]
+    assert [c.name for c in group.containers] == [
+        "blast-worker-1",
+        "blast-worker-2",
+        "blast-worker-3",
+    ]
     env = dict(group.containers[1].env)
     assert env["AZURE_STORAGE_ACCOUNT"] == "data" and env["AZURE_CLIENT_ID"] == "client-id"
     assert env["BLAST_DBS"] == "swissprot" and env["BLAST_THREADS"] == "1"
@@ -128,7 +139,7 @@ def test_blast_without_storage_says_what_to_set() -> None:
         _plan(storage_account=None)
     assert "AZURE_STORAGE_CONNECTION_STRING" in (info.value.hint or "")
     p = _plan(storage_account=None, storage_connection_string=Secret("AccountKey=abc"))
-    worker = [g for g in p.groups if g.workload == "blast"][0].containers[0]
+    worker = next(g for g in p.groups if g.workload == "blast").containers[0]
     assert dict(worker.secure_env)["AZURE_STORAGE_CONNECTION_STRING"].reveal() == "AccountKey=abc"
 
 
@@ -166,7 +177,7 @@ def test_diff_creates_missing_and_deletes_extra_groups() -> None:
         ("demo-engines-1", Action.RECREATE),  # 3 engines become 2
         ("demo-engines-2", Action.DELETE),
     ]
-    assert [c.action for c in plan.diff(big.groups, {})] == [Action.CREATE] * 4  # head, 2 engine groups, 1 blast group
+    assert [c.action for c in plan.diff(big.groups, {})] == [Action.CREATE] * 4
 
 
 def test_cpu_change_is_a_recreate_with_the_reason() -> None:

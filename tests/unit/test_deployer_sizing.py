@@ -63,9 +63,7 @@ def test_group_count_is_minimal(count: int, c: int, m: int, e: int) -> None:
     most = max(g.units for g in groups)
     # No group could hold one more unit without breaking a limit...
     capacity = sizing.units_per_group(unit, e, ACI)
-    assert not (
-        _fits(unit, capacity + 1) and math.ceil((capacity + 1) / e) <= ACI.max_containers
-    )
+    assert not (_fits(unit, capacity + 1) and math.ceil((capacity + 1) / e) <= ACI.max_containers)
     # ...so ceil(count / capacity) groups is the least possible, and that is what we got.
     assert len(groups) == math.ceil(count / capacity)
     assert most <= capacity
