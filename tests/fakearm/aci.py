@@ -148,7 +148,9 @@ class AciProvider(ResourceProvider):
         """
         self.logs[(group.lower(), container.lower())] = content
 
-    def group(self, resource_group: str, name: str, subscription_id: str | None = None) -> ContainerGroupState | None:
+    def group(
+        self, resource_group: str, name: str, subscription_id: str | None = None
+    ) -> ContainerGroupState | None:
         """Look a stored group up (for test assertions).
 
         :param resource_group: resource group name (any case).
@@ -220,16 +222,24 @@ class AciProvider(ResourceProvider):
                     "InvalidContainerGroupUpdate",
                     _RECREATE_MESSAGE.format(name=existing.name),
                     details=[
-                        {"code": "InvalidContainerGroupUpdate", "target": r, "message": f"{r} changed"}
+                        {
+                            "code": "InvalidContainerGroupUpdate",
+                            "target": r,
+                            "message": f"{r} changed",
+                        }
                         for r in reasons
                     ],
                 )
             existing.body = body
             existing.provisioning_state = "Pending"
             op = server.start_operation(
-                namespace=self.namespace, subscription_id=existing.subscription_id,
-                location=existing.location, kind="update", resource_id=existing.id,
-                delay=self.provisioning_delay, on_complete=lambda: self._provisioned(existing),
+                namespace=self.namespace,
+                subscription_id=existing.subscription_id,
+                location=existing.location,
+                kind="update",
+                resource_id=existing.id,
+                delay=self.provisioning_delay,
+                on_complete=lambda: self._provisioned(existing),
             )
             headers = server.operation_headers(request.base_url, op, location=False)
             return ArmResponse(200, self.render(existing), headers)
@@ -237,8 +247,12 @@ class AciProvider(ResourceProvider):
         group = ContainerGroupState(subscription_id=sub, resource_group=rg, name=name, body=body)
         self.groups[key] = group
         op = server.start_operation(
-            namespace=self.namespace, subscription_id=sub, location=group.location,
-            kind="create", resource_id=group.id, delay=self.provisioning_delay,
+            namespace=self.namespace,
+            subscription_id=sub,
+            location=group.location,
+            kind="create",
+            resource_id=group.id,
+            delay=self.provisioning_delay,
             on_complete=lambda: self._provisioned(group),
         )
         headers = server.operation_headers(request.base_url, op, location=False)
@@ -281,9 +295,13 @@ class AciProvider(ResourceProvider):
                 return None
 
             op = server.start_operation(
-                namespace=self.namespace, subscription_id=group.subscription_id,
-                location=group.location, kind="delete", resource_id=group.id,
-                delay=self.delete_delay, on_complete=on_complete,
+                namespace=self.namespace,
+                subscription_id=group.subscription_id,
+                location=group.location,
+                kind="delete",
+                resource_id=group.id,
+                delay=self.delete_delay,
+                on_complete=on_complete,
             )
             group.deleting_operation = op.id
         else:
@@ -419,9 +437,10 @@ class AciProvider(ResourceProvider):
         props = group.properties
         if group.ip is None:
             n = next(self._ips)
-            private = bool(props.get("subnetIds")) or str(
-                props.get("ipAddress", {}).get("type", "")
-            ).lower() == "private"
+            private = (
+                bool(props.get("subnetIds"))
+                or str(props.get("ipAddress", {}).get("type", "")).lower() == "private"
+            )
             if private:
                 group.ip = f"10.0.{n // 250}.{n % 250 + 4}"
             elif props.get("ipAddress") is not None:

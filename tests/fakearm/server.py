@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 from urllib.parse import parse_qsl, urlsplit
 
 from azure.core.credentials import AccessToken
@@ -175,10 +175,12 @@ class Call:
     :param body: parsed JSON body (``None`` if absent or not JSON).
     :param status: HTTP status answered.
     :param start: ``time.monotonic()`` when the request line was read.
-    :param end: ``time.monotonic()`` after the response was written.
+    :param end: ``time.monotonic()`` when the answer was ready to send (after any
+        :attr:`FakeArmServer.latency`), just before it was written.
     :param operation_id: spec operation matched, or a server route name
         (``AsyncOperationStatus``, ``OperationResult``), or ``None``.
     :param fault: ``"random"`` or ``"scripted"`` when a fault answered the call.
+    :param response: the JSON body answered (``None`` if empty).
     """
 
     method: str
@@ -190,6 +192,7 @@ class Call:
     end: float = 0.0
     operation_id: str | None = None
     fault: str | None = None
+    response: Any = None
 
     def overlaps(self, other: Call) -> bool:
         """Whether the two calls were in flight at the same time.
@@ -337,10 +340,13 @@ class Faults:
                     return "scripted", _fault_response(fault.status, fault.body, fault.retry_after)
             self._scripted = [f for f in self._scripted if f.remaining > 0]
             rnd = self._random
-            if rnd and _fault_matches(rnd.method, rnd.path, method, path):
-                if rnd.rng.random() < rnd.rate:
-                    status = rnd.rng.choice(rnd.statuses)
-                    return "random", _fault_response(status, None, rnd.retry_after)
+            if (
+                rnd
+                and _fault_matches(rnd.method, rnd.path, method, path)
+                and rnd.rng.random() < rnd.rate
+            ):
+                status = rnd.rng.choice(rnd.statuses)
+                return "random", _fault_response(status, None, rnd.retry_after)
         return None
 
 
@@ -493,7 +499,7 @@ class FakeArmServer:
 
     # lifecycle
 
-    def start(self) -> FakeArmServer:
+    def start(self) -> Self:
         """Start listening on 127.0.0.1 on an ephemeral port.
 
         :return: ``self``.
@@ -504,8 +510,10 @@ class FakeArmServer:
         httpd.arm = self
         self._httpd = httpd
         self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-            name="fake-arm", daemon=True,
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fake-arm",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -520,7 +528,7 @@ class FakeArmServer:
         if thread is not None:
             thread.join(timeout=5)
 
-    def __enter__(self) -> FakeArmServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -576,7 +584,7 @@ class FakeArmServer:
         operation_id: str | None = None,
         status: int | None = None,
     ) -> list[Call]:
-        """Recorded calls, oldest first, optionally filtered.
+        """Recorded calls in order of arrival (``start``), optionally filtered.
 
         :param method: only this method (any case).
         :param path: only paths matching this regex (``re.search``, case-insensitive).
@@ -586,7 +594,7 @@ class FakeArmServer:
         """
         pattern = re.compile(path, re.IGNORECASE) if path else None
         with self.lock:
-            snapshot = list(self._calls)
+            snapshot = sorted(self._calls, key=lambda c: c.start)
         return [
             c
             for c in snapshot
@@ -654,7 +662,9 @@ class FakeArmServer:
             self._operations[op.id] = op
         return op
 
-    def operation_headers(self, base_url: str, op: AsyncOperation, *, location: bool) -> dict[str, str]:
+    def operation_headers(
+        self, base_url: str, op: AsyncOperation, *, location: bool
+    ) -> dict[str, str]:
         """Response headers pointing at an operation's status (and result) URLs.
 
         :param base_url: the request's base URL.
@@ -685,6 +695,27 @@ class FakeArmServer:
                     op.error = error
                     op.finished = now
 
+    def complete_operations(self, kind: str | None = None) -> int:
+        """Finish in-flight asynchronous operations now, whatever their delay.
+
+        Lets a test hold a group in ``Pending`` (long delay), look at it, then release it
+        without sleeping.
+
+        :param kind: only operations of this kind (``create``, ``update``, ``delete``).
+        :return: how many operations were completed.
+        """
+        now = time.monotonic()
+        with self.lock:
+            due = [
+                op
+                for op in self._operations.values()
+                if op.status == "InProgress" and (kind is None or op.kind == kind)
+            ]
+            for op in due:
+                op.due = min(op.due, now)
+            self.advance()
+        return len(due)
+
     # request handling
 
     def handle(self, request: ArmRequest, call: Call) -> ArmResponse:
@@ -697,7 +728,8 @@ class FakeArmServer:
         auth = request.header("Authorization")
         if not auth:
             return _unauthorized(
-                "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing."
+                "AuthenticationFailed",
+                "Authentication failed. The 'Authorization' header is missing.",
             )
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or token != self.token:
@@ -730,8 +762,10 @@ class FakeArmServer:
         if m["kind"].lower() == "operationresults":
             call.operation_id = "OperationResult"
             if op.status == "InProgress":
-                return ArmResponse(202, None, {**retry, "Location": request.base_url + request.path
-                                               + "?api-version=" + request.query.get("api-version", "")})
+                again = f"{request.base_url}{request.path}?api-version=" + request.query.get(
+                    "api-version", ""
+                )
+                return ArmResponse(202, None, {**retry, "Location": again})
             if op.status == "Failed":
                 return ArmResponse(400, {"error": op.error})
             return ArmResponse(204)
@@ -761,8 +795,7 @@ class FakeArmServer:
                 return arm_error(
                     400,
                     "MissingApiVersionParameter",
-                    "The api-version query parameter (?api-version=) is required for all "
-                    "requests.",
+                    "The api-version query parameter (?api-version=) is required for all requests.",
                 )
             if api_version != provider.spec.api_version:
                 return arm_error(
@@ -838,6 +871,8 @@ def _utc_now_iso() -> str:
 class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 keeps connections alive, as the SDK's connection pool expects.
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, delayed ACKs add ~40 ms.
+    disable_nagle_algorithm = True
     server: _HttpServer
 
     def _serve(self) -> None:
@@ -875,6 +910,12 @@ class _Handler(BaseHTTPRequestHandler):
         if arm.latency > 0:
             time.sleep(arm.latency)
         payload = b"" if response.body is None else json.dumps(response.body).encode()
+        # Record before answering: once the client has the answer, calls() must show it.
+        call.status = response.status
+        call.response = response.body
+        call.end = time.monotonic()
+        with arm.lock:
+            arm._calls.append(call)
         self.send_response(response.status)
         if payload:
             self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -883,13 +924,9 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in response.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        if payload:
+        if payload and self.command != "HEAD":
             self.wfile.write(payload)
         self.wfile.flush()
-        call.status = response.status
-        call.end = time.monotonic()
-        with arm.lock:
-            arm._calls.append(call)
 
     do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = do_HEAD = _serve
 

@@ -269,7 +269,8 @@ def _load_cached(path: Path) -> SwaggerSpec:
             raw_op = item.get(method)
             if raw_op is None:
                 continue
-            params = common + [_resolve_param(p, shared_params) for p in raw_op.get("parameters", [])]
+            own = [_resolve_param(p, shared_params) for p in raw_op.get("parameters", [])]
+            params = common + own
             operations.append(
                 Operation(
                     operation_id=raw_op["operationId"],
@@ -300,8 +301,7 @@ def _resolve_param(param: Mapping[str, Any], shared: Mapping[str, Any]) -> Mappi
 def _template_regex(template: str) -> re.Pattern[str]:
     parts = re.split(r"({[^}]+})", template.rstrip("/"))
     pattern = "".join(
-        f"(?P<{_group_name(p[1:-1])}>[^/]+)" if p.startswith("{") else re.escape(p)
-        for p in parts
+        f"(?P<{_group_name(p[1:-1])}>[^/]+)" if p.startswith("{") else re.escape(p) for p in parts
     )
     return re.compile(pattern, re.IGNORECASE)
 
@@ -391,7 +391,9 @@ def _convert_definition(name: str, definitions: Mapping[str, Any]) -> dict[str, 
     branches: list[dict[str, Any]] = [
         {
             "if": {"properties": {discriminator: {"const": value}}, "required": [discriminator]},
-            "then": _convert(definitions[sub], definitions, discriminator_value=(discriminator, value)),
+            "then": _convert(
+                definitions[sub], definitions, discriminator_value=(discriminator, value)
+            ),
         }
         for value, sub in sorted(subtypes.items())
     ]
@@ -427,8 +429,18 @@ def _convert(
     if "enum" in merged:
         # Case-insensitive match, as ARM does; the keyword is ours (see _VALIDATOR_CLASS).
         out[_CI_ENUM] = list(merged["enum"])
-    for key in ("pattern", "minLength", "maxLength", "minimum", "maximum", "minItems",
-                "maxItems", "uniqueItems", "exclusiveMinimum", "exclusiveMaximum"):
+    for key in (
+        "pattern",
+        "minLength",
+        "maxLength",
+        "minimum",
+        "maximum",
+        "minItems",
+        "maxItems",
+        "uniqueItems",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+    ):
         if key in merged:
             out[key] = merged[key]
     fmt = merged.get("format")
@@ -448,9 +460,7 @@ def _convert(
         if discriminator_value is not None:
             prop, value = discriminator_value
             out["properties"][prop] = {"type": "string", "const": value}
-        required = [
-            r for r in merged.get("required", []) if not props.get(r, {}).get("readOnly")
-        ]
+        required = [r for r in merged.get("required", []) if not props.get(r, {}).get("readOnly")]
         if required:
             out["required"] = sorted(set(required))
         additional = merged.get("additionalProperties")
@@ -505,29 +515,32 @@ def _enum_ci(
     yield ValidationError(f"{instance!r} is not one of {enums} (compared case-insensitively)")
 
 
-_VALIDATOR_CLASS = jsonschema.validators.extend(Draft202012Validator, {_CI_ENUM: _enum_ci})
-_FORMATS = FormatChecker(formats=())
-
-
-@_FORMATS.checks("date-time", raises=ValueError)
 def _is_datetime(value: object) -> bool:
     if isinstance(value, str):
         dt.datetime.fromisoformat(value)
     return True
 
 
-@_FORMATS.checks("uuid", raises=ValueError)
 def _is_uuid(value: object) -> bool:
     if isinstance(value, str):
         uuid.UUID(value)
     return True
 
 
+_VALIDATOR_CLASS: type[Validator] = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator, {_CI_ENUM: _enum_ci}
+)
+_FORMATS = FormatChecker(formats=())
+_FORMATS.checks("date-time", raises=ValueError)(_is_datetime)
+_FORMATS.checks("uuid", raises=ValueError)(_is_uuid)
+
+
 def _problems_from(error: ValidationError) -> list[Problem]:
     path = error.json_path
     rule = "enum" if error.validator == _CI_ENUM else str(error.validator)
     if rule == "additionalProperties" and isinstance(error.instance, Mapping):
-        known = sorted(error.schema.get("properties", {}))
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        known = sorted(schema.get("properties", {}))
         extras = [k for k in error.instance if k not in known]
         return [
             Problem(
@@ -539,10 +552,14 @@ def _problems_from(error: ValidationError) -> list[Problem]:
             for extra in extras
         ]
     if rule == "required" and isinstance(error.instance, Mapping):
-        missing = [r for r in error.validator_value if r not in error.instance]
+        required = error.validator_value if isinstance(error.validator_value, list) else []
+        missing = [r for r in required if r not in error.instance]
         return [
-            Problem(f"{path}.{name}", rule, f"{path}.{name}: required property is missing "
-                    f"(rule: required)")
+            Problem(
+                f"{path}.{name}",
+                rule,
+                f"{path}.{name}: required property is missing (rule: required)",
+            )
             for name in missing
         ]
     return [Problem(path, rule, f"{path}: {error.message} (rule: {rule})")]
