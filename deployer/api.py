@@ -647,6 +647,7 @@ def as_dict(obj: Any) -> Any:
 
 __all__ = [
     "DeployerError",
+    "Overrides",
     "DownResult",
     "PlanResult",
     "ScaleResult",

@@ -58,7 +58,8 @@ class Deployment(_Model):
     )
     location: str | None = Field(
         None,
-        description="Azure region, e.g. westeurope "
+        pattern=r"^[a-z0-9]+$",
+        description="Azure region name, e.g. westeurope "
         "(`az account list-locations -o table`); else DEPLOYER_LOCATION.",
     )
     registry: str | None = Field(

@@ -28,11 +28,12 @@ from deployer.errors import DeployerError
 P = ParamSpec("P")
 R = TypeVar("R")
 
+
 def _console(stderr: bool) -> Console:
-    console = Console(stderr=stderr, highlight=False)
+    console = Console(stderr=stderr, highlight=False, soft_wrap=True)
     if not console.is_terminal:
-        # Pipes and logs get whole lines instead of an 80-column wrap.
-        console = Console(stderr=stderr, highlight=False, width=160)
+        # Pipes and logs get whole table rows instead of an 80-column wrap.
+        console = Console(stderr=stderr, highlight=False, soft_wrap=True, width=160)
     return console
 
 

@@ -1,0 +1,371 @@
+"""The deployer against the fake ARM server, through the real azure-mgmt-containerinstance SDK.
+
+Nothing here mocks the SDK: requests go over loopback http to tests/fakearm, which
+validates every body against the ACI 2023-05-01 spec.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.identity import EnvironmentCredential
+from typer.testing import CliRunner
+
+from deployer import api, secrets
+from deployer.backends.aci import AciBackend, make_client
+from deployer.cli.main import app
+from deployer.errors import CredentialError, InputError
+from tests.conftest import DEPLOYER_RESOURCE_GROUP
+from tests.fakearm import FakeArm
+
+IDENTITY = (
+    "/subscriptions/00000000-0000-0000-0000-00000000fa4e/resourceGroups/research/providers/"
+    "Microsoft.ManagedIdentity/userAssignedIdentities/aci-research"
+)
+
+
+def cluster_yaml(engines: int = 44, vcpu: float = 1, notebook: bool = True) -> str:
+    """A workload of one head group plus ceil(engines / 4) engine groups (1 vCPU each)."""
+    return f"""
+    deployment:
+      name: lab
+      location: eastus
+      registry: aciresearch.azurecr.io
+      image_tag: "1.0"
+      managed_identity: {IDENTITY}
+      managed_identity_client_id: 11111111-1111-1111-1111-111111111111
+      storage_account: aciresearchdata
+    workloads:
+      ipyparallel:
+        engines: {engines}
+        vcpu_per_engine: {vcpu}
+        notebook: {str(notebook).lower()}
+      blast:
+        workers: 1
+        threads_per_worker: 2
+        databases:
+          - {{name: demo, bytes_to_cache: 1000000}}
+    """
+
+
+def groups_in(arm: FakeArm) -> list[str]:
+    return sorted(name for (_, _, name) in arm.aci.groups)
+
+
+def run_cli(*args: str) -> Any:
+    result = CliRunner().invoke(app, list(args))
+    return result
+
+
+# --- concurrency -----------------------------------------------------------------
+
+
+def test_up_creates_twelve_groups_concurrently(
+    fake_arm: FakeArm, deployer_arm: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    fake_arm.aci.provisioning_delay = 2.0
+    path = workload_file(cluster_yaml(engines=40))  # head + 10 engine groups + 1 blast group
+    result = api.up(path)
+    assert len(result.groups) == 12 and all(g.ready for g in result.groups)
+    creates = fake_arm.operations("create")
+    assert len(creates) == 12
+    # Every creation was in flight at one shared moment: they overlapped, not queued.
+    assert max(op.started for op in creates) < min(op.due for op in creates)
+    puts = fake_arm.calls("PUT", operation_id="ContainerGroups_CreateOrUpdate")
+    assert len(puts) == 12
+    assert result.endpoints["notebook"] == "https://lab-head.eastus.azurecontainer.io:8888/"
+
+
+# --- idempotence -------------------------------------------------------------------
+
+
+def test_second_up_sends_zero_puts(
+    fake_arm: FakeArm, deployer_arm: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    path = workload_file(cluster_yaml(engines=6))
+    first = api.up(path)
+    assert first.counts == {"create": 4}
+    fake_arm.clear_calls()
+    second = api.up(path)
+    assert second.counts == {"unchanged": 4}
+    assert fake_arm.calls("PUT") == [] and fake_arm.calls("DELETE") == []
+    plan = api.plan(path)
+    assert {g.action for g in plan.groups} == {"unchanged"}
+
+
+def test_cpu_change_is_planned_as_recreate_and_carried_out(
+    fake_arm: FakeArm, deployer_arm: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    path = workload_file(cluster_yaml(engines=4))
+    api.up(path)
+    path.write_text(path.read_text().replace("vcpu_per_engine: 1", "vcpu_per_engine: 0.5"))
+    plan = api.plan(path)
+    [engines] = [g for g in plan.groups if g.name == "lab-engines-1"]
+    assert engines.action == "recreate"
+    assert "containers.ipengine-1.cpu: 10 -> 5" in engines.reasons
+    fake_arm.clear_calls()
+    result = api.up(path)
+    assert result.counts == {"recreate": 1, "unchanged": 2}
+    methods = [
+        (c.method, c.operation_id) for c in fake_arm.calls() if c.method in ("PUT", "DELETE")
+    ]
+    assert methods == [
+        ("DELETE", "ContainerGroups_Delete"),
+        ("PUT", "ContainerGroups_CreateOrUpdate"),
+    ]
+    stored = fake_arm.aci.group(DEPLOYER_RESOURCE_GROUP, "lab-engines-1")
+    assert stored is not None
+    cpu = stored.properties["containers"][0]["properties"]["resources"]["requests"]["cpu"]
+    assert cpu == 0.5
+
+
+def test_image_tag_change_updates_in_place(
+    fake_arm: FakeArm, deployer_arm: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    path = workload_file(cluster_yaml(engines=4))
+    api.up(path)
+    fake_arm.clear_calls()
+    result = api.up(path, api.Overrides(image_tag="1.1"))
+    assert result.counts == {"update": 3}
+    assert fake_arm.calls("DELETE") == [] and len(fake_arm.calls("PUT")) == 3
+
+
+# --- faults ----------------------------------------------------------------------
+
+
+def test_up_converges_and_down_leaves_nothing_with_30_percent_faults(
+    fake_arm: FakeArm, deployer_arm: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    path = workload_file(cluster_yaml(engines=20))
+    fake_arm.faults.random(0.3, (429, 503), seed=7, retry_after=0.01)
+    result = api.up(path)
+    assert len(result.groups) == 7 and all(g.ready for g in result.groups)
+    faulted = [c for c in fake_arm.calls() if c.fault == "random"]
+    assert {c.status for c in faulted} == {429, 503}
+    assert len(faulted) > 5
+    down = api.down(path)
+    assert len(down.deleted) == 7
+    fake_arm.faults.clear()
+    assert groups_in(fake_arm) == []
+
+
+# --- status, logs, scale, down ---------------------------------------------------------
+
+
+def test_status_logs_scale_and_down_through_the_cli(
+    fake_arm: FakeArm, deployer_arm: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    path = workload_file("# my lab\n" + cluster_yaml(engines=4))
+    assert run_cli("up", str(path)).exit_code == 0
+    status = run_cli("status", str(path), "--output", "json")
+    assert status.exit_code == 0, status.output
+    body = json.loads(status.stdout)
+    assert body["ok"] is True
+    assert [g["name"] for g in body["result"]["groups"]] == [
+        "lab-blast-1",
+        "lab-engines-1",
+        "lab-head",
+    ]
+    assert all(g["ready"] for g in body["result"]["groups"])
+
+    fake_arm.aci.set_logs("lab-head", "notebook", "line one\nline two\n")
+    logs = run_cli("logs", "lab-head", "notebook", "--tail", "1")
+    assert logs.exit_code == 0 and logs.stdout == "line two\n"
+
+    scaled = run_cli("scale", str(path), "ipyparallel=8")
+    assert scaled.exit_code == 0, scaled.output
+    assert "workloads.ipyparallel.engines 4 -> 8" in scaled.stdout
+    assert "engines: 8" in path.read_text() and path.read_text().startswith("# my lab\n")
+    assert groups_in(fake_arm) == ["lab-blast-1", "lab-engines-1", "lab-engines-2", "lab-head"]
+
+    down = run_cli("down", str(path), "--output", "json")
+    assert down.exit_code == 0, down.output
+    assert json.loads(down.stdout)["result"]["deleted"] == [
+        "lab-blast-1",
+        "lab-engines-1",
+        "lab-engines-2",
+        "lab-head",
+    ]
+    assert groups_in(fake_arm) == []
+    assert not secrets.path_for("lab").exists()
+
+
+# --- secrets -------------------------------------------------------------------------
+
+
+def test_no_secret_value_is_printed_logged_or_sent_in_clear(
+    fake_arm: FakeArm,
+    deployer_arm: dict[str, str],
+    workload_file: Callable[..., Path],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = workload_file(
+        cluster_yaml(engines=4).replace("storage_account: aciresearchdata", "registry_auth: admin")
+    )
+    env = {
+        **deployer_arm,
+        "DEPLOYER_REGISTRY_USERNAME": "aciresearch",
+        "DEPLOYER_REGISTRY_PASSWORD": "registry-password-9f8e7d",
+        "AZURE_STORAGE_CONNECTION_STRING": "DefaultEndpointsProtocol=https;AccountKey=c2VjcmV0a2V5",
+    }
+    outputs = []
+    for args in (["up"], ["up", "-o", "json"], ["plan"], ["plan", "-o", "json"], ["status"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "deployer.cli", *args, str(path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        outputs += [done.stdout, done.stderr]
+    # The same run in-process with every logger at DEBUG.
+    caplog.set_level(logging.DEBUG)
+    for key in (
+        "DEPLOYER_REGISTRY_USERNAME",
+        "DEPLOYER_REGISTRY_PASSWORD",
+        "AZURE_STORAGE_CONNECTION_STRING",
+    ):
+        import os
+
+        os.environ[key] = env[key]
+    api.up(path, api.Overrides(image_tag="1.1"))
+    outputs.append(caplog.text)
+
+    state = json.loads(secrets.path_for("lab").read_text())
+    values = [
+        state["ipp_key"],
+        state["notebook_token"],
+        state["engine_key"]["private"],
+        state["host_key"]["private"],
+        env["DEPLOYER_REGISTRY_PASSWORD"],
+        env["AZURE_STORAGE_CONNECTION_STRING"],
+        env["DEPLOYER_ACCESS_TOKEN"],
+    ]
+    # Private keys are checked by their base64 body lines, which are unique.
+    needles = [v for v in values if "PRIVATE KEY" not in v]
+    needles += [line for v in values if "PRIVATE KEY" in v for line in v.splitlines()[1:-1]]
+    text = "\n".join(outputs)
+    assert "notebook token: stored in" in text
+    for needle in needles:
+        assert needle not in text
+
+    # On the wire, secrets are only ever secureValue (or the registry password).
+    puts = fake_arm.calls("PUT", operation_id="ContainerGroups_CreateOrUpdate")
+    assert puts
+    for call in puts:
+        props = call.body["properties"]
+        for container in props["containers"]:
+            for var in container["properties"].get("environmentVariables", []):
+                if "value" in var:
+                    assert not any(n in var["value"] for n in needles), var["name"]
+        props_text = json.dumps({k: v for k, v in props.items() if k != "containers"})
+        creds = props["imageRegistryCredentials"][0]
+        assert creds["password"] == env["DEPLOYER_REGISTRY_PASSWORD"]
+        assert props_text.count(env["DEPLOYER_REGISTRY_PASSWORD"]) == 1
+    stored = fake_arm.aci.group(DEPLOYER_RESOURCE_GROUP, "lab-head")
+    assert stored is not None
+    nb = {
+        v["name"]: v
+        for v in stored.properties["containers"][1]["properties"]["environmentVariables"]
+    }
+    assert set(nb["NOTEBOOK_TOKEN"]) == {"name", "secureValue"}
+
+
+# --- errors ----------------------------------------------------------------------------
+
+
+def test_bad_workload_file_exits_2_naming_the_field(
+    deployer_env: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    path = workload_file(cluster_yaml().replace("engines: 44", "engines: 0"))
+    result = run_cli("up", str(path))
+    assert result.exit_code == 2
+    assert f"{path}:11: workloads.ipyparallel.engines: must be >= 1 (got 0)" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_exceeded_quota_exits_before_any_put(
+    fake_arm: FakeArm, deployer_arm: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    fake_arm.aci.usage_limits["StandardCores"] = 20
+    path = workload_file(cluster_yaml(engines=20))  # 2 + 20 + 2 cores
+    result = run_cli("up", str(path))
+    assert result.exit_code == 1
+    assert "the plan needs 24 cores in eastus but only 20 of 20 are free" in result.stderr
+    assert "QuotaExceeded" in result.stderr
+    assert fake_arm.calls("GET", path="/usages")
+    assert fake_arm.calls("PUT") == []
+
+
+def test_arm_error_exits_1_with_code_and_message(
+    fake_arm: FakeArm, deployer_arm: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    fake_arm.faults.script(
+        400,
+        method="PUT",
+        path="lab-head",
+        body={
+            "error": {
+                "code": "InaccessibleImage",
+                "message": "The image 'aciresearch.azurecr.io/ipcontroller:1.0' in "
+                "container group 'lab-head' is not accessible.",
+            }
+        },
+    )
+    path = workload_file(cluster_yaml(engines=4))
+    result = run_cli("up", str(path), "-o", "json")
+    assert result.exit_code == 1
+    assert "InaccessibleImage" in result.stderr
+    assert "ipcontroller:1.0' in container group 'lab-head' is not accessible" in result.stderr
+    assert "Traceback" not in result.stderr
+    body = json.loads(result.stdout)
+    assert body["ok"] is False and body["error"]["code"] == "InaccessibleImage"
+    # The other groups still came up; a second run only creates the head.
+    assert groups_in(fake_arm) == ["lab-blast-1", "lab-engines-1"]
+    fake_arm.clear_calls()
+    assert run_cli("up", str(path)).exit_code == 0
+    assert [c.path.rsplit("/", 1)[-1] for c in fake_arm.calls("PUT")] == ["lab-head"]
+
+
+def test_missing_credential_says_how_to_fix_it(
+    fake_arm: FakeArm, deployer_env: dict[str, str]
+) -> None:
+    client = make_client(
+        fake_arm.subscription_id, endpoint=fake_arm.url, credential=EnvironmentCredential()
+    )
+    with pytest.raises(CredentialError) as info:
+        AciBackend(client, DEPLOYER_RESOURCE_GROUP, "eastus").list("lab")
+    hint = info.value.hint or ""
+    assert "az login" in hint and "AZURE_CLIENT_SECRET" in hint and "managed identity" in hint
+    assert info.value.exit_code == 1
+
+
+def test_refused_token_is_an_authentication_error(
+    fake_arm: FakeArm,
+    deployer_arm: dict[str, str],
+    workload_file: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DEPLOYER_ACCESS_TOKEN", "not-the-token")
+    result = run_cli("status", str(workload_file(cluster_yaml())))
+    assert result.exit_code == 1
+    assert "Azure refused the credential" in result.stderr
+    assert "not-the-token" not in result.output
+
+
+def test_plain_http_is_refused_for_non_loopback_hosts(fake_arm: FakeArm) -> None:
+    with pytest.raises(InputError, match="only loopback hosts may"):
+        make_client(
+            "sub", endpoint="http://management.example.com", credential=fake_arm.credential()
+        )
+    for ok in ("http://127.0.0.2:1", "http://localhost:1", "http://[::1]:1", "https://x.example"):
+        make_client("sub", endpoint=ok, credential=fake_arm.credential())
