@@ -15,8 +15,8 @@ Cache layout (``BLAST_DB_CACHE``, a volume that several workers may share)::
 
 Each file is fetched in ranges by a thread pool and written in place with ``pwrite``. The
 ``.part.state`` file records finished ranges, so a download killed halfway resumes. A whole
-file is checked against the manifest MD5 and the blob's Content-MD5 (whichever exist; at
-least one must) and renamed into place. When all files are in, ``blastdbcmd -info`` must
+file is checked against the manifest MD5 and the blob's Content-MD5 (every one that exists;
+at least one must) and renamed into place. When all files are in, ``blastdbcmd -info`` must
 accept the database, and then the staging directory is renamed to ``<cache>/<name>``.
 
 Note: the lock is ``flock(2)``; it coordinates workers on one host sharing a local volume.
@@ -74,7 +74,8 @@ class RemoteFile:
         blob: Full blob name.
         size: Bytes.
         etag: Blob ETag; ranges are fetched only while it is unchanged.
-        md5: Expected MD5 digests (manifest and/or Content-MD5), at least one.
+        md5: Expected MD5 digests (manifest and/or Content-MD5), at least one; the data
+            must match all of them.
     """
 
     name: str
@@ -355,7 +356,8 @@ class Provisioner:
             for rf in files:
                 final = dest / rf.name
                 if final.exists():
-                    if md5_file(final) in rf.md5 and final.stat().st_size == rf.size:
+                    digest = md5_file(final)
+                    if all(d == digest for d in rf.md5) and final.stat().st_size == rf.size:
                         progress.add(rf.size)
                         continue
                     final.unlink()
@@ -403,11 +405,12 @@ class Provisioner:
                 continue
             part = dest / (rf.name + ".part")
             got = md5_file(part)
-            if got not in rf.md5:
+            wrong = [d for d in rf.md5 if d != got]
+            if wrong:
                 part.unlink(missing_ok=True)
                 (dest / (rf.name + ".part.state")).unlink(missing_ok=True)
                 raise ProvisionError(
-                    f"{rf.blob}: MD5 mismatch (expected {rf.md5[0].hex()}, got {got.hex()}); "
+                    f"{rf.blob}: MD5 mismatch (expected {wrong[0].hex()}, got {got.hex()}); "
                     "the blob is corrupt or was replaced without its manifest: re-upload the "
                     "database with `blast-jobs db upload`"
                 )
