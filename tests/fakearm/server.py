@@ -405,6 +405,7 @@ class AsyncOperation:
     finished: float | None = None
     error: dict[str, str] | None = None
     start_time_iso: str = ""
+    end_time_iso: str = ""
 
 
 # --- providers -----------------------------------------------------------------------
@@ -694,6 +695,7 @@ class FakeArmServer:
                     op.status = "Failed" if error else "Succeeded"
                     op.error = error
                     op.finished = now
+                    op.end_time_iso = _utc_now_iso()
 
     def complete_operations(self, kind: str | None = None) -> int:
         """Finish in-flight asynchronous operations now, whatever their delay.
@@ -777,7 +779,7 @@ class FakeArmServer:
             "startTime": op.start_time_iso,
         }
         if op.finished is not None:
-            body["endTime"] = _utc_now_iso()
+            body["endTime"] = op.end_time_iso
         if op.error:
             body["error"] = op.error
         return ArmResponse(200, body, retry)

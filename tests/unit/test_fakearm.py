@@ -310,6 +310,32 @@ def test_delete_polls_to_completion_then_404(
     assert fake_arm.calls(method="DELETE")[-1].status == 204
 
 
+def test_delete_location_header_answers_202_then_204(
+    fake_arm: FakeArm, fake_arm_aci_client: ContainerInstanceManagementClient
+) -> None:
+    fake_arm_aci_client.container_groups.begin_create_or_update(RG, "cg-loc", group()).result()
+    fake_arm.aci.delete_delay = 60
+    fake_arm_aci_client.container_groups.begin_delete(RG, "cg-loc", polling=False).result()
+    (delete,) = fake_arm.calls(method="DELETE")
+    assert delete.status == 202
+    result_path = "/operationResults/"
+
+    def result_status() -> int:
+        status_calls = len(fake_arm.calls(path=result_path))
+        op = fake_arm.operations("delete")[0]
+        raw_path = (
+            f"/subscriptions/{fake_arm.subscription_id}/providers/Microsoft.ContainerInstance"
+            f"/locations/westeurope{result_path}{op.id}"
+        )
+        status = raw(fake_arm, "GET", raw_path, api_version="2018-06-01")[0]
+        assert len(fake_arm.calls(path=result_path)) == status_calls + 1
+        return status
+
+    assert result_status() == 202
+    fake_arm.complete_operations("delete")
+    assert result_status() == 204
+
+
 def test_put_while_deleting_is_a_conflict(
     fake_arm: FakeArm, fake_arm_aci_client: ContainerInstanceManagementClient
 ) -> None:
