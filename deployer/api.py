@@ -647,8 +647,8 @@ def as_dict(obj: Any) -> Any:
 
 __all__ = [
     "DeployerError",
-    "Overrides",
     "DownResult",
+    "Overrides",
     "PlanResult",
     "ScaleResult",
     "StatusResult",

@@ -23,7 +23,7 @@ ENGINE_ENTRY_PORT: Final = 2222
 ENGINE_SSH_USER: Final = "ipp"
 CONTROLLER_ZMQ_PORTS: Final = tuple(range(10101, 10111))
 """The controller binds these on 127.0.0.1 only; engines reach them through ssh."""
-CONTROLLER_PORT_MAP: Final = {
+CONTROLLER_PORT_MAP: Final[dict[str, int | list[int]]] = {
     "registration": 10101,
     "control": 10102,
     "mux": 10103,
@@ -31,10 +31,17 @@ CONTROLLER_PORT_MAP: Final = {
     "iopub": 10105,
     "hb_ping": 10106,
     "hb_pong": 10107,
-    "broadcast": 10108,
+    "broadcast": [10108, 10109],
 }
-"""Which pool port serves which channel (the engine connection file's keys)."""
-SECURITY_DIR: Final = "/home/research/.ipython/profile_default/security"
+"""Which pool port serves which channel: ipyparallel 9 hands out ``engine_ports`` in
+this order (registration, control, mux, task, iopub, hb_ping, hb_pong, then one
+broadcast port per leaf scheduler, 2 by default)."""
+ENGINE_SESSION: Final = {"signature_scheme": "hmac-sha256", "pack": "json", "unpack": "json"}
+"""Session settings of the engine connection file (ipyparallel's defaults)."""
+CONTROLLER_SECURITY_DIR: Final = "/srv/ipython/profile_default/security"
+"""``$IPYTHONDIR`` of the ipcontroller and ipengine images is /srv/ipython."""
+NOTEBOOK_SECURITY_DIR: Final = "/home/research/.ipython/profile_default/security"
+SECURITY_DIR: Final = NOTEBOOK_SECURITY_DIR
 BLAST_DB_CACHE: Final = "/var/cache/blastdb"
 AZURITE_PORTS: Final = (10000, 10001, 10002)
 
@@ -60,10 +67,12 @@ class Mount:
     Args:
         volume (str): The volume name within the group (or compose project).
         path (str): The mount path in the container.
+        read_only (bool): Mount read-only. Default: False.
     """
 
     volume: str
     path: str
+    read_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,7 +125,7 @@ IPCONTROLLER: Final = Role(
         EnvVar("IPP_PUBLIC_HOST"),
     ),
     ports=(ENGINE_ENTRY_PORT,),
-    mounts=(Mount("ipython-security", SECURITY_DIR),),
+    mounts=(Mount("ipp-security", CONTROLLER_SECURITY_DIR),),
 )
 NOTEBOOK: Final = Role(
     name="notebook",
@@ -130,7 +139,7 @@ NOTEBOOK: Final = Role(
         *_STORAGE_ENV,
     ),
     ports=(NOTEBOOK_PORT,),
-    mounts=(Mount("ipython-security", SECURITY_DIR),),
+    mounts=(Mount("ipp-security", NOTEBOOK_SECURITY_DIR, read_only=True),),
 )
 IPENGINE: Final = Role(
     name="ipengine",

@@ -220,7 +220,7 @@ def engine_connection_info(secrets: DeploymentSecrets, host: str) -> str:
     """Return the engines' connection JSON (ipyparallel engine connection file)."""
     info: dict[str, Any] = {
         "key": secrets.ipp_key,
-        "signature_scheme": "hmac-sha256",
+        **contract.ENGINE_SESSION,
         "interface": "tcp://127.0.0.1",
         "location": host,
         "ssh": f"{contract.ENGINE_SSH_USER}@{host}:{contract.ENGINE_ENTRY_PORT}",
@@ -373,7 +373,7 @@ def build(
                 ip="Private" if settings.subnet_id else "Public",
                 ports=tuple(ports),
                 dns_label=None if settings.subnet_id else dns_label(settings, workload),
-                volumes=("ipython-security",),
+                volumes=("ipp-security",),
             )
         )
         engine_env: dict[str, EnvValue | None] = {
@@ -483,7 +483,7 @@ def canonical(spec: GroupSpec) -> dict[str, Any]:
                     "env": dict(c.env),
                     "secure_env": sorted(k for k, _ in c.secure_env),
                     "probe": list(c.probe) if c.probe else None,
-                    "mounts": sorted([m.volume, m.path] for m in c.mounts),
+                    "mounts": sorted([m.volume, m.path, m.read_only] for m in c.mounts),
                 }
                 for c in spec.containers
             },

@@ -206,7 +206,10 @@ def to_model(spec: GroupSpec, location: str) -> m.ContainerGroup:
                         cpu=float(fmt(c.resources.cpu)), memory_in_gb=float(fmt(c.resources.memory))
                     )
                 ),
-                volume_mounts=[m.VolumeMount(name=v.volume, mount_path=v.path) for v in c.mounts]
+                volume_mounts=[
+                    m.VolumeMount(name=v.volume, mount_path=v.path, read_only=v.read_only or None)
+                    for v in c.mounts
+                ]
                 or None,
                 readiness_probe=probe,
             )
@@ -301,7 +304,9 @@ def canonical_of(group: m.ContainerGroup) -> dict[str, Any]:
                         e.name for e in c.environment_variables or [] if e.value is None
                     ),
                     "probe": probe(c),
-                    "mounts": sorted([v.name, v.mount_path] for v in c.volume_mounts or []),
+                    "mounts": sorted(
+                        [v.name, v.mount_path, bool(v.read_only)] for v in c.volume_mounts or []
+                    ),
                 }
                 for c in containers
             },

@@ -58,7 +58,10 @@ def test_head_exposes_only_the_notebook_and_engine_entry_ports() -> None:
     assert head.dns_label == "demo-head"
     assert [c.name for c in head.containers] == ["ipcontroller", "notebook"]
     assert {p for c in head.containers for p in c.ports} == {8888, 2222}
-    assert head.volumes == ("ipython-security",)
+    assert head.volumes == ("ipp-security",)
+    ctl, nb = head.containers
+    assert ctl.mounts == (contract.Mount("ipp-security", "/srv/ipython/profile_default/security"),)
+    assert nb.mounts[0].read_only and nb.mounts[0].volume == "ipp-security"
 
 
 def test_notebook_off_leaves_only_the_engine_entry_port() -> None:
@@ -99,7 +102,8 @@ def test_engines_find_the_head_by_dns_name_and_pin_its_host_key() -> None:
     assert env["IPP_ENGINES_PER_CONTAINER"] == "1"
     info = json.loads(secure["IPP_CONNECTION_INFO"])
     assert info["ssh"] == f"ipp@{host}:2222" and info["key"] == SECRETS.ipp_key
-    assert info["interface"] == "tcp://127.0.0.1" and info["registration"] in range(10101, 10111)
+    assert info["interface"] == "tcp://127.0.0.1" and info["registration"] == 10101
+    assert info["broadcast"] == [10108, 10109] and info["pack"] == "json"
     assert secure["IPP_SSH_KEY"] == SECRETS.engine_key.private
     assert not any(g.after_head for g in p.groups)
 
