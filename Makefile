@@ -1,0 +1,85 @@
+# aci-research: `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+IMAGE_PREFIX ?= aci-research
+TAG ?= latest
+# A PEM bundle that apt, pip and npm trust inside image builds (a TLS-intercepting
+# proxy). Used in builder stages only, never copied into a final image.
+EXTRA_CA_CERTS ?=
+DEBIAN_IMAGE ?= debian:trixie-slim
+# Images in build order: each builds FROM the ones before it.
+IMAGES := base-builder base azurite ipcontroller ipengine notebook blast-worker
+
+COMPOSE_FILE := compose/docker-compose.yml
+ENV_FILE := compose/.env
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+DC := $(COMPOSE) -f $(COMPOSE_FILE)
+UP_TIMEOUT ?= 180
+
+export IMAGE_PREFIX TAG EXTRA_CA_CERTS DEBIAN_IMAGE
+
+.PHONY: help venv base build lock secrets up down logs ps test test-unit test-docker lint bench clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: pyproject.toml images/blast-worker/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]' -e images/blast-worker
+	@touch $@
+
+venv: $(VENV)/.installed ## Create the development virtualenv (.venv) with the deployer and test tools
+
+base: ## Provide debian:trixie-slim: docker pull, or build it from Debian's mirror offline
+	BASE_IMAGE=$(DEBIAN_IMAGE) images/debian-slim/mkimage.sh
+
+build: base ## Build every image (EXTRA_CA_CERTS=<bundle> behind a TLS proxy)
+	@set -e; for image in $(IMAGES); do images/build.sh $$image; done
+	@docker images --filter 'reference=$(IMAGE_PREFIX)/*:$(TAG)' --format '{{.Repository}}:{{.Tag}}  {{.Size}}'
+
+lock: ## Re-resolve images/base/constraints.txt, the one Python lock of all images
+	images/build.sh base-builder
+	docker run --rm --user 0 -v $(CURDIR)/images:/images \
+		$(if $(EXTRA_CA_CERTS),-v $(abspath $(EXTRA_CA_CERTS)):/tmp/build-ca/extra.crt:ro) \
+		$(IMAGE_PREFIX)/base-builder:$(TAG) bash /images/base/lock.sh
+
+secrets: $(VENV)/.installed ## Create compose/.env with random secrets (kept if it exists)
+	$(VENV)/bin/python -m deployer.localstack secrets $(ENV_FILE)
+
+up: build secrets ## Start the local stack, wait until healthy, print the notebook URL
+	$(DC) up -d --remove-orphans
+	@$(VENV)/bin/python -m deployer.localstack wait --timeout $(UP_TIMEOUT) $$(sed -n 's/^COMPOSE_PROJECT_NAME=//p' $(ENV_FILE))
+	@source <(grep -E '^(NOTEBOOK_TOKEN)=' $(ENV_FILE)); \
+		echo "Notebook: http://127.0.0.1:$${NOTEBOOK_PORT:-8888}/lab?token=$$NOTEBOOK_TOKEN"
+
+down: ## Stop the local stack (keeps its volumes)
+	$(DC) down --remove-orphans
+
+logs: ## Follow the local stack's logs
+	$(DC) logs --follow --tail=100
+
+ps: ## Show the local stack's containers and their health
+	$(DC) ps
+
+test: venv build ## Run every test: unit tests, then the image and compose integration tests
+	$(VENV)/bin/pytest tests
+
+test-unit: venv ## Run the fast unit tests (no Docker needed)
+	$(VENV)/bin/pytest -m "not docker" tests
+
+lint: venv ## ruff and mypy
+	$(VENV)/bin/ruff check deployer tests bench images
+	$(VENV)/bin/ruff format --check deployer tests bench images
+	$(VENV)/bin/mypy deployer tests bench images/blast-worker/blast_worker
+
+bench: venv ## Run the benchmarks; they print their figures
+	@set -e; for script in bench/bench_*.py; do echo "== $$script"; $(VENV)/bin/python $$script; done
+
+clean: ## Remove the local stack with its volumes and secrets, and the virtualenv
+	-$(DC) down --volumes --remove-orphans
+	rm -f $(ENV_FILE)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

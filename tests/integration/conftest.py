@@ -1,0 +1,201 @@
+"""Fixtures for the Docker integration tests: the built images and the compose stack.
+
+Every test below this folder is marked ``docker``. They need a running Docker
+engine and the images from ``make build``; without them they fail (they never
+skip), since ``make test`` builds the images first and CI starts the engine.
+
+The stack runs under its own compose project with its own secrets (a temporary
+env file) and a free notebook port, so it does not disturb a stack started by
+``make up``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+from docker.models.containers import Container
+
+from deployer.localstack import ensure_env_file, read_env_file, wait_for_stack
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = REPO / "compose" / "docker-compose.yml"
+IMAGE_PREFIX = os.environ.get("IMAGE_PREFIX", "aci-research")
+TAG = os.environ.get("TAG", "latest")
+STACK_TIMEOUT = 240.0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test in this folder ``docker``."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.docker)
+
+
+def image(name: str) -> str:
+    """Return the local tag of one of the project's images.
+
+    Args:
+        name (str): The image folder name, e.g. ``ipengine``.
+    """
+    return f"{IMAGE_PREFIX}/{name}:{TAG}"
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> docker.DockerClient:
+    """A client of the local Docker engine; fails with the fix when none answers."""
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as exc:
+        pytest.fail(f"no Docker engine answers ({exc}); start dockerd (CI's .ci/run does)")
+    return client
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def stack_env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh env file with random secrets and a free notebook port for the test stack."""
+    path = tmp_path_factory.mktemp("stack") / ".env"
+    ensure_env_file(path)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(f"NOTEBOOK_PORT={_free_port()}\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def stack_secrets(stack_env_file: Path) -> dict[str, str]:
+    """The test stack's env file as a dict (secrets included: for assertions only)."""
+    return read_env_file(stack_env_file)
+
+
+@pytest.fixture(scope="session")
+def docker_compose_command(stack_env_file: Path) -> str:
+    """Compose v2 when the docker CLI has it, else docker-compose v1, with our env file."""
+    v2 = subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+    if not v2 and shutil.which("docker-compose") is None:
+        pytest.fail("neither `docker compose` (v2) nor docker-compose (v1.29) is installed")
+    base = "docker compose" if v2 else "docker-compose"
+    return f'{base} --env-file "{stack_env_file}"'
+
+
+@pytest.fixture(scope="session")
+def docker_compose_file() -> str:
+    """The repository's compose file, the same one ``make up`` runs."""
+    return str(COMPOSE_FILE)
+
+
+@pytest.fixture(scope="session")
+def docker_compose_project_name() -> str:
+    """A project name of our own, so ``make up``'s stack is left alone."""
+    return f"acitest{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
+def docker_setup() -> list[str]:
+    """Start without building: ``make test`` built the images already."""
+    return ["up -d"]
+
+
+@pytest.fixture(scope="session")
+def docker_cleanup() -> list[str]:
+    """Remove the test stack and its volumes."""
+    return ["down -v --remove-orphans"]
+
+
+@pytest.fixture(scope="session")
+def stack(docker_services: object, docker_compose_project_name: str) -> str:
+    """The running, healthy compose stack; returns its project name."""
+    lines: list[str] = []
+    if not wait_for_stack(docker_compose_project_name, STACK_TIMEOUT, report=lines.append):
+        pytest.fail("the compose stack did not become healthy:\n" + "\n".join(lines))
+    return docker_compose_project_name
+
+
+def project_containers(
+    client: docker.DockerClient, project: str, service: str | None = None
+) -> list[Container]:
+    """Return the containers of a compose project, optionally of one service.
+
+    Args:
+        client (docker.DockerClient): The Docker client.
+        project (str): The compose project name.
+        service (str | None): Only this service's containers when given.
+    """
+    labels = [f"com.docker.compose.project={project}"]
+    if service:
+        labels.append(f"com.docker.compose.service={service}")
+    return list(client.containers.list(all=True, filters={"label": labels}))
+
+
+def exec_text(container: Container, command: list[str]) -> tuple[int, str]:
+    """Run a command in a container; return its exit code and combined output.
+
+    Args:
+        container (Container): The running container.
+        command (list[str]): The command and its arguments.
+    """
+    result = container.exec_run(command, demux=False)
+    return int(result.exit_code), result.output.decode(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def run_image(docker_client: docker.DockerClient) -> Iterator[object]:
+    """Run an image to completion, like docker-stacks' TrackedContainer; see ``ImageRun``."""
+    runner = ImageRunner(docker_client)
+    yield runner
+    runner.remove_all()
+
+
+class ImageRunner:
+    """Runs project images for image tests and removes them afterwards.
+
+    Args:
+        client (docker.DockerClient): The Docker client.
+    """
+
+    def __init__(self, client: docker.DockerClient) -> None:
+        self.client = client
+        self.containers: list[Container] = []
+
+    def start(self, name: str, **kwargs: object) -> Container:
+        """Start ``image(name)`` detached; ``kwargs`` go to ``containers.run``.
+
+        Args:
+            name (str): The image folder name.
+            **kwargs (object): Extra ``docker.containers.run`` arguments.
+        """
+        container = self.client.containers.run(image(name), detach=True, **kwargs)
+        self.containers.append(container)
+        return container
+
+    def run(self, name: str, timeout: float = 60, **kwargs: object) -> tuple[int, str]:
+        """Run ``image(name)`` until it exits; return the exit code and its logs.
+
+        Args:
+            name (str): The image folder name.
+            timeout (float): Seconds to wait for the exit.
+            **kwargs (object): Extra ``docker.containers.run`` arguments.
+        """
+        container = self.start(name, **kwargs)
+        result = container.wait(timeout=timeout)
+        return int(result["StatusCode"]), container.logs().decode(errors="replace")
+
+    def remove_all(self) -> None:
+        """Remove every container this runner started."""
+        for container in self.containers:
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)
