@@ -7,6 +7,7 @@ from __future__ import annotations
 # port. Its URL, credential and subscription id are `fake_arm.url`,
 # `fake_arm.credential()` and `fake_arm.subscription_id`; `fake_arm_aci_client` is a
 # real ContainerInstanceManagementClient pointed at it. See tests/fakearm/README.md.
+import pathlib
 from collections.abc import Iterator
 
 import pytest
@@ -18,18 +19,30 @@ FAKE_ARM_SUBSCRIPTION_ID = FAKE_SUBSCRIPTION_ID
 
 
 @pytest.fixture
-def fake_arm() -> Iterator[FakeArm]:
-    """A running fake ARM server, fresh for each test.
+def azure_specs() -> pathlib.Path:
+    """The shared Azure REST specs directory (``<repo>/../shared/azure-specs``).
 
-    Skips (with the reason) only when the shared Azure REST specs are missing.
+    Skips (with the reason) only when it is missing.
 
-    :return: the server; stopped after the test.
+    :return: its path.
     """
     if not SPECS_DIR.is_dir():
         pytest.skip(
             f"Azure REST specs not found at {SPECS_DIR}: the fake ARM server validates "
             "request bodies against them"
         )
+    return SPECS_DIR
+
+
+@pytest.fixture
+def fake_arm(azure_specs: pathlib.Path) -> Iterator[FakeArm]:
+    """A running fake ARM server, fresh for each test.
+
+    Skips (with the reason) only when the shared Azure REST specs are missing.
+
+    :param azure_specs: the specs directory (skips the test when absent).
+    :return: the server; stopped after the test.
+    """
     with FakeArm() as server:
         yield server
 

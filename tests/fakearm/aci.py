@@ -119,6 +119,8 @@ class AciProvider(ResourceProvider):
         computed from the stored groups of that subscription and region.
     :param logs: container logs keyed by ``(group name, container name)`` (lower
         case); use :meth:`set_logs`.
+    :param page_size: groups per page of the list routes; ``None`` answers one page.
+        With a size, each page but the last carries a ``nextLink`` (``$skipToken``).
     """
 
     namespace: ClassVar[str] = "Microsoft.ContainerInstance"
@@ -128,6 +130,7 @@ class AciProvider(ResourceProvider):
     usage_limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_USAGE_LIMITS))
     usage_current: dict[str, int] = field(default_factory=dict)
     logs: dict[tuple[str, str], str] = field(default_factory=dict)
+    page_size: int | None = None
     groups: dict[tuple[str, str, str], ContainerGroupState] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -317,7 +320,7 @@ class AciProvider(ResourceProvider):
         sub = request.path_params["subscriptionId"].lower()
         rg = request.path_params["resourceGroupName"].lower()
         groups = [g for k, g in sorted(self.groups.items()) if k[0] == sub and k[1] == rg]
-        return ArmResponse(200, {"value": [self.render(g) for g in groups]})
+        return self._page(request, groups)
 
     def op_ContainerGroups_List(self, request: ArmRequest) -> ArmResponse:
         """List the groups of the subscription.
@@ -327,7 +330,7 @@ class AciProvider(ResourceProvider):
         """
         sub = request.path_params["subscriptionId"].lower()
         groups = [g for k, g in sorted(self.groups.items()) if k[0] == sub]
-        return ArmResponse(200, {"value": [self.render(g) for g in groups]})
+        return self._page(request, groups)
 
     def op_Containers_ListLogs(self, request: ArmRequest) -> ArmResponse:
         """Container logs, honouring ``tail`` and ``timestamps``.
@@ -381,6 +384,20 @@ class AciProvider(ResourceProvider):
         return ArmResponse(200, {"value": value})
 
     # --- rendering and state ---------------------------------------------------------
+
+    def _page(self, request: ArmRequest, groups: list[ContainerGroupState]) -> ArmResponse:
+        token = request.query.get("$skipToken") or request.query.get("$skiptoken") or "0"
+        if not token.isdigit():
+            return arm_error(400, "InvalidSkipToken", f"The $skipToken '{token}' is invalid.")
+        start = int(token)
+        size = self.page_size or max(1, len(groups))
+        body: dict[str, Any] = {"value": [self.render(g) for g in groups[start : start + size]]}
+        if start + size < len(groups):
+            body["nextLink"] = (
+                f"{request.base_url}{request.path}?api-version={self.spec.api_version}"
+                f"&$skipToken={start + size}"
+            )
+        return ArmResponse(200, body)
 
     def render(self, group: ContainerGroupState) -> dict[str, Any]:
         """The group as ACI returns it: request fields plus read-only fields.

@@ -6,6 +6,7 @@ import json
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +22,6 @@ from azure.mgmt.containerinstance import models as m
 
 from tests.fakearm import (
     FAKE_TOKEN,
-    SPECS_DIR,
     FakeArm,
     FakeCredential,
     LoopbackHttpPolicy,
@@ -169,6 +169,21 @@ def test_list_by_resource_group_and_subscription(
     assert [g.name for g in groups.list_by_resource_group(RG)] == ["cg-a"]
     assert sorted(str(g.name) for g in groups.list()) == ["cg-a", "cg-b"]
     assert all(g.provisioning_state == "Succeeded" for g in groups.list())
+
+
+def test_lists_page_with_next_link(
+    fake_arm: FakeArm, fake_arm_aci_client: ContainerInstanceManagementClient
+) -> None:
+    groups = fake_arm_aci_client.container_groups
+    for i in range(5):
+        groups.begin_create_or_update(RG, f"cg-{i}", group(), polling=False)
+    fake_arm.aci.page_size = 2
+    fake_arm.clear_calls()
+
+    assert [g.name for g in groups.list_by_resource_group(RG)] == [f"cg-{i}" for i in range(5)]
+    pages = fake_arm.calls(operation_id="ContainerGroups_ListByResourceGroup")
+    assert [len(c.response["value"]) for c in pages] == [2, 2, 1]
+    assert "nextLink" not in pages[-1].response
 
 
 def test_get_missing_group_raises_resource_not_found(
@@ -430,9 +445,9 @@ def test_recording_shows_concurrent_creates_overlapping(fake_arm: FakeArm) -> No
     assert max(op.started for op in creates) < min(op.finished or 0 for op in creates)
 
 
-def test_validator_is_generic_across_specs() -> None:
+def test_validator_is_generic_across_specs(azure_specs: Path) -> None:
     # The ACR build spec uses a discriminator; the same validator handles it.
-    acr = SwaggerSpec.load(SPECS_DIR / "containerregistry-build-2019-06-01-preview.json")
+    acr = SwaggerSpec.load(azure_specs / "containerregistry-build-2019-06-01-preview.json")
     run = acr.operation("Registries_ScheduleRun")
     ok = {"type": "DockerBuildRequest", "dockerFilePath": "Dockerfile", "platform": {"os": "Linux"}}
     assert acr.validate_body(run, ok) == []
