@@ -1,52 +1,127 @@
 """Render a workload as a docker compose file, through jinja2 templates.
 
-The services come from the same contract (:mod:`deployer.contract`) and sizing
-as the ACI groups, so local runs and ACI runs agree on images, commands,
-environment, ports and probes.
+Roles, images, commands, mounts and ports come from :mod:`deployer.contract`, sizes
+from :mod:`deployer.sizing`, so local runs and ACI runs agree. Local-only plumbing
+(Azurite, the init job, secrets from ``compose/.env``, loopback publishing) lives in
+``deployer/templates/docker-compose.yml.j2``. Compose runs every engine or worker
+as one container of the per-engine (per-worker) size: ``cpus`` and ``mem_limit``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 
-from deployer import contract
+from deployer import config, contract, sizing
+from deployer.contract import Role
+from deployer.sizing import Resources
 from deployer.workload import Workload, load
+
+TEMPLATE = "docker-compose.yml.j2"
 
 
 @dataclass(frozen=True)
-class Service:
-    """One compose service.
+class Scaled:
+    """A replicated service: how many, and the size of each.
 
     Args:
-        name (str): Service name.
-        role (contract.Role): Its contract role.
-        image (str): Image reference.
-        environment (list[tuple[str, str]]): Variables, secrets as ``${VAR}``.
-        ports (list[str]): Published ports, ``host:container``.
-        volumes (list[str]): ``volume:path`` mounts.
-        command (list[str] | None): Command override.
-        depends_on (list[tuple[str, str]]): (service, condition).
-        network_mode (str | None): e.g. ``service:ipcontroller``.
-        replicas (int): Number of containers.
+        replicas (int): Default number of containers (overridable from .env).
+        cpus (str): Compose ``cpus``.
+        mem_limit (str): Compose ``mem_limit``, e.g. ``1g`` or ``1536m``.
+        per_container (int): Engines per container (engines only).
+        dbs (str): Comma-separated BLAST databases (workers only).
     """
 
-    name: str
-    role: contract.Role
-    image: str
-    environment: list[tuple[str, str]] = field(default_factory=list)
-    ports: list[str] = field(default_factory=list)
-    volumes: list[str] = field(default_factory=list)
-    command: list[str] | None = None
-    depends_on: list[tuple[str, str]] = field(default_factory=list)
-    network_mode: str | None = None
-    replicas: int = 1
+    replicas: int
+    cpus: str
+    mem_limit: str
+    per_container: int = 1
+    dbs: str = ""
 
 
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(
+def mem_limit(tenths: int) -> str:
+    """Format GB tenths as a compose memory limit: 10 -> ``1g``, 15 -> ``1536m``."""
+    if tenths % config.TENTHS == 0:
+        return f"{tenths // config.TENTHS}g"
+    return f"{tenths * 1024 // config.TENTHS}m"
+
+
+def _padded(unit: Resources) -> Resources:
+    # One container alone must still meet the ACI group minimum, as in ACI.
+    return Resources(max(unit.cpu, config.MIN_GROUP_CPU), max(unit.memory, config.MIN_GROUP_MEMORY))
+
+
+def context(workload: Workload) -> dict[str, object]:
+    """Return the template's variables for ``workload`` (pure)."""
+    ipp, blast = workload.workloads.ipyparallel, workload.workloads.blast
+    engines = workers = None
+    if ipp:
+        unit = Resources(
+            sizing.to_tenths(ipp.vcpu_per_engine), sizing.to_tenths(ipp.memory_gb_per_engine)
+        )
+        size = _padded(unit * ipp.engines_per_container)
+        replicas = -(-ipp.engines // ipp.engines_per_container)
+        engines = Scaled(
+            replicas, sizing.fmt(size.cpu), mem_limit(size.memory), ipp.engines_per_container
+        )
+    if blast:
+        dbs = [(db.name, db.bytes_to_cache or 0) for db in blast.databases]
+        size = _padded(sizing.blast_worker(dbs, blast.threads_per_worker))
+        workers = Scaled(
+            blast.workers,
+            sizing.fmt(size.cpu),
+            mem_limit(size.memory),
+            dbs=",".join(name for name, _ in dbs),
+        )
+    volumes: list[str] = []
+    if blast:
+        volumes.append(contract.AZURITE.mounts[0].volume)
+    if ipp:
+        volumes.append(contract.IPCONTROLLER.mounts[0].volume)
+        if ipp.notebook:
+            volumes.append("notebook-work")
+    if blast:
+        volumes.append(contract.BLAST_WORKER.mounts[0].volume)
+    return {
+        "ipp": ipp,
+        "blast": blast,
+        "storage": blast is not None,
+        "engines": engines,
+        "workers": workers,
+        "volumes": volumes,
+        "azurite": contract.AZURITE,
+        "init": contract.BLAST_INIT,
+        "controller": contract.IPCONTROLLER,
+        "notebook": contract.NOTEBOOK,
+        "engine": contract.IPENGINE,
+        "worker": contract.BLAST_WORKER,
+    }
+
+
+def _image(role: Role) -> str:
+    if role is contract.AZURITE:
+        return contract.image_ref(contract.LOCAL_REGISTRY, role.image, contract.LOCAL_TAG)
+    return (
+        f"${{IMAGE_PREFIX:-{contract.LOCAL_REGISTRY}}}/{role.image}:${{TAG:-{contract.LOCAL_TAG}}}"
+    )
+
+
+def _mounts(role: Role) -> str:
+    return "\n".join(
+        f"      - {m.volume}:{m.path}{':ro' if m.read_only else ''}" for m in role.mounts
+    )
+
+
+def _command(role: Role) -> str:
+    return json.dumps(list(role.command or ()))
+
+
+def environment() -> jinja2.Environment:
+    """The jinja2 environment over ``deployer/templates``."""
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("deployer", "templates"),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -54,128 +129,20 @@ def _env() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
+    env.globals.update(image=_image, mounts=_mounts, command=_command)
+    return env
 
 
-def _image(role: contract.Role) -> str:
-    return contract.image_ref(contract.LOCAL_REGISTRY, role.image, contract.LOCAL_TAG)
-
-
-def services(workload: Workload) -> list[Service]:
-    """Return the compose services of a workload (pure)."""
-    out: list[Service] = []
-    ipp, blast = workload.workloads.ipyparallel, workload.workloads.blast
-    storage = [("AZURE_STORAGE_CONNECTION_STRING", "${AZURE_STORAGE_CONNECTION_STRING}")]
-    if blast:
-        azurite = contract.AZURITE
-        out.append(
-            Service(
-                "azurite",
-                azurite,
-                _image(azurite),
-                environment=[("AZURITE_ACCOUNTS", "${AZURITE_ACCOUNTS}")],
-                ports=[f"127.0.0.1:{p}:{p}" for p in azurite.ports],
-                volumes=[f"{m.volume}:{m.path}" for m in azurite.mounts],
-            )
-        )
-        init = contract.BLAST_INIT
-        out.append(
-            Service(
-                "init",
-                init,
-                _image(init),
-                environment=[*storage, ("BLAST_QUEUE", blast.queue)],
-                command=list(init.command or ()),
-                depends_on=[("azurite", "service_healthy")],
-            )
-        )
-        worker = contract.BLAST_WORKER
-        out.append(
-            Service(
-                "blast-worker",
-                worker,
-                _image(worker),
-                environment=[
-                    *storage,
-                    ("BLAST_QUEUE", blast.queue),
-                    ("BLAST_DBS", ",".join(db.name for db in blast.databases)),
-                    ("BLAST_THREADS", str(blast.threads_per_worker)),
-                    ("BLAST_DB_CACHE", contract.BLAST_DB_CACHE),
-                ],
-                volumes=[f"{m.volume}:{m.path}" for m in worker.mounts],
-                depends_on=[("init", "service_completed_successfully")],
-                replicas=blast.workers,
-            )
-        )
-    if ipp:
-        ctl = contract.IPCONTROLLER
-        ports = [f"127.0.0.1:{contract.ENGINE_ENTRY_PORT}:{contract.ENGINE_ENTRY_PORT}"]
-        if ipp.notebook:
-            ports.insert(0, f"127.0.0.1:{contract.NOTEBOOK_PORT}:{contract.NOTEBOOK_PORT}")
-        out.append(
-            Service(
-                "ipcontroller",
-                ctl,
-                _image(ctl),
-                environment=[
-                    ("IPP_KEY", "${IPP_KEY}"),
-                    ("IPP_SSH_AUTHORIZED_KEYS", "${IPP_SSH_AUTHORIZED_KEYS}"),
-                    ("IPP_SSH_HOST_KEY", "${IPP_SSH_HOST_KEY}"),
-                    ("IPP_PUBLIC_HOST", "ipcontroller"),
-                ],
-                ports=ports,
-                volumes=[f"{m.volume}:{m.path}" for m in ctl.mounts],
-            )
-        )
-        if ipp.notebook:
-            nb = contract.NOTEBOOK
-            env = [("NOTEBOOK_TOKEN", "${NOTEBOOK_TOKEN}"), ("NOTEBOOK_TLS", ipp.tls.mode)]
-            if blast:
-                env += [*storage, ("BLAST_QUEUE", blast.queue)]
-            out.append(
-                Service(
-                    "notebook",
-                    nb,
-                    _image(nb),
-                    environment=env,
-                    volumes=[f"{m.volume}:{m.path}" for m in nb.mounts],
-                    network_mode="service:ipcontroller",
-                    depends_on=[("ipcontroller", "service_healthy")],
-                )
-            )
-        eng = contract.IPENGINE
-        out.append(
-            Service(
-                "ipengine",
-                eng,
-                _image(eng),
-                environment=[
-                    ("IPP_CONNECTION_INFO", "${IPP_CONNECTION_INFO}"),
-                    ("IPP_SSH_KEY", "${IPP_SSH_KEY}"),
-                    ("IPP_SSH_KNOWN_HOSTS", "${IPP_SSH_KNOWN_HOSTS}"),
-                    ("IPP_ENGINES_PER_CONTAINER", str(ipp.engines_per_container)),
-                ],
-                depends_on=[("ipcontroller", "service_healthy")],
-                replicas=ipp.engines,
-            )
-        )
-    return out
-
-
-def compose_text(workload: Workload, source: str) -> str:
-    """Render the compose file text of ``workload``.
+def compose_text(workload: Workload) -> str:
+    """Render the compose file of ``workload``.
 
     Args:
-        workload (Workload): The validated workload.
-        source (str): The workload file name, quoted in the header.
+        workload (Workload): The validated workload. Local runs ignore its
+            deployment settings and TLS (the notebook is published on 127.0.0.1).
     """
-    svcs = services(workload)
-    volumes = sorted({v.split(":", 1)[0] for s in svcs for v in s.volumes})
-    template = _env().get_template("docker-compose.yml.j2")
-    return template.render(
-        services=svcs, volumes=volumes, source=source, healthcheck=contract.HEALTHCHECK
-    )
+    return environment().get_template(TEMPLATE).render(**context(workload))
 
 
 def compose_file(path: Path) -> str:
     """Read the workload file at ``path`` and render its compose file."""
-    return compose_text(load(path), str(path))
+    return compose_text(load(path))

@@ -34,8 +34,8 @@ class _Model(BaseModel):
 class Prices(_Model):
     """ACI Linux list prices (override of the bundled price file)."""
 
-    vcpu_second: float = Field(gt=0, description="Price of one vCPU for one second.")
-    gb_second: float = Field(gt=0, description="Price of one GB of memory for one second.")
+    vcpu_second: float = Field(ge=0, description="Price of one vCPU for one second.")
+    gb_second: float = Field(ge=0, description="Price of one GB of memory for one second.")
     currency: str = Field("USD", description="Currency of both prices.")
 
 

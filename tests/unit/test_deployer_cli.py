@@ -1,0 +1,117 @@
+"""The CLI without Azure: schema, offline plan, prices, exit codes, JSON envelopes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from deployer.cli.main import app
+
+ROOT = Path(__file__).resolve().parents[2]
+CLUSTER = ROOT / "examples" / "cluster.yaml"
+
+
+def invoke(*args: str) -> object:
+    return CliRunner().invoke(app, list(args))
+
+
+def test_schema_is_json_schema_of_the_workload_file() -> None:
+    result = CliRunner().invoke(app, ["schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    assert schema["title"] == "aci-research deployer workload file"
+    assert set(schema["required"]) == {"deployment", "workloads"}
+    assert "IPyParallel" in schema["$defs"]
+
+
+def test_plan_json_envelope_lists_groups_and_cost(deployer_env: dict[str, str]) -> None:
+    result = CliRunner().invoke(app, ["plan", str(CLUSTER), "--offline", "-o", "json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["ok"] is True and body["command"] == "plan"
+    plan = body["result"]
+    assert [g["name"] for g in plan["groups"]] == [
+        "aci-research-head",
+        "aci-research-engines-1",
+        "aci-research-blast-1",
+    ]
+    head = plan["groups"][0]
+    assert head["ports"] == [8888, 2222] and head["ip"] == "public"
+    assert head["vcpu"] == "2" and head["memory_gb"] == "3.5"
+    assert plan["counts"] == {"create": 3}
+    assert plan["cost_per_hour"] > 0 and plan["currency"] == "USD"
+    assert plan["price_source"].startswith("https://azure.microsoft.com/")
+
+
+def test_plan_without_subscription_says_it_did_not_compare(deployer_env: dict[str, str]) -> None:
+    result = CliRunner().invoke(app, ["plan", str(CLUSTER)])
+    assert result.exit_code == 0, result.output
+    assert "Note: not compared with Azure: deployment.subscription is not set" in result.stdout
+    assert "aci-research-engines-1" in result.stdout
+
+
+def test_price_override_from_flag_and_file(
+    deployer_env: dict[str, str], tmp_path: Path, workload_file: Callable[..., Path]
+) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text(
+        json.dumps(
+            {
+                "source": "my contract",
+                "currency": "EUR",
+                "default": {"vcpu_second": 0.001, "gb_second": 0.0},
+            }
+        )
+    )
+    result = CliRunner().invoke(
+        app, ["plan", str(CLUSTER), "--offline", "--prices", str(prices), "-o", "json"]
+    )
+    plan = json.loads(result.stdout)["result"]
+    assert plan["currency"] == "EUR" and plan["price_source"] == "my contract"
+    assert plan["cost_per_hour"] == round(float(plan["vcpu"]) * 3.6, 4)
+
+    text = CLUSTER.read_text().replace(
+        "  # prices: {vcpu_second: 0.0000113, gb_second: 0.0000012, currency: USD}",
+        "  prices: {vcpu_second: 0.0, gb_second: 0.001, currency: GBP}",
+    )
+    inline = json.loads(
+        CliRunner()
+        .invoke(app, ["plan", str(workload_file(text)), "--offline", "-o", "json"])
+        .stdout
+    )["result"]
+    assert inline["currency"] == "GBP" and inline["price_source"] == "workload file"
+    assert inline["cost_per_hour"] == round(float(inline["memory_gb"]) * 3.6, 4)
+
+
+def test_usage_errors_exit_2() -> None:
+    result = CliRunner().invoke(app, ["up"])
+    assert result.exit_code == 2
+    result = CliRunner().invoke(app, ["plan", str(CLUSTER), "--output", "yaml"])
+    assert result.exit_code == 2
+
+
+def test_missing_setting_exits_2_naming_flag_field_and_variable(
+    deployer_env: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    path = workload_file(CLUSTER.read_text().replace("  registry: aciresearch.azurecr.io", ""))
+    result = CliRunner().invoke(app, ["plan", str(path), "--offline", "-o", "json"])
+    assert result.exit_code == 2
+    assert "deployment.registry is not set" in result.stderr
+    assert "--registry" in result.stderr and "DEPLOYER_REGISTRY" in result.stderr
+    body = json.loads(result.stdout)
+    assert body["ok"] is False and body["error"]["exit_code"] == 2
+
+
+def test_database_too_big_is_refused_before_azure(
+    deployer_env: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    path = workload_file(
+        CLUSTER.read_text().replace("bytes_to_cache: 1048576", "bytes_to_cache: 15200000000")
+    )
+    result = CliRunner().invoke(app, ["plan", str(path), "--offline"])
+    assert result.exit_code == 2
+    assert "database demo needs 17.3 GB per worker" in result.stderr
+    assert "hint: use a smaller database" in result.stderr

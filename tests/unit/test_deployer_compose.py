@@ -1,0 +1,83 @@
+"""Local parity: compose/docker-compose.yml is exactly the rendered default workload."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from deployer import contract, render, workload
+from deployer.cli.main import app
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT = ROOT / "examples" / "cluster.yaml"
+COMPOSE = ROOT / "compose" / "docker-compose.yml"
+
+
+def test_compose_file_is_the_rendered_default_workload() -> None:
+    rendered = render.compose_file(DEFAULT)
+    assert COMPOSE.read_text(encoding="utf-8") == rendered, (
+        "compose/docker-compose.yml drifted from the default workload: run "
+        "`deployer render compose examples/cluster.yaml --out compose/docker-compose.yml`, "
+        "or change deployer/templates/docker-compose.yml.j2 / deployer/contract.py"
+    )
+
+
+def _services(text: str) -> dict[str, dict[str, object]]:
+    doc = yaml.safe_load(text)
+    assert "name" not in doc  # docker-compose 1.29 rejects a top-level name
+    assert "version" not in doc or isinstance(doc["version"], str)
+    return doc["services"]  # type: ignore[no-any-return]
+
+
+def test_every_example_renders_valid_compose_from_the_contract() -> None:
+    for path in sorted((ROOT / "examples").glob("*.yaml")):
+        loaded = workload.load(path)
+        services = _services(render.compose_text(loaded))
+        for name, svc in services.items():
+            role = contract.ROLES["blast-worker" if name == "init" else name]
+            assert (
+                str(svc["image"]).endswith(f"/{role.image}:${{TAG:-latest}}") or name == "azurite"
+            )
+            # Only the notebook is published, and only on loopback.
+            for port in svc.get("ports", []):  # type: ignore[attr-defined]
+                assert str(port).startswith("127.0.0.1:")
+                assert str(port).endswith(f":{contract.NOTEBOOK_PORT}")
+        assert ("ipengine" in services) == (loaded.workloads.ipyparallel is not None)
+        assert ("blast-worker" in services) == (loaded.workloads.blast is not None)
+
+
+def test_secrets_come_from_the_environment_never_the_file() -> None:
+    text = render.compose_file(DEFAULT)
+    services = _services(text)
+    for svc in services.values():
+        env = svc.get("environment") or {}
+        for name, value in env.items():  # type: ignore[attr-defined]
+            secret = any(name in r.secret_names for r in contract.ROLES.values())
+            if secret:
+                # Every secret part is a ${VAR} from compose/.env; no key material is left.
+                literal = re.sub(r"\$\{[^}]*\}", "", str(value))
+                assert "${" in str(value), name
+                assert not re.search(r"(?i)(key|token|password|secret)=[^;]", literal), name
+
+
+def test_sizes_follow_the_workload() -> None:
+    text = (
+        DEFAULT.read_text()
+        .replace("engines: 2 ", "engines: 6 ")
+        .replace("memory_gb_per_engine: 1 ", "memory_gb_per_engine: 1.5 ")
+    )
+    services = _services(render.compose_text(workload.parse(text)))
+    engine = services["ipengine"]
+    assert engine["scale"] == "${ENGINE_REPLICAS:-6}"
+    assert engine["cpus"] == 1 and engine["mem_limit"] == "1536m"
+    assert render.mem_limit(160) == "16g"
+
+
+def test_render_cli_writes_the_file(tmp_path: Path) -> None:
+    out = tmp_path / "docker-compose.yml"
+    result = CliRunner().invoke(app, ["render", "compose", str(DEFAULT), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == render.compose_file(DEFAULT)
