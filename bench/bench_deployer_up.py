@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deployer import api  # noqa: E402
-from tests.fakearm import FAKE_TOKEN, FakeArm  # noqa: E402
+from deployer import api
+from tests.fakearm import FAKE_TOKEN, FakeArm
 
 IDENTITY = (
     "/subscriptions/00000000-0000-0000-0000-00000000fa4e/resourceGroups/research/providers/"
