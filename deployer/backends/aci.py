@@ -255,6 +255,8 @@ def to_model(spec: GroupSpec, location: str) -> m.ContainerGroup:
 def canonical_of(group: m.ContainerGroup) -> dict[str, Any]:
     """Return the fields the deployer sets, read back from ARM (see plan.canonical)."""
     ip = group.ip_address
+    if ip and (ip.type or "").lower() == "private" and not ip.ports:
+        ip = None  # ACI gives every subnet group a private IP; we set none without ports.
     identities = sorted((group.identity.user_assigned_identities or {}) if group.identity else {})
     creds = group.image_registry_credentials or []
     cred = creds[0] if creds else None

@@ -369,3 +369,72 @@ def test_plain_http_is_refused_for_non_loopback_hosts(fake_arm: FakeArm) -> None
         )
     for ok in ("http://127.0.0.2:1", "http://localhost:1", "http://[::1]:1", "https://x.example"):
         make_client("sub", endpoint=ok, credential=fake_arm.credential())
+
+
+# --- subnet mode, tags, identity, follow -------------------------------------------------
+
+
+def test_subnet_mode_creates_the_head_first_and_pins_its_private_ip(
+    fake_arm: FakeArm, deployer_arm: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    subnet = (
+        "/subscriptions/00000000-0000-0000-0000-00000000fa4e/resourceGroups/research/providers/"
+        "Microsoft.Network/virtualNetworks/lab/subnets/aci"
+    )
+    text = cluster_yaml(engines=8).replace(
+        "storage_account: aciresearchdata",
+        f"storage_account: aciresearchdata\n      subnet_id: {subnet}",
+    )
+    path = workload_file(text)
+    result = api.up(path)
+    head = next(g for g in result.groups if g.name == "lab-head")
+    assert head.ip is not None and head.ip.startswith("10.")
+    puts = fake_arm.calls("PUT", operation_id="ContainerGroups_CreateOrUpdate")
+    order = [c.path.rsplit("/", 1)[-1] for c in puts]
+    assert order.index("lab-head") < order.index("lab-engines-1")
+    assert order.index("lab-head") < order.index("lab-engines-2")
+    engines = next(c for c in puts if c.path.endswith("lab-engines-1")).body["properties"]
+    env = {v["name"]: v for v in engines["containers"][0]["properties"]["environmentVariables"]}
+    assert env["IPP_SSH_KNOWN_HOSTS"]["value"].startswith(f"[{head.ip}]:2222 ssh-ed25519 ")
+    assert engines["subnetIds"] == [{"id": subnet}]
+    assert result.endpoints["notebook"] == f"https://{head.ip}:8888/"
+    fake_arm.clear_calls()
+    assert api.up(path).counts == {"unchanged": 4}
+    assert fake_arm.calls("PUT") == []
+
+
+def test_groups_are_tagged_and_pull_through_the_managed_identity(
+    fake_arm: FakeArm, deployer_arm: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    result = run_cli("up", str(workload_file(cluster_yaml(engines=4))))
+    assert result.exit_code == 0, result.output
+    # Not a TTY here: progress degrades to plain lines on stderr.
+    assert "lab-head: ready" in result.stderr and "lab-engines-1: ready" in result.stderr
+    for name in ("lab-head", "lab-engines-1", "lab-blast-1"):
+        stored = fake_arm.aci.group(DEPLOYER_RESOURCE_GROUP, name)
+        assert stored is not None
+        tags = stored.body["tags"]
+        assert tags["deployment"] == "lab" and tags["tool"] == "aci-research-deployer"
+        assert tags["workload"] in ("ipyparallel", "blast")
+        assert stored.body["identity"] == {
+            "type": "UserAssigned",
+            "userAssignedIdentities": {IDENTITY: {}},
+        }
+        assert stored.properties["imageRegistryCredentials"] == [
+            {"server": "aciresearch.azurecr.io", "identity": IDENTITY}
+        ]
+        for container in stored.properties["containers"]:
+            probe = container["properties"]["readinessProbe"]
+            assert probe["exec"]["command"] == ["/usr/local/bin/healthcheck"]
+
+
+def test_logs_follow_prints_only_new_output(
+    fake_arm: FakeArm, deployer_arm: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    api.up(workload_file(cluster_yaml(engines=4)))
+    fake_arm.aci.set_logs("lab-engines-1", "ipengine-1", "started\n")
+    chunks = api.logs("lab-engines-1", None, follow=True)
+    assert next(chunks) == "started\n"
+    fake_arm.aci.set_logs("lab-engines-1", "ipengine-1", "started\nregistered as engine 0\n")
+    assert next(chunks) == "registered as engine 0\n"
+    chunks.close()
