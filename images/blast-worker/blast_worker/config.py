@@ -56,6 +56,8 @@ Worker behaviour:
     The health endpoint answers 503 when storage has not answered for this long.
 ``BLAST_DOWNLOAD_CONCURRENCY`` (default ``8``)
     Parallel ranged requests while downloading a database.
+``BLAST_DOWNLOAD_CHUNK_MIB`` (default ``8``)
+    Size of each ranged request, in MiB (fractions down to 1/64 allowed).
 ``BLAST_SAS_EXPIRY_HOURS`` (default ``168``)
     Lifetime of the SAS links recorded for results under key auth.
 ``BLAST_WORKER_ID`` (default ``<hostname>-<pid>``)
@@ -129,6 +131,7 @@ class WorkerConfig:
         health_port: Loopback port of the health endpoint (0 disables it).
         health_stale_after: Seconds without storage contact before reporting unhealthy.
         download_concurrency: Parallel ranged requests per database download.
+        download_chunk: Bytes per ranged request.
         worker_id: Name recorded in the job log.
     """
 
@@ -145,6 +148,7 @@ class WorkerConfig:
     health_port: int = 8080
     health_stale_after: float = 120.0
     download_concurrency: int = 8
+    download_chunk: int = 8 * 1024 * 1024
     worker_id: str = "worker"
 
 
@@ -334,5 +338,6 @@ def load_worker_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
         health_port=_int(env, "BLAST_HEALTH_PORT", 8080, 0, 65535),
         health_stale_after=_float(env, "BLAST_HEALTH_STALE_AFTER", 120.0, 1.0, 86400.0),
         download_concurrency=_int(env, "BLAST_DOWNLOAD_CONCURRENCY", 8, 1, 64),
+        download_chunk=int(_float(env, "BLAST_DOWNLOAD_CHUNK_MIB", 8.0, 1 / 64, 256.0) * 2**20),
         worker_id=_get(env, "BLAST_WORKER_ID", f"{socket.gethostname()}-{os.getpid()}"),
     )

@@ -400,6 +400,7 @@ class Provisioner:
         finally:
             for fd in fds.values():
                 os.close(fd)
+        bad: list[str] = []
         for rf in files:
             if rf.name not in fds:
                 continue
@@ -407,15 +408,17 @@ class Provisioner:
             got = md5_file(part)
             wrong = [d for d in rf.md5 if d != got]
             if wrong:
+                # Discard only the bad file: the others are verified and can be reused.
                 part.unlink(missing_ok=True)
-                (dest / (rf.name + ".part.state")).unlink(missing_ok=True)
-                raise ProvisionError(
-                    f"{rf.blob}: MD5 mismatch (expected {wrong[0].hex()}, got {got.hex()}); "
-                    "the blob is corrupt or was replaced without its manifest: re-upload the "
-                    "database with `blast-jobs db upload`"
-                )
-            os.rename(part, dest / rf.name)
+                bad.append(f"{rf.blob} (expected {wrong[0].hex()}, got {got.hex()})")
+            else:
+                os.rename(part, dest / rf.name)
             (dest / (rf.name + ".part.state")).unlink(missing_ok=True)
+        if bad:
+            raise ProvisionError(
+                f"MD5 mismatch: {'; '.join(bad)}; the blob is corrupt or was replaced without "
+                "its manifest: re-upload the database with `blast-jobs db upload`"
+            )
 
     def _check(self, name: str, staging: Path) -> None:
         try:

@@ -22,14 +22,22 @@ from azure.storage.queue import QueueClient, QueueServiceClient
 
 from blast_worker.config import StorageConfig
 
-# Few SDK-level retries: the worker's own backoff (with jitter) handles longer outages, and
-# a short SDK retry keeps health reporting and SIGTERM handling responsive.
+# One quick SDK-level retry only: the worker's own backoff (with jitter, and logged) handles
+# longer outages. The storage SDKs' default ExponentialRetry would otherwise sleep 15 s, 18 s,
+# 24 s... silently inside a single call.
 _CLIENT_KWARGS: dict[str, Any] = {
-    "retry_total": 2,
-    "retry_backoff_factor": 0.4,
+    "retry_total": 1,
+    "retry_backoff_factor": 0.5,  # azure-data-tables (azure-core RetryPolicy)
     "connection_timeout": 10,
     "read_timeout": 60,
 }
+
+
+def _storage_retry(module: Any) -> Any:
+    """A short ExponentialRetry from a storage SDK (blob and queue each ship their own)."""
+    return module.ExponentialRetry(
+        initial_backoff=1, increment_base=2, retry_total=1, random_jitter_range=1
+    )
 
 
 class Storage:
@@ -51,11 +59,16 @@ class Storage:
     def __init__(self, cfg: StorageConfig, client_kwargs: dict[str, Any] | None = None) -> None:
         self.cfg = cfg
         kwargs = {**_CLIENT_KWARGS, **(client_kwargs or {})}
+        import azure.storage.blob as blob_sdk
+        import azure.storage.queue as queue_sdk
+
+        bkw = {"retry_policy": _storage_retry(blob_sdk), **kwargs}
+        qkw = {"retry_policy": _storage_retry(queue_sdk), **kwargs}
         if cfg.connection_string:
             conn = cfg.connection_string
-            self._queues = QueueServiceClient.from_connection_string(conn, **kwargs)
+            self._queues = QueueServiceClient.from_connection_string(conn, **qkw)
             self._tables = TableServiceClient.from_connection_string(conn, **kwargs)
-            self.blobs = BlobServiceClient.from_connection_string(conn, **kwargs)
+            self.blobs = BlobServiceClient.from_connection_string(conn, **bkw)
         else:
             from azure.identity import DefaultAzureCredential
 
@@ -65,13 +78,13 @@ class Storage:
                 managed_identity_client_id=os.environ.get("AZURE_CLIENT_ID") or None
             )
             self._queues = QueueServiceClient(
-                f"https://{account}.queue.{suffix}", credential=cred, **kwargs
+                f"https://{account}.queue.{suffix}", credential=cred, **qkw
             )
             self._tables = TableServiceClient(
                 endpoint=f"https://{account}.table.{suffix}", credential=cred, **kwargs
             )
             self.blobs = BlobServiceClient(
-                f"https://{account}.blob.{suffix}", credential=cred, **kwargs
+                f"https://{account}.blob.{suffix}", credential=cred, **bkw
             )
         self.queue: QueueClient = self._queues.get_queue_client(cfg.queue)
         self.poison: QueueClient = self._queues.get_queue_client(cfg.poison_queue)

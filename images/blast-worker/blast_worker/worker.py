@@ -159,12 +159,11 @@ class Worker:
         self.stop_event = threading.Event()
         self.stop_requested_at: float | None = None
         self.backoff = Backoff()
-        chunk = int(os.environ.get("BLAST_DOWNLOAD_CHUNK_MIB", "8") or "8") * 1024 * 1024
         self.provisioner = Provisioner(
             self.storage.container(cfg.storage.db_container),
             cfg.db_cache,
             concurrency=cfg.download_concurrency,
-            chunk_size=chunk,
+            chunk_size=cfg.download_chunk,
             status=lambda s: self.health.set(s, self.health.job),
         )
 

@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from blast_worker.config import load_storage_config
 from blast_worker.storage import Storage
 
@@ -107,15 +106,29 @@ class AzuriteProcess:
         """Start (or restart) on the same ports and data."""
         self.location.mkdir(parents=True, exist_ok=True)
         argv = [
-            self.exe, "--silent", "--disableTelemetry", "--skipApiVersionCheck",
-            "--location", str(self.location / "data"),
-            "--blobHost", "127.0.0.1", "--blobPort", str(self.ports["blob"]),
-            "--queueHost", "127.0.0.1", "--queuePort", str(self.ports["queue"]),
-            "--tableHost", "127.0.0.1", "--tablePort", str(self.ports["table"]),
+            self.exe,
+            "--silent",
+            "--disableTelemetry",
+            "--skipApiVersionCheck",
+            "--location",
+            str(self.location / "data"),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(self.ports["blob"]),
+            "--queueHost",
+            "127.0.0.1",
+            "--queuePort",
+            str(self.ports["queue"]),
+            "--tableHost",
+            "127.0.0.1",
+            "--tablePort",
+            str(self.ports["table"]),
         ]
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
         def up() -> bool:
             assert self.proc is not None
@@ -181,13 +194,16 @@ class WorkerProc:
 
     def wait_state(self, state: str, timeout: float = 60) -> dict[str, Any]:
         """Wait until /healthz answers 200 with ``state``."""
+
         def check() -> dict[str, Any] | None:
             if not self.alive:
                 raise AssertionError(f"worker {self.name} died:\n{self.tail()}")
             h = self.health()
             return h[1] if h and h[0] == 200 and h[1].get("state") == state else None
-        result: dict[str, Any] = wait_for(check, timeout, f"worker {self.name} to be {state}",
-                                          interval=0.02)
+
+        result: dict[str, Any] = wait_for(
+            check, timeout, f"worker {self.name} to be {state}", interval=0.02
+        )
         return result
 
     def logs(self) -> list[dict[str, Any]]:
@@ -266,15 +282,29 @@ class Stack:
         }
         log_path = base / f"{name}.log"
         with log_path.open("ab") as log:
-            proc = subprocess.Popen([str(BIN / "blast-worker")], cwd=cwd, env=env, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-        worker = WorkerProc(name, proc, log_path, port, Path(env["BLAST_DB_CACHE"]),
-                            Path(env["BLAST_WORK_DIR"]), cwd)
+            proc = subprocess.Popen(
+                [str(BIN / "blast-worker")],
+                cwd=cwd,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        worker = WorkerProc(
+            name,
+            proc,
+            log_path,
+            port,
+            Path(env["BLAST_DB_CACHE"]),
+            Path(env["BLAST_WORK_DIR"]),
+            cwd,
+        )
         self.workers.append(worker)
         return worker
 
-    def cli(self, *args: str, stdin: str | None = None, check: bool = True,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``blast-jobs ARGS``.
 
         Args:
@@ -283,11 +313,20 @@ class Stack:
             check: Fail the test on a non-zero exit.
             timeout: Seconds.
         """
-        proc = subprocess.run([str(BIN / "blast-jobs"), *args], env=self.env, input=stdin,
-                              capture_output=True, text=True, timeout=timeout, check=False)
+        proc = subprocess.run(
+            [str(BIN / "blast-jobs"), *args],
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(f"blast-jobs {' '.join(args)} exited {proc.returncode}:\n"
-                                 f"{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(
+                f"blast-jobs {' '.join(args)} exited {proc.returncode}:\n"
+                f"{proc.stdout}\n{proc.stderr}"
+            )
         return proc
 
     def cli_json(self, *args: str, stdin: str | None = None, check: bool = True) -> Any:
@@ -316,11 +355,13 @@ class Stack:
 
 
 def _require_blast() -> None:
-    missing = [b for b in ("blastn", "blast_formatter", "blastdbcmd", "makeblastdb")
-               if not shutil.which(b)]
+    missing = [
+        b for b in ("blastn", "blast_formatter", "blastdbcmd", "makeblastdb") if not shutil.which(b)
+    ]
     if missing:
-        pytest.fail(f"{', '.join(missing)} not found: install ncbi-blast+ "
-                    "(apt-get install -y ncbi-blast+)")
+        pytest.fail(
+            f"{', '.join(missing)} not found: install ncbi-blast+ (apt-get install -y ncbi-blast+)"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -345,17 +386,21 @@ def session_env(azurite: AzuriteProcess) -> dict[str, str]:
         "BLAST_RESULTS_CONTAINER": "blast-results",
         "BLAST_INPUTS_CONTAINER": "blast-inputs",
     }
-    for args in (["--demo-db", DEMO_DB],
-                 ["--demo-db", BIG_DB, "--demo-seqs", str(BIG_SEQS)]):
-        proc = subprocess.run([str(BIN / "blast-jobs"), "init", *args], env=env,
-                              capture_output=True, text=True, timeout=300, check=False)
+    for args in (["--demo-db", DEMO_DB], ["--demo-db", BIG_DB, "--demo-seqs", str(BIG_SEQS)]):
+        proc = subprocess.run(
+            [str(BIN / "blast-jobs"), "init", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         assert proc.returncode == 0, proc.stderr
     return env
 
 
 @pytest.fixture
-def stack(session_env: dict[str, str], azurite: AzuriteProcess,
-          tmp_path: Path) -> Iterator[Stack]:
+def stack(session_env: dict[str, str], azurite: AzuriteProcess, tmp_path: Path) -> Iterator[Stack]:
     """A fresh queue, poison queue and table on the session's storage; workers on demand."""
     suffix = secrets.token_hex(4)
     env = {**session_env, "BLAST_QUEUE": f"q-{suffix}", "BLAST_JOB_TABLE": f"jobs{suffix}"}
@@ -373,4 +418,5 @@ def stack(session_env: dict[str, str], azurite: AzuriteProcess,
 def demo_queries() -> str:
     """The demo data set's queries (20 planted, 5 decoys), as FASTA."""
     from blast_worker.demo import DemoSpec, generate
+
     return generate(DemoSpec(name=DEMO_DB)).queries

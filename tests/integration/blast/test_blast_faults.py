@@ -1,0 +1,149 @@
+"""Faults: a worker killed mid-job, a download killed halfway, a corrupted database blob,
+and a storage outage. Every job must still end succeeded exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from blast_worker.demo import DemoSpec, generate, makeblastdb_argv, write_demo
+from blast_worker.fasta import iter_records
+from blast_worker.joblog import JobLog
+from blast_worker.runner import FORMAT_FILES
+from blast_worker.worker import SUCCESS_MARKER
+
+from tests.integration.blast.conftest import BIG_DB, BIG_SEQS, Stack, wait_for
+
+
+def big_queries() -> list[str]:
+    return [r.text for r in iter_records(generate(DemoSpec(name=BIG_DB, seqs=BIG_SEQS)).queries)]
+
+
+def assert_succeeded_once(stack: Stack, ids: list[str]) -> None:
+    """Each job: one job row saying succeeded, one time-index row, results present."""
+    table = stack.storage.table
+    results = stack.storage.container(stack.env["BLAST_RESULTS_CONTAINER"])
+    for job in ids:
+        rows = list(table.query_entities("PartitionKey eq @pk", parameters={"pk": job}))
+        assert len(rows) == 1 and rows[0]["status"] == "succeeded", (job, rows)
+        index = list(table.query_entities("job_id eq @j", parameters={"j": job}))
+        assert len(index) == 1, (job, index)
+        names = {b.name for b in results.list_blobs(name_starts_with=f"{job}/")}
+        assert {f"{job}/{FORMAT_FILES[6]}", f"{job}/{FORMAT_FILES[11]}",
+                f"{job}/{SUCCESS_MARKER}"} <= names
+
+
+def test_kill_9_mid_job_loses_and_duplicates_nothing(stack: Stack) -> None:
+    queries = big_queries()
+    w1 = stack.start_worker(BLAST_DBS=BIG_DB)
+    w2 = stack.start_worker(BLAST_DBS=BIG_DB)
+    w1.wait_state("idle")
+    w2.wait_state("idle")
+    # 20 jobs of 5 queries each, with the slower dc-megablast task, so jobs are in flight.
+    fasta = "".join(queries[i % len(queries)] for i in range(100))
+    ids = stack.submit(fasta, "--db", BIG_DB, "--batch-len", "2000", "--task", "dc-megablast")
+    assert len(ids) == 20
+    busy = w1.wait_state("busy", timeout=60)
+    w1.kill9()
+    killed_job = busy["job"]
+    stack.cli("wait", *ids, "--timeout", "240", "--interval", "0.5")
+    assert_succeeded_once(stack, ids)
+    row = JobLog(stack.storage.table).get(killed_job)
+    assert row is not None
+    assert row["attempts"] >= 2 and row["worker"] == w2.name
+    assert stack.storage.queue.peek_messages() == []
+    assert stack.storage.poison.peek_messages() == []
+    assert w2.alive
+
+
+def test_download_killed_halfway_resumes_and_verifies(stack: Stack, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    env = {"BLAST_DBS": BIG_DB, "BLAST_DB_CACHE": str(cache), "BLAST_DOWNLOAD_CONCURRENCY": "1",
+           "BLAST_DOWNLOAD_CHUNK_MIB": "0.0625"}
+    worker = stack.start_worker("first", **env)
+    staging = cache / ".staging" / BIG_DB
+
+    def some_chunk_done() -> bool:
+        return any(len(p.read_text().splitlines()) >= 2 for p in staging.glob("*.part.state"))
+
+    wait_for(some_chunk_done, 60, "the first downloaded range", interval=0.002)
+    # Freeze storage so the download cannot finish, then kill the worker outright.
+    assert stack.azurite.proc is not None
+    os.killpg(stack.azurite.proc.pid, signal.SIGSTOP)
+    try:
+        worker.kill9()
+    finally:
+        os.killpg(stack.azurite.proc.pid, signal.SIGCONT)
+    assert list(staging.glob("*.part")), "the download finished before the kill"
+    assert not (cache / BIG_DB).exists()
+
+    again = stack.start_worker("second", **env)
+    again.wait_state("idle", timeout=120)
+    resumed = [line for line in again.logs() if "resumed_bytes" in line]
+    assert resumed and resumed[0]["resumed_bytes"] > 0
+    assert (cache / BIG_DB / ".ready.json").is_file()
+    assert not list(cache.glob(f"{BIG_DB}/*.part*"))
+    info = subprocess.run(["blastdbcmd", "-db", str(cache / BIG_DB / BIG_DB), "-info"],
+                          capture_output=True, text=True, check=True).stdout
+    assert f"{BIG_SEQS:,} sequences" in info
+    [job] = stack.submit(big_queries()[0], "--db", BIG_DB)
+    stack.cli("wait", job, "--timeout", "60", "--interval", "0.5")
+
+
+def test_corrupted_blob_is_refused(stack: Stack) -> None:
+    name = "corrupt"
+    spec = DemoSpec(name=name, seqs=50, seq_len=500, seed=7)
+    with tempfile.TemporaryDirectory() as tmp:
+        subjects, _ = write_demo(spec, Path(tmp))
+        out = Path(tmp) / "db"
+        out.mkdir()
+        subprocess.run(makeblastdb_argv(subjects, out / name, name), check=True,
+                       capture_output=True)
+        stack.cli("db", "upload", name, *sorted(str(p) for p in out.iterdir()))
+        nsq = (out / f"{name}.nsq").read_bytes()
+    damaged = nsq[:100] + bytes([nsq[100] ^ 0xFF]) + nsq[101:]
+    container = stack.storage.container(stack.env["BLAST_DB_CONTAINER"])
+    container.upload_blob(f"{name}/{name}.nsq", damaged, overwrite=True)  # manifest unchanged
+    worker = stack.start_worker()
+    [job] = stack.submit(">q\nACGTACGTACGTAGCTAGCTAGCATCGACTAGCATCGAC\n", "--db", name)
+    stack.cli("wait", job, "--timeout", "60", "--interval", "0.5", check=False)
+    status = stack.cli_json("status", job, check=False)
+    assert status["ok"] is False and status["data"] is not None
+    row = status["data"]
+    assert row["status"] == "failed"
+    assert "MD5 mismatch" in row["error"] and f"{name}/{name}.nsq" in row["error"]
+    assert not (worker.cache / name).exists()
+    assert not list((worker.cache / ".staging").rglob("*.part"))
+    assert worker.alive
+
+
+def test_storage_outage_backs_off_and_recovers(stack: Stack) -> None:
+    queries = big_queries()
+    worker = stack.start_worker(BLAST_DBS=BIG_DB)
+    worker.wait_state("idle")
+    fasta = "".join(queries[i % len(queries)] for i in range(60))
+    ids = stack.submit(fasta, "--db", BIG_DB, "--batch-len", "2000", "--task", "dc-megablast")
+    log = JobLog(stack.storage.table)
+
+    def first_done() -> bool:
+        row = log.get(ids[0])
+        return row is not None and row["status"] == "succeeded"
+
+    wait_for(first_done, 60, "the first job")
+    stack.storage_down()
+    time.sleep(20)
+    assert worker.alive
+    stack.storage_up()
+    stack.cli("wait", *ids, "--timeout", "240", "--interval", "0.5")
+    assert_succeeded_once(stack, ids)
+    warnings = [line for line in worker.logs() if "retry_in" in line]
+    assert warnings, "no backoff was logged during the outage"
+    delays = [w["retry_in"] for w in warnings]
+    assert max(delays) > min(delays)  # the delay grows (with jitter) instead of hammering
+    health = worker.health()
+    assert health is not None and health[0] == 200
+    assert worker.alive
