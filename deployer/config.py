@@ -50,6 +50,7 @@ GB: Final = 1_000_000_000
 PUBLIC_ARM_ENDPOINT: Final = "https://management.azure.com"
 DEFAULT_IMAGE_TAG: Final = "latest"
 DEFAULT_DEPLOYMENT_RETRIES: Final = 10
+"""Retries per ARM request on throttling (429) and 5xx, honouring Retry-After."""
 DEFAULT_POLL_INTERVAL_S: Final = 5.0
 DEFAULT_READY_TIMEOUT_S: Final = 900.0
 DEFAULT_PARALLELISM: Final = 16

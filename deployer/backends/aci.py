@@ -134,7 +134,10 @@ def make_client(
         base_url=url,
         authentication_policy=_LoopbackAuthPolicy(credential, scope),
         polling_interval=interval,
+        # Throttling (429) and 5xx are retried with Retry-After; azure-core's default
+        # of 3 status retries gives up too early under ARM throttling.
         retry_total=config.DEFAULT_DEPLOYMENT_RETRIES,
+        retry_status=config.DEFAULT_DEPLOYMENT_RETRIES,
     )
 
 

@@ -433,8 +433,7 @@ def test_logs_follow_prints_only_new_output(
 ) -> None:
     api.up(workload_file(cluster_yaml(engines=4)))
     fake_arm.aci.set_logs("lab-engines-1", "ipengine-1", "started\n")
-    chunks = api.logs("lab-engines-1", None, follow=True)
+    chunks = iter(api.logs("lab-engines-1", None, follow=True))
     assert next(chunks) == "started\n"
     fake_arm.aci.set_logs("lab-engines-1", "ipengine-1", "started\nregistered as engine 0\n")
     assert next(chunks) == "registered as engine 0\n"
-    chunks.close()
