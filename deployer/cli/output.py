@@ -19,6 +19,7 @@ from typing import Any, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from deployer import api
@@ -68,7 +69,7 @@ def guarded(command: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 fmt = kwargs.get("output", Output.human)
                 if fmt == Output.json:
                     print(envelope(command, error=exc))
-                err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+                err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
                 raise typer.Exit(int(exc.exit_code)) from None
 
         return run
@@ -139,7 +140,7 @@ class ProgressPrinter:
                 if status in ("ready", "deleted")
                 else ("red" if status.startswith("failed") else "yellow")
             )
-            table.add_row(name, f"[{style}]{status}[/]")
+            table.add_row(name, f"[{style}]{escape(status)}[/]")
         return table
 
 

@@ -6,9 +6,11 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from deployer.cli.main import app
+from deployer.cli.output import ProgressPrinter
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = ROOT / "examples" / "cluster.yaml"
@@ -115,3 +117,21 @@ def test_database_too_big_is_refused_before_azure(
     assert result.exit_code == 2
     assert "database demo needs 17.3 GB per worker" in result.stderr
     assert "hint: use a smaller database" in result.stderr
+
+
+def test_progress_is_plain_lines_off_a_tty_and_a_live_table_on_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with ProgressPrinter("up demo", live=False) as progress:
+        progress("demo-head", "create: provisioning")
+        progress("demo-head", "ready")
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "up demo"
+    assert lines[1].endswith("demo-head: create: provisioning") and lines[2].endswith(
+        "demo-head: ready"
+    )
+
+    with ProgressPrinter("up demo", live=True) as progress:
+        progress("demo-head", "failed: [bold]x[/bold] refused")
+    table = capsys.readouterr().err
+    assert "demo-head" in table and "failed: [bold]x[/bold] refused" in table
