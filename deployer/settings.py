@@ -133,7 +133,10 @@ def resolve_settings(workload: Workload, overrides: Overrides, *, need_azure: bo
             discover="az group list -o table",
         )
     username = password = None
-    if d.registry_auth == "admin" and need_azure:
+    auth = d.registry_auth
+    if auth == "identity" and not d.managed_identity and os.environ.get(Env.REGISTRY_PASSWORD):
+        auth = "admin"  # no identity to pull with: fall back to the registry's admin user
+    if auth == "admin" and need_azure:
         username = config.resolve(
             "registry admin user",
             None,
@@ -150,7 +153,7 @@ def resolve_settings(workload: Workload, overrides: Overrides, *, need_azure: bo
                 discover=f"az acr credential show -n {registry.split('.')[0]}",
             )
         )
-    elif d.registry_auth == "identity" and not d.managed_identity:
+    elif auth == "identity" and not d.managed_identity:
         raise MissingSettingError(
             "deployment.managed_identity is not set, and it pulls the images (registry_auth: "
             "identity)",
@@ -166,7 +169,7 @@ def resolve_settings(workload: Workload, overrides: Overrides, *, need_azure: bo
         image_tag=tag,
         managed_identity=d.managed_identity,
         managed_identity_client_id=d.managed_identity_client_id,
-        registry_auth=d.registry_auth,
+        registry_auth=auth,
         registry_username=username,
         registry_password=password,
         storage_account=d.storage_account,
