@@ -437,3 +437,51 @@ def test_logs_follow_prints_only_new_output(
     assert next(chunks) == "started\n"
     fake_arm.aci.set_logs("lab-engines-1", "ipengine-1", "started\nregistered as engine 0\n")
     assert next(chunks) == "registered as engine 0\n"
+
+
+def test_failing_readiness_probe_keeps_a_running_container_not_ready() -> None:
+    from azure.mgmt.containerinstance import models as m
+
+    from deployer.backends.aci import observe
+
+    def group(events: list[dict[str, object]]) -> m.ContainerGroup:
+        return m.ContainerGroup.deserialize(
+            {
+                "name": "lab-head",
+                "location": "eastus",
+                "properties": {
+                    "provisioningState": "Succeeded",
+                    "osType": "Linux",
+                    "containers": [
+                        {
+                            "name": "notebook",
+                            "properties": {
+                                "image": "r/notebook:1",
+                                "resources": {"requests": {"cpu": 1.0, "memoryInGB": 2.0}},
+                                "instanceView": {
+                                    "restartCount": 0,
+                                    "currentState": {
+                                        "state": "Running",
+                                        "startTime": "2026-01-01T10:00:00Z",
+                                    },
+                                    "events": events,
+                                },
+                            },
+                        }
+                    ],
+                },
+            }
+        )
+
+    probe_failed = {
+        "name": "Unhealthy",
+        "type": "Warning",
+        "count": 3,
+        "message": "Readiness probe failed: unhealthy: server not answering",
+        "lastTimestamp": "2026-01-01T10:00:30Z",
+    }
+    before_start = {**probe_failed, "lastTimestamp": "2026-01-01T09:59:00Z"}
+    assert not observe(group([probe_failed])).ready
+    assert observe(group([probe_failed])).containers[0].detail == probe_failed["message"]
+    assert observe(group([before_start])).ready  # an old failure from a previous start
+    assert observe(group([])).ready
