@@ -420,3 +420,29 @@ def demo_queries() -> str:
     from blast_worker.demo import DemoSpec, generate
 
     return generate(DemoSpec(name=DEMO_DB)).queries
+
+
+def start_bench_stack(root: Path, init_args: list[list[str]]) -> Stack:
+    """Start a private Azurite and a :class:`Stack` outside pytest (for ``bench/``).
+
+    Args:
+        root: Scratch directory.
+        init_args: Argument lists for ``blast-jobs init`` (e.g. ``["--demo-db", "demo"]``).
+
+    Returns:
+        The stack; call ``stack.stop_all()`` and ``stack.azurite.stop()`` when done.
+    """
+    _require_blast()
+    az = AzuriteProcess(root / "azurite")
+    az.start()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AZURE_STORAGE_CONNECTION_STRING": az.connection_string,
+        "BLAST_QUEUE": "bench-jobs",
+        "BLAST_JOB_TABLE": "benchjobs",
+    }
+    st = Stack(az, root, env)
+    st.cli("init")
+    for args in init_args:
+        st.cli("init", *args)
+    return st

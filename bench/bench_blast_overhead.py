@@ -1,0 +1,100 @@
+"""Per-job overhead of the BLAST service versus bare blastn on the same queries.
+
+The service path: message sent -> worker receives it -> writes the query -> blastn with
+-outfmt 11 -> blast_formatter -outfmt 6 -> uploads -> job row says succeeded (observed by
+polling the table every 20 ms). The bare path: blastn -outfmt 6 with the same arguments.
+Targets: median overhead at most 10% for ~2-second jobs and at most 250 ms absolute.
+Run from the repository root (needs azurite and ncbi-blast+):
+
+    .venv/bin/python bench/bench_blast_overhead.py [--jobs 8] [--queries 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from blast_worker.demo import DemoSpec, generate
+from blast_worker.fasta import iter_records, join_records
+from blast_worker.joblog import JobLog
+from blast_worker.messages import JobSpec, Options, Query
+
+from tests.integration.blast.conftest import Stack, start_bench_stack, wait_for
+
+DB = "bench"
+SEQS = 40_000
+
+
+def main() -> None:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=8, help="jobs to time (default 8)")
+    parser.add_argument("--queries", type=int, default=8, help="queries per job (default 8)")
+    parser.add_argument("--task", default="dc-megablast", help="BLAST task (default dc-megablast)")
+    parser.add_argument("--threads", type=int, default=2, help="-num_threads for both paths")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-blast-") as tmp:
+        root = Path(tmp)
+        stack = start_bench_stack(root, [["--demo-db", DB, "--demo-seqs", str(SEQS)]])
+        try:
+            run(stack, root, args)
+        finally:
+            stack.stop_all()
+            stack.azurite.stop()
+
+
+def run(stack: Stack, root: Path, args: argparse.Namespace) -> None:
+    """Time the jobs on a running stack and print the figures."""
+    worker = stack.start_worker(BLAST_DBS=DB, BLAST_THREADS=str(args.threads),
+                                BLAST_POLL_INTERVAL="0.05")
+    worker.wait_state("idle", timeout=300)
+    records = list(iter_records(generate(DemoSpec(name=DB, seqs=SEQS)).queries))
+    query_text = join_records(records[: args.queries])
+    query = root / "q.fa"
+    query.write_text(query_text)
+    db_path = worker.cache / DB / DB
+    bare_argv = ["blastn", "-db", str(db_path), "-query", str(query), "-outfmt", "6",
+                 "-num_threads", str(args.threads), "-task", args.task]
+    storage = stack.storage
+    log = JobLog(storage.table)
+    options = Options(task=args.task)
+    bare: list[float] = []
+    service: list[float] = []
+    subprocess.run(bare_argv, capture_output=True, check=True)  # warm the page cache
+    for i in range(args.jobs):
+        t0 = time.perf_counter()
+        subprocess.run(bare_argv, capture_output=True, check=True)
+        bare.append(time.perf_counter() - t0)
+
+        spec = JobSpec(f"bench-{int(time.time())}-{i}", "blastn", DB, Query(fasta=query_text),
+                       options)
+        log.record_queued(spec.job_id, "blastn", DB, None)
+        t0 = time.perf_counter()
+        storage.queue.send_message(spec.to_message())
+
+        def done(job: str = spec.job_id) -> bool:
+            row = log.get(job)
+            return row is not None and row["status"] == "succeeded"
+
+        wait_for(done, 600, f"job {spec.job_id}", interval=0.02)
+        service.append(time.perf_counter() - t0)
+    b, s = statistics.median(bare), statistics.median(service)
+    print(f"jobs: {args.jobs} x {args.queries} queries, task {args.task}, "
+          f"{args.threads} threads, db {SEQS} x 2000 bp")
+    print(f"bare blastn   median {b * 1000:8.0f} ms  (min {min(bare) * 1000:.0f}, "
+          f"max {max(bare) * 1000:.0f})")
+    print(f"service       median {s * 1000:8.0f} ms  (min {min(service) * 1000:.0f}, "
+          f"max {max(service) * 1000:.0f})")
+    print(f"overhead      median {(s - b) * 1000:8.0f} ms  = {100 * (s - b) / b:.1f}% "
+          "(targets: <= 10% and <= 250 ms)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Throughput of 2 BLAST workers versus 1 on this machine (target: at least 1.7x on 2 cores).
+
+Each worker runs BLAST with one thread, as one single-CPU container would. The same batch of
+jobs is queued for each configuration; the figure is jobs per minute from the first send to
+the last success. Run from the repository root (needs azurite and ncbi-blast+):
+
+    .venv/bin/python bench/bench_blast_throughput.py [--jobs 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from blast_worker.demo import DemoSpec, generate
+from blast_worker.fasta import iter_records, join_records
+from blast_worker.joblog import JobLog
+from blast_worker.messages import JobSpec, Options, Query
+
+from tests.integration.blast.conftest import Stack, start_bench_stack, wait_for
+
+DB = "bench"
+SEQS = 40_000
+
+
+def measure(stack: Stack, workers: int, jobs: int, queries: str, task: str) -> float:
+    """Seconds for ``workers`` workers to finish ``jobs`` jobs."""
+    started = [stack.start_worker(f"n{workers}-{i}", BLAST_DBS=DB, BLAST_THREADS="1",
+                                  BLAST_POLL_INTERVAL="0.05",
+                                  BLAST_DB_CACHE=str(stack.root / "shared-cache"))
+               for i in range(workers)]
+    for w in started:
+        w.wait_state("idle", timeout=300)
+    storage = stack.storage
+    log = JobLog(storage.table)
+    ids = []
+    t0 = time.perf_counter()
+    for i in range(jobs):
+        spec = JobSpec(f"tp{workers}-{int(time.time())}-{i}", "blastn", DB,
+                       Query(fasta=queries), Options(task=task))
+        log.record_queued(spec.job_id, "blastn", DB, None)
+        storage.queue.send_message(spec.to_message())
+        ids.append(spec.job_id)
+
+    def all_done() -> bool:
+        return all((r := log.get(j)) is not None and r["status"] == "succeeded" for j in ids)
+
+    wait_for(all_done, 1800, "all jobs", interval=0.1)
+    elapsed = time.perf_counter() - t0
+    for w in started:
+        w.terminate()
+    return elapsed
+
+
+def main() -> None:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=16, help="jobs per run (default 16)")
+    parser.add_argument("--queries", type=int, default=4, help="queries per job (default 4)")
+    parser.add_argument("--task", default="dc-megablast")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-blast-") as tmp:
+        stack = start_bench_stack(Path(tmp), [["--demo-db", DB, "--demo-seqs", str(SEQS)]])
+        try:
+            records = list(iter_records(generate(DemoSpec(name=DB, seqs=SEQS)).queries))
+            queries = join_records(records[: args.queries])
+            one = measure(stack, 1, args.jobs, queries, args.task)
+            two = measure(stack, 2, args.jobs, queries, args.task)
+        finally:
+            stack.stop_all()
+            stack.azurite.stop()
+    print(f"{args.jobs} jobs x {args.queries} queries, task {args.task}, 1 BLAST thread/worker")
+    print(f"1 worker : {one:7.1f} s  {60 * args.jobs / one:6.1f} jobs/min")
+    print(f"2 workers: {two:7.1f} s  {60 * args.jobs / two:6.1f} jobs/min")
+    print(f"speed-up : {one / two:.2f}x (target >= 1.7x)")
+
+
+if __name__ == "__main__":
+    main()
