@@ -4,6 +4,7 @@ sequential loop of 4 MiB ranged requests, on the same blobs in Azurite (target: 
 Both paths write the files to disk and check their MD5. Run from the repository root:
 
     .venv/bin/python bench/bench_blast_download.py [--mib 256] [--files 4] [--concurrency 8]
+        [--chunk-mib 8]
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def main() -> None:
     parser.add_argument("--mib", type=int, default=256, help="total size (default 256 MiB)")
     parser.add_argument("--files", type=int, default=4, help="number of blobs (default 4)")
     parser.add_argument("--concurrency", type=int, default=8, help="parallel ranges (8)")
-    parser.add_argument("--chunk-mib", type=float, default=4, help="parallel range size (4)")
+    parser.add_argument("--chunk-mib", type=float, default=8,
+                        help="parallel range size (default 8, the worker default)")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-dl-") as tmp:

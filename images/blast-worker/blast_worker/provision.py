@@ -39,7 +39,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -351,7 +351,7 @@ class Provisioner:
         progress = _Progress(sum(f.size for f in files))
         jobs: list[tuple[RemoteFile, int, int, int, _PartState, int]] = []
         fds: dict[str, int] = {}
-        states: dict[str, _PartState] = {}
+        hashers: dict[str, _StreamHash] = {}
         try:
             for rf in files:
                 final = dest / rf.name
@@ -368,9 +368,10 @@ class Provisioner:
                 )
                 fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
                 fds[rf.name] = fd
-                states[rf.name] = state
                 os.ftruncate(fd, rf.size)
-                for index, (off, length) in enumerate(plan_chunks(rf.size, self.chunk_size)):
+                chunks = plan_chunks(rf.size, self.chunk_size)
+                hashers[rf.name] = _StreamHash(fd, chunks, set(state.done))
+                for index, (off, length) in enumerate(chunks):
                     if index in state.done:
                         progress.add(length)
                     else:
@@ -392,11 +393,18 @@ class Provisioner:
                     raise ProvisionError(f"{rf.blob}: short read at {off}")
                 os.pwrite(fd, data, off)
                 state.mark(index)
+                hashers[rf.name].add(index, data)
                 progress.add(length)
 
-            with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-                # list() re-raises the first failure after the pool drains
-                list(pool.map(fetch, jobs))
+            pool = ThreadPoolExecutor(max_workers=self.concurrency)
+            try:
+                futures = [pool.submit(fetch, job) for job in jobs]
+                for future in as_completed(futures):
+                    future.result()
+            finally:
+                # On the first failure, drop the ranges not started yet.
+                pool.shutdown(wait=True, cancel_futures=True)
+            digests = {name: h.finish() for name, h in hashers.items()}
         finally:
             for fd in fds.values():
                 os.close(fd)
@@ -405,7 +413,7 @@ class Provisioner:
             if rf.name not in fds:
                 continue
             part = dest / (rf.name + ".part")
-            got = md5_file(part)
+            got = digests[rf.name]
             wrong = [d for d in rf.md5 if d != got]
             if wrong:
                 # Discard only the bad file: the others are verified and can be reused.
@@ -436,6 +444,61 @@ class Provisioner:
             )
         summary = " ".join(proc.stdout.split()[:40])
         log.info("blastdbcmd -info %s: %s", name, summary, extra=kv(db=name))
+
+
+class _StreamHash:
+    """MD5 of a file assembled from ranges that finish out of order, computed while they
+    arrive (so verification needs no second pass over the file).
+
+    Ranges are hashed in file order: a finished range waits in memory until all ranges before
+    it are hashed (with a bounded pool that is at most about ``concurrency`` ranges). Ranges
+    present from an earlier, interrupted attempt are read back from the file.
+
+    Args:
+        fd: The ``.part`` file, open for reading.
+        chunks: Its ranges, in order.
+        present: Indexes of ranges already on disk.
+    """
+
+    def __init__(self, fd: int, chunks: list[tuple[int, int]], present: set[int]) -> None:
+        self.fd = fd
+        self.chunks = chunks
+        self.present = present
+        self.pending: dict[int, bytes] = {}
+        self.next = 0
+        self.digest = hashlib.md5(usedforsecurity=False)
+        self._lock = threading.Lock()
+
+    def add(self, index: int, data: bytes) -> None:
+        """Take a finished range.
+
+        Args:
+            index: Its position in ``chunks``.
+            data: Its bytes.
+        """
+        with self._lock:
+            self.pending[index] = data
+            self._advance()
+
+    def _advance(self) -> None:
+        while self.next < len(self.chunks):
+            if self.next in self.pending:
+                data = self.pending.pop(self.next)
+            elif self.next in self.present:
+                off, length = self.chunks[self.next]
+                data = os.pread(self.fd, length, off)
+            else:
+                return
+            self.digest.update(data)
+            self.next += 1
+
+    def finish(self) -> bytes:
+        """The digest of the whole file (every range must have arrived)."""
+        with self._lock:
+            self._advance()
+            if self.next != len(self.chunks):
+                raise RuntimeError("not every range of the file was downloaded")
+            return self.digest.digest()
 
 
 class _Progress:
