@@ -79,8 +79,20 @@ def test_notebook_generates_a_token_when_none_is_given(run_image: ImageRunner) -
     assert "WARNING" not in logs.split("generated token:")[0]
 
 
+def _public_cas(client: docker.DockerClient, name: str) -> bytes:
+    """The public CA bundles an image ships: Debian's and any certifi copies."""
+    return bytes(
+        client.containers.run(
+            name,
+            ["sh", "-c", "cat /etc/ssl/certs/ca-certificates.crt $(find / -xdev -name cacert.pem)"],
+            remove=True,
+            entrypoint=[],
+        )
+    )
+
+
 def _extra_certs(bundle: bytes, known: bytes) -> list[bytes]:
-    """The certificate bodies in ``bundle`` that ``known`` (Debian's bundle) lacks."""
+    """The certificate bodies in ``bundle`` that ``known`` (public bundles) lacks."""
     known_bodies = {b.replace(b"\n", b"") for b in PEM.findall(known)}
     return [
         body.replace(b"\n", b"")
@@ -179,10 +191,7 @@ def test_build_ca_stays_out_of_final_images(
     assert not (REPO / "images" / "ipcontroller" / "build-ca" / "extra.crt").exists()
     built = f"{os.environ.get('IMAGE_PREFIX', 'aci-research')}/ipcontroller:{tag}"
     try:
-        debian_bundle = docker_client.containers.run(
-            built, ["cat", "/etc/ssl/certs/ca-certificates.crt"], remove=True, entrypoint=[]
-        )
-        needles = _extra_certs(bundle.read_bytes(), debian_bundle)
+        needles = _extra_certs(bundle.read_bytes(), _public_cas(docker_client, built))
         assert needles, "the test bundle should hold at least the throwaway CA"
         assert _image_contains(docker_client, built, needles) == []
         history = docker_client.api.history(built)
@@ -200,8 +209,7 @@ def test_machine_extra_ca_not_in_images(docker_client: docker.DockerClient, name
     machine_bundle = os.environ.get("EXTRA_CA_CERTS", "")
     if not machine_bundle:
         pytest.skip("EXTRA_CA_CERTS is not set for this build; test_build_ca_* covers the rule")
-    debian_bundle = docker_client.containers.run(
-        image(name), ["cat", "/etc/ssl/certs/ca-certificates.crt"], remove=True, entrypoint=[]
+    needles = _extra_certs(
+        Path(machine_bundle).read_bytes(), _public_cas(docker_client, image(name))
     )
-    needles = _extra_certs(Path(machine_bundle).read_bytes(), debian_bundle)
     assert _image_contains(docker_client, image(name), needles) == []
