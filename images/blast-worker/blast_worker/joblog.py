@@ -4,8 +4,9 @@ Layout (both kinds of entity live in the one table ``BLAST_JOB_TABLE``):
 
 * Job row: ``PartitionKey=<job id>``, ``RowKey="job"``. A point read finds a job by id.
   Fields: status (queued, running, succeeded, failed, poisoned), program, db, name, submitted,
-  started, finished, updated (UTC datetimes), worker, attempts, download_s, blast_s, upload_s,
-  hits, error, results (JSON ``{"6": url, ...}``), results_expiry.
+  started, finished, updated (UTC datetimes), worker, attempts, hits, error, results (JSON
+  ``{"6": url, ...}``), results_expiry, and durations: download_s (database and query),
+  blast_s (the search), upload_s (blast_formatter and uploads, which overlap).
 * Time index: ``PartitionKey="t<YYYYMMDDHH>"`` (UTC hour of submission),
   ``RowKey="<epoch ms, 13 digits>-<job id>"``. ``recent --since 15m`` reads one or two
   partitions with a RowKey range instead of scanning the table.
@@ -143,7 +144,7 @@ class JobLog:
             }
         )
 
-    def update(self, job_id: str, **fields: Any) -> None:
+    def update(self, job_id: str, exists: bool | None = None, **fields: Any) -> None:
         """Merge ``fields`` into the job row, creating it (and its index entry) if missing.
 
         Epoch floats named ``submitted``, ``started``, ``finished`` become datetimes; a dict
@@ -151,6 +152,7 @@ class JobLog:
 
         Args:
             job_id: The job id.
+            exists: Whether the row exists, if the caller knows (saves a read).
             fields: Columns to set.
         """
         now = time.time()
@@ -165,8 +167,9 @@ class JobLog:
             elif value is None:
                 continue
             entity[key] = value
-        existing = self.get(job_id)
-        if existing is None:
+        if exists is None:
+            exists = self.get(job_id) is not None
+        if not exists:
             entity.setdefault("submitted", _utc(now))
             self.table.upsert_entity(entity, mode=UpdateMode.MERGE)
             self._index(job_id, now)

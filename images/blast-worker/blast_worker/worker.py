@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
@@ -338,7 +339,7 @@ class Worker:
         self.retry(lambda: self.joblog.update(
             spec.job_id, status="running", started=time.time(), worker=self.cfg.worker_id,
             attempts=count, program=spec.program, db=spec.db, name=spec.name,
-            message_id=msg.id, error="",
+            message_id=msg.id, error="", exists=row is not None,
         ))
         log.info("job started", extra=kv(program=spec.program, db=spec.db, attempt=count))
         try:
@@ -452,20 +453,18 @@ class Worker:
                 tick=lease.extend, tick_every=self.cfg.visibility_timeout / 3,
                 should_abort=self.stop_deadline_passed,
             )
-            formats = sorted(set(spec.options.outfmt) | {6})
-            for fmt in formats:
-                run(formatter_argv(archive, fmt, workdir / FORMAT_FILES[fmt], spec.options),
-                    workdir, self.cfg.job_timeout, tick=lease.extend,
-                    tick_every=self.cfg.visibility_timeout / 3,
-                    should_abort=self.stop_deadline_passed)
-            blast_s = time.monotonic() - t0 - download_s
-            hits = count_hits(workdir / FORMAT_FILES[6])
-            log.info("BLAST finished", extra=kv(blast_s=round(result.seconds, 3), hits=hits))
+            blast_s = result.seconds
+            log.info("BLAST finished", extra=kv(blast_s=round(blast_s, 3)))
 
+            # Derive the formats and upload every file at once: the archive uploads while
+            # blast_formatter runs, so the service adds little to the search time.
             t1 = time.monotonic()
-            files = [11, *formats]
-            links, expiry = self.with_lease(lease, lambda: self._upload(spec, workdir, files,
-                                                                        hits))
+            formats = sorted(set(spec.options.outfmt) | {6})
+            links, expiry = self.with_lease(
+                lease, lambda: self._derive_and_upload(spec, workdir, formats)
+            )
+            hits = count_hits(workdir / FORMAT_FILES[6])
+            self.retry(lambda: self._upload_marker(spec, [11, *formats], hits))
             upload_s = time.monotonic() - t1
             recorded = self.retry(lambda: self.joblog.finish_once(
                 spec.job_id, finished=time.time(), worker=self.cfg.worker_id, hits=hits,
@@ -507,25 +506,44 @@ class Worker:
         validate_fasta(text, spec.program)
         return text
 
-    def _upload(
-        self, spec: JobSpec, workdir: Path, formats: list[int], hits: int
+    def _derive_and_upload(
+        self, spec: JobSpec, workdir: Path, formats: list[int]
     ) -> tuple[dict[str, str], float | None]:
+        archive = workdir / FORMAT_FILES[11]
+
+        def derive(fmt: int) -> tuple[str, float | None]:
+            run(formatter_argv(archive, fmt, workdir / FORMAT_FILES[fmt], spec.options),
+                workdir, self.cfg.job_timeout, should_abort=self.stop_deadline_passed)
+            return self._upload_file(spec, workdir, fmt)
+
+        with ThreadPoolExecutor(max_workers=len(formats) + 1) as pool:
+            futures = {11: pool.submit(self._upload_file, spec, workdir, 11)}
+            futures.update({fmt: pool.submit(derive, fmt) for fmt in formats})
+            done = {fmt: future.result() for fmt, future in futures.items()}
+        links = {str(fmt): url for fmt, (url, _) in done.items()}
+        expiry = done[11][1]
+        return links, expiry
+
+    def _upload_file(self, spec: JobSpec, workdir: Path, fmt: int) -> tuple[str, float | None]:
         results = self.cfg.storage.results_container
-        container = self.storage.container(results)
-        links: dict[str, str] = {}
-        expiry: float | None = None
-        for fmt in formats:
-            name = f"{spec.job_id}/{FORMAT_FILES[fmt]}"
+        name = f"{spec.job_id}/{FORMAT_FILES[fmt]}"
+
+        def put() -> None:
             with (workdir / FORMAT_FILES[fmt]).open("rb") as fh:
-                container.upload_blob(name, fh, overwrite=True, max_concurrency=4)
-            url, exp = self.storage.blob_link(results, name)
-            links[str(fmt)] = url
-            expiry = exp.timestamp() if exp is not None else None
+                self.storage.container(results).upload_blob(
+                    name, fh, overwrite=True, max_concurrency=4
+                )
+
+        self.retry(put)
+        url, exp = self.storage.blob_link(results, name)
+        return url, exp.timestamp() if exp is not None else None
+
+    def _upload_marker(self, spec: JobSpec, formats: list[int], hits: int) -> None:
         marker = {"job_id": spec.job_id, "hits": hits, "formats": formats,
                   "worker": self.cfg.worker_id, "finished": time.time()}
-        container.upload_blob(f"{spec.job_id}/{SUCCESS_MARKER}", json.dumps(marker),
-                              overwrite=True)
-        return links, expiry
+        self.storage.container(self.cfg.storage.results_container).upload_blob(
+            f"{spec.job_id}/{SUCCESS_MARKER}", json.dumps(marker), overwrite=True
+        )
 
 
 def main() -> None:
