@@ -67,8 +67,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-blast-") as tmp:
         stack = start_bench_stack(Path(tmp), [["--demo-db", DB, "--demo-seqs", str(SEQS)]])
         try:
-            records = list(iter_records(generate(DemoSpec(name=DB, seqs=SEQS)).queries))
-            queries = join_records(records[: args.queries])
+            spec = DemoSpec(name=DB, seqs=SEQS, queries=args.queries, decoys=0)
+            queries = join_records(list(iter_records(generate(spec).queries)))
             one = measure(stack, 1, args.jobs, queries, args.task)
             two = measure(stack, 2, args.jobs, queries, args.task)
         finally:
