@@ -28,7 +28,7 @@ DB = "bench"
 SEQS = 40_000
 
 
-def measure(stack: Stack, workers: int, jobs: int, queries: str, task: str) -> float:
+def measure(stack: Stack, workers: int, jobs: int, queries: str, options: Options) -> float:
     """Seconds for ``workers`` workers to finish ``jobs`` jobs."""
     started = [stack.start_worker(f"n{workers}-{i}", BLAST_DBS=DB, BLAST_THREADS="1",
                                   BLAST_POLL_INTERVAL="0.05",
@@ -42,7 +42,7 @@ def measure(stack: Stack, workers: int, jobs: int, queries: str, task: str) -> f
     t0 = time.perf_counter()
     for i in range(jobs):
         spec = JobSpec(f"tp{workers}-{int(time.time())}-{i}", "blastn", DB,
-                       Query(fasta=queries), Options(task=task))
+                       Query(fasta=queries), options)
         log.record_queued(spec.job_id, "blastn", DB, None)
         storage.queue.send_message(spec.to_message())
         ids.append(spec.job_id)
@@ -61,20 +61,23 @@ def main() -> None:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=16, help="jobs per run (default 16)")
-    parser.add_argument("--queries", type=int, default=4, help="queries per job (default 4)")
-    parser.add_argument("--task", default="dc-megablast")
+    parser.add_argument("--queries", type=int, default=20, help="queries per job (default 20)")
+    parser.add_argument("--task", default="blastn")
+    parser.add_argument("--word-size", type=int, default=9)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-blast-") as tmp:
         stack = start_bench_stack(Path(tmp), [["--demo-db", DB, "--demo-seqs", str(SEQS)]])
         try:
             spec = DemoSpec(name=DB, seqs=SEQS, queries=args.queries, decoys=0)
             queries = join_records(list(iter_records(generate(spec).queries)))
-            one = measure(stack, 1, args.jobs, queries, args.task)
-            two = measure(stack, 2, args.jobs, queries, args.task)
+            options = Options(task=args.task, word_size=args.word_size)
+            one = measure(stack, 1, args.jobs, queries, options)
+            two = measure(stack, 2, args.jobs, queries, options)
         finally:
             stack.stop_all()
             stack.azurite.stop()
-    print(f"{args.jobs} jobs x {args.queries} queries, task {args.task}, 1 BLAST thread/worker")
+    print(f"{args.jobs} jobs x {args.queries} queries, task {args.task}, word_size "
+          f"{args.word_size}, 1 BLAST thread per worker")
     print(f"1 worker : {one:7.1f} s  {60 * args.jobs / one:6.1f} jobs/min")
     print(f"2 workers: {two:7.1f} s  {60 * args.jobs / two:6.1f} jobs/min")
     print(f"speed-up : {one / two:.2f}x (target >= 1.7x)")

@@ -15,7 +15,7 @@ from blast_worker.demo import DemoSpec, generate
 from blast_worker.fasta import MAX_INLINE_BYTES, iter_records, join_records
 from blast_worker.joblog import JobLog
 
-from tests.integration.blast.conftest import BIG_DB, BIG_SEQS, DEMO_DB, Stack, wait_for
+from tests.integration.blast.conftest import BIG_DB, BIG_SEQS, BIN, DEMO_DB, Stack, wait_for
 
 
 def job_rows(stack: Stack, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -282,3 +282,54 @@ def test_sigterm_releases_or_finishes_within_stop_timeout(stack: Stack) -> None:
     row = job_rows(stack, [job])[job]
     assert row["worker"] == other.name and row["attempts"] == 2
     assert row["blast_s"] > 1
+
+
+def test_lease_is_extended_while_blast_runs(stack: Stack) -> None:
+    """A job longer than the visibility timeout is not delivered to a second worker."""
+    queries = generate(DemoSpec(name=BIG_DB, seqs=BIG_SEQS, queries=120, decoys=0)).queries
+    env = {"BLAST_DBS": BIG_DB, "BLAST_VISIBILITY_TIMEOUT": "6"}
+    first = stack.start_worker(**env)
+    first.wait_state("idle")
+    # word_size 7 makes blastn slow: several visibility timeouts long on this database.
+    [job] = stack.submit(queries, "--db", BIG_DB, "--task", "blastn", "--word-size", "7")
+    first.wait_state("busy")
+    second = stack.start_worker(**env)
+    second.wait_state("idle")
+    stack.cli("wait", job, "--timeout", "300", "--interval", "0.5")
+    row = job_rows(stack, [job])[job]
+    assert row["blast_s"] > 6 * 1.5, "the job was too short to need an extension"
+    assert row["attempts"] == 1 and row["worker"] == first.name
+    assert not any(line.get("job") == job for line in second.logs())
+
+
+def test_cli_exit_codes_and_json_envelopes(stack: Stack, demo_queries: str) -> None:
+    unknown = stack.cli("status", "no-such-job", check=False)
+    assert unknown.returncode == 1 and "not found" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    env = stack.cli_json("status", "no-such-job", check=False)
+    assert env["ok"] is False and "not found" in env["error"]
+    usage = stack.cli("submit", "--db", DEMO_DB, "--program", "blastz", check=False)
+    assert usage.returncode == 2
+    bad_fasta = stack.cli("submit", "--db", DEMO_DB, stdin="hello", check=False)
+    assert bad_fasta.returncode == 2 and "not valid" in bad_fasta.stderr
+    bad_option = stack.cli("submit", "--db", DEMO_DB, "--outfmt", "5", stdin=demo_queries,
+                           check=False)
+    assert bad_option.returncode == 2 and "not available" in bad_option.stderr
+    proc = subprocess.run(
+        [str(BIN / "blast-jobs"), "recent"],
+        env={"PATH": stack.env["PATH"]}, capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and "AZURE_STORAGE_CONNECTION_STRING" in proc.stderr
+    unreachable = subprocess.run(
+        [str(BIN / "blast-jobs"), "recent"],
+        env={**stack.env, "AZURE_STORAGE_CONNECTION_STRING": stack.env[
+            "AZURE_STORAGE_CONNECTION_STRING"].replace("127.0.0.1:", "127.0.0.1:1")},
+        capture_output=True, text=True, check=False, timeout=120)
+    assert unreachable.returncode == 1 and "cannot reach storage" in unreachable.stderr
+    # A failing job makes `wait` exit 1 and `status` exit 1 with the reason.
+    [job] = stack.submit(">q\nACGTACGTACGTACGTACGT\n", "--db", "nosuchdb")
+    stack.start_worker()
+    waited = stack.cli_json("wait", job, "--timeout", "60", "--interval", "0.3", check=False)
+    assert waited["ok"] is False and waited["data"][0]["status"] == "failed"
+    assert "not in container" in waited["data"][0]["error"]
+    status = stack.cli("status", job, check=False)
+    assert status.returncode == 1 and "failed" in status.stdout
