@@ -37,6 +37,8 @@ from typing import Any, TypeVar
 
 from azure.core.exceptions import (
     AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
     ResourceNotFoundError,
 )
 from azure.storage.queue import QueueMessage
@@ -64,7 +66,8 @@ log = logging.getLogger("blast_worker.worker")
 T = TypeVar("T")
 
 SUCCESS_MARKER = "_SUCCESS.json"
-POISON_BODY_LIMIT = 32 * 1024
+# JSON escaping can grow a body up to 6x; the envelope must fit a 64 KiB queue message.
+POISON_BODY_LIMIT = 8 * 1024
 
 
 class JobFailed(Exception):
@@ -121,11 +124,13 @@ class Lease:
             return
         try:
             self.worker.retry(
-                lambda: self.worker.storage.queue.delete_message(self.id, self.receipt),
-                give_up_on_stop=False,
+                lambda: self.worker.storage.queue.delete_message(self.id, self.receipt)
             )
         except ResourceNotFoundError:
             log.info("message already gone (redelivered elsewhere); results are idempotent")
+        except Released:
+            log.warning("stopping before the message could be deleted; it will be delivered "
+                        "again and recognised as finished")
 
     def release(self) -> None:
         """Make the message visible again right away."""
@@ -190,12 +195,11 @@ class Worker:
             and time.monotonic() - self.stop_requested_at >= self.cfg.stop_timeout
         )
 
-    def retry(self, fn: Callable[[], T], give_up_on_stop: bool = True) -> T:
+    def retry(self, fn: Callable[[], T]) -> T:
         """Call ``fn`` until it succeeds, backing off on transient storage errors.
 
         Args:
             fn: The storage operation.
-            give_up_on_stop: Raise :class:`Released` once the stop deadline passes.
 
         Raises:
             Released: when stopping and the deadline passed.
@@ -210,10 +214,8 @@ class Worker:
             except AzureError as exc:
                 if not is_transient(exc):
                     raise
-                if give_up_on_stop and self.stop_deadline_passed():
+                if self.stop_deadline_passed():
                     raise Released() from exc
-                if not give_up_on_stop and self.stop_event.is_set() and backoff.attempt > 5:
-                    raise
                 delay = backoff.next_delay()
                 log.warning(
                     "storage unavailable (%s); retrying in %.1f s", _brief(exc), delay,
@@ -546,6 +548,12 @@ class Worker:
         )
 
 
+def _fatal(message: str) -> int:
+    log.critical(message)
+    print(f"blast-worker: {message}", file=sys.stderr)
+    return 1
+
+
 def main() -> None:
     """Entry point of ``blast-worker``: exit 2 on bad configuration, else run until SIGTERM."""
     try:
@@ -569,7 +577,19 @@ def main() -> None:
             print(f"blast-worker: BLAST_HEALTH_PORT={cfg.health_port} cannot be used "
                   f"({exc.strerror}); pick a free port", file=sys.stderr)
             sys.exit(2)
-    code = worker.run()
+    try:
+        code = worker.run()
+    except ClientAuthenticationError as exc:
+        code = _fatal(f"cannot sign in to storage: {_brief(exc)}; check AZURE_CLIENT_ID and "
+                      "the managed identity, or the connection string's key")
+    except HttpResponseError as exc:
+        if exc.status_code not in (401, 403):
+            raise
+        code = _fatal(
+            f"storage refused access ({exc.status_code}): the identity needs the Storage Queue "
+            "Data Contributor, Storage Table Data Contributor and Storage Blob Data Contributor "
+            "roles on the account (or use a connection string)"
+        )
     sys.stdout.flush()
     # A download thread may still be running after a stop; do not wait for it.
     os._exit(code)

@@ -333,3 +333,13 @@ def test_cli_exit_codes_and_json_envelopes(stack: Stack, demo_queries: str) -> N
     assert "not in container" in waited["data"][0]["error"]
     status = stack.cli("status", job, check=False)
     assert status.returncode == 1 and "failed" in status.stdout
+
+
+def test_wrong_account_key_stops_worker_with_a_clear_message(stack: Stack) -> None:
+    wrong = stack.env["AZURE_STORAGE_CONNECTION_STRING"].replace(
+        "AccountKey=Eby8", "AccountKey=AAAA")
+    worker = stack.start_worker(AZURE_STORAGE_CONNECTION_STRING=wrong)
+    assert worker.proc.wait(timeout=60) == 1
+    text = worker.log_path.read_text()
+    assert "cannot sign in to storage" in text and "Traceback" not in text
+    assert "connection string's key" in text
