@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from deployer.cli import down, logs, plan, render, scale, schema, status, up
+from deployer.cli import build, down, logs, plan, render, scale, schema, status, up
 
 app = typer.Typer(
     name="deployer",
@@ -14,6 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("plan")(plan.command)
+app.command("build")(build.command)
 app.command("up")(up.command)
 app.command("status")(status.command)
 app.command("logs")(logs.command)

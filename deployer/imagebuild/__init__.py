@@ -1,0 +1,224 @@
+"""``deployer build``: build every image of the stack in ACR (or locally) and push it.
+
+* :mod:`.context` packs a build context deterministically, honouring ``.dockerignore``.
+* :mod:`.images` knows the images, their order, build arguments and tags.
+* :mod:`.runner` hashes, skips and schedules; :mod:`.acr` and :mod:`.local` build.
+* :mod:`.registry` asks a registry what it holds; :mod:`.manifest` records what was
+  built for ``deployer up``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deployer import config
+from deployer.backends.aci import default_credential
+from deployer.config import Env
+from deployer.errors import DeployerError, InputError
+from deployer.imagebuild import images, manifest
+from deployer.imagebuild.jobs import Builder
+from deployer.imagebuild.registry import ACR_USERNAME, RegistryClient, acr_refresh_token
+from deployer.imagebuild.runner import (
+    FAILED,
+    ImageResult,
+    LineSink,
+    StatusSink,
+    plan_build,
+    run_build,
+)
+from deployer.settings import Overrides
+from deployer.workload import load
+
+ACR_SUFFIXES = (".azurecr.io", ".azurecr.cn", ".azurecr.us")
+MIN_TIMEOUT_S, MAX_TIMEOUT_S = 300, 28800
+"""The range ACR accepts for a run's timeout."""
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How ``deployer build`` runs.
+
+    Args:
+        local (bool): Build with the local engine and push, instead of ACR runs.
+            Default: False.
+        images (list[str]): Images to build (parents are added); empty means every
+            service image. Default: empty.
+        force (bool): Rebuild even when the registry has the build hash. Default: False.
+        no_cache (bool): Build without the layer cache. Default: False.
+        parallel (int): Builds at once. Default: 4.
+        timeout_s (int): Time limit per build, 300 to 28800. Default: 3600.
+        registry_name (str | None): ACR resource name. Default: the first label of
+            the login server (``myacr`` of ``myacr.azurecr.io``).
+        images_dir (Path | None): The ``images/`` folder. Default: found above the
+            current directory.
+        extra_ca_certs (str | None): PEM bundle trusted inside local builds
+            (``EXTRA_CA_CERTS``). Default: none.
+        tag (str | None): The tag. Default: ``<version>-<gitsha>``.
+    """
+
+    local: bool = False
+    images: list[str] = field(default_factory=list)
+    force: bool = False
+    no_cache: bool = False
+    parallel: int = 4
+    timeout_s: int = 3600
+    registry_name: str | None = None
+    images_dir: Path | None = None
+    extra_ca_certs: str | None = None
+    tag: str | None = None
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What ``deployer build`` reports.
+
+    Args:
+        registry (str): Registry login server.
+        tag (str): This build's tag.
+        mode (str): ``acr`` or ``local``.
+        images (list[ImageResult]): One per image, in build order.
+        manifest_file (str): Where the references for ``deployer up`` were written.
+    """
+
+    registry: str
+    tag: str
+    mode: str
+    images: list[ImageResult]
+    manifest_file: str
+
+    @property
+    def failed(self) -> list[ImageResult]:
+        """The images that failed."""
+        return [i for i in self.images if i.status == FAILED]
+
+
+class BuildError(DeployerError):
+    """At least one image failed to build; exit code 1."""
+
+
+def is_acr(server: str) -> bool:
+    """Return True for an Azure Container Registry login server."""
+    return server.split(":")[0].lower().endswith(ACR_SUFFIXES)
+
+
+def _acr_credentials(server: str) -> tuple[str, str]:
+    token = default_credential().get_token(f"{config.PUBLIC_ARM_ENDPOINT}/.default").token
+    return ACR_USERNAME, acr_refresh_token(server, token)
+
+
+def build(
+    file: Path,
+    overrides: Overrides | None = None,
+    options: BuildOptions | None = None,
+    *,
+    on_status: StatusSink | None = None,
+    on_line: LineSink | None = None,
+    builder_factory: Callable[[BuildOptions, str, tuple[str, str] | None], Builder] | None = None,
+) -> BuildResult:
+    """Build the stack's images and record what was built for ``deployer up``.
+
+    Args:
+        file (Path): The workload file (registry, subscription, resource group).
+        overrides (Overrides): Command-line settings. Default: none.
+        options (BuildOptions): How to build. Default: ACR runs of every service image.
+        on_status (StatusSink | None): Progress per image. Default: none.
+        on_line (LineSink | None): Log lines per image. Default: none.
+        builder_factory: Makes the builder from (options, registry, credentials).
+            Default: ACR runs, or the local engine with ``options.local``.
+
+    Raises:
+        BuildError: When any image failed (after every other image finished).
+        MissingSettingError: When the registry (or, for ACR, subscription or resource
+            group) is not configured.
+    """
+    overrides = overrides or Overrides()
+    options = options or BuildOptions()
+    if not MIN_TIMEOUT_S <= options.timeout_s <= MAX_TIMEOUT_S:
+        raise InputError(
+            f"--timeout {options.timeout_s} is out of range",
+            hint=f"ACR accepts {MIN_TIMEOUT_S} to {MAX_TIMEOUT_S} seconds",
+        )
+    workload = load(file)
+    d = workload.deployment
+    registry = config.resolve(
+        "deployment.registry",
+        overrides.registry,
+        d.registry,
+        Env.REGISTRY,
+        flag="--registry",
+        discover="az acr list --query [].loginServer -o tsv",
+    ).rstrip("/")
+    images_dir = options.images_dir or images.find_images_dir(Path.cwd())
+    ca = None
+    ca_path = options.extra_ca_certs or os.environ.get("EXTRA_CA_CERTS")
+    if options.local and ca_path:
+        from deployer.imagebuild.local import read_ca_bundle
+
+        ca = read_ca_bundle(ca_path)
+    plan = plan_build(
+        images_dir,
+        registry,
+        options.images,
+        tag=options.tag,
+        ca_bundle=ca,
+        no_cache=options.no_cache,
+        timeout_s=options.timeout_s,
+    )
+    acr = not options.local or options.registry_name is not None or is_acr(registry)
+    credentials: tuple[str, str] | None = None
+    if acr:
+        credentials = _acr_credentials(registry)
+    elif os.environ.get(Env.REGISTRY_USERNAME) and os.environ.get(Env.REGISTRY_PASSWORD):
+        credentials = (os.environ[Env.REGISTRY_USERNAME], os.environ[Env.REGISTRY_PASSWORD])
+    if builder_factory is not None:
+        builder = builder_factory(options, registry, credentials)
+    elif options.local:
+        from deployer.imagebuild.local import LocalBuilder, docker_client
+
+        auth = {"username": credentials[0], "password": credentials[1]} if credentials else None
+        builder = LocalBuilder(docker_client(), auth)
+    else:
+        from deployer.imagebuild.acr import AcrBuilder, make_client
+
+        subscription = config.resolve(
+            "deployment.subscription",
+            overrides.subscription,
+            d.subscription,
+            Env.SUBSCRIPTION,
+            flag="--subscription",
+            discover="az account list -o table",
+        )
+        resource_group = config.resolve(
+            "deployment.resource_group",
+            overrides.resource_group,
+            d.resource_group,
+            Env.RESOURCE_GROUP,
+            flag="--resource-group",
+            discover="az acr list --query [].resourceGroup -o tsv",
+        )
+        name = options.registry_name or registry.split(".")[0]
+        builder = AcrBuilder(make_client(subscription), resource_group, name)
+    client = RegistryClient(registry, *(credentials or (None, None)))
+    results = run_build(
+        plan,
+        builder,
+        client,
+        force=options.force,
+        parallel=options.parallel,
+        on_status=on_status,
+        on_line=on_line,
+    )
+    built = {
+        r.name: manifest.BuiltImage(r.ref, r.digest, r.build_hash, r.status)
+        for r in results
+        if r.status != FAILED
+    }
+    path = manifest.save(manifest.BuildManifest(registry, plan.tag, built))
+    mode = "local" if options.local else "acr"
+    return BuildResult(registry, plan.tag, mode, results, str(path))
+
+
+__all__ = ["BuildError", "BuildOptions", "BuildResult", "ImageResult", "build", "is_acr"]
