@@ -181,7 +181,7 @@ def build(
         auth = {"username": credentials[0], "password": credentials[1]} if credentials else None
         builder = LocalBuilder(docker_client(), auth)
     else:
-        from deployer.imagebuild.acr import AcrBuilder, make_client
+        from deployer.imagebuild.acr import AcrBuilder, LogPolling, make_client
 
         subscription = config.resolve(
             "deployment.subscription",
@@ -200,7 +200,9 @@ def build(
             discover="az acr list --query [].resourceGroup -o tsv",
         )
         name = options.registry_name or registry.split(".")[0]
-        builder = AcrBuilder(make_client(subscription), resource_group, name)
+        # DEPLOYER_POLL_INTERVAL also paces the log polls (tests make it short).
+        polling = LogPolling(interval_s=min(1.0, config.env_float(Env.POLL_INTERVAL, 1.0)))
+        builder = AcrBuilder(make_client(subscription), resource_group, name, polling)
     client = RegistryClient(registry, *(credentials or (None, None)))
     results = run_build(
         plan,

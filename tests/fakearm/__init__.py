@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from .aci import ACI_SPEC_FILE, AciProvider, ContainerGroupState
+from .acr import ACR_SPEC_FILE, AcrProvider, FakeRegistry
 from .client import LoopbackHttpPolicy, aci_client, is_loopback_url
 from .server import (
     FAKE_SUBSCRIPTION_ID,
@@ -33,23 +34,27 @@ from .spec import SPECS_DIR, Problem, SpecNotFoundError, SwaggerSpec
 class FakeArm(FakeArmServer):
     """The fake ARM server with every provider this package implements.
 
-    Providers are attributes: ``arm.aci`` (Microsoft.ContainerInstance). A new
-    provider (e.g. ACR runs) becomes another attribute here.
+    Providers are attributes: ``arm.aci`` (Microsoft.ContainerInstance) and
+    ``arm.acr`` (Microsoft.ContainerRegistry runs; give it ``arm.acr.storage`` and
+    ``arm.acr.registry`` before scheduling runs).
 
     :param kwargs: passed to :class:`FakeArmServer` (``token``, ``subscription_id``).
     """
 
     def __init__(self, **kwargs: Any) -> None:
         self.aci = AciProvider()
-        super().__init__([self.aci], **kwargs)
+        self.acr = AcrProvider()
+        super().__init__([self.aci, self.acr], **kwargs)
 
 
 __all__ = [
     "ACI_SPEC_FILE",
+    "ACR_SPEC_FILE",
     "FAKE_SUBSCRIPTION_ID",
     "FAKE_TOKEN",
     "SPECS_DIR",
     "AciProvider",
+    "AcrProvider",
     "ArmRequest",
     "ArmResponse",
     "AsyncOperation",
@@ -58,6 +63,7 @@ __all__ = [
     "FakeArm",
     "FakeArmServer",
     "FakeCredential",
+    "FakeRegistry",
     "Faults",
     "LoopbackHttpPolicy",
     "Problem",

@@ -1,0 +1,98 @@
+"""A private Azurite (blob service only) for tests, from the project's own image.
+
+Debian's nodejs cannot run Azurite without an npm install, so tests run the
+``aci-research/azurite`` image (``make build``) on an ephemeral loopback port, with
+the well-known development account. Reuse it: ``with AzuriteContainer() as az: ...``.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import uuid
+from types import TracebackType
+from typing import Self
+
+ACCOUNT = "devstoreaccount1"
+ACCOUNT_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+"""Azurite's published development key (not a secret)."""
+IMAGE = "aci-research/azurite:latest"
+
+
+class AzuriteContainer:
+    """Runs Azurite in a container published on 127.0.0.1 (random port).
+
+    :param image: the Azurite image. Default: ``aci-research/azurite:latest``.
+    :param timeout: seconds to wait for the blob port. Default: 60.
+    """
+
+    def __init__(self, image: str = IMAGE, timeout: float = 60.0) -> None:
+        self.image = image
+        self.timeout = timeout
+        self.name = f"aci-research-test-azurite-{uuid.uuid4().hex[:8]}"
+        self.port = 0
+
+    @property
+    def blob_endpoint(self) -> str:
+        """``http://127.0.0.1:<port>/devstoreaccount1``."""
+        return f"http://127.0.0.1:{self.port}/{ACCOUNT}"
+
+    @property
+    def connection_string(self) -> str:
+        """A blob-only connection string for this instance."""
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+            f"BlobEndpoint={self.blob_endpoint};"
+        )
+
+    def start(self) -> Self:
+        """Start the container and wait until the blob port answers.
+
+        :raises RuntimeError: when the image is missing or Azurite does not come up.
+        """
+        run = subprocess.run(
+            ["docker", "run", "-d", "--rm", "--name", self.name, "-p", "127.0.0.1::10000",
+             self.image],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if run.returncode != 0:
+            raise RuntimeError(
+                f"cannot start {self.image}: {run.stderr.strip()} (build it with `make build`)"
+            )
+        port = subprocess.run(
+            ["docker", "port", self.name, "10000/tcp"], capture_output=True, text=True, check=True
+        ).stdout.split()[0]
+        self.port = int(port.rsplit(":", 1)[1])
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                    sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                    if sock.recv(12).startswith(b"HTTP/"):
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.2)
+        logs = subprocess.run(["docker", "logs", self.name], capture_output=True, text=True)
+        self.stop()
+        raise RuntimeError(f"Azurite did not answer within {self.timeout}s: {logs.stderr[-500:]}")
+
+    def stop(self) -> None:
+        """Remove the container (and its data)."""
+        subprocess.run(["docker", "rm", "-f", self.name], capture_output=True, check=False)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
