@@ -5,7 +5,11 @@ Everything that knows *how* the stack runs lives here; the tests only use :class
 * ``stack.start_worker(**env)`` starts one worker and returns a :class:`WorkerProc`
   (``kill9()``, ``terminate()``, ``health()``, ``logs()``);
 * ``stack.cli(...)`` runs ``blast-jobs``; ``stack.storage`` is a real storage client for
-  assertions; ``stack.storage_down()`` / ``stack.storage_up()`` cause an outage.
+  assertions; ``stack.storage_down()`` / ``stack.storage_up()`` cause an outage and
+  ``stack.storage_paused()`` freezes storage.
+
+A worker's ``cache``, ``work`` and ``cwd`` directories and its log must be readable from the
+host (bind mounts when workers are containers): tests inspect them.
 
 Today workers are local ``blast-worker`` processes from the dev venv and storage is a private
 Azurite started for the session. Pointing the same tests at the compose stack means
@@ -141,6 +145,16 @@ class AzuriteProcess:
             return True
 
         wait_for(up, 30, "azurite to listen")
+
+    def pause(self) -> None:
+        """Freeze the emulator: connections stay open but nothing is answered."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Undo :meth:`pause`."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGCONT)
 
     def stop(self) -> None:
         """Stop gracefully (Azurite saves its metadata on SIGTERM)."""
@@ -346,6 +360,15 @@ class Stack:
     def storage_up(self) -> None:
         """Bring storage back after :meth:`storage_down`."""
         self.azurite.start()
+
+    @contextlib.contextmanager
+    def storage_paused(self) -> Iterator[None]:
+        """Freeze storage inside the block (requests hang rather than fail)."""
+        self.azurite.pause()
+        try:
+            yield
+        finally:
+            self.azurite.resume()
 
     def stop_all(self) -> None:
         """Kill every worker this test started."""

@@ -3,8 +3,6 @@ and a storage outage. Every job must still end succeeded exactly once."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import tempfile
 import time
@@ -72,12 +70,8 @@ def test_download_killed_halfway_resumes_and_verifies(stack: Stack, tmp_path: Pa
 
     wait_for(some_chunk_done, 60, "the first downloaded range", interval=0.002)
     # Freeze storage so the download cannot finish, then kill the worker outright.
-    assert stack.azurite.proc is not None
-    os.killpg(stack.azurite.proc.pid, signal.SIGSTOP)
-    try:
+    with stack.storage_paused():
         worker.kill9()
-    finally:
-        os.killpg(stack.azurite.proc.pid, signal.SIGCONT)
     assert list(staging.glob("*.part")), "the download finished before the kill"
     assert not (cache / BIG_DB).exists()
 
