@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import contextvars
 import fcntl
 import hashlib
 import json
@@ -398,7 +399,9 @@ class Provisioner:
 
             pool = ThreadPoolExecutor(max_workers=self.concurrency)
             try:
-                futures = [pool.submit(fetch, job) for job in jobs]
+                # copy_context: progress lines from these threads keep the job id
+                futures = [pool.submit(contextvars.copy_context().run, fetch, job)
+                           for job in jobs]
                 for future in as_completed(futures):
                     future.result()
             finally:

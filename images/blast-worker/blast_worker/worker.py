@@ -519,8 +519,11 @@ class Worker:
             return self._upload_file(spec, workdir, fmt)
 
         with ThreadPoolExecutor(max_workers=len(formats) + 1) as pool:
-            futures = {11: pool.submit(self._upload_file, spec, workdir, 11)}
-            futures.update({fmt: pool.submit(derive, fmt) for fmt in formats})
+            # copy_context: log lines from these threads keep the job id
+            futures = {11: pool.submit(contextvars.copy_context().run, self._upload_file,
+                                       spec, workdir, 11)}
+            futures.update({fmt: pool.submit(contextvars.copy_context().run, derive, fmt)
+                            for fmt in formats})
             done = {fmt: future.result() for fmt, future in futures.items()}
         links = {str(fmt): url for fmt, (url, _) in done.items()}
         expiry = done[11][1]

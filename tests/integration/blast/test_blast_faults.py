@@ -113,6 +113,9 @@ def test_corrupted_blob_is_refused(stack: Stack) -> None:
     assert not (worker.cache / name).exists()
     assert not list((worker.cache / ".staging").rglob("*.part"))
     assert worker.alive
+    # Provisioning on demand logs under the job's id, including from download threads.
+    download_lines = [x for x in worker.logs() if x.get("logger") == "blast_worker.provision"]
+    assert download_lines and all(x["job"] == job for x in download_lines)
 
 
 def test_storage_outage_backs_off_and_recovers(stack: Stack) -> None:
