@@ -309,8 +309,10 @@ def build(
     groups: list[GroupSpec] = []
     endpoints: list[tuple[str, str]] = []
 
+    built = dict(settings.images)
+
     def image(name: str) -> str:
-        return contract.image_ref(settings.registry, name, settings.image_tag)
+        return built.get(name) or contract.image_ref(settings.registry, name, settings.image_tag)
 
     ipp = workload.workloads.ipyparallel
     blast = workload.workloads.blast

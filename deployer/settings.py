@@ -54,6 +54,8 @@ class Settings:
         subnet_id (str | None): Subnet resource id (private IPs).
         subscription (str | None): Subscription id (None when only planning).
         resource_group (str | None): Resource group (None when only planning).
+        images (tuple[tuple[str, str], ...]): (image, reference) recorded by
+            ``deployer build``; used unless a tag is pinned. Default: none.
     """
 
     deployment: str
@@ -70,6 +72,7 @@ class Settings:
     subnet_id: str | None = None
     subscription: str | None = None
     resource_group: str | None = None
+    images: tuple[tuple[str, str], ...] = ()
 
     def require_azure(self) -> tuple[str, str]:
         """Return (subscription, resource group), or raise saying what to set."""
@@ -108,12 +111,15 @@ def resolve_settings(workload: Workload, overrides: Overrides, *, need_azure: bo
         flag="--registry",
         discover="az acr list --query [].loginServer -o tsv",
     )
-    tag = (
-        overrides.image_tag
-        or d.image_tag
-        or os.environ.get(Env.IMAGE_TAG)
-        or config.DEFAULT_IMAGE_TAG
-    )
+    pinned = overrides.image_tag or d.image_tag or os.environ.get(Env.IMAGE_TAG)
+    tag = pinned or config.DEFAULT_IMAGE_TAG
+    built: tuple[tuple[str, str], ...] = ()
+    if not pinned:
+        # Deploy exactly what `deployer build` pushed to this registry, if it did.
+        from deployer.imagebuild import manifest
+
+        found = manifest.load(registry)
+        built = tuple(sorted(found.refs().items())) if found else ()
     subscription = resource_group = None
     if need_azure:
         subscription = config.resolve(
@@ -177,4 +183,5 @@ def resolve_settings(workload: Workload, overrides: Overrides, *, need_azure: bo
         subnet_id=d.subnet_id,
         subscription=subscription,
         resource_group=resource_group,
+        images=built,
     )

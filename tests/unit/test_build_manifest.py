@@ -1,0 +1,160 @@
+"""The build manifest, the image catalogue, and ``deployer up`` deploying what was built."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from deployer import api
+from deployer.errors import InputError
+from deployer.imagebuild import images, manifest
+from deployer.settings import Overrides
+
+WORKLOAD = """
+deployment:
+  name: mani
+  location: westeurope
+  registry: myacr.azurecr.io
+  registry_auth: admin
+{tag}
+workloads:
+  ipyparallel:
+    engines: 1
+"""
+
+
+def _record(registry: str, tag: str) -> None:
+    manifest.save(
+        manifest.BuildManifest(
+            registry,
+            tag,
+            {
+                name: manifest.BuiltImage(
+                    f"{registry}/{name}:{tag}", "sha256:" + "a" * 64, "h", "succeeded"
+                )
+                for name in ("ipcontroller", "notebook", "ipengine")
+            },
+        )
+    )
+
+
+def _images(plan: api.PlanResult, file: Path) -> dict[str, str]:
+    from deployer.api import _prepare
+
+    prep = _prepare(file, Overrides(), need_azure=False, persist=False)
+    return {c.role: c.image for g in prep.plan.groups for c in g.containers}
+
+
+def test_up_deploys_the_refs_build_recorded(
+    deployer_env: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    file = workload_file(WORKLOAD.format(tag=""))
+    _record("myacr.azurecr.io", "0.1.0-abc1234")
+    refs = _images(api.plan(file, offline=True), file)
+    assert refs["ipengine"] == "myacr.azurecr.io/ipengine:0.1.0-abc1234"
+    assert refs["ipcontroller"] == "myacr.azurecr.io/ipcontroller:0.1.0-abc1234"
+
+
+def test_a_pinned_tag_wins_over_the_manifest(
+    deployer_env: dict[str, str],
+    workload_file: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _record("myacr.azurecr.io", "0.1.0-abc1234")
+    pinned = workload_file(WORKLOAD.format(tag='  image_tag: "0.0.9"'), "pinned.yaml")
+    assert _images(api.plan(pinned, offline=True), pinned)["ipengine"] == (
+        "myacr.azurecr.io/ipengine:0.0.9"
+    )
+    plain = workload_file(WORKLOAD.format(tag=""), "plain.yaml")
+    monkeypatch.setenv("DEPLOYER_IMAGE_TAG", "0.0.8")
+    assert _images(api.plan(plain, offline=True), plain)["ipengine"].endswith(":0.0.8")
+
+
+def test_without_a_manifest_the_default_tag_is_used(
+    deployer_env: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    _record("other.azurecr.io", "0.1.0-zzz")  # another registry's build is not used
+    file = workload_file(WORKLOAD.format(tag=""))
+    assert _images(api.plan(file, offline=True), file)["ipengine"] == (
+        "myacr.azurecr.io/ipengine:latest"
+    )
+
+
+def test_saving_keeps_images_of_earlier_builds(deployer_env: dict[str, str]) -> None:
+    _record("r.example", "1")
+    manifest.save(
+        manifest.BuildManifest(
+            "r.example",
+            "2",
+            {"ipengine": manifest.BuiltImage("r.example/ipengine:2", None, "h", "succeeded")},
+        )
+    )
+    found = manifest.load("r.example")
+    assert found is not None
+    assert found.refs() == {
+        "ipcontroller": "r.example/ipcontroller:1",
+        "notebook": "r.example/notebook:1",
+        "ipengine": "r.example/ipengine:2",
+    }
+    body = json.loads(manifest.path_for("r.example").read_text())
+    assert body["version"] == manifest.VERSION
+
+
+def test_a_corrupt_manifest_says_what_to_do(deployer_env: dict[str, str]) -> None:
+    path = manifest.path_for("bad.example")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{not json")
+    with pytest.raises(InputError) as err:
+        manifest.load("bad.example")
+    assert "deployer build" in str(err.value.hint)
+
+
+def test_selection_adds_parents_in_build_order_and_excludes_local_only_images() -> None:
+    assert [s.name for s in images.select(None)] == [
+        "base-builder",
+        "base",
+        "ipcontroller",
+        "ipengine",
+        "notebook",
+        "blast-worker",
+    ]
+    assert [s.name for s in images.select(["notebook"])] == ["base-builder", "base", "notebook"]
+    with pytest.raises(InputError):
+        images.select(["nope"])
+
+
+def test_build_hash_follows_context_and_parents() -> None:
+    spec = images.BY_NAME["ipengine"]
+    parents = {"base": "b1", "base-builder": "bb1"}
+    one = images.build_hash("ctx", spec, parents)
+    assert one == images.build_hash("ctx", spec, dict(parents))
+    assert one != images.build_hash("ctx2", spec, parents)
+    assert one != images.build_hash("ctx", spec, {**parents, "base": "b2"})
+
+
+def test_target_builds_get_a_labelled_last_stage() -> None:
+    text = images.labelled_dockerfile(
+        "FROM x AS builder\nFROM x\n", images.BY_NAME["base-builder"], "h1"
+    )
+    assert text.decode().endswith(f'FROM builder\nLABEL {images.LABEL}="h1"\n')
+    plain = images.labelled_dockerfile("FROM x\n", images.BY_NAME["ipengine"], "h2").decode()
+    assert "FROM builder" not in plain and plain.endswith(f'LABEL {images.LABEL}="h2"\n')
+
+
+def test_build_args_name_parents_in_the_same_registry() -> None:
+    args = images.build_args(
+        images.BY_NAME["notebook"], "r.io", "1.0-abc", "1.0", "abc", "debian:x"
+    )
+    assert args == {
+        "BASE_IMAGE": "r.io/base:1.0-abc",
+        "BUILDER_IMAGE": "r.io/base-builder:1.0-abc",
+        "VERSION": "1.0",
+        "REVISION": "abc",
+    }
+    assert (
+        images.build_args(images.BY_NAME["base"], "r.io", "t", "1", "a", "debian:x")["BASE_IMAGE"]
+        == "debian:x"
+    )
