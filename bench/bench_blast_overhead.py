@@ -13,6 +13,7 @@ Run from the repository root (needs azurite and ncbi-blast+):
 from __future__ import annotations
 
 import argparse
+import secrets
 import statistics
 import subprocess
 import sys
@@ -80,7 +81,7 @@ def run(stack: Stack, root: Path, args: argparse.Namespace) -> None:
         subprocess.run(bare_argv, capture_output=True, check=True)
         bare.append(time.perf_counter() - t0)
 
-        spec = JobSpec(f"bench-{int(time.time())}-{i}", "blastn", DB, Query(fasta=query_text),
+        spec = JobSpec(f"bench-{secrets.token_hex(4)}-{i}", "blastn", DB, Query(fasta=query_text),
                        options)
         log.record_queued(spec.job_id, "blastn", DB, None)
         t0 = time.perf_counter()
