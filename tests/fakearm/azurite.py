@@ -54,8 +54,17 @@ class AzuriteContainer:
         :raises RuntimeError: when the image is missing or Azurite does not come up.
         """
         run = subprocess.run(
-            ["docker", "run", "-d", "--rm", "--name", self.name, "-p", "127.0.0.1::10000",
-             self.image],
+            [
+                "docker",
+                "run",
+                "-d",
+                "--rm",
+                "--name",
+                self.name,
+                "-p",
+                "127.0.0.1::10000",
+                self.image,
+            ],
             capture_output=True,
             text=True,
             check=False,

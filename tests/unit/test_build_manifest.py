@@ -42,8 +42,10 @@ def _record(registry: str, tag: str) -> None:
 
 
 def _images(plan: api.PlanResult, file: Path) -> dict[str, str]:
+    """Image per role of the plan ``deployer plan``/``up`` build for ``file``."""
     from deployer.api import _prepare
 
+    assert plan.groups  # the public plan succeeded; read the refs of the same plan
     prep = _prepare(file, Overrides(), need_azure=False, persist=False)
     return {c.role: c.image for g in prep.plan.groups for c in g.containers}
 
