@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 
@@ -32,6 +33,28 @@ def test_every_service_becomes_healthy(docker_client: docker.DockerClient, stack
             assert (state["Status"], state["ExitCode"]) == ("exited", 0), container.logs()[-2000:]
         else:
             assert state["Health"]["Status"] == "healthy", name
+
+
+# Upstream notices expected by design: engines reach the controller through
+# the SSH tunnel, so ZMQ's own CurveZMQ encryption is off, and ipengine does
+# not wire up ipykernel's debugger.
+EXPECTED_NOTICES = ("Not using CurveZMQ security", "debugpy_stream undefined")
+# Our scripts' and Python's level names, JSON log levels, and Jupyter's "[W 2026-..." form.
+WARNING_LINE = re.compile(r"\bWARNING\b|^\[W \d")
+ERROR_LINE = re.compile(r"\b(ERROR|CRITICAL)\b|^\[[EC] \d")
+
+
+def test_service_logs_have_no_warnings_or_errors(
+    docker_client: docker.DockerClient, stack: str
+) -> None:
+    # Runs before the tests that provoke refusals (a wrong token logs a warning).
+    for container in project_containers(docker_client, stack):
+        name = container.labels["com.docker.compose.service"]
+        logs = container.logs().decode(errors="replace")
+        lines = [ln for ln in logs.splitlines() if not any(n in ln for n in EXPECTED_NOTICES)]
+        assert [ln for ln in lines if WARNING_LINE.search(ln)] == [], name
+        assert [ln for ln in lines if ERROR_LINE.search(ln)] == [], name
+        assert "Traceback" not in logs, name
 
 
 def test_registered_engines_equal_replicas(docker_client: docker.DockerClient, stack: str) -> None:
