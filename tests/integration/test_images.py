@@ -7,6 +7,7 @@ import re
 import subprocess
 import tarfile
 from pathlib import Path
+from typing import IO, cast
 
 import docker
 import pytest
@@ -108,7 +109,7 @@ def _image_contains(client: docker.DockerClient, name: str, needles: list[bytes]
     hits: list[str] = []
     try:
         stream = container.export()
-        with tarfile.open(fileobj=_ChunkReader(stream), mode="r|") as tar:
+        with tarfile.open(fileobj=cast(IO[bytes], _ChunkReader(stream)), mode="r|") as tar:
             for member in tar:
                 if not member.isfile() or member.size > 50_000_000:
                     continue
