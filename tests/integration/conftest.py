@@ -60,7 +60,8 @@ def docker_client() -> docker.DockerClient:
     return client
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """An unused loopback TCP port."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -72,7 +73,7 @@ def stack_env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("stack") / ".env"
     ensure_env_file(path)
     with path.open("a", encoding="utf-8") as fh:
-        fh.write(f"NOTEBOOK_PORT={_free_port()}\n")
+        fh.write(f"NOTEBOOK_PORT={free_port()}\n")
     return path
 
 

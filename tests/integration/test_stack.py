@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import docker
+import pytest
 
-from tests.integration.conftest import exec_text, project_containers
+from deployer.localstack import ensure_env_file, wait_for_stack
+from tests.integration.conftest import (
+    COMPOSE_FILE,
+    STACK_TIMEOUT,
+    exec_text,
+    free_port,
+    project_containers,
+)
 
 ENGINE_REPLICAS = 2
 
@@ -117,3 +128,36 @@ def test_only_the_notebook_is_published_on_loopback(
                     )
                 )
     assert published == [("ipcontroller", "8888/tcp", "127.0.0.1", stack_secrets["NOTEBOOK_PORT"])]
+
+
+def test_the_other_compose_version_runs_the_stack_too(
+    docker_compose_command: str, docker_compose_project_name: str, tmp_path: Path
+) -> None:
+    """The session stack runs under one Compose (v2 when present); this one starts
+    the same file under the other, since the file must work with both."""
+    other = (
+        ["docker-compose"]
+        if docker_compose_command.startswith("docker compose")
+        else ["docker", "compose"]
+    )
+    probe = subprocess.run([*other, "version"], capture_output=True)
+    if probe.returncode != 0:
+        message = f"{' '.join(other)} is not installed: the stack ran under one Compose only"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (.ci/run installs both)")
+        pytest.skip(message)
+    env_file = tmp_path / ".env"
+    ensure_env_file(env_file)
+    with env_file.open("a", encoding="utf-8") as fh:
+        fh.write(f"NOTEBOOK_PORT={free_port()}\n")
+    project = f"{docker_compose_project_name}alt"
+    compose = [*other, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "-p", project]
+    try:
+        up = subprocess.run([*compose, "up", "-d"], capture_output=True, text=True, timeout=300)
+        assert up.returncode == 0, up.stderr[-3000:]
+        lines: list[str] = []
+        assert wait_for_stack(project, STACK_TIMEOUT, report=lines.append), "\n".join(lines)
+    finally:
+        subprocess.run(
+            [*compose, "down", "-v", "--remove-orphans"], capture_output=True, timeout=300
+        )
