@@ -253,7 +253,14 @@ class AcrBuilder:
         )
         tail = Tail(log)
         log_blob = BlobClient.from_blob_url(sas.log_link, **self.blob_options)
-        stream_log_blob(log_blob, tail, self.polling)
+        try:
+            stream_log_blob(log_blob, tail, self.polling)
+        except SdkAzureError as exc:
+            raise AzureError(
+                f"could not read the log of run {run_id} ({job.spec.name}): "
+                f"{str(exc).splitlines()[0]}",
+                hint=f"`az acr task logs -r {name} --run-id {run_id}` shows it",
+            ) from None
         final = self._call(f"read run {run_id}", lambda: self.client.runs.get(rg, name, run_id))
         # The blob can be complete a moment before the run record is final.
         deadline = time.monotonic() + 60

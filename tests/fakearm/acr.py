@@ -281,7 +281,9 @@ class AcrProvider(ResourceProvider):
             )
         run_id = f"cb{next(self._ids)}"
         registry = request.path_params.get("registryName", "")
-        run = RunState(run_id, registry, body, log_blob=f"{run_id}/rawtext.log")
+        # Unique per fake: Azurite may outlive this server (session fixture) and keep old logs.
+        log_blob = f"{uuid.uuid4().hex}/{run_id}/rawtext.log"
+        run = RunState(run_id, registry, body, log_blob=log_blob)
         self.runs[run_id] = run
         self._ensure(LOG_CONTAINER)
         thread = threading.Thread(target=self._build, args=(run, dockerfile), daemon=True)

@@ -199,6 +199,7 @@ def test_failed_build_exits_non_zero_with_the_log_tail_and_others_finish(
     )
     assert result.exit_code == 1, result.output
     text = result.output
+    print(text)  # shown when an assertion below fails
     assert "1 of 4 images failed (ipengine)" in text
     assert "The command '/bin/sh -c exit 3' returned a non-zero code: 3" in text
     assert "ACR run" in text and "Failed" in text
