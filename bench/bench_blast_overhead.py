@@ -75,6 +75,7 @@ def run(stack: Stack, root: Path, args: argparse.Namespace) -> None:
     options = Options(task=args.task, word_size=args.word_size)
     bare: list[float] = []
     service: list[float] = []
+    service_by_job: dict[str, float] = {}
     subprocess.run(bare_argv, capture_output=True, check=True)  # warm the page cache
     for i in range(args.jobs):
         t0 = time.perf_counter()
@@ -93,6 +94,7 @@ def run(stack: Stack, root: Path, args: argparse.Namespace) -> None:
 
         wait_for(done, 600, f"job {spec.job_id}", interval=0.02)
         service.append(time.perf_counter() - t0)
+        service_by_job[spec.job_id] = service[-1]
     b, s = statistics.median(bare), statistics.median(service)
     print(f"jobs: {args.jobs} x {args.queries} queries, task {args.task}, "
           f"word_size {args.word_size}, "
@@ -107,6 +109,15 @@ def run(stack: Stack, root: Path, args: argparse.Namespace) -> None:
     lines = worker.logs()
     search = [x["blast_s"] for x in lines if x.get("msg") == "BLAST finished"]
     finished = [x for x in lines if x.get("msg") == "job succeeded"]
+    # End-to-end minus that same job's own search time: cancels the run-to-run variance of
+    # BLAST itself, which dominates on a busy machine.
+    own = {x["job"]: x["blast_s"] for x in lines if x.get("msg") == "BLAST finished"}
+    per_job = [service_by_job[j] - own[j] for j in service_by_job if j in own]
+    if per_job:
+        print(f"per-job overhead (end-to-end minus its own search): median "
+              f"{statistics.median(per_job) * 1000:.0f} ms = "
+              f"{100 * statistics.median(per_job) / statistics.median(own.values()):.1f}% of "
+              "the median search")
     if search and finished:
         def ms(values: list[float]) -> str:
             return f"{statistics.median(values) * 1000:6.0f} ms"
