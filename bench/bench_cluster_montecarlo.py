@@ -1,0 +1,110 @@
+"""Monte Carlo wall time on 1 engine versus 2 (target: at least 1.7x speed-up on 2 cores).
+
+Runs the Monte Carlo notebook's own pricing task (``price_cell``, read from
+``images/notebook/notebooks/monte-carlo-options.ipynb``) over its default grid of 6 strikes x
+5 volatilities x 260 days, from a client in the notebook container, through a load-balanced
+view restricted to the first engine, then to the first two. Each figure is the median of
+``--repeat`` runs. Run from the repository root, with the images built:
+
+    .venv/bin/python bench/bench_cluster_montecarlo.py [--project aci-research] [--repeat 3]
+
+Without ``--project`` it starts (and removes) a private compose stack with 2 engine
+containers of 1 CPU each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.integration.cluster.benchstack import (
+    BenchError,
+    cluster_stack,
+    run_python,
+    service,
+)
+
+NOTEBOOK = (
+    Path(__file__).resolve().parents[1]
+    / "images"
+    / "notebook"
+    / "notebooks"
+    / "monte-carlo-options.ipynb"
+)
+
+CLIENT = """
+import json, statistics, time
+import ipyparallel as ipp
+import numpy as np
+
+{price_cell}
+
+rc = ipp.Client()
+rc.wait_for_engines(2, timeout=120)
+ids = rc.ids[:2]
+grid = [(K, s) for K in np.linspace(90, 110, 6) for s in np.linspace(0.1, 0.4, 5)]
+
+def run(targets, paths):
+    view = rc.load_balanced_view(targets=targets)
+    view.retries = 3
+    started = time.perf_counter()
+    view.map_sync(price_cell, [100.0] * len(grid), [K for K, _ in grid], [s for _, s in grid],
+                  [0.05] * len(grid), [260] * len(grid), [paths] * len(grid),
+                  [(2026, i) for i in range(len(grid))])
+    return time.perf_counter() - started
+
+run(ids, 2000)  # warm up: imports and first allocations on both engines
+rows = []
+for paths in {paths}:
+    for n in (1, 2):
+        times = [run(ids[:n], paths) for _ in range({repeat})]
+        rows.append({{"paths": paths, "engines": n, "seconds": statistics.median(times)}})
+print(json.dumps(rows))
+"""
+
+
+def price_cell_source() -> str:
+    """The notebook's code cell that defines ``price_cell``."""
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    for cell in cells:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "code" and source.startswith("def price_cell("):
+            return source
+    raise BenchError(f"{NOTEBOOK.name} has no cell defining price_cell")
+
+
+def main() -> None:
+    """Parse the options, run the benchmark, print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--project", help="use this running compose stack (make up: aci-research)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per configuration (median)")
+    parser.add_argument(
+        "--paths", type=int, nargs="+", default=[10_000, 50_000], help="paths per grid cell"
+    )
+    args = parser.parse_args()
+    try:
+        code = CLIENT.format(
+            price_cell=price_cell_source(), paths=list(args.paths), repeat=args.repeat
+        )
+        with cluster_stack(args.project) as project:
+            output = run_python(service(project, "notebook"), code)
+    except BenchError as exc:
+        sys.exit(str(exc))
+    rows = json.loads(output.strip().splitlines()[-1])
+    print("Monte Carlo grid: 30 tasks (6 strikes x 5 volatilities), 260 days")
+    print(f"{'paths/cell':>10} {'1 engine (s)':>13} {'2 engines (s)':>14} {'speed-up':>9}")
+    for paths in args.paths:
+        one, two = (
+            next(r["seconds"] for r in rows if r["paths"] == paths and r["engines"] == n)
+            for n in (1, 2)
+        )
+        print(f"{paths:>10,} {one:>13.2f} {two:>14.2f} {one / two:>8.2f}x")
+    print("target: at least 1.7x on 2 cores")
+
+
+if __name__ == "__main__":
+    main()

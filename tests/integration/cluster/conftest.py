@@ -1,0 +1,181 @@
+"""Fixtures for the cluster tests: the stack's controller, engines and notebook, a Python
+runner inside the notebook container, and extra engine containers with chosen credentials.
+
+The stack is the session's compose stack (``tests/integration/conftest.py``), shared with the
+other integration tests, so every test here leaves it as it found it: the same number of
+engine containers, all healthy, and exactly that many engines registered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+from docker.models.containers import Container
+
+from tests.integration.conftest import exec_text, image, project_containers
+
+ENGINE_REPLICAS = 2
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run this folder's tests after all others.
+
+    They refuse wrong keys and kill an engine on purpose, which the controller and the
+    engines log as warnings and errors; the stack's log test must run before that.
+    """
+    here = Path(__file__).parent
+    mine = [item for item in items if here in Path(str(item.fspath)).parents]
+    others = [item for item in items if here not in Path(str(item.fspath)).parents]
+    items[:] = others + mine
+
+
+SECURITY = "/srv/ipython/profile_default/security"
+
+
+def one(client: docker.DockerClient, project: str, service: str) -> Container:
+    """The single container of a compose service.
+
+    Args:
+        client (docker.DockerClient): The Docker client.
+        project (str): The compose project name.
+        service (str): The service name, e.g. ``ipcontroller``.
+    """
+    containers = project_containers(client, project, service)
+    assert len(containers) == 1, f"expected one {service} container, found {len(containers)}"
+    return containers[0]
+
+
+def python_in(container: Container, code: str, timeout: float = 300) -> Any:
+    """Run Python in a container and return the JSON it printed last.
+
+    The script runs under ``timeout`` (coreutils) so a hung cluster fails the test instead of
+    blocking it. Output is stdout and stderr combined, so the last line that parses as JSON
+    is taken (libraries may log to stderr after it).
+
+    Args:
+        container (Container): A running container with Python and coreutils.
+        code (str): The script; it prints its result as one line of JSON.
+        timeout (float): Seconds before the script is killed.
+    """
+    code_, out = exec_text(container, ["timeout", str(int(timeout)), "python", "-c", code])
+    assert code_ == 0, f"the script failed ({code_}):\n{out[-4000:]}"
+    for line in reversed(out.strip().splitlines()):
+        if line[:1] in "{[":
+            with contextlib.suppress(ValueError):
+                return json.loads(line)
+    raise AssertionError(f"the script printed no JSON:\n{out[-4000:]}")
+
+
+def registered_engines(notebook: Container) -> list[int]:
+    """The engine ids the hub lists now, asked from the notebook container.
+
+    Args:
+        notebook (Container): The notebook container (beside the controller).
+    """
+    ids: list[int] = python_in(
+        notebook,
+        "import json, ipyparallel as ipp; rc = ipp.Client(); print(json.dumps(rc.ids)); rc.close()",
+        timeout=60,
+    )
+    return ids
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 2) -> None:
+    """Poll ``check`` until it is true; fail the test saying ``what`` when it never is.
+
+    Args:
+        check (Callable[[], bool]): The condition.
+        timeout (float): Seconds to wait.
+        what (str): What is awaited, for the failure message.
+        interval (float): Seconds between polls.
+    """
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def cluster_settled(client: docker.DockerClient, project: str, notebook: Container) -> bool:
+    """True when every engine container is healthy and the hub lists one engine per container
+    (a killed engine's registration is gone and its replacement has registered).
+
+    Args:
+        client (docker.DockerClient): The Docker client.
+        project (str): The compose project name.
+        notebook (Container): The notebook container.
+    """
+    engines = project_containers(client, project, "ipengine")
+    for container in engines:
+        container.reload()
+        if container.attrs["State"].get("Health", {}).get("Status") != "healthy":
+            return False
+    return len(registered_engines(notebook)) == len(engines) == ENGINE_REPLICAS
+
+
+@pytest.fixture(scope="session")
+def controller(docker_client: docker.DockerClient, stack: str) -> Container:
+    """The stack's ipcontroller container."""
+    return one(docker_client, stack, "ipcontroller")
+
+
+@pytest.fixture(scope="session")
+def notebook(docker_client: docker.DockerClient, stack: str) -> Container:
+    """The stack's notebook container, sharing the controller's network namespace."""
+    return one(docker_client, stack, "notebook")
+
+
+@pytest.fixture()
+def engines(docker_client: docker.DockerClient, stack: str, notebook: Container) -> list[Container]:
+    """The stack's engine containers, once all are healthy and registered."""
+    wait_until(lambda: cluster_settled(docker_client, stack, notebook), 120, "a settled cluster")
+    return project_containers(docker_client, stack, "ipengine")
+
+
+@pytest.fixture()
+def extra_engine(
+    docker_client: docker.DockerClient, stack: str
+) -> Iterator[Callable[..., Container]]:
+    """Start additional ipengine containers on the stack's network; removed afterwards.
+
+    The returned function takes the container's environment as keyword arguments. Like the
+    stack's engines, the containers see the controller's security volume read-only.
+    """
+    started: list[Container] = []
+    networks = [n.name for n in docker_client.networks.list(names=[f"{stack}_default"])]
+    assert networks, f"the stack's network {stack}_default does not exist"
+
+    def start(**environment: str) -> Container:
+        container = docker_client.containers.run(
+            image("ipengine"),
+            detach=True,
+            network=networks[0],
+            environment={"IPP_ENGINES_PER_CONTAINER": "1", "IPP_WAIT": "30", **environment},
+            volumes={f"{stack}_ipp-security": {"bind": SECURITY, "mode": "ro"}},
+            labels={"aci-research.test": "cluster"},
+        )
+        started.append(container)
+        return container
+
+    yield start
+    for container in started:
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
+
+
+def logs_since(container: Container, since: float) -> str:
+    """A container's log lines written since an epoch time.
+
+    Args:
+        container (Container): The container.
+        since (float): Epoch seconds.
+    """
+    raw: bytes = container.logs(since=int(since))
+    return raw.decode(errors="replace")
