@@ -22,7 +22,7 @@ from deployer.config import Env
 from deployer.errors import DeployerError, InputError, MissingSettingError, WorkloadFileError
 from deployer.plan import Action, Change, GroupSpec, Plan, build
 from deployer.secrets import Secret
-from deployer.settings import Overrides, Settings, resolve_settings
+from deployer.settings import Overrides, Settings, resolve_azure_scope, resolve_settings
 from deployer.workload import Workload, load
 
 BackendFactory = Callable[[Settings], Backend]
@@ -603,22 +603,7 @@ def down(
     """
     workload = load(file)
     d = workload.deployment
-    sub = config.resolve(
-        "deployment.subscription",
-        overrides.subscription,
-        d.subscription,
-        Env.SUBSCRIPTION,
-        flag="--subscription",
-        discover="az account list -o table",
-    )
-    rg = config.resolve(
-        "deployment.resource_group",
-        overrides.resource_group,
-        d.resource_group,
-        Env.RESOURCE_GROUP,
-        flag="--resource-group",
-        discover="az group list -o table",
-    )
+    sub, rg = resolve_azure_scope(workload, overrides)
     settings = Settings(
         deployment=d.name,
         location=overrides.location or d.location or "",

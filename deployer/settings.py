@@ -81,6 +81,44 @@ class Settings:
         return self.subscription, self.resource_group
 
 
+def resolve_azure_scope(
+    workload: Workload,
+    overrides: Overrides,
+    *,
+    discover_group: str = "az group list -o table",
+) -> tuple[str, str]:
+    """Resolve the subscription and resource group through the chain.
+
+    Args:
+        workload (Workload): The validated workload file.
+        overrides (Overrides): Values from the command line.
+        discover_group (str): The ``az`` command the error suggests for finding the
+            resource group. Default: ``az group list -o table``.
+
+    Raises:
+        MissingSettingError: Naming the flag, field and variable that set a
+            missing value.
+    """
+    d = workload.deployment
+    subscription = config.resolve(
+        "deployment.subscription",
+        overrides.subscription,
+        d.subscription,
+        Env.SUBSCRIPTION,
+        flag="--subscription",
+        discover="az account list -o table",
+    )
+    resource_group = config.resolve(
+        "deployment.resource_group",
+        overrides.resource_group,
+        d.resource_group,
+        Env.RESOURCE_GROUP,
+        flag="--resource-group",
+        discover=discover_group,
+    )
+    return subscription, resource_group
+
+
 def resolve_settings(workload: Workload, overrides: Overrides, *, need_azure: bool) -> Settings:
     """Resolve the deployment settings through the chain.
 
@@ -122,22 +160,7 @@ def resolve_settings(workload: Workload, overrides: Overrides, *, need_azure: bo
         built = tuple(sorted(found.refs().items())) if found else ()
     subscription = resource_group = None
     if need_azure:
-        subscription = config.resolve(
-            "deployment.subscription",
-            overrides.subscription,
-            d.subscription,
-            Env.SUBSCRIPTION,
-            flag="--subscription",
-            discover="az account list -o table",
-        )
-        resource_group = config.resolve(
-            "deployment.resource_group",
-            overrides.resource_group,
-            d.resource_group,
-            Env.RESOURCE_GROUP,
-            flag="--resource-group",
-            discover="az group list -o table",
-        )
+        subscription, resource_group = resolve_azure_scope(workload, overrides)
     username = password = None
     auth = d.registry_auth
     if auth == "identity" and not d.managed_identity and os.environ.get(Env.REGISTRY_PASSWORD):

@@ -29,7 +29,7 @@ from deployer.imagebuild.runner import (
     plan_build,
     run_build,
 )
-from deployer.settings import Overrides
+from deployer.settings import Overrides, resolve_azure_scope
 from deployer.workload import load
 
 ACR_SUFFIXES = (".azurecr.io", ".azurecr.cn", ".azurecr.us")
@@ -183,21 +183,8 @@ def build(
     else:
         from deployer.imagebuild.acr import AcrBuilder, LogPolling, make_client
 
-        subscription = config.resolve(
-            "deployment.subscription",
-            overrides.subscription,
-            d.subscription,
-            Env.SUBSCRIPTION,
-            flag="--subscription",
-            discover="az account list -o table",
-        )
-        resource_group = config.resolve(
-            "deployment.resource_group",
-            overrides.resource_group,
-            d.resource_group,
-            Env.RESOURCE_GROUP,
-            flag="--resource-group",
-            discover="az acr list --query [].resourceGroup -o tsv",
+        subscription, resource_group = resolve_azure_scope(
+            workload, overrides, discover_group="az acr list --query [].resourceGroup -o tsv"
         )
         name = options.registry_name or registry.split(".")[0]
         # DEPLOYER_POLL_INTERVAL also paces the log polls (tests make it short).
