@@ -94,6 +94,29 @@ def default_credential() -> TokenCredential:
     return DefaultAzureCredential()
 
 
+def arm_endpoint(endpoint: str | None = None) -> str:
+    """Return the ARM endpoint to use, checked: https, or plain http on loopback only.
+
+    Args:
+        endpoint (str | None): The endpoint. Default: ``$DEPLOYER_ARM_ENDPOINT``,
+            else ``https://management.azure.com``.
+
+    Raises:
+        InputError: For an endpoint that is not https (or http on loopback).
+    """
+    url = (endpoint or os.environ.get(Env.ARM_ENDPOINT) or config.PUBLIC_ARM_ENDPOINT).rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"ARM endpoint {url!r} is not an http(s) URL", code="InvalidEndpoint")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise InputError(
+            f"ARM endpoint {url} uses plain http; only loopback hosts may",
+            hint=f"use https, or unset {Env.ARM_ENDPOINT} for the public cloud",
+            code="InvalidEndpoint",
+        )
+    return url
+
+
 def make_client(
     subscription: str,
     *,
@@ -115,16 +138,7 @@ def make_client(
     Raises:
         InputError: For an endpoint that is not https (or http on loopback).
     """
-    url = (endpoint or os.environ.get(Env.ARM_ENDPOINT) or config.PUBLIC_ARM_ENDPOINT).rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"ARM endpoint {url!r} is not an http(s) URL", code="InvalidEndpoint")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise InputError(
-            f"ARM endpoint {url} uses plain http; only loopback hosts may",
-            hint=f"use https, or unset {Env.ARM_ENDPOINT} for the public cloud",
-            code="InvalidEndpoint",
-        )
+    url = arm_endpoint(endpoint)
     credential = credential or default_credential()
     scope = f"{config.PUBLIC_ARM_ENDPOINT}/.default"
     interval = poll_interval or config.env_float(Env.POLL_INTERVAL, config.DEFAULT_POLL_INTERVAL_S)

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
@@ -32,9 +31,9 @@ from azure.mgmt.containerregistry.v2019_06_01_preview import models as m
 from azure.storage.blob import BlobClient
 
 from deployer import config
-from deployer.backends.aci import _LoopbackAuthPolicy, default_credential, is_loopback
+from deployer.backends.aci import _LoopbackAuthPolicy, arm_endpoint, default_credential
 from deployer.config import Env
-from deployer.errors import AzureError, CredentialError, InputError
+from deployer.errors import AzureError, CredentialError
 from deployer.imagebuild.jobs import BuildFailedError, BuildJob, LogSink, Tail
 
 SUCCEEDED = "Succeeded"
@@ -59,18 +58,7 @@ def make_client(
     Raises:
         InputError: For an endpoint that is not https (or http on loopback).
     """
-    import os
-
-    url = (endpoint or os.environ.get(Env.ARM_ENDPOINT) or config.PUBLIC_ARM_ENDPOINT).rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"ARM endpoint {url!r} is not an http(s) URL", code="InvalidEndpoint")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise InputError(
-            f"ARM endpoint {url} uses plain http; only loopback hosts may",
-            hint=f"use https, or unset {Env.ARM_ENDPOINT} for the public cloud",
-            code="InvalidEndpoint",
-        )
+    url = arm_endpoint(endpoint)
     credential = credential or default_credential()
     scope = f"{config.PUBLIC_ARM_ENDPOINT}/.default"
     return ContainerRegistryManagementClient(
