@@ -9,6 +9,9 @@
 #   NOTEBOOK_TLS_CERT, NOTEBOOK_TLS_KEY
 #                           PEM certificate and key (secret) when NOTEBOOK_TLS=provided
 #   NOTEBOOK_PORT           listening port (default 8888)
+#   NOTEBOOK_CONTROLLER_WATCHDOG
+#                           seconds the controller may stay unreachable on loopback before
+#                           the server exits to be restarted (default 30; 0: never)
 set -e
 # shellcheck source=/dev/null
 source /usr/local/lib/aci-research/log.sh
@@ -64,6 +67,35 @@ for nb in /opt/aci-research/notebooks/*.ipynb; do
     [ -e "$nb" ] || continue
     [ -e "$HOME/work/${nb##*/}" ] || cp "$nb" "$HOME/work/"
 done
+
+# In compose this container joins the controller's network namespace, and a restarted
+# controller gets a new one: this server would then be unreachable and its clients cut off.
+# Exit instead, so the restart policy starts it again in the controller's current namespace.
+# (An ACI container group keeps one namespace, and the controller is back within seconds.)
+watch_controller() {
+    local limit=$1 server=$2 down=0 port
+    local client_json="$HOME/.ipython/profile_default/security/ipcontroller-client.json"
+    while sleep 5; do
+        port=$(grep -o '"registration": *[0-9]*' "$client_json" 2>/dev/null | grep -o '[0-9]*$') \
+            || continue  # no controller beside us (yet)
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            down=0
+            continue
+        fi
+        down=$((down + 5))
+        if [ "$down" -ge "$limit" ]; then
+            _log_warn "the controller has not answered on 127.0.0.1:$port for ${down}s; stopping so the notebook restarts beside it"
+            kill -TERM "$server"
+            return
+        fi
+    done
+}
+watchdog="${NOTEBOOK_CONTROLLER_WATCHDOG:-30}"
+[[ "$watchdog" =~ ^[0-9]+$ ]] || _log_fatal "NOTEBOOK_CONTROLLER_WATCHDOG must be a number of seconds (0 turns it off)"
+if [ "$watchdog" -gt 0 ]; then
+    # $$ is this shell, which exec turns into the server.
+    watch_controller "$watchdog" $$ &
+fi
 
 _log_info "starting JupyterLab on $scheme://0.0.0.0:$port"
 exec jupyter lab \

@@ -25,15 +25,16 @@ ENGINE_REPLICAS = 2
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run this folder's tests after all others.
+    """Run this folder's tests after all others, and the controller restart last.
 
-    They refuse wrong keys and kill an engine on purpose, which the controller and the
-    engines log as warnings and errors; the stack's log test must run before that.
+    They refuse wrong keys, kill an engine and restart the controller on purpose, which the
+    services log as warnings and errors; the stack's log test must run before that.
     """
     here = Path(__file__).parent
     mine = [item for item in items if here in Path(str(item.fspath)).parents]
     others = [item for item in items if here not in Path(str(item.fspath)).parents]
-    items[:] = others + mine
+    restart = [item for item in mine if Path(str(item.fspath)).stem == "test_controller_restart"]
+    items[:] = others + [item for item in mine if item not in restart] + restart
 
 
 SECURITY = "/srv/ipython/profile_default/security"
