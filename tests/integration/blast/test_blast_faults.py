@@ -3,8 +3,6 @@ and a storage outage. Every job must still end succeeded exactly once."""
 
 from __future__ import annotations
 
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -14,7 +12,13 @@ from blast_worker.joblog import JobLog
 from blast_worker.runner import FORMAT_FILES
 from blast_worker.worker import SUCCESS_MARKER
 
-from tests.integration.blast.conftest import BIG_DB, BIG_SEQS, Stack, wait_for
+from tests.integration.blast.conftest import (
+    BIG_DB,
+    BIG_SEQS,
+    Stack,
+    WorkerContainer,
+    wait_for,
+)
 
 
 def big_queries() -> list[str]:
@@ -31,8 +35,39 @@ def assert_succeeded_once(stack: Stack, ids: list[str]) -> None:
         index = list(table.query_entities("job_id eq @j", parameters={"j": job}))
         assert len(index) == 1, (job, index)
         names = {b.name for b in results.list_blobs(name_starts_with=f"{job}/")}
-        assert {f"{job}/{FORMAT_FILES[6]}", f"{job}/{FORMAT_FILES[11]}",
-                f"{job}/{SUCCESS_MARKER}"} <= names
+        assert {
+            f"{job}/{FORMAT_FILES[6]}",
+            f"{job}/{FORMAT_FILES[11]}",
+            f"{job}/{SUCCESS_MARKER}",
+        } <= names
+
+
+def kill_mid_blast(worker: WorkerContainer, timeout: float = 60) -> str:
+    """SIGKILL ``worker`` while BLAST runs for a job; return that job's id.
+
+    The worker is frozen first and its log read: a job whose search has started but not
+    finished is certainly in flight, its message not deleted. (Between a health answer of
+    "busy" and a kill, a short job could otherwise finish.)
+
+    Args:
+        worker: A worker that is about to take jobs.
+        timeout: Seconds to find it mid-search.
+    """
+
+    def frozen_mid_blast() -> str | None:
+        worker.wait_state("busy", timeout=timeout)
+        worker.freeze()
+        lines = worker.logs()
+        started = [x["job"] for x in lines if x.get("msg") == "job started"]
+        searched = {x["job"] for x in lines if x.get("msg") == "BLAST finished"}
+        if started and started[-1] not in searched:
+            return str(started[-1])
+        worker.thaw()
+        return None
+
+    job: str = wait_for(frozen_mid_blast, timeout, f"{worker.name} to be mid-search")
+    worker.kill9()
+    return job
 
 
 def test_kill_9_mid_job_loses_and_duplicates_nothing(stack: Stack) -> None:
@@ -45,9 +80,7 @@ def test_kill_9_mid_job_loses_and_duplicates_nothing(stack: Stack) -> None:
     fasta = "".join(queries[i % len(queries)] for i in range(100))
     ids = stack.submit(fasta, "--db", BIG_DB, "--batch-len", "2000", "--task", "dc-megablast")
     assert len(ids) == 20
-    busy = w1.wait_state("busy", timeout=60)
-    w1.kill9()
-    killed_job = busy["job"]
+    killed_job = kill_mid_blast(w1)
     stack.cli("wait", *ids, "--timeout", "240", "--interval", "0.5")
     assert_succeeded_once(stack, ids)
     row = JobLog(stack.storage.table).get(killed_job)
@@ -60,8 +93,12 @@ def test_kill_9_mid_job_loses_and_duplicates_nothing(stack: Stack) -> None:
 
 def test_download_killed_halfway_resumes_and_verifies(stack: Stack, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    env = {"BLAST_DBS": BIG_DB, "BLAST_DB_CACHE": str(cache), "BLAST_DOWNLOAD_CONCURRENCY": "1",
-           "BLAST_DOWNLOAD_CHUNK_MIB": "0.0625"}
+    env = {
+        "BLAST_DBS": BIG_DB,
+        "BLAST_DB_CACHE": str(cache),
+        "BLAST_DOWNLOAD_CONCURRENCY": "1",
+        "BLAST_DOWNLOAD_CHUNK_MIB": "0.0625",
+    }
     worker = stack.start_worker("first", **env)
     staging = cache / ".staging" / BIG_DB
 
@@ -81,24 +118,25 @@ def test_download_killed_halfway_resumes_and_verifies(stack: Stack, tmp_path: Pa
     assert resumed and resumed[0]["resumed_bytes"] > 0
     assert (cache / BIG_DB / ".ready.json").is_file()
     assert not list(cache.glob(f"{BIG_DB}/*.part*"))
-    info = subprocess.run(["blastdbcmd", "-db", str(cache / BIG_DB / BIG_DB), "-info"],
-                          capture_output=True, text=True, check=True).stdout
+    info = stack.run_tool(
+        ["blastdbcmd", "-db", str(cache / BIG_DB / BIG_DB), "-info"]
+    ).stdout.decode()
     assert f"{BIG_SEQS:,} sequences" in info
     [job] = stack.submit(big_queries()[0], "--db", BIG_DB)
     stack.cli("wait", job, "--timeout", "60", "--interval", "0.5")
 
 
-def test_corrupted_blob_is_refused(stack: Stack) -> None:
+def test_corrupted_blob_is_refused(stack: Stack, tmp_path: Path) -> None:
     name = "corrupt"
     spec = DemoSpec(name=name, seqs=50, seq_len=500, seed=7)
-    with tempfile.TemporaryDirectory() as tmp:
-        subjects, _ = write_demo(spec, Path(tmp))
-        out = Path(tmp) / "db"
-        out.mkdir()
-        subprocess.run(makeblastdb_argv(subjects, out / name, name), check=True,
-                       capture_output=True)
-        stack.cli("db", "upload", name, *sorted(str(p) for p in out.iterdir()))
-        nsq = (out / f"{name}.nsq").read_bytes()
+    tmp = tmp_path / "makeblastdb"
+    tmp.mkdir()
+    subjects, _ = write_demo(spec, tmp)
+    out = tmp / "db"
+    out.mkdir()
+    stack.run_tool(makeblastdb_argv(subjects, out / name, name))  # the image's makeblastdb
+    stack.cli("db", "upload", name, *sorted(str(p) for p in out.iterdir()))
+    nsq = (out / f"{name}.nsq").read_bytes()
     damaged = nsq[:100] + bytes([nsq[100] ^ 0xFF]) + nsq[101:]
     container = stack.storage.container(stack.env["BLAST_DB_CONTAINER"])
     container.upload_blob(f"{name}/{name}.nsq", damaged, overwrite=True)  # manifest unchanged

@@ -4,7 +4,6 @@ shared-cache provisioning and SIGTERM, against real storage (Azurite) and real B
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import subprocess
 import time
@@ -56,7 +55,8 @@ def test_tabular_output_is_byte_identical_to_direct_blastn(
         stack.cli("results", job, "--download", str(got))
         query = tmp_path / f"{job}.fa"
         query.write_text(rec.text)
-        direct = subprocess.run(
+        # blastn of the worker image (the workers' own binary), on the worker's copy.
+        direct = stack.run_tool(
             [
                 "blastn",
                 "-db",
@@ -71,9 +71,7 @@ def test_tabular_output_is_byte_identical_to_direct_blastn(
                 "1e-05",
                 "-max_target_seqs",
                 "5",
-            ],
-            capture_output=True,
-            check=True,
+            ]
         ).stdout
         assert got.read_bytes() == direct, f"{job} ({rec.header}) differs from direct blastn"
         first = direct.decode().splitlines()[0].split("\t")
@@ -122,7 +120,7 @@ def test_hostile_input_fails_clearly_and_worker_survives(
 ) -> None:
     worker = stack.start_worker(BLAST_DBS=DEMO_DB)
     worker.wait_state("idle")
-    passwd = hashlib.sha256(Path("/etc/passwd").read_bytes()).hexdigest()
+    passwd = worker.container.exec_run(["sha256sum", "/etc/passwd"]).output
     good = join_records(list(iter_records(demo_queries))[:1])
 
     def v1(job: str, **kw: Any) -> str:
@@ -208,8 +206,9 @@ def test_hostile_input_fails_clearly_and_worker_survives(
     assert stack.storage.queue.peek_messages() == []
     # The worker kept running and wrote nothing outside its own directories.
     assert worker.alive and worker.health() is not None
-    assert hashlib.sha256(Path("/etc/passwd").read_bytes()).hexdigest() == passwd
-    assert not Path("/tmp/pwn").exists()
+    assert worker.container.exec_run(["sha256sum", "/etc/passwd"]).output == passwd
+    assert worker.container.exec_run(["test", "-e", "/tmp/pwn"]).exit_code == 1
+    assert worker.fs_changes() == []  # docker diff: nothing outside cache, work, cwd, /tmp
     assert list(worker.cwd.iterdir()) == []
     assert list(worker.work.iterdir()) == []
     assert sorted(p.name for p in worker.cache.iterdir()) == [".locks", ".staging", DEMO_DB]
@@ -250,12 +249,9 @@ def test_workers_sharing_a_cache_download_once(stack: Stack, tmp_path: Path) -> 
     ]
     assert len(downloads) == 1
     assert (cache / BIG_DB / ".ready.json").is_file()
-    info = subprocess.run(
-        ["blastdbcmd", "-db", str(cache / BIG_DB / BIG_DB), "-info"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    info = stack.run_tool(
+        ["blastdbcmd", "-db", str(cache / BIG_DB / BIG_DB), "-info"]
+    ).stdout.decode()
     assert f"{BIG_SEQS:,} sequences" in info
 
 
@@ -312,18 +308,31 @@ def test_cli_exit_codes_and_json_envelopes(stack: Stack, demo_queries: str) -> N
     assert usage.returncode == 2
     bad_fasta = stack.cli("submit", "--db", DEMO_DB, stdin="hello", check=False)
     assert bad_fasta.returncode == 2 and "not valid" in bad_fasta.stderr
-    bad_option = stack.cli("submit", "--db", DEMO_DB, "--outfmt", "5", stdin=demo_queries,
-                           check=False)
+    bad_option = stack.cli(
+        "submit", "--db", DEMO_DB, "--outfmt", "5", stdin=demo_queries, check=False
+    )
     assert bad_option.returncode == 2 and "not available" in bad_option.stderr
     proc = subprocess.run(
         [str(BIN / "blast-jobs"), "recent"],
-        env={"PATH": stack.env["PATH"]}, capture_output=True, text=True, check=False)
+        env={"PATH": stack.env["PATH"]},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 2 and "AZURE_STORAGE_CONNECTION_STRING" in proc.stderr
     unreachable = subprocess.run(
         [str(BIN / "blast-jobs"), "recent"],
-        env={**stack.env, "AZURE_STORAGE_CONNECTION_STRING": stack.env[
-            "AZURE_STORAGE_CONNECTION_STRING"].replace("127.0.0.1:", "127.0.0.1:1")},
-        capture_output=True, text=True, check=False, timeout=120)
+        env={
+            **stack.env,
+            "AZURE_STORAGE_CONNECTION_STRING": stack.env["AZURE_STORAGE_CONNECTION_STRING"].replace(
+                "127.0.0.1:", "127.0.0.1:1"
+            ),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     assert unreachable.returncode == 1 and "cannot reach storage" in unreachable.stderr
     # A failing job makes `wait` exit 1 and `status` exit 1 with the reason.
     [job] = stack.submit(">q\nACGTACGTACGTACGTACGT\n", "--db", "nosuchdb")
@@ -336,10 +345,15 @@ def test_cli_exit_codes_and_json_envelopes(stack: Stack, demo_queries: str) -> N
 
 
 def test_wrong_account_key_stops_worker_with_a_clear_message(stack: Stack) -> None:
+    # A well-formed key of the right length that is not the account's.
+    key = stack.azurite.account_key
+    other = base64.b64encode(bytes(b ^ 0xFF for b in base64.b64decode(key))).decode()
     wrong = stack.env["AZURE_STORAGE_CONNECTION_STRING"].replace(
-        "AccountKey=Eby8", "AccountKey=AAAA")
+        f"AccountKey={key}", f"AccountKey={other}"
+    )
+    assert wrong != stack.env["AZURE_STORAGE_CONNECTION_STRING"]
     worker = stack.start_worker(AZURE_STORAGE_CONNECTION_STRING=wrong)
-    assert worker.proc.wait(timeout=60) == 1
-    text = worker.log_path.read_text()
+    assert worker.wait(timeout=60) == 1
+    text = worker.text()
     assert "cannot sign in to storage" in text and "Traceback" not in text
     assert "connection string's key" in text
