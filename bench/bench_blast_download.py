@@ -1,7 +1,9 @@
 """Database download speed: parallel ranged requests (the worker's Provisioner) versus a
 sequential loop of 4 MiB ranged requests, on the same blobs in Azurite (target: >= 2x).
 
-Both paths write the files to disk and check their MD5. Run from the repository root:
+Both paths write the files to disk and check their MD5. Storage is the compose stack's Azurite
+under a private project (needs Docker, Compose and the images of `make build`; nothing is
+needed on the host). Run from the repository root:
 
     .venv/bin/python bench/bench_blast_download.py [--mib 256] [--files 4] [--concurrency 8]
         [--chunk-mib 8]
@@ -23,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from azure.storage.blob import ContainerClient, ContentSettings
 from blast_worker.provision import Provisioner
 
-from tests.integration.blast.conftest import start_bench_stack
+from tests.integration.blast.conftest import StackError, bench_stack
 
 CHUNK = 4 * 1024 * 1024
 
@@ -36,8 +38,7 @@ def sequential(container: ContainerClient, names: list[str], dest: Path) -> None
         digest = hashlib.md5(usedforsecurity=False)
         with (dest / name.rsplit("/", 1)[1]).open("wb") as fh:
             for off in range(0, props.size, CHUNK):
-                data = blob.download_blob(offset=off, length=min(CHUNK, props.size - off)
-                                          ).readall()
+                data = blob.download_blob(offset=off, length=min(CHUNK, props.size - off)).readall()
                 digest.update(data)
                 fh.write(data)
         expected = props.content_settings.content_md5
@@ -50,26 +51,39 @@ def main() -> None:
     parser.add_argument("--mib", type=int, default=256, help="total size (default 256 MiB)")
     parser.add_argument("--files", type=int, default=4, help="number of blobs (default 4)")
     parser.add_argument("--concurrency", type=int, default=8, help="parallel ranges (8)")
-    parser.add_argument("--chunk-mib", type=float, default=8,
-                        help="parallel range size (default 8, the worker default)")
+    parser.add_argument(
+        "--chunk-mib",
+        type=float,
+        default=8,
+        help="parallel range size (default 8, the worker default)",
+    )
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-dl-") as tmp:
         root = Path(tmp)
-        stack = start_bench_stack(root, [])
-        try:
+        with bench_stack(root, []) as stack:
             container = stack.storage.container("blastdb")
             size = args.mib * 2**20 // args.files
             names = []
             for i in range(args.files):
                 data = os.urandom(size)
                 name = f"dlbench/dlbench.{i:02d}.bin"
-                container.upload_blob(name, data, overwrite=True, max_concurrency=4,
-                                      content_settings=ContentSettings(
-                                          content_md5=bytearray(hashlib.md5(data).digest())))
+                container.upload_blob(
+                    name,
+                    data,
+                    overwrite=True,
+                    max_concurrency=4,
+                    content_settings=ContentSettings(
+                        content_md5=bytearray(hashlib.md5(data).digest())
+                    ),
+                )
                 names.append(name)
-            prov = Provisioner(container, root / "cache", concurrency=args.concurrency,
-                               chunk_size=int(args.chunk_mib * 2**20))
+            prov = Provisioner(
+                container,
+                root / "cache",
+                concurrency=args.concurrency,
+                chunk_size=int(args.chunk_mib * 2**20),
+            )
             seq_t, par_t = [], []
             for _ in range(args.repeat):
                 out = root / "seq"
@@ -85,15 +99,18 @@ def main() -> None:
                 prov.download_files(files, out)
                 par_t.append(time.perf_counter() - t0)
                 shutil.rmtree(out)
-        finally:
-            stack.azurite.stop()
     s, p = min(seq_t), min(par_t)
     print(f"{args.mib} MiB in {args.files} blobs, best of {args.repeat}")
     print(f"sequential 4 MiB loop : {s:6.2f} s  {args.mib / s:7.1f} MiB/s")
-    print(f"parallel ranged ({args.concurrency}x{args.chunk_mib:g} MiB): {p:6.2f} s  "
-          f"{args.mib / p:7.1f} MiB/s")
+    print(
+        f"parallel ranged ({args.concurrency}x{args.chunk_mib:g} MiB): {p:6.2f} s  "
+        f"{args.mib / p:7.1f} MiB/s"
+    )
     print(f"speed-up: {s / p:.2f}x (target >= 2x)")
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except StackError as exc:
+        sys.exit(f"{Path(__file__).name}: cannot start the test stack: {exc}")

@@ -2,7 +2,9 @@
 
 Each worker runs BLAST with one thread, as one single-CPU container would. The same batch of
 jobs is queued for each configuration; the figure is jobs per minute from the first send to
-the last success. Run from the repository root (needs azurite and ncbi-blast+):
+the last success. Workers are blast-worker containers limited to 1 CPU each (as in compose) on
+the compose stack's Azurite under a private project: it needs Docker, Compose and the images of
+`make build`, nothing on the host. Run from the repository root:
 
     .venv/bin/python bench/bench_blast_throughput.py [--jobs 16]
 """
@@ -23,7 +25,7 @@ from blast_worker.fasta import iter_records, join_records
 from blast_worker.joblog import JobLog
 from blast_worker.messages import JobSpec, Options, Query
 
-from tests.integration.blast.conftest import Stack, start_bench_stack, wait_for
+from tests.integration.blast.conftest import Stack, StackError, bench_stack, wait_for
 
 DB = "bench"
 SEQS = 40_000
@@ -32,10 +34,16 @@ SEQS = 40_000
 def measure(stack: Stack, workers: int, jobs: int, queries: str, options: Options) -> float:
     """Seconds for ``workers`` workers to finish ``jobs`` jobs."""
     run = len(stack.workers)
-    started = [stack.start_worker(f"n{workers}-{run + i}", BLAST_DBS=DB, BLAST_THREADS="1",
-                                  BLAST_POLL_INTERVAL="0.05",
-                                  BLAST_DB_CACHE=str(stack.root / "shared-cache"))
-               for i in range(workers)]
+    started = [
+        stack.start_worker(
+            f"n{workers}-{run + i}",
+            BLAST_DBS=DB,
+            BLAST_THREADS="1",
+            BLAST_POLL_INTERVAL="0.05",
+            BLAST_DB_CACHE=str(stack.root / "shared-cache"),
+        )
+        for i in range(workers)
+    ]
     for w in started:
         w.wait_state("idle", timeout=300)
     storage = stack.storage
@@ -43,8 +51,9 @@ def measure(stack: Stack, workers: int, jobs: int, queries: str, options: Option
     ids = []
     t0 = time.perf_counter()
     for i in range(jobs):
-        spec = JobSpec(f"tp{workers}-{secrets.token_hex(4)}-{i}", "blastn", DB,
-                       Query(fasta=queries), options)
+        spec = JobSpec(
+            f"tp{workers}-{secrets.token_hex(4)}-{i}", "blastn", DB, Query(fasta=queries), options
+        )
         log.record_queued(spec.job_id, "blastn", DB, None)
         storage.queue.send_message(spec.to_message())
         ids.append(spec.job_id)
@@ -77,25 +86,27 @@ def main() -> None:
     parser.add_argument("--word-size", type=int, default=9)
     parser.add_argument("--repeat", type=int, default=1, help="runs per setting; best is kept")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-blast-") as tmp:
-        stack = start_bench_stack(Path(tmp), [["--demo-db", DB, "--demo-seqs", str(SEQS)]])
-        try:
-            spec = DemoSpec(name=DB, seqs=SEQS, queries=args.queries, decoys=0)
-            queries = join_records(list(iter_records(generate(spec).queries)))
-            options = Options(task=args.task, word_size=args.word_size)
-            one = min(measure(stack, 1, args.jobs, queries, options)
-                      for _ in range(args.repeat))
-            two = min(measure(stack, 2, args.jobs, queries, options)
-                      for _ in range(args.repeat))
-        finally:
-            stack.stop_all()
-            stack.azurite.stop()
-    print(f"{args.jobs} jobs x {args.queries} queries, task {args.task}, word_size "
-          f"{args.word_size}, 1 BLAST thread per worker")
+    init = [["--demo-db", DB, "--demo-seqs", str(SEQS)]]
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-blast-") as tmp,
+        bench_stack(Path(tmp), init) as stack,
+    ):
+        spec = DemoSpec(name=DB, seqs=SEQS, queries=args.queries, decoys=0)
+        queries = join_records(list(iter_records(generate(spec).queries)))
+        options = Options(task=args.task, word_size=args.word_size)
+        one = min(measure(stack, 1, args.jobs, queries, options) for _ in range(args.repeat))
+        two = min(measure(stack, 2, args.jobs, queries, options) for _ in range(args.repeat))
+    print(
+        f"{args.jobs} jobs x {args.queries} queries, task {args.task}, word_size "
+        f"{args.word_size}, 1 BLAST thread per worker"
+    )
     print(f"1 worker : {one:7.1f} s  {60 * args.jobs / one:6.1f} jobs/min")
     print(f"2 workers: {two:7.1f} s  {60 * args.jobs / two:6.1f} jobs/min")
     print(f"speed-up : {one / two:.2f}x (target >= 1.7x)")
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except StackError as exc:
+        sys.exit(f"{Path(__file__).name}: cannot start the test stack: {exc}")
