@@ -123,7 +123,12 @@ def require_images(client: Any) -> None:
 
 
 def compose_command() -> list[str]:
-    """``docker compose`` (v2) when the docker CLI has it, else ``docker-compose`` (v1.29)."""
+    """``docker compose`` (v2) when the docker CLI has it, else ``docker-compose`` (v1.29).
+
+    ``BLAST_TEST_COMPOSE`` (e.g. ``docker-compose``) picks one explicitly.
+    """
+    if chosen := os.environ.get("BLAST_TEST_COMPOSE", "").split():
+        return chosen
     with contextlib.suppress(OSError):
         v2 = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
         if v2.returncode == 0:
