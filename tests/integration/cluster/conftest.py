@@ -118,7 +118,11 @@ def cluster_settled(client: docker.DockerClient, project: str, notebook: Contain
         container.reload()
         if container.attrs["State"].get("Health", {}).get("Status") != "healthy":
             return False
-    return len(registered_engines(notebook)) == len(engines) == ENGINE_REPLICAS
+    try:
+        ids = registered_engines(notebook)
+    except AssertionError:  # no hub to ask (the controller or this client is restarting)
+        return False
+    return len(ids) == len(engines) == ENGINE_REPLICAS
 
 
 @pytest.fixture(scope="session")
@@ -146,14 +150,15 @@ def extra_engine(
 ) -> Iterator[Callable[..., Container]]:
     """Start additional ipengine containers on the stack's network; removed afterwards.
 
-    The returned function takes the container's environment as keyword arguments. Like the
-    stack's engines, the containers see the controller's security volume read-only.
+    The returned function takes the container's environment as keyword arguments, and
+    ``nano_cpus`` (default one CPU). Like the stack's engines, the containers see the
+    controller's security volume read-only.
     """
     started: list[Container] = []
     networks = [n.name for n in docker_client.networks.list(names=[f"{stack}_default"])]
     assert networks, f"the stack's network {stack}_default does not exist"
 
-    def start(**environment: str) -> Container:
+    def start(nano_cpus: int = 1_000_000_000, **environment: str) -> Container:
         container = docker_client.containers.run(
             image("ipengine"),
             detach=True,
@@ -161,6 +166,7 @@ def extra_engine(
             environment={"IPP_ENGINES_PER_CONTAINER": "1", "IPP_WAIT": "30", **environment},
             volumes={f"{stack}_ipp-security": {"bind": SECURITY, "mode": "ro"}},
             labels={"aci-research.test": "cluster"},
+            nano_cpus=nano_cpus,
         )
         started.append(container)
         return container
@@ -168,6 +174,8 @@ def extra_engine(
     yield start
     for container in started:
         with contextlib.suppress(docker.errors.NotFound):
+            # SIGTERM first: registered engines unregister instead of lingering in the hub.
+            container.stop(timeout=10)
             container.remove(force=True)
 
 

@@ -109,8 +109,11 @@ def run_the_notebook(browser: Chromium, base_url: str, token: str) -> None:
     """
     # Without the token: the login page, and no notebook.
     browser.navigate(f"{base_url}/lab/tree/{NOTEBOOK}")
-    browser.wait_for("location.pathname === '/login'", 30, "the login page")
-    assert browser.evaluate("!!document.querySelector('input[type=password]')")
+    browser.wait_for(
+        "location.pathname === '/login' && !!document.querySelector('input[type=password]')",
+        30,
+        "the login page's password or token field",
+    )
     assert not browser.evaluate("!!document.querySelector('.jp-Notebook')")
     browser.screenshot(ARTIFACTS / "login.png")
 
