@@ -17,8 +17,15 @@ from blast_worker.provision import _StreamHash, plan_chunks
 
 def test_every_command_accepts_output_json() -> None:
     parser = build_parser()
-    for argv in (["init"], ["submit", "--db", "d"], ["status", "j"], ["wait", "j"],
-                 ["results", "j"], ["recent"], ["db", "upload", "n", "f"]):
+    for argv in (
+        ["init"],
+        ["submit", "--db", "d"],
+        ["status", "j"],
+        ["wait", "j"],
+        ["results", "j"],
+        ["recent"],
+        ["db", "upload", "n", "f"],
+    ):
         args = parser.parse_args([*argv, "--output", "json"])
         assert args.output == "json"
 
@@ -47,8 +54,11 @@ def test_missing_configuration_exits_2(
 def test_json_envelope_and_text() -> None:
     out = io.StringIO()
     code = emit("status", Result({"a": 1}, lambda d: f"a={d['a']}"), "json", out)
-    assert code == 0 and json.loads(out.getvalue()) == {"ok": True, "command": "status",
-                                                        "data": {"a": 1}}
+    assert code == 0 and json.loads(out.getvalue()) == {
+        "ok": True,
+        "command": "status",
+        "data": {"a": 1},
+    }
     out = io.StringIO()
     assert emit("status", Result({"a": 1}, lambda d: f"a={d['a']}"), "text", out) == 0
     assert out.getvalue() == "a=1\n"
@@ -70,8 +80,10 @@ def test_progress_prints_plain_lines_without_a_tty() -> None:
     bar.update(0, "3 queued")  # unchanged: no new line
     bar.update(2, "2 succeeded, 1 running")
     bar.close()
-    assert stream.getvalue().splitlines() == ["0/3 finished; 3 queued",
-                                              "2/3 finished; 2 succeeded, 1 running"]
+    assert stream.getvalue().splitlines() == [
+        "0/3 finished; 3 queued",
+        "2/3 finished; 2 succeeded, 1 running",
+    ]
 
 
 def test_stream_hash_out_of_order_and_resumed(tmp_path: Path) -> None:
@@ -84,7 +96,7 @@ def test_stream_hash_out_of_order_and_resumed(tmp_path: Path) -> None:
         h = _StreamHash(fd, chunks, {0, 1})
         for index in reversed(range(2, len(chunks))):
             off, length = chunks[index]
-            h.add(index, data[off:off + length])
+            h.add(index, data[off : off + length])
         assert h.finish() == hashlib.md5(data).digest()
         incomplete = _StreamHash(fd, chunks, {0})
         with pytest.raises(RuntimeError):

@@ -18,13 +18,18 @@ from blast_worker.health import HealthState, serve
 from blast_worker.joblog import index_partition, index_partitions_since, index_row
 from blast_worker.provision import _PartState, build_manifest, decode_md5, plan_chunks
 
-CONN = ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
-        "BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;")
+CONN = (
+    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+    "BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;"
+)
 
 
 def env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    base = {"AZURE_STORAGE_CONNECTION_STRING": CONN, "BLAST_DB_CACHE": str(tmp_path / "c"),
-            "BLAST_WORK_DIR": str(tmp_path / "w")}
+    base = {
+        "AZURE_STORAGE_CONNECTION_STRING": CONN,
+        "BLAST_DB_CACHE": str(tmp_path / "c"),
+        "BLAST_WORK_DIR": str(tmp_path / "w"),
+    }
     base.update(extra)
     return base
 
@@ -34,7 +39,10 @@ def test_defaults(tmp_path: Path) -> None:
     s = cfg.storage
     assert (s.queue, s.poison_queue, s.table) == ("blast-jobs", "blast-jobs-poison", "blastjobs")
     assert (s.db_container, s.results_container, s.inputs_container) == (
-        "blastdb", "blast-results", "blast-inputs")
+        "blastdb",
+        "blast-results",
+        "blast-inputs",
+    )
     assert cfg.max_dequeue == 5 and cfg.health_port == 8080 and cfg.dbs == ()
     assert cfg.threads == available_cpus() >= 1
     assert (tmp_path / "c").is_dir()
@@ -79,8 +87,13 @@ def test_account_name_alone_is_enough(tmp_path: Path) -> None:
 
 def test_worker_exits_2_naming_the_variable(tmp_path: Path) -> None:
     e = env(tmp_path, BLAST_MAX_DEQUEUE="many")
-    proc = subprocess.run([sys.executable, "-m", "blast_worker.worker"], env=e,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "blast_worker.worker"],
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert "BLAST_MAX_DEQUEUE" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -118,26 +131,39 @@ def test_health_endpoint_and_healthcheck_module() -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
             body = json.load(resp)
         assert body["status"] == "ok" and body["worker_id"] == "w1" and body["state"] == "starting"
-        proc = subprocess.run([sys.executable, "-m", "blast_worker.healthcheck"],
-                              env={"BLAST_HEALTH_PORT": str(port)}, capture_output=True,
-                              text=True, timeout=30)
+        proc = subprocess.run(
+            [sys.executable, "-m", "blast_worker.healthcheck"],
+            env={"BLAST_HEALTH_PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert proc.returncode == 0 and json.loads(proc.stdout)["worker_id"] == "w1"
         h.stopping = True
-        proc = subprocess.run([sys.executable, "-m", "blast_worker.healthcheck"],
-                              env={"BLAST_HEALTH_PORT": str(port)}, capture_output=True,
-                              text=True, timeout=30)
+        proc = subprocess.run(
+            [sys.executable, "-m", "blast_worker.healthcheck"],
+            env={"BLAST_HEALTH_PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert proc.returncode == 1 and json.loads(proc.stdout)["status"] == "stopping"
     finally:
         server.shutdown()
-    proc = subprocess.run([sys.executable, "-m", "blast_worker.healthcheck"],
-                          env={"BLAST_HEALTH_PORT": str(port)}, capture_output=True,
-                          text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "blast_worker.healthcheck"],
+        env={"BLAST_HEALTH_PORT": str(port)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 1 and json.loads(proc.stdout)["status"] == "unreachable"
 
 
-@pytest.mark.parametrize(("text", "seconds"),
-                         [("15m", 900), ("90s", 90), ("2h", 7200), ("1d", 86400),
-                          ("1h30m", 5400), ("0.5h", 1800)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("15m", 900), ("90s", 90), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), ("0.5h", 1800)],
+)
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 

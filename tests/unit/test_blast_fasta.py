@@ -52,7 +52,11 @@ def test_batches_respect_length_and_order() -> None:
     recs = list(iter_records(fasta(40, 40, 40, 100, 8)))
     batches = batch_records(recs, 80)
     assert [[r.header.split()[0] for r in b] for b in batches] == [
-        ["s0", "s1"], ["s2"], ["s3"], ["s4"]]
+        ["s0", "s1"],
+        ["s2"],
+        ["s3"],
+        ["s4"],
+    ]
     assert [r for b in batches for r in b] == recs
 
 

@@ -23,8 +23,12 @@ FASTA = ">q1 test\nACGTACGTACGTACGTAAACCCGGGTTT\n"
 
 def v1(**overrides: Any) -> str:
     doc: dict[str, Any] = {
-        "version": 1, "job_id": "job-1", "program": "blastn", "db": "demo",
-        "query": {"fasta": FASTA}, "options": {"evalue": 1e-5, "outfmt": [6, 15]},
+        "version": 1,
+        "job_id": "job-1",
+        "program": "blastn",
+        "db": "demo",
+        "query": {"fasta": FASTA},
+        "options": {"evalue": 1e-5, "outfmt": [6, 15]},
     }
     doc.update(overrides)
     return json.dumps({k: v for k, v in doc.items() if v is not ...})
@@ -32,8 +36,9 @@ def v1(**overrides: Any) -> str:
 
 def test_valid_v1_round_trips() -> None:
     spec = parse_message(v1())
-    assert spec == JobSpec("job-1", "blastn", "demo", Query(fasta=FASTA),
-                           Options(evalue=1e-5, outfmt=(6, 15)))
+    assert spec == JobSpec(
+        "job-1", "blastn", "demo", Query(fasta=FASTA), Options(evalue=1e-5, outfmt=(6, 15))
+    )
     assert parse_message(spec.to_message()) == spec
 
 
@@ -48,9 +53,15 @@ def test_blob_query() -> None:
 
 
 def test_legacy_shape() -> None:
-    body = json.dumps({"Id": "7f1c2d3e-aaaa-bbbb-cccc-0123456789ab", "Name": "run 1",
-                       "InputFile": "queries/run1.fa", "Extra": "ignored",
-                       "Parameters": "-evalue 1e-3 -task blastn -max_target_seqs 5"})
+    body = json.dumps(
+        {
+            "Id": "7f1c2d3e-aaaa-bbbb-cccc-0123456789ab",
+            "Name": "run 1",
+            "InputFile": "queries/run1.fa",
+            "Extra": "ignored",
+            "Parameters": "-evalue 1e-3 -task blastn -max_target_seqs 5",
+        }
+    )
     spec = parse_message(body, default_db="demo")
     assert spec.legacy and spec.db == "demo" and spec.program == "blastn"
     assert spec.query == Query(blob="queries/run1.fa")
@@ -130,8 +141,13 @@ def test_rejection_keeps_the_job_id_when_valid() -> None:
 
 
 def test_protein_program_needs_protein_query_and_own_tasks() -> None:
-    spec = parse_message(v1(program="blastp", query={"fasta": ">p\nMKTAYIAKQR*\n"},
-                            options={"task": "blastp-fast", "word_size": 3}))
+    spec = parse_message(
+        v1(
+            program="blastp",
+            query={"fasta": ">p\nMKTAYIAKQR*\n"},
+            options={"task": "blastp-fast", "word_size": 3},
+        )
+    )
     assert spec.options.task == "blastp-fast"
     with pytest.raises(MessageError, match="not valid for blastp"):
         parse_options({"task": "megablast"}, "blastp")
@@ -143,14 +159,24 @@ def test_protein_program_needs_protein_query_and_own_tasks() -> None:
 
 @pytest.mark.parametrize(
     "params",
-    ["-out /etc/passwd", "; rm -rf /", "-evalue 1 ; rm -rf /", "-evalue", "-evalue x",
-     "-query /etc/shadow", "evalue 1", "-task 'megablast' -out x", "-evalue '1"],
+    [
+        "-out /etc/passwd",
+        "; rm -rf /",
+        "-evalue 1 ; rm -rf /",
+        "-evalue",
+        "-evalue x",
+        "-query /etc/shadow",
+        "evalue 1",
+        "-task 'megablast' -out x",
+        "-evalue '1",
+    ],
 )
 def test_legacy_parameter_injection_is_rejected(params: str) -> None:
     with pytest.raises(MessageError):
         parse_options(parse_parameter_string(params), "blastn")
-    body = json.dumps({"Id": "L1", "Name": "n", "InputFile": "q.fa", "DatabaseName": "demo",
-                       "Parameters": params})
+    body = json.dumps(
+        {"Id": "L1", "Name": "n", "InputFile": "q.fa", "DatabaseName": "demo", "Parameters": params}
+    )
     with pytest.raises(MessageError) as info:
         parse_message(body)
     assert info.value.job_id == "L1"

@@ -11,13 +11,31 @@ from blast_worker.runner import BlastError, blast_argv, count_hits, formatter_ar
 
 
 def test_blast_argv_is_a_fixed_list() -> None:
-    opts = parse_options({"evalue": 1e-5, "max_target_seqs": 10, "word_size": 11,
-                          "task": "megablast"}, "blastn")
-    argv = blast_argv("blastn", Path("/c/demo/demo"), Path("/w/q.fa"), Path("/w/r.asn1"),
-                      opts, 2)
-    assert argv == ["blastn", "-db", "/c/demo/demo", "-query", "/w/q.fa", "-out", "/w/r.asn1",
-                    "-outfmt", "11", "-num_threads", "2", "-task", "megablast",
-                    "-evalue", "1e-05", "-word_size", "11", "-max_target_seqs", "10"]
+    opts = parse_options(
+        {"evalue": 1e-5, "max_target_seqs": 10, "word_size": 11, "task": "megablast"}, "blastn"
+    )
+    argv = blast_argv("blastn", Path("/c/demo/demo"), Path("/w/q.fa"), Path("/w/r.asn1"), opts, 2)
+    assert argv == [
+        "blastn",
+        "-db",
+        "/c/demo/demo",
+        "-query",
+        "/w/q.fa",
+        "-out",
+        "/w/r.asn1",
+        "-outfmt",
+        "11",
+        "-num_threads",
+        "2",
+        "-task",
+        "megablast",
+        "-evalue",
+        "1e-05",
+        "-word_size",
+        "11",
+        "-max_target_seqs",
+        "10",
+    ]
 
 
 def test_default_options_add_nothing() -> None:
@@ -27,13 +45,22 @@ def test_default_options_add_nothing() -> None:
 
 def test_formatter_argv() -> None:
     assert formatter_argv(Path("a"), 15, Path("o"), Options(max_target_seqs=3)) == [
-        "blast_formatter", "-archive", "a", "-outfmt", "15", "-out", "o",
-        "-max_target_seqs", "3"]
+        "blast_formatter",
+        "-archive",
+        "a",
+        "-outfmt",
+        "15",
+        "-out",
+        "o",
+        "-max_target_seqs",
+        "3",
+    ]
 
 
 def test_run_keeps_stderr_on_failure(tmp_path: Path) -> None:
-    script = "import sys; sys.stderr.write('BLAST Database error: No alias or index file'); " \
-             "sys.exit(2)"
+    script = (
+        "import sys; sys.stderr.write('BLAST Database error: No alias or index file'); sys.exit(2)"
+    )
     with pytest.raises(BlastError, match="exited with 2: BLAST Database error"):
         run([sys.executable, "-c", script], tmp_path, timeout=30)
     assert list(tmp_path.iterdir()) == []
@@ -47,8 +74,14 @@ def test_run_times_out_and_kills(tmp_path: Path) -> None:
 def test_run_ticks_and_aborts(tmp_path: Path) -> None:
     ticks: list[int] = []
     with pytest.raises(BlastError, match="aborted"):
-        run([sys.executable, "-c", "import time; time.sleep(30)"], tmp_path, timeout=60,
-            tick=lambda: ticks.append(1), tick_every=0.1, should_abort=lambda: len(ticks) >= 3)
+        run(
+            [sys.executable, "-c", "import time; time.sleep(30)"],
+            tmp_path,
+            timeout=60,
+            tick=lambda: ticks.append(1),
+            tick_every=0.1,
+            should_abort=lambda: len(ticks) >= 3,
+        )
     assert len(ticks) >= 3
 
 

@@ -246,9 +246,7 @@ def load_storage_config(env: Mapping[str, str] | None = None) -> StorageConfig:
             "a managed identity (plus AZURE_CLIENT_ID for a user-assigned one)"
         )
     if conn is not None:
-        parts = dict(
-            p.split("=", 1) for p in conn.split(";") if "=" in p
-        )
+        parts = dict(p.split("=", 1) for p in conn.split(";") if "=" in p)
         if not ({"AccountName", "BlobEndpoint"} & parts.keys()) and not conn.startswith(
             "UseDevelopmentStorage"
         ):

@@ -67,13 +67,17 @@ def _dna(rng: SplitMix64, length: int) -> str:
     table = _WORD8
     for _ in range(words):
         w = rng.next()
-        parts.append(table[w & 0xFFFF] + table[(w >> 16) & 0xFFFF]
-                     + table[(w >> 32) & 0xFFFF] + table[w >> 48])
+        parts.append(
+            table[w & 0xFFFF]
+            + table[(w >> 16) & 0xFFFF]
+            + table[(w >> 32) & 0xFFFF]
+            + table[w >> 48]
+        )
     return "".join(parts)[:length]
 
 
 def _wrap(seq: str, width: int = 80) -> str:
-    return "\n".join(seq[i:i + width] for i in range(0, len(seq), width)) + "\n"
+    return "\n".join(seq[i : i + width] for i in range(0, len(seq), width)) + "\n"
 
 
 @dataclass(frozen=True)
@@ -133,18 +137,20 @@ def generate(spec: DemoSpec) -> DemoData:
     for q in range(spec.queries):
         sid, seq = subjects[rng.below(len(subjects))]
         start = rng.below(spec.seq_len - qlen + 1)
-        window = list(seq[start:start + qlen])
+        window = list(seq[start : start + qlen])
         for pos in range(qlen):
             if rng.unit() < spec.mutation_rate:
                 window[pos] = "ACGT"[(("ACGT".index(window[pos])) + 1 + rng.below(3)) % 4]
         qid = f"query_{q + 1:03d}"
         planted[qid] = sid
-        queries.append(f">{qid} planted from {sid}:{start + 1}-{start + qlen}\n"
-                       + _wrap("".join(window)))
+        queries.append(
+            f">{qid} planted from {sid}:{start + 1}-{start + qlen}\n" + _wrap("".join(window))
+        )
     for d in range(spec.decoys):
         queries.append(f">decoy_{d + 1:03d} random\n" + _wrap(_dna(rng, qlen)))
-    subject_text = "".join(f">{sid} synthetic subject {sid}\n" + _wrap(seq)
-                           for sid, seq in subjects)
+    subject_text = "".join(
+        f">{sid} synthetic subject {sid}\n" + _wrap(seq) for sid, seq in subjects
+    )
     return DemoData(subject_text, "".join(queries), planted)
 
 
@@ -175,5 +181,15 @@ def makeblastdb_argv(fasta: Path, out: Path, name: str) -> list[str]:
         out: Output base path (``<dir>/<name>``).
         name: Database title.
     """
-    return ["makeblastdb", "-in", str(fasta), "-dbtype", "nucl", "-parse_seqids",
-            "-out", str(out), "-title", name]
+    return [
+        "makeblastdb",
+        "-in",
+        str(fasta),
+        "-dbtype",
+        "nucl",
+        "-parse_seqids",
+        "-out",
+        str(out),
+        "-title",
+        name,
+    ]

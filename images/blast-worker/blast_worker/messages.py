@@ -129,8 +129,9 @@ class JobSpec:
     def to_message(self) -> str:
         """Serialise as a version-1 message."""
         query: dict[str, str] = (
-            {"fasta": self.query.fasta} if self.query.fasta is not None else
-            {"blob": self.query.blob or ""}
+            {"fasta": self.query.fasta}
+            if self.query.fasta is not None
+            else {"blob": self.query.blob or ""}
         )
         doc: dict[str, Any] = {
             "version": 1,
@@ -272,8 +273,8 @@ def _name(value: object) -> str | None:
 def _query(value: object, program: str) -> Query:
     if not isinstance(value, dict) or len(value) != 1 or not ({"fasta", "blob"} & value.keys()):
         raise MessageError(
-            "'query' must be {\"fasta\": \"<inline FASTA>\"} or {\"blob\": \"<name in the "
-            "inputs container>\"}"
+            '\'query\' must be {"fasta": "<inline FASTA>"} or {"blob": "<name in the '
+            'inputs container>"}'
         )
     if "blob" in value:
         return Query(blob=check_blob_path(value["blob"], "query blob"))
@@ -284,7 +285,7 @@ def _query(value: object, program: str) -> Query:
     if size > MAX_INLINE_BYTES:
         raise MessageError(
             f"the inline query is {size} bytes; at most {MAX_INLINE_BYTES} fit in a message: "
-            "upload it to the inputs container and send {\"blob\": name} (blast-jobs submit "
+            'upload it to the inputs container and send {"blob": name} (blast-jobs submit '
             "does this for you)"
         )
     validate_fasta(fasta, program)
@@ -360,8 +361,13 @@ def parse_options(raw: object, program: str) -> Options:
     return Options(evalue, max_target_seqs, word_size, task, outfmt)
 
 
-_PARAM_TYPES = {"evalue": float, "max_target_seqs": int, "word_size": int, "task": str,
-                "outfmt": int}
+_PARAM_TYPES = {
+    "evalue": float,
+    "max_target_seqs": int,
+    "word_size": int,
+    "task": str,
+    "outfmt": int,
+}
 
 
 def parse_parameter_string(text: object) -> dict[str, Any]:

@@ -210,7 +210,8 @@ class Provisioner:
                 log.info("another worker is downloading %s; waiting for it", name)
                 fcntl.flock(fh, fcntl.LOCK_EX)
                 log.info(
-                    "lock on %s acquired", name,
+                    "lock on %s acquired",
+                    name,
                     extra=kv(db=name, waited_s=round(time.monotonic() - start, 2)),
                 )
             try:
@@ -253,9 +254,9 @@ class Provisioner:
         """
         prefix = f"{name}/"
         blobs = {
-            b.name[len(prefix):]: b
+            b.name[len(prefix) :]: b
             for b in self.container.list_blobs(name_starts_with=prefix)
-            if "/" not in b.name[len(prefix):]
+            if "/" not in b.name[len(prefix) :]
         }
         manifest: dict[str, Any] = {}
         if MANIFEST in blobs:
@@ -316,15 +317,23 @@ class Provisioner:
         staging.mkdir(parents=True, exist_ok=True)
         total = sum(f.size for f in files)
         log.info(
-            "downloading database %s: %d files, %.1f MiB", name, len(files), total / 2**20,
+            "downloading database %s: %d files, %.1f MiB",
+            name,
+            len(files),
+            total / 2**20,
             extra=kv(db=name, files=len(files), bytes=total),
         )
         start = time.monotonic()
         self.download_files(files, staging)
         self._check(name, staging)
         (staging / READY).write_text(
-            json.dumps({"name": name, "files": {f.name: f.md5[0].hex() for f in files},
-                        "verified_at": time.time()})
+            json.dumps(
+                {
+                    "name": name,
+                    "files": {f.name: f.md5[0].hex() for f in files},
+                    "verified_at": time.time(),
+                }
+            )
         )
         final = self.cache / name
         if final.exists():
@@ -334,7 +343,10 @@ class Provisioner:
         os.rename(staging, final)
         elapsed = time.monotonic() - start
         log.info(
-            "database %s ready (%.1f MiB in %.1f s)", name, total / 2**20, elapsed,
+            "database %s ready (%.1f MiB in %.1f s)",
+            name,
+            total / 2**20,
+            elapsed,
             extra=kv(db=name, bytes=total, seconds=round(elapsed, 3)),
         )
 
@@ -380,16 +392,24 @@ class Provisioner:
             resumed = progress.done
             if resumed:
                 log.info(
-                    "resuming download: %.1f MiB already present", resumed / 2**20,
+                    "resuming download: %.1f MiB already present",
+                    resumed / 2**20,
                     extra=kv(resumed_bytes=resumed),
                 )
 
             def fetch(job: tuple[RemoteFile, int, int, int, _PartState, int]) -> None:
                 rf, index, off, length, state, fd = job
-                data = self.container.get_blob_client(rf.blob).download_blob(
-                    offset=off, length=length, max_concurrency=1,
-                    etag=rf.etag, match_condition=MatchConditions.IfNotModified,
-                ).readall()
+                data = (
+                    self.container.get_blob_client(rf.blob)
+                    .download_blob(
+                        offset=off,
+                        length=length,
+                        max_concurrency=1,
+                        etag=rf.etag,
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+                    .readall()
+                )
                 if len(data) != length:
                     raise ProvisionError(f"{rf.blob}: short read at {off}")
                 os.pwrite(fd, data, off)
@@ -400,8 +420,7 @@ class Provisioner:
             pool = ThreadPoolExecutor(max_workers=self.concurrency)
             try:
                 # copy_context: progress lines from these threads keep the job id
-                futures = [pool.submit(contextvars.copy_context().run, fetch, job)
-                           for job in jobs]
+                futures = [pool.submit(contextvars.copy_context().run, fetch, job) for job in jobs]
                 for future in as_completed(futures):
                     future.result()
             finally:
@@ -435,7 +454,10 @@ class Provisioner:
         try:
             proc = subprocess.run(
                 [self.blastdbcmd, "-db", str(staging / name), "-info"],
-                capture_output=True, text=True, timeout=600, check=False,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
             )
         except FileNotFoundError:
             raise ProvisionError(
@@ -526,8 +548,10 @@ class _Progress:
                 rate = self.done / max(now - self._start, 1e-6)
                 log.info(
                     "download %.0f%% (%.1f of %.1f MiB, %.1f MiB/s)",
-                    100 * self.done / max(self.total, 1), self.done / 2**20,
-                    self.total / 2**20, rate / 2**20,
+                    100 * self.done / max(self.total, 1),
+                    self.done / 2**20,
+                    self.total / 2**20,
+                    rate / 2**20,
                     extra=kv(done_bytes=self.done, total_bytes=self.total),
                 )
 

@@ -62,8 +62,18 @@ def blast_argv(
         threads: ``-num_threads``.
     """
     return [
-        program, "-db", str(db), "-query", str(query), "-out", str(out), "-outfmt", "11",
-        "-num_threads", str(threads), *option_args(options),
+        program,
+        "-db",
+        str(db),
+        "-query",
+        str(query),
+        "-out",
+        str(out),
+        "-outfmt",
+        "11",
+        "-num_threads",
+        str(threads),
+        *option_args(options),
     ]
 
 
@@ -124,8 +134,12 @@ def run(
     with err_path.open("w+b") as err:
         try:
             proc = subprocess.Popen(
-                argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=err, start_new_session=True,
+                argv,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                start_new_session=True,
             )
         except FileNotFoundError:
             raise BlastError(f"{argv[0]} not found: install ncbi-blast+") from None

@@ -129,8 +129,10 @@ class Lease:
         except ResourceNotFoundError:
             log.info("message already gone (redelivered elsewhere); results are idempotent")
         except Released:
-            log.warning("stopping before the message could be deleted; it will be delivered "
-                        "again and recognised as finished")
+            log.warning(
+                "stopping before the message could be deleted; it will be delivered "
+                "again and recognised as finished"
+            )
 
     def release(self) -> None:
         """Make the message visible again right away."""
@@ -140,8 +142,9 @@ class Lease:
             self.worker.storage.queue.update_message(self.id, self.receipt, visibility_timeout=0)
             log.info("message released back to the queue")
         except AzureError as exc:
-            log.warning("could not release the message (%s); it reappears after its timeout",
-                        _brief(exc))
+            log.warning(
+                "could not release the message (%s); it reappears after its timeout", _brief(exc)
+            )
 
 
 def _brief(exc: BaseException) -> str:
@@ -218,7 +221,9 @@ class Worker:
                     raise Released() from exc
                 delay = backoff.next_delay()
                 log.warning(
-                    "storage unavailable (%s); retrying in %.1f s", _brief(exc), delay,
+                    "storage unavailable (%s); retrying in %.1f s",
+                    _brief(exc),
+                    delay,
                     extra=kv(retry_in=round(delay, 2), attempt=backoff.attempt),
                 )
                 time.sleep(delay)
@@ -246,8 +251,12 @@ class Worker:
         """
         log.info(
             "worker starting",
-            extra=kv(queue=self.cfg.storage.queue, dbs=list(self.cfg.dbs),
-                     threads=self.cfg.threads, cache=str(self.cfg.db_cache)),
+            extra=kv(
+                queue=self.cfg.storage.queue,
+                dbs=list(self.cfg.dbs),
+                threads=self.cfg.threads,
+                cache=str(self.cfg.db_cache),
+            ),
         )
         self.provision_startup()
         self.health.set("idle")
@@ -280,8 +289,12 @@ class Worker:
     def _wait_backoff(self, why: str) -> None:
         delay = self.backoff.next_delay()
         self.health.set("backoff")
-        log.warning("%s; retrying in %.1f s", why, delay,
-                    extra=kv(retry_in=round(delay, 2), attempt=self.backoff.attempt))
+        log.warning(
+            "%s; retrying in %.1f s",
+            why,
+            delay,
+            extra=kv(retry_in=round(delay, 2), attempt=self.backoff.attempt),
+        )
         self.stop_event.wait(delay)
 
     # -- one message -------------------------------------------------------------------
@@ -304,8 +317,11 @@ class Worker:
             except Released:
                 lease.release()
                 if hint:
-                    self._safe_update(hint, status="queued",
-                                      error="released by a stopping worker; will be retried")
+                    self._safe_update(
+                        hint,
+                        status="queued",
+                        error="released by a stopping worker; will be retried",
+                    )
 
     def _handle(self, lease: Lease, body: str, hint: str | None) -> None:
         msg = lease.msg
@@ -324,10 +340,16 @@ class Worker:
             bad_id, reason = exc.job_id, f"invalid message: {exc.reason}"
             if bad_id is not None:
                 log.warning("rejected message: %s", reason)
-                self.retry(lambda: self.joblog.update(
-                    bad_id, status="failed", error=reason, finished=time.time(),
-                    worker=self.cfg.worker_id, attempts=count,
-                ))
+                self.retry(
+                    lambda: self.joblog.update(
+                        bad_id,
+                        status="failed",
+                        error=reason,
+                        finished=time.time(),
+                        worker=self.cfg.worker_id,
+                        attempts=count,
+                    )
+                )
                 lease.delete()
             else:
                 self.poison(lease, body, reason, None)
@@ -338,11 +360,21 @@ class Worker:
             lease.delete()
             return
         self.health.set("busy", spec.job_id)
-        self.retry(lambda: self.joblog.update(
-            spec.job_id, status="running", started=time.time(), worker=self.cfg.worker_id,
-            attempts=count, program=spec.program, db=spec.db, name=spec.name,
-            message_id=msg.id, error="", exists=row is not None,
-        ))
+        self.retry(
+            lambda: self.joblog.update(
+                spec.job_id,
+                status="running",
+                started=time.time(),
+                worker=self.cfg.worker_id,
+                attempts=count,
+                program=spec.program,
+                db=spec.db,
+                name=spec.name,
+                message_id=msg.id,
+                error="",
+                exists=row is not None,
+            )
+        )
         log.info("job started", extra=kv(program=spec.program, db=spec.db, attempt=count))
         try:
             self.execute(spec, lease)
@@ -351,10 +383,15 @@ class Worker:
                 raise Released() from exc
             reason = str(exc)
             log.error("job failed: %s", reason)
-            self.retry(lambda: self.joblog.update(
-                spec.job_id, status="failed", error=reason[:30000], finished=time.time(),
-                worker=self.cfg.worker_id,
-            ))
+            self.retry(
+                lambda: self.joblog.update(
+                    spec.job_id,
+                    status="failed",
+                    error=reason[:30000],
+                    finished=time.time(),
+                    worker=self.cfg.worker_id,
+                )
+            )
             lease.delete()
 
     def poison(self, lease: Lease, body: str, reason: str, job_id: str | None) -> None:
@@ -381,10 +418,16 @@ class Worker:
         }
         log.error("poisoning message: %s", reason, extra=kv(record_id=record_id))
         self.retry(lambda: self.storage.poison.send_message(json.dumps(envelope)))
-        self.retry(lambda: self.joblog.update(
-            record_id, status="poisoned", error=reason[:30000], finished=time.time(),
-            worker=self.cfg.worker_id, attempts=int(msg.dequeue_count or 0),
-        ))
+        self.retry(
+            lambda: self.joblog.update(
+                record_id,
+                status="poisoned",
+                error=reason[:30000],
+                finished=time.time(),
+                worker=self.cfg.worker_id,
+                attempts=int(msg.dequeue_count or 0),
+            )
+        )
         lease.delete()
 
     def _safe_update(self, job_id: str, **fields: Any) -> None:
@@ -448,11 +491,13 @@ class Worker:
             download_s = time.monotonic() - t0
 
             archive = workdir / FORMAT_FILES[11]
-            argv = blast_argv(spec.program, db_path, query, archive, spec.options,
-                              self.cfg.threads)
+            argv = blast_argv(spec.program, db_path, query, archive, spec.options, self.cfg.threads)
             result = run(
-                argv, workdir, self.cfg.job_timeout,
-                tick=lease.extend, tick_every=self.cfg.visibility_timeout / 3,
+                argv,
+                workdir,
+                self.cfg.job_timeout,
+                tick=lease.extend,
+                tick_every=self.cfg.visibility_timeout / 3,
                 should_abort=self.stop_deadline_passed,
             )
             blast_s = result.seconds
@@ -468,16 +513,31 @@ class Worker:
             hits = count_hits(workdir / FORMAT_FILES[6])
             self.retry(lambda: self._upload_marker(spec, [11, *formats], hits))
             upload_s = time.monotonic() - t1
-            recorded = self.retry(lambda: self.joblog.finish_once(
-                spec.job_id, finished=time.time(), worker=self.cfg.worker_id, hits=hits,
-                download_s=round(download_s, 3), blast_s=round(blast_s, 3),
-                upload_s=round(upload_s, 3), results=links, results_expiry=expiry, error="",
-                stderr=result.stderr[-4000:],
-            ))
+            recorded = self.retry(
+                lambda: self.joblog.finish_once(
+                    spec.job_id,
+                    finished=time.time(),
+                    worker=self.cfg.worker_id,
+                    hits=hits,
+                    download_s=round(download_s, 3),
+                    blast_s=round(blast_s, 3),
+                    upload_s=round(upload_s, 3),
+                    results=links,
+                    results_expiry=expiry,
+                    error="",
+                    stderr=result.stderr[-4000:],
+                )
+            )
             if recorded:
-                log.info("job succeeded", extra=kv(hits=hits, download_s=round(download_s, 3),
-                                                   blast_s=round(blast_s, 3),
-                                                   upload_s=round(upload_s, 3)))
+                log.info(
+                    "job succeeded",
+                    extra=kv(
+                        hits=hits,
+                        download_s=round(download_s, 3),
+                        blast_s=round(blast_s, 3),
+                        upload_s=round(upload_s, 3),
+                    ),
+                )
             else:
                 log.info("job had already succeeded in another delivery; kept that record")
             lease.delete()
@@ -514,16 +574,24 @@ class Worker:
         archive = workdir / FORMAT_FILES[11]
 
         def derive(fmt: int) -> tuple[str, float | None]:
-            run(formatter_argv(archive, fmt, workdir / FORMAT_FILES[fmt], spec.options),
-                workdir, self.cfg.job_timeout, should_abort=self.stop_deadline_passed)
+            run(
+                formatter_argv(archive, fmt, workdir / FORMAT_FILES[fmt], spec.options),
+                workdir,
+                self.cfg.job_timeout,
+                should_abort=self.stop_deadline_passed,
+            )
             return self._upload_file(spec, workdir, fmt)
 
         with ThreadPoolExecutor(max_workers=len(formats) + 1) as pool:
             # copy_context: log lines from these threads keep the job id
-            futures = {11: pool.submit(contextvars.copy_context().run, self._upload_file,
-                                       spec, workdir, 11)}
-            futures.update({fmt: pool.submit(contextvars.copy_context().run, derive, fmt)
-                            for fmt in formats})
+            futures = {
+                11: pool.submit(
+                    contextvars.copy_context().run, self._upload_file, spec, workdir, 11
+                )
+            }
+            futures.update(
+                {fmt: pool.submit(contextvars.copy_context().run, derive, fmt) for fmt in formats}
+            )
             done = {fmt: future.result() for fmt, future in futures.items()}
         links = {str(fmt): url for fmt, (url, _) in done.items()}
         expiry = done[11][1]
@@ -544,8 +612,13 @@ class Worker:
         return url, exp.timestamp() if exp is not None else None
 
     def _upload_marker(self, spec: JobSpec, formats: list[int], hits: int) -> None:
-        marker = {"job_id": spec.job_id, "hits": hits, "formats": formats,
-                  "worker": self.cfg.worker_id, "finished": time.time()}
+        marker = {
+            "job_id": spec.job_id,
+            "hits": hits,
+            "formats": formats,
+            "worker": self.cfg.worker_id,
+            "finished": time.time(),
+        }
         self.storage.container(self.cfg.storage.results_container).upload_blob(
             f"{spec.job_id}/{SUCCESS_MARKER}", json.dumps(marker), overwrite=True
         )
@@ -566,8 +639,10 @@ def main() -> None:
         sys.exit(2)
     missing = [b for b in ("blastn", "blast_formatter", "blastdbcmd") if not shutil.which(b)]
     if missing:
-        print(f"blast-worker: {', '.join(missing)} not found on PATH: install ncbi-blast+",
-              file=sys.stderr)
+        print(
+            f"blast-worker: {', '.join(missing)} not found on PATH: install ncbi-blast+",
+            file=sys.stderr,
+        )
         sys.exit(2)
     jsonlog.setup(cfg.worker_id)
     worker = Worker(cfg)
@@ -577,14 +652,19 @@ def main() -> None:
         try:
             serve(worker.health, cfg.health_port)
         except OSError as exc:
-            print(f"blast-worker: BLAST_HEALTH_PORT={cfg.health_port} cannot be used "
-                  f"({exc.strerror}); pick a free port", file=sys.stderr)
+            print(
+                f"blast-worker: BLAST_HEALTH_PORT={cfg.health_port} cannot be used "
+                f"({exc.strerror}); pick a free port",
+                file=sys.stderr,
+            )
             sys.exit(2)
     try:
         code = worker.run()
     except ClientAuthenticationError as exc:
-        code = _fatal(f"cannot sign in to storage: {_brief(exc)}; check AZURE_CLIENT_ID and "
-                      "the managed identity, or the connection string's key")
+        code = _fatal(
+            f"cannot sign in to storage: {_brief(exc)}; check AZURE_CLIENT_ID and "
+            "the managed identity, or the connection string's key"
+        )
     except HttpResponseError as exc:
         if exc.status_code not in (401, 403):
             raise

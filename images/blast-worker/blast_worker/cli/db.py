@@ -43,8 +43,11 @@ def upload_database(ctx: Context, name: str, files: list[Path]) -> dict[str, obj
     manifest = build_manifest(name, files)
     container = ctx.storage.container(ctx.cfg.db_container)
     # Remove blobs of an older version that the new file set does not overwrite.
-    stale = [b.name for b in container.list_blobs(name_starts_with=f"{name}/")
-             if b.name.split("/", 1)[1] not in manifest["files"]]
+    stale = [
+        b.name
+        for b in container.list_blobs(name_starts_with=f"{name}/")
+        if b.name.split("/", 1)[1] not in manifest["files"]
+    ]
     for blob in stale:
         container.delete_blob(blob)
     total = 0
@@ -52,15 +55,25 @@ def upload_database(ctx: Context, name: str, files: list[Path]) -> dict[str, obj
         md5 = bytes.fromhex(manifest["files"][f.name]["md5"])
         with f.open("rb") as fh:
             container.upload_blob(
-                f"{name}/{f.name}", fh, overwrite=True, max_concurrency=4,
+                f"{name}/{f.name}",
+                fh,
+                overwrite=True,
+                max_concurrency=4,
                 content_settings=ContentSettings(content_md5=bytearray(md5)),
             )
         total += f.stat().st_size
     container.upload_blob(f"{name}/{MANIFEST}", json.dumps(manifest, indent=1), overwrite=True)
-    return {"db": name, "container": ctx.cfg.db_container, "files": len(files), "bytes": total,
-            "manifest": f"{name}/{MANIFEST}",
-            "md5": {k: base64.b64encode(bytes.fromhex(v["md5"])).decode()
-                    for k, v in manifest["files"].items()}}
+    return {
+        "db": name,
+        "container": ctx.cfg.db_container,
+        "files": len(files),
+        "bytes": total,
+        "manifest": f"{name}/{MANIFEST}",
+        "md5": {
+            k: base64.b64encode(bytes.fromhex(v["md5"])).decode()
+            for k, v in manifest["files"].items()
+        },
+    }
 
 
 def db_upload(ctx: Context, name: str, files: list[str]) -> Result:
@@ -72,8 +85,13 @@ def db_upload(ctx: Context, name: str, files: list[str]) -> Result:
         files: makeblastdb output files.
     """
     info = upload_database(ctx, name, [Path(f) for f in files])
-    return Result(info, lambda d: f"uploaded {d['files']} files ({d['bytes']} bytes) as "
-                                  f"{d['container']}/{d['db']}/ with {d['manifest']}")
+    return Result(
+        info,
+        lambda d: (
+            f"uploaded {d['files']} files ({d['bytes']} bytes) as "
+            f"{d['container']}/{d['db']}/ with {d['manifest']}"
+        ),
+    )
 
 
 def init(ctx: Context, demo_db: str | None, spec: DemoSpec, force: bool) -> Result:
@@ -104,25 +122,42 @@ def init(ctx: Context, demo_db: str | None, spec: DemoSpec, force: bool) -> Resu
         if exists and not force:
             info["demo_db"] = {"db": demo_db, "status": "present"}
         else:
-            spec = DemoSpec(demo_db, spec.seqs, spec.seq_len, spec.queries, spec.decoys,
-                            spec.query_len, spec.mutation_rate, spec.seed)
+            spec = DemoSpec(
+                demo_db,
+                spec.seqs,
+                spec.seq_len,
+                spec.queries,
+                spec.decoys,
+                spec.query_len,
+                spec.mutation_rate,
+                spec.seed,
+            )
             with tempfile.TemporaryDirectory(prefix="blast-demo-") as tmp:
                 subjects, queries = write_demo(spec, Path(tmp))
                 out = Path(tmp) / "db"
                 out.mkdir()
                 try:
-                    proc = subprocess.run(makeblastdb_argv(subjects, out / demo_db, demo_db),
-                                          capture_output=True, text=True, check=False)
+                    proc = subprocess.run(
+                        makeblastdb_argv(subjects, out / demo_db, demo_db),
+                        capture_output=True,
+                        text=True,
+                        check=False,
+                    )
                 except FileNotFoundError:
                     raise CliError("makeblastdb not found: install ncbi-blast+") from None
                 if proc.returncode != 0:
                     raise CliError(f"makeblastdb failed: {proc.stderr.strip()[-500:]}")
                 uploaded = upload_database(ctx, demo_db, sorted(out.iterdir()))
                 inputs = ctx.storage.container(ctx.cfg.inputs_container)
-                inputs.upload_blob(f"demo/{demo_db}.queries.fa", queries.read_bytes(),
-                                   overwrite=True)
-            info["demo_db"] = {"db": demo_db, "status": "uploaded", **uploaded,
-                               "queries_blob": f"demo/{demo_db}.queries.fa"}
+                inputs.upload_blob(
+                    f"demo/{demo_db}.queries.fa", queries.read_bytes(), overwrite=True
+                )
+            info["demo_db"] = {
+                "db": demo_db,
+                "status": "uploaded",
+                **uploaded,
+                "queries_blob": f"demo/{demo_db}.queries.fa",
+            }
 
     def text(d: dict[str, object]) -> str:
         lines = [f"created {c}" for c in d["created"]] or ["all resources already exist"]  # type: ignore[attr-defined]

@@ -44,15 +44,27 @@ def _job_id(text: str) -> str:
 def _row(ctx: Context, job_id: str) -> dict[str, Any]:
     row = ctx.joblog.get(_job_id(job_id))
     if row is None:
-        raise CliError(f"job {job_id} not found in table {ctx.cfg.table}; check the id "
-                       "(`blast-jobs recent --since 1h` lists recent jobs)")
+        raise CliError(
+            f"job {job_id} not found in table {ctx.cfg.table}; check the id "
+            "(`blast-jobs recent --since 1h` lists recent jobs)"
+        )
     return to_jsonable(row)
 
 
 def _describe(doc: dict[str, Any]) -> str:
     lines = [f"{doc['job_id']}: {doc.get('status')}"]
-    for key in ("name", "program", "db", "worker", "attempts", "hits", "download_s", "blast_s",
-                "upload_s", "error"):
+    for key in (
+        "name",
+        "program",
+        "db",
+        "worker",
+        "attempts",
+        "hits",
+        "download_s",
+        "blast_s",
+        "upload_s",
+        "error",
+    ):
         if doc.get(key) not in (None, ""):
             lines.append(f"  {key}: {doc[key]}")
     for key in ("submitted", "started", "finished"):
@@ -72,8 +84,12 @@ def status(ctx: Context, job: str) -> Result:
     """
     doc = _row(ctx, job)
     code = EXIT_ERROR if doc.get("status") in ("failed", "poisoned") else 0
-    return Result(doc, _describe, code=code,
-                  error=f"job {job} {doc['status']}: {doc.get('error')}" if code else None)
+    return Result(
+        doc,
+        _describe,
+        code=code,
+        error=f"job {job} {doc['status']}: {doc.get('error')}" if code else None,
+    )
 
 
 def wait(ctx: Context, jobs: list[str], timeout: float | None, interval: float) -> Result:
@@ -98,8 +114,7 @@ def wait(ctx: Context, jobs: list[str], timeout: float | None, interval: float) 
                 if rows.get(job_id, {}).get("status") in FINAL:
                     continue
                 row = ctx.joblog.get(job_id)
-                rows[job_id] = to_jsonable(row) if row else {"job_id": job_id,
-                                                             "status": "unknown"}
+                rows[job_id] = to_jsonable(row) if row else {"job_id": job_id, "status": "unknown"}
             counts: dict[str, int] = {}
             for doc in rows.values():
                 counts[str(doc["status"])] = counts.get(str(doc["status"]), 0) + 1
@@ -112,17 +127,22 @@ def wait(ctx: Context, jobs: list[str], timeout: float | None, interval: float) 
             time.sleep(interval)
     finally:
         bar.close()
-    summary = [{"job_id": j, "status": rows[j]["status"], "error": rows[j].get("error") or None}
-               for j in ids]
+    summary = [
+        {"job_id": j, "status": rows[j]["status"], "error": rows[j].get("error") or None}
+        for j in ids
+    ]
     bad = [s for s in summary if s["status"] != "succeeded"]
     error = None
     if bad:
         error = f"{len(bad)} of {len(ids)} jobs did not succeed" + (
-            " (timed out waiting)" if any(s["status"] not in FINAL for s in bad) else "")
+            " (timed out waiting)" if any(s["status"] not in FINAL for s in bad) else ""
+        )
 
     def text(data: list[dict[str, Any]]) -> str:
-        return "\n".join(f"{d['job_id']}\t{d['status']}" + (f"\t{d['error']}" if d['error']
-                                                              else "") for d in data)
+        return "\n".join(
+            f"{d['job_id']}\t{d['status']}" + (f"\t{d['error']}" if d["error"] else "")
+            for d in data
+        )
 
     return Result(summary, text, code=EXIT_ERROR if bad else 0, error=error)
 
@@ -138,16 +158,18 @@ def results(ctx: Context, job: str, fmt: int, download: Path | None) -> Result:
     """
     doc = _row(ctx, job)
     if doc.get("status") != "succeeded":
-        raise CliError(f"job {job} is {doc.get('status')}, so it has no results yet"
-                       + (f": {doc.get('error')}" if doc.get("error") else
-                          "; `blast-jobs wait` waits for it"))
+        raise CliError(
+            f"job {job} is {doc.get('status')}, so it has no results yet"
+            + (f": {doc.get('error')}" if doc.get("error") else "; `blast-jobs wait` waits for it")
+        )
     name = f"{doc['job_id']}/{FORMAT_FILES[fmt]}"
     container = ctx.storage.container(ctx.cfg.results_container)
     try:
         data = container.download_blob(name).readall()
     except ResourceNotFoundError:
-        raise CliError(f"job {job} has no format {fmt} output; submit it with --outfmt {fmt}"
-                       ) from None
+        raise CliError(
+            f"job {job} has no format {fmt} output; submit it with --outfmt {fmt}"
+        ) from None
     if download is not None:
         target = download / FORMAT_FILES[fmt] if download.is_dir() else download
         target.write_bytes(data)
@@ -177,6 +199,7 @@ def recent(ctx: Context, since: str) -> Result:
         return "\n".join(
             f"{d['job_id']}\t{d.get('status')}\t{d.get('db', '')}\t"
             f"{d.get('hits', '') if d.get('hits') is not None else ''}\t{d.get('error') or ''}"
-            for d in data)
+            for d in data
+        )
 
     return Result(docs, text)

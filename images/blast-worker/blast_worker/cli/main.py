@@ -31,10 +31,12 @@ def _outfmt(text: str) -> list[int]:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exits 2 on usage errors)."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--output", choices=("text", "json"), default="text",
-                        help="output format (default: text)")
+    common.add_argument(
+        "--output", choices=("text", "json"), default="text", help="output format (default: text)"
+    )
     parser = argparse.ArgumentParser(
-        prog="blast-jobs", parents=[common],
+        prog="blast-jobs",
+        parents=[common],
         description="Submit and follow BLAST jobs run by blast-worker.",
         epilog="Exit codes: 0 success, 1 error (job failed, storage unreachable), 2 usage.",
     )
@@ -56,8 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--word-size", type=int)
     p.add_argument("--task")
     p.add_argument("--outfmt", type=_outfmt, help="derived formats: 6, 7, 15 (e.g. 6,15)")
-    p.add_argument("--batch-len", type=int,
-                   help="residues per job (default after ElasticBLAST: 5000000 for blastn)")
+    p.add_argument(
+        "--batch-len",
+        type=int,
+        help="residues per job (default after ElasticBLAST: 5000000 for blastn)",
+    )
     p.add_argument("--name", help="label recorded with the jobs")
 
     p = sub.add_parser("status", parents=[common], help="show one job")
@@ -96,13 +101,19 @@ def dispatch(ctx: Context, args: argparse.Namespace) -> Result:
         return db.init(ctx, args.demo_db, spec, args.force)
     if args.command == "submit":
         options: dict[str, object] = {
-            k: v for k, v in {
-                "evalue": args.evalue, "max_target_seqs": args.max_target_seqs,
-                "word_size": args.word_size, "task": args.task, "outfmt": args.outfmt,
-            }.items() if v is not None
+            k: v
+            for k, v in {
+                "evalue": args.evalue,
+                "max_target_seqs": args.max_target_seqs,
+                "word_size": args.word_size,
+                "task": args.task,
+                "outfmt": args.outfmt,
+            }.items()
+            if v is not None
         }
-        return submit.submit(ctx, args.files, args.program, args.db, options, args.batch_len,
-                             args.name)
+        return submit.submit(
+            ctx, args.files, args.program, args.db, options, args.batch_len, args.name
+        )
     if args.command == "status":
         return jobs.status(ctx, args.job)
     if args.command == "wait":
@@ -130,18 +141,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     except CliError as exc:
         code = emit_error(command, exc, ctx.output)
     except ConfigError as exc:
-        code = emit_error(command, CliError(f"configuration error: {exc}", EXIT_USAGE),
-                          ctx.output)
+        code = emit_error(command, CliError(f"configuration error: {exc}", EXIT_USAGE), ctx.output)
     except HttpResponseError as exc:
         message = (exc.message or str(exc)).splitlines()[0]
-        code = emit_error(command, CliError(
-            f"storage refused the request ({exc.status_code}: {message}); check the account, "
-            "the credentials and that `blast-jobs init` has run"), ctx.output)
+        code = emit_error(
+            command,
+            CliError(
+                f"storage refused the request ({exc.status_code}: {message}); check the account, "
+                "the credentials and that `blast-jobs init` has run"
+            ),
+            ctx.output,
+        )
     except AzureError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        code = emit_error(command, CliError(
-            f"cannot reach storage ({first}); check AZURE_STORAGE_CONNECTION_STRING or "
-            "AZURE_STORAGE_ACCOUNT and the network"), ctx.output)
+        code = emit_error(
+            command,
+            CliError(
+                f"cannot reach storage ({first}); check AZURE_STORAGE_CONNECTION_STRING or "
+                "AZURE_STORAGE_ACCOUNT and the network"
+            ),
+            ctx.output,
+        )
     sys.exit(code)
 
 

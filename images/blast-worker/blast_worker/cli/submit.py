@@ -92,8 +92,14 @@ def submit(
             texts.append(Path(path).read_text())
         except (OSError, UnicodeDecodeError) as exc:
             raise CliError(f"cannot read {path}: {exc}", code=2) from None
-    specs = plan_jobs("".join(t if t.endswith("\n") else t + "\n" for t in texts), program,
-                      db, options, batch_len or DEFAULT_BATCH_LEN[program], name)
+    specs = plan_jobs(
+        "".join(t if t.endswith("\n") else t + "\n" for t in texts),
+        program,
+        db,
+        options,
+        batch_len or DEFAULT_BATCH_LEN[program],
+        name,
+    )
     storage = ctx.storage
     joblog = ctx.joblog
     inputs = storage.container(ctx.cfg.inputs_container)
@@ -106,6 +112,11 @@ def submit(
             spec = JobSpec(spec.job_id, program, db, Query(blob=blob), options, name)
         joblog.record_queued(spec.job_id, program, db, name)
         storage.queue.send_message(spec.to_message())
-        submitted.append({"job_id": spec.job_id, "sequences": fasta.count(">"),
-                          "query": "blob" if spec.query.blob else "inline"})
+        submitted.append(
+            {
+                "job_id": spec.job_id,
+                "sequences": fasta.count(">"),
+                "query": "blob" if spec.query.blob else "inline",
+            }
+        )
     return Result({"jobs": submitted}, lambda d: "\n".join(j["job_id"] for j in d["jobs"]))
