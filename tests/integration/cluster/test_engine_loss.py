@@ -67,8 +67,7 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
         continue
     procs[int(pid)] = (cmdline, ppid)
 supervisor = {p for p, (cmd, _) in procs.items() if any(b"start-ipengines" in c for c in cmd)}
-(engine,) = [p for p, (cmd, ppid) in procs.items()
-             if ppid in supervisor and any(c.endswith(b"ipengine") for c in cmd)]
+(engine,) = [p for p, (cmd, ppid) in procs.items() if ppid in supervisor]
 def busy():
     # A marker left by a task killed in an earlier run of this container is stale.
     try:
