@@ -66,8 +66,9 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
     except OSError:
         continue
     procs[int(pid)] = (cmdline, ppid)
-supervisor = {p for p, (cmd, _) in procs.items() if any(b"start-ipengines" in c for c in cmd)}
-(engine,) = [p for p, (cmd, ppid) in procs.items() if ppid in supervisor]
+supervisor = {p for p, (cmd, _) in procs.items() if cmd[1:2] == [b"/usr/local/bin/start-ipengines"]}
+(engine,) = [p for p, (cmd, ppid) in procs.items()
+             if ppid in supervisor and any(b"ipyparallel.engine.app" in c for c in cmd)]
 def busy():
     # A marker left by a task killed in an earlier run of this container is stale.
     try:
