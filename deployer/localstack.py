@@ -134,7 +134,7 @@ def stack_verdict(states: dict[str, str], one_shot: frozenset[str]) -> str | Non
         service = name.rsplit("-", 1)[0]
         if service in one_shot:
             if state.startswith("exited") and state != "exited 0":
-                return f"{name} failed ({state}); see: docker logs <project>_{service}_1"
+                return f"{name} failed ({state}); see `make logs`"
             if state != "exited 0":
                 return None
         elif state == "unhealthy" or state.startswith("exited"):
