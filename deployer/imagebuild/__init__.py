@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deployer import defaults
-from deployer.backends.aci import default_credential
+from deployer.arm import default_credential
 from deployer.defaults import Env
 from deployer.errors import DeployerError, InputError
 from deployer.imagebuild import images, manifest
