@@ -46,7 +46,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -266,6 +266,7 @@ class GroupRun:
     :param dirs: host directories backing its volumes.
     :param generation: bumped on each update, so stale timers do nothing.
     :param error: why creating it failed, if it did.
+    :param launching: the background creation, so removal and updates wait for it.
     """
 
     key: tuple[str, str, str]
@@ -282,6 +283,7 @@ class GroupRun:
     dirs: list[Path] = field(default_factory=list)
     generation: int = 0
     error: str | None = None
+    launching: Future[None] | None = None
 
     def state(self) -> str:
         """The group's ``instanceView.state``."""
@@ -442,6 +444,14 @@ class DockerRuntime:
                 "UnsupportedProperty",
                 "The local ACI emulator does not run initContainers yet.",
             )
+        try:
+            self.client.images.get(self.settings.sandbox)
+        except docker.errors.ImageNotFound:
+            raise EmulatorError(
+                "InaccessibleImage",
+                f"The emulator's sandbox image '{self.settings.sandbox}' is not on the local "
+                "Docker engine. Build it with `make build`.",
+            ) from None
         images: dict[str, str] = {}
         for container in props.get("containers", []):
             cprops = container.get("properties", {})
@@ -495,8 +505,7 @@ class DockerRuntime:
             for c in old.containers.values():
                 c.stopping = True
         self.groups[key] = run
-        old_ids = [c.docker_id for c in old.containers.values() if c.docker_id] if old else []
-        self._pool.submit(self._launch, run, dict(body), list(aliases), old_ids, done)
+        run.launching = self._pool.submit(self._launch, run, dict(body), list(aliases), old, done)
         return run
 
     def _launch(
@@ -504,17 +513,24 @@ class DockerRuntime:
         run: GroupRun,
         body: dict[str, Any],
         aliases: list[str],
-        old_ids: list[str],
+        old: GroupRun | None,
         done: Callable[[str | None], None],
     ) -> None:
         error: str | None = None
         try:
-            for docker_id in old_ids:
-                self._remove_container(docker_id)
+            if old is not None:
+                # Submitted earlier, so already running: the pool is FIFO.
+                if old.launching is not None:
+                    old.launching.result()
+                with self.lock:
+                    run.sandbox_id, run.ip = old.sandbox_id, old.ip
+                    old_ids = [c.docker_id for c in old.containers.values() if c.docker_id]
+                for docker_id in old_ids:
+                    self._remove_container(docker_id)
             if run.sandbox_id is None:
                 self._start_sandbox(run, aliases)
             self._start_containers(run, body)
-        except (docker.errors.DockerException, OSError, EmulatorError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure must end the operation, not hang it
             error = str(exc.message if isinstance(exc, EmulatorError) else exc)
         with self.lock:
             run.pending = False
@@ -874,6 +890,8 @@ class DockerRuntime:
             crun.stopping = True
 
         def work() -> None:
+            if run.launching is not None:
+                run.launching.result()  # submitted earlier, so already running
             self._remove_run(run)
             with self.lock:
                 if self.groups.get(key) is run:

@@ -337,3 +337,38 @@ def test_volumes_and_refusals(
     error = refused(aci_emulator_client, "files", files)
     assert error.code == "UnsupportedVolumeType"
     assert "azureFile" in error.message
+
+
+def test_update_recreates_containers_and_delete_during_create_leaves_nothing(
+    aci_emulator: FakeArm,
+    aci_emulator_client: ContainerInstanceManagementClient,
+    docker_client: docker.DockerClient,
+) -> None:
+    """An in-place update re-creates the containers on the same IP; a delete that
+    overtakes a create still removes every container."""
+    say = ["sh", "-c", 'echo "v=$V"; sleep 600']
+    body = group(
+        [container("app", say, environment_variables=[m.EnvironmentVariable(name="V", value="1")])],
+        ip_address=m.IpAddress(type="Public", ports=[m.Port(port=80)]),
+    )
+    create(aci_emulator_client, {"upd": body})
+    before = aci_emulator.aci.docker_ids(RG, "upd")
+    ip = get(aci_emulator_client, "upd").ip_address.ip
+    body.containers[0].environment_variables[0].value = "2"
+    create(aci_emulator_client, {"upd": body})
+    after = aci_emulator.aci.docker_ids(RG, "upd")
+    assert after["app"] != before["app"]
+    assert after["(sandbox)"] == before["(sandbox)"]
+    assert get(aci_emulator_client, "upd").ip_address.ip == ip
+    wait_for(lambda: "v=2" in read_logs(aci_emulator_client, "upd", "app"), 30, "v=2")
+    with pytest.raises(docker.errors.NotFound):
+        docker_client.containers.get(before["app"])
+
+    groups = aci_emulator_client.container_groups
+    groups.begin_create_or_update(RG, "racer", group([container("a", ["sleep", "600"])]))
+    groups.begin_delete(RG, "racer").result()
+    groups.begin_delete(RG, "upd").result()
+    left = docker_client.containers.list(
+        all=True, filters={"label": f"{LABEL_INSTANCE}={aci_emulator.emulator.instance_id}"}
+    )
+    assert left == []
