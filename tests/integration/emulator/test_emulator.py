@@ -347,14 +347,15 @@ def test_update_recreates_containers_and_delete_during_create_leaves_nothing(
     """An in-place update re-creates the containers on the same IP; a delete that
     overtakes a create still removes every container."""
     say = ["sh", "-c", 'echo "v=$V"; sleep 600']
+    version = m.EnvironmentVariable(name="V", value="1")
     body = group(
-        [container("app", say, environment_variables=[m.EnvironmentVariable(name="V", value="1")])],
+        [container("app", say, environment_variables=[version])],
         ip_address=m.IpAddress(type="Public", ports=[m.Port(port=80)]),
     )
     create(aci_emulator_client, {"upd": body})
     before = aci_emulator.aci.docker_ids(RG, "upd")
     ip = get(aci_emulator_client, "upd").ip_address.ip
-    body.containers[0].environment_variables[0].value = "2"
+    version.value = "2"
     create(aci_emulator_client, {"upd": body})
     after = aci_emulator.aci.docker_ids(RG, "upd")
     assert after["app"] != before["app"]
