@@ -99,7 +99,8 @@ class FakeArm(FakeArmServer):
                 self.container_url = self.also_listen(runtime.gateway).replace(
                     runtime.gateway, "host.docker.internal"
                 )
-                runtime.arm_port = int(self.url.rsplit(":", 1)[1])
+                port = int(self.url.rsplit(":", 1)[1])
+                runtime.forward(port, "host.docker.internal", port)
         except BaseException:
             self.stop()
             raise

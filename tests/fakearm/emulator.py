@@ -29,6 +29,7 @@ How an ACI group maps onto Docker:
   ``host.docker.internal`` pointing there, and each sandbox forwards
   ``127.0.0.1:<arm port>`` to it. A container (the janitor) can therefore use the very
   same ``DEPLOYER_ARM_ENDPOINT`` as the host: ``http://127.0.0.1:<port>``.
+  :meth:`DockerRuntime.forward` adds such loopback forwards for other services.
 
 Every Docker object carries :data:`LABEL_INSTANCE` = the emulator's id, and
 :meth:`DockerRuntime.close` removes all of them.
@@ -70,10 +71,9 @@ GROUP_EVICTED_EVENT = "SpotContainerGroupEvicted"
 _DEFAULT_RESTART_DELAY = 0.5
 _DEFAULT_RESTART_DELAY_MAX = 10.0
 
-# Forwards 127.0.0.1:<port> in a group's namespace to the emulator on the host.
+# Forwards 127.0.0.1:<port> in a group's namespace to <host>:<port> (argv: port:host:port).
 _FORWARDER = """
 import asyncio, sys
-PORT = int(sys.argv[1])
 async def pipe(reader, writer):
     try:
         while data := await reader.read(65536):
@@ -83,17 +83,22 @@ async def pipe(reader, writer):
         pass
     finally:
         writer.close()
-async def handle(reader, writer):
-    try:
-        up_reader, up_writer = await asyncio.open_connection("host.docker.internal", PORT)
-    except OSError:
-        writer.close()
-        return
-    await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+def handler(host, port):
+    async def handle(reader, writer):
+        try:
+            up_reader, up_writer = await asyncio.open_connection(host, port)
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+    return handle
 async def main():
-    server = await asyncio.start_server(handle, "127.0.0.1", PORT)
-    async with server:
-        await server.serve_forever()
+    servers = []
+    for spec in sys.argv[1:]:
+        local, host, port = spec.split(":")
+        serve = handler(host, int(port))
+        servers.append(await asyncio.start_server(serve, "127.0.0.1", int(local)))
+    await asyncio.gather(*(s.serve_forever() for s in servers))
 asyncio.run(main())
 """
 
@@ -371,7 +376,7 @@ class DockerRuntime:
         self.client = client or docker.from_env()
         self.instance_id = instance_id or f"aciemu-{secrets.token_hex(3)}"
         self.groups: dict[tuple[str, str, str], GroupRun] = {}
-        self.arm_port: int | None = None
+        self.forwards: dict[int, tuple[str, int]] = {}
         self._by_docker_id: dict[str, tuple[GroupRun, ContainerRun]] = {}
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=self.instance_id)
         self._timers: set[threading.Timer] = set()
@@ -400,6 +405,23 @@ class DockerRuntime:
             target=self._watch, name=f"{self.instance_id}-events", daemon=True
         )
         self._watcher.start()
+
+    def forward(self, port: int, host: str, target_port: int) -> None:
+        """Make ``127.0.0.1:<port>`` inside every group created from now on reach
+        ``<host>:<target_port>``.
+
+        The emulator forwards its own ARM port this way. A test can give groups the
+        host's view of a service too: run Azurite on the emulator network (alias
+        ``azurite``), publish it on ``127.0.0.1:<port>`` for the host, and call
+        ``forward(port, "azurite", 10000)``; one connection string then works on the
+        host and in every group.
+
+        :param port: loopback port inside the groups.
+        :param host: where it leads: a name or IP on the emulator network, or
+            ``host.docker.internal``.
+        :param target_port: the port there.
+        """
+        self.forwards[port] = (host, target_port)
 
     # --- checks done at PUT time ----------------------------------------------------
 
@@ -558,8 +580,9 @@ class DockerRuntime:
 
     def _start_sandbox(self, run: GroupRun, aliases: list[str]) -> None:
         api = self.client.api
-        if self.arm_port is not None:
-            command = ["python3", "-c", _FORWARDER, str(self.arm_port)]
+        if self.forwards:
+            specs = [f"{port}:{host}:{to}" for port, (host, to) in sorted(self.forwards.items())]
+            command = ["python3", "-c", _FORWARDER, *specs]
         else:
             command = ["sleep", "infinity"]
         host_config = api.create_host_config(

@@ -237,13 +237,15 @@ def test_evict_spot_group_and_restore(
 def test_groups_reach_each_other_and_the_emulator(
     aci_emulator: FakeArm, aci_emulator_client: ContainerInstanceManagementClient
 ) -> None:
-    """A group reaches another by IP, DNS label and FQDN, and the emulator's ARM API."""
+    """A group reaches another by IP, DNS label, FQDN and a loopback forward, and the
+    emulator's ARM API at the host's own URL."""
     server = group(
         [container("web", PY_SERVER)],
         ip_address=m.IpAddress(type="Public", ports=[m.Port(port=8000)], dns_name_label="srv"),
     )
     create(aci_emulator_client, {"server": server})
     ip = get(aci_emulator_client, "server").ip_address.ip
+    aci_emulator.emulator.forward(18080, "srv", 8000)  # groups see the server on loopback
     arm_list = (
         f"{aci_emulator.url}/subscriptions/{aci_emulator.subscription_id}/resourceGroups/{RG}"
         "/providers/Microsoft.ContainerInstance/containerGroups?api-version=2023-05-01"
@@ -256,6 +258,7 @@ def test_groups_reach_each_other_and_the_emulator(
                     f"http://{ip}:8000/",
                     "http://srv:8000/",
                     "http://srv.westeurope.azurecontainer.io:8000/",
+                    "http://127.0.0.1:18080/",
                 ),
             ),
             # The janitor's path: the host's own ARM URL works inside a group.
@@ -276,6 +279,7 @@ def test_groups_reach_each_other_and_the_emulator(
     assert group_state(aci_emulator_client, "client") == "Succeeded", logs
     for url in (f"http://{ip}:8000/", "http://srv:8000/", "srv.westeurope.azurecontainer.io"):
         assert url in logs
+    assert "http://127.0.0.1:18080/ 200" in logs
     janitor = read_logs(aci_emulator_client, "client", "janitor")
     assert f"{arm_list} 200" in janitor
 
