@@ -645,12 +645,12 @@ class AciProvider(ResourceProvider):
         """
         body = deep_copy_json(group.body)
         props: dict[str, Any] = body.pop("properties", {})
-        if self.runtime is not None:
-            run = self.runtime.groups.get(
-                _key(group.subscription_id, group.resource_group, group.name)
-            )
-            if run is not None:
-                return self._render_emulated(group, body, props, run)
+        # In emulator mode, the containers' real state; else a fixed "Running" once provisioned.
+        run = (
+            self.runtime.groups.get(_key(group.subscription_id, group.resource_group, group.name))
+            if self.runtime is not None
+            else None
+        )
         running = group.provisioning_state == "Succeeded"
         props["provisioningState"] = group.provisioning_state
         props.setdefault("sku", "Standard")
@@ -660,7 +660,10 @@ class AciProvider(ResourceProvider):
             for env in cprops.get("environmentVariables", []):
                 # ACI never returns secure values.
                 env.pop("secureValue", None)
-            if running:
+            crun = run.containers.get(str(container.get("name"))) if run is not None else None
+            if crun is not None:
+                cprops["instanceView"] = crun.instance_view()
+            elif running and run is None:
                 cprops["instanceView"] = {
                     "restartCount": group.restart_count,
                     "currentState": {
@@ -670,54 +673,24 @@ class AciProvider(ResourceProvider):
                     },
                     "events": [],
                 }
+        for volume in props.get("volumes", []) or []:
+            if volume.get("secret") is not None:
+                volume["secret"] = {}  # nor secret volume contents
+        ip = run.ip if run is not None else group.ip
         private = bool(props.get("subnetIds"))
         ip_address = props.get("ipAddress")
-        if ip_address is None and private and group.ip:
+        if ip_address is None and private and ip:
             ip_address = props["ipAddress"] = {"type": "Private", "ports": []}
         if ip_address is not None:
-            if group.ip:
-                ip_address["ip"] = group.ip
+            if ip:
+                ip_address["ip"] = ip
             label = ip_address.get("dnsNameLabel")
             if label and not private:
                 ip_address["fqdn"] = f"{label}.{group.location}.azurecontainer.io"
-        if running:
+        if run is not None:
+            props["instanceView"] = {"events": [dict(e) for e in run.events], "state": run.state()}
+        elif running:
             props["instanceView"] = {"events": [], "state": "Running"}
-        out: dict[str, Any] = {
-            "id": group.id,
-            "name": group.name,
-            "type": GROUP_TYPE,
-            "location": group.location,
-        }
-        for key in ("tags", "zones", "identity"):
-            if key in body:
-                out[key] = body[key]
-        out["properties"] = props
-        return out
-
-    def _render_emulated(
-        self, group: ContainerGroupState, body: dict[str, Any], props: dict[str, Any], run: Any
-    ) -> dict[str, Any]:
-        props["provisioningState"] = group.provisioning_state
-        props.setdefault("sku", "Standard")
-        props.setdefault("restartPolicy", "Always")
-        for container in props.get("containers", []):
-            cprops = container.setdefault("properties", {})
-            for env in cprops.get("environmentVariables", []):
-                env.pop("secureValue", None)
-            crun = run.containers.get(str(container.get("name")))
-            if crun is not None:
-                cprops["instanceView"] = crun.instance_view()
-        for volume in props.get("volumes", []) or []:
-            if volume.get("secret") is not None:
-                volume["secret"] = {}  # ACI never returns secret contents
-        ip_address = props.get("ipAddress")
-        if ip_address is not None:
-            if run.ip:
-                ip_address["ip"] = run.ip
-            label = ip_address.get("dnsNameLabel")
-            if label:
-                ip_address["fqdn"] = f"{label}.{group.location}.azurecontainer.io"
-        props["instanceView"] = {"events": [dict(e) for e in run.events], "state": run.state()}
         out: dict[str, Any] = {
             "id": group.id,
             "name": group.name,
