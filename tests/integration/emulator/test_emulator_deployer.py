@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
+from typing import Any
 
 import docker
 
@@ -33,11 +33,18 @@ def deployer(
     return result
 
 
+def payload(stdout: str) -> Any:
+    """The data of a successful ``--output json`` envelope."""
+    envelope = json.loads(stdout)
+    assert envelope["ok"] is True
+    # "data" is the agreed key (TEAM.md); "result" until the CLI convention lands here.
+    return envelope["data"] if "data" in envelope else envelope["result"]
+
+
 def test_deployer_up_status_logs_down_on_the_emulator(
     aci_emulator: FakeArm,
     emulator_deployer_env: dict[str, str],
     docker_client: docker.DockerClient,
-    tmp_path: Path,
 ) -> None:
     """``deployer up`` of the example cluster runs real ipcontroller/ipengine containers
     whose engines register; status, logs and down work through the same ARM API."""
@@ -48,9 +55,8 @@ def test_deployer_up_status_logs_down_on_the_emulator(
     controller = docker_client.containers.get(head["ipcontroller"])
     wait_until(lambda: len(registered_engines(controller)) == 3, 180, "3 engines to register")
 
-    status = json.loads(deployer(env, "status", str(EXAMPLE), "-o", "json").stdout)
-    assert status["ok"] is True
-    groups = {g["name"]: g for g in status["data"]["groups"]}
+    status = payload(deployer(env, "status", str(EXAMPLE), "-o", "json").stdout)
+    groups = {g["name"]: g for g in status["groups"]}
     assert set(groups) == {"ipp-small-head", "ipp-small-engines-1"}
     engines = groups["ipp-small-engines-1"]["containers"]
     assert len(engines) == 3
@@ -62,8 +68,8 @@ def test_deployer_up_status_logs_down_on_the_emulator(
     ).stdout
     assert logs.strip(), "the engine printed nothing"
 
-    down = json.loads(deployer(env, "down", str(EXAMPLE), "-o", "json").stdout)
-    assert sorted(down["data"]["deleted"]) == ["ipp-small-engines-1", "ipp-small-head"]
+    down = payload(deployer(env, "down", str(EXAMPLE), "-o", "json").stdout)
+    assert sorted(down["deleted"]) == ["ipp-small-engines-1", "ipp-small-head"]
     left = docker_client.containers.list(
         all=True, filters={"label": f"{LABEL_INSTANCE}={aci_emulator.emulator.instance_id}"}
     )
