@@ -57,9 +57,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "else the group's own tag)",
     )
     parser.add_argument(
-        "--no-container-access",
+        "--container-access",
         action="store_true",
-        help="listen on loopback only: groups cannot reach the emulator (no janitor)",
+        help="also listen on the emulator network's gateway, so groups (the run janitor) "
+        "reach the API at the same 127.0.0.1 URL; default: loopback only",
     )
     parser.add_argument(
         "--quota",
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         arm = FakeArm(
             specs_dir=args.specs,
             emulate=settings,
-            listen_for_containers=not args.no_container_access,
+            listen_for_containers=args.container_access,
             token=secrets.token_urlsafe(24),
         )
     except SpecNotFoundError as exc:
@@ -157,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# ACI emulator {runtime.instance_id}: ARM API on {arm.url}", flush=True)
         if arm.container_url:
             print(f"# groups reach it at {arm.url} too (and {arm.container_url})")
+        else:
+            print("# loopback only: groups cannot reach it (--container-access for `deployer run`)")
         print(
             f"# images: <registry>/<name>:<tag> runs local {settings.image_prefix}/<name>:"
             f"{settings.image_tag or '<tag>'}; network {runtime.network.name}"

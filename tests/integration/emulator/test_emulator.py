@@ -233,6 +233,12 @@ def test_evict_spot_group_and_restore(
     wait_for(lambda: group_state(aci_emulator_client, "spot") == "Running", 30, "a restore")
     assert views(aci_emulator_client, "spot")["work"].restart_count == 1
 
+    # Capacity coming back by itself, as ACI restarts evicted groups.
+    aci_emulator.aci.evict(RG, "spot", restore_after=0.5)
+    assert group_state(aci_emulator_client, "spot") == "Stopped"
+    wait_for(lambda: group_state(aci_emulator_client, "spot") == "Running", 30, "a restart")
+    assert views(aci_emulator_client, "spot")["work"].restart_count == 2
+
 
 def test_groups_reach_each_other_and_the_emulator(
     aci_emulator: FakeArm, aci_emulator_client: ContainerInstanceManagementClient
@@ -348,15 +354,18 @@ def test_update_recreates_containers_and_delete_during_create_leaves_nothing(
     aci_emulator_client: ContainerInstanceManagementClient,
     docker_client: docker.DockerClient,
 ) -> None:
-    """An in-place update re-creates the containers on the same IP; a delete that
-    overtakes a create still removes every container."""
+    """An injected 503 is retried; an in-place update re-creates the containers on the
+    same IP; a delete that overtakes a create still removes every container."""
     say = ["sh", "-c", 'echo "v=$V"; sleep 600']
     version = m.EnvironmentVariable(name="V", value="1")
     body = group(
         [container("app", say, environment_variables=[version])],
         ip_address=m.IpAddress(type="Public", ports=[m.Port(port=80)]),
     )
+    aci_emulator.faults.script(503, method="PUT", count=1, retry_after=0.05)
     create(aci_emulator_client, {"upd": body})
+    puts = aci_emulator.calls(method="PUT", path="/upd$")
+    assert [c.status for c in puts] == [503, 201]  # faults still answer first
     before = aci_emulator.aci.docker_ids(RG, "upd")
     ip = get(aci_emulator_client, "upd").ip_address.ip
     version.value = "2"
