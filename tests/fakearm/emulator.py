@@ -55,6 +55,8 @@ from typing import Any
 import docker
 import docker.errors
 
+from .probes import Probe, probes_of, run_probe
+
 LABEL_INSTANCE = "aci-research.emulator"
 """Label on every Docker object the emulator creates; the value is the instance id."""
 LABEL_GROUP = "aci-research.emulator.group"
@@ -216,6 +218,7 @@ class ContainerRun:
     :param restart_count: restarts so far.
     :param events: ACI events (``name``, ``message``, ``type``, ``count``, times).
     :param stopping: set before the emulator stops it on purpose (no restart).
+    :param probes: its readiness and liveness probes.
     """
 
     name: str
@@ -230,6 +233,7 @@ class ContainerRun:
     restart_count: int = 0
     events: list[dict[str, Any]] = field(default_factory=list)
     stopping: bool = False
+    probes: list[Probe] = field(default_factory=list)
 
     def instance_view(self) -> dict[str, Any]:
         """The container's ``instanceView`` as ACI renders it.
@@ -405,6 +409,11 @@ class DockerRuntime:
             target=self._watch, name=f"{self.instance_id}-events", daemon=True
         )
         self._watcher.start()
+        self._probe_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="probe")
+        self._prober = threading.Thread(
+            target=self._probe_loop, name=f"{self.instance_id}-probes", daemon=True
+        )
+        self._prober.start()
 
     def forward(self, port: int, host: str, target_port: int) -> None:
         """Make ``127.0.0.1:<port>`` inside every group created from now on reach
@@ -718,6 +727,7 @@ class DockerRuntime:
                 host_config=host_config,
             )
             with self.lock:
+                crun.probes = probes_of(cprops)
                 crun.docker_id = str(result["Id"])
                 self._by_docker_id[crun.docker_id] = (run, crun)
                 add_event(crun.events, "Pulled", f'Successfully pulled image "{crun.image}"')
@@ -745,8 +755,53 @@ class DockerRuntime:
                 crun.state, crun.detail = "Running", ""
                 crun.start_time = _docker_time(state.get("StartedAt")) or _now_iso()
                 crun.finish_time = crun.exit_code = None
+                for probe in crun.probes:
+                    probe.arm()
             add_event(crun.events, "Started", "Started container")
         # A container that exited before the inspect is handled by its die event.
+
+    def _probe_loop(self) -> None:
+        while not self._closed:
+            now = time.monotonic()
+            with self.lock:
+                due = [
+                    (run, crun, probe)
+                    for run in self.groups.values()
+                    if not run.deleting
+                    for crun in run.containers.values()
+                    if crun.state == "Running" and crun.docker_id
+                    for probe in crun.probes
+                    if probe.due(now)
+                ]
+            for item in due:
+                self._probe_pool.submit(self._probe, *item)
+            time.sleep(0.25)
+
+    def _probe(self, run: GroupRun, crun: ContainerRun, probe: Probe) -> None:
+        if crun.docker_id is None:
+            return
+        failure = run_probe(self.client, probe, crun.docker_id, run.sandbox_id)
+        kill = None
+        with self.lock:
+            if probe.next_due is None or crun.state != "Running":
+                return  # stopped meanwhile: the result says nothing
+            if failure is None:
+                probe.failures = 0
+                return
+            probe.failures += 1
+            add_event(crun.events, "Unhealthy", f"{probe.kind} probe failed: {failure}", "Warning")
+            if probe.kind == "Liveness" and probe.failures >= probe.failure_threshold:
+                add_event(
+                    crun.events,
+                    "Killing",
+                    f"Container {crun.name} failed liveness probe, will be restarted",
+                )
+                for p in crun.probes:
+                    p.next_due = None
+                kill = crun.docker_id
+        if kill:
+            with contextlib.suppress(docker.errors.APIError):
+                self.client.api.kill(kill)
 
     def _watch(self) -> None:
         try:
@@ -771,6 +826,8 @@ class DockerRuntime:
             return  # restarted meanwhile
         code = int(state.get("ExitCode") or 0)
         with self.lock:
+            for probe in crun.probes:
+                probe.next_due = None
             crun.state = "Terminated"
             crun.exit_code = code
             crun.finish_time = _docker_time(state.get("FinishedAt")) or _now_iso()
@@ -994,6 +1051,7 @@ class DockerRuntime:
         for timer in timers:
             timer.cancel()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._probe_pool.shutdown(wait=True, cancel_futures=True)
         with contextlib.suppress(Exception):
             self._events.close()
         remove_instance(self.client, self.instance_id)

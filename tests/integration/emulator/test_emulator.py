@@ -386,3 +386,36 @@ def test_update_recreates_containers_and_delete_during_create_leaves_nothing(
         all=True, filters={"label": f"{LABEL_INSTANCE}={aci_emulator.emulator.instance_id}"}
     )
     assert left == []
+
+
+def test_readiness_and_liveness_probes(
+    aci_emulator_client: ContainerInstanceManagementClient,
+) -> None:
+    """A failing readiness probe adds Unhealthy events; a failing liveness probe gets the
+    container killed and restarted."""
+
+    def probe(*command: str) -> m.ContainerProbe:
+        return m.ContainerProbe(
+            exec_property=m.ContainerExec(command=list(command)),
+            initial_delay_seconds=0,
+            period_seconds=1,
+            failure_threshold=2,
+        )
+
+    slow = container("slow", ["sh", "-c", "sleep 3; touch /tmp/ready; sleep 600"])
+    slow.readiness_probe = probe("test", "-f", "/tmp/ready")
+    doomed = container("doomed", ["sleep", "600"])
+    doomed.liveness_probe = probe("false")
+    create(aci_emulator_client, {"probed": group([slow, doomed])})
+
+    killed = wait_for(
+        lambda: (v := views(aci_emulator_client, "probed"))["doomed"].restart_count >= 1 and v,
+        60,
+        "the liveness probe to restart its container",
+    )
+    events = {e.name: e for e in killed["doomed"].events}
+    assert "Liveness probe failed" in events["Unhealthy"].message
+    assert "failed liveness probe" in events["Killing"].message
+    slow_events = [e for e in killed["slow"].events if e.name == "Unhealthy"]
+    assert slow_events and "Readiness probe failed" in slow_events[0].message
+    assert killed["slow"].restart_count == 0  # readiness never restarts

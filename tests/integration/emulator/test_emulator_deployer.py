@@ -55,8 +55,19 @@ def test_deployer_up_status_logs_down_on_the_emulator(
     controller = docker_client.containers.get(head["ipcontroller"])
     wait_until(lambda: len(registered_engines(controller)) == 3, 180, "3 engines to register")
 
-    status = payload(deployer(env, "status", str(EXAMPLE), "-o", "json").stdout)
-    groups = {g["name"]: g for g in status["groups"]}
+    def status() -> dict[str, Any]:
+        out = payload(deployer(env, "status", str(EXAMPLE), "-o", "json").stdout)
+        return {g["name"]: g for g in out["groups"]}
+
+    # The emulator runs the readiness probes; early failures (engines still starting)
+    # age out once the probes pass.
+    wait_until(
+        lambda: all(c["ready"] for g in status().values() for c in g["containers"]),
+        120,
+        "every container to be ready",
+        interval=5,
+    )
+    groups = status()
     assert set(groups) == {"ipp-small-head", "ipp-small-engines-1"}
     engines = groups["ipp-small-engines-1"]["containers"]
     assert len(engines) == 3
