@@ -387,24 +387,30 @@ class DockerRuntime:
         self._closed = False
         info = self.client.info()
         self.host_cpus = int(info.get("NCPU") or os.cpu_count() or 1)
-        self.network = self.client.networks.create(
-            self.instance_id,
-            driver="bridge",
-            labels={LABEL_INSTANCE: self.instance_id},
-            check_duplicate=True,
-        )
-        self.network.reload()
-        config = (self.network.attrs.get("IPAM") or {}).get("Config") or [{}]
-        self.gateway: str = str(config[0].get("Gateway") or "")
         self._disk = Path(tempfile.mkdtemp(prefix=f"{self.instance_id}-"))
         shm = Path("/dev/shm")
         self._tmpfs = Path(
             tempfile.mkdtemp(prefix=f"{self.instance_id}-", dir=shm if shm.is_dir() else None)
         )
-        self._events = self.client.events(
-            decode=True,
-            filters={"label": f"{LABEL_INSTANCE}={self.instance_id}", "type": "container"},
-        )
+        try:
+            self.network = self.client.networks.create(
+                self.instance_id,
+                driver="bridge",
+                labels={LABEL_INSTANCE: self.instance_id},
+                check_duplicate=True,
+            )
+            self.network.reload()
+            self._events = self.client.events(
+                decode=True,
+                filters={"label": f"{LABEL_INSTANCE}={self.instance_id}", "type": "container"},
+            )
+        except BaseException:
+            remove_instance(self.client, self.instance_id)
+            for path in (self._disk, self._tmpfs):
+                shutil.rmtree(path, ignore_errors=True)
+            raise
+        config = (self.network.attrs.get("IPAM") or {}).get("Config") or [{}]
+        self.gateway: str = str(config[0].get("Gateway") or "")
         self._watcher = threading.Thread(
             target=self._watch, name=f"{self.instance_id}-events", daemon=True
         )
@@ -737,8 +743,9 @@ class DockerRuntime:
             self._start(run, crun, first=True)
 
     def _start(self, run: GroupRun, crun: ContainerRun, *, first: bool) -> None:
-        if crun.docker_id is None:
-            return
+        with self.lock:
+            if crun.docker_id is None or run.deleting or run.evicted or crun.stopping:
+                return
         try:
             self.client.api.start(crun.docker_id)
             info = self.client.api.inspect_container(crun.docker_id)
