@@ -151,10 +151,11 @@ def main(argv: list[str] | None = None) -> int:
             arm.aci.set_quota(location, cores=cores)
         env = exports(arm)
         lines = [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
+        runtime = arm.emulator
         if args.env_file:
             args.env_file.touch(mode=0o600)
-            args.env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        runtime = arm.emulator
+            header = f"# ACI emulator {runtime.instance_id}"
+            args.env_file.write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
         print(f"# ACI emulator {runtime.instance_id}: ARM API on {arm.url}", flush=True)
         if arm.container_url:
             print(f"# groups reach it at {arm.url} too (and {arm.container_url})")
