@@ -21,6 +21,8 @@ NOTEBOOK_PORT: Final = 8888
 ENGINE_ENTRY_PORT: Final = 2222
 """The single port engines use: the controller's sshd, key-only, user ``ipp``."""
 ENGINE_SSH_USER: Final = "ipp"
+ENGINE_HEALTH_PORT: Final = 8081
+"""First engine container's loopback health port; the k-th container of a group uses +k."""
 CONTROLLER_ZMQ_PORTS: Final = tuple(range(10101, 10111))
 """The controller binds these on 127.0.0.1 only; engines reach them through ssh."""
 CONTROLLER_PORT_MAP: Final[dict[str, int | list[int]]] = {
@@ -149,6 +151,7 @@ IPENGINE: Final = Role(
         EnvVar("IPP_SSH_KEY", secret=True),
         EnvVar("IPP_SSH_KNOWN_HOSTS"),
         EnvVar("IPP_ENGINES_PER_CONTAINER"),
+        EnvVar("IPP_HEALTH_PORT"),
     ),
 )
 BLAST_WORKER: Final = Role(

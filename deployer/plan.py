@@ -414,9 +414,14 @@ def build(
         n = 0
         for i, group in enumerate(sized):
             engines = []
-            for c in group.containers:
+            for k, c in enumerate(group.containers):
                 n += 1
-                env = {**engine_env, "IPP_ENGINES_PER_CONTAINER": str(c.units)}
+                env = {
+                    **engine_env,
+                    "IPP_ENGINES_PER_CONTAINER": str(c.units),
+                    # The containers of a group share localhost: one health port each.
+                    "IPP_HEALTH_PORT": str(contract.ENGINE_HEALTH_PORT + k),
+                }
                 engines.append(
                     _container(
                         contract.IPENGINE, f"ipengine-{n}", image("ipengine"), c.resources, env

@@ -8,6 +8,7 @@ default, a fake one in tests); :class:`AciBackend` maps
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from azure.core.credentials import TokenCredential
@@ -30,6 +31,16 @@ from deployer.plan import GroupSpec
 from deployer.sizing import fmt, to_tenths
 
 T = TypeVar("T")
+
+PROBE_PERIOD_S = 10
+"""Seconds between readiness probe runs of every container the deployer creates."""
+PROBE_TIMEOUT_S = 15
+"""Seconds a probe may take: the images' slowest HEALTHCHECK (ipcontroller asks its hub);
+ACI's default, 1 s, fails those checks every time."""
+PROBE_FAILURE_FRESH_S = 2 * PROBE_PERIOD_S + 10
+"""A readiness failure newer than this means the probe is failing now. ACI reports
+failures as ``Unhealthy`` events but no successes: an older one has been followed by
+passing probes (the slack covers clock skew with ARM)."""
 
 CORES_USAGE = ("StandardCores", "Standard Cores", "Cores")
 """Names under which ``location.list_usage`` reports the regional core quota."""
@@ -117,7 +128,8 @@ def to_model(spec: GroupSpec, location: str) -> m.ContainerGroup:
             probe = m.ContainerProbe(
                 exec_property=m.ContainerExec(command=list(c.probe)),
                 initial_delay_seconds=5,
-                period_seconds=10,
+                period_seconds=PROBE_PERIOD_S,
+                timeout_seconds=PROBE_TIMEOUT_S,
                 failure_threshold=3,
             )
         containers.append(
@@ -242,18 +254,22 @@ def canonical_of(group: m.ContainerGroup) -> dict[str, Any]:
     }
 
 
-def _status(c: m.Container) -> ContainerStatus:
+def _status(c: m.Container, now: datetime) -> ContainerStatus:
     view = c.instance_view
     state = view.current_state if view else None
     events: list[m.Event] = (view.events if view else None) or []
     started = state.start_time if state else None
-    # A readiness failure after the container started means the probe is failing now.
+    # A recent readiness failure since this start means the probe is failing now.
     unhealthy = [
         e
         for e in events
         if (e.name or "").lower() == "unhealthy"
         and "readiness" in (e.message or "").lower()
         and (started is None or (e.last_timestamp and e.last_timestamp >= started))
+        and (
+            e.last_timestamp is None
+            or (now - e.last_timestamp).total_seconds() <= PROBE_FAILURE_FRESH_S
+        )
     ]
     running = bool(state and state.state == "Running")
     detail = state.detail_status if state else None
@@ -268,15 +284,21 @@ def _status(c: m.Container) -> ContainerStatus:
     )
 
 
-def observe(group: m.ContainerGroup) -> ObservedGroup:
-    """Map an SDK ContainerGroup to the backend-neutral observed state."""
+def observe(group: m.ContainerGroup, now: datetime | None = None) -> ObservedGroup:
+    """Map an SDK ContainerGroup to the backend-neutral observed state.
+
+    Args:
+        group (m.ContainerGroup): The group as ARM returned it.
+        now (datetime | None): The time to judge probe failures by. Default: now (UTC).
+    """
+    now = now or datetime.now(UTC)
     ip = group.ip_address
     return ObservedGroup(
         name=group.name or "",
         provisioning_state=group.provisioning_state,
         tags=dict(group.tags or {}),
         canonical=canonical_of(group),
-        containers=tuple(_status(c) for c in group.containers or []),
+        containers=tuple(_status(c, now) for c in group.containers or []),
         ip=ip.ip if ip else None,
         fqdn=ip.fqdn if ip else None,
     )

@@ -11,6 +11,7 @@ import logging
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -503,7 +504,26 @@ def test_failing_readiness_probe_keeps_a_running_container_not_ready() -> None:
         "lastTimestamp": "2026-01-01T10:00:30Z",
     }
     before_start = {**probe_failed, "lastTimestamp": "2026-01-01T09:59:00Z"}
-    assert not observe(group([probe_failed])).ready
-    assert observe(group([probe_failed])).containers[0].detail == probe_failed["message"]
-    assert observe(group([before_start])).ready  # an old failure from a previous start
-    assert observe(group([])).ready
+    soon = datetime(2026, 1, 1, 10, 0, 40, tzinfo=UTC)
+    assert not observe(group([probe_failed]), soon).ready
+    assert observe(group([probe_failed]), soon).containers[0].detail == probe_failed["message"]
+    assert observe(group([before_start]), soon).ready  # an old failure from a previous start
+    assert observe(group([]), soon).ready
+    # ACI reports no passing probes: a failure followed by quiet periods has recovered.
+    later = datetime(2026, 1, 1, 10, 1, 30, tzinfo=UTC)
+    assert observe(group([probe_failed]), later).ready
+
+
+def test_probe_timeout_covers_every_image_healthcheck() -> None:
+    """ACI's default probe timeout (1 s) would fail the images' own health checks."""
+    import re
+
+    from deployer.backends.aci import PROBE_TIMEOUT_S
+
+    images = Path(__file__).resolve().parents[2] / "images"
+    timeouts = [
+        int(found)
+        for dockerfile in images.glob("*/Dockerfile")
+        for found in re.findall(r"HEALTHCHECK[^\n]*--timeout=(\d+)s", dockerfile.read_text())
+    ]
+    assert timeouts and max(timeouts) <= PROBE_TIMEOUT_S

@@ -123,6 +123,13 @@ def test_engines_find_the_head_by_dns_name_and_pin_its_host_key() -> None:
     assert not any(g.after_head for g in p.groups)
 
 
+def test_engine_containers_of_a_group_get_their_own_health_port() -> None:
+    """A group's containers share localhost (the emulator caught two engines on 8081)."""
+    for group in (g for g in _plan().groups if g.kind == "engines"):
+        ports = [dict(c.env)["IPP_HEALTH_PORT"] for c in group.containers]
+        assert ports == [str(contract.ENGINE_HEALTH_PORT + k) for k in range(len(ports))]
+
+
 def test_subnet_mode_uses_the_private_ip_and_creates_the_head_first() -> None:
     text = _workload()
     before = plan.build(parse(text), _settings(subnet_id="/sub/x"), SECRETS)

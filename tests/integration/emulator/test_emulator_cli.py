@@ -1,0 +1,70 @@
+"""``make emulator``'s entry point, ``python -m tests.fakearm``, as a user runs it."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import docker
+
+from deployer.arm import StaticTokenCredential
+from deployer.backends.aci import make_client
+from tests.fakearm.emulator import LABEL_INSTANCE
+from tests.integration.blast.conftest import wait_for
+from tests.integration.conftest import IMAGE_PREFIX, REPO, TAG
+
+
+def test_emulator_command_prints_the_deployer_environment_and_cleans_up(
+    tmp_path: Path, docker_client: docker.DockerClient
+) -> None:
+    """The exports it writes reach it with the real deployer client; SIGTERM removes all."""
+    env_file = tmp_path / "emulator.env"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.fakearm",
+            "--image-prefix",
+            IMAGE_PREFIX,
+            "--tag",
+            TAG,
+            "--env-file",
+            str(env_file),
+            "--quota",
+            "westeurope=3",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: env_file.exists() and env_file.stat().st_size, 30, "the env file")
+        assert env_file.stat().st_mode & 0o777 == 0o600
+        header, *lines = env_file.read_text().splitlines()
+        instance_id = header.removeprefix("# ACI emulator ")
+        exports = dict(line.removeprefix("export ").split("=", 1) for line in lines)
+        assert exports["DEPLOYER_ARM_ENDPOINT"].startswith("http://127.0.0.1:")
+        assert len(exports["DEPLOYER_ACCESS_TOKEN"]) >= 24  # random, not the tests' token
+
+        client = make_client(
+            exports["AZURE_SUBSCRIPTION_ID"],
+            endpoint=exports["DEPLOYER_ARM_ENDPOINT"],
+            credential=StaticTokenCredential(exports["DEPLOYER_ACCESS_TOKEN"]),
+        )
+        limits = {
+            str(u.name.value if u.name else ""): u.limit
+            for u in client.location.list_usage("westeurope")
+        }
+        assert limits["StandardCores"] == 3
+        assert list(client.container_groups.list_by_resource_group("local")) == []
+        selector = {"label": f"{LABEL_INSTANCE}={instance_id}"}
+        assert len(docker_client.networks.list(filters=selector)) == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "loopback only" in out and "emulator stopped" in err
+    assert docker_client.networks.list(filters=selector) == []
