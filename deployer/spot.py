@@ -132,5 +132,5 @@ def spot_retry_at(refused_at: float, refusals: int) -> float:
         refused_at (float): Epoch seconds of the last refusal.
         refusals (int): Consecutive refusals (>= 1).
     """
-    wait = defaults.SPOT_RETRY_BASE_S * 2 ** max(0, refusals - 1)
+    wait = defaults.SPOT_RETRY_BASE_S * (1 << min(max(0, refusals - 1), 30))
     return refused_at + min(wait, defaults.SPOT_RETRY_MAX_S)
