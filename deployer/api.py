@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from deployer import defaults, deployment_secrets, pricing, sizing
+from deployer import autoscale, defaults, deployment_secrets, pricing, sizing
 from deployer.backends.aci import AciBackend, make_client
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.cluster import Cluster, Outcome, Progress, raise_for_failures
@@ -80,6 +80,9 @@ class GroupRow:
     action: str
     reasons: list[str]
     cost_per_hour: float
+    priority: str = "Regular"
+    cost_per_hour_regular: float = 0.0
+    cost_per_hour_spot: float | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,8 @@ class PlanResult:
     price_read_on: str | None
     notes: list[str] = field(default_factory=list)
     endpoints: dict[str, str] = field(default_factory=dict)
+    cost_per_hour_regular: float = 0.0
+    cost_per_hour_spot: float = 0.0
 
     @property
     def counts(self) -> dict[str, int]:
@@ -119,8 +124,15 @@ def _plan_result(
 ) -> PlanResult:
     by_name = {c.name: c for c in changes}
     rows = []
+    regular = spot = 0.0
     for spec in plan.groups:
         change = by_name.get(spec.name, Change(spec.name, Action.CREATE, spec))
+        # Only BLAST worker groups may run as Spot; the others have one price.
+        can_spot = spec.workload == "blast" and spec.kind == "workers"
+        at_regular = prices.per_hour(spec.resources)
+        at_spot = prices.per_hour(spec.resources, "Spot") if can_spot else None
+        regular += at_regular
+        spot += at_regular if at_spot is None else at_spot
         rows.append(
             GroupRow(
                 name=spec.name,
@@ -134,11 +146,16 @@ def _plan_result(
                 ip=_ip_text(spec, plan),
                 action=change.action.value,
                 reasons=list(change.reasons),
-                cost_per_hour=round(prices.per_hour(spec.resources), 4),
+                cost_per_hour=round(prices.per_hour(spec.resources, spec.priority), 4),
+                priority=spec.priority,
+                cost_per_hour_regular=round(at_regular, 4),
+                cost_per_hour_spot=None if at_spot is None else round(at_spot, 4),
             )
         )
     if prices.region_note:
         notes = [*notes, prices.region_note]
+    if prices.spot_note and any(r.cost_per_hour_spot is not None for r in rows):
+        notes = [*notes, prices.spot_note]
     return PlanResult(
         deployment=plan.deployment,
         location=plan.location,
@@ -146,12 +163,14 @@ def _plan_result(
         deletes=[c.name for c in changes if c.action is Action.DELETE],
         vcpu=sizing.fmt(plan.resources.cpu),
         memory_gb=sizing.fmt(plan.resources.memory),
-        cost_per_hour=round(prices.per_hour(plan.resources), 4),
+        cost_per_hour=round(sum(prices.per_hour(g.resources, g.priority) for g in plan.groups), 4),
         currency=prices.currency,
         price_source=prices.source,
         price_read_on=prices.read_on,
         notes=notes,
         endpoints=dict(plan.endpoints),
+        cost_per_hour_regular=round(regular, 4),
+        cost_per_hour_spot=round(spot, 4),
     )
 
 
@@ -231,6 +250,7 @@ def plan(
             offline = True
     if prep is None:
         prep = _prepare(file, workload, overrides, need_azure=False, persist=False)
+    notes += autoscale.plan_notes(workload, prep.settings.location, bool(prep.settings.subnet_id))
     if offline:
         desired = prep.plan()
         changes = [Change(g.name, Action.CREATE, g) for g in desired.groups]

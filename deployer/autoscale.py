@@ -453,3 +453,51 @@ def worker_group_of(
         floor=tags.get(TAG_FLOOR) == "true",
         idle_since=idle_since,
     )
+
+
+def plan_notes(workload: Workload, location: str, subnet: bool) -> list[str]:
+    """Notes ``deployer plan`` adds for autoscaled, Spot and overflow worker groups.
+
+    Args:
+        workload (Workload): The validated workload file.
+        location (str): The resolved primary region.
+        subnet (bool): The deployment uses a subnet.
+    """
+    blast = workload.workloads.blast
+    if blast is None:
+        return []
+    notes: list[str] = []
+    auto = blast.autoscale
+    if auto is not None:
+        notes.append(
+            f"BLAST workers autoscale between {auto.min_workers} and {auto.max_workers} "
+            f"({auto.target_backlog_per_worker} batches per worker; idle workers exit after "
+            f"{auto.scale_in_after}) during `deployer run`: the worker rows show the ceiling, "
+            "and workers cost only while they run"
+        )
+    if blast.priority == "spot":
+        fallback = (
+            "recreated as regular when ACI has no Spot capacity"
+            if blast.spot_fallback
+            else "retried as Spot with backoff when ACI has no Spot capacity"
+        )
+        notes.append(
+            "BLAST worker groups run as Spot: evictable at any time (their batches go back to "
+            f"the queue), no IP address; {fallback}"
+        )
+        if subnet:
+            notes.append(
+                "Spot worker groups cannot join the subnet: they reach the storage account "
+                "over its public endpoint, so its firewall must allow them"
+            )
+    overflow = workload.deployment.overflow_locations
+    if overflow:
+        gb = sum(db.bytes_to_cache or 0 for db in blast.databases) / defaults.GB
+        notes.append(
+            f"worker groups beyond {location}'s vCPU quota go to {', '.join(overflow)}; the "
+            f"storage account stays in {location}, so those workers add cross-region latency "
+            "to every queue, table and blob request (tens of ms within a continent, more "
+            f"between continents) and inter-region egress: about {gb:.1f} GB of databases per "
+            "worker once, plus queries and results (see the Azure bandwidth pricing page)"
+        )
+    return notes

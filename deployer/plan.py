@@ -85,6 +85,9 @@ class GroupSpec:
         registry (RegistryAuth | None): Image pull credentials.
         tags (tuple[tuple[str, str], ...]): Resource tags.
         after_head (bool): Needs the head's private IP, so it is created after it.
+        priority (str): ``Regular``, or ``Spot`` for worker groups of ``blast.priority:
+            spot`` (no IP address and no subnet: Spot has no inbound connectivity).
+        location (str | None): Its region when not the deployment's (overflow).
     """
 
     name: str
@@ -100,6 +103,12 @@ class GroupSpec:
     registry: RegistryAuth | None = None
     tags: tuple[tuple[str, str], ...] = ()
     after_head: bool = False
+    priority: Literal["Regular", "Spot"] = "Regular"
+    location: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.priority == "Spot" and (self.ip or self.subnet_id):
+            raise ValueError(f"Spot group {self.name} cannot have an IP address or a subnet")
 
     @property
     def resources(self) -> Resources:
@@ -267,6 +276,7 @@ def _finish(
     secret_values = [(f"{c.name}.{k}", v.reveal()) for c in containers for k, v in c.secure_env]
     if registry and registry.password:
         secret_values.append(("registry.password", registry.password.reveal()))
+    kwargs.setdefault("subnet_id", settings.subnet_id)
     return GroupSpec(
         name=name,
         workload=workload,
@@ -274,7 +284,6 @@ def _finish(
         containers=tuple(containers),
         identity=settings.managed_identity,
         registry=registry,
-        subnet_id=settings.subnet_id,
         tags=_tags(settings, workload, kind, secret_values),
         **kwargs,
     )
@@ -460,6 +469,7 @@ def build(
                         mounts=(Mount(volume, contract.BLAST_DB_CACHE),),
                     )
                 )
+            spot = blast.priority == "spot"
             groups.append(
                 _finish(
                     settings,
@@ -468,6 +478,8 @@ def build(
                     "workers",
                     workers,
                     volumes=tuple(volumes),
+                    # Spot groups have no inbound connectivity and cannot join a VNet.
+                    **({"priority": "Spot", "subnet_id": None} if spot else {}),
                 )
             )
     return Plan(dep, settings.location, tuple(groups), tuple(endpoints))
@@ -489,6 +501,7 @@ def canonical(spec: GroupSpec) -> dict[str, Any]:
             "subnet": spec.subnet_id.lower() if spec.subnet_id else None,
             "identity": spec.identity.lower() if spec.identity else None,
             "volumes": sorted(spec.volumes),
+            "priority": spec.priority,
             "containers": {
                 c.name: {
                     "cpu": c.resources.cpu,

@@ -55,12 +55,23 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SpotPrices(_Model):
+    """ACI Spot prices (priority Spot worker groups)."""
+
+    vcpu_second: float = Field(ge=0, description="Spot price of one vCPU for one second.")
+    gb_second: float = Field(ge=0, description="Spot price of one GB of memory for one second.")
+
+
 class Prices(_Model):
     """ACI Linux list prices (override of the bundled price file)."""
 
     vcpu_second: float = Field(ge=0, description="Price of one vCPU for one second.")
     gb_second: float = Field(ge=0, description="Price of one GB of memory for one second.")
     currency: str = Field("USD", description="Currency of both prices.")
+    spot: SpotPrices | None = Field(
+        None,
+        description="Spot prices; without them Spot groups are priced at the regular price.",
+    )
 
 
 class Deployment(_Model):

@@ -173,6 +173,8 @@ def to_model(spec: GroupSpec, location: str) -> m.ContainerGroup:
         restart_policy="Always",
         ip_address=ip,
         os_type="Linux",
+        # Sent only for Spot, so regular groups keep the bodies they always had.
+        priority="Spot" if spec.priority == "Spot" else None,
         volumes=[m.Volume(name=v, empty_dir={}) for v in spec.volumes] or None,
         subnet_ids=[m.ContainerGroupSubnetId(id=spec.subnet_id)] if spec.subnet_id else None,
     )
@@ -206,6 +208,7 @@ def canonical_of(group: m.ContainerGroup) -> dict[str, Any]:
             "subnet": group.subnet_ids[0].id.lower() if group.subnet_ids else None,
             "identity": identities[0].lower() if identities else None,
             "volumes": sorted(v.name for v in group.volumes or []),
+            "priority": group.priority or "Regular",
             "containers": {
                 c.name: {
                     "cpu": to_tenths(c.resources.requests.cpu),
@@ -300,7 +303,7 @@ class AciBackend(Backend):
 
     def create_or_update(self, spec: GroupSpec) -> ObservedGroup:
         groups = self.client.container_groups
-        model = to_model(spec, self.location)
+        model = to_model(spec, spec.location or self.location)
 
         def run() -> m.ContainerGroup:
             return groups.begin_create_or_update(self.resource_group, spec.name, model).result()
