@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 from deployer import defaults, sizing
 from deployer.backends.base import ObservedGroup
+from deployer.plan import GroupSpec
 from deployer.sizing import Resources
 from deployer.spot import spot_retry_at
 from deployer.workload import Workload, duration_seconds
@@ -262,6 +263,24 @@ class Decision:
     def creates(self) -> tuple[CreateGroups, ...]:
         """The create actions."""
         return tuple(a for a in self.actions if isinstance(a, CreateGroups))
+
+    def to_json(self) -> dict[str, object]:
+        """The decision as plain data: for ``run status`` and the run's log table."""
+        actions: list[dict[str, object]] = []
+        for a in self.actions:
+            kind = {CreateGroups: "create", DeleteGroup: "delete", RetrySpotLater: "spot-wait"}
+            actions.append({"action": kind[type(a)], **asdict(a)})
+        return {
+            "backlog": self.backlog,
+            "queued": self.queued,
+            "in_flight": self.in_flight,
+            "quota_left": dict(self.quota_left),
+            "wanted": self.wanted,
+            "desired": self.desired,
+            "actual": self.actual,
+            "actions": actions,
+            "summary": self.summary,
+        }
 
 
 def wanted_workers(backlog: int, settings: ScaleSettings) -> int:
@@ -501,3 +520,64 @@ def plan_notes(workload: Workload, location: str, subnet: bool) -> list[str]:
             "worker once, plus queries and results (see the Azure bandwidth pricing page)"
         )
     return notes
+
+
+EXIT_WHEN_IDLE = "BLAST_EXIT_WHEN_IDLE"
+
+
+def worker_specs(
+    create: CreateGroups, template: GroupSpec, settings: ScaleSettings
+) -> list[GroupSpec]:
+    """The groups to PUT for one create action.
+
+    Args:
+        create (CreateGroups): The action.
+        template (GroupSpec): A run worker group of ``workers_per_group`` workers (e.g. the
+            first of ``deployer.run.groups.worker_groups``): its containers, env, volumes,
+            restart policy and tags are kept.
+        settings (ScaleSettings): The scaler's settings (worker size, ``scale_in_after``).
+
+    Returns:
+        list[GroupSpec]: One per name, with the action's worker count, priority and region;
+        Spot groups without subnet; floor groups without ``BLAST_EXIT_WHEN_IDLE``, the
+        others with it set to ``scale_in_after``; tagged by :func:`group_tags`.
+
+    Raises:
+        ValueError: When the template holds fewer workers than a group needs.
+    """
+    specs = []
+    for name, count in zip(create.names, create.workers, strict=True):
+        if count > len(template.containers):
+            raise ValueError(f"template {template.name} holds fewer than {count} workers")
+        containers = []
+        for c in template.containers[:count]:
+            env = {k: v for k, v in c.env if k != EXIT_WHEN_IDLE}
+            if not create.floor:
+                env[EXIT_WHEN_IDLE] = f"{settings.scale_in_after}s"
+            containers.append(replace(c, resources=settings.worker, env=tuple(sorted(env.items()))))
+        # Fewer workers than the template may fall below ACI's group minimum: pad again.
+        padded = sizing.pad_to_minimum(
+            [sizing.ContainerSize(i, 1, c.resources) for i, c in enumerate(containers)],
+            sizing.ACI,
+        )
+        containers = [
+            replace(c, resources=p.resources) for c, p in zip(containers, padded, strict=True)
+        ]
+        mounted = {m.volume for c in containers for m in c.mounts}
+        tags = {
+            **dict(template.tags),
+            **dict(group_tags(create.location, create.priority, create.floor)),
+        }
+        specs.append(
+            replace(
+                template,
+                name=name,
+                containers=tuple(containers),
+                volumes=tuple(v for v in template.volumes if v in mounted),
+                priority=create.priority,
+                subnet_id=None if create.priority == "Spot" else template.subnet_id,
+                location=create.location,
+                tags=tuple(sorted(tags.items())),
+            )
+        )
+    return specs

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from deployer import defaults, workload
 from deployer.autoscale import (
+    CreateGroups,
     Decision,
     DeleteGroup,
     Observation,
@@ -20,8 +21,10 @@ from deployer.autoscale import (
     decide,
     group_tags,
     worker_group_of,
+    worker_specs,
 )
 from deployer.backends.base import ContainerStatus, ObservedGroup
+from deployer.plan import GroupSpec
 from deployer.sizing import Resources
 
 NOW = 1_000_000.0
@@ -364,3 +367,91 @@ def test_never_over_quota_or_max_and_never_deletes_a_live_group(
 def test_every_create_names_its_priority(priority: str) -> None:
     d = decide(observe(queued=4), scale(priority=priority))
     assert d.creates[0].priority == priority and priority in d.creates[0].reason
+
+
+# --- from actions to groups ------------------------------------------------------
+
+
+def _template_and_settings(subnet: str | None = None) -> tuple[GroupSpec, ScaleSettings]:
+    from deployer.deployment_secrets import DeploymentSecrets
+    from deployer.plan import build
+    from deployer.settings import Settings
+
+    loaded = workload.parse(
+        """
+deployment: {name: lab, overflow_locations: [northeurope]}
+workloads:
+  blast:
+    threads_per_worker: 1
+    autoscale: {max_workers: 8, scale_in_after: 90s}
+    databases: [{name: tiny, bytes_to_cache: 1000}]
+"""
+    )
+    s = ScaleSettings.from_workload(loaded, PRIMARY, "lab-r1-w")
+    one_group = loaded.model_copy(
+        update={
+            "workloads": loaded.workloads.model_copy(
+                update={
+                    "blast": loaded.workloads.blast.model_copy(  # type: ignore[union-attr]
+                        update={"workers": s.workers_per_group}
+                    )
+                }
+            )
+        }
+    )
+    settings_ = Settings(
+        deployment="lab",
+        location=PRIMARY,
+        registry="r.azurecr.io",
+        image_tag="1",
+        managed_identity="/id",
+        managed_identity_client_id="client",
+        storage_account="data",
+        subnet_id=subnet,
+    )
+    [template] = build(one_group, settings_, DeploymentSecrets.generate("lab")).groups
+    return template, s
+
+
+def test_worker_specs_follow_the_action() -> None:
+    template, s = _template_and_settings(subnet="/subnets/aci")
+    assert s.workers_per_group == 4 and s.worker == Resources(10, 6)  # 1 vCPU, 0.6 GB
+    create = CreateGroups(OVERFLOW, "Spot", ("lab-r1-w3", "lab-r1-w4"), (4, 1), False, "why")
+    big, small = worker_specs(create, template, s)
+    assert (big.name, small.name) == ("lab-r1-w3", "lab-r1-w4")
+    assert [len(g.containers) for g in (big, small)] == [4, 1]
+    for g in (big, small):
+        assert (g.priority, g.location, g.subnet_id, g.ip) == ("Spot", OVERFLOW, None, None)
+        tags = dict(g.tags)
+        assert tags["deployment"] == "lab" and tags["priority"] == "Spot"
+        assert tags["location"] == OVERFLOW and tags["autoscale-floor"] == "false"
+        assert all(dict(c.env)["BLAST_EXIT_WHEN_IDLE"] == "90s" for c in g.containers)
+        mounted = {m.volume for c in g.containers for m in c.mounts}
+        assert set(g.volumes) == mounted
+    # One 0.6 GB worker alone is padded up to ACI's 1 GB group minimum.
+    assert small.resources == Resources(10, 10) and big.resources == Resources(40, 24)
+    # Read back, they are what the scaler created.
+    seen = worker_group_of(
+        ObservedGroup(small.name, "Succeeded", dict(small.tags), {}, ()), PRIMARY
+    )
+    assert (seen.location, seen.priority, seen.floor) == (OVERFLOW, "Spot", False)
+
+
+def test_floor_and_regular_worker_specs_keep_the_subnet_and_never_exit_idle() -> None:
+    template, s = _template_and_settings(subnet="/subnets/aci")
+    create = CreateGroups(PRIMARY, "Regular", ("lab-r1-w1",), (2,), True, "why")
+    [floor] = worker_specs(create, template, s)
+    assert floor.subnet_id == "/subnets/aci" and floor.priority == "Regular"
+    assert all("BLAST_EXIT_WHEN_IDLE" not in dict(c.env) for c in floor.containers)
+    assert dict(floor.tags)["autoscale-floor"] == "true"
+    with pytest.raises(ValueError, match="fewer than 5 workers"):
+        worker_specs(replace(create, workers=(5,)), template, s)
+
+
+def test_a_decision_is_plain_data_for_the_log_table() -> None:
+    import json
+
+    d = decide(observe(queued=8, spot_refusals={PRIMARY: SpotRefusal(NOW)}), scale(priority="Spot"))
+    data = json.loads(json.dumps(d.to_json()))
+    assert data["backlog"] == 8 and data["desired"] == 2 and data["actual"] == 0
+    assert data["actions"][0]["action"] == "spot-wait" and data["summary"] == d.summary
