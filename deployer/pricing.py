@@ -100,8 +100,9 @@ def load(
         if "spot" in data:
             spot, spot_region = _entry(data["spot"], location, path.name, "Spot ")
             if note and spot_region:
-                note = note.replace("prices", "prices (regular or Spot)").replace(
-                    "entry", "entries"
+                note = (
+                    f"no prices (regular or Spot) for {location} in {path.name}; "
+                    "used its default entries"
                 )
             else:
                 note = note or spot_region

@@ -58,7 +58,9 @@ def test_bundled_spot_prices_are_the_full_advertised_discount() -> None:
     assert sheet.per_hour(group, "Spot") == pytest.approx(0.3 * sheet.per_hour(group), rel=0.01)
     assert sheet.spot_note is None and sheet.region_note is None
     other = pricing.load("westeurope")
-    assert other.region_note is not None and "regular or Spot" in other.region_note
+    assert other.region_note == (
+        "no prices (regular or Spot) for westeurope in aci-prices.json; used its default entries"
+    )
 
 
 def test_a_price_file_without_spot_prices_spot_at_the_regular_price(tmp_path: Path) -> None:
