@@ -65,6 +65,8 @@ class ScaleSettings:
         scale_out_interval (float): Least seconds between two create bursts.
         tolerance (float): Fraction by which the backlog must exceed the current workers'
             target before workers are added.
+        max_groups_per_burst (int): Most groups one burst creates; the rest come in
+            later bursts.
     """
 
     min_workers: int
@@ -79,6 +81,7 @@ class ScaleSettings:
     name_prefix: str = "w"
     scale_out_interval: float = defaults.SCALE_OUT_INTERVAL_S
     tolerance: float = defaults.SCALE_TOLERANCE
+    max_groups_per_burst: int = defaults.MAX_GROUPS_PER_BURST
 
     @classmethod
     def from_workload(cls, workload: Workload, location: str, name_prefix: str) -> ScaleSettings:
@@ -337,6 +340,86 @@ def _hold(obs: Observation, settings: ScaleSettings, actual: int, need: int) -> 
     return None
 
 
+def _place(
+    obs: Observation,
+    settings: ScaleSettings,
+    quota: Mapping[str, int],
+    need: int,
+    floor_need: int,
+    inputs: str,
+) -> tuple[list[Action], int, int]:
+    """Pack ``need`` workers into groups, region by region: (actions, placed, left)."""
+    actions: list[Action] = []
+    used = [_index(g.name, settings.name_prefix) + 1 for g in obs.groups]
+    index = max([obs.next_index, *used])
+    pending = [(True, floor_need), (False, need - floor_need)]
+    budget = settings.max_groups_per_burst
+    placed = 0
+    skipped: list[tuple[str, float]] = []
+    for loc in settings.locations:
+        priority, retry = _spot_at(loc, obs, settings)
+        if priority is None:
+            skipped.append((loc, retry or obs.now))
+            continue
+        fits = _room(settings, quota[loc])
+        for i, (floor, n) in enumerate(pending):
+            k = min(n, fits, budget * settings.workers_per_group)
+            if k <= 0:
+                continue
+            sizes = tuple(sizing.balanced(k, settings.workers_per_group))
+            names = tuple(f"{settings.name_prefix}{index + j}" for j in range(len(sizes)))
+            index += len(sizes)
+            budget -= len(sizes)
+            fits -= k
+            placed += k
+            pending[i] = (floor, n - k)
+            where = loc if loc == settings.locations[0] else f"{loc} (overflow)"
+            fallback = " (Spot refused lately: fallback)" if retry is not None else ""
+            actions.append(
+                CreateGroups(
+                    loc,
+                    priority,
+                    names,
+                    sizes,
+                    floor,
+                    f"create {len(sizes)} {priority}{fallback} group(s), {k} worker(s)"
+                    f"{' held for min_workers' if floor else ''} in {where}: {inputs}",
+                )
+            )
+    left = sum(n for _, n in pending)
+    for loc, at in skipped:
+        actions.append(
+            RetrySpotLater(
+                loc,
+                at,
+                left,
+                f"Spot refused in {loc} lately: Spot is tried there again in "
+                f"{at - obs.now:.0f}s (spot_fallback is off); {left} worker(s) wait",
+            )
+        )
+    return actions, placed, left
+
+
+def _draining(obs: Observation, settings: ScaleSettings, surplus: int) -> str:
+    """Explain workers above desired: they leave by themselves; flag any that do not."""
+    text = (
+        f"{surplus} worker(s) above desired drain by themselves: a worker exits after "
+        f"{settings.scale_in_after}s without a batch"
+    )
+    # Twice the window without exiting means a worker is stuck or ignores the timeout.
+    late = [
+        g.name
+        for g in obs.groups
+        if not g.terminated
+        and not g.floor
+        and g.idle_since is not None
+        and obs.now - g.idle_since > 2 * settings.scale_in_after
+    ]
+    if late:
+        text += f"; idle for over {2 * settings.scale_in_after}s yet running: {', '.join(late)}"
+    return text
+
+
 def decide(obs: Observation, settings: ScaleSettings) -> Decision:
     """Decide one pass of the reconcile loop.
 
@@ -368,56 +451,17 @@ def decide(obs: Observation, settings: ScaleSettings) -> Decision:
         + (f" (wanted {wanted}, capped by quota)" if desired < wanted else "")
         + f", actual {actual}"
     )
-    hold = _hold(obs, settings, actual, need) if need else None
-    outcome = hold or ("no change" if not need else "")
-    if need and hold is None:
-        used = {g.name for g in obs.groups}
-        index = max([obs.next_index, *(_index(n, settings.name_prefix) + 1 for n in used)])
+    if not need:
+        outcome = _draining(obs, settings, actual - desired) if actual > desired else "no change"
+    elif hold := _hold(obs, settings, actual, need):
+        outcome = hold
+    else:
         floor_need = min(need, max(0, settings.min_workers - floor_live))
-        pending = [(True, floor_need), (False, need - floor_need)]
-        placed = 0
-        skipped: list[tuple[str, float]] = []
-        for loc in settings.locations:
-            priority, retry = _spot_at(loc, obs, settings)
-            if priority is None:
-                skipped.append((loc, retry or obs.now))
-                continue
-            fits = _room(settings, quota[loc])
-            for i, (floor, n) in enumerate(pending):
-                k = min(n, fits)
-                if k <= 0:
-                    continue
-                sizes = tuple(sizing.balanced(k, settings.workers_per_group))
-                names = tuple(f"{settings.name_prefix}{index + j}" for j in range(len(sizes)))
-                index += len(sizes)
-                fits -= k
-                placed += k
-                pending[i] = (floor, n - k)
-                where = loc if loc == settings.locations[0] else f"{loc} (overflow)"
-                fallback = " (Spot refused lately: fallback)" if retry is not None else ""
-                actions.append(
-                    CreateGroups(
-                        loc,
-                        priority,
-                        names,
-                        sizes,
-                        floor,
-                        f"create {len(sizes)} {priority}{fallback} group(s), {k} worker(s)"
-                        f"{' held for min_workers' if floor else ''} in {where}: {inputs}",
-                    )
-                )
-        left = sum(n for _, n in pending)
-        for loc, at in skipped:
-            actions.append(
-                RetrySpotLater(
-                    loc,
-                    at,
-                    left,
-                    f"Spot refused in {loc} lately: Spot is tried there again in "
-                    f"{at - obs.now:.0f}s (spot_fallback is off); {left} worker(s) wait",
-                )
-            )
+        placing, placed, left = _place(obs, settings, quota, need, floor_need, inputs)
+        actions += placing
         outcome = f"add {placed} worker(s)" if placed else "no room to add workers now"
+        if placed and left:
+            outcome += f"; {left} more in a later burst"
     summary = f"{inputs}: {outcome}"
     deletes = [a for a in actions if isinstance(a, DeleteGroup)]
     if deletes:

@@ -149,6 +149,18 @@ def test_min_workers_are_held_without_idle_exit_and_replaced() -> None:
     assert created(d3) == [(PRIMARY, "Regular", (2,), True)]
 
 
+def test_workers_above_desired_are_explained_and_late_ones_flagged() -> None:
+    groups = (
+        replace(group("lab-r1-w1"), idle_since=NOW - 60),
+        replace(group("lab-r1-w2"), idle_since=NOW - 600),  # should have exited long ago
+        replace(group("lab-r1-w3", floor=True), idle_since=NOW - 600),  # floor: stays
+    )
+    d = decide(observe(queued=4, groups=groups), scale())
+    assert d.actions == ()
+    assert "5 worker(s) above desired drain by themselves" in d.summary
+    assert "yet running: lab-r1-w2" in d.summary and "lab-r1-w3" not in d.summary
+
+
 # --- quota and overflow ---------------------------------------------------------
 
 
@@ -191,6 +203,16 @@ def test_one_create_burst_per_interval() -> None:
     d = decide(recent, s)
     assert not d.creates and "one create burst per" in d.summary
     assert decide(replace(recent, last_burst=NOW - defaults.SCALE_OUT_INTERVAL_S), s).creates
+
+
+def test_a_burst_creates_at_most_max_groups_per_burst() -> None:
+    s = scale(max_workers=200, max_groups_per_burst=3)
+    first = decide(observe(queued=400, quota_free={PRIMARY: 1000}), s)
+    assert created(first) == [(PRIMARY, "Regular", (2, 2, 2), False)]
+    assert "add 6 worker(s); 94 more in a later burst" in first.summary
+    world = apply(observe(queued=400, quota_free={PRIMARY: 1000}), first)
+    second = decide(replace(world, now=NOW + defaults.SCALE_OUT_INTERVAL_S), s)
+    assert second.creates[0].names == ("lab-r1-w4", "lab-r1-w5", "lab-r1-w6")
 
 
 def test_throttled_arm_delays_creates() -> None:
