@@ -17,34 +17,20 @@ from deployer.sizing import Resources
 from deployer.workload import Prices, SpotPrices
 from tests.conftest import DEPLOYER_RESOURCE_GROUP
 from tests.fakearm import FakeArm
-
-IDENTITY = (
-    "/subscriptions/00000000-0000-0000-0000-00000000fa4e/resourceGroups/research/providers/"
-    "Microsoft.ManagedIdentity/userAssignedIdentities/aci-research"
-)
+from tests.unit.test_deployer_aci import cluster_yaml
 
 
 def elastic_yaml(priority: str = "spot", extra_deployment: str = "") -> str:
-    return f"""
-    deployment:
-      name: lab
-      location: eastus
-      registry: aciresearch.azurecr.io
-      image_tag: "1.0"
-      managed_identity: {IDENTITY}
-      managed_identity_client_id: 11111111-1111-1111-1111-111111111111
-      storage_account: aciresearchdata
-      {extra_deployment}
-    workloads:
-      ipyparallel:
-        engines: 2
-      blast:
-        threads_per_worker: 2
-        priority: {priority}
-        autoscale: {{max_workers: 4}}
-        databases:
-          - {{name: demo, bytes_to_cache: 2000000000}}
-    """
+    """The ACI tests' workload with autoscaled workers of ``priority`` and 2 GB databases."""
+    text = (
+        cluster_yaml(engines=2)
+        .replace("workers: 1", f"priority: {priority}\n        autoscale: {{max_workers: 4}}")
+        .replace("bytes_to_cache: 1000000}", "bytes_to_cache: 2000000000}")
+    )
+    return text.replace(
+        "storage_account: aciresearchdata",
+        f"storage_account: aciresearchdata\n      {extra_deployment}",
+    )
 
 
 # --- prices ----------------------------------------------------------------------
