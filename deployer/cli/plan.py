@@ -94,7 +94,7 @@ def _price(value: float, chosen: bool) -> str:
 @guarded("plan")
 def command(
     file: o.FileArg,
-    output: o.OutputOpt = o.Output.human,
+    output: o.OutputOpt = None,
     offline: Annotated[
         bool, typer.Option("--offline", help="Do not compare with what exists in Azure.")
     ] = False,

@@ -168,12 +168,12 @@ def test_status_logs_scale_and_down_through_the_cli(
     assert status.exit_code == 0, status.output
     body = json.loads(status.stdout)
     assert body["ok"] is True
-    assert [g["name"] for g in body["result"]["groups"]] == [
+    assert [g["name"] for g in body["data"]["groups"]] == [
         "lab-blast-1",
         "lab-engines-1",
         "lab-head",
     ]
-    assert all(g["ready"] for g in body["result"]["groups"])
+    assert all(g["ready"] for g in body["data"]["groups"])
 
     fake_arm.aci.set_logs("lab-head", "notebook", "line one\nline two\n")
     logs = run_cli("logs", "lab-head", "notebook", "--tail", "1")
@@ -187,7 +187,7 @@ def test_status_logs_scale_and_down_through_the_cli(
 
     down = run_cli("down", str(path), "--output", "json")
     assert down.exit_code == 0, down.output
-    assert json.loads(down.stdout)["result"]["deleted"] == [
+    assert json.loads(down.stdout)["data"]["deleted"] == [
         "lab-blast-1",
         "lab-engines-1",
         "lab-engines-2",
