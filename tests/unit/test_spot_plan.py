@@ -105,7 +105,7 @@ def test_plan_cli_prints_priority_and_both_costs(
     body = json.loads(
         CliRunner().invoke(app, ["plan", str(path), "--offline", "-o", "json"]).stdout
     )
-    data = body.get("data", body.get("result"))  # the envelope key becomes "data" (h12b)
+    data = body["data"]
     worker = next(g for g in data["groups"] if g["kind"] == "workers")
     assert worker["priority"] == "Spot" and worker["cost_per_hour_spot"] > 0
 
