@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from deployer import autoscale, defaults, deployment_secrets, pricing, sizing
+from deployer import defaults, deployment_secrets, pricing, sizing
 from deployer.backends.aci import AciBackend, make_client
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.cluster import Cluster, Outcome, Progress, raise_for_failures
@@ -77,12 +77,12 @@ class GroupRow:
     memory_gb: str
     ports: list[int]
     ip: str
+    priority: str
+    cost_per_hour_regular: float
+    cost_per_hour_spot: float | None
     action: str
     reasons: list[str]
     cost_per_hour: float
-    priority: str = "Regular"
-    cost_per_hour_regular: float = 0.0
-    cost_per_hour_spot: float | None = None
 
 
 @dataclass(frozen=True)
@@ -96,13 +96,13 @@ class PlanResult:
     vcpu: str
     memory_gb: str
     cost_per_hour: float
+    cost_per_hour_regular: float
+    cost_per_hour_spot: float
     currency: str
     price_source: str
     price_read_on: str | None
     notes: list[str] = field(default_factory=list)
     endpoints: dict[str, str] = field(default_factory=dict)
-    cost_per_hour_regular: float = 0.0
-    cost_per_hour_spot: float = 0.0
 
     @property
     def counts(self) -> dict[str, int]:
@@ -250,7 +250,9 @@ def plan(
             offline = True
     if prep is None:
         prep = _prepare(file, workload, overrides, need_azure=False, persist=False)
-    notes += autoscale.plan_notes(workload, prep.settings.location, bool(prep.settings.subnet_id))
+    from deployer.autoscale import plan_notes  # imports plan; kept local like run's notes
+
+    notes += plan_notes(workload, prep.settings.location, bool(prep.settings.subnet_id))
     if offline:
         desired = prep.plan()
         changes = [Change(g.name, Action.CREATE, g) for g in desired.groups]

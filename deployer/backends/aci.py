@@ -173,10 +173,10 @@ def to_model(spec: GroupSpec, location: str) -> m.ContainerGroup:
         restart_policy="Always",
         ip_address=ip,
         os_type="Linux",
-        # Sent only for Spot, so regular groups keep the bodies they always had.
-        priority="Spot" if spec.priority == "Spot" else None,
         volumes=[m.Volume(name=v, empty_dir={}) for v in spec.volumes] or None,
         subnet_ids=[m.ContainerGroupSubnetId(id=spec.subnet_id)] if spec.subnet_id else None,
+        # Sent only for Spot, so regular groups keep the bodies they always had.
+        priority="Spot" if spec.priority == "Spot" else None,
     )
 
 
