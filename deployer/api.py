@@ -144,12 +144,12 @@ def _plan_result(
                 memory_gb=sizing.fmt(spec.resources.memory),
                 ports=list(spec.ports),
                 ip=_ip_text(spec, plan),
-                action=change.action.value,
-                reasons=list(change.reasons),
-                cost_per_hour=round(prices.per_hour(spec.resources, spec.priority), 4),
                 priority=spec.priority,
                 cost_per_hour_regular=round(at_regular, 4),
                 cost_per_hour_spot=None if at_spot is None else round(at_spot, 4),
+                action=change.action.value,
+                reasons=list(change.reasons),
+                cost_per_hour=round(prices.per_hour(spec.resources, spec.priority), 4),
             )
         )
     if prices.region_note:

@@ -77,6 +77,9 @@ class GroupSpec:
         kind (str): ``head``, ``engines`` or ``workers``.
         containers (tuple[ContainerSpec, ...]): Its containers.
         ip (str | None): ``Public``, ``Private`` or None (no IP address).
+        priority (str): ``Regular``, or ``Spot`` for worker groups of ``blast.priority:
+            spot`` (no IP address and no subnet: Spot has no inbound connectivity).
+        location (str | None): Its region when not the deployment's (overflow).
         ports (tuple[int, ...]): Ports exposed on the IP address.
         dns_label (str | None): DNS label of a public IP.
         subnet_id (str | None): Subnet of a private IP (or of an IP-less group).
@@ -85,9 +88,6 @@ class GroupSpec:
         registry (RegistryAuth | None): Image pull credentials.
         tags (tuple[tuple[str, str], ...]): Resource tags.
         after_head (bool): Needs the head's private IP, so it is created after it.
-        priority (str): ``Regular``, or ``Spot`` for worker groups of ``blast.priority:
-            spot`` (no IP address and no subnet: Spot has no inbound connectivity).
-        location (str | None): Its region when not the deployment's (overflow).
     """
 
     name: str
@@ -95,6 +95,8 @@ class GroupSpec:
     kind: str
     containers: tuple[ContainerSpec, ...]
     ip: Literal["Public", "Private"] | None = None
+    priority: Literal["Regular", "Spot"] = "Regular"
+    location: str | None = None
     ports: tuple[int, ...] = ()
     dns_label: str | None = None
     subnet_id: str | None = None
@@ -103,12 +105,6 @@ class GroupSpec:
     registry: RegistryAuth | None = None
     tags: tuple[tuple[str, str], ...] = ()
     after_head: bool = False
-    priority: Literal["Regular", "Spot"] = "Regular"
-    location: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.priority == "Spot" and (self.ip or self.subnet_id):
-            raise ValueError(f"Spot group {self.name} cannot have an IP address or a subnet")
 
     @property
     def resources(self) -> Resources:
@@ -117,6 +113,10 @@ class GroupSpec:
         for c in self.containers:
             total = total + c.resources
         return total
+
+    def __post_init__(self) -> None:
+        if self.priority == "Spot" and (self.ip or self.subnet_id):
+            raise ValueError(f"Spot group {self.name} cannot have an IP address or a subnet")
 
 
 @dataclass(frozen=True)
@@ -499,9 +499,9 @@ def canonical(spec: GroupSpec) -> dict[str, Any]:
             "restart": "Always",
             "ip": [spec.ip, sorted(spec.ports), spec.dns_label] if spec.ip else None,
             "subnet": spec.subnet_id.lower() if spec.subnet_id else None,
+            "priority": spec.priority,
             "identity": spec.identity.lower() if spec.identity else None,
             "volumes": sorted(spec.volumes),
-            "priority": spec.priority,
             "containers": {
                 c.name: {
                     "cpu": c.resources.cpu,

@@ -179,28 +179,6 @@ class IPyParallel(_Model):
     _tenths = field_validator("vcpu_per_engine", "memory_gb_per_engine")(_check_tenth)
 
 
-class BlastDatabase(_Model):
-    """A BLAST database the workers cache."""
-
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Database name, e.g. swissprot.")
-    bytes_to_cache: int | None = Field(
-        None,
-        ge=1,
-        description="Bytes the database needs in memory (its metadata's bytes-to-cache).",
-    )
-    metadata: str | None = Field(
-        None,
-        description="BLAST database metadata JSON (`<db>-<type>-metadata.json` of "
-        "update_blastdb.pl), read for bytes-to-cache; relative to the workload file.",
-    )
-
-    @model_validator(mode="after")
-    def _one_source(self) -> BlastDatabase:
-        if (self.bytes_to_cache is None) == (self.metadata is None):
-            raise ValueError("give exactly one of bytes_to_cache or metadata")
-        return self
-
-
 class Autoscale(_Model):
     """Workers that follow the queue: from ``min_workers`` up to the quota and back."""
 
@@ -232,6 +210,28 @@ class Autoscale(_Model):
         return self
 
 
+class BlastDatabase(_Model):
+    """A BLAST database the workers cache."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Database name, e.g. swissprot.")
+    bytes_to_cache: int | None = Field(
+        None,
+        ge=1,
+        description="Bytes the database needs in memory (its metadata's bytes-to-cache).",
+    )
+    metadata: str | None = Field(
+        None,
+        description="BLAST database metadata JSON (`<db>-<type>-metadata.json` of "
+        "update_blastdb.pl), read for bytes-to-cache; relative to the workload file.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BlastDatabase:
+        if (self.bytes_to_cache is None) == (self.metadata is None):
+            raise ValueError("give exactly one of bytes_to_cache or metadata")
+        return self
+
+
 class Blast(_Model):
     """A queue-driven BLAST search service: worker groups."""
 
@@ -245,9 +245,6 @@ class Blast(_Model):
         defaults.DEFAULT_BLAST_THREADS, ge=1, le=4, description="BLAST threads (= vCPU) per worker."
     )
     queue: str = Field(defaults.DEFAULT_BLAST_QUEUE, description="Storage queue of BLAST jobs.")
-    databases: list[BlastDatabase] = Field(
-        min_length=1, description="Databases every worker caches."
-    )
     autoscale: Autoscale | None = Field(
         None, description="Scale the workers with the queue (`deployer run`); see README."
     )
@@ -260,6 +257,10 @@ class Blast(_Model):
         False,
         description="With priority spot: when ACI has no Spot capacity, create the worker "
         "group as regular instead of retrying Spot later.",
+    )
+
+    databases: list[BlastDatabase] = Field(
+        min_length=1, description="Databases every worker caches."
     )
 
     @model_validator(mode="before")
