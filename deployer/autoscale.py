@@ -333,7 +333,8 @@ def _hold(obs: Observation, settings: ScaleSettings, actual: int, need: int) -> 
             f"for {actual} workers"
         )
     if obs.throttled_until is not None and obs.now < obs.throttled_until:
-        return f"ARM throttled creates: waiting {obs.throttled_until - obs.now:.0f}s"
+        wait = obs.throttled_until - obs.now
+        return f"creates held (ARM throttled or refused them): next in {wait:.0f}s"
     if obs.last_burst is not None and obs.now - obs.last_burst < settings.scale_out_interval:
         wait = settings.scale_out_interval - (obs.now - obs.last_burst)
         return f"one create burst per {settings.scale_out_interval:g}s: next in {wait:.0f}s"

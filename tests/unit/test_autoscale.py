@@ -394,30 +394,29 @@ def test_every_create_names_its_priority(priority: str) -> None:
 # --- from actions to groups ------------------------------------------------------
 
 
-def _template_and_settings(subnet: str | None = None) -> tuple[GroupSpec, ScaleSettings]:
+def elastic_setup(blast: str, subnet: str | None = None) -> tuple[GroupSpec, ScaleSettings]:
+    """A run worker group template and the scaler's settings for deployment ``lab``.
+
+    Args:
+        blast (str): YAML flow-mapping entries of ``workloads.blast`` besides its
+            databases (one tiny database), e.g. ``threads_per_worker: 2, priority: spot``.
+        subnet (str | None): The deployment's subnet id.
+    """
     from deployer.deployment_secrets import DeploymentSecrets
     from deployer.plan import build
     from deployer.settings import Settings
 
     loaded = workload.parse(
-        """
-deployment: {name: lab, overflow_locations: [northeurope]}
-workloads:
-  blast:
-    threads_per_worker: 1
-    autoscale: {max_workers: 8, scale_in_after: 90s}
-    databases: [{name: tiny, bytes_to_cache: 1000}]
-"""
+        f"deployment: {{name: lab, overflow_locations: [{OVERFLOW}]}}\n"
+        f"workloads:\n  blast: {{{blast}, databases: [{{name: tiny, bytes_to_cache: 1000}}]}}\n"
     )
     s = ScaleSettings.from_workload(loaded, PRIMARY, "lab-r1-w")
+    blast_ = loaded.workloads.blast
+    assert blast_ is not None
     one_group = loaded.model_copy(
         update={
             "workloads": loaded.workloads.model_copy(
-                update={
-                    "blast": loaded.workloads.blast.model_copy(  # type: ignore[union-attr]
-                        update={"workers": s.workers_per_group}
-                    )
-                }
+                update={"blast": blast_.model_copy(update={"workers": s.workers_per_group})}
             )
         }
     )
@@ -433,6 +432,12 @@ workloads:
     )
     [template] = build(one_group, settings_, DeploymentSecrets.generate("lab")).groups
     return template, s
+
+
+def _template_and_settings(subnet: str | None = None) -> tuple[GroupSpec, ScaleSettings]:
+    return elastic_setup(
+        "threads_per_worker: 1, autoscale: {max_workers: 8, scale_in_after: 90s}", subnet
+    )
 
 
 def test_worker_specs_follow_the_action() -> None:
