@@ -28,7 +28,7 @@ Rules (see README, "Elastic BLAST workers"):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
@@ -302,6 +302,11 @@ def _index(name: str, prefix: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
+def next_free_index(names: Iterable[str], prefix: str) -> int:
+    """One more than the highest index among ``names`` of ``prefix``<index> (1 if none)."""
+    return max([0, *(_index(n, prefix) for n in names)]) + 1
+
+
 def _why_deleted(group: WorkerGroup) -> str:
     if group.evicted:
         return "evicted (Spot): its containers were killed; its batches return to the queue"
@@ -351,8 +356,7 @@ def _place(
 ) -> tuple[list[Action], int, int]:
     """Pack ``need`` workers into groups, region by region: (actions, placed, left)."""
     actions: list[Action] = []
-    used = [_index(g.name, settings.name_prefix) + 1 for g in obs.groups]
-    index = max([obs.next_index, *used])
+    index = max(obs.next_index, next_free_index((g.name for g in obs.groups), settings.name_prefix))
     pending = [(True, floor_need), (False, need - floor_need)]
     budget = settings.max_groups_per_burst
     placed = 0

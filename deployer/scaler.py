@@ -10,7 +10,7 @@ a restarted loop carries on without doubling or losing groups. The decision itse
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,6 +24,7 @@ from deployer.autoscale import (
     ScaleSettings,
     SpotRefusal,
     decide,
+    next_free_index,
     worker_group_of,
     worker_specs,
 )
@@ -117,6 +118,7 @@ def observe(
     in_flight: int,
     now: float,
     idle_since: Mapping[str, float] | None = None,
+    known: Iterable[str] = (),
 ) -> Observation:
     """Read the run's worker groups and each region's free vCPU quota.
 
@@ -130,6 +132,8 @@ def observe(
         now (float): Epoch seconds.
         idle_since (Mapping[str, float] | None): Per group, since when none of its workers
             holds a batch (from the job log). Default: unknown.
+        known (Iterable[str]): Every group name the run ever had (its record), so a lost
+            state never reuses the name of a deleted (and billed) group. Default: none.
     """
     idle = idle_since or {}
     groups = [
@@ -148,7 +152,7 @@ def observe(
         quota_free=quota,
         groups=tuple(sorted(groups, key=lambda g: g.name)),
         last_burst=state.last_burst,
-        next_index=state.next_index,
+        next_index=max(state.next_index, next_free_index(known, settings.name_prefix)),
         spot_refusals=dict(state.spot_refusals),
         throttled_until=state.throttled_until,
     )
@@ -220,7 +224,7 @@ def act(
         hold = {"retry": settings.scale_out_interval, "configuration": defaults.SPOT_RETRY_MAX_S}
         if kind in hold:
             throttled = max(throttled or now, now + hold[kind])
-    last = max(int(name[len(settings.name_prefix) :]) for a in creates for name in a.names)
+    last = next_free_index((n for a in creates for n in a.names), settings.name_prefix) - 1
     return (
         replace(
             state,
@@ -244,6 +248,7 @@ def reconcile(
     in_flight: int,
     now: float,
     idle_since: Mapping[str, float] | None = None,
+    known: Iterable[str] = (),
     delete_terminated: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> Pass:
@@ -259,6 +264,7 @@ def reconcile(
         in_flight (int): Batches workers hold.
         now (float): Epoch seconds.
         idle_since (Mapping[str, float] | None): Per group, since when it is idle.
+        known (Iterable[str]): Every group name the run ever had (see :func:`observe`).
         delete_terminated (bool): See :func:`act`. Default: True.
         log (Callable[[str], None] | None): Gets the decision's summary and one line per
             action and outcome. Default: None.
@@ -275,6 +281,7 @@ def reconcile(
         in_flight=in_flight,
         now=now,
         idle_since=idle_since,
+        known=known,
     )
     decision = decide(obs, settings)
     new_state, outcomes = act(

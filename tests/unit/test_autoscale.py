@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -20,6 +21,7 @@ from deployer.autoscale import (
     WorkerGroup,
     decide,
     group_tags,
+    next_free_index,
     worker_group_of,
     worker_specs,
 )
@@ -77,7 +79,10 @@ def apply(obs: Observation, decision: Decision) -> Observation:
             groups.append(WorkerGroup(name, a.location, a.priority, n, n, a.floor))
             quota[a.location] -= n * 2
     burst = obs.now if decision.creates else obs.last_burst
-    return replace(obs, groups=tuple(groups), quota_free=quota, last_burst=burst)
+    # The caller stores the next free index, as deployer.scaler does.
+    names = [n for a in decision.creates for n in a.names]
+    index = max(obs.next_index, next_free_index(names, "lab-r1-w"))
+    return replace(obs, groups=tuple(groups), quota_free=quota, last_burst=burst, next_index=index)
 
 
 # --- scale out -------------------------------------------------------------------
@@ -482,3 +487,40 @@ def test_a_decision_is_plain_data_for_the_log_table() -> None:
     data = json.loads(json.dumps(d.to_json()))
     assert data["backlog"] == 8 and data["desired"] == 2 and data["actual"] == 0
     assert data["actions"][0]["action"] == "spot-wait" and data["summary"] == d.summary
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    backlogs=st.lists(st.integers(0, 120), min_size=5, max_size=40),
+    drains=st.lists(st.booleans(), min_size=40, max_size=40),
+    minimum=st.integers(0, 3),
+)
+def test_over_many_passes_bursts_are_spaced_and_the_ceiling_holds(
+    backlogs: list[int], drains: list[bool], minimum: int
+) -> None:
+    """Random backlogs every 10 s; idle non-floor groups sometimes drain between passes."""
+    s = scale(max_workers=12, min_workers=minimum, locations=(PRIMARY, OVERFLOW))
+    world = observe(queued=0, quota_free={PRIMARY: 10, OVERFLOW: 40})
+    bursts: list[float] = []
+    names: set[str] = set()
+    for step, backlog in enumerate(backlogs):
+        now = NOW + 10 * step
+        groups = tuple(
+            replace(g, live=0) if drains[step] and backlog == 0 and not g.floor else g
+            for g in world.groups
+        )
+        world = replace(world, now=now, queued=backlog, groups=groups)
+        d = decide(world, s)
+        live = {g.name for g in groups if not g.terminated}
+        assert not live & {a.name for a in d.actions if isinstance(a, DeleteGroup)}
+        if d.creates:
+            bursts.append(now)
+            new = {n for a in d.creates for n in a.names}
+            assert not new & names  # a name is never used twice
+            names |= new
+        world = apply(world, d)
+        assert sum(g.live for g in world.groups) <= s.max_workers
+        for loc in (PRIMARY, OVERFLOW):
+            assert world.quota_free[loc] >= 0
+    gaps = [b - a for a, b in pairwise(bursts)]
+    assert all(gap >= s.scale_out_interval for gap in gaps)

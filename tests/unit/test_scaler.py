@@ -185,3 +185,14 @@ def test_drained_groups_are_deleted_and_busy_ones_kept(tmp_path: Path) -> None:
         delete_terminated=False,
     )
     assert "lab-r1-w2" in backend.groups and third.outcomes == ()
+
+
+def test_a_lost_state_never_reuses_a_name_the_run_had() -> None:
+    backend = MemoryBackend()
+    scale, template = _elastic()
+    scale = replace(scale, locations=(PRIMARY,))
+    known = ["lab-r1-w1", "lab-r1-w2"]  # created, drained, billed and deleted earlier
+    p = reconcile(
+        backend, "lab", scale, ScaleState(), template, queued=2, in_flight=0, now=NOW, known=known
+    )
+    assert sorted(backend.groups) == ["lab-r1-w3"] and p.state.next_index == 4
