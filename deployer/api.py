@@ -604,6 +604,13 @@ def scale(
         raise InputError(
             f"{file} defines no {name} workload", hint=f"add workloads.{name} to the file first"
         )
+    blast = current.workloads.blast
+    if name == "blast" and blast is not None and blast.autoscale is not None:
+        raise InputError(
+            f"{file}: workloads.blast autoscales between {blast.autoscale.min_workers} and "
+            f"{blast.autoscale.max_workers} workers, so it has no fixed size to scale",
+            hint="edit workloads.blast.autoscale.max_workers (or min_workers) instead",
+        )
     text = file.read_text(encoding="utf-8")
     new_text, old = _set_scalar(text, ("workloads", name, SCALE_FIELDS[name]), count, str(file))
     from deployer.workload import parse

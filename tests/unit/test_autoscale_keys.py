@@ -157,3 +157,17 @@ def test_schema_documents_the_new_keys() -> None:
         "target_backlog_per_worker",
         "scale_in_after",
     }
+
+
+def test_scale_refuses_an_autoscaled_pool_with_the_key_to_edit(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from deployer.cli.main import app
+
+    path = tmp_path / "w.yaml"
+    path.write_text(BASE + "    autoscale: {min_workers: 1, max_workers: 8}\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["scale", str(path), "blast=4"])
+    assert result.exit_code == 2
+    assert "autoscales between 1 and 8 workers" in result.stderr
+    assert "autoscale.max_workers" in result.stderr
+    assert path.read_text(encoding="utf-8").endswith("max_workers: 8}\n")  # untouched
