@@ -77,6 +77,9 @@ class GroupRow:
     memory_gb: str
     ports: list[int]
     ip: str
+    priority: str
+    cost_per_hour_regular: float
+    cost_per_hour_spot: float | None
     action: str
     reasons: list[str]
     cost_per_hour: float
@@ -93,6 +96,8 @@ class PlanResult:
     vcpu: str
     memory_gb: str
     cost_per_hour: float
+    cost_per_hour_regular: float
+    cost_per_hour_spot: float
     currency: str
     price_source: str
     price_read_on: str | None
@@ -119,8 +124,15 @@ def _plan_result(
 ) -> PlanResult:
     by_name = {c.name: c for c in changes}
     rows = []
+    regular = spot = 0.0
     for spec in plan.groups:
         change = by_name.get(spec.name, Change(spec.name, Action.CREATE, spec))
+        # Only BLAST worker groups may run as Spot; the others have one price.
+        can_spot = spec.workload == "blast" and spec.kind == "workers"
+        at_regular = prices.per_hour(spec.resources)
+        at_spot = prices.per_hour(spec.resources, "Spot") if can_spot else None
+        regular += at_regular
+        spot += at_regular if at_spot is None else at_spot
         rows.append(
             GroupRow(
                 name=spec.name,
@@ -132,13 +144,18 @@ def _plan_result(
                 memory_gb=sizing.fmt(spec.resources.memory),
                 ports=list(spec.ports),
                 ip=_ip_text(spec, plan),
+                priority=spec.priority,
+                cost_per_hour_regular=round(at_regular, 4),
+                cost_per_hour_spot=None if at_spot is None else round(at_spot, 4),
                 action=change.action.value,
                 reasons=list(change.reasons),
-                cost_per_hour=round(prices.per_hour(spec.resources), 4),
+                cost_per_hour=round(prices.per_hour(spec.resources, spec.priority), 4),
             )
         )
     if prices.region_note:
         notes = [*notes, prices.region_note]
+    if prices.spot_note and any(r.cost_per_hour_spot is not None for r in rows):
+        notes = [*notes, prices.spot_note]
     return PlanResult(
         deployment=plan.deployment,
         location=plan.location,
@@ -146,12 +163,14 @@ def _plan_result(
         deletes=[c.name for c in changes if c.action is Action.DELETE],
         vcpu=sizing.fmt(plan.resources.cpu),
         memory_gb=sizing.fmt(plan.resources.memory),
-        cost_per_hour=round(prices.per_hour(plan.resources), 4),
+        cost_per_hour=round(sum(prices.per_hour(g.resources, g.priority) for g in plan.groups), 4),
         currency=prices.currency,
         price_source=prices.source,
         price_read_on=prices.read_on,
         notes=notes,
         endpoints=dict(plan.endpoints),
+        cost_per_hour_regular=round(regular, 4),
+        cost_per_hour_spot=round(spot, 4),
     )
 
 
@@ -231,6 +250,9 @@ def plan(
             offline = True
     if prep is None:
         prep = _prepare(file, workload, overrides, need_azure=False, persist=False)
+    from deployer.autoscale import plan_notes  # imports plan; kept local like run's notes
+
+    notes += plan_notes(workload, prep.settings.location, bool(prep.settings.subnet_id))
     if offline:
         desired = prep.plan()
         changes = [Change(g.name, Action.CREATE, g) for g in desired.groups]
@@ -581,6 +603,13 @@ def scale(
     if getattr(current.workloads, name) is None:
         raise InputError(
             f"{file} defines no {name} workload", hint=f"add workloads.{name} to the file first"
+        )
+    blast = current.workloads.blast
+    if name == "blast" and blast is not None and blast.autoscale is not None:
+        raise InputError(
+            f"{file}: workloads.blast autoscales between {blast.autoscale.min_workers} and "
+            f"{blast.autoscale.max_workers} workers, so it has no fixed size to scale",
+            hint="edit workloads.blast.autoscale.max_workers (or min_workers) instead",
         )
     text = file.read_text(encoding="utf-8")
     new_text, old = _set_scalar(text, ("workloads", name, SCALE_FIELDS[name]), count, str(file))

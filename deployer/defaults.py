@@ -43,6 +43,19 @@ BLAST_CACHE_FACTOR: Final = 1.1
 BLAST_PROCESS_OVERHEAD_GB: Final = 0.5
 DEFAULT_BLAST_THREADS: Final = 2
 DEFAULT_BLAST_QUEUE: Final = "blast-jobs"
+
+# --- BLAST autoscaling (deployer/autoscale.py) ---
+DEFAULT_TARGET_BACKLOG_PER_WORKER: Final = 4
+DEFAULT_SCALE_IN_AFTER: Final = "120s"
+SCALE_OUT_INTERVAL_S: Final = 30.0
+"""At most one create burst per this many seconds (ACI allows about 300 creates an hour)."""
+SCALE_TOLERANCE: Final = 0.1
+MAX_GROUPS_PER_BURST: Final = 50
+"""Most groups one burst creates: ACI takes about 300 creates an hour per region."""
+"""Scale out only when the backlog exceeds the workers' target by more than this fraction."""
+SPOT_RETRY_BASE_S: Final = 60.0
+"""First wait before Spot is tried again where it was refused; doubles per refusal."""
+SPOT_RETRY_MAX_S: Final = 900.0
 GB: Final = 1_000_000_000
 """Bytes per GB. Decimal GB over-reserves slightly compared with GiB, which is safe."""
 

@@ -77,6 +77,9 @@ class GroupSpec:
         kind (str): ``head``, ``engines`` or ``workers``.
         containers (tuple[ContainerSpec, ...]): Its containers.
         ip (str | None): ``Public``, ``Private`` or None (no IP address).
+        priority (str): ``Regular``, or ``Spot`` for worker groups of ``blast.priority:
+            spot`` (no IP address and no subnet: Spot has no inbound connectivity).
+        location (str | None): Its region when not the deployment's (overflow).
         ports (tuple[int, ...]): Ports exposed on the IP address.
         dns_label (str | None): DNS label of a public IP.
         subnet_id (str | None): Subnet of a private IP (or of an IP-less group).
@@ -92,6 +95,8 @@ class GroupSpec:
     kind: str
     containers: tuple[ContainerSpec, ...]
     ip: Literal["Public", "Private"] | None = None
+    priority: Literal["Regular", "Spot"] = "Regular"
+    location: str | None = None
     ports: tuple[int, ...] = ()
     dns_label: str | None = None
     subnet_id: str | None = None
@@ -108,6 +113,10 @@ class GroupSpec:
         for c in self.containers:
             total = total + c.resources
         return total
+
+    def __post_init__(self) -> None:
+        if self.priority == "Spot" and (self.ip or self.subnet_id):
+            raise ValueError(f"Spot group {self.name} cannot have an IP address or a subnet")
 
 
 @dataclass(frozen=True)
@@ -267,6 +276,7 @@ def _finish(
     secret_values = [(f"{c.name}.{k}", v.reveal()) for c in containers for k, v in c.secure_env]
     if registry and registry.password:
         secret_values.append(("registry.password", registry.password.reveal()))
+    kwargs.setdefault("subnet_id", settings.subnet_id)
     return GroupSpec(
         name=name,
         workload=workload,
@@ -274,7 +284,6 @@ def _finish(
         containers=tuple(containers),
         identity=settings.managed_identity,
         registry=registry,
-        subnet_id=settings.subnet_id,
         tags=_tags(settings, workload, kind, secret_values),
         **kwargs,
     )
@@ -465,6 +474,7 @@ def build(
                         mounts=(Mount(volume, contract.BLAST_DB_CACHE),),
                     )
                 )
+            spot = blast.priority == "spot"
             groups.append(
                 _finish(
                     settings,
@@ -473,6 +483,8 @@ def build(
                     "workers",
                     workers,
                     volumes=tuple(volumes),
+                    # Spot groups have no inbound connectivity and cannot join a VNet.
+                    **({"priority": "Spot", "subnet_id": None} if spot else {}),
                 )
             )
     return Plan(dep, settings.location, tuple(groups), tuple(endpoints))
@@ -492,6 +504,7 @@ def canonical(spec: GroupSpec) -> dict[str, Any]:
             "restart": "Always",
             "ip": [spec.ip, sorted(spec.ports), spec.dns_label] if spec.ip else None,
             "subnet": spec.subnet_id.lower() if spec.subnet_id else None,
+            "priority": spec.priority,
             "identity": spec.identity.lower() if spec.identity else None,
             "volumes": sorted(spec.volumes),
             "containers": {

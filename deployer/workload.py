@@ -27,8 +27,39 @@ def _check_tenth(value: float) -> float:
     return value
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(text: str) -> int:
+    """Parse a duration such as ``90s``, ``60m``, ``8h`` or ``2d`` into whole seconds.
+
+    Args:
+        text (str): Digits followed by one unit: s, m, h or d.
+
+    Raises:
+        ValueError: When it is not such a duration, or not positive.
+    """
+    raw = text.strip().lower()
+    if len(raw) < 2 or raw[-1] not in _UNITS or not raw[:-1].isdigit() or int(raw[:-1]) < 1:
+        raise ValueError(f"must be a duration like 90s, 60m, 8h or 2d (got {text!r})")
+    return int(raw[:-1]) * _UNITS[raw[-1]]
+
+
+def _check_duration(value: str | None) -> str | None:
+    if value is not None:
+        duration_seconds(value)
+    return value
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SpotPrices(_Model):
+    """ACI Spot prices (priority Spot worker groups)."""
+
+    vcpu_second: float = Field(ge=0, description="Spot price of one vCPU for one second.")
+    gb_second: float = Field(ge=0, description="Spot price of one GB of memory for one second.")
 
 
 class Prices(_Model):
@@ -37,6 +68,10 @@ class Prices(_Model):
     vcpu_second: float = Field(ge=0, description="Price of one vCPU for one second.")
     gb_second: float = Field(ge=0, description="Price of one GB of memory for one second.")
     currency: str = Field("USD", description="Currency of both prices.")
+    spot: SpotPrices | None = Field(
+        None,
+        description="Spot prices; without them Spot groups are priced at the regular price.",
+    )
 
 
 class Deployment(_Model):
@@ -61,6 +96,12 @@ class Deployment(_Model):
         pattern=r"^[a-z0-9]+$",
         description="Azure region name, e.g. westeurope "
         "(`az account list-locations -o table`); else DEPLOYER_LOCATION.",
+    )
+    overflow_locations: list[Annotated[str, Field(pattern=r"^[a-z0-9]+$")]] = Field(
+        default_factory=list,
+        description="Regions, in order, that take further autoscaled BLAST worker groups "
+        "once the primary region's vCPU quota is used up (e.g. [northeurope]). Storage "
+        "stays in the primary region: workers elsewhere pay latency and egress.",
     )
     registry: str | None = Field(
         None,
@@ -138,6 +179,37 @@ class IPyParallel(_Model):
     _tenths = field_validator("vcpu_per_engine", "memory_gb_per_engine")(_check_tenth)
 
 
+class Autoscale(_Model):
+    """Workers that follow the queue: from ``min_workers`` up to the quota and back."""
+
+    min_workers: int = Field(
+        0, ge=0, le=1000, description="Workers kept even when the queue is empty (0: none)."
+    )
+    max_workers: int = Field(ge=1, le=1000, description="Most workers at once.")
+    target_backlog_per_worker: int = Field(
+        defaults.DEFAULT_TARGET_BACKLOG_PER_WORKER,
+        ge=1,
+        le=10_000,
+        description="Batches (queued plus in flight) per worker the scaler aims at: desired "
+        "workers = ceil(backlog / this), between min_workers and max_workers.",
+    )
+    scale_in_after: str = Field(
+        defaults.DEFAULT_SCALE_IN_AFTER,
+        description="A worker that found no batch for this long exits, and its group is "
+        "deleted once all its workers have; workers are never stopped mid-batch. Units s, m, h, d.",
+    )
+
+    _scale_in = field_validator("scale_in_after")(_check_duration)
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> Autoscale:
+        if self.min_workers > self.max_workers:
+            raise ValueError(
+                f"min_workers ({self.min_workers}) must be <= max_workers ({self.max_workers})"
+            )
+        return self
+
+
 class BlastDatabase(_Model):
     """A BLAST database the workers cache."""
 
@@ -163,14 +235,55 @@ class BlastDatabase(_Model):
 class Blast(_Model):
     """A queue-driven BLAST search service: worker groups."""
 
-    workers: int = Field(ge=1, le=1000, description="Number of workers.")
+    workers: int = Field(
+        ge=1,
+        le=1000,
+        description="Number of workers (a fixed pool). With autoscale, leave it out: "
+        "autoscale.max_workers sizes the plan.",
+    )
     threads_per_worker: int = Field(
         defaults.DEFAULT_BLAST_THREADS, ge=1, le=4, description="BLAST threads (= vCPU) per worker."
     )
     queue: str = Field(defaults.DEFAULT_BLAST_QUEUE, description="Storage queue of BLAST jobs.")
+    autoscale: Autoscale | None = Field(
+        None, description="Scale the workers with the queue (`deployer run`); see README."
+    )
+    priority: Literal["regular", "spot"] = Field(
+        "regular",
+        description="Priority of the worker groups (never of the head, notebook or janitor). "
+        "spot: ACI Spot containers, cheaper but evictable, no IP address and no subnet.",
+    )
+    spot_fallback: bool = Field(
+        False,
+        description="With priority spot: when ACI has no Spot capacity, create the worker "
+        "group as regular instead of retrying Spot later.",
+    )
+
     databases: list[BlastDatabase] = Field(
         min_length=1, description="Databases every worker caches."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _workers_from_autoscale(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("autoscale") is None:
+            return data
+        if "workers" in data:
+            raise ValueError(
+                "give either workers (a fixed pool) or autoscale (whose max_workers is the "
+                "ceiling), not both"
+            )
+        auto = data["autoscale"]
+        ceiling = auto.get("max_workers") if isinstance(auto, dict) else None
+        # A bad max_workers is reported under autoscale; do not report it twice.
+        valid = isinstance(ceiling, int) and not isinstance(ceiling, bool) and ceiling >= 1
+        return {**data, "workers": ceiling if valid else 1}
+
+    @model_validator(mode="after")
+    def _fallback_needs_spot(self) -> Blast:
+        if self.spot_fallback and self.priority != "spot":
+            raise ValueError("spot_fallback applies only with priority: spot")
+        return self
 
 
 class Workloads(_Model):
@@ -191,6 +304,27 @@ class Workload(_Model):
 
     deployment: Deployment
     workloads: Workloads
+
+    @model_validator(mode="after")
+    def _overflow_needs_autoscale(self) -> Workload:
+        overflow = self.deployment.overflow_locations
+        if not overflow:
+            return self
+        blast = self.workloads.blast
+        if blast is None or blast.autoscale is None:
+            raise ValueError(
+                "deployment.overflow_locations needs workloads.blast.autoscale: only "
+                "autoscaled worker groups overflow to other regions"
+            )
+        repeated = sorted({loc for loc in overflow if overflow.count(loc) > 1})
+        if repeated:
+            raise ValueError(f"deployment.overflow_locations repeats {', '.join(repeated)}")
+        if self.deployment.location in overflow:
+            raise ValueError(
+                f"deployment.overflow_locations lists the primary location "
+                f"{self.deployment.location}; list only the other regions"
+            )
+        return self
 
 
 def json_schema() -> dict[str, Any]:
@@ -267,6 +401,11 @@ def _allowed_fields(loc: Path_) -> list[str]:
 
 def _problem(source: str, lines: dict[Path_, int], err: dict[str, Any]) -> str:
     loc: Path_ = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
+    message = _describe(err)
+    head, _, rest = message.partition(" ")
+    if not loc and tuple(head.split(".")) in lines:
+        # A check across sections names its field first: point at that field's line.
+        loc, message = tuple(head.split(".")), rest
     line = None
     for end in range(len(loc), -1, -1):
         if loc[:end] in lines:
@@ -274,7 +413,6 @@ def _problem(source: str, lines: dict[Path_, int], err: dict[str, Any]) -> str:
             break
     where = f"{source}:{line}" if line else source
     field = ".".join(str(p) for p in loc) or "(top level)"
-    message = _describe(err)
     if err["type"] == "extra_forbidden":
         message += f"; allowed: {', '.join(_allowed_fields(loc[:-1]))}"
     return f"{where}: {field}: {message}"

@@ -187,6 +187,8 @@ def to_model(spec: GroupSpec, location: str) -> m.ContainerGroup:
         os_type="Linux",
         volumes=[m.Volume(name=v, empty_dir={}) for v in spec.volumes] or None,
         subnet_ids=[m.ContainerGroupSubnetId(id=spec.subnet_id)] if spec.subnet_id else None,
+        # Sent only for Spot, so regular groups keep the bodies they always had.
+        priority="Spot" if spec.priority == "Spot" else None,
     )
 
 
@@ -218,6 +220,7 @@ def canonical_of(group: m.ContainerGroup) -> dict[str, Any]:
             "subnet": group.subnet_ids[0].id.lower() if group.subnet_ids else None,
             "identity": identities[0].lower() if identities else None,
             "volumes": sorted(v.name for v in group.volumes or []),
+            "priority": group.priority or "Regular",
             "containers": {
                 c.name: {
                     "cpu": to_tenths(c.resources.requests.cpu),
@@ -322,7 +325,7 @@ class AciBackend(Backend):
 
     def create_or_update(self, spec: GroupSpec) -> ObservedGroup:
         groups = self.client.container_groups
-        model = to_model(spec, self.location)
+        model = to_model(spec, spec.location or self.location)
 
         def run() -> m.ContainerGroup:
             return groups.begin_create_or_update(self.resource_group, spec.name, model).result()

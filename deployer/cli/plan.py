@@ -32,9 +32,13 @@ def show(result: api.PlanResult) -> None:
         "GB",
         "ports",
         "IP",
-        f"{result.currency}/h",
+        "priority",
+        f"{result.currency}/h regular",
+        f"{result.currency}/h spot",
     ):
-        table.add_column(col, justify="right" if col in ("vCPU", "GB") else "left")
+        table.add_column(
+            col, justify="left" if col in ("group", "action", "containers") else "right"
+        )
     for g in result.groups:
         containers = (
             ", ".join(g.containers)
@@ -50,10 +54,14 @@ def show(result: api.PlanResult) -> None:
             g.memory_gb,
             ",".join(map(str, g.ports)) or "-",
             g.ip,
-            f"{g.cost_per_hour:.4f}",
+            g.priority,
+            _price(g.cost_per_hour_regular, g.priority == "Regular"),
+            "-"
+            if g.cost_per_hour_spot is None
+            else _price(g.cost_per_hour_spot, g.priority == "Spot"),
         )
     for name in result.deletes:
-        table.add_row(name, "[red]delete[/]", "", "", "", "", "", "")
+        table.add_row(name, "[red]delete[/]", "", "", "", "", "", "", "", "")
     out.print(table)
     for g in result.groups:
         for reason in g.reasons:
@@ -64,12 +72,23 @@ def show(result: api.PlanResult) -> None:
         f"about {result.cost_per_hour:.2f} {result.currency} per hour ({counts})",
         markup=False,
     )
+    if result.cost_per_hour_spot != result.cost_per_hour_regular:
+        out.print(
+            f"With every worker group regular: {result.cost_per_hour_regular:.2f}; on Spot: "
+            f"{result.cost_per_hour_spot:.2f} {result.currency} per hour",
+            markup=False,
+        )
     read = f", read {result.price_read_on}" if result.price_read_on else ""
     out.print(f"Prices: {result.price_source}{read}", markup=False)
     for name, url in result.endpoints.items():
         out.print(f"Endpoint {name}: {url}", markup=False)
     for note in result.notes:
         out.print(f"Note: {note}", markup=False)
+
+
+def _price(value: float, chosen: bool) -> str:
+    """A cost per hour; bold at the group's own priority."""
+    return f"[bold]{value:.4f}[/]" if chosen else f"[dim]{value:.4f}[/]"
 
 
 @guarded("plan")
