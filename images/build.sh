@@ -39,6 +39,10 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # shellcheck disable=SC2086  # DOCKER_BUILD_ARGS is a list of words on purpose
 if ! "${catalogue[@]}" context "$name" | docker build "${args[@]}" ${DOCKER_BUILD_ARGS:-} - 2>&1 | tee "$log"; then
-    "${catalogue[@]}" tls-hint "$log" || echo "images/build.sh: building $name failed (see above)" >&2
+    if hint=$("${catalogue[@]}" tls-hint "$log"); then
+        echo "images/build.sh: building $name failed: $hint" >&2
+    else
+        echo "images/build.sh: building $name failed (see above)" >&2
+    fi
     exit 1
 fi

@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = args.log.read_text(encoding="utf-8", errors="replace")
         line = tls.hint(text.splitlines(), os.environ.get("EXTRA_CA_CERTS"))
         if line:
-            print(f"{parser.prog}: {line}", file=sys.stderr)
+            print(line)
         return 0 if line else 1
     try:
         images_dir = args.images_dir or images.find_images_dir(Path.cwd())
