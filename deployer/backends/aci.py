@@ -27,9 +27,9 @@ from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 from azure.mgmt.containerinstance import models as m
 from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy
 
-from deployer import config
+from deployer import defaults
 from deployer.backends.base import Backend, ContainerStatus, ObservedGroup, Usage
-from deployer.config import Env
+from deployer.defaults import Env
 from deployer.errors import AzureError, CredentialError, DeployerError, InputError
 from deployer.plan import GroupSpec
 from deployer.sizing import fmt, to_tenths
@@ -104,7 +104,7 @@ def arm_endpoint(endpoint: str | None = None) -> str:
     Raises:
         InputError: For an endpoint that is not https (or http on loopback).
     """
-    url = (endpoint or os.environ.get(Env.ARM_ENDPOINT) or config.PUBLIC_ARM_ENDPOINT).rstrip("/")
+    url = (endpoint or os.environ.get(Env.ARM_ENDPOINT) or defaults.PUBLIC_ARM_ENDPOINT).rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InputError(f"ARM endpoint {url!r} is not an http(s) URL", code="InvalidEndpoint")
@@ -140,8 +140,10 @@ def make_client(
     """
     url = arm_endpoint(endpoint)
     credential = credential or default_credential()
-    scope = f"{config.PUBLIC_ARM_ENDPOINT}/.default"
-    interval = poll_interval or config.env_float(Env.POLL_INTERVAL, config.DEFAULT_POLL_INTERVAL_S)
+    scope = f"{defaults.PUBLIC_ARM_ENDPOINT}/.default"
+    interval = poll_interval or defaults.env_float(
+        Env.POLL_INTERVAL, defaults.DEFAULT_POLL_INTERVAL_S
+    )
     return ContainerInstanceManagementClient(
         credential,
         subscription,
@@ -150,8 +152,8 @@ def make_client(
         polling_interval=interval,
         # Throttling (429) and 5xx are retried with Retry-After; azure-core's default
         # of 3 status retries gives up too early under ARM throttling.
-        retry_total=config.DEFAULT_DEPLOYMENT_RETRIES,
-        retry_status=config.DEFAULT_DEPLOYMENT_RETRIES,
+        retry_total=defaults.DEFAULT_DEPLOYMENT_RETRIES,
+        retry_status=defaults.DEFAULT_DEPLOYMENT_RETRIES,
     )
 
 
@@ -424,7 +426,7 @@ class AciBackend(Backend):
                 observe(g)
                 for g in pages
                 if (g.tags or {}).get("deployment") == deployment
-                and (g.tags or {}).get("tool") == config.TOOL_TAG
+                and (g.tags or {}).get("tool") == defaults.TOOL_TAG
             ]
 
         listed = _call(f"listing container groups in {self.resource_group}", run)
@@ -455,6 +457,6 @@ class AciBackend(Backend):
                 name = u.name.value if u.name else None
                 if name in CORES_USAGE:
                     return Usage(cores_used=u.current_value or 0, cores_limit=u.limit or 0)
-            return Usage(cores_used=0, cores_limit=config.DEFAULT_QUOTA_CORES)
+            return Usage(cores_used=0, cores_limit=defaults.DEFAULT_QUOTA_CORES)
 
         return _call(f"reading the ACI quota of {location}", run)

@@ -30,9 +30,9 @@ from azure.mgmt.containerregistry.v2019_06_01_preview import ContainerRegistryMa
 from azure.mgmt.containerregistry.v2019_06_01_preview import models as m
 from azure.storage.blob import BlobClient
 
-from deployer import config
+from deployer import defaults
 from deployer.backends.aci import _LoopbackAuthPolicy, arm_endpoint, default_credential
-from deployer.config import Env
+from deployer.defaults import Env
 from deployer.errors import AzureError, CredentialError
 from deployer.imagebuild.jobs import BuildFailedError, BuildJob, LogSink, Tail
 
@@ -60,15 +60,15 @@ def make_client(
     """
     url = arm_endpoint(endpoint)
     credential = credential or default_credential()
-    scope = f"{config.PUBLIC_ARM_ENDPOINT}/.default"
+    scope = f"{defaults.PUBLIC_ARM_ENDPOINT}/.default"
     return ContainerRegistryManagementClient(
         credential,
         subscription,
         base_url=url,
         authentication_policy=_LoopbackAuthPolicy(credential, scope),
-        polling_interval=config.env_float(Env.POLL_INTERVAL, config.DEFAULT_POLL_INTERVAL_S),
-        retry_total=config.DEFAULT_DEPLOYMENT_RETRIES,
-        retry_status=config.DEFAULT_DEPLOYMENT_RETRIES,
+        polling_interval=defaults.env_float(Env.POLL_INTERVAL, defaults.DEFAULT_POLL_INTERVAL_S),
+        retry_total=defaults.DEFAULT_DEPLOYMENT_RETRIES,
+        retry_status=defaults.DEFAULT_DEPLOYMENT_RETRIES,
     )
 
 
