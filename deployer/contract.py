@@ -159,8 +159,31 @@ BLAST_WORKER: Final = Role(
         EnvVar("BLAST_DBS"),
         EnvVar("BLAST_THREADS"),
         EnvVar("BLAST_DB_CACHE"),
+        EnvVar("BLAST_EXIT_WHEN_IDLE"),
+        EnvVar("BLAST_VISIBILITY_TIMEOUT"),
     ),
     mounts=(Mount("blastdb-cache", BLAST_DB_CACHE),),
+)
+JANITOR: Final = Role(
+    name="janitor",
+    image="deployer",
+    env=(
+        *_STORAGE_ENV,
+        EnvVar("AZURE_SUBSCRIPTION_ID"),
+        EnvVar("DEPLOYER_RESOURCE_GROUP"),
+        EnvVar("DEPLOYER_LOCATION"),
+        EnvVar("DEPLOYER_ARM_ENDPOINT"),
+        # Only towards the local emulator, which has no managed identity endpoint.
+        EnvVar("DEPLOYER_ACCESS_TOKEN", secret=True),
+        EnvVar("JANITOR_DEPLOYMENT"),
+        EnvVar("JANITOR_RUN"),
+        EnvVar("JANITOR_INTERVAL"),
+        EnvVar("JANITOR_DEADLINE"),
+        EnvVar("JANITOR_IDLE_SHUTDOWN"),
+        EnvVar("JANITOR_NOTEBOOK_URL"),
+        EnvVar("NOTEBOOK_TOKEN", secret=True),
+    ),
+    command=("deployer-janitor",),
 )
 AZURITE: Final = Role(
     name="azurite",
@@ -180,7 +203,8 @@ BLAST_INIT: Final = Role(
 )
 
 ROLES: Final = {
-    r.name: r for r in (IPCONTROLLER, NOTEBOOK, IPENGINE, BLAST_WORKER, AZURITE, BLAST_INIT)
+    r.name: r
+    for r in (IPCONTROLLER, NOTEBOOK, IPENGINE, BLAST_WORKER, JANITOR, AZURITE, BLAST_INIT)
 }
 
 

@@ -85,6 +85,8 @@ class GroupSpec:
         registry (RegistryAuth | None): Image pull credentials.
         tags (tuple[tuple[str, str], ...]): Resource tags.
         after_head (bool): Needs the head's private IP, so it is created after it.
+        restart_policy (str): ``Always`` (services), ``OnFailure`` or ``Never``
+            (run-to-completion, e.g. run workers and the janitor).
     """
 
     name: str
@@ -100,6 +102,7 @@ class GroupSpec:
     registry: RegistryAuth | None = None
     tags: tuple[tuple[str, str], ...] = ()
     after_head: bool = False
+    restart_policy: Literal["Always", "OnFailure", "Never"] = "Always"
 
     @property
     def resources(self) -> Resources:
@@ -459,7 +462,7 @@ def canonical(spec: GroupSpec) -> dict[str, Any]:
     return {
         "recreate": {
             "os": "Linux",
-            "restart": "Always",
+            "restart": spec.restart_policy,
             "ip": [spec.ip, sorted(spec.ports), spec.dns_label] if spec.ip else None,
             "subnet": spec.subnet_id.lower() if spec.subnet_id else None,
             "identity": spec.identity.lower() if spec.identity else None,

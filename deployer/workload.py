@@ -27,6 +27,30 @@ def _check_tenth(value: float) -> float:
     return value
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(text: str) -> int:
+    """Parse a duration such as ``90s``, ``60m``, ``8h`` or ``2d`` into whole seconds.
+
+    Args:
+        text (str): Digits followed by one unit: s, m, h or d.
+
+    Raises:
+        ValueError: When it is not such a duration, or not positive.
+    """
+    raw = text.strip().lower()
+    if len(raw) < 2 or raw[-1] not in _UNITS or not raw[:-1].isdigit() or int(raw[:-1]) < 1:
+        raise ValueError(f"must be a duration like 90s, 60m, 8h or 2d (got {text!r})")
+    return int(raw[:-1]) * _UNITS[raw[-1]]
+
+
+def _check_duration(value: str | None) -> str | None:
+    if value is not None:
+        duration_seconds(value)
+    return value
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -97,6 +121,14 @@ class Deployment(_Model):
         "(`az network vnet subnet list -g RG --vnet-name VNET --query [].id -o tsv`).",
     )
     prices: Prices | None = Field(None, description="Override of the bundled ACI prices.")
+    ttl: str | None = Field(
+        None,
+        description="Time to live, e.g. 8h: the janitor deletes every group of the deployment "
+        "this long after `deployer up` (or `deployer run`) created it, and the job log says "
+        "why. Units s, m, h, d.",
+    )
+
+    _ttl = field_validator("ttl")(_check_duration)
 
 
 class Tls(_Model):
@@ -135,7 +167,15 @@ class IPyParallel(_Model):
         "Default: <deployment>-head. Ignored with a subnet.",
     )
 
+    idle_shutdown: str | None = Field(
+        None,
+        description="Delete the cluster after this long (e.g. 60m) with no kernel activity on "
+        "the notebook server and no ipyparallel task pending or running (JupyterHub-culler "
+        "behaviour). Units s, m, h, d.",
+    )
+
     _tenths = field_validator("vcpu_per_engine", "memory_gb_per_engine")(_check_tenth)
+    _idle = field_validator("idle_shutdown")(_check_duration)
 
 
 class BlastDatabase(_Model):
