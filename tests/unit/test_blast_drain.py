@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from blast_worker.config import ConfigError, load_worker_config, parse_duration
+from blast_client.config import ConfigError
+from blast_worker.config import load_worker_config, parse_duration
 from blast_worker.worker import Worker
 
 
