@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from deployer.cli import build, down, logs, plan, render, scale, schema, status, up
+from deployer.cli import build, down, logs, plan, render, run, scale, schema, status, up
 
 app = typer.Typer(
     name="deployer",
@@ -22,3 +22,4 @@ app.command("scale")(scale.command)
 app.command("down")(down.command)
 app.command("schema")(schema.command)
 app.add_typer(render.app, name="render")
+app.add_typer(run.app, name="run")

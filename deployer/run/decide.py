@@ -13,7 +13,8 @@ Rules:
   ``failed`` (some failed or were poisoned; the others' results are kept);
 * at ``deadline`` (``deployment.ttl``) the unfinished batches are cancelled and the run becomes
   ``expired``, with the reason;
-* once the run is final every group is billed and deleted, the janitor itself last.
+* once the run is final every group is billed and deleted, then the run's queues are
+  dropped (the poison queue only when empty), the janitor itself last.
 """
 
 from __future__ import annotations
@@ -59,13 +60,18 @@ class Delete:
 
 
 @dataclass(frozen=True)
+class DropQueues:
+    """Delete the run's queue, and its poison queue when empty (else keep it for reading)."""
+
+
+@dataclass(frozen=True)
 class DeleteSelf:
     """Delete the janitor's own group: always the last step."""
 
     group: str
 
 
-Step = Finish | CancelJobs | Bill | Delete | DeleteSelf
+Step = Finish | CancelJobs | Bill | Delete | DropQueues | DeleteSelf
 
 
 def group_size(group: ObservedGroup) -> tuple[float, float]:
@@ -136,6 +142,8 @@ def decide(
             why = f"run {status}" if final else "all its containers have terminated"
             steps += _bill(run, group, now)
             steps.append(Delete(group.name, why))
+    if final and (janitor is not None or any(isinstance(s, Delete) for s in steps)):
+        steps.append(DropQueues())
     if final and janitor is not None:
         steps += _bill(run, janitor, now)
         steps.append(DeleteSelf(janitor.name))

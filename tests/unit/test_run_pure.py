@@ -14,7 +14,16 @@ from deployer.errors import WorkloadFileError
 from deployer.pricing import PriceSheet
 from deployer.run import merge
 from deployer.run.billing import bill_of, price
-from deployer.run.decide import Bill, CancelJobs, Delete, DeleteSelf, Finish, decide, group_size
+from deployer.run.decide import (
+    Bill,
+    CancelJobs,
+    Delete,
+    DeleteSelf,
+    DropQueues,
+    Finish,
+    decide,
+    group_size,
+)
 from deployer.run.groups import janitor_group, worker_groups
 from deployer.run.state import Batch, GroupBill, Run, is_run_id, new_run_id, queue_name
 from deployer.settings import Settings
@@ -206,7 +215,7 @@ def test_a_restarted_janitor_does_not_bill_twice() -> None:
         GroupBill(W2_RUNNING.name, "workers", 2, 3.5, 10, 40)
     )
     steps = decide(done, {}, [W2_RUNNING, JANITOR], 60.0)
-    assert [type(s) for s in steps] == [Delete, Bill, DeleteSelf]
+    assert [type(s) for s in steps] == [Delete, DropQueues, Bill, DeleteSelf]
 
 
 def test_nothing_to_do_while_work_runs() -> None:
