@@ -32,8 +32,17 @@ if [ -n "$(git -C "$context" status --porcelain -- . 2>/dev/null)" ]; then revis
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$here/../pyproject.toml" | head -n1)
 
 ca_copy=""
-cleanup() { [ -z "$ca_copy" ] || rm -f "$ca_copy"; }
+staged=""
+cleanup() { [ -z "$ca_copy" ] || rm -f "$ca_copy"; [ -z "$staged" ] || rm -rf "$staged"; }
 trap cleanup EXIT
+if [ "$name" = deployer ]; then
+    # The deployer image holds the repo's own package and blast-client: stage their
+    # tracked sources into the context (git-ignored, removed after the build).
+    staged=$context/src
+    rm -rf "$staged" && mkdir -p "$staged/deployer" "$staged/blast-client"
+    (cd "$here/.." && git ls-files -z -- pyproject.toml README.md deployer | xargs -0 cp --parents -t "$staged/deployer")
+    (cd "$here/blast-client" && git ls-files -z -- . | xargs -0 cp --parents -t "$staged/blast-client")
+fi
 if [ -n "${EXTRA_CA_CERTS:-}" ] && [ -d "$context/build-ca" ]; then
     [ -r "$EXTRA_CA_CERTS" ] || { echo "EXTRA_CA_CERTS=$EXTRA_CA_CERTS is not a readable file" >&2; exit 2; }
     grep -q 'BEGIN CERTIFICATE' "$EXTRA_CA_CERTS" \

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from deployer.backends.base import Backend
+from deployer.run import heartbeat
 
 log = logging.getLogger("deployer.janitor")
 
@@ -159,4 +160,5 @@ def main_from_env(env: Mapping[str, str]) -> None:
             _record(deployment, reason)
             teardown(backend, deployment, janitor_group_name(deployment))
             return
+        heartbeat.beat()
         time.sleep(interval)

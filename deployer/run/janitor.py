@@ -27,6 +27,7 @@ from blast_client import BlastClient
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.errors import DeployerError
 from deployer.run import decide as d
+from deployer.run import heartbeat
 from deployer.run.groups import RUN_TAG
 from deployer.run.state import Run
 from deployer.run.store import Conflict, RunStore
@@ -123,6 +124,7 @@ class Janitor:
         """
         while True:
             run, groups = self.step()
+            heartbeat.beat()
             if on_pass is not None:
                 on_pass(run, groups)
             if run.final and not groups:
