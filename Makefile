@@ -11,7 +11,7 @@ TAG ?= latest
 EXTRA_CA_CERTS ?=
 DEBIAN_IMAGE ?= debian:trixie-slim
 # Images in build order: each builds FROM the ones before it.
-IMAGES := base-builder base azurite ipcontroller ipengine notebook blast-worker
+IMAGES := base-builder base azurite ipcontroller ipengine notebook blast-worker deployer
 
 COMPOSE_FILE := compose/docker-compose.yml
 ENV_FILE := compose/.env

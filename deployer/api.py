@@ -6,16 +6,18 @@ state file, TLS files, and talking to Azure. Planning and sizing stay pure.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from deployer import defaults, deployment_secrets, pricing, sizing
-from deployer.backends.aci import AciBackend, make_client
+from deployer.backends.aci import AciBackend, is_loopback, make_client
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.cluster import Cluster, Outcome, Progress, raise_for_failures
 from deployer.defaults import Env
@@ -173,8 +175,27 @@ def _prepare(
     settings = resolve_settings(workload, overrides, need_azure=need_azure)
     secs = deployment_secrets.load_or_generate(settings.deployment, persist=persist)
     tls = _tls(workload, file.parent)
-    plan = build(workload, settings, secs, notebook_tls=tls)
+    plan = _build(workload, settings, secs, notebook_tls=tls)
     return _Prepared(workload, settings, plan, secs, tls)
+
+
+def _build(
+    workload: Workload, settings: Settings, secs: deployment_secrets.DeploymentSecrets, **kw: Any
+) -> Plan:
+    """:func:`deployer.plan.build`, plus the deployment janitor (TTL, idle shutdown)."""
+    from deployer.run.groups import deployment_janitor
+
+    endpoint = os.environ.get(Env.ARM_ENDPOINT)
+    local = bool(endpoint and is_loopback(urlsplit(endpoint).hostname))
+    return deployment_janitor(
+        build(workload, settings, secs, **kw),
+        workload,
+        settings,
+        secs,
+        arm_endpoint=endpoint,
+        access_token=os.environ.get(Env.ACCESS_TOKEN) if local else None,
+        interval=defaults.env_float("DEPLOYER_JANITOR_INTERVAL", 30.0),
+    )
 
 
 def _head_ip(prep: _Prepared, observed: dict[str, ObservedGroup]) -> str | None:
@@ -216,7 +237,7 @@ def plan(
         cluster = _cluster(backend_factory(prep.settings), None)
         observed = cluster.observe(prep.settings.deployment)
         if prep.settings.subnet_id and (ip := _head_ip(prep, observed)):
-            prep.plan = build(
+            prep.plan = _build(
                 prep.workload,
                 prep.settings,
                 prep.secrets,
@@ -225,7 +246,11 @@ def plan(
             )
         changes = cluster.changes(prep.plan, observed)
     prices = pricing.load(prep.settings.location, prices_file, workload.deployment.prices)
-    return _plan_result(prep.plan, changes, prices, notes)
+    from deployer.run.groups import ending_notes
+
+    return _plan_result(
+        prep.plan, changes, prices, [*notes, *ending_notes(workload, prep.settings)]
+    )
 
 
 # --- up ------------------------------------------------------------------------
@@ -287,7 +312,7 @@ def up(
     cluster = _cluster(backend_factory(prep.settings), progress)
     observed = cluster.observe(prep.settings.deployment)
     if prep.settings.subnet_id and (ip := _head_ip(prep, observed)):
-        prep.plan = build(
+        prep.plan = _build(
             prep.workload, prep.settings, prep.secrets, head_private_ip=ip, notebook_tls=prep.tls
         )
     changes = cluster.changes(prep.plan, observed)
@@ -302,7 +327,7 @@ def up(
         # Engines pin the head's private IP; it exists only once the head does.
         outcomes = _apply(cluster, first)
         head = next(o for o in outcomes if o.observed and o.name.endswith("-head"))
-        prep.plan = build(
+        prep.plan = _build(
             prep.workload,
             prep.settings,
             prep.secrets,

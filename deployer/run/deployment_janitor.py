@@ -3,8 +3,9 @@
 ``deployer up`` adds a ``<deployment>-janitor`` group when either is set. It deletes every
 group of the deployment (itself last) when
 
-* the TTL has run out (``JANITOR_DEADLINE``, epoch seconds, fixed when the janitor group was
-  first created and kept across later ``deployer up``), or
+* the TTL (``JANITOR_TTL`` seconds) has run out, counted from the deployment's first
+  container start as ARM reports it (so a later ``deployer up`` or a janitor restart does not
+  move it), or
 * the cluster has been idle for ``JANITOR_IDLE_SHUTDOWN`` seconds, JupyterHub-culler style.
 
 Idle is read from the notebook server's ``GET /api/kernels`` (token auth): the cluster is
@@ -20,13 +21,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import ssl
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from deployer.backends.base import Backend
+from deployer.backends.base import Backend, ObservedGroup
 from deployer.run import heartbeat
 
 log = logging.getLogger("deployer.janitor")
@@ -96,13 +98,33 @@ def verdict(
     return None
 
 
-def read_activity(url: str, token: str, timeout: float = 10.0) -> Activity:
-    """Ask the notebook server; an error counts as busy (never cull on an outage)."""
+def deadline_of(groups: Sequence[ObservedGroup], ttl: float | None) -> float | None:
+    """End of the TTL: the first container start of the deployment plus ``ttl`` (pure)."""
+    starts = [c.started for g in groups for c in g.containers if c.started is not None]
+    if ttl is None or not starts:
+        return None
+    return min(starts) + ttl
+
+
+def read_activity(url: str, token: str, insecure: bool = False, timeout: float = 10.0) -> Activity:
+    """Ask the notebook server; an error counts as busy (never cull on an outage).
+
+    Args:
+        url (str): The notebook server's base URL.
+        token (str): Its token.
+        insecure (bool): Accept its self-signed certificate (``tls.mode: self-signed``).
+        timeout (float): Seconds.
+    """
     request = urllib.request.Request(
         url.rstrip("/") + "/api/kernels", headers={"Authorization": f"token {token}"}
     )
+    context = None
+    if insecure:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as answer:
             return parse_kernels(answer.read())
     except (OSError, ValueError, urllib.error.URLError) as exc:
         log.warning("notebook server did not answer (%s); counting it as activity", exc)
@@ -144,7 +166,8 @@ def main_from_env(env: Mapping[str, str]) -> None:
     from deployer.run.groups import janitor_group_name
 
     deployment = env["JANITOR_DEPLOYMENT"]
-    deadline = float(env["JANITOR_DEADLINE"]) if env.get("JANITOR_DEADLINE") else None
+    ttl = float(env["JANITOR_TTL"]) if env.get("JANITOR_TTL") else None
+    insecure = env.get("JANITOR_NOTEBOOK_INSECURE") == "1"
     idle = float(env["JANITOR_IDLE_SHUTDOWN"]) if env.get("JANITOR_IDLE_SHUTDOWN") else None
     url, token = env.get("JANITOR_NOTEBOOK_URL", ""), env.get("NOTEBOOK_TOKEN", "")
     interval = float(env.get("JANITOR_INTERVAL") or 10)
@@ -152,8 +175,9 @@ def main_from_env(env: Mapping[str, str]) -> None:
     since = time.time()
     while True:
         now = time.time()
+        deadline = deadline_of(backend.list(deployment), ttl)
         if idle is not None and url:
-            since = idle_since(since, read_activity(url, token), now)
+            since = idle_since(since, read_activity(url, token, insecure), now)
         reason = verdict(now, deadline, idle, since)
         if reason:
             log.info("%s", reason)

@@ -13,10 +13,19 @@ from dataclasses import replace
 
 from deployer import contract
 from deployer.deployment_secrets import DeploymentSecrets, Secret
-from deployer.plan import BLAST, EnvValue, GroupSpec, Plan, _container, _finish, build
+from deployer.plan import (
+    BLAST,
+    EnvValue,
+    GroupSpec,
+    Plan,
+    _container,
+    _finish,
+    _storage_env,
+    build,
+)
 from deployer.settings import Settings
 from deployer.sizing import Resources
-from deployer.workload import Workload
+from deployer.workload import Workload, duration_seconds
 
 JANITOR_RESOURCES = Resources(cpu=5, memory=10)
 """0.5 vCPU and 1 GB: the janitor polls ARM and storage every few seconds."""
@@ -150,3 +159,91 @@ def janitor_group(
     )
     tags = _tagged(spec, run_id) if run_id else spec.tags
     return replace(spec, restart_policy="OnFailure", tags=tags)
+
+
+def deployment_janitor(
+    plan: Plan,
+    workload: Workload,
+    settings: Settings,
+    secrets: DeploymentSecrets,
+    *,
+    arm_endpoint: str | None = None,
+    access_token: str | None = None,
+    interval: float = 30.0,
+) -> Plan:
+    """Add the deployment janitor to ``plan`` when ``deployment.ttl`` or ``idle_shutdown`` is
+    set (pure).
+
+    The TTL counts from the deployment's first container start, which the janitor reads from
+    ARM, so a later ``deployer up`` or a janitor restart does not move it.
+
+    Args:
+        plan (Plan): The deployment's plan.
+        workload (Workload): The workload file.
+        settings (Settings): Resolved settings (without subscription when only planning).
+        secrets (DeploymentSecrets): The notebook token, for reading kernel activity.
+        arm_endpoint (str | None): ARM endpoint as containers see it (the local emulator).
+        access_token (str | None): Static ARM token, for the local emulator only.
+        interval (float): Seconds between passes. Default: 30.
+    """
+    ttl = workload.deployment.ttl
+    ipp = workload.workloads.ipyparallel
+    idle = ipp.idle_shutdown if ipp else None
+    if not ttl and not idle:
+        return plan
+    extra: dict[str, EnvValue | None] = {
+        "JANITOR_TTL": str(duration_seconds(ttl)) if ttl else None,
+        "JANITOR_IDLE_SHUTDOWN": str(duration_seconds(idle)) if idle else None,
+    }
+    if idle and ipp is not None and ipp.notebook:
+        extra["JANITOR_NOTEBOOK_URL"] = dict(plan.endpoints).get("notebook")
+        extra["NOTEBOOK_TOKEN"] = Secret(secrets.notebook_token)
+        extra["JANITOR_NOTEBOOK_INSECURE"] = "1" if ipp.tls.mode == "self-signed" else None
+    storage: dict[str, EnvValue | None] = {}
+    if workload.workloads.blast is not None:
+        storage = dict(_storage_env(settings, workload))
+    if not settings.subscription or not settings.resource_group:
+        settings = replace(
+            settings, subscription="<subscription>", resource_group="<resource group>"
+        )
+    spec = janitor_group(
+        settings,
+        storage,
+        interval=interval,
+        arm_endpoint=arm_endpoint,
+        access_token=access_token,
+        extra=extra,
+    )
+    return replace(plan, groups=(*plan.groups, spec))
+
+
+def ending_notes(workload: Workload, settings: Settings) -> list[str]:
+    """What ``deployer plan`` says about the janitor and the settings that end the
+    deployment (pure)."""
+    ttl = workload.deployment.ttl
+    ipp = workload.workloads.ipyparallel
+    idle = ipp.idle_shutdown if ipp else None
+    rg = settings.resource_group or "<resource group>"
+    notes = []
+    if ttl:
+        notes.append(
+            f"deployment.ttl {ttl}: the janitor deletes every group {ttl} after the first "
+            "container started, itself last"
+        )
+    if idle:
+        notes.append(
+            f"idle_shutdown {idle}: the janitor deletes the deployment after {idle} with no "
+            "kernel activity on the notebook server"
+        )
+    if ttl or idle or workload.workloads.blast is not None:
+        notes.append(
+            f"the janitor signs in with deployment.managed_identity, which needs the "
+            f"Contributor role on resource group {rg}"
+        )
+    if workload.workloads.blast is not None:
+        notes.append(
+            "`deployer run` adds per-run groups <deployment>-<run>-w<N> (restartPolicy "
+            "OnFailure, exit when drained) and <deployment>-<run>-janitor, which deletes "
+            "them when the run ends"
+        )
+    return notes

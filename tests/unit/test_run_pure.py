@@ -268,3 +268,60 @@ def test_janitor_uses_the_managed_identity_and_no_token_in_azure() -> None:
     assert env["AZURE_CLIENT_ID"] == "client-id" and env["JANITOR_RUN"] == "r00000001"
     assert "DEPLOYER_ACCESS_TOKEN" not in env and not c.secure_env
     assert c.image == "r.azurecr.io/deployer:1.0"
+
+
+# --- deployment janitor ----------------------------------------------------------
+
+from deployer.run import deployment_janitor as dj  # noqa: E402
+from deployer.run.groups import deployment_janitor, ending_notes  # noqa: E402
+
+
+def test_kernels_busy_or_recent_activity_resets_idle_time() -> None:
+    body = json.dumps(
+        [
+            {"execution_state": "idle", "last_activity": "2026-11-30T10:00:00.000000Z"},
+            {"execution_state": "idle", "last_activity": "2026-11-30T10:05:00Z"},
+        ]
+    ).encode()
+    act = dj.parse_kernels(body)
+    assert not act.busy and act.last is not None
+    assert dj.idle_since(0.0, act, now=act.last + 100) == act.last
+    busy = dj.parse_kernels(b'[{"execution_state": "busy", "last_activity": null}]')
+    assert busy.busy and dj.idle_since(0.0, busy, now=500.0) == 500.0
+    assert dj.idle_since(300.0, dj.parse_kernels(b"[]"), now=900.0) == 300.0
+
+
+def test_verdict_ttl_then_idle() -> None:
+    assert dj.verdict(100.0, 200.0, None, 0.0) is None
+    ttl = dj.verdict(200.0, 200.0, None, 0.0)
+    assert ttl is not None and "deployment.ttl" in ttl
+    assert dj.verdict(100.0, None, 60.0, 50.0) is None
+    idle = dj.verdict(111.0, None, 60.0, 50.0)
+    assert idle is not None and "idle_shutdown" in idle
+
+
+def test_ttl_counts_from_the_first_container_start() -> None:
+    groups = [_group("a", ("Running", 50.0, None)), _group("b", ("Running", 20.0, None))]
+    assert dj.deadline_of(groups, 60.0) == 80.0
+    assert dj.deadline_of(groups, None) is None and dj.deadline_of([], 60.0) is None
+
+
+def test_plan_adds_the_deployment_janitor_only_when_something_ends_it() -> None:
+    from deployer import plan as planner
+
+    settings = _settings()
+    text = "deployment: {name: demo%s}\nworkloads:\n  ipyparallel: {engines: 2%s}\n"
+    plain = parse(text % ("", ""))
+    p = deployment_janitor(planner.build(plain, settings, SECRETS), plain, settings, SECRETS)
+    assert not any(g.kind == "janitor" for g in p.groups)
+    both = parse(text % (", ttl: 8h", ", idle_shutdown: 60m"))
+    p = deployment_janitor(planner.build(both, settings, SECRETS), both, settings, SECRETS)
+    janitor = p.groups[-1]
+    assert janitor.name == "demo-janitor" and janitor.kind == "janitor"
+    env = dict(janitor.containers[0].env)
+    assert env["JANITOR_TTL"] == "28800" and env["JANITOR_IDLE_SHUTDOWN"] == "3600"
+    assert env["JANITOR_NOTEBOOK_URL"].endswith(":8888/")
+    assert [k for k, _ in janitor.containers[0].secure_env] == ["NOTEBOOK_TOKEN"]
+    notes = " ".join(ending_notes(both, settings))
+    assert "deployment.ttl 8h" in notes and "idle_shutdown 60m" in notes
+    assert "Contributor role on resource group rg" in notes
