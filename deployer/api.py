@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 import yaml
 
 from deployer import defaults, deployment_secrets, pricing, sizing
-from deployer.backends.aci import AciBackend, is_loopback, make_client
+from deployer.arm import is_loopback
+from deployer.backends.aci import AciBackend, make_client
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.cluster import Cluster, Outcome, Progress, raise_for_failures
 from deployer.defaults import Env

@@ -21,7 +21,7 @@ from blast_client.fasta import detect_molecule, iter_records
 
 from deployer import api as deployer_api
 from deployer import defaults, deployment_secrets, pricing
-from deployer.backends.aci import is_loopback
+from deployer.arm import is_loopback
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.cluster import Cluster
 from deployer.defaults import Env
