@@ -19,7 +19,7 @@ def show(run: Run) -> None:
 @guarded("run cancel")
 def command(
     run_id: RunId,
-    output: o.OutputOpt = o.Output.human,
+    output: o.OutputOpt = None,
     subscription: o.Subscription = None,
     resource_group: o.ResourceGroup = None,
 ) -> None:

@@ -24,7 +24,7 @@ def show(runs: list[Run]) -> None:
 
 
 @guarded("run list")
-def command(output: o.OutputOpt = o.Output.human) -> None:
+def command(output: o.OutputOpt = None) -> None:
     """List the runs of the storage account (AZURE_STORAGE_CONNECTION_STRING or
     AZURE_STORAGE_ACCOUNT)."""
     emit("run list", api.list_runs(), output, show)

@@ -20,7 +20,7 @@ def command(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Results directory (default ./blast-run-<id>/).")
     ] = None,
-    output: o.OutputOpt = o.Output.human,
+    output: o.OutputOpt = None,
 ) -> None:
     """Download and merge a finished run's results (from any machine with the storage
     credentials)."""

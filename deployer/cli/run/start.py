@@ -36,7 +36,7 @@ def command(
     detach: Annotated[
         bool, typer.Option("--detach", help="Return once submitted; the janitor finishes.")
     ] = False,
-    output: o.OutputOpt = o.Output.human,
+    output: o.OutputOpt = None,
     subscription: o.Subscription = None,
     resource_group: o.ResourceGroup = None,
 ) -> None:
@@ -71,7 +71,7 @@ def command(
             ),
         )
         return
-    live = output == o.Output.human and err.is_terminal
+    live = output != o.Output.json and err.is_terminal
     with Follower(live) as follow:
         api.watch(run.run_id, overrides, on_progress=follow)
     result = api.results(run.run_id, out_dir)

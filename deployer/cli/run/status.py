@@ -26,7 +26,7 @@ def show(p: api.Progress) -> None:
 @guarded("run status")
 def command(
     run_id: RunId,
-    output: o.OutputOpt = o.Output.human,
+    output: o.OutputOpt = None,
     subscription: o.Subscription = None,
     resource_group: o.ResourceGroup = None,
 ) -> None:
