@@ -25,12 +25,17 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .server import ArmRequest, ArmResponse, ResourceProvider, arm_error
 from .spec import SPECS_DIR, SwaggerSpec, deep_copy_json
 
-ACI_SPEC_FILE = SPECS_DIR / "containerinstance-2023-05-01.json"
+if TYPE_CHECKING:
+    from .emulator import DockerRuntime
+
+ACI_SPEC_NAME = "containerinstance-2023-05-01.json"
+ACI_SPEC_FILE = SPECS_DIR / ACI_SPEC_NAME
 """The spec the ACI provider serves (azure-mgmt-containerinstance 10.1.0's version)."""
 
 GROUP_TYPE = "Microsoft.ContainerInstance/containerGroups"
@@ -121,6 +126,11 @@ class AciProvider(ResourceProvider):
         case); use :meth:`set_logs`.
     :param page_size: groups per page of the list routes; ``None`` answers one page.
         With a size, each page but the last carries a ``nextLink`` (``$skipToken``).
+    :param location_limits: per-region overrides of :attr:`usage_limits`, keyed by
+        location (any case, spaces ignored); use :meth:`set_quota`.
+    :param spot_capacity: scripted Spot refusals; use :meth:`refuse_spot`.
+    :param spec_file: the REST spec to serve (default: ``../shared/azure-specs``).
+    :param runtime: the Docker runtime in emulator mode (groups become containers).
     """
 
     namespace: ClassVar[str] = "Microsoft.ContainerInstance"
@@ -132,15 +142,135 @@ class AciProvider(ResourceProvider):
     logs: dict[tuple[str, str], str] = field(default_factory=dict)
     page_size: int | None = None
     groups: dict[tuple[str, str, str], ContainerGroupState] = field(default_factory=dict)
+    location_limits: dict[str, dict[str, int]] = field(default_factory=dict)
+    spot_capacity: list[SpotRefusal] = field(default_factory=list)
+    spec_file: Path = ACI_SPEC_FILE
+    runtime: DockerRuntime | None = None
 
     def __post_init__(self) -> None:
-        super().__init__(SwaggerSpec.load(ACI_SPEC_FILE))
+        super().__init__(SwaggerSpec.load(self.spec_file))
         self._ips = itertools.count(4)
 
     def reset(self) -> None:
         """Forget all groups and logs (knobs are kept)."""
         self.groups.clear()
         self.logs.clear()
+
+    def set_quota(
+        self, location: str, *, cores: int | None = None, groups: int | None = None
+    ) -> None:
+        """Set a region's vCPU (``StandardCores``) and group (``ContainerGroups``) quota.
+
+        Creates beyond it are refused (``ContainerGroupQuotaReached``) and the usages
+        route reports it. Other regions keep :attr:`usage_limits`.
+
+        :param location: region, e.g. ``westeurope``.
+        :param cores: vCPU limit.
+        :param groups: container group limit.
+        """
+        limits = self.location_limits.setdefault(_loc(location), {})
+        if cores is not None:
+            limits["StandardCores"] = cores
+        if groups is not None:
+            limits["ContainerGroups"] = groups
+
+    def limits(self, location: str) -> dict[str, int]:
+        """The quota of a region: :attr:`usage_limits` with its overrides.
+
+        :param location: region.
+        :return: usage name to limit.
+        """
+        return {**self.usage_limits, **self.location_limits.get(_loc(location), {})}
+
+    def refuse_spot(
+        self,
+        *,
+        location: str | None = None,
+        count: int | None = 1,
+        status: int = 409,
+        code: str = "ServiceUnavailable",
+    ) -> None:
+        """Refuse the next Spot creates for lack of capacity (regular creates pass).
+
+        The default answer is 409 ``ServiceUnavailable`` with ACI's capacity message
+        ("The requested resource is not available in the location ... at this
+        moment"); pass ``code="SkuNotAvailable"`` (or a 503) to exercise other codes.
+
+        :param location: only this region; ``None`` for every region.
+        :param count: how many creates to refuse; ``None`` for all until cleared.
+        :param status: HTTP status of the refusal.
+        :param code: ARM error code of the refusal.
+        """
+        self.spot_capacity.append(SpotRefusal(location and _loc(location), count, status, code))
+
+    def evict(
+        self,
+        resource_group: str,
+        name: str,
+        *,
+        restore_after: float | None = None,
+        subscription_id: str | None = None,
+    ) -> None:
+        """Evict a Spot group (emulator mode): kill its containers as Azure does.
+
+        The group stays, ``instanceView.state`` ``Stopped`` with a
+        ``SpotContainerGroupEvicted`` event; its containers are ``Terminated`` with a
+        ``Killing`` event. ACI starts an evicted group again when capacity returns:
+        ``restore_after`` seconds later, or at :meth:`restore`; ``None`` keeps it
+        stopped.
+
+        :param resource_group: resource group.
+        :param name: group name.
+        :param restore_after: seconds until it runs again; ``None`` for never.
+        :param subscription_id: default: the server's.
+        :raises ValueError: the group is missing, not Spot, or not running containers.
+        """
+        key = self._emulated_key(resource_group, name, subscription_id)
+        with self._lock():
+            group = self.groups[key]
+            if str(group.properties.get("priority", "Regular")).lower() != "spot":
+                raise ValueError(f"group {name} is not a Spot group; only Spot groups are evicted")
+        assert self.runtime is not None
+        self.runtime.evict(key, restore_after)
+
+    def restore(
+        self, resource_group: str, name: str, *, subscription_id: str | None = None
+    ) -> None:
+        """Start an evicted group again (capacity came back).
+
+        :param resource_group: resource group.
+        :param name: group name.
+        :param subscription_id: default: the server's.
+        """
+        key = self._emulated_key(resource_group, name, subscription_id)
+        assert self.runtime is not None
+        self.runtime.restore(key)
+
+    def docker_ids(
+        self, resource_group: str, name: str, *, subscription_id: str | None = None
+    ) -> dict[str, str]:
+        """The Docker containers of an emulated group (for ``docker inspect`` in tests).
+
+        :param resource_group: resource group.
+        :param name: group name.
+        :param subscription_id: default: the server's.
+        :return: ACI container name (``"(sandbox)"`` for the sandbox) to Docker id.
+        """
+        key = self._emulated_key(resource_group, name, subscription_id)
+        assert self.runtime is not None
+        return self.runtime.docker_ids(key)
+
+    def _emulated_key(
+        self, resource_group: str, name: str, subscription_id: str | None
+    ) -> tuple[str, str, str]:
+        if self.runtime is None:
+            raise ValueError("the fake ARM server is not in emulator mode (FakeArm(emulate=True))")
+        sub = subscription_id or self._server().subscription_id
+        key = _key(sub, resource_group, name)
+        with self._lock():
+            if key not in self.groups:
+                raise ValueError(f"no container group {resource_group}/{name}")
+        return key
 
     def set_logs(self, group: str, container: str, content: str) -> None:
         """Set what the logs route answers for a container.
@@ -233,33 +363,122 @@ class AciProvider(ResourceProvider):
                         for r in reasons
                     ],
                 )
+            images = self._emulator_check(body)
+            if isinstance(images, ArmResponse):
+                return images
             existing.body = body
             existing.provisioning_state = "Pending"
-            op = server.start_operation(
-                namespace=self.namespace,
-                subscription_id=existing.subscription_id,
-                location=existing.location,
-                kind="update",
-                resource_id=existing.id,
-                delay=self.provisioning_delay,
-                on_complete=lambda: self._provisioned(existing),
-            )
+            op = self._provision(existing, key, "update", images)
             headers = server.operation_headers(request.base_url, op, location=False)
             return ArmResponse(200, self.render(existing), headers)
 
+        refusal = self._quota_refusal(sub, body) or self._spot_refusal(body)
+        if refusal is not None:
+            return refusal
+        images = self._emulator_check(body)
+        if isinstance(images, ArmResponse):
+            return images
         group = ContainerGroupState(subscription_id=sub, resource_group=rg, name=name, body=body)
         self.groups[key] = group
-        op = server.start_operation(
-            namespace=self.namespace,
-            subscription_id=sub,
-            location=group.location,
-            kind="create",
-            resource_id=group.id,
-            delay=self.provisioning_delay,
-            on_complete=lambda: self._provisioned(group),
-        )
+        op = self._provision(group, key, "create", images)
         headers = server.operation_headers(request.base_url, op, location=False)
         return ArmResponse(201, self.render(group), headers)
+
+    def _provision(
+        self,
+        group: ContainerGroupState,
+        key: tuple[str, str, str],
+        kind: str,
+        images: dict[str, str] | None,
+    ) -> Any:
+        """Start the create/update operation; in emulator mode it ends when the
+        containers have started (or failed to)."""
+        server = self._server()
+        outcome: dict[str, str | None] = {}
+
+        def on_complete() -> dict[str, str] | None:
+            self._provisioned(group)
+            error = outcome.get("error")
+            if error:
+                group.provisioning_state = "Failed"
+                return {"code": "ContainerGroupDeploymentFailed", "message": error}
+            return None
+
+        op = server.start_operation(
+            namespace=self.namespace,
+            subscription_id=group.subscription_id,
+            location=group.location,
+            kind=kind,
+            resource_id=group.id,
+            delay=self.provisioning_delay if self.runtime is None else _FOREVER,
+            on_complete=on_complete,
+        )
+        if self.runtime is not None and images is not None:
+
+            def done(error: str | None) -> None:
+                with server.lock:
+                    outcome["error"] = error
+                    op.due = min(op.due, time.monotonic() + self.provisioning_delay)
+
+            self.runtime.launch(key, group.body, images, self._aliases(group), done)
+        return op
+
+    def _aliases(self, group: ContainerGroupState) -> list[str]:
+        names = [group.name]
+        label = (group.properties.get("ipAddress") or {}).get("dnsNameLabel")
+        if label:
+            names += [str(label), f"{label}.{group.location}.azurecontainer.io"]
+        return names
+
+    def _emulator_check(self, body: dict[str, Any]) -> dict[str, str] | ArmResponse | None:
+        if self.runtime is None:
+            return None
+        from .emulator import EmulatorError
+
+        try:
+            return self.runtime.check(body)
+        except EmulatorError as exc:
+            return arm_error(400, exc.code, exc.message)
+
+    def _quota_refusal(self, subscription_id: str, body: dict[str, Any]) -> ArmResponse | None:
+        location = str(body["location"])
+        limits = self.limits(location)
+        used = self._computed_usage(subscription_id, location)
+        requested = {"ContainerGroups": 1, "StandardCores": math.ceil(_cores(body))}
+        for usage, want in requested.items():
+            limit = limits.get(usage)
+            current = self.usage_current.get(usage, used.get(usage, 0))
+            if limit is not None and current + want > limit:
+                # ACI's reported wording; the code is not verified against Azure.
+                return arm_error(
+                    409,
+                    "ContainerGroupQuotaReached",
+                    f"Resource type '{GROUP_TYPE}' container group quota '{usage}' exceeded "
+                    f"in region '{location}'. Limit: '{limit}', Usage: '{current}' "
+                    f"Requested: '{want}'.",
+                )
+        return None
+
+    def _spot_refusal(self, body: dict[str, Any]) -> ArmResponse | None:
+        props = body.get("properties", {})
+        if str(props.get("priority", "Regular")).lower() != "spot":
+            return None
+        location = _loc(str(body["location"]))
+        for refusal in self.spot_capacity:
+            if refusal.location not in (None, location) or refusal.remaining == 0:
+                continue
+            if refusal.remaining is not None:
+                refusal.remaining -= 1
+            requests = _totals(body)
+            return arm_error(
+                refusal.status,
+                refusal.code,
+                f"The requested resource is not available in the location '{body['location']}' "
+                "at this moment. Please retry with a different resource request or in another "
+                f"location. Resource requested: '{requests[0]:g}' CPU '{requests[1]:g}' GB "
+                "memory 'Linux' OS, priority 'Spot'.",
+            )
+        return None
 
     def op_ContainerGroups_Get(self, request: ArmRequest) -> ArmResponse:
         """GET one container group.
@@ -303,10 +522,17 @@ class AciProvider(ResourceProvider):
                 location=group.location,
                 kind="delete",
                 resource_id=group.id,
-                delay=self.delete_delay,
+                delay=self.delete_delay if self.runtime is None else _FOREVER,
                 on_complete=on_complete,
             )
             group.deleting_operation = op.id
+            if self.runtime is not None:
+
+                def removed() -> None:
+                    with server.lock:
+                        op.due = min(op.due, time.monotonic() + self.delete_delay)
+
+                self.runtime.remove(key, removed)
         else:
             op = next(o for o in server.operations() if o.id == group.deleting_operation)
         return ArmResponse(202, None, server.operation_headers(request.base_url, op, location=True))
@@ -350,8 +576,20 @@ class AciProvider(ResourceProvider):
                 "ContainerNotFound",
                 f"The container '{container}' is not found in container group '{name}'.",
             )
-        lines = self.logs.get((name.lower(), container.lower()), "").splitlines(keepends=True)
         tail = request.query.get("tail")
+        if self.runtime is not None:
+            text = self.runtime.logs(
+                _key(sub, rg, name),
+                next(
+                    str(c["name"])
+                    for c in group.properties.get("containers", [])
+                    if str(c.get("name", "")).lower() == container.lower()
+                ),
+                None if tail is None else max(int(tail), 0),
+                request.query.get("timestamps", "").lower() == "true",
+            )
+            return ArmResponse(200, {"content": text})
+        lines = self.logs.get((name.lower(), container.lower()), "").splitlines(keepends=True)
         if tail is not None:
             count = int(tail)
             lines = lines[-count:] if count > 0 else []
@@ -370,7 +608,7 @@ class AciProvider(ResourceProvider):
         location = request.path_params["location"]
         computed = self._computed_usage(sub, location)
         value = []
-        for usage, limit in self.usage_limits.items():
+        for usage, limit in self.limits(location).items():
             value.append(
                 {
                     "id": f"/subscriptions/{sub}/providers/{self.namespace}/locations/{location}"
@@ -407,6 +645,12 @@ class AciProvider(ResourceProvider):
         """
         body = deep_copy_json(group.body)
         props: dict[str, Any] = body.pop("properties", {})
+        if self.runtime is not None:
+            run = self.runtime.groups.get(
+                _key(group.subscription_id, group.resource_group, group.name)
+            )
+            if run is not None:
+                return self._render_emulated(group, body, props, run)
         running = group.provisioning_state == "Succeeded"
         props["provisioningState"] = group.provisioning_state
         props.setdefault("sku", "Standard")
@@ -438,6 +682,42 @@ class AciProvider(ResourceProvider):
                 ip_address["fqdn"] = f"{label}.{group.location}.azurecontainer.io"
         if running:
             props["instanceView"] = {"events": [], "state": "Running"}
+        out: dict[str, Any] = {
+            "id": group.id,
+            "name": group.name,
+            "type": GROUP_TYPE,
+            "location": group.location,
+        }
+        for key in ("tags", "zones", "identity"):
+            if key in body:
+                out[key] = body[key]
+        out["properties"] = props
+        return out
+
+    def _render_emulated(
+        self, group: ContainerGroupState, body: dict[str, Any], props: dict[str, Any], run: Any
+    ) -> dict[str, Any]:
+        props["provisioningState"] = group.provisioning_state
+        props.setdefault("sku", "Standard")
+        props.setdefault("restartPolicy", "Always")
+        for container in props.get("containers", []):
+            cprops = container.setdefault("properties", {})
+            for env in cprops.get("environmentVariables", []):
+                env.pop("secureValue", None)
+            crun = run.containers.get(str(container.get("name")))
+            if crun is not None:
+                cprops["instanceView"] = crun.instance_view()
+        for volume in props.get("volumes", []) or []:
+            if volume.get("secret") is not None:
+                volume["secret"] = {}  # ACI never returns secret contents
+        ip_address = props.get("ipAddress")
+        if ip_address is not None:
+            if run.ip:
+                ip_address["ip"] = run.ip
+            label = ip_address.get("dnsNameLabel")
+            if label:
+                ip_address["fqdn"] = f"{label}.{group.location}.azurecontainer.io"
+        props["instanceView"] = {"events": [dict(e) for e in run.events], "state": run.state()}
         out: dict[str, Any] = {
             "id": group.id,
             "name": group.name,
@@ -493,6 +773,43 @@ class AciProvider(ResourceProvider):
 
     def _lock(self) -> Any:
         return self._server().lock
+
+
+_FOREVER = 10.0 * 365 * 24 * 3600
+"""Delay of an operation that the emulator completes itself (it moves ``due``)."""
+
+
+@dataclass
+class SpotRefusal:
+    """Scripted Spot capacity refusals (see :meth:`AciProvider.refuse_spot`).
+
+    :param location: normalised region, or ``None`` for all.
+    :param remaining: creates still to refuse; ``None`` for unlimited.
+    :param status: HTTP status.
+    :param code: ARM error code.
+    """
+
+    location: str | None
+    remaining: int | None
+    status: int
+    code: str
+
+
+def _loc(location: str) -> str:
+    return location.replace(" ", "").lower()
+
+
+def _totals(body: Mapping[str, Any]) -> tuple[float, float]:
+    cpu = memory = 0.0
+    for container in body.get("properties", {}).get("containers", []):
+        requests = container.get("properties", {}).get("resources", {}).get("requests", {})
+        cpu += float(requests.get("cpu", 0) or 0)
+        memory += float(requests.get("memoryInGB", 0) or 0)
+    return cpu, memory
+
+
+def _cores(body: Mapping[str, Any]) -> float:
+    return _totals(body)[0]
 
 
 def _key(subscription_id: str, resource_group: str, name: str) -> tuple[str, str, str]:

@@ -33,6 +33,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
 
@@ -45,7 +46,8 @@ from azure.storage.blob import (
 from .server import FAKE_TOKEN, ArmRequest, ArmResponse, ResourceProvider, arm_error
 from .spec import SPECS_DIR, SwaggerSpec
 
-ACR_SPEC_FILE = SPECS_DIR / "containerregistry-build-2019-06-01-preview.json"
+ACR_SPEC_NAME = "containerregistry-build-2019-06-01-preview.json"
+ACR_SPEC_FILE = SPECS_DIR / ACR_SPEC_NAME
 SOURCE_CONTAINER = "source"
 LOG_CONTAINER = "logs"
 REFRESH_TOKEN = "fake-acr-refresh-token"
@@ -217,8 +219,8 @@ class AcrProvider(ResourceProvider):
 
     namespace: ClassVar[str] = "Microsoft.ContainerRegistry"
 
-    def __init__(self) -> None:
-        super().__init__(SwaggerSpec.load(ACR_SPEC_FILE))
+    def __init__(self, spec_file: Path = ACR_SPEC_FILE) -> None:
+        super().__init__(SwaggerSpec.load(spec_file))
         self.storage: str | None = None
         self.registry: FakeRegistry | None = None
         self.step_delay = 0.02

@@ -495,39 +495,63 @@ class FakeArmServer:
         self._operations: dict[str, AsyncOperation] = {}
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
+        self._extra: list[tuple[_HttpServer, threading.Thread]] = []
         for provider in self.providers:
             provider.attach(self)
 
     # lifecycle
 
-    def start(self) -> Self:
-        """Start listening on 127.0.0.1 on an ephemeral port.
+    def start(self, port: int = 0) -> Self:
+        """Start listening on 127.0.0.1 (loopback only).
 
+        :param port: TCP port; 0 picks a free one.
         :return: ``self``.
         """
         if self._httpd is not None:
             raise RuntimeError("fake ARM server already started")
-        httpd = _HttpServer(("127.0.0.1", 0), _Handler)
-        httpd.arm = self
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-arm",
-            daemon=True,
-        )
-        self._thread.start()
+        self._httpd, self._thread = self._listen("127.0.0.1", port)
         return self
 
+    def also_listen(self, host: str) -> str:
+        """Listen on a second address too, on the same port (e.g. a Docker gateway).
+
+        Anything that reaches that address can use the server, so pass a specific
+        interface (the emulator's Docker network gateway), never ``0.0.0.0`` unless
+        the machine's network is trusted.
+
+        :param host: IP address to bind.
+        :return: the base URL on that address.
+        """
+        if self._httpd is None:
+            raise RuntimeError("start the fake ARM server first")
+        port = int(self._httpd.server_address[1])
+        httpd, thread = self._listen(host, port)
+        self._extra.append((httpd, thread))
+        return f"http://{host}:{port}"
+
+    def _listen(self, host: str, port: int) -> tuple[_HttpServer, threading.Thread]:
+        httpd = _HttpServer((host, port), _Handler)
+        httpd.arm = self
+        thread = threading.Thread(
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"fake-arm-{host}",
+            daemon=True,
+        )
+        thread.start()
+        return httpd, thread
+
     def stop(self) -> None:
-        """Stop listening; returns once the serving thread has exited."""
-        httpd, thread = self._httpd, self._thread
+        """Stop listening; returns once the serving threads have exited."""
+        servers = [(self._httpd, self._thread), *self._extra]
         self._httpd = self._thread = None
-        if httpd is not None:
-            httpd.shutdown()
-            httpd.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+        self._extra = []
+        for httpd, thread in servers:
+            if httpd is not None:
+                httpd.shutdown()
+                httpd.server_close()
+            if thread is not None:
+                thread.join(timeout=5)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -903,7 +927,8 @@ class _Handler(BaseHTTPRequestHandler):
             query=query,
             headers=dict(self.headers.items()),
             body=body,
-            base_url=arm.url,
+            # Answer with the address the client used (loopback, or a Docker gateway).
+            base_url=f"http://{self.headers['Host']}" if self.headers.get("Host") else arm.url,
         )
         try:
             response = arm.handle(request, call)

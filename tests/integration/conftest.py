@@ -200,3 +200,74 @@ class ImageRunner:
         for container in self.containers:
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)
+
+
+# --- local ACI emulator (area: tests/fakearm/emulator.py) ------------------------------
+# `aci_emulator` yields a started tests.fakearm.FakeArm in emulator mode: every group it
+# accepts runs as real containers from the local IMAGE_PREFIX/*:TAG images, on a Docker
+# network of its own; groups reach it at the same URL as the host (`aci_emulator.url`,
+# forwarded inside each group). `aci_emulator_client` is a real ACI SDK client on it;
+# `emulator_deployer_env` points the deployer (in-process and subprocesses) at it.
+# Knobs: `aci_emulator.aci.evict(rg, name)`, `.set_quota(loc, cores=)`, `.refuse_spot()`,
+# `.docker_ids(rg, name)`, `aci_emulator.faults.script(429, ...)`. README: tests/fakearm.
+from azure.mgmt.containerinstance import ContainerInstanceManagementClient  # noqa: E402
+
+from tests.fakearm import FAKE_TOKEN, EmulatorSettings, FakeArm, aci_client  # noqa: E402
+
+EMULATOR_RESOURCE_GROUP = "research"
+
+
+@pytest.fixture
+def aci_emulator(azure_specs: Path, docker_client: docker.DockerClient) -> Iterator[FakeArm]:
+    """A fake ARM server whose container groups are real containers; removed afterwards.
+
+    Args:
+        azure_specs (Path): The REST specs (the server validates every body).
+        docker_client (docker.DockerClient): Fails the test when no engine answers.
+    """
+    settings = EmulatorSettings(image_prefix=IMAGE_PREFIX, image_tag=TAG, restart_delay=0.2)
+    with FakeArm(emulate=settings, listen_for_containers=True) as arm:
+        yield arm
+
+
+@pytest.fixture
+def aci_emulator_client(aci_emulator: FakeArm) -> Iterator[ContainerInstanceManagementClient]:
+    """A real ACI management client on :func:`aci_emulator`.
+
+    Args:
+        aci_emulator (FakeArm): The running emulator.
+    """
+    with aci_client(aci_emulator) as client:
+        yield client
+
+
+@pytest.fixture
+def emulator_deployer_env(
+    aci_emulator: FakeArm, deployer_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """Point the deployer at :func:`aci_emulator`; return the environment for subprocesses.
+
+    Images resolve to the local ``IMAGE_PREFIX/<name>:TAG`` whatever the workload's
+    registry; the registry credentials are placeholders the emulator ignores.
+
+    Args:
+        aci_emulator (FakeArm): The running emulator.
+        deployer_env (dict[str, str]): The isolated deployer environment.
+        monkeypatch (pytest.MonkeyPatch): Sets the variables for in-process calls.
+    """
+    env = {
+        **deployer_env,
+        "DEPLOYER_ARM_ENDPOINT": aci_emulator.url,
+        "DEPLOYER_ACCESS_TOKEN": FAKE_TOKEN,
+        "AZURE_SUBSCRIPTION_ID": aci_emulator.subscription_id,
+        "DEPLOYER_RESOURCE_GROUP": EMULATOR_RESOURCE_GROUP,
+        "DEPLOYER_IMAGE_TAG": TAG,
+        "DEPLOYER_REGISTRY_USERNAME": "emulator",
+        "DEPLOYER_REGISTRY_PASSWORD": "emulator",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return {**os.environ, **env}
+
+
+# --- end of local ACI emulator section -------------------------------------------------

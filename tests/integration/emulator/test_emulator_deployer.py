@@ -1,0 +1,70 @@
+"""The deployer CLI against the local ACI emulator: an IPython cluster of real containers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import docker
+
+from tests.fakearm import FakeArm
+from tests.fakearm.emulator import LABEL_INSTANCE
+from tests.integration.cluster.conftest import registered_engines, wait_until
+from tests.integration.conftest import EMULATOR_RESOURCE_GROUP, REPO
+
+EXAMPLE = REPO / "examples" / "ipyparallel-small.yaml"
+
+
+def deployer(
+    env: dict[str, str], *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run the deployer CLI as a user would; fail with its output when it fails."""
+    result = subprocess.run(
+        [sys.executable, "-m", "deployer.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, f"deployer {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def test_deployer_up_status_logs_down_on_the_emulator(
+    aci_emulator: FakeArm,
+    emulator_deployer_env: dict[str, str],
+    docker_client: docker.DockerClient,
+    tmp_path: Path,
+) -> None:
+    """``deployer up`` of the example cluster runs real ipcontroller/ipengine containers
+    whose engines register; status, logs and down work through the same ARM API."""
+    env = {**emulator_deployer_env, "DEPLOYER_READY_TIMEOUT": "240"}
+    deployer(env, "up", str(EXAMPLE), "-o", "json")
+
+    head = aci_emulator.aci.docker_ids(EMULATOR_RESOURCE_GROUP, "ipp-small-head")
+    controller = docker_client.containers.get(head["ipcontroller"])
+    wait_until(lambda: len(registered_engines(controller)) == 3, 180, "3 engines to register")
+
+    status = json.loads(deployer(env, "status", str(EXAMPLE), "-o", "json").stdout)
+    assert status["ok"] is True
+    groups = {g["name"]: g for g in status["data"]["groups"]}
+    assert set(groups) == {"ipp-small-head", "ipp-small-engines-1"}
+    engines = groups["ipp-small-engines-1"]["containers"]
+    assert len(engines) == 3
+    assert all(c["state"] == "Running" for c in engines)
+    assert groups["ipp-small-head"]["fqdn"] == "ipp-small-head.eastus.azurecontainer.io"
+
+    logs = deployer(
+        env, "logs", "ipp-small-engines-1", "ipengine-1", "--file", str(EXAMPLE), "--tail", "200"
+    ).stdout
+    assert logs.strip(), "the engine printed nothing"
+
+    down = json.loads(deployer(env, "down", str(EXAMPLE), "-o", "json").stdout)
+    assert sorted(down["data"]["deleted"]) == ["ipp-small-engines-1", "ipp-small-head"]
+    left = docker_client.containers.list(
+        all=True, filters={"label": f"{LABEL_INSTANCE}={aci_emulator.emulator.instance_id}"}
+    )
+    assert left == []
