@@ -440,24 +440,7 @@ def _open(
 
 
 def _scope_settings(deployment: str, overrides: Overrides) -> Settings:
-    sub = defaults.resolve(
-        "subscription", overrides.subscription, None, Env.SUBSCRIPTION, flag="--subscription"
-    )
-    rg = defaults.resolve(
-        "resource group",
-        overrides.resource_group,
-        None,
-        Env.RESOURCE_GROUP,
-        flag="--resource-group",
-    )
-    return Settings(
-        deployment=deployment,
-        location=overrides.location or os.environ.get(Env.LOCATION) or "",
-        registry="",
-        image_tag="",
-        subscription=sub,
-        resource_group=rg,
-    )
+    return deployer_api._scope_settings(None, deployment, overrides)
 
 
 def _groups(scope: _Scope) -> list[ObservedGroup]:
