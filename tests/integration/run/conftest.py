@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
 import subprocess
 import sys
@@ -174,11 +173,16 @@ sys.stdout.buffer.write(out.stdout)
 """
 
 
-@pytest.fixture
-def run_stack(
-    aci_emulator: FakeArm, emulator_deployer_env: dict[str, str], tmp_path: Path
-) -> Iterator[RunStack]:
-    """The emulator plus Azurite on its network with the demo database."""
+@contextlib.contextmanager
+def open_run_stack(arm: FakeArm, base_env: dict[str, str], root: Path) -> Iterator[RunStack]:
+    """Azurite on the emulator's network (reachable at one address from the host and from
+    every group), the demo database in it, and the environment of ``deployer run``.
+
+    Args:
+        arm: A running emulator (``listen_for_containers``).
+        base_env: The deployer's environment pointing at it.
+        root: Working directory.
+    """
     client = docker.from_env()
     account = "h9run" + secrets.token_hex(3)
     key = secrets.token_urlsafe(32)
@@ -205,9 +209,9 @@ def run_stack(
         ports={f"{AZURITE_PORTS[s]}/tcp": ("127.0.0.1", p) for s, p in ports.items()},
     )
     try:
-        aci_emulator.emulator.network.connect(azurite, aliases=["azurite"])
+        arm.emulator.network.connect(azurite, aliases=["azurite"])
         for svc, port in ports.items():
-            aci_emulator.emulator.forward(port, "azurite", AZURITE_PORTS[svc])
+            arm.emulator.forward(port, "azurite", AZURITE_PORTS[svc])
 
         def conn(hosts: dict[str, str]) -> str:
             return (
@@ -221,14 +225,14 @@ def run_stack(
         host = conn({s: f"127.0.0.1:{p}" for s, p in ports.items()})
         network = conn({s: f"azurite:{p}" for s, p in AZURITE_PORTS.items()})
         env = {
-            **emulator_deployer_env,
+            **base_env,
             "AZURE_STORAGE_CONNECTION_STRING": host,
             "DEPLOYER_LOCATION": "westeurope",
             "DEPLOYER_RUN_EXIT_WHEN_IDLE": "5s",
             "DEPLOYER_JANITOR_INTERVAL": "1",
             "DEPLOYER_POLL_INTERVAL": "0.5",
         }
-        stack = RunStack(aci_emulator, env, host, network, tmp_path, client)
+        stack = RunStack(arm, env, host, network, root, client)
         wait_for(lambda: _answers(ports["queue"]), 60, "Azurite")
         stack.in_worker_image(
             "import subprocess,sys; sys.exit(subprocess.run(['blast-jobs','init','--demo-db',"
@@ -238,6 +242,15 @@ def run_stack(
     finally:
         with contextlib.suppress(docker.errors.APIError):
             azurite.remove(force=True)
+
+
+@pytest.fixture
+def run_stack(
+    aci_emulator: FakeArm, emulator_deployer_env: dict[str, str], tmp_path: Path
+) -> Iterator[RunStack]:
+    """The emulator plus Azurite on its network with the demo database."""
+    with open_run_stack(aci_emulator, emulator_deployer_env, tmp_path) as stack:
+        yield stack
 
 
 def _answers(port: int) -> bool:
@@ -261,4 +274,4 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-__all__ = ["DIRECT_BLASTN", "RunStack", "os", "wait_for", "write"]
+__all__ = ["DIRECT_BLASTN", "RunStack", "open_run_stack", "wait_for", "write"]
