@@ -658,13 +658,20 @@ def cancel(
     return run
 
 
-def list_runs() -> list[Run]:
+@dataclass(frozen=True)
+class RunList:
+    """What ``run list`` shows: every run, newest first."""
+
+    runs: list[Run]
+
+
+def list_runs() -> RunList:
     """Every run recorded in the storage account, newest first."""
     client = storage_client()
     try:
-        return RunStore(client.storage.table).list()
+        return RunList(RunStore(client.storage.table).list())
     except ResourceNotFoundError:  # no table yet: no runs
-        return []
+        return RunList([])
 
 
 __all__ = [

@@ -12,8 +12,9 @@ from deployer.run import api
 from deployer.run.state import Run
 
 
-def show(runs: list[Run]) -> None:
+def show(result: api.RunList) -> None:
     """Print the runs table."""
+    runs: list[Run] = result.runs
     table = Table(title="runs", title_justify="left")
     for col in ("run", "deployment", "status", "created (UTC)", "queries", "reason"):
         table.add_column(col)

@@ -212,4 +212,4 @@ def test_bad_input_exits_2_with_one_line_and_creates_nothing(
     assert proc.returncode == 2 and "managed identity" in proc.stderr, proc.stderr
     assert stack.groups("bad") == []
     assert _queues(stack) == before, "bad input created queues"
-    assert stack.run_json("run", "list")["data"] == []
+    assert stack.run_json("run", "list")["data"] == {"runs": []}
