@@ -54,6 +54,18 @@ def _tagged(spec: GroupSpec, run_id: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted({**dict(spec.tags), RUN_TAG: run_id}.items()))
 
 
+def lease_seconds(exit_when_idle: str) -> int:
+    """The workers' message lease: at most half the idle time before they exit (6..60 s).
+
+    A lost worker's batch becomes visible again within the lease; the other workers must
+    still be polling then, so the lease is shorter than their idle time.
+
+    Args:
+        exit_when_idle (str): ``BLAST_EXIT_WHEN_IDLE``, e.g. ``120s``.
+    """
+    return max(6, min(60, duration_seconds(exit_when_idle) // 2))
+
+
 def worker_groups(
     workload: Workload,
     settings: Settings,
@@ -75,6 +87,7 @@ def worker_groups(
         exit_when_idle (str): ``BLAST_EXIT_WHEN_IDLE`` of the workers, e.g. ``120s``.
         queue (str): The run's queue.
     """
+    visibility = lease_seconds(exit_when_idle)
     blast = workload.workloads.blast
     assert blast is not None, "checked by the caller"
     sized = blast.model_copy(update={"workers": max(1, min(blast.workers, batches))})
@@ -90,7 +103,12 @@ def worker_groups(
             replace(
                 c,
                 env=_with_env(
-                    c.env, {"BLAST_QUEUE": queue, "BLAST_EXIT_WHEN_IDLE": exit_when_idle}
+                    c.env,
+                    {
+                        "BLAST_QUEUE": queue,
+                        "BLAST_EXIT_WHEN_IDLE": exit_when_idle,
+                        "BLAST_VISIBILITY_TIMEOUT": str(visibility),
+                    },
                 ),
             )
             for c in spec.containers

@@ -257,6 +257,7 @@ def test_run_workers_finish_and_use_the_run_queue() -> None:
     assert all(g.name.startswith("demo-r00000001-w") for g in groups)
     env = dict(workers[0].env)
     assert env["BLAST_QUEUE"] == "run-r00000001" and env["BLAST_EXIT_WHEN_IDLE"] == "30s"
+    assert env["BLAST_VISIBILITY_TIMEOUT"] == "15", "a lost batch reappears before others exit"
 
 
 def test_janitor_uses_the_managed_identity_and_no_token_in_azure() -> None:

@@ -228,7 +228,7 @@ def open_run_stack(arm: FakeArm, base_env: dict[str, str], root: Path) -> Iterat
             **base_env,
             "AZURE_STORAGE_CONNECTION_STRING": host,
             "DEPLOYER_LOCATION": "westeurope",
-            "DEPLOYER_RUN_EXIT_WHEN_IDLE": "5s",
+            "DEPLOYER_RUN_EXIT_WHEN_IDLE": "15s",
             "DEPLOYER_JANITOR_INTERVAL": "1",
             "DEPLOYER_POLL_INTERVAL": "0.5",
         }
