@@ -17,8 +17,7 @@ import json
 import secrets
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from azure.storage.queue import QueueClient
 from blast_client.demo import DemoSpec, generate
 
 from tests.fakearm import FakeArm
+from tests.integration.blast.conftest import wait_for
 from tests.integration.conftest import IMAGE_PREFIX, TAG, free_port
 
 BIN = Path(sys.executable).parent
@@ -49,18 +49,6 @@ deployment:
     databases:
       - {{name: demo, bytes_to_cache: 100000000}}
 """
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
-    """Poll ``predicate`` until truthy; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
 
 
 @dataclass
