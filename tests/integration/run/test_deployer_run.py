@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from azure.storage.queue import QueueServiceClient
+from blast_client import BlastClient
 from blast_client.fasta import iter_records
 
 from tests.fakearm import aci_client
@@ -95,12 +96,14 @@ def test_run_to_merged_results_survives_a_killed_janitor_and_a_lost_worker_group
     janitor = f"e2e-{rid}-janitor"
     w1 = f"e2e-{rid}-w1"
     # Mid-run: some batches done, some not.
-    wait_for(
-        lambda: 3 <= _status(stack, rid)["counts"]["done"] < 20,
-        240,
-        "the first batches to finish",
-        interval=0.3,
-    )
+    jobs = BlastClient(connection_string=stack.connection_string)
+
+    def some_done() -> bool:
+        done = sum(j.status == "succeeded" for j in jobs.run_jobs(rid))
+        assert done < 20, "the run went too fast to disturb it mid-run"
+        return done >= 3
+
+    wait_for(some_done, 240, "the first batches to finish", interval=0.2)
     # Kill the janitor once: ACI (OnFailure) restarts it and it carries on from Table storage.
     stack.client.containers.get(stack.group_containers(janitor)["janitor"]).kill()
     # Lose one worker group with whatever it holds; its leases expire and others redo them.
