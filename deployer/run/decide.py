@@ -13,6 +13,8 @@ Rules:
   ``failed`` (some failed or were poisoned; the others' results are kept);
 * at ``deadline`` (``deployment.ttl``) the unfinished batches are cancelled and the run becomes
   ``expired``, with the reason;
+* when no worker group is left while batches are unfinished (lost workers), those batches are
+  cancelled and the run becomes ``failed`` instead of waiting for ever;
 * once the run is final every group is billed and deleted, then the run's queues are
   dropped (the poison queue only when empty), the janitor itself last.
 """
@@ -95,6 +97,19 @@ def unfinished(run: Run, jobs: Mapping[str, str]) -> list[str]:
     return [b.job_id for b in run.batches if jobs.get(b.job_id, "queued") not in JOB_FINAL]
 
 
+STALL_GRACE = 300.0
+"""Seconds after the start before missing worker groups count as lost (creates may lag)."""
+
+
+def _stalled(run: Run, groups: Sequence[ObservedGroup], now: float) -> bool:
+    """True when no worker group exists and none will: all were deleted as terminated, or
+    they are missing well after the start. (Recreating lost workers is the autoscaler's.)"""
+    if any(g.name != run.janitor for g in groups):
+        return False
+    planned = [n for n in run.groups if n != run.janitor]
+    return all(n in run.deleted for n in planned) or now - run.created > STALL_GRACE
+
+
 def _when(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
@@ -123,6 +138,14 @@ def decide(
                 steps.append(CancelJobs(tuple(left), "cancelled: deployment.ttl reached"))
             steps.append(Finish("expired", reason))
             status = "expired"
+        elif left and _stalled(run, groups, now):
+            reason = (
+                f"no worker group is left and {len(left)} of {len(run.batches)} batches are "
+                "unfinished (workers lost); their results are missing, the others are kept"
+            )
+            steps.append(CancelJobs(tuple(left), "cancelled: no worker left to run it"))
+            steps.append(Finish("failed", reason))
+            status = "failed"
         elif not left:
             bad = [b for b in run.batches if jobs.get(b.job_id) != "succeeded"]
             status = "failed" if bad else "succeeded"

@@ -218,6 +218,16 @@ def test_a_restarted_janitor_does_not_bill_twice() -> None:
     assert [type(s) for s in steps] == [Delete, DropQueues, Bill, DeleteSelf]
 
 
+def test_lost_workers_fail_the_run_instead_of_hanging() -> None:
+    gone = replace(RUN, deleted=("demo-r00000001-w1", "demo-r00000001-w2"))
+    steps = decide(gone, {"j1": "succeeded", "j2": "queued"}, [JANITOR], 60.0)
+    assert steps[0] == CancelJobs(("j2",), "cancelled: no worker left to run it")
+    assert isinstance(steps[1], Finish) and steps[1].status == "failed"
+    # Right after the start a missing worker group may still be being created.
+    assert decide(RUN, {"j2": "queued"}, [JANITOR], 60.0) == []
+    assert isinstance(decide(RUN, {"j2": "queued"}, [JANITOR], 1000.0)[1], Finish)
+
+
 def test_nothing_to_do_while_work_runs() -> None:
     assert decide(RUN, {"j1": "running"}, [W2_RUNNING, JANITOR], 60.0) == []
 
