@@ -169,6 +169,13 @@ def main() -> None:
     from deployer.run.api import janitor_from_env
     from deployer.run.deployment_janitor import main_from_env
 
+    if not os.environ.get("JANITOR_DEPLOYMENT"):
+        print(
+            "deployer-janitor: JANITOR_DEPLOYMENT is not set; the janitor runs in the group "
+            "`deployer run` or `deployer up` creates, which sets it",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     try:
         if os.environ.get("JANITOR_RUN"):
             janitor_from_env(os.environ)

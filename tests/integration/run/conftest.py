@@ -12,6 +12,7 @@ forwarded into each group), a workload file, the demo database, and helpers to r
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import secrets
@@ -173,7 +174,7 @@ def open_run_stack(arm: FakeArm, base_env: dict[str, str], root: Path) -> Iterat
     """
     client = docker.from_env()
     account = "h9run" + secrets.token_hex(3)
-    key = secrets.token_urlsafe(32)
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
     ports = {svc: free_port() for svc in AZURITE_PORTS}
     azurite = client.containers.run(
         f"{IMAGE_PREFIX}/azurite:{TAG}",
@@ -221,7 +222,7 @@ def open_run_stack(arm: FakeArm, base_env: dict[str, str], root: Path) -> Iterat
             "DEPLOYER_POLL_INTERVAL": "0.5",
         }
         stack = RunStack(arm, env, host, network, root, client)
-        wait_for(lambda: _answers(ports["queue"]), 60, "Azurite")
+        wait_for(lambda: all(_answers(p) for p in ports.values()), 60, "Azurite", interval=0.2)
         stack.in_worker_image(
             "import subprocess,sys; sys.exit(subprocess.run(['blast-jobs','init','--demo-db',"
             "'demo']).returncode)"
@@ -242,11 +243,17 @@ def run_stack(
 
 
 def _answers(port: int) -> bool:
-    import socket
+    """True once Azurite itself answers HTTP (a published port accepts before it listens)."""
+    import urllib.error
+    import urllib.request
 
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-        return True
-    return False
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as answer:
+            return "Azurite" in answer.headers.get("Server", "")
+    except urllib.error.HTTPError as exc:
+        return "Azurite" in (exc.headers.get("Server") or "")
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 @pytest.fixture(scope="session")
