@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -30,9 +29,9 @@ from blast_client import BlastClient
 from blast_client.demo import DemoSpec, generate
 from blast_client.fasta import iter_records, join_records
 
-from tests.fakearm import FAKE_TOKEN, EmulatorSettings, FakeArm
+from tests.fakearm import EmulatorSettings, FakeArm
 from tests.integration.conftest import IMAGE_PREFIX, TAG
-from tests.integration.run.conftest import BIN, RESOURCE_GROUP, open_run_stack, wait_for
+from tests.integration.run.conftest import BIN, emulator_env, open_run_stack, wait_for
 
 
 def main() -> None:
@@ -50,18 +49,7 @@ def main() -> None:
         FakeArm(emulate=settings, listen_for_containers=True) as arm,
     ):
         root = Path(tmp)
-        base = {
-            **os.environ,
-            "DEPLOYER_STATE_DIR": str(root / "state"),
-            "DEPLOYER_ARM_ENDPOINT": arm.url,
-            "DEPLOYER_ACCESS_TOKEN": FAKE_TOKEN,
-            "AZURE_SUBSCRIPTION_ID": arm.subscription_id,
-            "DEPLOYER_RESOURCE_GROUP": RESOURCE_GROUP,
-            "DEPLOYER_IMAGE_TAG": TAG,
-            "DEPLOYER_REGISTRY_USERNAME": "emulator",
-            "DEPLOYER_REGISTRY_PASSWORD": "emulator",
-        }
-        with open_run_stack(arm, base, root) as stack:
+        with open_run_stack(arm, emulator_env(arm, root), root) as stack:
             stack.env["DEPLOYER_RUN_EXIT_WHEN_IDLE"] = args.exit_when_idle
             queries = root / "q.fa"
             queries.write_text(join_records(records))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueClient
 from blast_client.demo import DemoSpec, generate
 
-from tests.fakearm import FakeArm
+from tests.fakearm import FAKE_TOKEN, EmulatorSettings, FakeArm
 from tests.integration.blast.conftest import wait_for
 from tests.integration.conftest import IMAGE_PREFIX, TAG, free_port
 
@@ -233,12 +234,31 @@ def open_run_stack(arm: FakeArm, base_env: dict[str, str], root: Path) -> Iterat
             azurite.remove(force=True)
 
 
-@pytest.fixture
-def run_stack(
-    aci_emulator: FakeArm, emulator_deployer_env: dict[str, str], tmp_path: Path
-) -> Iterator[RunStack]:
-    """The emulator plus Azurite on its network with the demo database."""
-    with open_run_stack(aci_emulator, emulator_deployer_env, tmp_path) as stack:
+def emulator_env(arm: FakeArm, root: Path) -> dict[str, str]:
+    """The deployer's environment pointing at ``arm`` (state under ``root``)."""
+    return {
+        **os.environ,
+        "DEPLOYER_STATE_DIR": str(root / "state"),
+        "DEPLOYER_ARM_ENDPOINT": arm.url,
+        "DEPLOYER_ACCESS_TOKEN": FAKE_TOKEN,
+        "AZURE_SUBSCRIPTION_ID": arm.subscription_id,
+        "DEPLOYER_RESOURCE_GROUP": RESOURCE_GROUP,
+        "DEPLOYER_IMAGE_TAG": TAG,
+        "DEPLOYER_REGISTRY_USERNAME": "emulator",
+        "DEPLOYER_REGISTRY_PASSWORD": "emulator",
+    }
+
+
+@pytest.fixture(scope="module")
+def run_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunStack]:
+    """One emulator plus Azurite (with the demo database) for a module's tests; each test
+    uses its own deployment name."""
+    root = tmp_path_factory.mktemp("run")
+    settings = EmulatorSettings(image_prefix=IMAGE_PREFIX, image_tag=TAG, restart_delay=0.2)
+    with (
+        FakeArm(emulate=settings, listen_for_containers=True) as arm,
+        open_run_stack(arm, emulator_env(arm, root), root) as stack,
+    ):
         yield stack
 
 

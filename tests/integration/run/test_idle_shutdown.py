@@ -14,7 +14,7 @@ import websocket
 
 from tests.integration.run.conftest import RunStack, wait_for
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.long]
 
 CLUSTER = """\
 deployment:
