@@ -279,6 +279,9 @@ def test_janitor_uses_the_managed_identity_and_no_token_in_azure() -> None:
     assert env["AZURE_CLIENT_ID"] == "client-id" and env["JANITOR_RUN"] == "r00000001"
     assert "DEPLOYER_ACCESS_TOKEN" not in env and not c.secure_env
     assert c.image == "r.azurecr.io/deployer:1.0"
+    tags = dict(spec.tags)
+    # `deployer down` deletes every group with the deployment and tool tags: the janitor too.
+    assert tags["deployment"] == "demo" and tags["tool"] == "aci-research-deployer"
 
 
 # --- deployment janitor ----------------------------------------------------------
