@@ -43,6 +43,8 @@ CONTROLLER_SECURITY_DIR: Final = "/srv/ipython/profile_default/security"
 NOTEBOOK_SECURITY_DIR: Final = "/home/research/.ipython/profile_default/security"
 SECURITY_DIR: Final = NOTEBOOK_SECURITY_DIR
 BLAST_DB_CACHE: Final = "/var/cache/blastdb"
+BLAST_HEALTH_PORT: Final = 8080
+"""The first worker's loopback health port; the n-th worker of a group uses 8080 + n - 1."""
 AZURITE_PORTS: Final = (10000, 10001, 10002)
 
 
@@ -160,6 +162,7 @@ BLAST_WORKER: Final = Role(
         EnvVar("BLAST_THREADS"),
         EnvVar("BLAST_DB_CACHE"),
         EnvVar("BLAST_EXIT_WHEN_IDLE"),
+        EnvVar("BLAST_HEALTH_PORT"),
         EnvVar("BLAST_VISIBILITY_TIMEOUT"),
     ),
     mounts=(Mount("blastdb-cache", BLAST_DB_CACHE),),

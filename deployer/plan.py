@@ -452,6 +452,8 @@ def build(
                     "BLAST_DBS": ",".join(name for name, _ in dbs),
                     "BLAST_THREADS": str(blast.threads_per_worker),
                     "BLAST_DB_CACHE": contract.BLAST_DB_CACHE,
+                    # The containers of a group share localhost: one health port each.
+                    "BLAST_HEALTH_PORT": str(contract.BLAST_HEALTH_PORT + len(workers)),
                 }
                 workers.append(
                     _container(

@@ -261,6 +261,8 @@ def test_run_workers_finish_and_use_the_run_queue() -> None:
     )
     workers = [c for g in groups for c in g.containers]
     assert len(workers) == 2, "never more workers than batches"
+    ports = [dict(c.env)["BLAST_HEALTH_PORT"] for c in groups[0].containers]
+    assert len(set(ports)) == len(ports), "workers of a group share localhost"
     assert all(
         g.restart_policy == "OnFailure" and dict(g.tags)["run"] == "r00000001" for g in groups
     )
