@@ -25,7 +25,6 @@ from deployer.arm import is_loopback
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.cluster import Cluster
 from deployer.defaults import Env
-from deployer.deployment_secrets import Secret
 from deployer.errors import AzureError, DeployerError, InputError, MissingSettingError
 from deployer.plan import Action, Change, GroupSpec, _storage_env
 from deployer.run import merge
@@ -59,11 +58,8 @@ DB_MOLECULE = {
 
 
 class ContainerEnv:
-    """Variables that only matter when containers see the world differently from the CLI
-    (the local emulator)."""
+    """Variables that tune a run's containers (short idle times for local experiments)."""
 
-    #: Storage connection string the containers use (Azurite by its network name).
-    STORAGE = "DEPLOYER_CONTAINER_STORAGE_CONNECTION_STRING"
     #: ``BLAST_EXIT_WHEN_IDLE`` of run workers (default 120s).
     EXIT_WHEN_IDLE = "DEPLOYER_RUN_EXIT_WHEN_IDLE"
     #: Seconds between janitor passes (default 10).
@@ -203,11 +199,7 @@ class Started:
 
 
 def _settings(workload: Workload, overrides: Overrides) -> Settings:
-    settings = resolve_settings(workload, overrides, need_azure=True)
-    container_storage = os.environ.get(ContainerEnv.STORAGE)
-    if container_storage:
-        settings = replace(settings, storage_connection_string=Secret(container_storage))
-    return settings
+    return resolve_settings(workload, overrides, need_azure=True)
 
 
 def start(
