@@ -442,7 +442,8 @@ def build(
         for i, group in enumerate(
             sizing.blast_groups(blast.workers, dbs, blast.threads_per_worker)
         ):
-            workers, volumes = [], []
+            workers: list[ContainerSpec] = []
+            volumes: list[str] = []
             for c in group.containers:
                 n += 1
                 volume = f"blastdb-cache-{n}"
