@@ -223,7 +223,7 @@ def open_run_stack(arm: FakeArm, base_env: dict[str, str], root: Path) -> Iterat
             "DEPLOYER_POLL_INTERVAL": "0.5",
         }
         stack = RunStack(arm, env, host, network, root, client)
-        wait_for(lambda: all(_answers(p) for p in ports.values()), 60, "Azurite", interval=0.2)
+        wait_for(lambda: all(_answers(p) for p in ports.values()), 180, "Azurite", interval=0.2)
         stack.in_worker_image(
             "import subprocess,sys; sys.exit(subprocess.run(['blast-jobs','init','--demo-db',"
             "'demo']).returncode)"
