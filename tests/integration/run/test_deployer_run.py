@@ -218,3 +218,28 @@ def test_bad_input_exits_2_with_one_line_and_creates_nothing(
     assert _queues(stack) == before, "bad input created queues"
     runs = stack.run_json("run", "list")["data"]["runs"]
     assert not [r for r in runs if r["deployment"] == "bad"], "bad input recorded a run"
+
+
+def test_cancel_deletes_the_groups_and_keeps_finished_results(
+    run_stack: RunStack, demo_fasta: str, tmp_path: Path
+) -> None:
+    stack = run_stack
+    workload = stack.workload("cancel", workers=1)
+    queries = write(tmp_path / "q.fa", demo_fasta)
+    started = stack.run_json(
+        "run", str(workload), str(queries), "--db", "demo", "--batch-len", "1", "--detach"
+    )["data"]
+    rid = started["run_id"]
+    jobs = BlastClient(connection_string=stack.connection_string)
+    wait_for(lambda: any(j.status == "succeeded" for j in jobs.run_jobs(rid)), 240, "a first batch")
+    cancelled = stack.run_json("run", "cancel", rid)["data"]
+    assert cancelled["status"] == "cancelled"
+    assert stack.groups("cancel") == []
+    states = {j.status for j in jobs.run_jobs(rid)}
+    assert "succeeded" in states and states <= {"succeeded", "cancelled"}, states
+    out = tmp_path / "partial"
+    summary = stack.run_json("run", "results", rid, "--out", str(out))["data"]
+    assert summary["status"] == "cancelled" and summary["failed_batches"] > 0
+    kept = (out / "results.6.tsv").read_text().splitlines()
+    assert kept, "finished results are kept"
+    assert stack.queue_empty_or_gone(f"run-{rid}")
