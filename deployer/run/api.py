@@ -638,15 +638,16 @@ def cancel(
             break
         except Conflict:
             continue
+    drop_queues(scope.client)
+    # Delete the groups first: no worker can then mark a batch running after we cancel it.
+    janitor = Janitor(run_id, scope.store, scope.client, scope.backend)
+    run, _ = janitor.step()
     jobs = {j.job_id: j.status for j in scope.client.run_jobs(run_id)}
     for b in run.batches:
         if jobs.get(b.job_id, "queued") not in JOB_FINAL:
             scope.client.joblog.update(
                 b.job_id, status="cancelled", error=reason, finished=time.time()
             )
-    drop_queues(scope.client)
-    janitor = Janitor(run_id, scope.store, scope.client, scope.backend)
-    run, _ = janitor.step()
     return run
 
 

@@ -126,6 +126,8 @@ def decide(
         now (float): Epoch seconds.
     """
     steps: list[Step] = []
+    # Cancelled after the groups are gone, so no worker marks a batch running afterwards.
+    cancels: list[Step] = []
     status = run.status
     if status == "running":
         left = unfinished(run, jobs)
@@ -135,7 +137,7 @@ def decide(
                 f"{len(left)} of {len(run.batches)} batches were unfinished and are cancelled"
             )
             if left:
-                steps.append(CancelJobs(tuple(left), "cancelled: deployment.ttl reached"))
+                cancels.append(CancelJobs(tuple(left), "cancelled: deployment.ttl reached"))
             steps.append(Finish("expired", reason))
             status = "expired"
         elif left and _stalled(run, groups, now):
@@ -143,7 +145,7 @@ def decide(
                 f"no worker group is left and {len(left)} of {len(run.batches)} batches are "
                 "unfinished (workers lost); their results are missing, the others are kept"
             )
-            steps.append(CancelJobs(tuple(left), "cancelled: no worker left to run it"))
+            cancels.append(CancelJobs(tuple(left), "cancelled: no worker left to run it"))
             steps.append(Finish("failed", reason))
             status = "failed"
         elif not left:
@@ -165,6 +167,7 @@ def decide(
             why = f"run {status}" if final else "all its containers have terminated"
             steps += _bill(run, group, now)
             steps.append(Delete(group.name, why))
+    steps += cancels
     if final and (janitor is not None or any(isinstance(s, Delete) for s in steps)):
         steps.append(DropQueues())
     if final and janitor is not None:

@@ -204,9 +204,12 @@ def test_a_failed_batch_fails_the_run_but_keeps_going_to_the_end() -> None:
 def test_ttl_cancels_unfinished_batches_and_says_why() -> None:
     run = replace(RUN, deadline=50.0)
     steps = decide(run, {"j1": "succeeded"}, [W2_RUNNING, JANITOR], 60.0)
-    assert steps[0] == CancelJobs(("j2",), "cancelled: deployment.ttl reached")
-    assert isinstance(steps[1], Finish) and steps[1].status == "expired"
-    assert "deployment.ttl reached" in steps[1].reason
+    assert isinstance(steps[0], Finish) and steps[0].status == "expired"
+    assert "deployment.ttl reached" in steps[0].reason
+    # Batches are cancelled once no worker is left to mark them running again.
+    kinds = [type(s) for s in steps]
+    assert kinds.index(CancelJobs) > kinds.index(Delete)
+    assert CancelJobs(("j2",), "cancelled: deployment.ttl reached") in steps
     assert isinstance(steps[-1], DeleteSelf)
 
 
@@ -221,11 +224,11 @@ def test_a_restarted_janitor_does_not_bill_twice() -> None:
 def test_lost_workers_fail_the_run_instead_of_hanging() -> None:
     gone = replace(RUN, deleted=("demo-r00000001-w1", "demo-r00000001-w2"))
     steps = decide(gone, {"j1": "succeeded", "j2": "queued"}, [JANITOR], 60.0)
-    assert steps[0] == CancelJobs(("j2",), "cancelled: no worker left to run it")
-    assert isinstance(steps[1], Finish) and steps[1].status == "failed"
+    assert isinstance(steps[0], Finish) and steps[0].status == "failed"
+    assert steps[1] == CancelJobs(("j2",), "cancelled: no worker left to run it")
     # Right after the start a missing worker group may still be being created.
     assert decide(RUN, {"j2": "queued"}, [JANITOR], 60.0) == []
-    assert isinstance(decide(RUN, {"j2": "queued"}, [JANITOR], 1000.0)[1], Finish)
+    assert isinstance(decide(RUN, {"j2": "queued"}, [JANITOR], 1000.0)[0], Finish)
 
 
 def test_nothing_to_do_while_work_runs() -> None:
