@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 from azure.storage.queue import QueueServiceClient
 from blast_client import BlastClient
@@ -161,8 +162,18 @@ def test_ttl_ends_a_run_whose_worker_never_finishes_and_says_why(
     rid = started["run_id"]
     worker = f"ttl-{rid}-w1"
     ids = wait_for(lambda: stack.group_containers(worker).get("blast-worker-1"), 120, "the worker")
-    # Freeze the worker: its batch never finishes, so only the TTL can end the run.
-    stack.client.containers.get(ids).pause()
+    # Freeze the worker: its batch never finishes, so only the TTL can end the run. (The
+    # cgroup freezer can refuse while a process is in uninterruptible sleep: try again.)
+    container = stack.client.containers.get(ids)
+
+    def freeze() -> bool:
+        try:
+            container.pause()
+        except docker.errors.APIError:
+            return False
+        return True
+
+    wait_for(freeze, 60, "the worker to freeze", interval=1)
     t0 = time.monotonic()
     wait_for(lambda: stack.groups("ttl") == [], 180, "the TTL to delete every group", interval=1)
     assert time.monotonic() - t0 < 150
