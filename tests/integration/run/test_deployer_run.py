@@ -107,6 +107,14 @@ def test_run_to_merged_results_survives_a_killed_janitor_and_a_lost_worker_group
     wait_for(some_done, 240, "the first batches to finish", interval=0.2)
     # Kill the janitor once: ACI (OnFailure) restarts it and it carries on from Table storage.
     stack.client.containers.get(stack.group_containers(janitor)["janitor"]).kill()
+
+    def janitor_restarted() -> bool:
+        with aci_client(stack.arm) as aci:
+            group = aci.container_groups.get(RESOURCE_GROUP, janitor)
+        view = group.containers[0].instance_view
+        return bool(view and (view.restart_count or 0) >= 1)
+
+    wait_for(janitor_restarted, 60, "ACI to restart the killed janitor", interval=0.5)
     # Lose one worker group with whatever it holds; its leases expire and others redo them.
     with aci_client(stack.arm) as aci:
         aci.container_groups.begin_delete(RESOURCE_GROUP, w1).result()
