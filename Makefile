@@ -21,7 +21,7 @@ UP_TIMEOUT ?= 180
 
 export IMAGE_PREFIX TAG EXTRA_CA_CERTS DEBIAN_IMAGE VENV
 
-.PHONY: help venv base build lock secrets up down logs ps test test-unit test-docker lint bench clean emulator
+.PHONY: test-run bench-run help venv base build lock secrets up down logs ps test test-unit test-docker lint bench clean emulator
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -66,7 +66,7 @@ ps: ## Show the local stack's containers and their health
 	$(DC) ps
 
 test: venv build ## Run every test: unit tests, then the image and compose integration tests
-	$(VENV)/bin/pytest tests/unit tests/integration
+	$(VENV)/bin/pytest -m "not long" tests/unit tests/integration
 
 test-unit: venv ## Run the fast unit tests (no Docker needed)
 	$(VENV)/bin/pytest -m "not docker" tests
@@ -86,6 +86,12 @@ lint: venv ## ruff, mypy (strict) and shellcheck; any finding fails
 
 emulator: venv ## Run the local ACI emulator (groups run on Docker); prints DEPLOYER_ARM_ENDPOINT
 	$(VENV)/bin/python -m tests.fakearm --image-prefix $(IMAGE_PREFIX) --tag $(TAG) $(EMULATOR_ARGS)
+
+test-run: venv ## deployer run end to end on the local ACI emulator (needs make build)
+	$(VENV)/bin/pytest tests/integration/run
+
+bench-run: venv ## deployer run: idle tail and run overhead on the emulator (needs make build)
+	$(VENV)/bin/python bench/bench_run.py
 
 bench: venv ## Run the benchmarks; they print their figures
 	@set -e; for script in bench/bench_*.py; do echo "== $$script"; $(VENV)/bin/python $$script; done

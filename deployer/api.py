@@ -6,15 +6,18 @@ state file, TLS files, and talking to Azure. Planning and sizing stay pure.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from deployer import defaults, deployment_secrets, pricing, sizing
+from deployer.arm import is_loopback
 from deployer.backends.aci import AciBackend, make_client
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.cluster import Cluster, Outcome, Progress, raise_for_failures
@@ -182,13 +185,29 @@ class _Prepared:
     tls: tuple[Secret, Secret] | None
 
     def plan(self, head_private_ip: str | None = None) -> Plan:
-        """Build the plan; in subnet mode pass the head's private IP once known."""
-        return build(
+        """Build the plan; in subnet mode pass the head's private IP once known.
+
+        With ``deployment.ttl`` or ``idle_shutdown`` the plan holds the deployment janitor.
+        """
+        from deployer.run.groups import deployment_janitor
+
+        endpoint = os.environ.get(Env.ARM_ENDPOINT)
+        local = bool(endpoint and is_loopback(urlsplit(endpoint).hostname))
+        return deployment_janitor(
+            build(
+                self.workload,
+                self.settings,
+                self.secrets,
+                head_private_ip=head_private_ip,
+                notebook_tls=self.tls,
+            ),
             self.workload,
             self.settings,
             self.secrets,
-            head_private_ip=head_private_ip,
-            notebook_tls=self.tls,
+            arm_endpoint=endpoint,
+            # The local emulator has no managed identity endpoint; Azure never gets a token.
+            access_token=os.environ.get(Env.ACCESS_TOKEN) if local else None,
+            interval=defaults.env_float("DEPLOYER_JANITOR_INTERVAL", 30.0),
         )
 
 
@@ -262,7 +281,9 @@ def plan(
         desired = prep.plan(_head_ip(prep.settings, observed))
         changes = cluster.changes(desired, observed)
     prices = pricing.load(prep.settings.location, prices_file, workload.deployment.prices)
-    return _plan_result(desired, changes, prices, notes)
+    from deployer.run.groups import ending_notes
+
+    return _plan_result(desired, changes, prices, [*notes, *ending_notes(workload, prep.settings)])
 
 
 # --- up ------------------------------------------------------------------------

@@ -84,8 +84,14 @@ class Cluster:
         return {g.name: g for g in self.backend.list(deployment)}
 
     def changes(self, plan: Plan, observed: dict[str, ObservedGroup]) -> list[Change]:
-        """Return the changes that turn ``observed`` into ``plan``."""
-        return diff(plan.groups, {name: g.canonical for name, g in observed.items()})
+        """Return the changes that turn ``observed`` into ``plan``.
+
+        Groups of a ``deployer run`` (tag ``run``) belong to the run's janitor, not the plan.
+        """
+        return diff(
+            plan.groups,
+            {name: g.canonical for name, g in observed.items() if "run" not in g.tags},
+        )
 
     def check_quota(
         self, changes: Sequence[Change], observed: dict[str, ObservedGroup], location: str

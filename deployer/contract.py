@@ -45,6 +45,8 @@ CONTROLLER_SECURITY_DIR: Final = "/srv/ipython/profile_default/security"
 NOTEBOOK_SECURITY_DIR: Final = "/home/research/.ipython/profile_default/security"
 SECURITY_DIR: Final = NOTEBOOK_SECURITY_DIR
 BLAST_DB_CACHE: Final = "/var/cache/blastdb"
+BLAST_HEALTH_PORT: Final = 8080
+"""The first worker's loopback health port; the n-th worker of a group uses 8080 + n - 1."""
 AZURITE_PORTS: Final = (10000, 10001, 10002)
 
 
@@ -162,8 +164,33 @@ BLAST_WORKER: Final = Role(
         EnvVar("BLAST_DBS"),
         EnvVar("BLAST_THREADS"),
         EnvVar("BLAST_DB_CACHE"),
+        EnvVar("BLAST_EXIT_WHEN_IDLE"),
+        EnvVar("BLAST_HEALTH_PORT"),
+        EnvVar("BLAST_VISIBILITY_TIMEOUT"),
     ),
     mounts=(Mount("blastdb-cache", BLAST_DB_CACHE),),
+)
+JANITOR: Final = Role(
+    name="janitor",
+    image="deployer",
+    env=(
+        *_STORAGE_ENV,
+        EnvVar("AZURE_SUBSCRIPTION_ID"),
+        EnvVar("DEPLOYER_RESOURCE_GROUP"),
+        EnvVar("DEPLOYER_LOCATION"),
+        EnvVar("DEPLOYER_ARM_ENDPOINT"),
+        # Only towards the local emulator, which has no managed identity endpoint.
+        EnvVar("DEPLOYER_ACCESS_TOKEN", secret=True),
+        EnvVar("JANITOR_DEPLOYMENT"),
+        EnvVar("JANITOR_RUN"),
+        EnvVar("JANITOR_INTERVAL"),
+        EnvVar("JANITOR_TTL"),
+        EnvVar("JANITOR_IDLE_SHUTDOWN"),
+        EnvVar("JANITOR_NOTEBOOK_URL"),
+        EnvVar("JANITOR_NOTEBOOK_INSECURE"),
+        EnvVar("NOTEBOOK_TOKEN", secret=True),
+    ),
+    command=("deployer-janitor",),
 )
 AZURITE: Final = Role(
     name="azurite",
@@ -183,7 +210,8 @@ BLAST_INIT: Final = Role(
 )
 
 ROLES: Final = {
-    r.name: r for r in (IPCONTROLLER, NOTEBOOK, IPENGINE, BLAST_WORKER, AZURITE, BLAST_INIT)
+    r.name: r
+    for r in (IPCONTROLLER, NOTEBOOK, IPENGINE, BLAST_WORKER, JANITOR, AZURITE, BLAST_INIT)
 }
 
 

@@ -88,6 +88,8 @@ class GroupSpec:
         registry (RegistryAuth | None): Image pull credentials.
         tags (tuple[tuple[str, str], ...]): Resource tags.
         after_head (bool): Needs the head's private IP, so it is created after it.
+        restart_policy (str): ``Always`` (services), ``OnFailure`` or ``Never``
+            (run-to-completion, e.g. run workers and the janitor).
     """
 
     name: str
@@ -105,6 +107,7 @@ class GroupSpec:
     registry: RegistryAuth | None = None
     tags: tuple[tuple[str, str], ...] = ()
     after_head: bool = False
+    restart_policy: Literal["Always", "OnFailure", "Never"] = "Always"
 
     @property
     def resources(self) -> Resources:
@@ -453,7 +456,8 @@ def build(
         for i, group in enumerate(
             sizing.blast_groups(blast.workers, dbs, blast.threads_per_worker)
         ):
-            workers, volumes = [], []
+            workers: list[ContainerSpec] = []
+            volumes: list[str] = []
             for c in group.containers:
                 n += 1
                 volume = f"blastdb-cache-{n}"
@@ -463,6 +467,8 @@ def build(
                     "BLAST_DBS": ",".join(name for name, _ in dbs),
                     "BLAST_THREADS": str(blast.threads_per_worker),
                     "BLAST_DB_CACHE": contract.BLAST_DB_CACHE,
+                    # The containers of a group share localhost: one health port each.
+                    "BLAST_HEALTH_PORT": str(contract.BLAST_HEALTH_PORT + len(workers)),
                 }
                 workers.append(
                     _container(
@@ -501,7 +507,7 @@ def canonical(spec: GroupSpec) -> dict[str, Any]:
     return {
         "recreate": {
             "os": "Linux",
-            "restart": "Always",
+            "restart": spec.restart_policy,
             "ip": [spec.ip, sorted(spec.ports), spec.dns_label] if spec.ip else None,
             "subnet": spec.subnet_id.lower() if spec.subnet_id else None,
             "priority": spec.priority,

@@ -138,6 +138,14 @@ class Deployment(_Model):
         "(`az network vnet subnet list -g RG --vnet-name VNET --query [].id -o tsv`).",
     )
     prices: Prices | None = Field(None, description="Override of the bundled ACI prices.")
+    ttl: str | None = Field(
+        None,
+        description="Time to live, e.g. 8h: the janitor deletes every group of the deployment "
+        "this long after `deployer up` (or `deployer run`) created it, and the job log says "
+        "why. Units s, m, h, d.",
+    )
+
+    _ttl = field_validator("ttl")(_check_duration)
 
 
 class Tls(_Model):
@@ -176,7 +184,15 @@ class IPyParallel(_Model):
         "Default: <deployment>-head. Ignored with a subnet.",
     )
 
+    idle_shutdown: str | None = Field(
+        None,
+        description="Delete the cluster after this long (e.g. 60m) with no kernel activity on "
+        "the notebook server and no ipyparallel task pending or running (JupyterHub-culler "
+        "behaviour). Units s, m, h, d.",
+    )
+
     _tenths = field_validator("vcpu_per_engine", "memory_gb_per_engine")(_check_tenth)
+    _idle = field_validator("idle_shutdown")(_check_duration)
 
 
 class Autoscale(_Model):

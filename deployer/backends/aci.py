@@ -182,7 +182,7 @@ def to_model(spec: GroupSpec, location: str) -> m.ContainerGroup:
         identity=identity,
         containers=containers,
         image_registry_credentials=registry,
-        restart_policy="Always",
+        restart_policy=spec.restart_policy,
         ip_address=ip,
         os_type="Linux",
         volumes=[m.Volume(name=v, empty_dir={}) for v in spec.volumes] or None,
@@ -278,12 +278,18 @@ def _status(c: m.Container, now: datetime) -> ContainerStatus:
     detail = state.detail_status if state else None
     if unhealthy:
         detail = unhealthy[-1].message
+    previous = view.previous_state if view else None
+    first = previous.start_time if previous and previous.start_time else started
+    finished = state.finish_time if state else None
     return ContainerStatus(
         name=c.name,
         state=state.state if state else None,
         ready=running and not unhealthy,
         restarts=view.restart_count or 0 if view else 0,
         detail=detail,
+        started=first.timestamp() if first else None,
+        finished=finished.timestamp() if finished else None,
+        exit_code=state.exit_code if state else None,
     )
 
 

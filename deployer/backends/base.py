@@ -28,6 +28,9 @@ class ContainerStatus:
         ready (bool): True once its readiness probe passes (no probe: when Running).
         restarts (int): Restart count.
         detail (str | None): Human-readable detail (e.g. the last event).
+        started (float | None): Epoch seconds of its first start (billing).
+        finished (float | None): Epoch seconds it terminated, when it has.
+        exit_code (int | None): Its exit code, when it has terminated.
     """
 
     name: str
@@ -35,6 +38,9 @@ class ContainerStatus:
     ready: bool
     restarts: int = 0
     detail: str | None = None
+    started: float | None = None
+    finished: float | None = None
+    exit_code: int | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,11 @@ class ObservedGroup:
             and bool(self.containers)
             and all(c.state == RUNNING and c.ready for c in self.containers)
         )
+
+    @property
+    def terminated(self) -> bool:
+        """True when every container has terminated (a run-to-completion group is done)."""
+        return bool(self.containers) and all(c.state == "Terminated" for c in self.containers)
 
     @property
     def failed(self) -> str | None:

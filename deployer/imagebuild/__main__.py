@@ -82,7 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         ca_path = os.environ.get("EXTRA_CA_CERTS")
         ca = catalogue.read_ca_bundle(ca_path) if ca_path else None
-        sys.stdout.buffer.write(context.pack(root, extra=catalogue.ca_files(root, ca)).data)
+        extra = catalogue.ca_files(root, ca)
+        extra.update(catalogue.source_files(spec, images_dir.parent))
+        sys.stdout.buffer.write(context.pack(root, extra=extra).data)
         return 0
     except DeployerError as exc:
         hint = f"; {exc.hint}" if exc.hint else ""

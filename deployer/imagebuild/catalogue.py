@@ -24,7 +24,8 @@ from deployer.errors import InputError
 CATALOGUE_FILE: Final = "images.toml"
 CA_FOLDER: Final = "build-ca"
 CA_FILE: Final = f"{CA_FOLDER}/extra.crt"
-_KEYS = frozenset({"name", "folder", "target", "service", "args"})
+_KEYS = frozenset({"name", "folder", "target", "service", "args", "sources"})
+SOURCES_DIR: Final = "src"
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class ImageSpec:
             as (argument, image) pairs. Default: none.
         service (bool): Deployed by ACI. ``azurite`` runs only locally; ``base``,
             ``base-builder`` and ``blast-client`` are build-only parents. Default: True.
+        sources (tuple[str, ...]): Repository paths (files or folders) added to the
+            context under ``src/`` (the ``deployer`` image holds the repo's own package).
+            Default: none.
     """
 
     name: str
@@ -46,6 +50,7 @@ class ImageSpec:
     target: str | None = None
     args: tuple[tuple[str, str], ...] = ()
     service: bool = True
+    sources: tuple[str, ...] = ()
 
     @property
     def parents(self) -> tuple[str, ...]:
@@ -153,6 +158,7 @@ def parse(doc: dict[str, Any], source: str = CATALOGUE_FILE) -> Catalogue:
                 target=entry.get("target"),
                 args=tuple(raw_args.items()),
                 service=bool(entry.get("service", True)),
+                sources=tuple(str(p) for p in entry.get("sources", ())),
             )
         )
     return Catalogue(tuple(specs))
@@ -234,3 +240,30 @@ def ca_files(context_root: Path, ca_bundle: bytes | None) -> dict[str, bytes]:
     if ca_bundle is None or not (context_root / CA_FOLDER).is_dir():
         return {}
     return {CA_FILE: ca_bundle}
+
+
+def source_files(spec: ImageSpec, repo_root: Path) -> dict[str, bytes]:
+    """The files of ``spec.sources`` (tracked by git), as context paths under ``src/``.
+
+    Args:
+        spec (ImageSpec): The image.
+        repo_root (Path): The repository (the parent of ``images/``).
+
+    Raises:
+        InputError: When a source lists no tracked file.
+    """
+    import subprocess
+
+    files: dict[str, bytes] = {}
+    for source in spec.sources:
+        listed = subprocess.run(
+            ["git", "-C", str(repo_root), "ls-files", "-z", "--", source],
+            capture_output=True,
+            check=False,
+        ).stdout.split(b"\0")
+        names = [n.decode() for n in listed if n]
+        if not names:
+            raise InputError(f"image {spec.name}: source {source} has no file tracked by git")
+        for name in names:
+            files[f"{SOURCES_DIR}/{name}"] = (repo_root / name).read_bytes()
+    return files

@@ -105,7 +105,8 @@ def plan_build(
         dockerfile = root / "Dockerfile"
         if not dockerfile.is_file():
             raise InputError(f"image {spec.name} has no Dockerfile at {dockerfile}")
-        packed = context.pack(root)
+        sources = catalogue.source_files(spec, images_dir.parent)
+        packed = context.pack(root, extra=sources)
         hashes[spec.name] = images.build_hash(packed.sha256, spec, hashes)
         extra = {
             images.GENERATED_DOCKERFILE: images.labelled_dockerfile(
@@ -113,6 +114,7 @@ def plan_build(
             )
         }
         extra.update(catalogue.ca_files(root, ca_bundle))
+        extra.update(sources)
         archive = context.pack(root, extra=extra).data
         jobs.append(
             BuildJob(

@@ -36,6 +36,7 @@ def test_selection_adds_parents_in_build_order_and_excludes_local_only_images() 
         "ipengine",
         "notebook",
         "blast-worker",
+        "deployer",
     ]
     assert [s.name for s in CATALOGUE.select(["ipengine"])] == ["base-builder", "base", "ipengine"]
     assert [s.name for s in CATALOGUE.select(["notebook"])] == [
@@ -116,3 +117,11 @@ def test_the_shell_asks_the_same_catalogue() -> None:
     bad = run_catalogue("docker-args", "nope")
     assert bad.returncode == 2 and "unknown image nope" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_deployer_image_gets_the_repository_sources_under_src() -> None:
+    spec = CATALOGUE.get("deployer")
+    files = catalogue.source_files(spec, IMAGES_DIR.parent)
+    assert "src/deployer/run/janitor.py" in files and "src/pyproject.toml" in files
+    assert "src/images/blast-client/pyproject.toml" in files
+    assert not any("__pycache__" in name or ".venv" in name for name in files)

@@ -35,6 +35,10 @@ Worker behaviour:
     Size of each ranged request, in MiB (fractions down to 1/64 allowed).
 ``BLAST_WORKER_ID`` (default ``<hostname>-<pid>``)
     Name recorded in the job log.
+``BLAST_EXIT_WHEN_IDLE`` (default empty: run until stopped)
+    Run-to-completion mode, e.g. ``120s``, ``2m`` or ``120``: the worker exits 0 once its
+    queue has been empty (or absent) for that long while it holds no message. It never
+    exits mid-job. ``deployer run`` sets it on run workers (ACI ``restartPolicy: OnFailure``).
 """
 
 from __future__ import annotations
@@ -78,6 +82,8 @@ class WorkerConfig:
         download_concurrency: Parallel ranged requests per database download.
         download_chunk: Bytes per ranged request.
         worker_id: Name recorded in the job log.
+        exit_when_idle: Seconds of empty queue after which the worker exits 0; None runs
+            until stopped (the service mode).
     """
 
     storage: StorageConfig
@@ -95,6 +101,7 @@ class WorkerConfig:
     download_concurrency: int = 8
     download_chunk: int = 8 * 1024 * 1024
     worker_id: str = "worker"
+    exit_when_idle: float | None = None
 
 
 def available_cpus(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
@@ -131,6 +138,40 @@ def _cgroup_quota(root: Path) -> float | None:
     except (OSError, ValueError):
         return None
     return quota / period if quota > 0 and period > 0 else None
+
+
+_DURATION_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Parse ``120``, ``120s``, ``2m``, ``1.5h`` into seconds.
+
+    Args:
+        text: The duration.
+
+    Raises:
+        ValueError: when it is not a positive number with an optional s, m or h unit.
+    """
+    raw = text.strip().lower()
+    unit = raw[-1:] if raw[-1:] in ("s", "m", "h") else ""
+    number = raw[: len(raw) - len(unit)]
+    try:
+        value = float(number) * _DURATION_UNITS[unit]
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration like 120s, 2m or 1h") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{text!r} must be a positive duration")
+    return value
+
+
+def _duration(env: Mapping[str, str], name: str) -> float | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return parse_duration(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
 
 
 def load_worker_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
@@ -198,4 +239,5 @@ def load_worker_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
         download_concurrency=env_int(env, "BLAST_DOWNLOAD_CONCURRENCY", 8, 1, 64),
         download_chunk=int(env_float(env, "BLAST_DOWNLOAD_CHUNK_MIB", 8.0, 1 / 64, 256.0) * 2**20),
         worker_id=env_str(env, "BLAST_WORKER_ID", f"{socket.gethostname()}-{os.getpid()}"),
+        exit_when_idle=_duration(env, "BLAST_EXIT_WHEN_IDLE"),
     )

@@ -12,9 +12,11 @@ Delivery contract (at-least-once, idempotent by job id):
    the message is deleted without running anything.
 5. Results go to ``<results container>/<job id>/`` (same names on every attempt), then the row
    is marked succeeded (etag-guarded, so only once), then the message is deleted.
-6. On SIGTERM the worker takes no new message; the current job may finish within
+6. With ``BLAST_EXIT_WHEN_IDLE`` the worker exits 0 once the queue has been empty (or absent)
+   that long; it only checks between jobs, so it never holds a lease when it exits.
+7. On SIGTERM the worker takes no new message; the current job may finish within
    ``BLAST_STOP_TIMEOUT``, else BLAST is killed and the message is made visible again.
-7. Storage errors that are transient (no connection, 5xx, 429) are retried with exponential
+8. Storage errors that are transient (no connection, 5xx, 429) are retried with exponential
    backoff and full jitter; anything else is a bug and propagates.
 """
 
@@ -244,8 +246,19 @@ class Worker:
             except Released:
                 return
 
+    def drained(self, idle_since: float | None, now: float) -> bool:
+        """True when exit-when-idle is on and the queue has been empty since ``idle_since``
+        for at least ``BLAST_EXIT_WHEN_IDLE`` seconds.
+
+        Args:
+            idle_since: Monotonic time of the first empty poll in a row, or None.
+            now: The current monotonic time.
+        """
+        limit = self.cfg.exit_when_idle
+        return limit is not None and idle_since is not None and now - idle_since >= limit
+
     def run(self) -> int:
-        """Provision databases, then poll until stopped.
+        """Provision databases, then poll until stopped (or drained, in exit-when-idle mode).
 
         Returns:
             The process exit code (0).
@@ -261,12 +274,19 @@ class Worker:
         )
         self.provision_startup()
         self.health.set("idle")
+        # Monotonic time of the first empty poll in a row (exit-when-idle mode).
+        idle_since: float | None = None
         while not self.stop_event.is_set():
             try:
                 msg = self.storage.queue.receive_message(
                     visibility_timeout=self.cfg.visibility_timeout
                 )
             except ResourceNotFoundError:
+                if self.cfg.exit_when_idle is not None:
+                    # A run's queue deleted under us (cancel) is an empty queue.
+                    idle_since = time.monotonic() if idle_since is None else idle_since
+                    if self.drained(idle_since, time.monotonic()):
+                        break
                 self._wait_backoff(
                     f"queue {self.cfg.storage.queue!r} does not exist yet: run `blast-jobs init`"
                 )
@@ -280,11 +300,21 @@ class Worker:
             self.backoff.reset()
             if msg is None:
                 self.health.set("idle")
+                idle_since = time.monotonic() if idle_since is None else idle_since
+                if self.drained(idle_since, time.monotonic()):
+                    break
                 self.stop_event.wait(self.cfg.poll_interval)
                 continue
+            idle_since = None
             self.handle(msg)
             self.health.set("idle")
-        log.info("worker stopped")
+        if self.stop_event.is_set():
+            log.info("worker stopped")
+        else:
+            log.info(
+                "queue drained; exiting",
+                extra=kv(exit_when_idle=self.cfg.exit_when_idle),
+            )
         return 0
 
     def _wait_backoff(self, why: str) -> None:

@@ -1,0 +1,108 @@
+"""Rendering shared by the ``deployer run`` commands: progress lines and the summary."""
+
+from __future__ import annotations
+
+import time
+
+from rich.live import Live
+from rich.table import Table
+
+from deployer.cli.output import err, out
+from deployer.run.api import Progress, Summary
+
+
+def progress_table(p: Progress) -> Table:
+    """The live display: batches by state, workers, elapsed time, spend so far."""
+    c = p.counts
+    table = Table(title=f"run {p.run.run_id} ({p.run.status})", title_justify="left", box=None)
+    for col in ("queued", "running", "done", "failed", "workers", "elapsed", "spend"):
+        table.add_column(col, justify="right")
+    table.add_row(
+        str(c["queued"]),
+        str(c["running"]),
+        f"[green]{c['done']}[/]",
+        f"[red]{c['failed'] + c['cancelled']}[/]",
+        str(p.workers),
+        f"{p.elapsed:.0f} s",
+        f"{p.spend:.4f} {p.currency}",
+    )
+    return table
+
+
+def progress_line(p: Progress) -> str:
+    """The same as one plain line (not a TTY)."""
+    c = p.counts
+    return (
+        f"[{p.elapsed:6.0f}s] {p.run.status}: {c['queued']} queued, {c['running']} running, "
+        f"{c['done']} done, {c['failed'] + c['cancelled']} failed; {p.workers} workers; "
+        f"{len(p.groups)} groups; spend {p.spend:.4f} {p.currency}"
+    )
+
+
+class Follower:
+    """Live table on a TTY, one line per change otherwise (on stderr).
+
+    Args:
+        live (bool): Use the live table.
+    """
+
+    def __init__(self, live: bool) -> None:
+        self.live = Live(console=err, refresh_per_second=2) if live else None
+        self.last = ""
+        self.last_time = 0.0
+
+    def __enter__(self) -> Follower:
+        if self.live is not None:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.__exit__(None, None, None)
+
+    def __call__(self, p: Progress) -> None:
+        """Show one snapshot."""
+        if self.live is not None:
+            self.live.update(progress_table(p))
+            return
+        line = progress_line(p)
+        key = line.split("]", 1)[1]
+        if key != self.last or time.monotonic() - self.last_time > 30:
+            err.print(line, markup=False)
+            self.last, self.last_time = key, time.monotonic()
+
+
+def summary(s: Summary) -> None:
+    """Print the end-of-run summary."""
+    out.print(f"run {s.run_id}: {s.status} ({s.reason})", markup=False)
+    out.print(
+        f"  queries {s.queries}, hits {s.hits}, batches {s.batches} "
+        f"({s.failed_batches} not succeeded, {s.retried_batches} retried), "
+        f"wall time {s.wall_seconds:.0f} s",
+        markup=False,
+    )
+    table = Table(box=None, title="billed", title_justify="left")
+    for col in ("group", "kind", "seconds", "vCPU-s", "GB-s", "cost"):
+        table.add_column(col, justify="left" if col in ("group", "kind") else "right")
+    for line in s.bill.lines:
+        table.add_row(
+            line.group,
+            line.kind,
+            f"{line.seconds:.0f}",
+            f"{line.vcpu_seconds:.1f}",
+            f"{line.gb_seconds:.1f}",
+            f"{line.cost:.5f}",
+        )
+    table.add_row(
+        "total",
+        "",
+        "",
+        f"{s.bill.vcpu_seconds:.1f}",
+        f"{s.bill.gb_seconds:.1f}",
+        f"{s.bill.cost:.5f} {s.bill.currency}",
+    )
+    out.print(table)
+    if s.out_dir:
+        out.print(f"results in {s.out_dir}/", markup=False)
+        for path in s.files.values():
+            out.print(f"  {path}", markup=False)

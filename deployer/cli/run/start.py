@@ -1,0 +1,80 @@
+"""``deployer run WORKLOAD QUERIES --db NAME``: start a run, follow it, merge its results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from deployer.cli import options as o
+from deployer.cli.output import emit, err, guarded, out
+from deployer.cli.run.show import Follower, summary
+from deployer.run import api
+
+
+@guarded("run")
+def command(
+    workload: o.FileArg,
+    queries: Annotated[Path, typer.Argument(help="Query FASTA file.")],
+    db: Annotated[str, typer.Option("--db", help="Database name (`blast-jobs db list`).")],
+    program: Annotated[
+        str, typer.Option("--program", help="blastn, blastp, blastx, tblastn or tblastx.")
+    ] = "blastn",
+    task: Annotated[str | None, typer.Option("--task", help="BLAST -task.")] = None,
+    evalue: Annotated[float | None, typer.Option("--evalue", help="BLAST -evalue.")] = None,
+    outfmt: Annotated[
+        str, typer.Option("--outfmt", help="Merged formats: 6, 7, 15 (e.g. 6,15).")
+    ] = "6",
+    batch_len: Annotated[
+        int | None,
+        typer.Option("--batch-len", help="Residues per batch (default after ElasticBLAST)."),
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Results directory (default ./blast-run-<id>/).")
+    ] = None,
+    detach: Annotated[
+        bool, typer.Option("--detach", help="Return once submitted; the janitor finishes.")
+    ] = False,
+    output: o.OutputOpt = None,
+    subscription: o.Subscription = None,
+    resource_group: o.ResourceGroup = None,
+) -> None:
+    """Search QUERIES against a database on run-to-completion workers; merge the results;
+    leave nothing running."""
+    overrides = o.overrides(subscription, resource_group)
+    request = api.RunRequest(
+        workload,
+        queries,
+        db,
+        program,
+        task,
+        evalue,
+        api.parse_outfmt(outfmt),
+        batch_len,
+        detach,
+    )
+    started = api.start(request, overrides)
+    run = started.run
+    err.print(
+        f"run {run.run_id}: {len(run.batches)} batches of {run.queries} queries; "
+        f"groups {', '.join(started.groups)}",
+        markup=False,
+    )
+    if detach:
+        emit(
+            "run",
+            {"run_id": run.run_id, "batches": len(run.batches), "groups": list(started.groups)},
+            output,
+            lambda r: out.print(
+                f"{r['run_id']} (follow it with `deployer run status {r['run_id']}`)", markup=False
+            ),
+        )
+        return
+    live = output != o.Output.json and err.is_terminal
+    with Follower(live) as follow:
+        api.watch(run.run_id, overrides, on_progress=follow)
+    result = api.results(run.run_id, out_dir)
+    emit("run", result, output, summary)
+    if result.status != "succeeded":
+        raise typer.Exit(1)

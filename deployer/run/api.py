@@ -1,0 +1,683 @@
+"""The library API behind ``deployer run``: start, watch, status, results, cancel, list.
+
+Each function returns data; the CLI modules in :mod:`deployer.cli.run` only render it.
+Validation happens before anything is created: a bad query file, a program that does not fit
+the queries or the database, an unknown database, or ``--detach`` without a managed identity
+raise :class:`~deployer.errors.InputError` (exit 2) with nothing written.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+from blast_client import BlastClient, BlastClientError, JobStatus
+from blast_client.fasta import detect_molecule, iter_records
+
+from deployer import api as deployer_api
+from deployer import defaults, deployment_secrets, pricing
+from deployer.arm import is_loopback
+from deployer.backends.base import Backend, ObservedGroup
+from deployer.cluster import Cluster
+from deployer.defaults import Env
+from deployer.errors import AzureError, DeployerError, InputError, MissingSettingError
+from deployer.plan import Action, Change, GroupSpec, _storage_env
+from deployer.run import merge
+from deployer.run.billing import Bill, bill_of, price
+from deployer.run.decide import group_size
+from deployer.run.groups import RUN_TAG, janitor_group, worker_groups
+from deployer.run.janitor import Janitor, drop_queues
+from deployer.run.state import FINAL, JOB_FINAL, Batch, Run, is_run_id, new_run_id, queue_name
+from deployer.run.store import Conflict, RunStore
+from deployer.settings import Overrides, Settings, resolve_settings
+from deployer.workload import Workload, duration_seconds, load
+
+BackendFactory = Callable[[Settings], Backend]
+
+DEFAULT_EXIT_WHEN_IDLE = "120s"
+DEFAULT_JANITOR_INTERVAL = 10.0
+QUERY_MOLECULE = {
+    "blastn": "nucleotide",
+    "blastx": "nucleotide",
+    "tblastx": "nucleotide",
+    "blastp": "protein",
+    "tblastn": "protein",
+}
+DB_MOLECULE = {
+    "blastn": "nucleotide",
+    "tblastn": "nucleotide",
+    "tblastx": "nucleotide",
+    "blastp": "protein",
+    "blastx": "protein",
+}
+
+
+class ContainerEnv:
+    """Variables that tune a run's containers (short idle times for local experiments)."""
+
+    #: ``BLAST_EXIT_WHEN_IDLE`` of run workers (default 120s).
+    EXIT_WHEN_IDLE = "DEPLOYER_RUN_EXIT_WHEN_IDLE"
+    #: Seconds between janitor passes (default 10).
+    JANITOR_INTERVAL = "DEPLOYER_JANITOR_INTERVAL"
+
+
+def _error(exc: BlastClientError) -> DeployerError:
+    if exc.exit_code == 2:
+        return InputError(exc.message, hint=exc.hint, code=exc.code)
+    return DeployerError(exc.message, hint=exc.hint, code=exc.code)
+
+
+def storage_client(queue: str | None = None, settings: Settings | None = None) -> BlastClient:
+    """The BLAST client of the run's storage: the deployment's account, else the environment.
+
+    Args:
+        queue (str | None): The run's queue.
+        settings (Settings | None): Resolved settings (their storage account wins).
+
+    Raises:
+        MissingSettingError: when no storage is configured.
+    """
+    try:
+        if settings is not None and settings.storage_account:
+            return BlastClient(account_name=settings.storage_account, queue=queue)
+        return BlastClient.from_env(queue=queue)
+    except BlastClientError as exc:
+        raise MissingSettingError(
+            f"no storage for the run: {exc.message}",
+            hint="set deployment.storage_account, or export AZURE_STORAGE_CONNECTION_STRING",
+        ) from None
+
+
+# --- start -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What ``deployer run WORKLOAD QUERIES`` asks for.
+
+    Args:
+        workload (Path): The workload file (its ``workloads.blast`` sizes the workers).
+        queries (Path): The query FASTA.
+        db (str): Database name.
+        program (str): BLAST program.
+        task (str | None): ``-task``.
+        evalue (float | None): ``-evalue``.
+        outfmt (tuple[int, ...]): Merged formats (6, 7, 15).
+        batch_len (int | None): Residues per batch (default after ElasticBLAST).
+        detach (bool): Return once submitted; the janitor finishes the run.
+    """
+
+    workload: Path
+    queries: Path
+    db: str
+    program: str = "blastn"
+    task: str | None = None
+    evalue: float | None = None
+    outfmt: tuple[int, ...] = (6,)
+    batch_len: int | None = None
+    detach: bool = False
+
+
+def parse_outfmt(text: str) -> tuple[int, ...]:
+    """``6,15`` -> (6, 15); only 6, 7 and 15 are merged.
+
+    Raises:
+        InputError: for anything else.
+    """
+    try:
+        fmts = tuple(sorted({int(p) for p in text.split(",") if p.strip()}))
+    except ValueError:
+        fmts = ()
+    if not fmts or not set(fmts) <= set(merge.MERGED_FORMATS):
+        raise InputError(
+            f"--outfmt {text!r} is not a list of 6, 7 and 15", hint="e.g. --outfmt 6,15"
+        )
+    return fmts
+
+
+def _check_molecules(client: BlastClient, fasta: str, db: str, program: str) -> None:
+    if not client.database_exists(db):
+        names = ", ".join(d.name for d in client.databases()) or "none"
+        raise InputError(
+            f"unknown database {db!r} (the account has: {names})",
+            hint="upload it with `blast-jobs db upload`, or `blast-jobs init --demo-db demo`",
+            code="UnknownDatabase",
+        )
+    query = detect_molecule(iter_records(fasta))
+    if query != QUERY_MOLECULE[program]:
+        raise InputError(
+            f"the queries look {query}, but {program} needs {QUERY_MOLECULE[program]} queries",
+            hint="choose the program for your molecules (blastn, blastp, blastx, tblastn, tblastx)",
+            code="WrongMolecule",
+        )
+    info = next((d for d in client.databases() if d.name == db), None)
+    if info is not None and info.molecule and info.molecule != DB_MOLECULE[program]:
+        raise InputError(
+            f"database {db} is {info.molecule}, but {program} searches a "
+            f"{DB_MOLECULE[program]} database",
+            code="WrongMolecule",
+        )
+
+
+def _janitor_access(settings: Settings, detach: bool) -> tuple[str | None, str | None] | None:
+    """(ARM endpoint, token) for the janitor group, or None when the CLI must be the janitor.
+
+    Raises:
+        InputError: for ``--detach`` when the janitor cannot sign in.
+    """
+    endpoint = os.environ.get(Env.ARM_ENDPOINT)
+    from urllib.parse import urlsplit
+
+    if endpoint and is_loopback(urlsplit(endpoint).hostname):
+        # The local emulator: containers reach the same loopback URL, and take its token.
+        return endpoint, os.environ.get(Env.ACCESS_TOKEN)
+    if settings.managed_identity and settings.managed_identity_client_id:
+        return endpoint, None
+    if detach:
+        raise InputError(
+            "--detach needs a managed identity: the janitor group finishes the run in Azure "
+            "and signs in with it",
+            hint="set deployment.managed_identity and managed_identity_client_id (Contributor on "
+            "the resource group), or run without --detach",
+            code="MissingManagedIdentity",
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class Started:
+    """What ``start`` did."""
+
+    run: Run
+    groups: tuple[str, ...]
+    created_resources: tuple[str, ...]
+
+
+def _settings(workload: Workload, overrides: Overrides) -> Settings:
+    return resolve_settings(workload, overrides, need_azure=True)
+
+
+def start(
+    request: RunRequest,
+    overrides: Overrides = deployer_api.NO_OVERRIDES,
+    *,
+    backend_factory: BackendFactory = deployer_api.aci_backend,
+    clock: Callable[[], float] = time.time,
+) -> Started:
+    """Validate, submit the batches under a new run id, then create the run's groups.
+
+    Raises:
+        InputError: for bad input; nothing has been created then.
+        AzureError: when the groups cannot be created (the run is then marked failed and its
+            batches cancelled).
+    """
+    workload = load(request.workload)
+    blast = workload.workloads.blast
+    if blast is None:
+        raise InputError(
+            f"{request.workload} defines no blast workload",
+            hint="add workloads.blast (workers, threads_per_worker, databases); see examples/",
+        )
+    try:
+        fasta = request.queries.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise InputError(f"cannot read the queries {request.queries}: {why}") from None
+    settings = _settings(workload, overrides)
+    access = _janitor_access(settings, request.detach)
+    run_id = new_run_id()
+    client = storage_client(queue_name(run_id), settings)
+    options: dict[str, Any] = {"outfmt": list(request.outfmt)}
+    if request.task:
+        options["task"] = request.task
+    if request.evalue is not None:
+        options["evalue"] = request.evalue
+    try:
+        specs = client.plan(
+            fasta, request.db, request.program, options, request.batch_len, run_id=run_id
+        )
+        _check_molecules(client, fasta, request.db, request.program)
+    except BlastClientError as exc:
+        raise _error(exc) from None
+    exit_idle = os.environ.get(ContainerEnv.EXIT_WHEN_IDLE) or DEFAULT_EXIT_WHEN_IDLE
+    interval = defaults.env_float(ContainerEnv.JANITOR_INTERVAL, DEFAULT_JANITOR_INTERVAL)
+    secrets = deployment_secrets.load_or_generate(settings.deployment, persist=False)
+    groups: list[GroupSpec] = list(
+        worker_groups(
+            workload,
+            settings,
+            secrets,
+            run_id,
+            len(specs),
+            exit_when_idle=exit_idle,
+            queue=queue_name(run_id),
+        )
+    )
+    janitor = None
+    if access is not None:
+        janitor = janitor_group(
+            settings,
+            _storage_env(settings, workload),
+            run_id=run_id,
+            interval=interval,
+            arm_endpoint=access[0],
+            access_token=access[1],
+        )
+        groups.append(janitor)
+    now = clock()
+    ttl = workload.deployment.ttl
+    batches = tuple(
+        Batch(i, spec.job_id, len(list(iter_records(spec.query.fasta or ""))))
+        for i, spec in enumerate(specs, start=1)
+    )
+    run = Run(
+        run_id=run_id,
+        deployment=settings.deployment,
+        status="submitting",
+        created=now,
+        params={
+            "program": request.program,
+            "db": request.db,
+            "task": request.task,
+            "evalue": request.evalue,
+            "outfmt": list(request.outfmt),
+            "batch_len": request.batch_len,
+            "queries_file": request.queries.name,
+            "workers": sum(len(g.containers) for g in groups if g is not janitor),
+            "exit_when_idle": exit_idle,
+        },
+        queries=sum(b.queries for b in batches),
+        batches=batches,
+        groups=tuple(g.name for g in groups),
+        janitor=janitor.name if janitor else None,
+        deadline=now + duration_seconds(ttl) if ttl else None,
+    )
+    cluster = Cluster(backend_factory(settings))
+    changes = [Change(g.name, Action.CREATE, g) for g in groups]
+    cluster.check_quota(changes, {}, settings.location)
+    try:
+        created = tuple(client.ensure_resources())
+        store = RunStore(client.storage.table)
+        store.create(run)
+        client.submit(specs)
+        found = store.get(run_id)
+        assert found is not None
+        store.save(replace(found[0], status="running"), found[1])
+    except BlastClientError as exc:
+        raise _error(exc) from None
+    outcomes = cluster.apply(changes, wait=False)
+    failed = [o for o in outcomes if o.error is not None]
+    if failed:
+        why = "; ".join(f"{o.name}: {o.error}" for o in failed)
+        cancel(run_id, overrides, backend_factory=backend_factory, reason=f"groups failed: {why}")
+        raise AzureError(f"run {run_id}: could not create its groups: {why}", code="RunFailed")
+    found = store.get(run_id)
+    assert found is not None
+    return Started(found[0], run.groups, created)
+
+
+# --- observing ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot of a run for the live display and ``run status``."""
+
+    run: Run
+    counts: dict[str, int]
+    workers: int
+    groups: tuple[str, ...]
+    elapsed: float
+    spend: float
+    currency: str
+    jobs: tuple[JobStatus, ...] = field(default=(), repr=False)
+
+    @property
+    def final(self) -> bool:
+        """The run ended and none of its groups is left."""
+        return self.run.final and not self.groups
+
+
+def _counts(run: Run, jobs: Mapping[str, JobStatus]) -> dict[str, int]:
+    counts = {"queued": 0, "running": 0, "done": 0, "failed": 0, "cancelled": 0}
+    for b in run.batches:
+        status = jobs[b.job_id].status if b.job_id in jobs else "queued"
+        key = {"succeeded": "done", "poisoned": "failed", "unknown": "queued"}.get(status, status)
+        counts[key if key in counts else "queued"] += 1
+    return counts
+
+
+def _prices(run: Run) -> pricing.PriceSheet:
+    location = os.environ.get(Env.LOCATION) or "default"
+    return pricing.load(location)
+
+
+def running_bill(run: Run, groups: list[ObservedGroup], now: float) -> Bill:
+    """The bill so far: recorded groups plus the live ones up to ``now``."""
+    bills = list(run.bills)
+    for g in groups:
+        if not run.billed(g.name):
+            vcpu, gb = group_size(g)
+            live = bill_of(g, g.tags.get("kind", "workers"), vcpu, gb, now)
+            if live:
+                bills.append(live)
+    return price(bills, _prices(run))
+
+
+def snapshot(run: Run, client: BlastClient, groups: list[ObservedGroup], now: float) -> Progress:
+    """A :class:`Progress` of ``run`` from its jobs and groups."""
+    jobs = {j.job_id: j for j in client.run_jobs(run.run_id)}
+    workers = sum(
+        1 for g in groups if g.name != run.janitor for c in g.containers if c.state == "Running"
+    )
+    bill = running_bill(run, groups, now)
+    end = run.finished if run.final and run.finished else now
+    return Progress(
+        run,
+        _counts(run, jobs),
+        workers,
+        tuple(sorted(g.name for g in groups)),
+        max(0.0, end - run.created),
+        bill.cost,
+        bill.currency,
+        tuple(jobs.values()),
+    )
+
+
+@dataclass
+class _Scope:
+    run: Run
+    client: BlastClient
+    store: RunStore
+    backend: Backend | None
+
+
+def _open(
+    run_id: str,
+    overrides: Overrides,
+    backend_factory: BackendFactory,
+    *,
+    need_backend: bool,
+) -> _Scope:
+    if not is_run_id(run_id):
+        raise InputError(
+            f"{run_id!r} is not a run id (r and 8 hex digits)",
+            hint="`deployer run list` lists the runs",
+            code="RunNotFound",
+        )
+    client = storage_client(queue_name(run_id))
+    store = RunStore(client.storage.table)
+    try:
+        found = store.get(run_id)
+    except ResourceNotFoundError:  # no table yet: no run at all
+        found = None
+    if found is None:
+        raise InputError(
+            f"run {run_id} not found in table {client.config.table}",
+            hint="`deployer run list` lists the runs of this storage account",
+            code="RunNotFound",
+        )
+    backend = None
+    if need_backend or (
+        (os.environ.get(Env.SUBSCRIPTION) or overrides.subscription)
+        and (os.environ.get(Env.RESOURCE_GROUP) or overrides.resource_group)
+    ):
+        backend = backend_factory(_scope_settings(found[0].deployment, overrides))
+    return _Scope(found[0], client, store, backend)
+
+
+def _scope_settings(deployment: str, overrides: Overrides) -> Settings:
+    return deployer_api._scope_settings(None, deployment, overrides)
+
+
+def _groups(scope: _Scope) -> list[ObservedGroup]:
+    if scope.backend is None:
+        return []
+    return [
+        g
+        for g in scope.backend.list(scope.run.deployment)
+        if g.tags.get(RUN_TAG) == scope.run.run_id
+    ]
+
+
+def status(
+    run_id: str,
+    overrides: Overrides = deployer_api.NO_OVERRIDES,
+    *,
+    backend_factory: BackendFactory = deployer_api.aci_backend,
+) -> Progress:
+    """The run's state: batches by state, workers, elapsed time, spend so far."""
+    scope = _open(run_id, overrides, backend_factory, need_backend=False)
+    return snapshot(scope.run, scope.client, _groups(scope), time.time())
+
+
+def watch(
+    run_id: str,
+    overrides: Overrides = deployer_api.NO_OVERRIDES,
+    *,
+    backend_factory: BackendFactory = deployer_api.aci_backend,
+    on_progress: Callable[[Progress], None] | None = None,
+    interval: float = 2.0,
+    timeout: float | None = None,
+) -> Progress:
+    """Follow a run until it is final and its groups are gone.
+
+    Without a janitor group (or once it has vanished while the run is unfinished) this
+    process does the janitor's work.
+
+    Raises:
+        AzureError: on ``timeout``.
+    """
+    scope = _open(run_id, overrides, backend_factory, need_backend=True)
+    assert scope.backend is not None
+    janitor = Janitor(run_id, scope.store, scope.client, scope.backend)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        found = scope.store.get(run_id)
+        assert found is not None
+        run = found[0]
+        groups = _groups(replace(scope, run=run))
+        own_janitor = run.janitor is not None and any(g.name == run.janitor for g in groups)
+        if not own_janitor and not (run.final and not groups):
+            run, groups = janitor.step()
+        progress = snapshot(run, scope.client, groups, time.time())
+        if on_progress is not None:
+            on_progress(progress)
+        if progress.final:
+            return progress
+        if deadline is not None and time.monotonic() > deadline:
+            raise AzureError(f"run {run_id} did not finish in {timeout:g} s", code="Timeout")
+        time.sleep(interval)
+
+
+def janitor_from_env(env: Mapping[str, str]) -> Run:
+    """``deployer-janitor`` for one run: passes until the run is over, itself deleted last."""
+    run_id = env["JANITOR_RUN"]
+    deployment = env.get("JANITOR_DEPLOYMENT", "")
+    interval = float(env.get("JANITOR_INTERVAL") or DEFAULT_JANITOR_INTERVAL)
+    client = storage_client(queue_name(run_id))
+    store = RunStore(client.storage.table)
+    settings = _scope_settings(deployment, deployer_api.NO_OVERRIDES)
+    backend = deployer_api.aci_backend(settings)
+    from deployer.run.groups import janitor_group_name
+
+    janitor = Janitor(
+        run_id, store, client, backend, self_group=janitor_group_name(deployment, run_id)
+    )
+    return janitor.until_done(interval)
+
+
+# --- results -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The end-of-run summary."""
+
+    run_id: str
+    status: str
+    reason: str
+    queries: int
+    hits: int
+    batches: int
+    failed_batches: int
+    retried_batches: int
+    wall_seconds: float
+    bill: Bill
+    out_dir: str | None = None
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def summarize(
+    run: Run,
+    jobs: Mapping[str, JobStatus],
+    out_dir: Path | None = None,
+    files: Mapping[str, str] | None = None,
+) -> Summary:
+    """The summary of a run from its record and job rows (pure)."""
+    states = [jobs.get(b.job_id) for b in run.batches]
+    end = run.finished or time.time()
+    return Summary(
+        run.run_id,
+        run.status,
+        run.reason,
+        run.queries,
+        sum(j.hits or 0 for j in states if j is not None),
+        len(run.batches),
+        sum(1 for j in states if j is None or j.status != "succeeded"),
+        sum(1 for j in states if j is not None and (j.attempts or 0) > 1),
+        max(0.0, end - run.created),
+        price(run.bills, _prices(run)),
+        str(out_dir) if out_dir else None,
+        dict(files or {}),
+    )
+
+
+def results(
+    run_id: str,
+    out_dir: Path | None = None,
+) -> Summary:
+    """Download every batch's results, merge them into ``out_dir`` and write the manifest.
+
+    Formats: the run's ``outfmt`` merged (``results.6.tsv``, ``results.7.txt``,
+    ``results.15.json``), each batch's archive under ``batches/``, and ``manifest.json``.
+    Batches that did not succeed are listed in the manifest and left out of the merge.
+    """
+    scope = _open(run_id, deployer_api.NO_OVERRIDES, deployer_api.aci_backend, need_backend=False)
+    run, client = scope.run, scope.client
+    jobs = {j.job_id: j for j in client.run_jobs(run_id)}
+    unfinished = [
+        b for b in run.batches if b.job_id not in jobs or jobs[b.job_id].status not in JOB_FINAL
+    ]
+    if unfinished and not run.final:
+        raise InputError(
+            f"run {run_id} is still {run.status}: {len(unfinished)} batches are not final",
+            hint=f"wait with `deployer run status {run_id}`",
+            code="RunNotFinished",
+        )
+    out = out_dir or Path(f"blast-run-{run_id}")
+    ok = [b for b in run.batches if b.job_id in jobs and jobs[b.job_id].status == "succeeded"]
+    written: dict[str, bytes] = {}
+    try:
+        for b in ok:
+            written[merge.batch_file(b.index, b.job_id, 11)] = client.result(b.job_id, 11)
+        for fmt in run.params.get("outfmt") or [6]:
+            parts = [client.result(b.job_id, int(fmt)) for b in ok]
+            written[merge.FILE_NAMES[int(fmt)]] = merge.merge(int(fmt), parts)
+    except BlastClientError as exc:
+        raise _error(exc) from None
+    except merge.MergeError as exc:
+        raise DeployerError(f"run {run_id}: {exc}", code="MergeFailed") from None
+    out.mkdir(parents=True, exist_ok=True)
+    for path, data in written.items():
+        target = out / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    doc = merge.manifest(run, written, {j: s.status for j, s in jobs.items()})
+    import json
+
+    (out / "manifest.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    files = {p: str(out / p) for p in written if not p.startswith("batches/")}
+    return summarize(run, jobs, out, files)
+
+
+# --- cancel and list ---------------------------------------------------------------
+
+
+def cancel(
+    run_id: str,
+    overrides: Overrides = deployer_api.NO_OVERRIDES,
+    *,
+    backend_factory: BackendFactory = deployer_api.aci_backend,
+    reason: str = "cancelled by the user",
+) -> Run:
+    """Delete the run's groups and mark its unfinished batches ``cancelled``; keep finished
+    results.
+
+    Raises:
+        InputError: for an unknown run.
+    """
+    scope = _open(run_id, overrides, backend_factory, need_backend=True)
+    assert scope.backend is not None
+    run = scope.run
+    while True:
+        found = scope.store.get(run_id)
+        assert found is not None
+        run, etag = found
+        if run.final:
+            break
+        try:
+            scope.store.save(
+                replace(run, status="cancelled", reason=reason, finished=time.time()), etag
+            )
+            break
+        except Conflict:
+            continue
+    drop_queues(scope.client)
+    # Delete the groups first: no worker can then mark a batch running after we cancel it.
+    janitor = Janitor(run_id, scope.store, scope.client, scope.backend)
+    run, _ = janitor.step()
+    jobs = {j.job_id: j.status for j in scope.client.run_jobs(run_id)}
+    for b in run.batches:
+        if jobs.get(b.job_id, "queued") not in JOB_FINAL:
+            scope.client.joblog.update(
+                b.job_id, status="cancelled", error=reason, finished=time.time()
+            )
+    return run
+
+
+@dataclass(frozen=True)
+class RunList:
+    """What ``run list`` shows: every run, newest first."""
+
+    runs: list[Run]
+
+
+def list_runs() -> RunList:
+    """Every run recorded in the storage account, newest first."""
+    client = storage_client()
+    try:
+        return RunList(RunStore(client.storage.table).list())
+    except ResourceNotFoundError:  # no table yet: no runs
+        return RunList([])
+
+
+__all__ = [
+    "FINAL",
+    "Progress",
+    "RunRequest",
+    "Started",
+    "Summary",
+    "cancel",
+    "list_runs",
+    "parse_outfmt",
+    "results",
+    "start",
+    "status",
+    "watch",
+]

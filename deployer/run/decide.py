@@ -1,0 +1,176 @@
+"""What the janitor does next for one run (pure, level-triggered).
+
+Each pass observes the run record, the job rows and the run's groups, and
+:func:`decide` returns the steps that move the world towards the run's end. Nothing is
+remembered between passes except what the steps write to the record, so a restarted janitor
+(or a second one) carries on where the last left off, and a reconcile loop (autoscaling) can
+be added beside it.
+
+Rules:
+
+* a worker group whose containers have all terminated is billed, then deleted;
+* when every batch is final the run becomes ``succeeded`` (all batches succeeded) or
+  ``failed`` (some failed or were poisoned; the others' results are kept);
+* at ``deadline`` (``deployment.ttl``) the unfinished batches are cancelled and the run becomes
+  ``expired``, with the reason;
+* when no worker group is left while batches are unfinished (lost workers), those batches are
+  cancelled and the run becomes ``failed`` instead of waiting for ever;
+* once the run is final every group is billed and deleted, then the run's queues are
+  dropped (the poison queue only when empty), the janitor itself last.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from deployer.backends.base import ObservedGroup
+from deployer.run.billing import bill_of
+from deployer.run.state import FINAL, JOB_FINAL, GroupBill, Run
+
+
+@dataclass(frozen=True)
+class Finish:
+    """Mark the run final with ``status`` and ``reason``."""
+
+    status: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CancelJobs:
+    """Mark these unfinished jobs ``cancelled`` (their messages are dropped with the queue)."""
+
+    job_ids: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class Bill:
+    """Record a group's billing times before it is deleted."""
+
+    bill: GroupBill
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Delete a worker group."""
+
+    group: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class DropQueues:
+    """Delete the run's queue, and its poison queue when empty (else keep it for reading)."""
+
+
+@dataclass(frozen=True)
+class DeleteSelf:
+    """Delete the janitor's own group: always the last step."""
+
+    group: str
+
+
+Step = Finish | CancelJobs | Bill | Delete | DropQueues | DeleteSelf
+
+
+def group_size(group: ObservedGroup) -> tuple[float, float]:
+    """(vCPU, GB) requested by an observed group, from its canonical form."""
+    containers = (group.canonical.get("recreate") or {}).get("containers") or {}
+    cpu = sum(int(c.get("cpu", 0)) for c in containers.values())
+    memory = sum(int(c.get("memory", 0)) for c in containers.values())
+    return cpu / 10, memory / 10
+
+
+def _bill(run: Run, group: ObservedGroup, now: float) -> list[Step]:
+    if run.billed(group.name):
+        return []
+    vcpu, gb = group_size(group)
+    bill = bill_of(group, group.tags.get("kind", "workers"), vcpu, gb, now)
+    return [Bill(bill)] if bill else []
+
+
+def unfinished(run: Run, jobs: Mapping[str, str]) -> list[str]:
+    """Job ids of the run's batches that are not final (a missing row counts as queued)."""
+    return [b.job_id for b in run.batches if jobs.get(b.job_id, "queued") not in JOB_FINAL]
+
+
+STALL_GRACE = 300.0
+"""Seconds after the start before missing worker groups count as lost (creates may lag)."""
+
+
+def _stalled(run: Run, groups: Sequence[ObservedGroup], now: float) -> bool:
+    """True when no worker group exists and none will: all were deleted as terminated, or
+    they are missing well after the start. (Recreating lost workers is the autoscaler's.)"""
+    if any(g.name != run.janitor for g in groups):
+        return False
+    planned = [n for n in run.groups if n != run.janitor]
+    return all(n in run.deleted for n in planned) or now - run.created > STALL_GRACE
+
+
+def _when(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def decide(
+    run: Run, jobs: Mapping[str, str], groups: Sequence[ObservedGroup], now: float
+) -> list[Step]:
+    """The steps of one janitor pass, in the order they must be carried out.
+
+    Args:
+        run (Run): The run record as stored.
+        jobs (Mapping[str, str]): State of each of the run's job ids (from the job log).
+        groups (Sequence[ObservedGroup]): The run's existing groups (tag ``run``).
+        now (float): Epoch seconds.
+    """
+    steps: list[Step] = []
+    # Cancelled after the groups are gone, so no worker marks a batch running afterwards.
+    cancels: list[Step] = []
+    status = run.status
+    if status == "running":
+        left = unfinished(run, jobs)
+        if run.deadline is not None and now >= run.deadline:
+            reason = (
+                f"deployment.ttl reached at {_when(run.deadline)}: deleted every group; "
+                f"{len(left)} of {len(run.batches)} batches were unfinished and are cancelled"
+            )
+            if left:
+                cancels.append(CancelJobs(tuple(left), "cancelled: deployment.ttl reached"))
+            steps.append(Finish("expired", reason))
+            status = "expired"
+        elif left and _stalled(run, groups, now):
+            reason = (
+                f"no worker group is left and {len(left)} of {len(run.batches)} batches are "
+                "unfinished (workers lost); their results are missing, the others are kept"
+            )
+            cancels.append(CancelJobs(tuple(left), "cancelled: no worker left to run it"))
+            steps.append(Finish("failed", reason))
+            status = "failed"
+        elif not left:
+            bad = [b for b in run.batches if jobs.get(b.job_id) != "succeeded"]
+            status = "failed" if bad else "succeeded"
+            reason = (
+                f"{len(bad)} of {len(run.batches)} batches did not succeed"
+                if bad
+                else f"all {len(run.batches)} batches succeeded"
+            )
+            steps.append(Finish(status, reason))
+    final = status in FINAL
+    janitor = None
+    for group in sorted(groups, key=lambda g: g.name):
+        if group.name == run.janitor:
+            janitor = group
+            continue
+        if final or group.terminated:
+            why = f"run {status}" if final else "all its containers have terminated"
+            steps += _bill(run, group, now)
+            steps.append(Delete(group.name, why))
+    steps += cancels
+    if final and (janitor is not None or any(isinstance(s, Delete) for s in steps)):
+        steps.append(DropQueues())
+    if final and janitor is not None:
+        steps += _bill(run, janitor, now)
+        steps.append(DeleteSelf(janitor.name))
+    return steps

@@ -1,0 +1,187 @@
+"""The janitor: carries out :func:`deployer.run.decide.decide` until the run is over.
+
+It runs as a small ACI group (``deployer-janitor`` in the ``deployer`` image) with the
+deployment's managed identity, or inside ``deployer run`` when there is no janitor group.
+Every pass reads the run record, the job rows and the groups afresh, so a killed janitor that
+ACI restarts (``restartPolicy: OnFailure``) simply carries on.
+
+Environment of ``deployer-janitor``: ``JANITOR_DEPLOYMENT``, ``JANITOR_RUN`` (a run id; unset
+for a deployment janitor, see :mod:`deployer.run.deployment_janitor`), ``JANITOR_INTERVAL``
+(seconds between passes, default 10), ``AZURE_SUBSCRIPTION_ID``, ``DEPLOYER_RESOURCE_GROUP``,
+``DEPLOYER_ARM_ENDPOINT`` and the storage variables of the workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from azure.core.exceptions import ResourceNotFoundError
+from blast_client import BlastClient
+
+from deployer.backends.base import Backend, ObservedGroup
+from deployer.errors import DeployerError
+from deployer.run import decide as d
+from deployer.run import heartbeat
+from deployer.run.groups import RUN_TAG
+from deployer.run.state import Run
+from deployer.run.store import Conflict, RunStore
+
+log = logging.getLogger("deployer.janitor")
+
+
+@dataclass
+class Janitor:
+    """One run's janitor.
+
+    Args:
+        run_id (str): The run.
+        store (RunStore): The run records.
+        client (BlastClient): Storage of the run (its queue).
+        backend (Backend): Where the groups live.
+        self_group (str | None): The janitor's own group (None inside ``deployer run``).
+        clock (Callable[[], float]): Epoch seconds.
+        on_step (Callable[[d.Step], None]): Told about each step before it is carried out.
+    """
+
+    run_id: str
+    store: RunStore
+    client: BlastClient
+    backend: Backend
+    self_group: str | None = None
+    clock: Callable[[], float] = time.time
+    on_step: Callable[[d.Step], None] = field(default=lambda step: None)
+
+    def groups(self, deployment: str) -> list[ObservedGroup]:
+        """The run's existing groups."""
+        return [g for g in self.backend.list(deployment) if g.tags.get(RUN_TAG) == self.run_id]
+
+    def jobs(self) -> dict[str, str]:
+        """State of each of the run's jobs."""
+        return {j.job_id: j.status for j in self.client.run_jobs(self.run_id)}
+
+    def step(self) -> tuple[Run, list[ObservedGroup]]:
+        """One pass: observe, decide, act. Returns the run and the groups left after it.
+
+        Raises:
+            DeployerError: when the run does not exist.
+        """
+        while True:
+            found = self.store.get(self.run_id)
+            if found is None:
+                raise DeployerError(f"run {self.run_id} not found", code="RunNotFound")
+            run, etag = found
+            groups = self.groups(run.deployment)
+            steps = d.decide(run, self.jobs(), groups, self.clock())
+            try:
+                run = self._carry_out(run, etag, steps)
+            except Conflict:
+                continue  # a cancel (or another janitor) changed the record: decide again
+            gone = {s.group for s in steps if isinstance(s, d.Delete)}
+            return run, [g for g in groups if g.name not in gone]
+
+    def _carry_out(self, run: Run, etag: str, steps: list[d.Step]) -> Run:
+        for step in steps:
+            self.on_step(step)
+            log.info("%s", describe(step))
+            if isinstance(step, d.Finish):
+                run = replace(run, status=step.status, reason=step.reason, finished=self.clock())
+                etag = self.store.save(run, etag)
+            elif isinstance(step, d.CancelJobs):
+                for job_id in step.job_ids:
+                    self.client.joblog.update(
+                        job_id, status="cancelled", error=step.reason, finished=self.clock()
+                    )
+            elif isinstance(step, d.Bill):
+                run = run.with_bill(step.bill)
+                etag = self.store.save(run, etag)
+            elif isinstance(step, d.Delete):
+                self.backend.delete(step.group)
+                run = run.with_deleted(step.group)
+                etag = self.store.save(run, etag)
+            elif isinstance(step, d.DropQueues):
+                drop_queues(self.client)
+            elif isinstance(step, d.DeleteSelf):
+                run = run.with_deleted(step.group)
+                etag = self.store.save(run, etag)
+                # ACI stops this container while the delete completes; nothing runs after it.
+                self.backend.delete(step.group)
+        return run
+
+    def until_done(
+        self, interval: float, on_pass: Callable[[Run, list[ObservedGroup]], None] | None = None
+    ) -> Run:
+        """Pass after pass until the run is final and none of its groups is left.
+
+        Args:
+            interval (float): Seconds between passes.
+            on_pass (Callable | None): Called after each pass with the run and its groups.
+        """
+        while True:
+            run, groups = self.step()
+            heartbeat.beat()
+            if on_pass is not None:
+                on_pass(run, groups)
+            if run.final and not groups:
+                return run
+            time.sleep(interval)
+
+
+def drop_queues(client: BlastClient) -> None:
+    """Delete the run's queue, and its poison queue if it is empty."""
+    storage = client.storage
+    with contextlib.suppress(ResourceNotFoundError):
+        storage.queue.delete_queue()
+    try:
+        if not storage.poison.peek_messages(max_messages=1):
+            storage.poison.delete_queue()
+    except ResourceNotFoundError:
+        pass
+
+
+def describe(step: d.Step) -> str:
+    """One line for people (and the janitor's log) about a step."""
+    if isinstance(step, d.Finish):
+        return f"run {step.status}: {step.reason}"
+    if isinstance(step, d.CancelJobs):
+        return f"cancelling {len(step.job_ids)} unfinished batches ({step.reason})"
+    if isinstance(step, d.Bill):
+        b = step.bill
+        return f"billed {b.group}: {b.seconds:.0f} s x {b.vcpu:g} vCPU, {b.memory_gb:g} GB"
+    if isinstance(step, d.Delete):
+        return f"deleting {step.group}: {step.reason}"
+    if isinstance(step, d.DropQueues):
+        return "dropping the run's queues"
+    return f"deleting my own group {step.group}"
+
+
+def main() -> None:
+    """Entry point of ``deployer-janitor``: finish one run (``JANITOR_RUN``), or watch a
+    deployment's TTL and idle shutdown."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s janitor %(message)s", stream=sys.stdout
+    )
+    from deployer.run.api import janitor_from_env
+    from deployer.run.deployment_janitor import main_from_env
+
+    if not os.environ.get("JANITOR_DEPLOYMENT"):
+        print(
+            "deployer-janitor: JANITOR_DEPLOYMENT is not set; the janitor runs in the group "
+            "`deployer run` or `deployer up` creates, which sets it",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    try:
+        if os.environ.get("JANITOR_RUN"):
+            janitor_from_env(os.environ)
+        else:
+            main_from_env(os.environ)
+    except DeployerError as exc:
+        print(f"deployer-janitor: {exc}", file=sys.stderr)
+        sys.exit(int(exc.exit_code))
+    sys.exit(0)

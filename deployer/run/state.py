@@ -1,0 +1,142 @@
+"""Run ids and the run record: everything a restarted janitor or another machine needs.
+
+The record is plain data; :mod:`deployer.run.store` keeps it in Table storage (one entity
+per run plus one per batch), so the janitor's loop is level-triggered: each pass reads the
+record, the job rows and the groups, and decides from those alone.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+RUN_ID = re.compile(r"^r[0-9a-f]{8}$")
+"""``r`` and 8 hex digits: short enough for ``<deployment>-<run>-janitor`` (at most 63)."""
+
+ACTIVE = ("submitting", "running")
+FINAL = ("succeeded", "failed", "cancelled", "expired")
+STATES = (*ACTIVE, *FINAL)
+JOB_FINAL = frozenset({"succeeded", "failed", "poisoned", "cancelled"})
+"""Final job states: the worker's three, and ``cancelled`` written by ``run cancel``/TTL."""
+
+
+def new_run_id() -> str:
+    """Return a fresh run id, e.g. ``r1a2b3c4d``."""
+    return f"r{secrets.token_hex(4)}"
+
+
+def is_run_id(text: str) -> bool:
+    """True for a well-formed run id."""
+    return bool(RUN_ID.match(text))
+
+
+def queue_name(run_id: str) -> str:
+    """The run's own job queue (its poison queue is ``<queue>-poison``)."""
+    return f"run-{run_id}"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch of a run.
+
+    Args:
+        index (int): 1-based position; batches are contiguous, so index order is query order.
+        job_id (str): The batch's BLAST job id.
+        queries (int): Number of query records in it.
+    """
+
+    index: int
+    job_id: str
+    queries: int
+
+
+@dataclass(frozen=True)
+class GroupBill:
+    """What one container group was billed for, from its own start and stop times.
+
+    Args:
+        group (str): Group name.
+        kind (str): ``workers`` or ``janitor``.
+        vcpu (float): Requested vCPU of the group.
+        memory_gb (float): Requested GB of the group.
+        start (float): Epoch seconds its first container started.
+        stop (float): Epoch seconds its last container stopped (or it was deleted).
+    """
+
+    group: str
+    kind: str
+    vcpu: float
+    memory_gb: float
+    start: float
+    stop: float
+
+    @property
+    def seconds(self) -> float:
+        """Billed seconds (never negative)."""
+        return max(0.0, self.stop - self.start)
+
+
+@dataclass(frozen=True)
+class Run:
+    """The record of one run.
+
+    Args:
+        run_id (str): Its id.
+        deployment (str): The deployment (workload file) it belongs to.
+        status (str): One of :data:`STATES`.
+        created (float): Epoch seconds it was started.
+        params (dict[str, Any]): Program, database, options, outfmt, batch length: what the
+            manifest records.
+        queries (int): Query records submitted.
+        batches (tuple[Batch, ...]): Its batches in query order.
+        groups (tuple[str, ...]): Every group the run created (workers and janitor).
+        janitor (str | None): The janitor group's name (None when the CLI is the janitor).
+        deadline (float | None): Epoch seconds at which ``deployment.ttl`` ends it.
+        reason (str): Why it ended (or is ending), for people.
+        finished (float | None): Epoch seconds it became final.
+        bills (tuple[GroupBill, ...]): Groups billed so far (recorded before each delete).
+        deleted (tuple[str, ...]): Groups already deleted.
+    """
+
+    run_id: str
+    deployment: str
+    status: str
+    created: float
+    params: dict[str, Any] = field(default_factory=dict)
+    queries: int = 0
+    batches: tuple[Batch, ...] = ()
+    groups: tuple[str, ...] = ()
+    janitor: str | None = None
+    deadline: float | None = None
+    reason: str = ""
+    finished: float | None = None
+    bills: tuple[GroupBill, ...] = ()
+    deleted: tuple[str, ...] = ()
+
+    @property
+    def final(self) -> bool:
+        """True once the run has ended (its groups may still be being deleted)."""
+        return self.status in FINAL
+
+    @property
+    def queue(self) -> str:
+        """The run's job queue."""
+        return queue_name(self.run_id)
+
+    def billed(self, group: str) -> bool:
+        """True when ``group`` already has a bill."""
+        return any(b.group == group for b in self.bills)
+
+    def with_bill(self, bill: GroupBill) -> Run:
+        """Return the record with ``bill`` added (once per group)."""
+        if self.billed(bill.group):
+            return self
+        return replace(self, bills=(*self.bills, bill))
+
+    def with_deleted(self, group: str) -> Run:
+        """Return the record with ``group`` marked deleted."""
+        if group in self.deleted:
+            return self
+        return replace(self, deleted=(*self.deleted, group))

@@ -1,0 +1,346 @@
+"""``deployer run``'s pure parts: run ids, merging, billing, the run's groups, the janitor's
+decisions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from deployer.backends.base import ContainerStatus, ObservedGroup
+from deployer.deployment_secrets import DeploymentSecrets
+from deployer.errors import WorkloadFileError
+from deployer.pricing import PriceSheet
+from deployer.run import merge
+from deployer.run.billing import bill_of, price
+from deployer.run.decide import (
+    Bill,
+    CancelJobs,
+    Delete,
+    DeleteSelf,
+    DropQueues,
+    Finish,
+    decide,
+    group_size,
+)
+from deployer.run.groups import janitor_group, worker_groups
+from deployer.run.state import Batch, GroupBill, Run, is_run_id, new_run_id, queue_name
+from deployer.settings import Settings
+from deployer.workload import duration_seconds, parse
+
+SECRETS = DeploymentSecrets.generate("demo")
+IDENTITY = (
+    "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/"
+    "userAssignedIdentities/id"
+)
+
+
+def test_run_ids_are_short_and_distinct() -> None:
+    ids = {new_run_id() for _ in range(200)}
+    assert len(ids) == 200 and all(is_run_id(i) for i in ids)
+    assert not is_run_id("r123") and not is_run_id("../etc")
+    assert len(f"{'d' * 40}-{next(iter(ids))}-janitor") <= 63
+    assert queue_name("r0000abcd") == "run-r0000abcd"
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("60m", 3600), ("8h", 28800)])
+def test_durations(text: str, seconds: int) -> None:
+    assert duration_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["8", "h", "0m", "1.5h", "-1h", "1w"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError):
+        duration_seconds(text)
+
+
+def test_workload_keys_ttl_and_idle_shutdown() -> None:
+    w = parse(
+        "deployment: {name: demo, ttl: 8h}\nworkloads:\n  ipyparallel: {engines: 2, "
+        "idle_shutdown: 60m}\n"
+    )
+    assert w.deployment.ttl == "8h" and w.workloads.ipyparallel is not None
+    assert w.workloads.ipyparallel.idle_shutdown == "60m"
+    with pytest.raises(WorkloadFileError, match=r"deployment\.ttl"):
+        parse("deployment: {name: demo, ttl: soon}\nworkloads:\n  ipyparallel: {engines: 2}\n")
+
+
+# --- merge ---------------------------------------------------------------------
+
+
+def _fmt7(queries: list[tuple[str, list[str]]]) -> bytes:
+    out = ""
+    for q, hits in queries:
+        out += f"# BLASTN 2.16.0+\n# Query: {q}\n# Database: demo\n"
+        if hits:
+            out += "# Fields: query acc.ver, subject acc.ver\n"
+        out += f"# {len(hits)} hits found\n" + "".join(f"{q}\t{h}\n" for h in hits)
+    n = len(queries)
+    return (out + f"# BLAST processed {n} {'query' if n == 1 else 'queries'}\n").encode()
+
+
+def test_merge_7_equals_one_run_of_all_queries() -> None:
+    a = [("q1", ["s1", "s2"]), ("q2", [])]
+    b = [("q3", ["s9"])]
+    assert merge.merge(7, [_fmt7(a), _fmt7(b)]) == _fmt7(a + b)
+    assert merge.merge(7, [_fmt7(b)]) == _fmt7(b)
+
+
+def test_merge_7_rejects_a_truncated_part() -> None:
+    with pytest.raises(merge.MergeError, match="batch 2"):
+        merge.merge(7, [_fmt7([("q1", [])]), b"# BLASTN 2.16.0+\n# Query: q2\n"])
+
+
+def test_merge_6_concatenates() -> None:
+    assert merge.merge(6, [b"q1\ts1\n", b"", b"q3\ts3\n"]) == b"q1\ts1\nq3\ts3\n"
+
+
+def test_merge_15_is_one_document_with_every_report() -> None:
+    parts = [
+        json.dumps({"BlastOutput2": [{"report": {"q": i}} for i in range(j, j + 2)]}).encode()
+        for j in (0, 2, 4)
+    ]
+    doc = json.loads(merge.merge(15, parts))
+    assert [r["report"]["q"] for r in doc["BlastOutput2"]] == list(range(6))
+    with pytest.raises(merge.MergeError, match="batch 1"):
+        merge.merge(15, [b"{}"])
+
+
+def test_manifest_lists_batches_hashes_and_parameters() -> None:
+    run = Run(
+        "r00000001",
+        "demo",
+        "succeeded",
+        1.0,
+        params={"program": "blastn", "db": "demo"},
+        queries=3,
+        batches=(Batch(1, "j1", 2), Batch(2, "j2", 1)),
+    )
+    files = {"results.6.tsv": b"x\n", "batches/00001-j1.asn1": b"a"}
+    m = merge.manifest(run, files, {"j1": "succeeded", "j2": "succeeded"})
+    assert m["parameters"] == {"program": "blastn", "db": "demo"}
+    assert [b["job_id"] for b in m["batches"]] == ["j1", "j2"]
+    assert m["batches"][0]["archive"] == "batches/00001-j1.asn1"
+    assert m["files"]["results.6.tsv"]["sha256"] == merge.sha256(b"x\n")
+
+
+# --- billing -------------------------------------------------------------------
+
+
+def _group(
+    name: str, *states: tuple[str, float | None, float | None], kind: str = "workers"
+) -> ObservedGroup:
+    return ObservedGroup(
+        name=name,
+        provisioning_state="Succeeded",
+        tags={"kind": kind, "run": "r00000001"},
+        canonical={
+            "recreate": {
+                "containers": {f"c{i}": {"cpu": 20, "memory": 35} for i in range(len(states))}
+            }
+        },
+        containers=tuple(
+            ContainerStatus(f"c{i}", state, False, started=start, finished=stop)
+            for i, (state, start, stop) in enumerate(states)
+        ),
+    )
+
+
+def test_bill_spans_first_start_to_last_stop() -> None:
+    g = _group("w1", ("Terminated", 100.0, 160.0), ("Terminated", 110.0, 190.0))
+    assert group_size(g) == (4.0, 7.0)
+    bill = bill_of(g, "workers", 4.0, 7.0, now=1000.0)
+    assert bill is not None and (bill.start, bill.stop, bill.seconds) == (100.0, 190.0, 90.0)
+    running = bill_of(_group("w2", ("Running", 100.0, None)), "workers", 2, 3.5, now=130.0)
+    assert running is not None and running.seconds == 30.0
+    assert bill_of(_group("w3", ("Waiting", None, None)), "workers", 2, 3.5, now=130.0) is None
+
+
+def test_price_sums_vcpu_and_gb_seconds() -> None:
+    sheet = PriceSheet(0.01, 0.001, "USD", "test")
+    total = price(
+        [GroupBill("w1", "workers", 2, 4, 0, 10), GroupBill("j", "janitor", 0.5, 1, 0, 20)], sheet
+    )
+    assert total.vcpu_seconds == 30 and total.gb_seconds == 60
+    assert total.cost == pytest.approx(30 * 0.01 + 60 * 0.001)
+    assert [line.group for line in total.lines] == ["w1", "j"]
+
+
+# --- decisions -----------------------------------------------------------------
+
+RUN = Run(
+    "r00000001",
+    "demo",
+    "running",
+    0.0,
+    batches=(Batch(1, "j1", 1), Batch(2, "j2", 1)),
+    groups=("demo-r00000001-w1", "demo-r00000001-w2", "demo-r00000001-janitor"),
+    janitor="demo-r00000001-janitor",
+)
+W1_DONE = _group("demo-r00000001-w1", ("Terminated", 10.0, 50.0))
+W2_RUNNING = _group("demo-r00000001-w2", ("Running", 10.0, None))
+JANITOR = _group("demo-r00000001-janitor", ("Running", 5.0, None), kind="janitor")
+
+
+def test_a_terminated_worker_group_is_billed_then_deleted() -> None:
+    steps = decide(RUN, {"j1": "succeeded", "j2": "running"}, [W1_DONE, W2_RUNNING, JANITOR], 60.0)
+    assert [type(s) for s in steps] == [Bill, Delete]
+    assert isinstance(steps[1], Delete) and steps[1].group == W1_DONE.name
+
+
+def test_final_run_deletes_everything_janitor_last() -> None:
+    steps = decide(RUN, {"j1": "succeeded", "j2": "succeeded"}, [JANITOR, W2_RUNNING], 60.0)
+    assert steps[0] == Finish("succeeded", "all 2 batches succeeded")
+    assert isinstance(steps[-1], DeleteSelf) and steps[-1].group == JANITOR.name
+    assert [s.group for s in steps if isinstance(s, Delete)] == [W2_RUNNING.name]
+
+
+def test_a_failed_batch_fails_the_run_but_keeps_going_to_the_end() -> None:
+    steps = decide(RUN, {"j1": "succeeded", "j2": "poisoned"}, [], 60.0)
+    assert steps == [Finish("failed", "1 of 2 batches did not succeed")]
+
+
+def test_ttl_cancels_unfinished_batches_and_says_why() -> None:
+    run = replace(RUN, deadline=50.0)
+    steps = decide(run, {"j1": "succeeded"}, [W2_RUNNING, JANITOR], 60.0)
+    assert isinstance(steps[0], Finish) and steps[0].status == "expired"
+    assert "deployment.ttl reached" in steps[0].reason
+    # Batches are cancelled once no worker is left to mark them running again.
+    kinds = [type(s) for s in steps]
+    assert kinds.index(CancelJobs) > kinds.index(Delete)
+    assert CancelJobs(("j2",), "cancelled: deployment.ttl reached") in steps
+    assert isinstance(steps[-1], DeleteSelf)
+
+
+def test_a_restarted_janitor_does_not_bill_twice() -> None:
+    done = replace(RUN, status="succeeded").with_bill(
+        GroupBill(W2_RUNNING.name, "workers", 2, 3.5, 10, 40)
+    )
+    steps = decide(done, {}, [W2_RUNNING, JANITOR], 60.0)
+    assert [type(s) for s in steps] == [Delete, DropQueues, Bill, DeleteSelf]
+
+
+def test_lost_workers_fail_the_run_instead_of_hanging() -> None:
+    gone = replace(RUN, deleted=("demo-r00000001-w1", "demo-r00000001-w2"))
+    steps = decide(gone, {"j1": "succeeded", "j2": "queued"}, [JANITOR], 60.0)
+    assert isinstance(steps[0], Finish) and steps[0].status == "failed"
+    assert steps[1] == CancelJobs(("j2",), "cancelled: no worker left to run it")
+    # Right after the start a missing worker group may still be being created.
+    assert decide(RUN, {"j2": "queued"}, [JANITOR], 60.0) == []
+    assert isinstance(decide(RUN, {"j2": "queued"}, [JANITOR], 1000.0)[0], Finish)
+
+
+def test_nothing_to_do_while_work_runs() -> None:
+    assert decide(RUN, {"j1": "running"}, [W2_RUNNING, JANITOR], 60.0) == []
+
+
+# --- groups --------------------------------------------------------------------
+
+
+def _settings() -> Settings:
+    return Settings(
+        deployment="demo",
+        location="eastus",
+        registry="r.azurecr.io",
+        image_tag="1.0",
+        managed_identity=IDENTITY,
+        managed_identity_client_id="client-id",
+        storage_account="data",
+        subscription="sub",
+        resource_group="rg",
+    )
+
+
+WORKLOAD = parse(
+    "deployment: {name: demo}\nworkloads:\n  blast:\n    workers: 4\n    threads_per_worker: 1\n"
+    "    databases:\n      - {name: demo, bytes_to_cache: 100000000}\n"
+)
+
+
+def test_run_workers_finish_and_use_the_run_queue() -> None:
+    groups = worker_groups(
+        WORKLOAD, _settings(), SECRETS, "r00000001", 2, exit_when_idle="30s", queue="run-r00000001"
+    )
+    workers = [c for g in groups for c in g.containers]
+    assert len(workers) == 2, "never more workers than batches"
+    ports = [dict(c.env)["BLAST_HEALTH_PORT"] for c in groups[0].containers]
+    assert len(set(ports)) == len(ports), "workers of a group share localhost"
+    assert all(
+        g.restart_policy == "OnFailure" and dict(g.tags)["run"] == "r00000001" for g in groups
+    )
+    assert all(g.name.startswith("demo-r00000001-w") for g in groups)
+    env = dict(workers[0].env)
+    assert env["BLAST_QUEUE"] == "run-r00000001" and env["BLAST_EXIT_WHEN_IDLE"] == "30s"
+    assert env["BLAST_VISIBILITY_TIMEOUT"] == "15", "a lost batch reappears before others exit"
+
+
+def test_janitor_uses_the_managed_identity_and_no_token_in_azure() -> None:
+    spec = janitor_group(_settings(), {"AZURE_STORAGE_ACCOUNT": "data"}, run_id="r00000001")
+    assert spec.name == "demo-r00000001-janitor" and spec.restart_policy == "OnFailure"
+    assert spec.identity == IDENTITY
+    (c,) = spec.containers
+    env = dict(c.env)
+    assert env["AZURE_CLIENT_ID"] == "client-id" and env["JANITOR_RUN"] == "r00000001"
+    assert "DEPLOYER_ACCESS_TOKEN" not in env and not c.secure_env
+    assert c.image == "r.azurecr.io/deployer:1.0"
+    tags = dict(spec.tags)
+    # `deployer down` deletes every group with the deployment and tool tags: the janitor too.
+    assert tags["deployment"] == "demo" and tags["tool"] == "aci-research-deployer"
+
+
+# --- deployment janitor ----------------------------------------------------------
+
+from deployer.run import deployment_janitor as dj  # noqa: E402
+from deployer.run.groups import deployment_janitor, ending_notes  # noqa: E402
+
+
+def test_kernels_busy_or_recent_activity_resets_idle_time() -> None:
+    body = json.dumps(
+        [
+            {"execution_state": "idle", "last_activity": "2026-11-30T10:00:00.000000Z"},
+            {"execution_state": "idle", "last_activity": "2026-11-30T10:05:00Z"},
+        ]
+    ).encode()
+    act = dj.parse_kernels(body)
+    assert not act.busy and act.last is not None
+    assert dj.idle_since(0.0, act, now=act.last + 100) == act.last
+    busy = dj.parse_kernels(b'[{"execution_state": "busy", "last_activity": null}]')
+    assert busy.busy and dj.idle_since(0.0, busy, now=500.0) == 500.0
+    assert dj.idle_since(300.0, dj.parse_kernels(b"[]"), now=900.0) == 300.0
+
+
+def test_verdict_ttl_then_idle() -> None:
+    assert dj.verdict(100.0, 200.0, None, 0.0) is None
+    ttl = dj.verdict(200.0, 200.0, None, 0.0)
+    assert ttl is not None and "deployment.ttl" in ttl
+    assert dj.verdict(100.0, None, 60.0, 50.0) is None
+    idle = dj.verdict(111.0, None, 60.0, 50.0)
+    assert idle is not None and "idle_shutdown" in idle
+
+
+def test_ttl_counts_from_the_first_container_start() -> None:
+    groups = [_group("a", ("Running", 50.0, None)), _group("b", ("Running", 20.0, None))]
+    assert dj.deadline_of(groups, 60.0) == 80.0
+    assert dj.deadline_of(groups, None) is None and dj.deadline_of([], 60.0) is None
+
+
+def test_plan_adds_the_deployment_janitor_only_when_something_ends_it() -> None:
+    from deployer import plan as planner
+
+    settings = _settings()
+    text = "deployment: {name: demo%s}\nworkloads:\n  ipyparallel: {engines: 2%s}\n"
+    plain = parse(text % ("", ""))
+    p = deployment_janitor(planner.build(plain, settings, SECRETS), plain, settings, SECRETS)
+    assert not any(g.kind == "janitor" for g in p.groups)
+    both = parse(text % (", ttl: 8h", ", idle_shutdown: 60m"))
+    p = deployment_janitor(planner.build(both, settings, SECRETS), both, settings, SECRETS)
+    janitor = p.groups[-1]
+    assert janitor.name == "demo-janitor" and janitor.kind == "janitor"
+    env = dict(janitor.containers[0].env)
+    assert env["JANITOR_TTL"] == "28800" and env["JANITOR_IDLE_SHUTDOWN"] == "3600"
+    assert env["JANITOR_NOTEBOOK_URL"].endswith(":8888/")
+    assert [k for k, _ in janitor.containers[0].secure_env] == ["NOTEBOOK_TOKEN"]
+    notes = " ".join(ending_notes(both, settings))
+    assert "deployment.ttl 8h" in notes and "idle_shutdown 60m" in notes
+    assert "Contributor role on resource group rg" in notes
