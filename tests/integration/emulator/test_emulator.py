@@ -16,7 +16,7 @@ from azure.mgmt.containerinstance import models as m
 
 from tests.fakearm import FAKE_TOKEN, FakeArm
 from tests.fakearm.emulator import GROUP_EVICTED_EVENT, LABEL_INSTANCE
-from tests.integration.blast.conftest import wait_for
+from tests.support.engine import wait_for
 
 RG = "research"
 # Any registry and tag: the emulator maps <registry>/<name>:<tag> to IMAGE_PREFIX/<name>:TAG.

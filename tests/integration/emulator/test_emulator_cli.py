@@ -12,8 +12,8 @@ import docker
 from deployer.arm import StaticTokenCredential
 from deployer.backends.aci import make_client
 from tests.fakearm.emulator import LABEL_INSTANCE
-from tests.integration.blast.conftest import wait_for
 from tests.integration.conftest import IMAGE_PREFIX, REPO, TAG
+from tests.support.engine import wait_for
 
 
 def test_emulator_command_prints_the_deployer_environment_and_cleans_up(

@@ -31,8 +31,8 @@ from azure.storage.queue import QueueClient
 from blast_client.demo import DemoSpec, generate
 
 from tests.fakearm import FAKE_TOKEN, EmulatorSettings, FakeArm
-from tests.integration.blast.conftest import wait_for
 from tests.integration.conftest import IMAGE_PREFIX, TAG, free_port
+from tests.support.engine import wait_for
 
 BIN = Path(sys.executable).parent
 DEMO_DB = "demo"
