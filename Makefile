@@ -48,11 +48,11 @@ lock: ## Re-resolve images/base/constraints.txt, the one Python lock of all imag
 		$(IMAGE_PREFIX)/base-builder:$(TAG) bash /images/base/lock.sh
 
 secrets: $(VENV)/.installed ## Create compose/.env with random secrets (kept if it exists)
-	$(VENV)/bin/python -m deployer.localstack secrets $(ENV_FILE)
+	$(VENV)/bin/deployer local secrets $(ENV_FILE)
 
 up: build secrets ## Start the local stack, wait until healthy, print the notebook URL
 	$(DC) up -d --remove-orphans
-	@$(VENV)/bin/python -m deployer.localstack wait --timeout $(UP_TIMEOUT) $$(sed -n 's/^COMPOSE_PROJECT_NAME=//p' $(ENV_FILE))
+	@$(VENV)/bin/deployer local wait --timeout $(UP_TIMEOUT) --env-file $(ENV_FILE)
 	@source <(grep -E '^(NOTEBOOK_TOKEN)=' $(ENV_FILE)); \
 		echo "Notebook: http://127.0.0.1:$${NOTEBOOK_PORT:-8888}/lab?token=$$NOTEBOOK_TOKEN"
 
