@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from blast_client.messages import PROGRAMS, TASKS
+from blast_client import PROGRAMS
+from blast_client.messages import TASKS
 from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool

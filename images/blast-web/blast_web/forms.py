@@ -12,10 +12,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from blast_client.databases import DatabaseInfo
-from blast_client.errors import InvalidRequest
+from blast_client import PROGRAMS, DatabaseInfo, InvalidRequest, JobSpec
 from blast_client.fasta import FastaError, detect_molecule, iter_records, programs_for
-from blast_client.messages import PROGRAMS, JobSpec, MessageError, parse_options
+from blast_client.messages import MessageError, parse_options
 
 from blast_web.service import OUTPUT_FORMATS
 

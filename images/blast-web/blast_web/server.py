@@ -56,7 +56,7 @@ def main() -> None:
         settings = load_settings()
         tls_dir = Path(tempfile.mkdtemp(prefix="blast-web-tls-"))
         tls = tls_files(settings, tls_dir)
-        from blast_client.client import BlastClient
+        from blast_client import BlastClient
 
         from blast_web.app import create_app
         from blast_web.service import Service

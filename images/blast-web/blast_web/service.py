@@ -19,10 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from blast_client.client import JobStatus
-from blast_client.databases import DatabaseInfo
-from blast_client.errors import BlastClientError, JobNotFound, NoResult
-from blast_client.messages import JobSpec
+from blast_client import BlastClientError, DatabaseInfo, JobNotFound, JobSpec, JobStatus, NoResult
 
 from blast_web.report import Report, parse_reports
 

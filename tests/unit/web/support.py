@@ -10,10 +10,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from blast_client.client import JobStatus, plan_jobs
-from blast_client.databases import DatabaseInfo
-from blast_client.errors import JobNotFound, NoResult
-from blast_client.messages import JobSpec
+from blast_client import DatabaseInfo, JobNotFound, JobSpec, JobStatus, NoResult, plan_jobs
 
 
 def hsp_doc(num: int, bits: float, qfrom: int, qto: int, length: int = 0) -> dict[str, Any]:
