@@ -50,11 +50,12 @@ lock: ## Re-resolve images/base/constraints.txt, the one Python lock of all imag
 secrets: $(VENV)/.installed ## Create compose/.env with random secrets (kept if it exists)
 	$(VENV)/bin/deployer local secrets $(ENV_FILE)
 
-up: build secrets ## Start the local stack, wait until healthy, print the notebook URL
+up: build secrets ## Start the local stack, wait until healthy, print the notebook and BLAST page URLs
 	$(DC) up -d --remove-orphans
 	@$(VENV)/bin/deployer local wait --timeout $(UP_TIMEOUT) --env-file $(ENV_FILE)
-	@source <(grep -E '^(NOTEBOOK_TOKEN)=' $(ENV_FILE)); \
-		echo "Notebook: http://127.0.0.1:$${NOTEBOOK_PORT:-8888}/lab?token=$$NOTEBOOK_TOKEN"
+	@source <(grep -E '^(NOTEBOOK_TOKEN|NOTEBOOK_PORT|WEB_PORT)=' $(ENV_FILE)); \
+		echo "Notebook:   http://127.0.0.1:$${NOTEBOOK_PORT:-8888}/lab?token=$$NOTEBOOK_TOKEN"; \
+		echo "BLAST page: http://127.0.0.1:$${WEB_PORT:-8080}/?token=$$NOTEBOOK_TOKEN"
 
 down: ## Stop the local stack (keeps its volumes)
 	$(DC) down --remove-orphans
