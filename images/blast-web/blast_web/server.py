@@ -14,7 +14,10 @@ import tempfile
 from pathlib import Path
 
 import uvicorn
+from blast_client import BlastClient, BlastClientError
 
+from blast_web.app import create_app
+from blast_web.service import Service
 from blast_web.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("blast_web")
@@ -56,13 +59,8 @@ def main() -> None:
         settings = load_settings()
         tls_dir = Path(tempfile.mkdtemp(prefix="blast-web-tls-"))
         tls = tls_files(settings, tls_dir)
-        from blast_client import BlastClient
-
-        from blast_web.app import create_app
-        from blast_web.service import Service
-
         client = BlastClient.from_env(queue=settings.queue)
-    except SettingsError as exc:
+    except (SettingsError, BlastClientError) as exc:
         print(f"blast-web: {exc}", file=sys.stderr)
         sys.exit(2)
     for name in list(os.environ):
