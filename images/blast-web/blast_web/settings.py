@@ -23,6 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from blast_client import ConfigError
+from blast_client.config import env_int
+
 from blast_web.security import AuthConfigError, Credentials, check_password_hash
 
 DEFAULT_PORT = 8080
@@ -56,16 +59,10 @@ def secret(env: Mapping[str, str], name: str) -> str | None:
 
 
 def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    text = env.get(name)
-    if not text:
-        return default
     try:
-        value = int(text)
-    except ValueError:
-        raise SettingsError(f"{name}={text!r} must be a whole number") from None
-    if not lo <= value <= hi:
-        raise SettingsError(f"{name}={value} must be between {lo} and {hi}")
-    return value
+        return env_int(env, name, default, lo, hi)
+    except ConfigError as exc:
+        raise SettingsError(exc.message) from None
 
 
 @dataclass(frozen=True)

@@ -68,8 +68,8 @@ def test_a_token_is_generated_when_none_is_given() -> None:
     [
         ({"WEB_TLS": "maybe"}, "WEB_TLS must be"),
         ({"WEB_TLS": "provided", "WEB_TLS_CERT": "x"}, "needs WEB_TLS_CERT and WEB_TLS_KEY"),
-        ({"WEB_PORT": "http"}, "WEB_PORT='http' must be a whole number"),
-        ({"WEB_MAX_RECORDS": "0"}, "WEB_MAX_RECORDS=0 must be between"),
+        ({"WEB_PORT": "http"}, "WEB_PORT='http' is not a whole number"),
+        ({"WEB_MAX_RECORDS": "0"}, "WEB_MAX_RECORDS=0 is out of range"),
         ({"WEB_PASSWORD_HASH": "plain"}, "argon2"),
     ],
 )
