@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,25 @@ def tls_files(settings: Settings, directory: Path) -> tuple[str, str] | None:
     return str(cert), str(key)
 
 
+class RedactToken(logging.Filter):
+    """Hide ``token=`` values in uvicorn's access log (the login URL `make up` prints)."""
+
+    _TOKEN = re.compile(r"(?i)([?&]token=)[^&\s]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the request path argument in place; always keep the record.
+
+        Args:
+            record: An access log record (args: client, method, path, version, status).
+        """
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                self._TOKEN.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                for a in record.args
+            )
+        return True
+
+
 def main() -> None:
     """Start the server; a bad setting is one line on stderr and exit code 2."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -71,6 +91,7 @@ def main() -> None:
             "no WEB_TOKEN or WEB_PASSWORD_HASH given; generated token: %s",
             settings.credentials.token,
         )
+    logging.getLogger("uvicorn.access").addFilter(RedactToken())
     scheme = "https" if tls else "http"
     log.info("serving the BLAST page on %s://0.0.0.0:%d", scheme, settings.port)
     uvicorn.run(

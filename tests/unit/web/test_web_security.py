@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import logging
 from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
 from blast_web.security import AuthConfigError, Credentials, Signer, check_password_hash
+from blast_web.server import RedactToken
 from blast_web.settings import SettingsError, load_settings
 
 
@@ -76,3 +78,13 @@ def test_a_token_is_generated_when_none_is_given() -> None:
 def test_bad_settings_say_what_to_set(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings(env)
+
+
+def test_the_access_log_never_shows_the_token() -> None:
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/searches?token=s3cret&q=1", "1.1", 303), None,
+    )  # fmt: skip
+    assert RedactToken().filter(record)
+    assert "s3cret" not in record.getMessage()
+    assert "/searches?token=[redacted]&q=1" in record.getMessage()
