@@ -132,6 +132,10 @@ class Guard:
                 await self._send(result, session, new_cookie, scope, receive, send)
                 return
             form, too_large = result
+            if too_large and path != "/":  # only the search form says more than this
+                response = PlainTextResponse("request body too large", status_code=413)
+                await self._send(response, session, new_cookie, scope, receive, send)
+                return
             scope["state"]["form"] = form
             scope["state"]["too_large"] = too_large
             if not too_large and not self.signer.check_csrf(session, _text(form, "csrf_token")):
