@@ -54,17 +54,20 @@ def tls_files(settings: Settings, directory: Path) -> tuple[str, str] | None:
 
 
 class RedactToken(logging.Filter):
-    """Hide ``token=`` values in uvicorn's access log (the login URL `make up` prints)."""
+    """Hide ``token=`` values in uvicorn's access log (the login URL `make up` prints), and
+    leave out the health probes' requests, one every few seconds."""
 
     _TOKEN = re.compile(r"(?i)([?&]token=)[^&\s]*")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the request path argument in place; always keep the record.
+        """Rewrite the request path argument in place; False drops a health probe's line.
 
         Args:
             record: An access log record (args: client, method, path, version, status).
         """
         if isinstance(record.args, tuple):
+            if len(record.args) > 2 and record.args[2] == "/healthz":
+                return False
             record.args = tuple(
                 self._TOKEN.sub(r"\1[redacted]", a) if isinstance(a, str) else a
                 for a in record.args

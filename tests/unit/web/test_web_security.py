@@ -88,3 +88,8 @@ def test_the_access_log_never_shows_the_token() -> None:
     assert RedactToken().filter(record)
     assert "s3cret" not in record.getMessage()
     assert "/searches?token=[redacted]&q=1" in record.getMessage()
+    probe = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/healthz", "1.1", 200), None,
+    )  # fmt: skip
+    assert not RedactToken().filter(probe)
