@@ -49,7 +49,7 @@ QUERIES_PER_PAGE = 50
 
 
 def human_size(n: int | None) -> str:
-    """Bytes for people: ``1.2 GB``.
+    """Bytes for people, in binary units: ``10 MiB``, ``1.2 GiB``.
 
     Args:
         n: Bytes, or None.
@@ -57,10 +57,10 @@ def human_size(n: int | None) -> str:
     if n is None:
         return "?"
     value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.3g} {unit}"
+        value /= 1024
     return f"{n} B"
 
 

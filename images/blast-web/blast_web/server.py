@@ -78,6 +78,8 @@ class RedactToken(logging.Filter):
 def main() -> None:
     """Start the server; a bad setting is one line on stderr and exit code 2."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # The storage SDK logs every request and its headers at INFO.
+    logging.getLogger("azure").setLevel(logging.WARNING)
     try:
         settings = load_settings()
         tls_dir = Path(tempfile.mkdtemp(prefix="blast-web-tls-"))

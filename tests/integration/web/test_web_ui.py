@@ -23,7 +23,7 @@ import pytest
 from blast_client.demo import DemoSpec, generate
 from docker.models.containers import Container
 
-from tests.integration.cluster.browser import Chromium
+from tests.integration.cluster.browser import BrowserError, Chromium
 from tests.integration.conftest import REPO, project_containers
 
 ARTIFACTS = REPO / "artifacts" / "blast-web"
@@ -72,7 +72,7 @@ def browser(base_url: str, stack_secrets: dict[str, str]) -> Iterator[Chromium]:
     """Chromium, logged in through the login form with the stack's token."""
     with Chromium(width=1360, height=1000) as chromium:
         chromium.navigate(f"{base_url}/searches")
-        chromium.wait_for("document.querySelector('#login-form')", 30, "the login form")
+        loaded(chromium, "#login-form", "the login form")
         shoot(chromium, "01-login")
         token = json.dumps(stack_secrets["NOTEBOOK_TOKEN"])
         chromium.evaluate(f"document.querySelector('#secret').value = {token}")
@@ -96,9 +96,18 @@ def shoot(chromium: Chromium, name: str) -> None:
     chromium.send("Emulation.clearDeviceMetricsOverride")
 
 
+def loaded(chromium: Chromium, selector: str, what: str) -> None:
+    """Wait for ``selector`` and for the page's stylesheet (clicks land by layout)."""
+    chromium.wait_for(
+        f"document.readyState === 'complete' && !!document.querySelector({json.dumps(selector)})",
+        30,
+        what,
+    )
+
+
 def open_form(chromium: Chromium, base_url: str) -> None:
     chromium.navigate(f"{base_url}/")
-    chromium.wait_for("document.querySelector('#search-form')", 30, "the search form")
+    loaded(chromium, "#search-form", "the search form")
 
 
 def fill(chromium: Chromium, query: str, **fields: str) -> None:
@@ -149,13 +158,19 @@ def run_search(chromium: Chromium, base_url: str, query: str, name: str) -> str:
 
 
 def wait_for_results(chromium: Chromium) -> None:
-    # The page polls its status and reloads itself once the search is final.
-    chromium.wait_for(
-        "document.querySelector('#hits') || document.querySelector('.query .muted')",
-        SEARCH_TIMEOUT,
-        "the hit table to appear",
-        interval=1.0,
-    )
+    """Wait until the page, polling its status, has reloaded itself with the results."""
+    try:
+        chromium.wait_for(
+            "!!(document.querySelector('#hits') || document.querySelector('.query .muted'))",
+            SEARCH_TIMEOUT,
+            "the hit table to appear",
+            interval=1.0,
+        )
+    except BrowserError:
+        page = chromium.evaluate("location.href + '\\n' + document.body.innerText")
+        raise AssertionError(
+            f"no results after {SEARCH_TIMEOUT:.0f} s; the page:\n{page}"
+        ) from None
 
 
 def test_a_search_from_paste_to_alignment_and_tsv(
@@ -186,17 +201,17 @@ def test_a_search_from_paste_to_alignment_and_tsv(
     for index, record in enumerate(PLANTED, start=1):
         query_id = record[1:].split()[0]
         browser.navigate(f"{base_url}/searches/{search_id}?q={index}")
-        browser.wait_for("document.querySelector('#hits')", 30, f"query {index}'s hits")
+        loaded(browser, "#hits", f"query {index}'s hits")
         top = browser.evaluate("document.querySelector('#hits tbody td.mono').textContent.trim()")
         assert top == DEMO.planted[query_id], (query_id, top)
         assert browser.evaluate("document.querySelectorAll('svg.overview a').length") >= 1
     browser.navigate(f"{base_url}/searches/{search_id}?q=4")
-    browser.wait_for("document.querySelector('section.query')", 30, "the decoy")
+    loaded(browser, "section.query", "the decoy")
     assert "No hits" in browser.evaluate("document.querySelector('section.query').innerText")
 
     # Sorting by a column (server side, plain links).
     browser.navigate(f"{base_url}/searches/{search_id}?q=1&sort=bits&order=asc")
-    browser.wait_for("document.querySelector('#hits')", 30, "the sorted table")
+    loaded(browser, "#hits", "the sorted table")
     scores = browser.evaluate(
         "Array.from(document.querySelectorAll('#hits tbody tr td:last-child'))"
         ".map(td => parseFloat(td.textContent))"
@@ -205,9 +220,9 @@ def test_a_search_from_paste_to_alignment_and_tsv(
 
     # The alignment of the first query's best hit, opened from the table.
     browser.navigate(f"{base_url}/searches/{search_id}?q=1")
-    browser.wait_for("document.querySelector('#hits')", 30, "the hit table")
+    loaded(browser, "#hits", "the hit table")
     browser.click("document.querySelector('#hits tbody td.mono a')", "the best hit")
-    browser.wait_for("document.querySelector('pre.alignment')", 30, "the alignment")
+    loaded(browser, "pre.alignment", "the alignment")
     text = browser.evaluate("document.querySelector('pre.alignment').textContent")
     assert text.startswith("Query  ") and "Sbjct  " in text and "||||" in text
     shoot(browser, "05-alignment")
@@ -223,7 +238,7 @@ def test_a_search_from_paste_to_alignment_and_tsv(
         assert status == 200 and marker in body[:4000], kind
 
     browser.navigate(f"{base_url}/searches")
-    browser.wait_for(f"document.querySelector('tr[data-search=\"{search_id}\"]')", 30, "the list")
+    loaded(browser, f'tr[data-search="{search_id}"]', "the list")
     row = browser.evaluate(f"document.querySelector('tr[data-search=\"{search_id}\"]').innerText")
     assert "succeeded" in row and "1/1" in row
     shoot(browser, "06-searches")
