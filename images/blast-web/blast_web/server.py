@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import uvicorn
@@ -19,7 +20,7 @@ from blast_client import BlastClient, BlastClientError
 
 from blast_web.app import create_app
 from blast_web.service import Service
-from blast_web.settings import Settings, SettingsError, load_settings
+from blast_web.settings import Settings, SettingsError, load_settings, secret
 
 log = logging.getLogger("blast_web")
 
@@ -75,6 +76,24 @@ class RedactToken(logging.Filter):
         return True
 
 
+def storage_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment for the client library, with the connection string read from
+    ``AZURE_STORAGE_CONNECTION_STRING_FILE`` when that is how it was given.
+
+    Args:
+        env: The process environment.
+
+    Raises:
+        SettingsError: if the file cannot be read.
+    """
+    out = dict(env)
+    value = secret(env, "AZURE_STORAGE_CONNECTION_STRING")
+    if value is not None:
+        out["AZURE_STORAGE_CONNECTION_STRING"] = value
+    out.pop("AZURE_STORAGE_CONNECTION_STRING_FILE", None)
+    return out
+
+
 def main() -> None:
     """Start the server; a bad setting is one line on stderr and exit code 2."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -84,7 +103,7 @@ def main() -> None:
         settings = load_settings()
         tls_dir = Path(tempfile.mkdtemp(prefix="blast-web-tls-"))
         tls = tls_files(settings, tls_dir)
-        client = BlastClient.from_env(queue=settings.queue)
+        client = BlastClient.from_env(queue=settings.queue, env=storage_env(os.environ))
     except (SettingsError, BlastClientError) as exc:
         print(f"blast-web: {exc}", file=sys.stderr)
         sys.exit(2)

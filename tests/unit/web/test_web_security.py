@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 from blast_web.security import AuthConfigError, Credentials, Signer, check_password_hash
-from blast_web.server import RedactToken
+from blast_web.server import RedactToken, storage_env
 from blast_web.settings import SettingsError, load_settings
 
 
@@ -93,3 +93,10 @@ def test_the_access_log_never_shows_the_token() -> None:
         ("127.0.0.1:5", "GET", "/healthz", "1.1", 200), None,
     )  # fmt: skip
     assert not RedactToken().filter(probe)
+
+
+def test_the_storage_connection_string_may_come_from_a_file(tmp_path: Path) -> None:
+    (tmp_path / "cs").write_text("AccountName=a;AccountKey=k\n")
+    env = storage_env({"AZURE_STORAGE_CONNECTION_STRING_FILE": str(tmp_path / "cs"), "X": "1"})
+    assert env == {"AZURE_STORAGE_CONNECTION_STRING": "AccountName=a;AccountKey=k", "X": "1"}
+    assert storage_env({"AZURE_STORAGE_ACCOUNT": "acct"}) == {"AZURE_STORAGE_ACCOUNT": "acct"}
