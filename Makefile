@@ -72,10 +72,18 @@ test: venv build ## Run every test: unit tests, then the image and compose integ
 test-unit: venv ## Run the fast unit tests (no Docker needed)
 	$(VENV)/bin/pytest -m "not docker" tests
 
-lint: venv ## ruff and mypy
-	$(VENV)/bin/ruff check deployer tests bench images
-	$(VENV)/bin/ruff format --check deployer tests bench images
+# Scripts without a .py or .sh name (healthchecks, start-ipengines, .ci/run), found by their #! line.
+first_line_matches = git ls-files ':!*.py' ':!*.sh' ':!*.ipynb' | xargs awk 'FNR == 1 { if ($(1)) print FILENAME; nextfile }'
+PY_SCRIPTS = $(shell $(call first_line_matches,/^\#!.*python/))
+SH_SCRIPTS = $(shell git ls-files '*.sh'; $(call first_line_matches,/^\#!.*[\/ ](ba|da)?sh( |$$$$)/))
+
+lint: venv ## ruff, mypy (strict) and shellcheck; any finding fails
+	$(VENV)/bin/ruff check deployer tests bench images $(PY_SCRIPTS)
+	$(VENV)/bin/ruff format --check deployer tests bench images $(PY_SCRIPTS)
 	$(VENV)/bin/mypy deployer tests bench images/blast-client/blast_client images/blast-worker/blast_worker images/blast-web/blast_web
+	@# One run per script: several are called healthcheck, one module name for mypy.
+	@set -e; for script in $(PY_SCRIPTS); do echo "mypy $$script"; $(VENV)/bin/mypy $$script; done
+	shellcheck $(SH_SCRIPTS)
 
 bench: venv ## Run the benchmarks; they print their figures
 	@set -e; for script in bench/bench_*.py; do echo "== $$script"; $(VENV)/bin/python $$script; done

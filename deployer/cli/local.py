@@ -75,4 +75,9 @@ def wait(
             hint="`make logs` shows why; `make down` stops the stack",
             code="StackUnhealthy",
         )
-    emit("local wait", {"project": project, "ready": True}, output, lambda _: None)
+    emit(
+        "local wait",
+        {"project": project, "ready": True},
+        output,
+        lambda _: err.print(f"the stack {project} is ready", markup=False),
+    )
