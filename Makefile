@@ -26,10 +26,10 @@ export IMAGE_PREFIX TAG EXTRA_CA_CERTS DEBIAN_IMAGE VENV
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(VENV)/.installed: pyproject.toml images/blast-client/pyproject.toml images/blast-worker/pyproject.toml
+$(VENV)/.installed: pyproject.toml images/blast-client/pyproject.toml images/blast-worker/pyproject.toml images/blast-web/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]' -e images/blast-client -e images/blast-worker
+	$(VENV)/bin/pip install --quiet -e '.[dev]' -e images/blast-client -e images/blast-worker -e images/blast-web
 	@touch $@
 
 venv: $(VENV)/.installed ## Create the development virtualenv (.venv) with the deployer and test tools
@@ -50,11 +50,12 @@ lock: ## Re-resolve images/base/constraints.txt, the one Python lock of all imag
 secrets: $(VENV)/.installed ## Create compose/.env with random secrets (kept if it exists)
 	$(VENV)/bin/deployer local secrets $(ENV_FILE)
 
-up: build secrets ## Start the local stack, wait until healthy, print the notebook URL
+up: build secrets ## Start the local stack, wait until healthy, print the notebook and BLAST page URLs
 	$(DC) up -d --remove-orphans
 	@$(VENV)/bin/deployer local wait --timeout $(UP_TIMEOUT) --env-file $(ENV_FILE)
-	@source <(grep -E '^(NOTEBOOK_TOKEN)=' $(ENV_FILE)); \
-		echo "Notebook: http://127.0.0.1:$${NOTEBOOK_PORT:-8888}/lab?token=$$NOTEBOOK_TOKEN"
+	@source <(grep -E '^(NOTEBOOK_TOKEN|NOTEBOOK_PORT|WEB_PORT)=' $(ENV_FILE)); \
+		echo "Notebook:   http://127.0.0.1:$${NOTEBOOK_PORT:-8888}/lab?token=$$NOTEBOOK_TOKEN"; \
+		echo "BLAST page: http://127.0.0.1:$${WEB_PORT:-8080}/?token=$$NOTEBOOK_TOKEN"
 
 down: ## Stop the local stack (keeps its volumes)
 	$(DC) down --remove-orphans
@@ -79,7 +80,7 @@ SH_SCRIPTS = $(shell git ls-files '*.sh'; $(call first_line_matches,/^\#!.*[\/ ]
 lint: venv ## ruff, mypy (strict) and shellcheck; any finding fails
 	$(VENV)/bin/ruff check deployer tests bench images $(PY_SCRIPTS)
 	$(VENV)/bin/ruff format --check deployer tests bench images $(PY_SCRIPTS)
-	$(VENV)/bin/mypy deployer tests bench images/blast-client/blast_client images/blast-worker/blast_worker
+	$(VENV)/bin/mypy deployer tests bench images/blast-client/blast_client images/blast-worker/blast_worker images/blast-web/blast_web
 	@# One run per script: several are called healthcheck, one module name for mypy.
 	@set -e; for script in $(PY_SCRIPTS); do echo "mypy $$script"; $(VENV)/bin/mypy $$script; done
 	shellcheck $(SH_SCRIPTS)

@@ -27,7 +27,7 @@ from deployer.errors import DeployerError, InputError, MissingAzureScopeError, W
 from deployer.imagebuild import manifest
 from deployer.plan import Action, Change, GroupSpec, Plan, build, group_names
 from deployer.settings import Overrides, Settings, resolve_azure_scope, resolve_settings
-from deployer.workload import Workload, load
+from deployer.workload import Tls, Workload, load
 
 BackendFactory = Callable[[Settings], Backend]
 NO_OVERRIDES = Overrides()
@@ -50,16 +50,25 @@ def _cluster(backend: Backend, progress: Progress | None) -> Cluster:
 
 def _tls(workload: Workload, base: Path) -> tuple[Secret, Secret] | None:
     ipp = workload.workloads.ipyparallel
-    if not ipp or ipp.tls.mode != "provided" or not ipp.tls.cert_file or not ipp.tls.key_file:
+    return _read_tls(ipp.tls if ipp else None, base, "notebook", "ipyparallel.tls")
+
+
+def _web_tls(workload: Workload, base: Path) -> tuple[Secret, Secret] | None:
+    blast = workload.workloads.blast
+    page = blast.web_page if blast else None
+    return _read_tls(page.tls if page else None, base, "BLAST web page", "blast.web.tls")
+
+
+def _read_tls(tls: Tls | None, base: Path, what: str, where: str) -> tuple[Secret, Secret] | None:
+    if not tls or tls.mode != "provided" or not tls.cert_file or not tls.key_file:
         return None
     try:
-        cert = (base / ipp.tls.cert_file).read_text(encoding="utf-8")
-        key = (base / ipp.tls.key_file).read_text(encoding="utf-8")
+        cert = (base / tls.cert_file).read_text(encoding="utf-8")
+        key = (base / tls.key_file).read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(
-            f"cannot read the notebook TLS file {exc.filename}: {exc.strerror}",
-            hint="workloads.ipyparallel.tls.cert_file and key_file are relative to the "
-            "workload file",
+            f"cannot read the {what} TLS file {exc.filename}: {exc.strerror}",
+            hint=f"workloads.{where}.cert_file and key_file are relative to the workload file",
         ) from None
     return Secret(cert), Secret(key)
 
@@ -183,6 +192,7 @@ class _Prepared:
     settings: Settings
     secrets: deployment_secrets.DeploymentSecrets
     tls: tuple[Secret, Secret] | None
+    web_tls: tuple[Secret, Secret] | None = None
 
     def plan(self, head_private_ip: str | None = None) -> Plan:
         """Build the plan; in subnet mode pass the head's private IP once known.
@@ -200,6 +210,7 @@ class _Prepared:
                 self.secrets,
                 head_private_ip=head_private_ip,
                 notebook_tls=self.tls,
+                web_tls=self.web_tls,
             ),
             self.workload,
             self.settings,
@@ -229,7 +240,9 @@ def _prepare(
 ) -> _Prepared:
     settings = _with_built_images(resolve_settings(workload, overrides, need_azure=need_azure))
     secs = deployment_secrets.load_or_generate(settings.deployment, persist=persist)
-    return _Prepared(workload, settings, secs, _tls(workload, file.parent))
+    return _Prepared(
+        workload, settings, secs, _tls(workload, file.parent), _web_tls(workload, file.parent)
+    )
 
 
 def _head_ip(settings: Settings, observed: dict[str, ObservedGroup]) -> str | None:

@@ -18,6 +18,8 @@ HEALTHCHECK: Final = ("/usr/local/bin/healthcheck",)
 USER_UID: Final = 1000
 
 NOTEBOOK_PORT: Final = 8888
+WEB_PORT: Final = 8080
+"""The BLAST web page's port (HTTPS under TLS); non-root, so not 443."""
 ENGINE_ENTRY_PORT: Final = 2222
 """The single port engines use: the controller's sshd, key-only, user ``ipp``."""
 ENGINE_SSH_USER: Final = "ipp"
@@ -192,6 +194,20 @@ JANITOR: Final = Role(
     ),
     command=("deployer-janitor",),
 )
+BLAST_WEB: Final = Role(
+    name="blast-web",
+    image="blast-web",
+    env=(
+        EnvVar("WEB_TOKEN", secret=True),
+        EnvVar("WEB_PASSWORD_HASH", secret=True),
+        EnvVar("WEB_SECRET_KEY", secret=True),
+        EnvVar("WEB_TLS"),
+        EnvVar("WEB_TLS_CERT", secret=True),
+        EnvVar("WEB_TLS_KEY", secret=True),
+        *_STORAGE_ENV,
+    ),
+    ports=(WEB_PORT,),
+)
 AZURITE: Final = Role(
     name="azurite",
     image="azurite",
@@ -211,7 +227,16 @@ BLAST_INIT: Final = Role(
 
 ROLES: Final = {
     r.name: r
-    for r in (IPCONTROLLER, NOTEBOOK, IPENGINE, BLAST_WORKER, JANITOR, AZURITE, BLAST_INIT)
+    for r in (
+        IPCONTROLLER,
+        NOTEBOOK,
+        IPENGINE,
+        BLAST_WORKER,
+        BLAST_WEB,
+        JANITOR,
+        AZURITE,
+        BLAST_INIT,
+    )
 }
 
 

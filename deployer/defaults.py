@@ -36,6 +36,9 @@ CONTROLLER_CPU: Final = 10
 CONTROLLER_MEMORY: Final = 15
 NOTEBOOK_CPU: Final = 10
 NOTEBOOK_MEMORY: Final = 20
+WEB_CPU: Final = 10
+WEB_MEMORY: Final = 10
+"""The BLAST web page's group: the ACI minimum (1 vCPU, 1 GB) is plenty for one uvicorn."""
 
 # --- BLAST defaults ---
 BLAST_CACHE_FACTOR: Final = 1.1

@@ -8,7 +8,7 @@ leave only inside ``secure_env``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -19,7 +19,7 @@ from deployer.deployment_secrets import DeploymentSecrets, Secret, digest
 from deployer.errors import MissingSettingError
 from deployer.settings import Settings
 from deployer.sizing import Resources
-from deployer.workload import Workload
+from deployer.workload import BlastWeb, Workload
 
 EnvValue = str | Secret
 
@@ -324,6 +324,7 @@ def build(
     *,
     head_private_ip: str | None = None,
     notebook_tls: tuple[Secret, Secret] | None = None,
+    web_tls: tuple[Secret, Secret] | None = None,
 ) -> Plan:
     """Turn a workload into its desired groups.
 
@@ -335,6 +336,8 @@ def build(
             known. Default: None (a placeholder).
         notebook_tls (tuple[Secret, Secret] | None): (cert, key) PEM when the
             notebook TLS mode is ``provided``. Default: None.
+        web_tls (tuple[Secret, Secret] | None): (cert, key) PEM when the BLAST web
+            page's TLS mode is ``provided``. Default: None.
 
     Returns:
         Plan: The groups, head first.
@@ -493,7 +496,61 @@ def build(
                     **({"priority": "Spot", "subnet_id": None} if spot else {}),
                 )
             )
+        if blast.web_page:
+            web, endpoint = _web_group(settings, blast.web_page, storage, secrets, web_tls, image)
+            groups.append(web)
+            endpoints.append(endpoint)
     return Plan(dep, settings.location, tuple(groups), tuple(endpoints))
+
+
+def _web_group(
+    settings: Settings,
+    page: BlastWeb,
+    storage: Mapping[str, EnvValue | None],
+    secrets: DeploymentSecrets,
+    tls: tuple[Secret, Secret] | None,
+    image: Callable[[str], str],
+) -> tuple[GroupSpec, tuple[str, str]]:
+    """The BLAST web page's group and endpoint.
+
+    A group of its own rather than a place in the head group: it exists without an
+    ipyparallel cluster, it is recreated independently of the notebook, and it holds storage
+    credentials but no cluster keys. It uses one of the five ports of its own public IP
+    (8080); the head keeps two of its five (8888, 2222). The access token is the
+    deployment's front-door token, the notebook's.
+    """
+    env: dict[str, EnvValue | None] = {
+        **storage,
+        "WEB_TOKEN": Secret(secrets.notebook_token),
+        "WEB_TLS": page.tls.mode,
+    }
+    if page.tls.mode == "provided":
+        if tls is None:
+            raise MissingSettingError("the BLAST web page's TLS certificate and key were not read")
+        env["WEB_TLS_CERT"], env["WEB_TLS_KEY"] = tls
+    container = _container(
+        contract.BLAST_WEB,
+        "blast-web",
+        image("blast-web"),
+        Resources(defaults.WEB_CPU, defaults.WEB_MEMORY),
+        env,
+    )
+    label = page.dns_label or f"{settings.deployment}-blast"
+    host = (
+        "<private IP>" if settings.subnet_id else f"{label}.{settings.location}.azurecontainer.io"
+    )
+    scheme = "http" if page.tls.mode == "off" else "https"
+    group = _finish(
+        settings,
+        f"{settings.deployment}-web",
+        BLAST,
+        "web",
+        [container],
+        ip="Private" if settings.subnet_id else "Public",
+        ports=(contract.WEB_PORT,),
+        dns_label=None if settings.subnet_id else label,
+    )
+    return group, ("blast web", f"{scheme}://{host}:{contract.WEB_PORT}/")
 
 
 # --- comparing desired and observed groups ---------------------------------------

@@ -100,6 +100,7 @@ def context(workload: Workload) -> dict[str, object]:
         "notebook": contract.NOTEBOOK,
         "engine": contract.IPENGINE,
         "worker": contract.BLAST_WORKER,
+        "web": contract.BLAST_WEB if blast and blast.web_page else None,
     }
 
 

@@ -149,7 +149,7 @@ class Deployment(_Model):
 
 
 class Tls(_Model):
-    """TLS of the notebook."""
+    """TLS of a front door: the notebook or the BLAST web page."""
 
     mode: Literal["off", "self-signed", "provided"] = "self-signed"
     cert_file: str | None = Field(None, description="PEM certificate when mode is provided.")
@@ -248,6 +248,18 @@ class BlastDatabase(_Model):
         return self
 
 
+class BlastWeb(_Model):
+    """The BLAST web page: a container group of its own with a public IP (one port, 8080)."""
+
+    tls: Tls = Field(default_factory=Tls, description="TLS of the page.")
+    dns_label: str | None = Field(
+        None,
+        pattern=r"^[a-z][a-z0-9-]{1,61}[a-z0-9]$",
+        description="DNS label of the page: <label>.<location>.azurecontainer.io. "
+        "Default: <deployment>-blast. Ignored with a subnet.",
+    )
+
+
 class Blast(_Model):
     """A queue-driven BLAST search service: worker groups."""
 
@@ -278,6 +290,18 @@ class Blast(_Model):
     databases: list[BlastDatabase] = Field(
         min_length=1, description="Databases every worker caches."
     )
+    web: bool | BlastWeb = Field(
+        False,
+        description="The BLAST web page: true (self-signed TLS, default DNS label) or its "
+        "tls and dns_label. It runs in a group of its own.",
+    )
+
+    @property
+    def web_page(self) -> BlastWeb | None:
+        """The web page's settings, or None when it is off."""
+        if isinstance(self.web, BlastWeb):
+            return self.web
+        return BlastWeb() if self.web else None
 
     @model_validator(mode="before")
     @classmethod

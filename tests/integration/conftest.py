@@ -57,11 +57,11 @@ def docker_client() -> docker.DockerClient:
 
 @pytest.fixture(scope="session")
 def stack_env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh env file with random secrets and a free notebook port for the test stack."""
+    """A fresh env file with random secrets and free notebook and web page ports."""
     path = tmp_path_factory.mktemp("stack") / ".env"
     ensure_env_file(path)
     with path.open("a", encoding="utf-8") as fh:
-        fh.write(f"NOTEBOOK_PORT={free_port()}\n")
+        fh.write(f"NOTEBOOK_PORT={free_port()}\nWEB_PORT={free_port()}\n")
     return path
 
 

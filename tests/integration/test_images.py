@@ -14,13 +14,14 @@ import pytest
 
 from tests.integration.conftest import REPO, ImageRunner, image
 
-SERVICE_IMAGES = ["azurite", "ipcontroller", "ipengine", "notebook", "blast-worker"]
+SERVICE_IMAGES = ["azurite", "ipcontroller", "ipengine", "notebook", "blast-worker", "blast-web"]
 # Acceptance targets of the foundation issue, in bytes (docker's decimal units).
 SIZE_LIMITS = {
     "notebook": 1_200_000_000,
     "ipengine": 700_000_000,
     "blast-worker": 700_000_000,
     "ipcontroller": 350_000_000,
+    "blast-web": 250_000_000,
 }
 PEM = re.compile(rb"-----BEGIN CERTIFICATE-----\n(.+?)-----END CERTIFICATE-----", re.S)
 
@@ -78,6 +79,42 @@ def test_notebook_generates_a_token_when_none_is_given(run_image: ImageRunner) -
     token = re.search(r"generated token: (\w+)", logs)
     assert token and len(token.group(1)) >= 32
     assert "WARNING" not in logs.split("generated token:")[0]
+
+
+def test_blast_web_with_a_bad_setting_explains_in_one_line_and_exits_2(
+    run_image: ImageRunner,
+) -> None:
+    code, logs = run_image.run("blast-web", environment={"WEB_TLS": "sometimes"})
+    assert code == 2
+    assert (
+        logs.strip() == "blast-web: WEB_TLS must be off, self-signed or provided (got 'sometimes')"
+    )
+
+
+def test_blast_web_serves_tls_on_a_read_only_root(
+    run_image: ImageRunner,
+) -> None:
+    """Self-signed TLS, a generated token logged once, health from /healthz, and nothing
+    written outside /tmp (the hardened compose service runs with a read-only root)."""
+    container = run_image.start(
+        "blast-web",
+        environment={"WEB_TLS": "self-signed", "AZURE_STORAGE_ACCOUNT": "nosuchaccount"},
+        read_only=True,
+        tmpfs={"/tmp": ""},
+        cap_drop=["ALL"],
+    )
+    for _ in range(90):
+        container.reload()
+        assert container.status == "running", container.logs().decode()[-2000:]
+        if container.attrs["State"]["Health"]["Status"] == "healthy":
+            break
+        subprocess.run(["sleep", "1"], check=True)
+    logs = container.logs().decode()
+    assert container.attrs["State"]["Health"]["Status"] == "healthy", logs[-2000:]
+    assert "serving the BLAST page on https://" in logs
+    token = re.search(r"generated token: (\w+)", logs)
+    assert token and len(token.group(1)) >= 32
+    assert "WARNING" not in logs and "Traceback" not in logs
 
 
 def _public_cas(client: docker.DockerClient, name: str) -> bytes:

@@ -36,6 +36,7 @@ def test_every_service_becomes_healthy(docker_client: docker.DockerClient, stack
         "notebook",
         "ipengine",
         "blast-worker",
+        "blast-web",
     }
     for name, container in services.items():
         container.reload()
@@ -115,7 +116,7 @@ def test_blast_worker_is_healthy_and_idle(docker_client: docker.DockerClient, st
     assert status["status"] == "ok"
 
 
-def test_only_the_notebook_is_published_on_loopback(
+def test_only_the_notebook_and_the_blast_page_are_published_on_loopback(
     docker_client: docker.DockerClient, stack: str, stack_secrets: dict[str, str]
 ) -> None:
     published = []
@@ -131,7 +132,10 @@ def test_only_the_notebook_is_published_on_loopback(
                         binding["HostPort"],
                     )
                 )
-    assert published == [("ipcontroller", "8888/tcp", "127.0.0.1", stack_secrets["NOTEBOOK_PORT"])]
+    assert sorted(published) == [
+        ("blast-web", "8080/tcp", "127.0.0.1", stack_secrets["WEB_PORT"]),
+        ("ipcontroller", "8888/tcp", "127.0.0.1", stack_secrets["NOTEBOOK_PORT"]),
+    ]
 
 
 def test_the_other_compose_version_runs_the_stack_too(
@@ -153,7 +157,7 @@ def test_the_other_compose_version_runs_the_stack_too(
     env_file = tmp_path / ".env"
     ensure_env_file(env_file)
     with env_file.open("a", encoding="utf-8") as fh:
-        fh.write(f"NOTEBOOK_PORT={free_port()}\n")
+        fh.write(f"NOTEBOOK_PORT={free_port()}\nWEB_PORT={free_port()}\n")
     project = f"{docker_compose_project_name}alt"
     compose = [*other, "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "-p", project]
     try:

@@ -36,6 +36,7 @@ def test_selection_adds_parents_in_build_order_and_excludes_local_only_images() 
         "ipengine",
         "notebook",
         "blast-worker",
+        "blast-web",
         "deployer",
     ]
     assert [s.name for s in CATALOGUE.select(["ipengine"])] == ["base-builder", "base", "ipengine"]

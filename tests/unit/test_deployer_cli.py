@@ -39,11 +39,14 @@ def test_plan_json_envelope_lists_groups_and_cost(deployer_env: dict[str, str]) 
         "aci-research-head",
         "aci-research-engines-1",
         "aci-research-blast-1",
+        "aci-research-web",
     ]
     head = plan["groups"][0]
     assert head["ports"] == [8888, 2222] and head["ip"] == "public"
     assert head["vcpu"] == "2" and head["memory_gb"] == "3.5"
-    assert plan["counts"] == {"create": 3}
+    web = plan["groups"][3]
+    assert web["ports"] == [8080] and web["ip"] == "public"
+    assert plan["counts"] == {"create": 4}
     assert plan["cost_per_hour"] > 0 and plan["currency"] == "USD"
     assert plan["price_source"].startswith("https://azure.microsoft.com/")
 

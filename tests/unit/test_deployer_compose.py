@@ -41,12 +41,15 @@ def test_every_example_renders_valid_compose_from_the_contract() -> None:
             assert (
                 str(svc["image"]).endswith(f"/{role.image}:${{TAG:-latest}}") or name == "azurite"
             )
-            # Only the notebook is published, and only on loopback.
+            # Only the notebook and the web page are published, and only on loopback.
             for port in svc.get("ports", []):  # type: ignore[attr-defined]
                 assert str(port).startswith("127.0.0.1:")
-                assert str(port).endswith(f":{contract.NOTEBOOK_PORT}")
+                published = contract.WEB_PORT if name == "blast-web" else contract.NOTEBOOK_PORT
+                assert str(port).endswith(f":{published}")
         assert ("ipengine" in services) == (loaded.workloads.ipyparallel is not None)
         assert ("blast-worker" in services) == (loaded.workloads.blast is not None)
+        blast = loaded.workloads.blast
+        assert ("blast-web" in services) == bool(blast and blast.web_page)
 
 
 def test_secrets_come_from_the_environment_never_the_file() -> None:

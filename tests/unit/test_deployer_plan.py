@@ -235,3 +235,42 @@ def test_secret_change_is_detected_without_showing_it() -> None:
             assert value not in shown
     # BLAST workers read storage through the identity: no secrets, nothing to update.
     assert {c.action for c in changes if c not in ipp} == {Action.UNCHANGED}
+
+
+def _blast_web(web: str) -> str:
+    return (
+        "deployment: {name: demo}\nworkloads:\n  blast:\n    workers: 1\n"
+        f"    databases: [{{name: nt, bytes_to_cache: 1000000}}]\n    web: {web}\n"
+    )
+
+
+def test_blast_web_is_a_group_of_its_own_with_one_public_port_and_tls() -> None:
+    p = _plan(_blast_web("true"))
+    [web] = [g for g in p.groups if g.kind == "web"]
+    assert web.name == "demo-web" and web.workload == "blast"
+    assert web.ip == "Public" and web.ports == (contract.WEB_PORT,)
+    assert len(web.ports) <= 5 and web.dns_label == "demo-blast"
+    [page] = web.containers
+    assert page.role == "blast-web" and page.image == "r.azurecr.io/blast-web:1.0"
+    env, secure = dict(page.env), dict(page.secure_env)
+    assert env["WEB_TLS"] == "self-signed" and env["AZURE_STORAGE_ACCOUNT"] == "data"
+    assert secure["WEB_TOKEN"].reveal() == SECRETS.notebook_token
+    assert ("blast web", "https://demo-blast.eastus.azurecontainer.io:8080/") in p.endpoints
+
+
+def test_blast_web_settings_label_tls_and_subnet() -> None:
+    text = _blast_web("{dns_label: my-blast, tls: {mode: 'off'}}")
+    p = _plan(text)
+    [web] = [g for g in p.groups if g.kind == "web"]
+    assert web.dns_label == "my-blast"
+    assert ("blast web", "http://my-blast.eastus.azurecontainer.io:8080/") in p.endpoints
+    private = _plan(text, subnet_id="/sub/x")
+    [web] = [g for g in private.groups if g.kind == "web"]
+    assert web.ip == "Private" and web.dns_label is None
+    assert not [g for g in _plan(_blast_web("false")).groups if g.kind == "web"]
+    provided = _blast_web("{tls: {mode: provided, cert_file: c.pem, key_file: k.pem}}")
+    with pytest.raises(MissingSettingError, match="web page's TLS"):
+        _plan(provided)
+    p = plan.build(parse(provided), _settings(), SECRETS, web_tls=(Secret("CERT"), Secret("KEY")))
+    [web] = [g for g in p.groups if g.kind == "web"]
+    assert dict(web.containers[0].secure_env)["WEB_TLS_KEY"].reveal() == "KEY"

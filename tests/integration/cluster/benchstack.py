@@ -62,7 +62,7 @@ def cluster_stack(project: str | None, timeout: float = 240) -> Iterator[str]:
         env = Path(tmp) / ".env"
         ensure_env_file(env)
         with env.open("a", encoding="utf-8") as fh:
-            fh.write(f"NOTEBOOK_PORT={_free_port()}\n")
+            fh.write(f"NOTEBOOK_PORT={_free_port()}\nWEB_PORT={_free_port()}\n")
         compose = [
             *compose_command(),
             "--env-file",

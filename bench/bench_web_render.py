@@ -1,0 +1,104 @@
+"""Server-side render time and page weight of the BLAST web page's results view.
+
+A finished search of 5,000 hits over 50 queries (100 hits per query, some with several
+HSPs), served in-process through the whole ASGI app (security middleware, view, templates):
+
+* render time of a results page (one query's overview and its first page of 50 hits), cold
+  (the JSON parsed in the request) and warm (the parsed report cached, as it is once a search
+  is final); target: median at most 300 ms;
+* page weight: the HTML plus the stylesheet and script it loads; target: at most 200 KB, and
+  no reference to anything outside the app.
+
+Needs only the dev venv. Run from the repository root:
+
+    .venv/bin/python bench/bench_web_render.py [--queries 50] [--hits 100] [--runs 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from blast_web.app import create_app
+from blast_web.service import Service
+from blast_web.settings import load_settings
+from starlette.testclient import TestClient
+
+from tests.unit.web.support import FakeClient, report_doc
+
+TOKEN = "bench-token"
+DNA = ">q\n" + "ACGT" * 100 + "\n"
+RENDER_TARGET_MS = 300.0
+WEIGHT_TARGET_KB = 200.0
+EXTERNAL = re.compile(r"""(?:src|href|action)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
+
+
+def main() -> None:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queries", type=int, default=50, help="queries (default 50)")
+    parser.add_argument("--hits", type=int, default=100, help="hits per query (default 100)")
+    parser.add_argument("--runs", type=int, default=30, help="timed requests (default 30)")
+    args = parser.parse_args()
+
+    fake = FakeClient()
+    settings = load_settings({"WEB_TOKEN": TOKEN})
+    service = Service(fake)
+    document = report_doc([(f"query {i}", 1500, args.hits) for i in range(1, args.queries + 1)])
+    with TestClient(create_app(service, settings), follow_redirects=False) as web:
+        web.get(f"/?token={TOKEN}")
+        (spec,) = fake.plan(DNA, db="demo", run_id="web-bench")
+        fake.submit([spec])
+        fake.finish(spec.job_id, {15: document, 6: b""})
+        url = "/searches/web-bench?q=25"
+
+        cold: list[float] = []
+        for _ in range(max(3, args.runs // 5)):
+            service._reports.clear()  # time the parse as well
+            start = time.perf_counter()
+            response = web.get(url)
+            cold.append((time.perf_counter() - start) * 1000)
+            assert response.status_code == 200, response.text[:200]
+        warm: list[float] = []
+        for _ in range(args.runs):
+            start = time.perf_counter()
+            response = web.get(url)
+            warm.append((time.perf_counter() - start) * 1000)
+        html = response.content
+        assert b"Hits 1" in html and b"<svg" in html
+        css = web.get("/static/style.css").content
+        js = web.get("/static/app.js").content
+
+    hits = args.queries * args.hits
+    weight_kb = (len(html) + len(css) + len(js)) / 1024
+    external = EXTERNAL.findall(html.decode()) + EXTERNAL.findall(css.decode())
+    median = statistics.median(warm)
+    render_ok = "met" if median <= RENDER_TARGET_MS else "MISSED"
+    weight_ok = "met" if weight_kb <= WEIGHT_TARGET_KB else "MISSED"
+    size_mb = len(document) / 1e6
+    print(f"results page, {hits} hits over {args.queries} queries (JSON {size_mb:.1f} MB)")
+    print(
+        f"  render, cold (parse + render): median {statistics.median(cold):.0f} ms "
+        f"over {len(cold)} requests"
+    )
+    print(
+        f"  render, warm (cached report):  median {median:.1f} ms, "
+        f"p90 {sorted(warm)[int(0.9 * len(warm)) - 1]:.1f} ms over {len(warm)} requests "
+        f"(target <= {RENDER_TARGET_MS:.0f} ms: {render_ok})"
+    )
+    print(
+        f"  page weight: HTML {len(html) / 1024:.1f} KB + CSS {len(css) / 1024:.1f} KB "
+        f"+ JS {len(js) / 1024:.1f} KB = {weight_kb:.1f} KB "
+        f"(target <= {WEIGHT_TARGET_KB:.0f} KB: {weight_ok})"
+    )
+    print(f"  external references: {len(external)} {'(none)' if not external else external[:3]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""BLAST JSON to hit rows: parsing, coverage, sorting, pagination, number formats, FASTA."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from blast_web.report import (
+    ReportError,
+    format_evalue,
+    hit_fasta,
+    paginate,
+    parse_reports,
+    query_coverage,
+    sort_hits,
+)
+
+from tests.unit.web.support import report_doc
+
+
+def test_batches_join_in_order_with_query_numbers_running_on() -> None:
+    report = parse_reports(
+        [report_doc([("q1", 300, 2), ("q2", 200, 0)]), report_doc([("q3", 100, 1)])]
+    )
+    assert [q.index for q in report.queries] == [1, 2, 3]
+    assert [q.title for q in report.queries] == ["q1", "q2", "q3"]
+    assert [len(q.hits) for q in report.queries] == [2, 0, 1]
+    assert report.queries[1].message == "No hits found"
+    assert report.program == "blastn" and report.db == "demo" and report.hit_count == 3
+
+
+def test_hit_rows_take_the_best_hsp_and_the_union_coverage() -> None:
+    report = parse_reports([report_doc([("q", 400, 3)])])
+    hit = report.queries[0].hits[2]  # hit 3 has two HSPs: 1-100 and 105-400
+    assert hit.subject_id == "s3" and hit.description == "subject 3"
+    assert hit.bit_score == 397.0 and len(hit.hsps) == 2
+    assert hit.pct_identity == pytest.approx(100 * 99 / 100)
+    assert hit.query_coverage == pytest.approx(100 * (100 + 296) / 400)
+
+
+@pytest.mark.parametrize(
+    ("intervals", "length", "expected"),
+    [
+        ([(1, 100)], 100, 100.0),
+        ([(1, 50), (26, 75)], 100, 75.0),
+        ([(75, 26), (1, 10)], 100, 60.0),  # reversed pairs count the same
+        ([(1, 10), (11, 20)], 40, 50.0),  # adjacent intervals do not double count
+        ([], 100, 0.0),
+        ([(1, 10)], 0, 0.0),
+    ],
+)
+def test_query_coverage(intervals: list[tuple[int, int]], length: int, expected: float) -> None:
+    assert query_coverage(intervals, length) == pytest.approx(expected)
+
+
+def test_sorting_by_each_column_keeps_blast_rank_for_ties() -> None:
+    hits = parse_reports([report_doc([("q", 300, 12)])]).queries[0].hits
+    assert [h.num for h in sort_hits(hits, "bits", True)] == list(range(1, 13))
+    assert [h.num for h in sort_hits(hits, "bits", False)][:2] == [12, 11]
+    assert [h.num for h in sort_hits(hits, "evalue", False)][:3] == [1, 2, 3]
+    by_cover = sort_hits(hits, "coverage", True)
+    covers = [h.query_coverage for h in by_cover]
+    assert covers == sorted(covers, reverse=True)
+    tied = [h for h in by_cover if h.query_coverage == covers[0]]
+    assert [h.num for h in tied] == sorted(h.num for h in tied)
+    assert [h.num for h in sort_hits(hits, "nonsense", True)] == list(range(1, 13))
+
+
+def test_paginate_clamps_and_counts() -> None:
+    rows = list(range(1, 121))
+    page = paginate(rows, 3, 50)
+    assert page.items == tuple(range(101, 121)) and page.pages == 3 and page.first == 101
+    assert paginate(rows, 99, 50).number == 3
+    assert paginate(rows, -1, 50).number == 1
+    empty = paginate([], 1, 50)
+    assert empty.items == () and empty.pages == 1 and empty.first == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0.0, "0.0"), (3.2e-45, "3e-45"), (0.002, "0.002"), (1.5, "1.5"), (1e-3, "0.001")],
+)
+def test_evalues_print_like_blast(value: float, text: str) -> None:
+    assert format_evalue(value) == text
+
+
+def test_hit_fasta_is_the_aligned_subject_without_gaps() -> None:
+    doc = json.loads(report_doc([("q", 130, 1)]))
+    hsp = doc["BlastOutput2"][0]["report"]["results"]["search"]["hits"][0]["hsps"][0]
+    hsp["hseq"] = "AC-GT" + "A" * 70
+    text = hit_fasta(parse_reports([json.dumps(doc)]))
+    lines = text.splitlines()
+    assert lines[0] == ">s1:101-165 subject 1 [query 1: Query_1]"
+    assert "".join(lines[1:]) == "ACGT" + "A" * 70
+    assert all(len(line) <= 60 for line in lines[1:])
+
+
+@pytest.mark.parametrize("raw", [b"", b"{}", b"not json", b'{"BlastOutput2": [{"report": {}}]}'])
+def test_not_blast_json_is_one_clear_error(raw: bytes) -> None:
+    with pytest.raises(ReportError, match="batch 1"):
+        parse_reports([raw])
