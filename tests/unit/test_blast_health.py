@@ -24,6 +24,17 @@ def test_health_reports() -> None:
     assert h.report(now=1100)[0] == 503
 
 
+def healthcheck(port: int) -> subprocess.CompletedProcess[str]:
+    """Run the image's healthcheck module against ``port``."""
+    return subprocess.run(
+        [sys.executable, "-m", "blast_worker.healthcheck"],
+        env={"BLAST_HEALTH_PORT": str(port)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
 def test_health_endpoint_and_healthcheck_module() -> None:
     h = HealthState("w1")
     h.touch()
@@ -33,33 +44,15 @@ def test_health_endpoint_and_healthcheck_module() -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
             body = json.load(resp)
         assert body["status"] == "ok" and body["worker_id"] == "w1" and body["state"] == "starting"
-        proc = subprocess.run(
-            [sys.executable, "-m", "blast_worker.healthcheck"],
-            env={"BLAST_HEALTH_PORT": str(port)},
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        proc = healthcheck(port)
         assert proc.returncode == 0 and json.loads(proc.stdout)["worker_id"] == "w1"
         h.stopping = True
-        proc = subprocess.run(
-            [sys.executable, "-m", "blast_worker.healthcheck"],
-            env={"BLAST_HEALTH_PORT": str(port)},
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        proc = healthcheck(port)
         assert proc.returncode == 1 and json.loads(proc.stdout)["status"] == "stopping"
     finally:
         server.shutdown()
         # Close the listening socket too: else the next connect is accepted by the kernel
         # and the healthcheck waits for its timeout instead of failing at once.
         server.server_close()
-    proc = subprocess.run(
-        [sys.executable, "-m", "blast_worker.healthcheck"],
-        env={"BLAST_HEALTH_PORT": str(port)},
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    proc = healthcheck(port)
     assert proc.returncode == 1 and json.loads(proc.stdout)["status"] == "unreachable"

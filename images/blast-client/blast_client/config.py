@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from blast_client.errors import BlastClientError
@@ -108,14 +108,7 @@ def env_int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -
     Raises:
         ConfigError: naming the variable and the allowed range.
     """
-    raw = env_str(env, name, str(default))
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number; set it to {lo}..{hi}") from None
-    if not lo <= value <= hi:
-        raise ConfigError(f"{name}={value} is out of range; set it to {lo}..{hi}")
-    return value
+    return int(_env_number(env, name, default, lo, hi, int, "a whole number"))
 
 
 def env_float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
@@ -131,11 +124,23 @@ def env_float(env: Mapping[str, str], name: str, default: float, lo: float, hi: 
     Raises:
         ConfigError: naming the variable and the allowed range.
     """
+    return _env_number(env, name, default, lo, hi, float, "a number")
+
+
+def _env_number(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    lo: float,
+    hi: float,
+    parse: Callable[[str], float],
+    noun: str,
+) -> float:
     raw = env_str(env, name, str(default))
     try:
-        value = float(raw)
+        value = parse(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number; set it to {lo:g}..{hi:g}") from None
+        raise ConfigError(f"{name}={raw!r} is not {noun}; set it to {lo:g}..{hi:g}") from None
     if not (math.isfinite(value) and lo <= value <= hi):
         raise ConfigError(f"{name}={raw} is out of range; set it to {lo:g}..{hi:g}")
     return value
