@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import subprocess
 import sys
+import time
 import urllib.request
+
+import pytest
 
 from blast_worker.health import HealthState, serve
 
@@ -56,3 +61,18 @@ def test_health_endpoint_and_healthcheck_module() -> None:
         server.server_close()
     proc = healthcheck(port)
     assert proc.returncode == 1 and json.loads(proc.stdout)["status"] == "unreachable"
+
+
+def test_a_probe_that_hangs_up_leaves_no_traceback(capfd: pytest.CaptureFixture[str]) -> None:
+    """A client that closes before the answer (a probe timing out) must not print a traceback."""
+    server = serve(HealthState("w1"), 0)
+    try:
+        for _ in range(20):
+            with socket.create_connection(("127.0.0.1", server.server_port)) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+        time.sleep(0.5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "Traceback" not in capfd.readouterr().err

@@ -8,6 +8,7 @@ Answer: ``{"status": "ok"|"unhealthy"|"stopping", "state": "idle"|"busy"|"provis
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -87,6 +88,15 @@ class HealthState:
         return (200 if status == "ok" else 503), body
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A probe that gave up (its timeout under load) is not an error worth a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 def serve(state: HealthState, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
     """Serve ``/healthz`` on ``host:port`` in a daemon thread.
 
@@ -115,7 +125,7 @@ def serve(state: HealthState, port: int, host: str = "127.0.0.1") -> ThreadingHT
         def log_message(self, format: str, *args: Any) -> None:
             return  # probes every few seconds would flood the JSON log
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    server = _QuietServer((host, port), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="healthz", daemon=True)
     thread.start()
