@@ -11,7 +11,6 @@ import time
 import urllib.request
 
 import pytest
-
 from blast_worker.health import HealthState, serve
 
 
