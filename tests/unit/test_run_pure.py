@@ -380,6 +380,14 @@ def test_idle_needs_both_the_notebook_and_the_controller_idle() -> None:
     assert dj.combine(tasks) == tasks and dj.combine() == dj.Activity(False, None)
 
 
+def test_unreadable_controller_logs_count_as_busy() -> None:
+    from deployer.backends.memory import MemoryBackend
+
+    # A missing head group (ARM error) or a log without a report never culls the cluster.
+    backend = MemoryBackend()
+    assert dj.read_ipp_activity(backend, "demo-head", "ipcontroller", 1000.0).busy
+
+
 def test_controller_reports_activity_at_a_fraction_of_idle_shutdown() -> None:
     from deployer.plan import activity_interval
 
