@@ -67,7 +67,7 @@ ps: ## Show the local stack's containers and their health
 	$(DC) ps
 
 test: venv build ## Run every test: unit tests, then the image and compose integration tests
-	$(VENV)/bin/pytest -m "not long" tests/unit tests/integration
+	$(VENV)/bin/pytest tests/unit tests/integration
 
 test-unit: venv ## Run the fast unit tests (no Docker needed)
 	$(VENV)/bin/pytest -m "not docker" tests

@@ -19,7 +19,7 @@ from deployer.deployment_secrets import DeploymentSecrets, Secret, digest
 from deployer.errors import MissingSettingError
 from deployer.settings import Settings
 from deployer.sizing import Resources
-from deployer.workload import BlastWeb, Workload
+from deployer.workload import BlastWeb, Workload, duration_seconds
 
 EnvValue = str | Secret
 
@@ -372,6 +372,7 @@ def build(
                     "IPP_SSH_HOST_KEY": Secret(secrets.host_key.private),
                     # In subnet mode the controller learns its own IP at start.
                     "IPP_PUBLIC_HOST": None if settings.subnet_id else host,
+                    "IPP_ACTIVITY_INTERVAL": activity_interval(ipp.idle_shutdown),
                 },
             )
         ]
@@ -551,6 +552,18 @@ def _web_group(
         dns_label=None if settings.subnet_id else label,
     )
     return group, ("blast web", f"{scheme}://{host}:{contract.WEB_PORT}/")
+
+
+def activity_interval(idle_shutdown: str | None) -> str | None:
+    """Seconds between the controller's task-activity reports: a sixth of ``idle_shutdown``
+    within 5..30 s, so the janitor sees a task well within the idle time (pure).
+
+    Args:
+        idle_shutdown (str | None): The workload's ``idle_shutdown``; None keeps the image's.
+    """
+    if not idle_shutdown:
+        return None
+    return str(max(5, min(30, duration_seconds(idle_shutdown) // 6)))
 
 
 # --- comparing desired and observed groups ---------------------------------------

@@ -8,12 +8,22 @@ group of the deployment (itself last) when
   move it), or
 * the cluster has been idle for ``JANITOR_IDLE_SHUTDOWN`` seconds, JupyterHub-culler style.
 
-Idle is read from the notebook server's ``GET /api/kernels`` (token auth): the cluster is
-busy while any kernel's ``execution_state`` is ``busy`` or ``starting``, and the idle time
-counts from the latest kernel ``last_activity`` (or from the janitor's start when there are
-no kernels). A notebook that cannot be reached counts as activity, so an outage never deletes
-a cluster. Why it ended is written to the job table (partition ``deployments``) when the
-janitor has storage, and to its own log.
+Idle needs both signals idle (without a notebook, only the second counts):
+
+* the notebook server's ``GET /api/kernels`` (token auth): busy while any kernel's
+  ``execution_state`` is ``busy`` or ``starting``; its activity is the latest kernel
+  ``last_activity``;
+* ipyparallel tasks: the ipcontroller container runs ``ipp-activity`` beside the controller,
+  a loopback client that logs one JSON line (``"event": "ipp-activity"``) every
+  ``IPP_ACTIVITY_INTERVAL`` seconds with the pending and running tasks and the last task
+  activity. The janitor reads the tail of that container's log through ARM (as
+  ``deployer logs`` does), because the hub's client ports are reachable only inside the
+  head group. Busy while tasks are pending or running.
+
+The idle time counts from the latest activity of either signal (or from the janitor's
+start). A notebook that cannot be reached, and a missing or stale activity line, count as
+activity, so an outage never deletes a cluster. Why it ended is written to the job table
+(partition ``deployments``) when the janitor has storage, and to its own log.
 """
 
 from __future__ import annotations
@@ -63,6 +73,79 @@ def parse_kernels(body: bytes) -> Activity:
     return Activity(busy, max(stamps) if stamps else None)
 
 
+IPP_EVENT = "ipp-activity"
+STALE_INTERVALS = 3
+"""An activity line older than this many reporter intervals (plus a minute) is stale."""
+
+
+@dataclass(frozen=True)
+class IppReport:
+    """One ``ipp-activity`` line of the ipcontroller container.
+
+    Args:
+        time (float): Epoch seconds of the report.
+        interval (float): Seconds between reports.
+        pending (int): Tasks not yet assigned to an engine.
+        running (int): Tasks outstanding on engines.
+        last_activity (float | None): Epoch of the last task activity seen, if any.
+    """
+
+    time: float
+    interval: float
+    pending: int
+    running: int
+    last_activity: float | None
+
+
+def parse_ipp_log(text: str) -> IppReport | None:
+    """The latest ``ipp-activity`` line in a log tail, or None (pure).
+
+    Args:
+        text (str): The container's log (other lines and broken lines are skipped).
+    """
+    for line in reversed(text.splitlines()):
+        start = line.find("{")
+        if start < 0 or IPP_EVENT not in line:
+            continue
+        try:
+            doc = json.loads(line[start:])
+            if doc.get("event") != IPP_EVENT:
+                continue
+            last = doc.get("last_activity")
+            return IppReport(
+                time=float(doc["time"]),
+                interval=float(doc["interval"]),
+                pending=int(doc["pending"]),
+                running=int(doc["running"]),
+                last_activity=float(last) if last is not None else None,
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return None
+
+
+def ipp_activity(report: IppReport | None, now: float) -> Activity:
+    """What an ``ipp-activity`` report says; none, or a stale one, counts as busy (pure).
+
+    Args:
+        report (IppReport | None): The latest report.
+        now (float): Epoch seconds.
+    """
+    if report is None or now - report.time > STALE_INTERVALS * report.interval + 60:
+        return Activity(busy=True)
+    return Activity(report.pending > 0 or report.running > 0, report.last_activity)
+
+
+def combine(*signals: Activity) -> Activity:
+    """Busy when any signal is busy; the latest activity of all (pure).
+
+    Args:
+        signals (Activity): The notebook's and the controller's.
+    """
+    stamps = [a.last for a in signals if a.last is not None]
+    return Activity(any(a.busy for a in signals), max(stamps) if stamps else None)
+
+
 def idle_since(previous: float, activity: Activity, now: float) -> float:
     """When the idle time began: ``now`` while busy, else the latest known activity (pure).
 
@@ -92,7 +175,7 @@ def verdict(
         return f"deployment.ttl reached at {when}: deleted every group"
     if idle_limit is not None and now - since >= idle_limit:
         return (
-            f"idle_shutdown: no kernel activity and no running kernel for {now - since:.0f} s "
+            f"idle_shutdown: no kernel or ipyparallel task activity for {now - since:.0f} s "
             f"(limit {idle_limit:.0f} s): deleted every group"
         )
     return None
@@ -129,6 +212,27 @@ def read_activity(url: str, token: str, insecure: bool = False, timeout: float =
     except (OSError, ValueError, urllib.error.URLError) as exc:
         log.warning("notebook server did not answer (%s); counting it as activity", exc)
         return Activity(busy=True)
+
+
+def read_ipp_activity(backend: Backend, group: str, container: str, now: float) -> Activity:
+    """Read the controller's latest ``ipp-activity`` line through ARM; an error is busy.
+
+    Args:
+        backend (Backend): The deployment's backend.
+        group (str): The head group.
+        container (str): The ipcontroller container.
+        now (float): Epoch seconds.
+    """
+    try:
+        text = backend.logs(group, container, tail=LOG_TAIL)
+    except Exception as exc:  # noqa: BLE001 - any failure counts as activity, never a cull
+        log.warning("could not read %s/%s logs (%s); counting it as busy", group, container, exc)
+        return Activity(busy=True)
+    return ipp_activity(parse_ipp_log(text), now)
+
+
+LOG_TAIL = 200
+"""Log lines read per pass: several reports even when the controller logs a lot."""
 
 
 def teardown(backend: Backend, deployment: str, self_group: str) -> None:
@@ -170,14 +274,21 @@ def main_from_env(env: Mapping[str, str]) -> None:
     insecure = env.get("JANITOR_NOTEBOOK_INSECURE") == "1"
     idle = float(env["JANITOR_IDLE_SHUTDOWN"]) if env.get("JANITOR_IDLE_SHUTDOWN") else None
     url, token = env.get("JANITOR_NOTEBOOK_URL", ""), env.get("NOTEBOOK_TOKEN", "")
+    ipp_group, _, ipp_container = env.get("JANITOR_IPP_LOGS", "").partition("/")
     interval = float(env.get("JANITOR_INTERVAL") or 10)
     backend = deployer_api.aci_backend(_scope_settings(deployment, deployer_api.NO_OVERRIDES))
     since = time.time()
     while True:
         now = time.time()
         deadline = deadline_of(backend.list(deployment), ttl)
-        if idle is not None and url:
-            since = idle_since(since, read_activity(url, token, insecure), now)
+        if idle is not None:
+            signals = []
+            if url:
+                signals.append(read_activity(url, token, insecure))
+            if ipp_group:
+                signals.append(read_ipp_activity(backend, ipp_group, ipp_container, now))
+            if signals:
+                since = idle_since(since, combine(*signals), now)
         reason = verdict(now, deadline, idle, since)
         if reason:
             log.info("%s", reason)

@@ -213,6 +213,18 @@ def deployment_janitor(
         "JANITOR_TTL": str(duration_seconds(ttl)) if ttl else None,
         "JANITOR_IDLE_SHUTDOWN": str(duration_seconds(idle)) if idle else None,
     }
+    if idle:
+        # The controller's task activity, from its ipp-activity log lines (read through ARM).
+        controller = next(
+            (
+                f"{g.name}/{c.name}"
+                for g in plan.groups
+                for c in g.containers
+                if c.role == contract.IPCONTROLLER.name
+            ),
+            None,
+        )
+        extra["JANITOR_IPP_LOGS"] = controller
     if idle and ipp is not None and ipp.notebook:
         extra["JANITOR_NOTEBOOK_URL"] = dict(plan.endpoints).get("notebook")
         extra["NOTEBOOK_TOKEN"] = Secret(secrets.notebook_token)
@@ -251,7 +263,7 @@ def ending_notes(workload: Workload, settings: Settings) -> list[str]:
     if idle:
         notes.append(
             f"idle_shutdown {idle}: the janitor deletes the deployment after {idle} with no "
-            "kernel activity on the notebook server"
+            "kernel activity on the notebook server and no ipyparallel task pending or running"
         )
     if ttl or idle or workload.workloads.blast is not None:
         notes.append(

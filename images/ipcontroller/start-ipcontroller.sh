@@ -14,6 +14,9 @@
 #   IPP_SSH_PORT                  tunnel port (default 2222)
 #   IPP_ENGINE_PORTS              loopback ports for engines (default 10101-10110)
 #   IPP_CLIENT_PORTS              loopback ports for clients (default 10111-10130)
+#   IPP_ACTIVITY_INTERVAL         seconds between task-activity lines on stdout, read by
+#                                 the deployment janitor for idle_shutdown (default 30;
+#                                 0 disables)
 set -e
 # shellcheck source=/dev/null
 source /usr/local/lib/aci-research/log.sh
@@ -102,6 +105,19 @@ fi
 umask 022
 reuse=()
 [ -f "$engine_json" ] && reuse=(--reuse)
+
+# The activity reporter (ipp-activity) is restarted if it fails, and its failure
+# never stops the controller: it only feeds idle_shutdown.
+if [ "${IPP_ACTIVITY_INTERVAL:-30}" != 0 ]; then
+    (
+        set +e
+        while true; do
+            ipp-activity
+            _log_warn "ipp-activity exited ($?); restarting it in 10 s"
+            sleep 10
+        done
+    ) &
+fi
 
 _log_info "starting ipcontroller (engines via $user@$public_host:$ssh_port)"
 exec ipcontroller \

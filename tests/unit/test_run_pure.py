@@ -275,6 +275,24 @@ def test_run_workers_finish_and_use_the_run_queue() -> None:
     assert env["BLAST_VISIBILITY_TIMEOUT"] == "15", "a lost batch reappears before others exit"
 
 
+def test_run_workers_honour_blast_priority_spot() -> None:
+    spot = parse(
+        "deployment: {name: demo}\nworkloads:\n  blast:\n    workers: 2\n    priority: spot\n"
+        "    databases:\n      - {name: demo, bytes_to_cache: 8000000000}\n"
+    )
+    groups = worker_groups(
+        spot, _settings(), SECRETS, "r00000001", 5, exit_when_idle="30s", queue="run-r00000001"
+    )
+    assert len(groups) == 2
+    # Spot groups have no IP address and no subnet (ACI refuses both).
+    assert all(g.priority == "Spot" and g.ip is None and g.subnet_id is None for g in groups)
+    assert all(g.restart_policy == "OnFailure" for g in groups)
+    regular = worker_groups(
+        WORKLOAD, _settings(), SECRETS, "r00000001", 2, exit_when_idle="30s", queue="q"
+    )
+    assert all(g.priority == "Regular" for g in regular)
+
+
 def test_janitor_uses_the_managed_identity_and_no_token_in_azure() -> None:
     spec = janitor_group(_settings(), {"AZURE_STORAGE_ACCOUNT": "data"}, run_id="r00000001")
     assert spec.name == "demo-r00000001-janitor" and spec.restart_policy == "OnFailure"
@@ -310,6 +328,74 @@ def test_kernels_busy_or_recent_activity_resets_idle_time() -> None:
     assert dj.idle_since(300.0, dj.parse_kernels(b"[]"), now=900.0) == 300.0
 
 
+def _ipp_line(**fields: object) -> str:
+    doc = {"event": "ipp-activity", "time": 1000.0, "interval": 10.0, "pending": 0}
+    doc.update({"running": 0, "engines": 2, "last_activity": None, **fields})
+    return json.dumps(doc)
+
+
+def test_ipp_log_parsing_takes_the_latest_activity_line_and_skips_the_rest() -> None:
+    log = "\n".join(
+        [
+            _ipp_line(time=900.0, running=3),
+            "2026-11-30 10:00:00.000 [IPController] task::task 'x' finished on 0",
+            _ipp_line(time=990.0, running=1, last_activity=985.5),
+            '{"event": "ipp-activity", "time": "broken"',
+            '{"event": "other", "time": 1.0}',
+            "[W 10:00] ipp-activity exited (1); restarting it in 10 s",
+        ]
+    )
+    report = dj.parse_ipp_log(log)
+    assert report == dj.IppReport(990.0, 10.0, 0, 1, 985.5)
+    assert dj.parse_ipp_log("") is None and dj.parse_ipp_log("no json here\n{}") is None
+    assert dj.parse_ipp_log("prefix " + _ipp_line()) == dj.IppReport(1000.0, 10.0, 0, 0, None)
+
+
+def test_ipp_activity_is_busy_while_tasks_are_pending_or_running_or_unknown() -> None:
+    idle = dj.IppReport(1000.0, 10.0, 0, 0, 950.0)
+    assert dj.ipp_activity(idle, now=1005.0) == dj.Activity(False, 950.0)
+    assert dj.ipp_activity(replace(idle, pending=2), 1005.0).busy
+    assert dj.ipp_activity(replace(idle, running=1), 1005.0).busy
+    # No report yet, or a stale one (reporter or controller stopped): never cull on it.
+    assert dj.ipp_activity(None, 1005.0).busy
+    assert not dj.ipp_activity(idle, 1000.0 + 3 * 10 + 60).busy
+    assert dj.ipp_activity(idle, 1000.0 + 3 * 10 + 61).busy
+
+
+def test_idle_needs_both_the_notebook_and_the_controller_idle() -> None:
+    kernels = dj.Activity(busy=False, last=100.0)
+    tasks = dj.Activity(busy=False, last=400.0)
+    both = dj.combine(kernels, tasks)
+    assert both == dj.Activity(False, 400.0)
+    # The idle time counts from the latest activity of either signal.
+    assert dj.idle_since(0.0, both, now=450.0) == 400.0
+    assert dj.verdict(459.0, None, 60.0, dj.idle_since(0.0, both, 459.0)) is None
+    reason = dj.verdict(460.0, None, 60.0, dj.idle_since(0.0, both, 460.0))
+    assert reason is not None and "ipyparallel task" in reason
+    # A task running keeps an idle notebook alive, and a busy kernel an idle controller.
+    running = dj.Activity(busy=True)
+    assert dj.combine(kernels, running).busy and dj.combine(running, tasks).busy
+    assert dj.idle_since(0.0, dj.combine(kernels, running), now=900.0) == 900.0
+    # Without a notebook only the controller counts.
+    assert dj.combine(tasks) == tasks and dj.combine() == dj.Activity(False, None)
+
+
+def test_unreadable_controller_logs_count_as_busy() -> None:
+    from deployer.backends.memory import MemoryBackend
+
+    # A missing head group (ARM error) or a log without a report never culls the cluster.
+    backend = MemoryBackend()
+    assert dj.read_ipp_activity(backend, "demo-head", "ipcontroller", 1000.0).busy
+
+
+def test_controller_reports_activity_at_a_fraction_of_idle_shutdown() -> None:
+    from deployer.plan import activity_interval
+
+    assert activity_interval(None) is None
+    assert activity_interval("1m") == "10" and activity_interval("10s") == "5"
+    assert activity_interval("60m") == "30"
+
+
 def test_verdict_ttl_then_idle() -> None:
     assert dj.verdict(100.0, 200.0, None, 0.0) is None
     ttl = dj.verdict(200.0, 200.0, None, 0.0)
@@ -340,6 +426,10 @@ def test_plan_adds_the_deployment_janitor_only_when_something_ends_it() -> None:
     env = dict(janitor.containers[0].env)
     assert env["JANITOR_TTL"] == "28800" and env["JANITOR_IDLE_SHUTDOWN"] == "3600"
     assert env["JANITOR_NOTEBOOK_URL"].endswith(":8888/")
+    assert env["JANITOR_IPP_LOGS"] == "demo-head/ipcontroller"
+    head = next(g for g in p.groups if g.name == "demo-head")
+    controller = dict(next(c for c in head.containers if c.name == "ipcontroller").env)
+    assert controller["IPP_ACTIVITY_INTERVAL"] == "30"
     assert [k for k, _ in janitor.containers[0].secure_env] == ["NOTEBOOK_TOKEN"]
     notes = " ".join(ending_notes(both, settings))
     assert "deployment.ttl 8h" in notes and "idle_shutdown 60m" in notes

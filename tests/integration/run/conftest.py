@@ -110,10 +110,12 @@ class RunStack:
             )
 
     def containers(self) -> list[Any]:
-        """Docker containers the emulator runs for groups (sandboxes included)."""
+        """Docker containers this emulator runs for groups (sandboxes included); not those of
+        other emulators on the same engine (tests running beside this one)."""
         from tests.fakearm.emulator import LABEL_INSTANCE
 
-        return [c for c in self.client.containers.list(all=True) if LABEL_INSTANCE in c.labels]
+        mine = f"{LABEL_INSTANCE}={self.arm.emulator.instance_id}"
+        return list(self.client.containers.list(all=True, filters={"label": mine}))
 
     def group_containers(self, group: str) -> dict[str, str]:
         """ACI container name -> Docker id of one group."""

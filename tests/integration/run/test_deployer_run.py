@@ -1,9 +1,9 @@
 """``deployer run`` end to end on the local ACI emulator: real containers, Azurite, blastn.
 
-* a 25-batch run whose janitor is killed once and one of whose worker groups is deleted
-  mid-run (the emulator evicts only Spot groups; run workers are regular groups): merged 6 is
-  byte-identical to one direct blastn, merged 15 holds one report per query, nothing is lost
-  or duplicated, and afterwards no group, no container and no queue message is left;
+* a 25-batch run on Spot workers (``blast.priority: spot``) whose janitor is killed once and
+  one of whose worker groups is evicted mid-run: merged 6 is byte-identical to one direct
+  blastn, merged 15 holds one report per query, nothing is lost or duplicated, and afterwards
+  no group, no container and no queue message is left;
 * ``deployment.ttl`` of 60 s on a run whose worker never finishes: everything is deleted and
   the run and its batches say why;
 * bad input exits 2 with one line and creates nothing.
@@ -50,7 +50,7 @@ def _queues(stack: RunStack) -> set[str]:
     return {q.name for q in service.list_queues()}
 
 
-def test_run_to_merged_results_survives_a_killed_janitor_and_a_lost_worker_group(
+def test_run_to_merged_results_survives_a_killed_janitor_and_an_evicted_worker_group(
     run_stack: RunStack, demo_fasta: str, tmp_path: Path
 ) -> None:
     stack = run_stack
@@ -58,7 +58,7 @@ def test_run_to_merged_results_survives_a_killed_janitor_and_a_lost_worker_group
     text = workload.read_text().replace(
         "bytes_to_cache: 100000000", f"bytes_to_cache: {BIG_WORKER}"
     )
-    workload.write_text(text)
+    workload.write_text(text.replace("    databases:", "    priority: spot\n    databases:"))
     queries = write(tmp_path / "queries.fa", demo_fasta)
     out = tmp_path / "out"
     proc = subprocess.Popen(
@@ -115,9 +115,13 @@ def test_run_to_merged_results_survives_a_killed_janitor_and_a_lost_worker_group
         return bool(view and (view.restart_count or 0) >= 1)
 
     wait_for(janitor_restarted, 60, "ACI to restart the killed janitor", interval=0.5)
-    # Lose one worker group with whatever it holds; its leases expire and others redo them.
+    # Evict one Spot worker group with whatever it holds; its leases expire and the other
+    # worker redoes them. ACI would start it again later; the janitor deletes it first or
+    # it drains.
     with aci_client(stack.arm) as aci:
-        aci.container_groups.begin_delete(RESOURCE_GROUP, w1).result()
+        evicted = aci.container_groups.get(RESOURCE_GROUP, w1)
+    assert evicted.priority == "Spot" and evicted.ip_address is None
+    stack.arm.aci.evict(RESOURCE_GROUP, w1, restore_after=20)
     stdout, _ = proc.communicate(timeout=420)
     reader.join(5)
     assert proc.returncode == 0, "".join(stderr)[-4000:]
@@ -151,7 +155,6 @@ def test_run_to_merged_results_survives_a_killed_janitor_and_a_lost_worker_group
     assert stack.queue_empty_or_gone(f"run-{rid}-poison")
 
 
-@pytest.mark.long
 def test_ttl_ends_a_run_whose_worker_never_finishes_and_says_why(
     run_stack: RunStack, demo_fasta: str, tmp_path: Path
 ) -> None:

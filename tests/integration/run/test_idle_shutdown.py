@@ -1,5 +1,6 @@
 """``workloads.ipyparallel.idle_shutdown`` on the local ACI emulator: the deployment janitor
-deletes an idle cluster after the idle time, and not while a kernel runs a task."""
+deletes an idle cluster after the idle time, and not while an ipyparallel task runs with
+every kernel idle (read from the controller's ``ipp-activity`` log lines through ARM)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from pathlib import Path
 import pytest
 import websocket
 
+from deployer.run.deployment_janitor import parse_ipp_log
 from tests.integration.run.conftest import RunStack, wait_for
 
-pytestmark = [pytest.mark.docker, pytest.mark.long]
+pytestmark = pytest.mark.docker
 
 CLUSTER = """\
 deployment:
@@ -39,8 +41,9 @@ def _token(stack: RunStack) -> str:
     return str(doc["notebook_token"])
 
 
-def _execute(base: str, token: str, code: str) -> None:
-    """Start a kernel and send it ``code`` without waiting for the reply."""
+def _execute(base: str, token: str, code: str, timeout: float = 240) -> str:
+    """Start a kernel, run ``code`` in it and return its stdout once the cell has finished
+    (the kernel is idle afterwards)."""
     req = urllib.request.Request(
         f"{base}/api/kernels",
         data=b"{}",
@@ -51,7 +54,7 @@ def _execute(base: str, token: str, code: str) -> None:
         kernel = json.loads(answer.read())["id"]
     ws = websocket.create_connection(
         f"{base.replace('http', 'ws', 1)}/api/kernels/{kernel}/channels?token={token}",
-        timeout=60,
+        timeout=timeout,
     )
     msg_id = uuid.uuid4().hex
     ws.send(
@@ -79,7 +82,33 @@ def _execute(base: str, token: str, code: str) -> None:
             }
         )
     )
-    ws.close()
+    out = []
+    try:
+        while True:
+            msg = json.loads(ws.recv())
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "stream":
+                out.append(content["text"])
+            elif kind == "error":
+                raise AssertionError("\n".join(content["traceback"])[-3000:])
+            elif kind == "execute_reply":
+                assert content["status"] == "ok", content
+                return "".join(out)
+    finally:
+        ws.close()
+
+
+# The kernel submits a 90 s task and returns at once: from then on every kernel is idle,
+# and only the controller's task activity keeps the cluster alive.
+SUBMIT = """
+import time, ipyparallel as ipp
+rc = ipp.Client()
+rc.wait_for_engines(1, timeout=180)
+ar = rc.load_balanced_view().apply_async(time.sleep, 90)
+print("submitted", ar.msg_ids[0])
+"""
 
 
 def test_idle_cluster_is_deleted_after_an_idle_minute_but_not_while_a_task_runs(
@@ -98,14 +127,23 @@ def test_idle_cluster_is_deleted_after_an_idle_minute_but_not_while_a_task_runs(
     base = f"http://{address}:8888"
     token = _token(stack)
     wait_for(lambda: _answers(base, token), 120, "the notebook server")
-    # A task of 100 s keeps a kernel busy for longer than the idle time.
+    assert "submitted" in _execute(base, token, SUBMIT)
+    # The kernel's last activity: from here it is idle, and the task runs 90 s more.
     t0 = time.monotonic()
-    _execute(base, token, "import time; time.sleep(100)")
-    time.sleep(90)
-    assert "idle-head" in stack.groups("idle"), "deleted while a kernel was running a task"
+    # Past the kernel's idle minute (the notebook signal alone would have ended the
+    # cluster by now), and the task still runs: the cluster stays.
+    time.sleep(75)
+    assert "idle-head" in stack.groups("idle"), "deleted while an ipyparallel task was running"
+    # What the janitor read: the controller's own report of the running task.
+    logs = stack.deployer("logs", "idle-head", "ipcontroller", "--file", str(workload))
+    report = parse_ipp_log(logs.stdout)
+    assert report is not None and report.running == 1, logs.stdout[-3000:]
     wait_for(lambda: stack.groups("idle") == [], 150, "idle shutdown", interval=2)
     elapsed = time.monotonic() - t0
-    assert elapsed >= 150, f"deleted {elapsed:.0f} s after the task started (task 100 s + 60 s)"
+    # The task ends 90 s after its submission (a moment before t0); deletion needs the idle
+    # minute after that.
+    assert elapsed >= 145, f"deleted {elapsed:.0f} s after the task was submitted (90 s + 60 s)"
+    assert stack.containers() == [], "containers left after the idle shutdown"
 
 
 def _answers(base: str, token: str) -> bool:
