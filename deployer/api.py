@@ -14,14 +14,14 @@ from typing import Any
 
 import yaml
 
-from deployer import config, pricing, secrets, sizing
+from deployer import defaults, deployment_secrets, pricing, sizing
 from deployer.backends.aci import AciBackend, make_client
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.cluster import Cluster, Outcome, Progress, raise_for_failures
-from deployer.config import Env
+from deployer.defaults import Env
+from deployer.deployment_secrets import Secret
 from deployer.errors import DeployerError, InputError, MissingSettingError, WorkloadFileError
 from deployer.plan import Action, Change, GroupSpec, Plan, build
-from deployer.secrets import Secret
 from deployer.settings import Overrides, Settings, resolve_azure_scope, resolve_settings
 from deployer.workload import Workload, load
 
@@ -39,8 +39,8 @@ def _cluster(backend: Backend, progress: Progress | None) -> Cluster:
     return Cluster(
         backend,
         progress=progress,
-        poll_interval=config.env_float(Env.POLL_INTERVAL, config.DEFAULT_POLL_INTERVAL_S),
-        ready_timeout=config.env_float(Env.READY_TIMEOUT, config.DEFAULT_READY_TIMEOUT_S),
+        poll_interval=defaults.env_float(Env.POLL_INTERVAL, defaults.DEFAULT_POLL_INTERVAL_S),
+        ready_timeout=defaults.env_float(Env.READY_TIMEOUT, defaults.DEFAULT_READY_TIMEOUT_S),
     )
 
 
@@ -157,7 +157,7 @@ class _Prepared:
     workload: Workload
     settings: Settings
     plan: Plan
-    secrets: secrets.DeploymentSecrets
+    secrets: deployment_secrets.DeploymentSecrets
     tls: tuple[Secret, Secret] | None
 
 
@@ -171,7 +171,7 @@ def _prepare(
 ) -> _Prepared:
     workload = workload or load(file)
     settings = resolve_settings(workload, overrides, need_azure=need_azure)
-    secs = secrets.load_or_generate(settings.deployment, persist=persist)
+    secs = deployment_secrets.load_or_generate(settings.deployment, persist=persist)
     tls = _tls(workload, file.parent)
     plan = build(workload, settings, secs, notebook_tls=tls)
     return _Prepared(workload, settings, plan, secs, tls)
@@ -329,7 +329,7 @@ def up(
             for o in outcomes
         ],
         endpoints=endpoints,
-        secrets_file=str(secrets.path_for(prep.settings.deployment)),
+        secrets_file=str(deployment_secrets.path_for(prep.settings.deployment)),
         counts=counts,
     )
 
@@ -380,7 +380,7 @@ def _settings_for(
         raise InputError(
             "give a workload FILE or --deployment NAME", hint="e.g. `deployer status cluster.yaml`"
         )
-    sub = config.resolve(
+    sub = defaults.resolve(
         "subscription",
         overrides.subscription,
         None,
@@ -388,7 +388,7 @@ def _settings_for(
         flag="--subscription",
         discover="az account list -o table",
     )
-    rg = config.resolve(
+    rg = defaults.resolve(
         "resource group",
         overrides.resource_group,
         None,
@@ -480,7 +480,7 @@ def logs(
             )
         container = found.containers[0].name
     seen = ""
-    interval = config.env_float(Env.POLL_INTERVAL, config.DEFAULT_POLL_INTERVAL_S)
+    interval = defaults.env_float(Env.POLL_INTERVAL, defaults.DEFAULT_POLL_INTERVAL_S)
     while True:
         text = backend.logs(group, container, tail if not seen else None)
         # ACI returns the whole log each time; print only what is new.
@@ -614,7 +614,7 @@ def down(
     )
     outcomes = _cluster(backend_factory(settings), progress).teardown(d.name)
     raise_for_failures(outcomes, "delete")
-    secrets.forget(d.name)
+    deployment_secrets.forget(d.name)
     return DownResult(d.name, sorted(o.name for o in outcomes))
 
 

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from deployer import config, sizing
+from deployer import defaults, sizing
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.errors import AzureError, DeployerError
 from deployer.plan import Action, Change, Plan, diff
@@ -67,9 +67,9 @@ class Cluster:
         backend: Backend,
         *,
         progress: Progress | None = None,
-        parallelism: int = config.DEFAULT_PARALLELISM,
-        poll_interval: float = config.DEFAULT_POLL_INTERVAL_S,
-        ready_timeout: float = config.DEFAULT_READY_TIMEOUT_S,
+        parallelism: int = defaults.DEFAULT_PARALLELISM,
+        poll_interval: float = defaults.DEFAULT_POLL_INTERVAL_S,
+        ready_timeout: float = defaults.DEFAULT_READY_TIMEOUT_S,
     ) -> None:
         self.backend = backend
         self.progress: Progress = progress or _quiet
@@ -169,7 +169,7 @@ class Cluster:
             if time.monotonic() > deadline:
                 raise AzureError(
                     f"{name} was not ready after {self.ready_timeout:.0f} s ({status})",
-                    hint=f"look at `deployer logs {name}`; raise {config.Env.READY_TIMEOUT}",
+                    hint=f"look at `deployer logs {name}`; raise {defaults.Env.READY_TIMEOUT}",
                     code="ReadinessTimeout",
                 )
             time.sleep(self.poll_interval)

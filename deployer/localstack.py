@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from deployer import contract
-from deployer.secrets import DeploymentSecrets
+from deployer.deployment_secrets import DeploymentSecrets
 
 PROJECT_NAME = "aci-research"
 STORAGE_ACCOUNT = "acilocal"

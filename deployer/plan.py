@@ -1,7 +1,7 @@
 """Planning: pure functions from a workload to desired groups, and from desired
 plus observed groups to the changes ``up`` makes.
 
-Nothing here does I/O. Secrets arrive as :class:`~deployer.secrets.Secret` and
+Nothing here does I/O. Secrets arrive as :class:`~deployer.deployment_secrets.Secret` and
 leave only inside ``secure_env``.
 """
 
@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-from deployer import config, contract, sizing
+from deployer import contract, defaults, sizing
 from deployer.contract import Mount, Role
+from deployer.deployment_secrets import DeploymentSecrets, Secret, digest
 from deployer.errors import MissingSettingError
-from deployer.secrets import DeploymentSecrets, Secret, digest
 from deployer.settings import Settings
 from deployer.sizing import Resources
 from deployer.workload import Workload
@@ -207,10 +207,10 @@ def _storage_env(settings: Settings, workload: Workload) -> dict[str, EnvValue |
     else:
         raise MissingSettingError(
             "the blast workload needs storage: deployment.storage_account is not set and "
-            f"{config.Env.STORAGE_CONNECTION_STRING} is not exported",
+            f"{defaults.Env.STORAGE_CONNECTION_STRING} is not exported",
             hint="set deployment.storage_account (`az storage account list --query [].name -o "
             "tsv`) and managed_identity_client_id, or export "
-            f"{config.Env.STORAGE_CONNECTION_STRING}",
+            f"{defaults.Env.STORAGE_CONNECTION_STRING}",
         )
     values["BLAST_QUEUE"] = blast.queue if blast else None
     return values
@@ -242,7 +242,7 @@ def _tags(
         ("deployment", settings.deployment),
         ("kind", kind),
         (SECRETS_TAG, digest(secret_values)),
-        ("tool", config.TOOL_TAG),
+        ("tool", defaults.TOOL_TAG),
         ("workload", workload),
     )
 

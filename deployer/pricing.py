@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from deployer import config
+from deployer import defaults
 from deployer.errors import InputError
 from deployer.sizing import Resources
 from deployer.workload import Prices
@@ -41,8 +41,8 @@ class PriceSheet:
 
     def per_hour(self, resources: Resources) -> float:
         """Return the cost of ``resources`` (tenths) for one hour."""
-        cpu = resources.cpu / config.TENTHS
-        gb = resources.memory / config.TENTHS
+        cpu = resources.cpu / defaults.TENTHS
+        gb = resources.memory / defaults.TENTHS
         return (cpu * self.vcpu_second + gb * self.gb_second) * SECONDS_PER_HOUR
 
 
@@ -63,7 +63,7 @@ def load(
     """
     if override_file is None and inline is not None:
         return PriceSheet(inline.vcpu_second, inline.gb_second, inline.currency, "workload file")
-    path = override_file or config.price_file()
+    path = override_file or defaults.price_file()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         regions = data.get("regions", {})

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import jinja2
 
-from deployer import config, contract, sizing
+from deployer import contract, defaults, sizing
 from deployer.contract import Role
 from deployer.sizing import Resources
 from deployer.workload import Workload, load
@@ -44,14 +44,16 @@ class Scaled:
 
 def mem_limit(tenths: int) -> str:
     """Format GB tenths as a compose memory limit: 10 -> ``1g``, 15 -> ``1536m``."""
-    if tenths % config.TENTHS == 0:
-        return f"{tenths // config.TENTHS}g"
-    return f"{tenths * 1024 // config.TENTHS}m"
+    if tenths % defaults.TENTHS == 0:
+        return f"{tenths // defaults.TENTHS}g"
+    return f"{tenths * 1024 // defaults.TENTHS}m"
 
 
 def _padded(unit: Resources) -> Resources:
     # One container alone must still meet the ACI group minimum, as in ACI.
-    return Resources(max(unit.cpu, config.MIN_GROUP_CPU), max(unit.memory, config.MIN_GROUP_MEMORY))
+    return Resources(
+        max(unit.cpu, defaults.MIN_GROUP_CPU), max(unit.memory, defaults.MIN_GROUP_MEMORY)
+    )
 
 
 def context(workload: Workload) -> dict[str, object]:

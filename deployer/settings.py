@@ -1,7 +1,7 @@
 """Resolved deployment settings: the workload file's ``deployment`` block after the chain.
 
 Each setting comes from the explicit argument, then the workload file, then the
-environment (see :func:`deployer.config.resolve`).
+environment (see :func:`deployer.defaults.resolve`).
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from deployer import config
-from deployer.config import Env
+from deployer import defaults
+from deployer.defaults import Env
+from deployer.deployment_secrets import Secret
 from deployer.errors import MissingSettingError
-from deployer.secrets import Secret
 from deployer.workload import Workload
 
 
@@ -100,7 +100,7 @@ def resolve_azure_scope(
             missing value.
     """
     d = workload.deployment
-    subscription = config.resolve(
+    subscription = defaults.resolve(
         "deployment.subscription",
         overrides.subscription,
         d.subscription,
@@ -108,7 +108,7 @@ def resolve_azure_scope(
         flag="--subscription",
         discover="az account list -o table",
     )
-    resource_group = config.resolve(
+    resource_group = defaults.resolve(
         "deployment.resource_group",
         overrides.resource_group,
         d.resource_group,
@@ -133,7 +133,7 @@ def resolve_settings(workload: Workload, overrides: Overrides, *, need_azure: bo
             missing value.
     """
     d = workload.deployment
-    location = config.resolve(
+    location = defaults.resolve(
         "deployment.location",
         overrides.location,
         d.location,
@@ -141,7 +141,7 @@ def resolve_settings(workload: Workload, overrides: Overrides, *, need_azure: bo
         flag="--location",
         discover="az account list-locations -o table",
     )
-    registry = config.resolve(
+    registry = defaults.resolve(
         "deployment.registry",
         overrides.registry,
         d.registry,
@@ -150,7 +150,7 @@ def resolve_settings(workload: Workload, overrides: Overrides, *, need_azure: bo
         discover="az acr list --query [].loginServer -o tsv",
     )
     pinned = overrides.image_tag or d.image_tag or os.environ.get(Env.IMAGE_TAG)
-    tag = pinned or config.DEFAULT_IMAGE_TAG
+    tag = pinned or defaults.DEFAULT_IMAGE_TAG
     built: tuple[tuple[str, str], ...] = ()
     if not pinned:
         # Deploy exactly what `deployer build` pushed to this registry, if it did.
@@ -166,7 +166,7 @@ def resolve_settings(workload: Workload, overrides: Overrides, *, need_azure: bo
     if auth == "identity" and not d.managed_identity and os.environ.get(Env.REGISTRY_PASSWORD):
         auth = "admin"  # no identity to pull with: fall back to the registry's admin user
     if auth == "admin" and need_azure:
-        username = config.resolve(
+        username = defaults.resolve(
             "registry admin user",
             None,
             None,
@@ -174,7 +174,7 @@ def resolve_settings(workload: Workload, overrides: Overrides, *, need_azure: bo
             discover=f"az acr credential show -n {registry.split('.')[0]}",
         )
         password = Secret(
-            config.resolve(
+            defaults.resolve(
                 "registry admin password",
                 None,
                 None,

@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from deployer import config
+from deployer import defaults
 from deployer.errors import QuotaError, SizingError
 
 
@@ -49,12 +49,12 @@ class Limits:
         max_ports (int): Most ports per IP address. Default: 5.
     """
 
-    max_cpu: int = config.MAX_GROUP_CPU
-    max_memory: int = config.MAX_GROUP_MEMORY
-    min_cpu: int = config.MIN_GROUP_CPU
-    min_memory: int = config.MIN_GROUP_MEMORY
-    max_containers: int = config.MAX_CONTAINERS_PER_GROUP
-    max_ports: int = config.MAX_PORTS_PER_IP
+    max_cpu: int = defaults.MAX_GROUP_CPU
+    max_memory: int = defaults.MAX_GROUP_MEMORY
+    min_cpu: int = defaults.MIN_GROUP_CPU
+    min_memory: int = defaults.MIN_GROUP_MEMORY
+    max_containers: int = defaults.MAX_CONTAINERS_PER_GROUP
+    max_ports: int = defaults.MAX_PORTS_PER_IP
 
 
 ACI = Limits()
@@ -97,12 +97,12 @@ class GroupSize:
 
 def to_tenths(value: float) -> int:
     """Round a quantity up to whole tenths: 1.23 -> 13."""
-    return math.ceil(round(value * config.TENTHS, 6))
+    return math.ceil(round(value * defaults.TENTHS, 6))
 
 
 def fmt(tenths: int) -> str:
     """Format tenths as a decimal: 15 -> ``1.5``, 40 -> ``4``."""
-    whole, part = divmod(tenths, config.TENTHS)
+    whole, part = divmod(tenths, defaults.TENTHS)
     return f"{whole}.{part}" if part else str(whole)
 
 
@@ -221,10 +221,12 @@ def engine_groups(
 
 def head_group(notebook: bool) -> GroupSize:
     """Size the ipyparallel head group: the controller, and the notebook if on."""
-    containers = [ContainerSize(0, 1, Resources(config.CONTROLLER_CPU, config.CONTROLLER_MEMORY))]
+    containers = [
+        ContainerSize(0, 1, Resources(defaults.CONTROLLER_CPU, defaults.CONTROLLER_MEMORY))
+    ]
     if notebook:
         containers.append(
-            ContainerSize(0, 1, Resources(config.NOTEBOOK_CPU, config.NOTEBOOK_MEMORY))
+            ContainerSize(0, 1, Resources(defaults.NOTEBOOK_CPU, defaults.NOTEBOOK_MEMORY))
         )
     return GroupSize(tuple(containers))
 
@@ -245,21 +247,21 @@ def blast_worker(
             alternatives.
     """
     cache = sum(size for _, size in databases)
-    gb = cache * config.BLAST_CACHE_FACTOR / config.GB + config.BLAST_PROCESS_OVERHEAD_GB
+    gb = cache * defaults.BLAST_CACHE_FACTOR / defaults.GB + defaults.BLAST_PROCESS_OVERHEAD_GB
     memory = to_tenths(gb)
     if memory > limits.max_memory:
         names = ", ".join(name for name, _ in databases)
         raise SizingError(
             f"{'database' if len(databases) == 1 else 'databases'} {names} "
             f"{'needs' if len(databases) == 1 else 'need'} "
-            f"{fmt(memory)} GB per worker (bytes-to-cache {cache / config.GB:.1f} GB x "
-            f"{config.BLAST_CACHE_FACTOR} + {config.BLAST_PROCESS_OVERHEAD_GB} GB overhead); "
+            f"{fmt(memory)} GB per worker (bytes-to-cache {cache / defaults.GB:.1f} GB x "
+            f"{defaults.BLAST_CACHE_FACTOR} + {defaults.BLAST_PROCESS_OVERHEAD_GB} GB overhead); "
             f"an ACI container group holds at most {fmt(limits.max_memory)} GB",
             hint="use a smaller database (e.g. swissprot or pdbaa instead of nr), cache fewer "
             "databases per worker, or search a subset of the database's volumes "
             "(make one with `blastdb_aliastool -dblist`)",
         )
-    return Resources(threads * config.TENTHS, memory)
+    return Resources(threads * defaults.TENTHS, memory)
 
 
 def blast_groups(
@@ -291,7 +293,7 @@ def check_quota(needed_cpu: int, limit_cores: int, used_cores: int, location: st
     Raises:
         QuotaError: When it does not fit.
     """
-    needed = math.ceil(needed_cpu / config.TENTHS)
+    needed = math.ceil(needed_cpu / defaults.TENTHS)
     free = limit_cores - used_cores
     if needed > free:
         raise QuotaError(

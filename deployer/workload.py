@@ -15,14 +15,14 @@ from typing import Annotated, Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from deployer import config
+from deployer import defaults
 from deployer.errors import WorkloadFileError
 
 Tenth = Annotated[float, Field(gt=0)]
 
 
 def _check_tenth(value: float) -> float:
-    if abs(value * config.TENTHS - round(value * config.TENTHS)) > 1e-9:
+    if abs(value * defaults.TENTHS - round(value * defaults.TENTHS)) > 1e-9:
         raise ValueError(f"must be a multiple of 0.1 (got {value})")
     return value
 
@@ -118,10 +118,10 @@ class IPyParallel(_Model):
 
     engines: int = Field(ge=1, le=10_000, description="Number of engines.")
     vcpu_per_engine: Tenth = Field(
-        config.DEFAULT_ENGINE_CPU, description="vCPU per engine (0.1 steps)."
+        defaults.DEFAULT_ENGINE_CPU, description="vCPU per engine (0.1 steps)."
     )
     memory_gb_per_engine: Tenth = Field(
-        config.DEFAULT_ENGINE_MEMORY_GB, description="GB of memory per engine (0.1 steps)."
+        defaults.DEFAULT_ENGINE_MEMORY_GB, description="GB of memory per engine (0.1 steps)."
     )
     engines_per_container: int = Field(
         1, ge=1, le=64, description="Engine processes per ipengine container."
@@ -165,9 +165,9 @@ class Blast(_Model):
 
     workers: int = Field(ge=1, le=1000, description="Number of workers.")
     threads_per_worker: int = Field(
-        config.DEFAULT_BLAST_THREADS, ge=1, le=4, description="BLAST threads (= vCPU) per worker."
+        defaults.DEFAULT_BLAST_THREADS, ge=1, le=4, description="BLAST threads (= vCPU) per worker."
     )
-    queue: str = Field(config.DEFAULT_BLAST_QUEUE, description="Storage queue of BLAST jobs.")
+    queue: str = Field(defaults.DEFAULT_BLAST_QUEUE, description="Storage queue of BLAST jobs.")
     databases: list[BlastDatabase] = Field(
         min_length=1, description="Databases every worker caches."
     )

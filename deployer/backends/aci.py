@@ -7,14 +7,10 @@ default, a fake one in tests); :class:`AciBackend` maps
 
 from __future__ import annotations
 
-import ipaddress
-import os
-import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
-from azure.core.credentials import AccessToken, TokenCredential
+from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
@@ -22,15 +18,14 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.core.pipeline import PipelineRequest
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 from azure.mgmt.containerinstance import models as m
-from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy
 
-from deployer import config
+from deployer import defaults
+from deployer.arm import management_client
 from deployer.backends.base import Backend, ContainerStatus, ObservedGroup, Usage
-from deployer.config import Env
-from deployer.errors import AzureError, CredentialError, DeployerError, InputError
+from deployer.defaults import Env
+from deployer.errors import AzureError, CredentialError, DeployerError
 from deployer.plan import GroupSpec
 from deployer.sizing import fmt, to_tenths
 
@@ -40,83 +35,6 @@ CORES_USAGE = ("StandardCores", "Standard Cores", "Cores")
 """Names under which ``location.list_usage`` reports the regional core quota."""
 
 
-def is_loopback(host: str | None) -> bool:
-    """Return True for 127.0.0.0/8, ::1 and localhost."""
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-class _LoopbackAuthPolicy(ARMChallengeAuthenticationPolicy):
-    """ARM bearer auth that allows plain http only towards loopback hosts."""
-
-    def on_request(self, request: PipelineRequest[Any]) -> None:
-        if is_loopback(urlsplit(request.http_request.url).hostname):
-            request.context["enforce_https"] = False
-        super().on_request(request)
-
-
-class StaticTokenCredential:
-    """A credential that hands out one bearer token (``DEPLOYER_ACCESS_TOKEN``).
-
-    Args:
-        token (str): The token, e.g. from
-            ``az account get-access-token --query accessToken -o tsv``.
-    """
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def __repr__(self) -> str:
-        return "StaticTokenCredential('********')"
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        """Return the token, presented as valid for the next 5 minutes."""
-        return AccessToken(self._token, int(time.time()) + 300)
-
-
-def default_credential() -> TokenCredential:
-    """Return ``DEPLOYER_ACCESS_TOKEN`` as a credential if set, else ``DefaultAzureCredential``.
-
-    ``DefaultAzureCredential`` tries an environment service principal, workload and
-    managed identity, then ``az login``.
-    """
-    token = os.environ.get(Env.ACCESS_TOKEN)
-    if token:
-        return StaticTokenCredential(token)
-    from azure.identity import DefaultAzureCredential
-
-    return DefaultAzureCredential()
-
-
-def arm_endpoint(endpoint: str | None = None) -> str:
-    """Return the ARM endpoint to use, checked: https, or plain http on loopback only.
-
-    Args:
-        endpoint (str | None): The endpoint. Default: ``$DEPLOYER_ARM_ENDPOINT``,
-            else ``https://management.azure.com``.
-
-    Raises:
-        InputError: For an endpoint that is not https (or http on loopback).
-    """
-    url = (endpoint or os.environ.get(Env.ARM_ENDPOINT) or config.PUBLIC_ARM_ENDPOINT).rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"ARM endpoint {url!r} is not an http(s) URL", code="InvalidEndpoint")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise InputError(
-            f"ARM endpoint {url} uses plain http; only loopback hosts may",
-            hint=f"use https, or unset {Env.ARM_ENDPOINT} for the public cloud",
-            code="InvalidEndpoint",
-        )
-    return url
-
-
 def make_client(
     subscription: str,
     *,
@@ -124,34 +42,25 @@ def make_client(
     credential: TokenCredential | None = None,
     poll_interval: float | None = None,
 ) -> ContainerInstanceManagementClient:
-    """Build the ACI management client.
+    """Build the ACI management client (see :func:`deployer.arm.management_client`).
 
     Args:
         subscription (str): Subscription id (``az account list -o table``).
         endpoint (str | None): ARM endpoint. Default: ``$DEPLOYER_ARM_ENDPOINT``,
-            else ``https://management.azure.com``. Plain http is accepted only for
-            loopback hosts (127.0.0.0/8, ::1, localhost).
-        credential (TokenCredential | None): Default: :func:`default_credential`.
-        poll_interval (float | None): Seconds between LRO polls when ARM sends no
-            Retry-After. Default: ``$DEPLOYER_POLL_INTERVAL``, else 5.
+            else the public cloud.
+        credential (TokenCredential | None): Default: :func:`deployer.arm.default_credential`.
+        poll_interval (float | None): Seconds between LRO polls. Default:
+            ``$DEPLOYER_POLL_INTERVAL``, else 5.
 
     Raises:
         InputError: For an endpoint that is not https (or http on loopback).
     """
-    url = arm_endpoint(endpoint)
-    credential = credential or default_credential()
-    scope = f"{config.PUBLIC_ARM_ENDPOINT}/.default"
-    interval = poll_interval or config.env_float(Env.POLL_INTERVAL, config.DEFAULT_POLL_INTERVAL_S)
-    return ContainerInstanceManagementClient(
-        credential,
+    return management_client(
+        ContainerInstanceManagementClient,
         subscription,
-        base_url=url,
-        authentication_policy=_LoopbackAuthPolicy(credential, scope),
-        polling_interval=interval,
-        # Throttling (429) and 5xx are retried with Retry-After; azure-core's default
-        # of 3 status retries gives up too early under ARM throttling.
-        retry_total=config.DEFAULT_DEPLOYMENT_RETRIES,
-        retry_status=config.DEFAULT_DEPLOYMENT_RETRIES,
+        endpoint=endpoint,
+        credential=credential,
+        poll_interval=poll_interval,
     )
 
 
@@ -424,7 +333,7 @@ class AciBackend(Backend):
                 observe(g)
                 for g in pages
                 if (g.tags or {}).get("deployment") == deployment
-                and (g.tags or {}).get("tool") == config.TOOL_TAG
+                and (g.tags or {}).get("tool") == defaults.TOOL_TAG
             ]
 
         listed = _call(f"listing container groups in {self.resource_group}", run)
@@ -455,6 +364,6 @@ class AciBackend(Backend):
                 name = u.name.value if u.name else None
                 if name in CORES_USAGE:
                     return Usage(cores_used=u.current_value or 0, cores_limit=u.limit or 0)
-            return Usage(cores_used=0, cores_limit=config.DEFAULT_QUOTA_CORES)
+            return Usage(cores_used=0, cores_limit=defaults.DEFAULT_QUOTA_CORES)
 
         return _call(f"reading the ACI quota of {location}", run)

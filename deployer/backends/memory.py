@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import replace
 
-from deployer import config
+from deployer import defaults
 from deployer.backends.base import (
     RUNNING,
     SUCCEEDED,
@@ -35,7 +35,7 @@ class MemoryBackend(Backend):
 
     def __init__(
         self,
-        cores_limit: int = config.DEFAULT_QUOTA_CORES,
+        cores_limit: int = defaults.DEFAULT_QUOTA_CORES,
         delay: float = 0.0,
         ready_after: int = 0,
         fail: set[str] | None = None,
@@ -117,4 +117,4 @@ class MemoryBackend(Backend):
                 sum(c["cpu"] for c in g.canonical["recreate"]["containers"].values())
                 for g in self.groups.values()
             )
-        return Usage(cores_used=-(-used // config.TENTHS), cores_limit=self.cores_limit)
+        return Usage(cores_used=-(-used // defaults.TENTHS), cores_limit=self.cores_limit)

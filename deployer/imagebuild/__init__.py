@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deployer import config
-from deployer.backends.aci import default_credential
-from deployer.config import Env
+from deployer import defaults
+from deployer.arm import default_credential
+from deployer.defaults import Env
 from deployer.errors import DeployerError, InputError
 from deployer.imagebuild import images, manifest
 from deployer.imagebuild.jobs import Builder
@@ -105,7 +105,7 @@ def is_acr(server: str) -> bool:
 
 
 def _acr_credentials(server: str) -> tuple[str, str]:
-    token = default_credential().get_token(f"{config.PUBLIC_ARM_ENDPOINT}/.default").token
+    token = default_credential().get_token(f"{defaults.PUBLIC_ARM_ENDPOINT}/.default").token
     return ACR_USERNAME, acr_refresh_token(server, token)
 
 
@@ -143,7 +143,7 @@ def build(
         )
     workload = load(file)
     d = workload.deployment
-    registry = config.resolve(
+    registry = defaults.resolve(
         "deployment.registry",
         overrides.registry,
         d.registry,
@@ -188,7 +188,7 @@ def build(
         )
         name = options.registry_name or registry.split(".")[0]
         # DEPLOYER_POLL_INTERVAL also paces the log polls (tests make it short).
-        polling = LogPolling(interval_s=min(1.0, config.env_float(Env.POLL_INTERVAL, 1.0)))
+        polling = LogPolling(interval_s=min(1.0, defaults.env_float(Env.POLL_INTERVAL, 1.0)))
         builder = AcrBuilder(make_client(subscription), resource_group, name, polling)
     client = RegistryClient(registry, *(credentials or (None, None)))
     results = run_build(

@@ -30,9 +30,7 @@ from azure.mgmt.containerregistry.v2019_06_01_preview import ContainerRegistryMa
 from azure.mgmt.containerregistry.v2019_06_01_preview import models as m
 from azure.storage.blob import BlobClient
 
-from deployer import config
-from deployer.backends.aci import _LoopbackAuthPolicy, arm_endpoint, default_credential
-from deployer.config import Env
+from deployer.arm import management_client
 from deployer.errors import AzureError, CredentialError
 from deployer.imagebuild.jobs import BuildFailedError, BuildJob, LogSink, Tail
 
@@ -58,17 +56,8 @@ def make_client(
     Raises:
         InputError: For an endpoint that is not https (or http on loopback).
     """
-    url = arm_endpoint(endpoint)
-    credential = credential or default_credential()
-    scope = f"{config.PUBLIC_ARM_ENDPOINT}/.default"
-    return ContainerRegistryManagementClient(
-        credential,
-        subscription,
-        base_url=url,
-        authentication_policy=_LoopbackAuthPolicy(credential, scope),
-        polling_interval=config.env_float(Env.POLL_INTERVAL, config.DEFAULT_POLL_INTERVAL_S),
-        retry_total=config.DEFAULT_DEPLOYMENT_RETRIES,
-        retry_status=config.DEFAULT_DEPLOYMENT_RETRIES,
+    return management_client(
+        ContainerRegistryManagementClient, subscription, endpoint=endpoint, credential=credential
     )
 
 

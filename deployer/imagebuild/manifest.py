@@ -14,7 +14,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from deployer import config
+from deployer import defaults
 from deployer.errors import InputError
 
 VERSION = 1
@@ -59,7 +59,7 @@ class BuildManifest:
 def path_for(registry: str) -> Path:
     """Return the manifest file of ``registry`` in the state directory."""
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", registry.rstrip("/"))
-    return config.state_dir() / "builds" / f"{safe}.json"
+    return defaults.state_dir() / "builds" / f"{safe}.json"
 
 
 def save(manifest: BuildManifest, path: Path | None = None) -> Path:

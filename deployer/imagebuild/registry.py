@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from deployer.backends.aci import is_loopback
+from deployer.arm import is_loopback
 from deployer.errors import DeployerError
 
 ACR_USERNAME = "00000000-0000-0000-0000-000000000000"

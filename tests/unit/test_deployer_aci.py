@@ -18,7 +18,7 @@ import pytest
 from azure.identity import EnvironmentCredential
 from typer.testing import CliRunner
 
-from deployer import api, secrets
+from deployer import api, deployment_secrets
 from deployer.backends.aci import AciBackend, make_client
 from deployer.cli.main import app
 from deployer.errors import CredentialError, InputError
@@ -194,7 +194,7 @@ def test_status_logs_scale_and_down_through_the_cli(
         "lab-head",
     ]
     assert groups_in(fake_arm) == []
-    assert not secrets.path_for("lab").exists()
+    assert not deployment_secrets.path_for("lab").exists()
 
 
 # --- secrets -------------------------------------------------------------------------
@@ -240,7 +240,7 @@ def test_no_secret_value_is_printed_logged_or_sent_in_clear(
     api.up(path, api.Overrides(image_tag="1.1"))
     outputs.append(caplog.text)
 
-    state = json.loads(secrets.path_for("lab").read_text())
+    state = json.loads(deployment_secrets.path_for("lab").read_text())
     values = [
         state["ipp_key"],
         state["notebook_token"],

@@ -7,9 +7,9 @@ import pytest
 from deployer import plan
 from deployer.backends.memory import MemoryBackend
 from deployer.cluster import Cluster, raise_for_failures
+from deployer.deployment_secrets import DeploymentSecrets
 from deployer.errors import AzureError, QuotaError
 from deployer.plan import Action
-from deployer.secrets import DeploymentSecrets
 from deployer.settings import Settings
 from deployer.workload import parse
 

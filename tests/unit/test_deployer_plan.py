@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 
 from deployer import contract, plan
+from deployer.deployment_secrets import DeploymentSecrets, Secret
 from deployer.errors import MissingSettingError
 from deployer.plan import Action
-from deployer.secrets import DeploymentSecrets, Secret
 from deployer.settings import Settings
 from deployer.workload import parse
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deployer import config, sizing
+from deployer import defaults, sizing
 from deployer.errors import QuotaError, SizingError
 from deployer.sizing import ACI, Resources
 
@@ -95,7 +95,7 @@ def test_engine_that_does_not_fit_is_refused_with_what_to_change() -> None:
 
 
 def test_blast_worker_memory_is_cache_times_1_1_plus_overhead() -> None:
-    worker = sizing.blast_worker([("a", 2 * config.GB), ("b", 1 * config.GB)], 2)
+    worker = sizing.blast_worker([("a", 2 * defaults.GB), ("b", 1 * defaults.GB)], 2)
     # 3 GB x 1.1 + 0.5 GB = 3.8 GB
     assert worker == Resources(20, 38)
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 from docker.models.containers import Container
 
-from deployer.secrets import SshKeyPair
+from deployer.deployment_secrets import SshKeyPair
 from tests.integration.cluster.conftest import (
     ENGINE_REPLICAS,
     SECURITY,

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from docker.models.containers import Container
 
-from deployer.secrets import SshKeyPair
+from deployer.deployment_secrets import SshKeyPair
 from tests.integration.cluster.conftest import SECURITY, python_in
 from tests.integration.conftest import ImageRunner, exec_text
 

@@ -3,7 +3,7 @@
 The deployer generates the ipyparallel HMAC key, the SSH key pairs and the
 notebook token itself, so it can build the engines' connection file. ARM never
 returns secure values, so they persist locally in
-``<state dir>/<deployment>.secrets.json`` (see :func:`deployer.config.state_dir`);
+``<state dir>/<deployment>.secrets.json`` (see :func:`deployer.defaults.state_dir`);
 a second ``up`` reuses them and sends no change.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from deployer import config
+from deployer import defaults
 from deployer.errors import InputError
 
 
@@ -110,7 +110,7 @@ class DeploymentSecrets:
 
 def path_for(deployment: str) -> Path:
     """Return the state file of ``deployment``."""
-    return config.state_dir() / f"{deployment}.secrets.json"
+    return defaults.state_dir() / f"{deployment}.secrets.json"
 
 
 def load_or_generate(deployment: str, *, persist: bool) -> DeploymentSecrets:
