@@ -26,10 +26,10 @@ export IMAGE_PREFIX TAG EXTRA_CA_CERTS DEBIAN_IMAGE
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(VENV)/.installed: pyproject.toml images/blast-worker/pyproject.toml
+$(VENV)/.installed: pyproject.toml images/blast-client/pyproject.toml images/blast-worker/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]' -e images/blast-worker
+	$(VENV)/bin/pip install --quiet -e '.[dev]' -e images/blast-client -e images/blast-worker
 	@touch $@
 
 venv: $(VENV)/.installed ## Create the development virtualenv (.venv) with the deployer and test tools
@@ -74,7 +74,7 @@ test-unit: venv ## Run the fast unit tests (no Docker needed)
 lint: venv ## ruff and mypy
 	$(VENV)/bin/ruff check deployer tests bench images
 	$(VENV)/bin/ruff format --check deployer tests bench images
-	$(VENV)/bin/mypy deployer tests bench images/blast-worker/blast_worker
+	$(VENV)/bin/mypy deployer tests bench images/blast-client/blast_client images/blast-worker/blast_worker
 
 bench: venv ## Run the benchmarks; they print their figures
 	@set -e; for script in bench/bench_*.py; do echo "== $$script"; $(VENV)/bin/python $$script; done

@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from blast_worker.demo import DemoSpec, generate
-from blast_worker.fasta import iter_records, join_records
-from blast_worker.joblog import JobLog
-from blast_worker.messages import JobSpec, Options, Query
+from blast_client.demo import DemoSpec, generate
+from blast_client.fasta import iter_records, join_records
+from blast_client.joblog import JobLog
+from blast_client.messages import JobSpec, Options, Query
 
 from tests.integration.blast.conftest import Stack, StackError, bench_stack, wait_for
 

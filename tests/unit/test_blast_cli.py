@@ -1,33 +1,36 @@
-"""CLI pieces without storage: parsing, rendering, progress, exit codes, stream hashing."""
+"""The blast-jobs CLI without storage: parsing, the JSON envelope, progress, exit codes."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import os
-from pathlib import Path
 
 import pytest
-from blast_worker.cli.main import build_parser, main
-from blast_worker.cli.progress import Progress
-from blast_worker.cli.render import CliError, Result, emit, emit_error
-from blast_worker.provision import _StreamHash, plan_chunks
+from blast_client.cli.jobs import parse_duration
+from blast_client.cli.main import build_parser, main
+from blast_client.cli.progress import Progress
+from blast_client.cli.render import Result, emit, emit_error
+from blast_client.errors import BlastClientError, JobNotFound
+
+COMMANDS = (
+    ["init"],
+    ["submit", "--db", "d"],
+    ["status", "j"],
+    ["wait", "j"],
+    ["results", "j"],
+    ["recent"],
+    ["run-jobs", "r"],
+    ["db", "upload", "n", "f"],
+    ["db", "list"],
+)
 
 
-def test_every_command_accepts_output_json() -> None:
+@pytest.mark.parametrize("argv", COMMANDS)
+def test_output_json_works_before_and_after_the_command(argv: list[str]) -> None:
     parser = build_parser()
-    for argv in (
-        ["init"],
-        ["submit", "--db", "d"],
-        ["status", "j"],
-        ["wait", "j"],
-        ["results", "j"],
-        ["recent"],
-        ["db", "upload", "n", "f"],
-    ):
-        args = parser.parse_args([*argv, "--output", "json"])
-        assert args.output == "json"
+    assert parser.parse_args([*argv, "--output", "json"]).output == "json"
+    assert parser.parse_args(["--output", "json", *argv]).output == "json"
+    assert parser.parse_args(argv).output == "text"
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -48,7 +51,13 @@ def test_missing_configuration_exits_2(
         main(["status", "job-1", "--output", "json"])
     assert info.value.code == 2
     doc = json.loads(capsys.readouterr().out)
-    assert doc["ok"] is False and "AZURE_STORAGE_ACCOUNT" in doc["error"]
+    assert doc["ok"] is False and doc["command"] == "status" and doc["data"] is None
+    assert doc["error"]["code"] == "config" and doc["error"]["exit_code"] == 2
+    assert "AZURE_STORAGE_ACCOUNT" in doc["error"]["message"]
+    # The flag before the command counts too (it used to be ignored).
+    with pytest.raises(SystemExit) as info:
+        main(["--output", "json", "status", "job-1"])
+    assert json.loads(capsys.readouterr().out)["error"]["code"] == "config"
 
 
 def test_json_envelope_and_text() -> None:
@@ -63,12 +72,23 @@ def test_json_envelope_and_text() -> None:
     assert emit("status", Result({"a": 1}, lambda d: f"a={d['a']}"), "text", out) == 0
     assert out.getvalue() == "a=1\n"
     out = io.StringIO()
-    assert emit("wait", Result([], code=1, error="1 of 1 failed"), "json", out) == 1
-    assert json.loads(out.getvalue())["ok"] is False
+    failed = BlastClientError("1 of 1 jobs did not succeed")
+    assert emit("wait", Result([], error=failed), "json", out) == 1
+    assert json.loads(out.getvalue()) == {
+        "command": "wait",
+        "ok": False,
+        "data": [],
+        "error": {
+            "code": "error",
+            "message": "1 of 1 jobs did not succeed",
+            "hint": None,
+            "exit_code": 1,
+        },
+    }
 
 
 def test_errors_render_without_traceback(capsys: pytest.CaptureFixture[str]) -> None:
-    assert emit_error("status", CliError("job x not found; check the id"), "text") == 1
+    assert emit_error("status", JobNotFound("job x not found", hint="check the id"), "text") == 1
     err = capsys.readouterr().err
     assert err == "blast-jobs: job x not found; check the id\n"
 
@@ -86,20 +106,15 @@ def test_progress_prints_plain_lines_without_a_tty() -> None:
     ]
 
 
-def test_stream_hash_out_of_order_and_resumed(tmp_path: Path) -> None:
-    data = os.urandom(10_000)
-    chunks = plan_chunks(len(data), 1024)
-    part = tmp_path / "f.part"
-    part.write_bytes(data[:2048] + b"\0" * (len(data) - 2048))  # chunks 0, 1 present
-    fd = os.open(part, os.O_RDONLY)
-    try:
-        h = _StreamHash(fd, chunks, {0, 1})
-        for index in reversed(range(2, len(chunks))):
-            off, length = chunks[index]
-            h.add(index, data[off : off + length])
-        assert h.finish() == hashlib.md5(data).digest()
-        incomplete = _StreamHash(fd, chunks, {0})
-        with pytest.raises(RuntimeError):
-            incomplete.finish()
-    finally:
-        os.close(fd)
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("15m", 900), ("90s", 90), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), ("0.5h", 1800)],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "15", "m", "15x", "1h 30m", "-5m"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)

@@ -1,18 +1,17 @@
-"""FASTA validation, batching and job planning."""
+"""FASTA validation, batching and molecule detection."""
 
 from __future__ import annotations
 
 import pytest
-from blast_worker.cli.render import CliError
-from blast_worker.cli.submit import plan_jobs
-from blast_worker.fasta import (
+from blast_client.fasta import (
     FastaError,
     batch_records,
+    detect_molecule,
     iter_records,
     join_records,
+    programs_for,
     validate_fasta,
 )
-from blast_worker.messages import Options
 
 
 def fasta(*lengths: int) -> str:
@@ -70,15 +69,19 @@ def test_batch_len_must_be_positive() -> None:
         batch_records([], 0)
 
 
-def test_plan_jobs_splits_into_unique_jobs() -> None:
-    specs = plan_jobs(fasta(400, 400, 400), "blastn", "demo", Options(), 800, "lbl")
-    assert len(specs) == 2
-    assert len({s.job_id for s in specs}) == 2
-    assert specs[0].query.fasta is not None and specs[0].query.fasta.count(">") == 2
-    assert all(s.name == "lbl" and s.db == "demo" for s in specs)
+def test_molecule_detection_tolerates_ambiguity_codes() -> None:
+    dna = list(iter_records(">a\nACGTNACGTRACGTACGTAC\n>b\nacgtacgtacgt\n"))
+    assert detect_molecule(dna) == "nucleotide"
+    protein = list(iter_records(">p\nMKVLAAGIVGLLLAQWERTYHHKL\n"))
+    assert detect_molecule(protein) == "protein"
+    # Mostly A/C/G/T but a quarter other letters: a protein, not DNA with typos.
+    assert detect_molecule(list(iter_records(">x\nACGTACGTACGTACGTMKLV\n"))) == "protein"
 
 
-def test_plan_jobs_reports_bad_fasta_as_usage_error() -> None:
-    with pytest.raises(CliError) as info:
-        plan_jobs("not fasta", "blastn", "demo", Options(), 100, None)
-    assert info.value.code == 2
+def test_programs_follow_the_molecules() -> None:
+    assert programs_for("nucleotide", "nucleotide") == ("blastn", "tblastx")
+    assert programs_for("nucleotide", "protein") == ("blastx",)
+    assert programs_for("protein", "protein") == ("blastp",)
+    assert programs_for("protein", "nucleotide") == ("tblastn",)
+    with pytest.raises(ValueError, match="molecules"):
+        programs_for("rna", "protein")

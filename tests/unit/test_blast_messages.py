@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 import pytest
-from blast_worker.fasta import MAX_INLINE_BYTES
-from blast_worker.messages import (
+from blast_client.fasta import MAX_INLINE_BYTES
+from blast_client.messages import (
     JobSpec,
     MessageError,
     Options,

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from blast_worker.messages import Options, parse_options
+from blast_client.messages import Options, parse_options
 from blast_worker.runner import BlastError, blast_argv, count_hits, formatter_argv, run
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import parse_qs, urlsplit
 
-from blast_worker.config import load_storage_config
-from blast_worker.storage import Storage
+from blast_client.config import load_storage_config
+from blast_client.storage import Storage
 
 KEY = "a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5"
 

@@ -1,33 +1,8 @@
-"""Configuration of the BLAST worker and the ``blast-jobs`` CLI, read from the environment.
+"""Configuration of the BLAST worker, read from the environment.
 
-This is the one place where every environment variable is documented.
-
-Storage (one of the first two is required):
-
-``AZURE_STORAGE_CONNECTION_STRING``
-    A storage connection string (Azurite, or an account with key auth). Result links then
-    carry a read-only SAS with an expiry. Takes precedence over ``AZURE_STORAGE_ACCOUNT``.
-``AZURE_STORAGE_ACCOUNT``
-    The storage account name; the worker signs in with ``DefaultAzureCredential`` (managed
-    identity in ACI). Result links are then plain URLs that need Azure AD access.
-``AZURE_CLIENT_ID``
-    Optional client id of a user-assigned managed identity (read by ``DefaultAzureCredential``).
-``AZURE_STORAGE_ENDPOINT_SUFFIX``
-    Optional, default ``core.windows.net`` (sovereign clouds use another suffix).
-
-Names of the storage resources:
-
-``BLAST_QUEUE`` (default ``blast-jobs``)
-    The job queue; messages that fail too often move to ``<queue>-poison``.
-``BLAST_JOB_TABLE`` (default ``blastjobs``)
-    The job log table.
-``BLAST_DB_CONTAINER`` (default ``blastdb``)
-    Blob container holding databases, one prefix ``<name>/`` per database plus its
-    ``<name>/manifest.json`` (see ``blast-jobs db upload``).
-``BLAST_RESULTS_CONTAINER`` (default ``blast-results``)
-    Blob container receiving results under ``<job id>/``.
-``BLAST_INPUTS_CONTAINER`` (default ``blast-inputs``)
-    Blob container holding large queries (and the legacy ``InputFile`` blobs).
+This is the one place where the worker's variables are documented. The storage variables
+(``AZURE_STORAGE_*``, ``BLAST_QUEUE``, the table and container names) are shared with every
+client and documented in :mod:`blast_client.config`.
 
 Worker behaviour:
 
@@ -58,8 +33,6 @@ Worker behaviour:
     Parallel ranged requests while downloading a database.
 ``BLAST_DOWNLOAD_CHUNK_MIB`` (default ``8``)
     Size of each ranged request, in MiB (fractions down to 1/64 allowed).
-``BLAST_SAS_EXPIRY_HOURS`` (default ``168``)
-    Lifetime of the SAS links recorded for results under key auth.
 ``BLAST_WORKER_ID`` (default ``<hostname>-<pid>``)
     Name recorded in the job log.
 """
@@ -74,43 +47,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from blast_worker.names import NameError_, check_db_name, check_resource_name
-
-
-class ConfigError(Exception):
-    """A configuration variable is missing or invalid; the message names it and the fix."""
-
-
-@dataclass(frozen=True)
-class StorageConfig:
-    """How to reach the storage account and which resources to use.
-
-    Attributes:
-        connection_string: Connection string (key auth or Azurite), or None.
-        account_name: Account name for DefaultAzureCredential, used when no connection string.
-        endpoint_suffix: DNS suffix for account URLs, default ``core.windows.net``.
-        queue: Job queue name.
-        table: Job log table name.
-        db_container: Container holding databases.
-        results_container: Container receiving results.
-        inputs_container: Container holding large queries.
-        sas_expiry_hours: Lifetime of result SAS links under key auth.
-    """
-
-    connection_string: str | None
-    account_name: str | None
-    endpoint_suffix: str = "core.windows.net"
-    queue: str = "blast-jobs"
-    table: str = "blastjobs"
-    db_container: str = "blastdb"
-    results_container: str = "blast-results"
-    inputs_container: str = "blast-inputs"
-    sas_expiry_hours: int = 168
-
-    @property
-    def poison_queue(self) -> str:
-        """Name of the poison queue: ``<queue>-poison``."""
-        return f"{self.queue}-poison"
+from blast_client.config import (
+    ConfigError,
+    StorageConfig,
+    env_float,
+    env_int,
+    env_str,
+    load_storage_config,
+)
+from blast_client.names import InvalidName, check_db_name
 
 
 @dataclass(frozen=True)
@@ -188,91 +133,6 @@ def _cgroup_quota(root: Path) -> float | None:
     return quota / period if quota > 0 and period > 0 else None
 
 
-def _get(env: Mapping[str, str], name: str, default: str) -> str:
-    value = env.get(name, "").strip()
-    return value or default
-
-
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = _get(env, name, str(default))
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number; set it to {lo}..{hi}") from None
-    if not lo <= value <= hi:
-        raise ConfigError(f"{name}={value} is out of range; set it to {lo}..{hi}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
-    raw = _get(env, name, str(default))
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number; set it to {lo:g}..{hi:g}") from None
-    if not (math.isfinite(value) and lo <= value <= hi):
-        raise ConfigError(f"{name}={raw} is out of range; set it to {lo:g}..{hi:g}")
-    return value
-
-
-def _resource(env: Mapping[str, str], name: str, default: str, kind: str) -> str:
-    value = _get(env, name, default)
-    try:
-        check_resource_name(value, kind)
-    except NameError_ as exc:
-        raise ConfigError(f"{name}: {exc}") from None
-    return value
-
-
-def load_storage_config(env: Mapping[str, str] | None = None) -> StorageConfig:
-    """Read and validate the storage settings.
-
-    Args:
-        env: Environment mapping; defaults to ``os.environ``.
-
-    Returns:
-        The validated storage configuration.
-
-    Raises:
-        ConfigError: naming the missing or invalid variable.
-    """
-    env = os.environ if env is None else env
-    conn = env.get("AZURE_STORAGE_CONNECTION_STRING", "").strip() or None
-    account = env.get("AZURE_STORAGE_ACCOUNT", "").strip() or None
-    if conn is None and account is None:
-        raise ConfigError(
-            "AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT must be set: use a "
-            "connection string for Azurite or key auth, or an account name to sign in with "
-            "a managed identity (plus AZURE_CLIENT_ID for a user-assigned one)"
-        )
-    if conn is not None:
-        parts = dict(p.split("=", 1) for p in conn.split(";") if "=" in p)
-        if not ({"AccountName", "BlobEndpoint"} & parts.keys()) and not conn.startswith(
-            "UseDevelopmentStorage"
-        ):
-            raise ConfigError(
-                "AZURE_STORAGE_CONNECTION_STRING does not look like a storage connection "
-                "string (no AccountName=...); copy it from `az storage account "
-                "show-connection-string`"
-            )
-    if account is not None and conn is None:
-        try:
-            check_resource_name(account, "storage account", pattern="account")
-        except NameError_ as exc:
-            raise ConfigError(f"AZURE_STORAGE_ACCOUNT: {exc}") from None
-    return StorageConfig(
-        connection_string=conn,
-        account_name=account,
-        endpoint_suffix=_get(env, "AZURE_STORAGE_ENDPOINT_SUFFIX", "core.windows.net"),
-        queue=_resource(env, "BLAST_QUEUE", "blast-jobs", "queue"),
-        table=_resource(env, "BLAST_JOB_TABLE", "blastjobs", "table"),
-        db_container=_resource(env, "BLAST_DB_CONTAINER", "blastdb", "container"),
-        results_container=_resource(env, "BLAST_RESULTS_CONTAINER", "blast-results", "container"),
-        inputs_container=_resource(env, "BLAST_INPUTS_CONTAINER", "blast-inputs", "container"),
-        sas_expiry_hours=_int(env, "BLAST_SAS_EXPIRY_HOURS", 168, 1, 24 * 365),
-    )
-
-
 def load_worker_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
     """Read and validate the worker settings (see the module docstring for each variable).
 
@@ -288,16 +148,16 @@ def load_worker_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
     env = os.environ if env is None else env
     storage = load_storage_config(env)
     dbs: list[str] = []
-    for raw in _get(env, "BLAST_DBS", "").split(","):
+    for raw in env_str(env, "BLAST_DBS", "").split(","):
         name = raw.strip()
         if not name:
             continue
         try:
             check_db_name(name)
-        except NameError_ as exc:
+        except InvalidName as exc:
             raise ConfigError(f"BLAST_DBS: {exc}") from None
         dbs.append(name)
-    cache = Path(_get(env, "BLAST_DB_CACHE", "/var/cache/blastdb"))
+    cache = Path(env_str(env, "BLAST_DB_CACHE", "/var/cache/blastdb"))
     if not cache.is_absolute():
         raise ConfigError(f"BLAST_DB_CACHE={cache} must be an absolute path")
     try:
@@ -321,21 +181,21 @@ def load_worker_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
     except OSError as exc:
         raise ConfigError(f"BLAST_WORK_DIR={work} cannot be created ({exc.strerror})") from None
     cpus = available_cpus()
-    visibility = _int(env, "BLAST_VISIBILITY_TIMEOUT", 60, 6, 7 * 24 * 3600)
+    visibility = env_int(env, "BLAST_VISIBILITY_TIMEOUT", 60, 6, 7 * 24 * 3600)
     return WorkerConfig(
         storage=storage,
         dbs=tuple(dbs),
         db_cache=cache,
         work_dir=work,
-        threads=_int(env, "BLAST_THREADS", cpus, 1, 1024),
-        job_timeout=_float(env, "BLAST_JOB_TIMEOUT", 3600.0, 1.0, 7 * 24 * 3600.0),
-        max_dequeue=_int(env, "BLAST_MAX_DEQUEUE", 5, 1, 1000),
+        threads=env_int(env, "BLAST_THREADS", cpus, 1, 1024),
+        job_timeout=env_float(env, "BLAST_JOB_TIMEOUT", 3600.0, 1.0, 7 * 24 * 3600.0),
+        max_dequeue=env_int(env, "BLAST_MAX_DEQUEUE", 5, 1, 1000),
         visibility_timeout=visibility,
-        stop_timeout=_float(env, "BLAST_STOP_TIMEOUT", 30.0, 0.0, 3600.0),
-        poll_interval=_float(env, "BLAST_POLL_INTERVAL", 2.0, 0.05, 600.0),
-        health_port=_int(env, "BLAST_HEALTH_PORT", 8080, 0, 65535),
-        health_stale_after=_float(env, "BLAST_HEALTH_STALE_AFTER", 120.0, 1.0, 86400.0),
-        download_concurrency=_int(env, "BLAST_DOWNLOAD_CONCURRENCY", 8, 1, 64),
-        download_chunk=int(_float(env, "BLAST_DOWNLOAD_CHUNK_MIB", 8.0, 1 / 64, 256.0) * 2**20),
-        worker_id=_get(env, "BLAST_WORKER_ID", f"{socket.gethostname()}-{os.getpid()}"),
+        stop_timeout=env_float(env, "BLAST_STOP_TIMEOUT", 30.0, 0.0, 3600.0),
+        poll_interval=env_float(env, "BLAST_POLL_INTERVAL", 2.0, 0.05, 600.0),
+        health_port=env_int(env, "BLAST_HEALTH_PORT", 8080, 0, 65535),
+        health_stale_after=env_float(env, "BLAST_HEALTH_STALE_AFTER", 120.0, 1.0, 86400.0),
+        download_concurrency=env_int(env, "BLAST_DOWNLOAD_CONCURRENCY", 8, 1, 64),
+        download_chunk=int(env_float(env, "BLAST_DOWNLOAD_CHUNK_MIB", 8.0, 1 / 64, 256.0) * 2**20),
+        worker_id=env_str(env, "BLAST_WORKER_ID", f"{socket.gethostname()}-{os.getpid()}"),
     )

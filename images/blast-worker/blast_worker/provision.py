@@ -1,10 +1,6 @@
 """Database provisioning: verified, resumable, parallel ranged downloads into a shared cache.
 
-Blob layout (written by ``blast-jobs db upload``): container ``BLAST_DB_CONTAINER``, one
-prefix per database, ``<name>/<file>`` for every makeblastdb output file, and
-``<name>/manifest.json``::
-
-    {"version": 1, "name": "demo", "files": {"demo.nsq": {"size": 123, "md5": "<hex>"}, ...}}
+Blob layout (written by ``blast-jobs db upload``): see :mod:`blast_client.databases`.
 
 Cache layout (``BLAST_DB_CACHE``, a volume that several workers may share)::
 
@@ -47,13 +43,13 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.storage.blob import ContainerClient
+from blast_client.databases import MANIFEST, md5_file
+from blast_client.names import check_db_name
 
 from blast_worker.jsonlog import kv
-from blast_worker.names import check_db_name
 
 log = logging.getLogger("blast_worker.provision")
 
-MANIFEST = "manifest.json"
 READY = ".ready.json"
 DEFAULT_CHUNK = 8 * 1024 * 1024
 
@@ -84,36 +80,6 @@ class RemoteFile:
     size: int
     etag: str
     md5: tuple[bytes, ...]
-
-
-def md5_file(path: Path, block: int = 4 * 1024 * 1024) -> bytes:
-    """MD5 digest of a file.
-
-    Args:
-        path: The file.
-        block: Read size.
-    """
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as fh:
-        while chunk := fh.read(block):
-            digest.update(chunk)
-    return digest.digest()
-
-
-def build_manifest(name: str, files: list[Path]) -> dict[str, Any]:
-    """Manifest for a database made of ``files`` (used by ``blast-jobs db upload``).
-
-    Args:
-        name: Database name.
-        files: The makeblastdb output files.
-    """
-    return {
-        "version": 1,
-        "name": name,
-        "files": {
-            f.name: {"size": f.stat().st_size, "md5": md5_file(f).hex()} for f in sorted(files)
-        },
-    }
 
 
 def plan_chunks(size: int, chunk: int) -> list[tuple[int, int]]:

@@ -15,15 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from blast_worker.messages import Options
-
-FORMAT_FILES: dict[int, str] = {
-    11: "results.asn1",
-    6: "results.6.tsv",
-    7: "results.7.txt",
-    15: "results.15.json",
-}
-"""Result file (and blob) name for each output format."""
+from blast_client.messages import Options
 
 
 class BlastError(Exception):

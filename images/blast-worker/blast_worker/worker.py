@@ -42,25 +42,26 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
 )
 from azure.storage.queue import QueueMessage
+from blast_client.config import ConfigError
+from blast_client.fasta import MAX_BLOB_QUERY_BYTES, FastaError, validate_fasta
+from blast_client.joblog import FINAL, JobLog
+from blast_client.messages import (
+    FORMAT_FILES,
+    JobSpec,
+    MessageError,
+    decode_body,
+    parse_message,
+    peek_job_id,
+)
+from blast_client.storage import Storage
 
 from blast_worker import jsonlog
 from blast_worker.backoff import Backoff, is_transient
-from blast_worker.config import ConfigError, WorkerConfig, load_worker_config
-from blast_worker.fasta import MAX_BLOB_QUERY_BYTES, FastaError, validate_fasta
+from blast_worker.config import WorkerConfig, load_worker_config
 from blast_worker.health import HealthState, serve
-from blast_worker.joblog import FINAL, JobLog
 from blast_worker.jsonlog import job_context, kv
-from blast_worker.messages import JobSpec, MessageError, decode_body, parse_message, peek_job_id
 from blast_worker.provision import Provisioner, ProvisionError
-from blast_worker.runner import (
-    FORMAT_FILES,
-    BlastError,
-    blast_argv,
-    count_hits,
-    formatter_argv,
-    run,
-)
-from blast_worker.storage import Storage
+from blast_worker.runner import BlastError, blast_argv, count_hits, formatter_argv, run
 
 log = logging.getLogger("blast_worker.worker")
 T = TypeVar("T")
@@ -370,6 +371,7 @@ class Worker:
                 program=spec.program,
                 db=spec.db,
                 name=spec.name,
+                run_id=spec.run_id,
                 message_id=msg.id,
                 error="",
                 exists=row is not None,

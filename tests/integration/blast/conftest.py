@@ -43,8 +43,8 @@ from typing import Any
 
 import docker
 import pytest
-from blast_worker.config import load_storage_config
-from blast_worker.storage import Storage
+from blast_client.config import load_storage_config
+from blast_client.storage import Storage
 
 from deployer.localstack import ensure_env_file, read_env_file
 from tests.integration.conftest import free_port, image, project_containers
@@ -802,7 +802,7 @@ def stack(
 @pytest.fixture(scope="session")
 def demo_queries() -> str:
     """The demo data set's queries (20 planted, 5 decoys), as FASTA."""
-    from blast_worker.demo import DemoSpec, generate
+    from blast_client.demo import DemoSpec, generate
 
     queries: str = generate(DemoSpec(name=DEMO_DB)).queries
     return queries

@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from blast_worker.demo import DemoSpec, generate, makeblastdb_argv, write_demo
-from blast_worker.fasta import iter_records
-from blast_worker.joblog import JobLog
-from blast_worker.runner import FORMAT_FILES
+from blast_client.demo import DemoSpec, generate, makeblastdb_argv, write_demo
+from blast_client.fasta import iter_records
+from blast_client.joblog import JobLog
+from blast_client.messages import FORMAT_FILES
 from blast_worker.worker import SUCCESS_MARKER
 
 from tests.integration.blast.conftest import (

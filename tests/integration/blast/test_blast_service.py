@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from blast_worker.demo import DemoSpec, generate
-from blast_worker.fasta import MAX_INLINE_BYTES, iter_records, join_records
-from blast_worker.joblog import JobLog
+from blast_client.demo import DemoSpec, generate
+from blast_client.fasta import MAX_INLINE_BYTES, iter_records, join_records
+from blast_client.joblog import JobLog
 
 from tests.integration.blast.conftest import BIG_DB, BIG_SEQS, BIN, DEMO_DB, Stack, wait_for
 
@@ -303,7 +303,7 @@ def test_cli_exit_codes_and_json_envelopes(stack: Stack, demo_queries: str) -> N
     assert unknown.returncode == 1 and "not found" in unknown.stderr
     assert "Traceback" not in unknown.stderr
     env = stack.cli_json("status", "no-such-job", check=False)
-    assert env["ok"] is False and "not found" in env["error"]
+    assert env["ok"] is False and "not found" in env["error"]["message"]
     usage = stack.cli("submit", "--db", DEMO_DB, "--program", "blastz", check=False)
     assert usage.returncode == 2
     bad_fasta = stack.cli("submit", "--db", DEMO_DB, stdin="hello", check=False)

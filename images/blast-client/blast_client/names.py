@@ -23,7 +23,7 @@ _DB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
 
 
-class NameError_(ValueError):  # trailing _ avoids shadowing the builtin NameError
+class InvalidName(ValueError):
     """A name is not acceptable; the message says which rule it breaks."""
 
 
@@ -39,7 +39,7 @@ def check_resource_name(value: str, kind: str, pattern: str | None = None) -> st
         The name, unchanged.
 
     Raises:
-        NameError_: when the name breaks the rule.
+        InvalidName: when the name breaks the rule.
     """
     rule = _PATTERNS[pattern or kind]
     if not rule.match(value):
@@ -49,7 +49,7 @@ def check_resource_name(value: str, kind: str, pattern: str | None = None) -> st
             "table": "3-63 letters and digits, starting with a letter",
             "account": "3-24 lower-case letters and digits",
         }[pattern or kind]
-        raise NameError_(f"{value!r} is not a valid {kind} name: use {hint}")
+        raise InvalidName(f"{value!r} is not a valid {kind} name: use {hint}")
     return value
 
 
@@ -63,11 +63,30 @@ def check_job_id(value: object) -> str:
         The id.
 
     Raises:
-        NameError_: when it is not such a string.
+        InvalidName: when it is not such a string.
     """
     if not isinstance(value, str) or not _JOB_ID.match(value):
-        raise NameError_(
+        raise InvalidName(
             f"job id {_short(value)} is not valid: use 1-64 letters, digits, '_' or '-'"
+        )
+    return value
+
+
+def check_run_id(value: object) -> str:
+    """Check a run id: the same rule as a job id.
+
+    Args:
+        value: The candidate id (any JSON value).
+
+    Returns:
+        The id.
+
+    Raises:
+        InvalidName: when it is not such a string.
+    """
+    if not isinstance(value, str) or not _JOB_ID.match(value):
+        raise InvalidName(
+            f"run id {_short(value)} is not valid: use 1-64 letters, digits, '_' or '-'"
         )
     return value
 
@@ -82,10 +101,10 @@ def check_db_name(value: object) -> str:
         The name.
 
     Raises:
-        NameError_: when it is not such a string.
+        InvalidName: when it is not such a string.
     """
     if not isinstance(value, str) or not _DB_NAME.match(value):
-        raise NameError_(
+        raise InvalidName(
             f"database name {_short(value)} is not valid: use 1-64 letters, digits, '_' or '-'"
         )
     return value
@@ -102,13 +121,13 @@ def check_blob_path(value: object, what: str = "blob name") -> str:
         The path.
 
     Raises:
-        NameError_: on absolute paths, ``..``, backslashes, empty segments or odd characters.
+        InvalidName: on absolute paths, ``..``, backslashes, empty segments or odd characters.
     """
     if not isinstance(value, str) or not value or len(value) > 1024:
-        raise NameError_(f"{what} {_short(value)} is not valid: give a relative blob path")
+        raise InvalidName(f"{what} {_short(value)} is not valid: give a relative blob path")
     segments = value.split("/")
     if any(not _SEGMENT.match(seg) for seg in segments):
-        raise NameError_(
+        raise InvalidName(
             f"{what} {_short(value)} is not valid: use '/'-separated segments of letters, "
             "digits, '.', '_' or '-' that do not start with a dot"
         )

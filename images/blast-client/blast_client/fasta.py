@@ -144,3 +144,52 @@ def batch_records(records: Iterable[Record], batch_len: int) -> list[list[Record
 def join_records(records: Iterable[Record]) -> str:
     """FASTA text of ``records`` as they were written."""
     return "".join(rec.text for rec in records)
+
+
+MOLECULES = ("nucleotide", "protein")
+
+_PROGRAMS_BY_MOLECULES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("nucleotide", "nucleotide"): ("blastn", "tblastx"),
+    ("nucleotide", "protein"): ("blastx",),
+    ("protein", "protein"): ("blastp",),
+    ("protein", "nucleotide"): ("tblastn",),
+}
+
+
+def detect_molecule(records: Iterable[Record]) -> str:
+    """Guess whether queries are nucleotide or protein, like BLAST's web form does.
+
+    Sequences are nucleotide when at least 90% of their letters are A, C, G, T, U or N;
+    ambiguity codes and the odd typo do not tip a DNA query into protein.
+
+    Args:
+        records: The query records (at least one residue in total).
+
+    Returns:
+        "nucleotide" or "protein".
+    """
+    letters = 0
+    nucleic = 0
+    for rec in records:
+        seq = rec.sequence.upper()
+        letters += sum(1 for c in seq if c.isalpha())
+        nucleic += sum(seq.count(c) for c in "ACGTUN")
+    return "nucleotide" if letters and nucleic >= 0.9 * letters else "protein"
+
+
+def programs_for(query: str, database: str) -> tuple[str, ...]:
+    """The BLAST programs that search ``query`` molecules against a ``database``, best first.
+
+    Args:
+        query: "nucleotide" or "protein".
+        database: "nucleotide" or "protein".
+
+    Raises:
+        ValueError: for another molecule name.
+    """
+    try:
+        return _PROGRAMS_BY_MOLECULES[(query, database)]
+    except KeyError:
+        raise ValueError(
+            f"molecules must be one of {', '.join(MOLECULES)}, not {query!r} and {database!r}"
+        ) from None

@@ -1,7 +1,9 @@
 """``blast-jobs``: submit BLAST jobs, follow them, fetch results, manage databases.
 
-Storage settings come from the same environment variables as the worker (see
-:mod:`blast_worker.config`). Every command accepts ``--output json``.
+A thin command line over :class:`blast_client.BlastClient`. Storage settings come from the
+same environment variables as the worker (see :mod:`blast_client.config`). ``--output
+text|json`` is accepted before and after the command; JSON output is one envelope
+(:mod:`blast_client.cli.render`).
 """
 
 from __future__ import annotations
@@ -11,14 +13,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from azure.core.exceptions import AzureError, HttpResponseError
-
-from blast_worker.cli import db, jobs, submit
-from blast_worker.cli.context import Context
-from blast_worker.cli.render import EXIT_USAGE, CliError, Result, emit, emit_error
-from blast_worker.config import ConfigError
-from blast_worker.demo import DemoSpec
-from blast_worker.messages import PROGRAMS
+from blast_client.cli import db, jobs, submit
+from blast_client.cli.context import Context
+from blast_client.cli.render import Result, emit, emit_error
+from blast_client.demo import DemoSpec
+from blast_client.errors import BlastClientError, InvalidRequest
+from blast_client.messages import PROGRAMS
 
 
 def _outfmt(text: str) -> list[int]:
@@ -28,18 +28,27 @@ def _outfmt(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"{text!r}: give formats like 6 or 6,15") from None
 
 
+def _output_flag(parser: argparse.ArgumentParser, default: str | None) -> None:
+    # Subcommands default to SUPPRESS so that a flag given before the command survives.
+    parser.add_argument(
+        "--output",
+        choices=("text", "json"),
+        default=argparse.SUPPRESS if default is None else default,
+        help="output format (default: text)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exits 2 on usage errors)."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--output", choices=("text", "json"), default="text", help="output format (default: text)"
-    )
+    _output_flag(common, None)
     parser = argparse.ArgumentParser(
         prog="blast-jobs",
-        parents=[common],
         description="Submit and follow BLAST jobs run by blast-worker.",
-        epilog="Exit codes: 0 success, 1 error (job failed, storage unreachable), 2 usage.",
+        epilog="Exit codes: 0 success, 1 failure (job failed, storage unreachable), "
+        "2 bad usage or input.",
     )
+    _output_flag(parser, "text")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("init", parents=[common], help="create queues, table, containers")
@@ -64,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="residues per job (default after ElasticBLAST: 5000000 for blastn)",
     )
     p.add_argument("--name", help="label recorded with the jobs")
+    p.add_argument("--run-id", help="run the jobs belong to (`blast-jobs run-jobs` lists them)")
 
     p = sub.add_parser("status", parents=[common], help="show one job")
     p.add_argument("job")
@@ -80,12 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("recent", parents=[common], help="jobs submitted recently")
     p.add_argument("--since", default="1h", help="window such as 15m, 2h, 1d (default 1h)")
+    p.add_argument("--limit", type=int, help="at most this many (the newest)")
+
+    p = sub.add_parser("run-jobs", parents=[common], help="the jobs of one run")
+    p.add_argument("run_id", metavar="RUN_ID")
 
     p = sub.add_parser("db", parents=[common], help="manage databases")
     dbsub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     up = dbsub.add_parser("upload", parents=[common], help="upload makeblastdb output")
     up.add_argument("name")
     up.add_argument("files", nargs="+", metavar="FILE")
+    dbsub.add_parser("list", parents=[common], help="databases with title, molecule, size")
     return parser
 
 
@@ -112,7 +127,7 @@ def dispatch(ctx: Context, args: argparse.Namespace) -> Result:
             if v is not None
         }
         return submit.submit(
-            ctx, args.files, args.program, args.db, options, args.batch_len, args.name
+            ctx, args.files, args.program, args.db, options, args.batch_len, args.name, args.run_id
         )
     if args.command == "status":
         return jobs.status(ctx, args.job)
@@ -121,10 +136,14 @@ def dispatch(ctx: Context, args: argparse.Namespace) -> Result:
     if args.command == "results":
         return jobs.results(ctx, args.job, args.format, args.download)
     if args.command == "recent":
-        return jobs.recent(ctx, args.since)
+        return jobs.recent(ctx, args.since, args.limit)
+    if args.command == "run-jobs":
+        return jobs.run(ctx, args.run_id)
+    if args.command == "db" and args.db_command == "list":
+        return db.db_list(ctx)
     if args.command == "db":
         return db.db_upload(ctx, args.name, args.files)
-    raise CliError(f"unknown command {args.command}", code=EXIT_USAGE)
+    raise InvalidRequest(f"unknown command {args.command}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -138,30 +157,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     command = args.command if args.command != "db" else f"db {args.db_command}"
     try:
         code = emit(command, dispatch(ctx, args), ctx.output)
-    except CliError as exc:
+    except BlastClientError as exc:
         code = emit_error(command, exc, ctx.output)
-    except ConfigError as exc:
-        code = emit_error(command, CliError(f"configuration error: {exc}", EXIT_USAGE), ctx.output)
-    except HttpResponseError as exc:
-        message = (exc.message or str(exc)).splitlines()[0]
-        code = emit_error(
-            command,
-            CliError(
-                f"storage refused the request ({exc.status_code}: {message}); check the account, "
-                "the credentials and that `blast-jobs init` has run"
-            ),
-            ctx.output,
-        )
-    except AzureError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        code = emit_error(
-            command,
-            CliError(
-                f"cannot reach storage ({first}); check AZURE_STORAGE_CONNECTION_STRING or "
-                "AZURE_STORAGE_ACCOUNT and the network"
-            ),
-            ctx.output,
-        )
     sys.exit(code)
 
 

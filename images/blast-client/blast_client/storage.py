@@ -20,7 +20,7 @@ from azure.storage.blob import (
 )
 from azure.storage.queue import QueueClient, QueueServiceClient
 
-from blast_worker.config import StorageConfig
+from blast_client.config import StorageConfig
 
 # One quick SDK-level retry only: the worker's own backoff (with jitter, and logged) handles
 # longer outages. The storage SDKs' default ExponentialRetry would otherwise sleep 15 s, 18 s,

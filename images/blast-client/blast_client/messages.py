@@ -7,7 +7,8 @@ Version 1 (what ``blast-jobs submit`` sends)::
            or {"blob": "20261122T020000-1a2b3c4d/query.fa"},   # in BLAST_INPUTS_CONTAINER
      "options": {"evalue": 1e-5, "max_target_seqs": 10, "word_size": 11,
                  "task": "megablast", "outfmt": [6, 15]},
-     "name": "optional label"}
+     "name": "optional label",
+     "run_id": "optional run the job belongs to"}
 
 Legacy (the original sample's front ends)::
 
@@ -30,8 +31,14 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from blast_worker.fasta import MAX_INLINE_BYTES, FastaError, validate_fasta
-from blast_worker.names import NameError_, check_blob_path, check_db_name, check_job_id
+from blast_client.fasta import MAX_INLINE_BYTES, FastaError, validate_fasta
+from blast_client.names import (
+    InvalidName,
+    check_blob_path,
+    check_db_name,
+    check_job_id,
+    check_run_id,
+)
 
 PROGRAMS = ("blastn", "blastp", "blastx", "tblastn", "tblastx")
 
@@ -47,6 +54,15 @@ OUTPUT_FORMATS = frozenset({6, 7, 15})
 """Formats derived from the archive on request; the archive (11) is always stored."""
 
 OPTION_NAMES = ("evalue", "max_target_seqs", "word_size", "task", "outfmt")
+
+FORMAT_FILES: dict[int, str] = {
+    11: "results.asn1",
+    6: "results.6.tsv",
+    7: "results.7.txt",
+    15: "results.15.json",
+}
+"""Result file name for each output format; the blob is ``<job id>/<file>`` in the results
+container."""
 
 
 class MessageError(ValueError):
@@ -116,6 +132,7 @@ class JobSpec:
         options: Whitelisted options.
         name: Optional label.
         legacy: True if the message had the legacy shape.
+        run_id: Optional run the job belongs to (``BlastClient.run_jobs`` lists a run's jobs).
     """
 
     job_id: str
@@ -125,6 +142,7 @@ class JobSpec:
     options: Options = field(default_factory=Options)
     name: str | None = None
     legacy: bool = False
+    run_id: str | None = None
 
     def to_message(self) -> str:
         """Serialise as a version-1 message."""
@@ -143,6 +161,8 @@ class JobSpec:
         }
         if self.name is not None:
             doc["name"] = self.name
+        if self.run_id is not None:
+            doc["run_id"] = self.run_id
         return json.dumps(doc, separators=(",", ":"))
 
 
@@ -185,7 +205,7 @@ def peek_job_id(doc: Any) -> str | None:
         raw = str(raw)
     try:
         return check_job_id(raw)
-    except NameError_:
+    except InvalidName:
         return None
 
 
@@ -210,7 +230,7 @@ def parse_message(body: str, default_db: str | None = None) -> JobSpec:
         if "Id" in doc and "version" not in doc:
             return _parse_legacy(doc, default_db)
         return _parse_v1(doc)
-    except (NameError_, FastaError) as exc:
+    except (InvalidName, FastaError) as exc:
         raise MessageError(str(exc), job_id) from None
     except MessageError as exc:
         raise MessageError(exc.reason, job_id) from None
@@ -223,7 +243,7 @@ def _parse_v1(doc: dict[str, Any]) -> JobSpec:
             f"unsupported message version {version!r}: this worker understands version 1 "
             "and the legacy {Id, Name, InputFile} shape"
         )
-    allowed = {"version", "job_id", "program", "db", "query", "options", "name"}
+    allowed = {"version", "job_id", "program", "db", "query", "options", "name", "run_id"}
     unknown = sorted(set(doc) - allowed)
     if unknown:
         raise MessageError(f"unknown message fields {unknown}; allowed: {sorted(allowed)}")
@@ -236,7 +256,8 @@ def _parse_v1(doc: dict[str, Any]) -> JobSpec:
     query = _query(doc["query"], program)
     options = parse_options(doc.get("options") or {}, program)
     name = _name(doc.get("name"))
-    return JobSpec(job_id, program, db, query, options, name)
+    run_id = check_run_id(doc["run_id"]) if doc.get("run_id") is not None else None
+    return JobSpec(job_id, program, db, query, options, name, run_id=run_id)
 
 
 def _parse_legacy(doc: dict[str, Any], default_db: str | None) -> JobSpec:

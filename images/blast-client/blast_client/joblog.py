@@ -3,13 +3,16 @@
 Layout (both kinds of entity live in the one table ``BLAST_JOB_TABLE``):
 
 * Job row: ``PartitionKey=<job id>``, ``RowKey="job"``. A point read finds a job by id.
-  Fields: status (queued, running, succeeded, failed, poisoned), program, db, name, submitted,
-  started, finished, updated (UTC datetimes), worker, attempts, hits, error, results (JSON
-  ``{"6": url, ...}``), results_expiry, and durations: download_s (database and query),
-  blast_s (the search), upload_s (blast_formatter and uploads, which overlap).
+  Fields: status (queued, running, succeeded, failed, poisoned), program, db, name, run_id,
+  submitted, started, finished, updated (UTC datetimes), worker, attempts, hits, error,
+  results (JSON ``{"6": url, ...}``), results_expiry, and durations: download_s (database
+  and query), blast_s (the search), upload_s (blast_formatter and uploads, which overlap).
 * Time index: ``PartitionKey="t<YYYYMMDDHH>"`` (UTC hour of submission),
   ``RowKey="<epoch ms, 13 digits>-<job id>"``. ``recent --since 15m`` reads one or two
   partitions with a RowKey range instead of scanning the table.
+* Run index: ``PartitionKey="run.<run id>"``, ``RowKey="<job id>"`` for jobs whose message
+  named a run. ``run_jobs`` reads one partition. The dot keeps it apart from job rows (job
+  ids have no dots).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from azure.data.tables import TableClient, UpdateMode
 STATUSES = ("queued", "running", "succeeded", "failed", "poisoned")
 FINAL = frozenset({"succeeded", "failed", "poisoned"})
 JOB_ROW = "job"
+RUN_PREFIX = "run."
 
 
 def _utc(epoch: float) -> dt.datetime:
@@ -50,6 +54,15 @@ def index_row(epoch: float, job_id: str) -> str:
         job_id: The job id.
     """
     return f"{int(epoch * 1000):013d}-{job_id}"
+
+
+def run_partition(run_id: str) -> str:
+    """Run-index partition of a run: ``run.<run id>``.
+
+    Args:
+        run_id: The run id.
+    """
+    return RUN_PREFIX + run_id
 
 
 def index_partitions_since(since: float, now: float) -> list[str]:
@@ -107,9 +120,15 @@ class JobLog:
             return None
 
     def record_queued(
-        self, job_id: str, program: str, db: str, name: str | None, now: float | None = None
+        self,
+        job_id: str,
+        program: str,
+        db: str,
+        name: str | None,
+        now: float | None = None,
+        run_id: str | None = None,
     ) -> None:
-        """Create the row for a newly submitted job and its time-index entry.
+        """Create the row for a newly submitted job and its index entries.
 
         Args:
             job_id: The job id.
@@ -117,25 +136,26 @@ class JobLog:
             db: Database name.
             name: Optional label.
             now: Submission time (epoch seconds); defaults to the clock.
+            run_id: The run the job belongs to, if any.
         """
         now = time.time() if now is None else now
-        self.table.upsert_entity(
-            {
-                "PartitionKey": job_id,
-                "RowKey": JOB_ROW,
-                "status": "queued",
-                "program": program,
-                "db": db,
-                "name": name or "",
-                "submitted": _utc(now),
-                "updated": _utc(now),
-                "attempts": 0,
-            },
-            mode=UpdateMode.REPLACE,
-        )
-        self._index(job_id, now)
+        entity: dict[str, Any] = {
+            "PartitionKey": job_id,
+            "RowKey": JOB_ROW,
+            "status": "queued",
+            "program": program,
+            "db": db,
+            "name": name or "",
+            "submitted": _utc(now),
+            "updated": _utc(now),
+            "attempts": 0,
+        }
+        if run_id is not None:
+            entity["run_id"] = run_id
+        self.table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        self._index(job_id, now, run_id)
 
-    def _index(self, job_id: str, now: float) -> None:
+    def _index(self, job_id: str, now: float, run_id: str | None) -> None:
         self.table.upsert_entity(
             {
                 "PartitionKey": index_partition(now),
@@ -143,6 +163,8 @@ class JobLog:
                 "job_id": job_id,
             }
         )
+        if run_id is not None:
+            self.table.upsert_entity({"PartitionKey": run_partition(run_id), "RowKey": job_id})
 
     def update(self, job_id: str, exists: bool | None = None, **fields: Any) -> None:
         """Merge ``fields`` into the job row, creating it (and its index entry) if missing.
@@ -172,7 +194,8 @@ class JobLog:
         if not exists:
             entity.setdefault("submitted", _utc(now))
             self.table.upsert_entity(entity, mode=UpdateMode.MERGE)
-            self._index(job_id, now)
+            run_id = fields.get("run_id")
+            self._index(job_id, now, run_id if isinstance(run_id, str) else None)
         else:
             self.table.upsert_entity(entity, mode=UpdateMode.MERGE)
 
@@ -215,6 +238,18 @@ class JobLog:
             except ResourceModifiedError:
                 continue
         raise RuntimeError(f"job {job_id}: the row kept changing while recording success")
+
+    def run_jobs(self, run_id: str) -> list[dict[str, Any]]:
+        """Job rows of one run, by job id.
+
+        Args:
+            run_id: The run id.
+        """
+        entries = self.table.query_entities(
+            "PartitionKey eq @pk", parameters={"pk": run_partition(run_id)}
+        )
+        rows = (self.get(str(e["RowKey"])) for e in sorted(entries, key=lambda e: e["RowKey"]))
+        return [row for row in rows if row is not None]
 
     def recent(self, since: float, now: float | None = None) -> Iterator[dict[str, Any]]:
         """Job rows submitted at or after ``since``, oldest first.

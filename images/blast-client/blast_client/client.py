@@ -1,0 +1,669 @@
+"""``BlastClient``: submit BLAST jobs, follow them, fetch results, list databases.
+
+The one client of the BLAST service: ``blast-jobs`` is a thin CLI over it, and the notebook,
+the web page and ``deployer run`` use it directly. Planning is pure (:meth:`BlastClient.plan`);
+every other method talks to storage and turns storage failures into :class:`StorageError`.
+
+Example::
+
+    client = BlastClient.from_env(queue="blast-jobs")
+    specs = client.plan(fasta_text, db="demo", program="blastn", options=Options(evalue=1e-5))
+    ids = client.submit(specs)
+    done = client.wait(ids, timeout=600)
+    tsv = client.result(ids[0], 6)
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+from azure.storage.blob import ContentSettings
+
+from blast_client.config import StorageConfig, load_storage_config
+from blast_client.databases import (
+    MANIFEST,
+    METADATA_SUFFIXES,
+    DatabaseInfo,
+    build_manifest,
+    database_info,
+    parse_metadata,
+)
+from blast_client.errors import InvalidRequest, JobNotFound, NoResult, StorageError
+from blast_client.fasta import (
+    DEFAULT_BATCH_LEN,
+    MAX_INLINE_BYTES,
+    FastaError,
+    batch_records,
+    join_records,
+    validate_fasta,
+)
+from blast_client.joblog import FINAL, JobLog, to_jsonable
+from blast_client.messages import (
+    FORMAT_FILES,
+    PROGRAMS,
+    JobSpec,
+    MessageError,
+    Options,
+    Query,
+    parse_options,
+)
+from blast_client.names import InvalidName, check_db_name, check_job_id, check_run_id
+from blast_client.storage import Storage
+
+RESULT_FORMATS = (6, 7, 15, 11)
+"""Formats :meth:`BlastClient.result` can return; 11 is the BLAST archive, always stored."""
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A job as its job log row records it.
+
+    Attributes:
+        job_id: The job id.
+        status: queued, running, succeeded, failed, poisoned, or unknown (no row yet).
+        program: BLAST program.
+        db: Database name.
+        name: Label given at submission ("" or None when none).
+        run_id: The run the job belongs to, or None.
+        attempts: Deliveries so far.
+        submitted: Epoch seconds, or None.
+        started: Epoch seconds of the last start, or None.
+        finished: Epoch seconds, or None.
+        worker: The worker that ran it last.
+        hits: Number of hits (succeeded jobs).
+        error: Why it failed, was poisoned or released, or None.
+        results: Links to the result files by format (SAS links under key auth).
+        row: The whole row as plain JSON (durations and any other columns).
+    """
+
+    job_id: str
+    status: str
+    program: str | None = None
+    db: str | None = None
+    name: str | None = None
+    run_id: str | None = None
+    attempts: int = 0
+    submitted: float | None = None
+    started: float | None = None
+    finished: float | None = None
+    worker: str | None = None
+    hits: int | None = None
+    error: str | None = None
+    results: dict[int, str] = field(default_factory=dict)
+    row: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def final(self) -> bool:
+        """True once the job succeeded, failed or was poisoned."""
+        return self.status in FINAL
+
+    def result_blob(self, fmt: int) -> str:
+        """Blob name of one result file in the results container.
+
+        Args:
+            fmt: Output format (6, 7, 15 or 11).
+        """
+        return f"{self.job_id}/{FORMAT_FILES[fmt]}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The row as plain JSON (what ``blast-jobs status --output json`` prints)."""
+        return {"job_id": self.job_id, "status": self.status, **self.row}
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> JobStatus:
+        """Build from a job log entity.
+
+        Args:
+            row: The entity as read from the table.
+        """
+        doc = to_jsonable(dict(row))
+        results: dict[int, str] = {}
+        for key, url in (doc.get("results") or {}).items():
+            with contextlib.suppress(ValueError):
+                results[int(key)] = str(url)
+
+        def number(key: str) -> float | None:
+            value = doc.get(key)
+            return float(value) if isinstance(value, int | float) else None
+
+        hits = doc.get("hits")
+        return cls(
+            job_id=str(doc["job_id"]),
+            status=str(doc.get("status") or "unknown"),
+            program=doc.get("program") or None,
+            db=doc.get("db") or None,
+            name=doc.get("name") or None,
+            run_id=doc.get("run_id") or None,
+            attempts=int(doc.get("attempts") or 0),
+            submitted=number("submitted"),
+            started=number("started"),
+            finished=number("finished"),
+            worker=doc.get("worker") or None,
+            hits=int(hits) if isinstance(hits, int | float) else None,
+            error=doc.get("error") or None,
+            results=results,
+            row={k: v for k, v in doc.items() if k not in ("job_id", "status")},
+        )
+
+
+def new_job_id(now: float | None = None) -> str:
+    """A fresh, time-sortable job id: ``YYYYMMDDTHHMMSS-<8 hex>``.
+
+    Args:
+        now: Epoch seconds; defaults to the clock.
+    """
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(time.time() if now is None else now))
+    return f"{stamp}-{secrets.token_hex(4)}"
+
+
+def plan_jobs(
+    fasta: str,
+    db: str,
+    program: str = "blastn",
+    options: Options | Mapping[str, Any] | None = None,
+    batch_len: int | None = None,
+    name: str | None = None,
+    run_id: str | None = None,
+) -> list[JobSpec]:
+    """Validate a search and split its FASTA into jobs of about ``batch_len`` residues (pure).
+
+    Args:
+        fasta: All query FASTA.
+        db: Database name.
+        program: BLAST program.
+        options: :class:`Options`, or raw options (as in a message) to check against the
+            whitelist; None for BLAST's defaults and tabular output.
+        batch_len: Residues per job; default after ElasticBLAST for the program.
+        name: Label recorded with the jobs.
+        run_id: Run the jobs belong to.
+
+    Returns:
+        One inline-query job per batch; :meth:`BlastClient.submit` moves large ones to blobs.
+
+    Raises:
+        InvalidRequest: on a bad program, database name, run id, option or FASTA.
+    """
+    if program not in PROGRAMS:
+        raise InvalidRequest(f"unknown program {program!r}; use one of {', '.join(PROGRAMS)}")
+    try:
+        check_db_name(db)
+        if run_id is not None:
+            check_run_id(run_id)
+        if options is None:
+            opts = Options()
+        elif isinstance(options, Options):
+            opts = parse_options(options.to_json(), program)
+        else:
+            opts = parse_options(dict(options), program)
+        records = validate_fasta(fasta, program)
+    except (InvalidName, MessageError) as exc:
+        raise InvalidRequest(str(exc)) from None
+    except FastaError as exc:
+        raise InvalidRequest(f"the query is not valid: {exc}") from None
+    if name is not None and len(name) > 256:
+        raise InvalidRequest("the name must be at most 256 characters")
+    if batch_len is not None and batch_len < 1:
+        raise InvalidRequest(f"batch_len must be at least 1, not {batch_len}")
+    size = batch_len or DEFAULT_BATCH_LEN[program]
+    return [
+        JobSpec(
+            new_job_id(),
+            program,
+            db,
+            Query(fasta=join_records(batch)),
+            opts,
+            name,
+            run_id=run_id,
+        )
+        for batch in batch_records(records, size)
+    ]
+
+
+@contextlib.contextmanager
+def storage_errors() -> Iterator[None]:
+    """Turn storage SDK failures into one-line :class:`StorageError`."""
+    try:
+        yield
+    except HttpResponseError as exc:
+        message = (exc.message or str(exc)).splitlines()[0]
+        raise StorageError(
+            f"storage refused the request ({exc.status_code}: {message})",
+            hint="check the account, the credentials and that `blast-jobs init` has run",
+        ) from None
+    except AzureError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StorageError(
+            f"cannot reach storage ({first})",
+            hint="check AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT and the network",
+        ) from None
+
+
+class BlastClient:
+    """The BLAST service as seen by its users.
+
+    Args:
+        connection_string: Storage connection string (Azurite or key auth).
+        account_name: Storage account for ``DefaultAzureCredential`` when there is no
+            connection string.
+        queue: Job queue name (runs use their own); None for the default ``blast-jobs``.
+        config: A complete storage configuration instead of the three above.
+        storage: Ready storage clients (tests and callers that share them).
+
+    Raises:
+        ConfigError: when neither a connection string nor an account name is given.
+    """
+
+    def __init__(
+        self,
+        connection_string: str | None = None,
+        *,
+        account_name: str | None = None,
+        queue: str | None = None,
+        config: StorageConfig | None = None,
+        storage: Storage | None = None,
+    ) -> None:
+        if storage is not None:
+            config = storage.cfg
+        if config is None:
+            env = {
+                "AZURE_STORAGE_CONNECTION_STRING": connection_string or "",
+                "AZURE_STORAGE_ACCOUNT": account_name or "",
+            }
+            config = load_storage_config(env)
+        if queue is not None and queue != config.queue:
+            config = replace(config, queue=queue)
+            storage = None
+        self.config = config
+        self._storage = storage
+
+    @classmethod
+    def from_env(
+        cls, queue: str | None = None, env: Mapping[str, str] | None = None
+    ) -> BlastClient:
+        """A client configured like the workers (see :mod:`blast_client.config`).
+
+        Args:
+            queue: Job queue, overriding ``BLAST_QUEUE``.
+            env: Environment mapping; defaults to ``os.environ``.
+
+        Raises:
+            ConfigError: naming the missing or invalid variable.
+        """
+        cfg = load_storage_config(env)
+        if queue is not None:
+            cfg = replace(cfg, queue=queue)
+        return cls(config=cfg)
+
+    @property
+    def storage(self) -> Storage:
+        """The storage clients, built on first use."""
+        if self._storage is None:
+            self._storage = Storage(self.config)
+        return self._storage
+
+    @property
+    def joblog(self) -> JobLog:
+        """The job log."""
+        return JobLog(self.storage.table)
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def ensure_resources(self) -> list[str]:
+        """Create the queue, poison queue, job table and containers if missing (idempotent).
+
+        Returns:
+            What was created, e.g. ``["queue run-1", "queue run-1-poison"]``.
+        """
+        with storage_errors():
+            return self.storage.ensure_resources()
+
+    # -- submitting -----------------------------------------------------------------------
+
+    def plan(
+        self,
+        fasta: str,
+        db: str,
+        program: str = "blastn",
+        options: Options | Mapping[str, Any] | None = None,
+        batch_len: int | None = None,
+        name: str | None = None,
+        run_id: str | None = None,
+    ) -> list[JobSpec]:
+        """Validate a search and split it into jobs; touches no storage. See :func:`plan_jobs`.
+
+        Args:
+            fasta: All query FASTA.
+            db: Database name.
+            program: BLAST program.
+            options: :class:`Options` or raw options; None for defaults.
+            batch_len: Residues per job; default after ElasticBLAST.
+            name: Label recorded with the jobs.
+            run_id: Run the jobs belong to.
+
+        Raises:
+            InvalidRequest: on bad input.
+        """
+        return plan_jobs(fasta, db, program, options, batch_len, name, run_id)
+
+    def submit(self, specs: Sequence[JobSpec]) -> list[str]:
+        """Queue planned jobs: upload large queries, record each as queued, then enqueue.
+
+        The row is written before the message, so a job is never running without a row.
+
+        Args:
+            specs: Jobs from :meth:`plan`.
+
+        Returns:
+            Their job ids, in order.
+        """
+        inputs = self.storage.container(self.config.inputs_container)
+        ids: list[str] = []
+        with storage_errors():
+            for spec in specs:
+                fasta = spec.query.fasta
+                if fasta is not None and len(fasta.encode()) > MAX_INLINE_BYTES:
+                    blob = f"{spec.job_id}/query.fa"
+                    inputs.upload_blob(blob, fasta.encode(), overwrite=True)
+                    spec = replace(spec, query=Query(blob=blob))
+                self.joblog.record_queued(
+                    spec.job_id, spec.program, spec.db, spec.name, run_id=spec.run_id
+                )
+                self.storage.queue.send_message(spec.to_message())
+                ids.append(spec.job_id)
+        return ids
+
+    # -- following ------------------------------------------------------------------------
+
+    def status(self, job_id: str) -> JobStatus:
+        """The job's row.
+
+        Args:
+            job_id: The job id.
+
+        Raises:
+            InvalidRequest: if ``job_id`` is not a valid id.
+            JobNotFound: if there is no such job.
+        """
+        row = self._get(job_id)
+        if row is None:
+            raise JobNotFound(
+                f"job {job_id} not found in table {self.config.table}",
+                hint="check the id (`blast-jobs recent --since 1h` lists recent jobs)",
+            )
+        return JobStatus.from_row(row)
+
+    def _get(self, job_id: str) -> dict[str, Any] | None:
+        try:
+            check_job_id(job_id)
+        except InvalidName as exc:
+            raise InvalidRequest(str(exc)) from None
+        with storage_errors():
+            return self.joblog.get(job_id)
+
+    def run_jobs(self, run_id: str) -> list[JobStatus]:
+        """Every job submitted with ``run_id``, by job id.
+
+        Args:
+            run_id: The run id.
+
+        Raises:
+            InvalidRequest: if ``run_id`` is not a valid id.
+        """
+        try:
+            check_run_id(run_id)
+        except InvalidName as exc:
+            raise InvalidRequest(str(exc)) from None
+        with storage_errors():
+            return [JobStatus.from_row(row) for row in self.joblog.run_jobs(run_id)]
+
+    def wait(
+        self,
+        job_ids: Sequence[str],
+        timeout: float | None = None,
+        interval: float = 2.0,
+        on_progress: Callable[[list[JobStatus]], None] | None = None,
+    ) -> list[JobStatus]:
+        """Poll until every job is final or ``timeout`` passes.
+
+        Args:
+            job_ids: The jobs.
+            timeout: Seconds to wait at most; None waits for ever.
+            interval: Seconds between polls.
+            on_progress: Called with the current statuses after every poll.
+
+        Returns:
+            The statuses in ``job_ids`` order; some are not final if the timeout passed
+            (a job without a row yet is ``unknown``).
+        """
+        for job_id in job_ids:
+            try:
+                check_job_id(job_id)
+            except InvalidName as exc:
+                raise InvalidRequest(str(exc)) from None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        current: dict[str, JobStatus] = {}
+        while True:
+            with storage_errors():
+                for job_id in job_ids:
+                    known = current.get(job_id)
+                    if known is not None and known.final:
+                        continue
+                    row = self.joblog.get(job_id)
+                    current[job_id] = (
+                        JobStatus.from_row(row) if row else JobStatus(job_id, "unknown")
+                    )
+            statuses = [current[j] for j in job_ids]
+            if on_progress is not None:
+                on_progress(statuses)
+            if all(s.final for s in statuses):
+                return statuses
+            if deadline is not None and time.monotonic() >= deadline:
+                return statuses
+            pause = interval if deadline is None else min(interval, deadline - time.monotonic())
+            time.sleep(max(pause, 0.0))
+
+    def result(self, job_id: str, fmt: int = 6) -> bytes:
+        """One result file of a succeeded job.
+
+        Args:
+            job_id: The job id.
+            fmt: 6 (tabular), 7 (commented tabular), 15 (JSON) or 11 (the BLAST archive).
+
+        Raises:
+            InvalidRequest: on an unknown format.
+            JobNotFound: if there is no such job.
+            NoResult: if the job has not succeeded or was not asked for that format.
+        """
+        if fmt not in FORMAT_FILES:
+            raise InvalidRequest(
+                f"format {fmt} is not stored; choose from {', '.join(map(str, RESULT_FORMATS))}"
+            )
+        job = self.status(job_id)
+        if job.status != "succeeded":
+            raise NoResult(
+                f"job {job_id} is {job.status}, so it has no results"
+                + (f": {job.error}" if job.error else " yet"),
+                hint=None if job.final else "`blast-jobs wait` waits for it",
+            )
+        container = self.storage.container(self.config.results_container)
+        with storage_errors():
+            try:
+                return bytes(container.download_blob(job.result_blob(fmt)).readall())
+            except ResourceNotFoundError:
+                raise NoResult(
+                    f"job {job_id} has no format {fmt} output",
+                    hint=f"submit it with --outfmt {fmt}",
+                ) from None
+
+    def recent(self, limit: int | None = 50, since: float = 86400.0) -> list[JobStatus]:
+        """Jobs submitted in the last ``since`` seconds, newest first.
+
+        Args:
+            limit: At most this many (None: all in the window).
+            since: Window length in seconds (default one day).
+        """
+        now = time.time()
+        with storage_errors():
+            rows = list(self.joblog.recent(now - since, now))
+        rows.reverse()
+        if limit is not None:
+            rows = rows[:limit]
+        return [JobStatus.from_row(row) for row in rows]
+
+    def queue_length(self) -> int:
+        """Approximate number of messages waiting in the job queue."""
+        with storage_errors():
+            return int(self.storage.queue.get_queue_properties().approximate_message_count or 0)
+
+    # -- databases ------------------------------------------------------------------------
+
+    def databases(self) -> list[DatabaseInfo]:
+        """The databases in the database container, by name.
+
+        Title, molecule and counts come from each manifest (or makeblastdb's metadata file
+        for older uploads); databases uploaded without a manifest are listed from their
+        blobs alone.
+        """
+        container = self.storage.container(self.config.db_container)
+        groups: dict[str, dict[str, int]] = {}
+        with storage_errors():
+            for blob in container.list_blobs():
+                prefix, _, fname = str(blob.name).partition("/")
+                if fname and "/" not in fname:
+                    groups.setdefault(prefix, {})[fname] = int(blob.size or 0)
+            infos: list[DatabaseInfo] = []
+            for name, files in sorted(groups.items()):
+                manifest: dict[str, Any] = {}
+                if MANIFEST in files:
+                    raw = container.download_blob(f"{name}/{MANIFEST}").readall()
+                    with contextlib.suppress(ValueError):
+                        doc = json.loads(raw)
+                        manifest = doc if isinstance(doc, dict) else {}
+                if not isinstance(manifest.get("files"), dict):
+                    manifest["files"] = {
+                        f: {"size": size} for f, size in files.items() if f != MANIFEST
+                    }
+                metadata = None
+                if "title" not in manifest:
+                    meta = next((f for f in files if Path(f).suffix in METADATA_SUFFIXES), None)
+                    if meta is not None:
+                        raw = container.download_blob(f"{name}/{meta}").readall()
+                        metadata = parse_metadata(raw, Path(meta).suffix)
+                infos.append(database_info(name, manifest, metadata))
+        return infos
+
+    def upload_database(self, name: str, files: Sequence[Path]) -> dict[str, Any]:
+        """Upload makeblastdb output as database ``name`` with Content-MD5s, then the manifest.
+
+        The manifest goes last, so a half-finished upload is never mistaken for a complete
+        one (workers check every file against it). Blobs of an older version that the new
+        file set does not overwrite are removed first.
+
+        Args:
+            name: Database name.
+            files: The makeblastdb output files.
+
+        Returns:
+            What was uploaded: db, container, files, bytes, manifest, md5 (base64 by file).
+
+        Raises:
+            InvalidRequest: on a bad name or file list.
+        """
+        try:
+            check_db_name(name)
+        except InvalidName as exc:
+            raise InvalidRequest(str(exc)) from None
+        if not files:
+            raise InvalidRequest("give the makeblastdb output files, e.g. mydb.n*")
+        for f in files:
+            if not f.is_file():
+                raise InvalidRequest(f"{f} is not a file")
+        if len({f.name for f in files}) != len(files):
+            raise InvalidRequest("two files have the same name; upload one database at a time")
+        manifest = build_manifest(name, list(files))
+        container = self.storage.container(self.config.db_container)
+        total = 0
+        with storage_errors():
+            stale = [
+                b.name
+                for b in container.list_blobs(name_starts_with=f"{name}/")
+                if b.name.split("/", 1)[1] not in manifest["files"]
+            ]
+            for blob in stale:
+                container.delete_blob(blob)
+            for f in files:
+                md5 = bytes.fromhex(manifest["files"][f.name]["md5"])
+                with f.open("rb") as fh:
+                    container.upload_blob(
+                        f"{name}/{f.name}",
+                        fh,
+                        overwrite=True,
+                        max_concurrency=4,
+                        content_settings=ContentSettings(content_md5=bytearray(md5)),
+                    )
+                total += f.stat().st_size
+            container.upload_blob(
+                f"{name}/{MANIFEST}", json.dumps(manifest, indent=1), overwrite=True
+            )
+        return {
+            "db": name,
+            "container": self.config.db_container,
+            "files": len(files),
+            "bytes": total,
+            "manifest": f"{name}/{MANIFEST}",
+            "md5": {
+                k: base64.b64encode(bytes.fromhex(v["md5"])).decode()
+                for k, v in manifest["files"].items()
+            },
+        }
+
+    def database_exists(self, name: str) -> bool:
+        """True if database ``name`` has a manifest.
+
+        Args:
+            name: Database name.
+        """
+        blob = self.storage.container(self.config.db_container).get_blob_client(
+            f"{name}/{MANIFEST}"
+        )
+        with storage_errors():
+            return bool(blob.exists())
+
+    def put_input(self, blob: str, data: bytes) -> None:
+        """Store ``data`` in the inputs container (queries referenced by blob name).
+
+        Args:
+            blob: Blob name.
+            data: The content.
+        """
+        with storage_errors():
+            self.storage.container(self.config.inputs_container).upload_blob(
+                blob, data, overwrite=True
+            )
+
+    def get_input(self, blob: str) -> bytes:
+        """Read a blob of the inputs container (e.g. ``demo/<db>.queries.fa``).
+
+        Args:
+            blob: Blob name.
+
+        Raises:
+            NoResult: if there is no such blob.
+        """
+        container = self.storage.container(self.config.inputs_container)
+        with storage_errors():
+            try:
+                return bytes(container.download_blob(blob).readall())
+            except ResourceNotFoundError:
+                raise NoResult(
+                    f"{blob} is not in container {self.config.inputs_container}"
+                ) from None

@@ -1,0 +1,199 @@
+"""Storage settings shared by every BLAST client and the worker, read from the environment.
+
+This is the one place where the storage variables are documented; the worker's own
+variables are in ``blast_worker.config``.
+
+Storage (one of the first two is required):
+
+``AZURE_STORAGE_CONNECTION_STRING``
+    A storage connection string (Azurite, or an account with key auth). Result links then
+    carry a read-only SAS with an expiry. Takes precedence over ``AZURE_STORAGE_ACCOUNT``.
+``AZURE_STORAGE_ACCOUNT``
+    The storage account name; the worker signs in with ``DefaultAzureCredential`` (managed
+    identity in ACI). Result links are then plain URLs that need Azure AD access.
+``AZURE_CLIENT_ID``
+    Optional client id of a user-assigned managed identity (read by ``DefaultAzureCredential``).
+``AZURE_STORAGE_ENDPOINT_SUFFIX``
+    Optional, default ``core.windows.net`` (sovereign clouds use another suffix).
+
+Names of the storage resources:
+
+``BLAST_QUEUE`` (default ``blast-jobs``)
+    The job queue; messages that fail too often move to ``<queue>-poison``.
+``BLAST_JOB_TABLE`` (default ``blastjobs``)
+    The job log table.
+``BLAST_DB_CONTAINER`` (default ``blastdb``)
+    Blob container holding databases, one prefix ``<name>/`` per database plus its
+    ``<name>/manifest.json`` (see ``blast-jobs db upload``).
+``BLAST_RESULTS_CONTAINER`` (default ``blast-results``)
+    Blob container receiving results under ``<job id>/``.
+``BLAST_INPUTS_CONTAINER`` (default ``blast-inputs``)
+    Blob container holding large queries (and the legacy ``InputFile`` blobs).
+``BLAST_SAS_EXPIRY_HOURS`` (default ``168``)
+    Lifetime of the SAS links recorded for results under key auth.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from blast_client.errors import BlastClientError
+from blast_client.names import InvalidName, check_resource_name
+
+
+class ConfigError(BlastClientError):
+    """A configuration variable is missing or invalid; the message names it and the fix."""
+
+    code = "config"
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """How to reach the storage account and which resources to use.
+
+    Attributes:
+        connection_string: Connection string (key auth or Azurite), or None.
+        account_name: Account name for DefaultAzureCredential, used when no connection string.
+        endpoint_suffix: DNS suffix for account URLs, default ``core.windows.net``.
+        queue: Job queue name.
+        table: Job log table name.
+        db_container: Container holding databases.
+        results_container: Container receiving results.
+        inputs_container: Container holding large queries.
+        sas_expiry_hours: Lifetime of result SAS links under key auth.
+    """
+
+    connection_string: str | None
+    account_name: str | None
+    endpoint_suffix: str = "core.windows.net"
+    queue: str = "blast-jobs"
+    table: str = "blastjobs"
+    db_container: str = "blastdb"
+    results_container: str = "blast-results"
+    inputs_container: str = "blast-inputs"
+    sas_expiry_hours: int = 168
+
+    @property
+    def poison_queue(self) -> str:
+        """Name of the poison queue: ``<queue>-poison``."""
+        return f"{self.queue}-poison"
+
+
+def env_str(env: Mapping[str, str], name: str, default: str) -> str:
+    """A variable's value without surrounding blanks; ``default`` when unset or blank.
+
+    Args:
+        env: Environment mapping.
+        name: Variable name.
+        default: Value when unset or blank.
+    """
+    value = env.get(name, "").strip()
+    return value or default
+
+
+def env_int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    """A whole-number variable in ``lo..hi``.
+
+    Args:
+        env: Environment mapping.
+        name: Variable name.
+        default: Value when unset or blank.
+        lo: Smallest allowed value.
+        hi: Largest allowed value.
+
+    Raises:
+        ConfigError: naming the variable and the allowed range.
+    """
+    raw = env_str(env, name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number; set it to {lo}..{hi}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name}={value} is out of range; set it to {lo}..{hi}")
+    return value
+
+
+def env_float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    """A finite number variable in ``lo..hi``.
+
+    Args:
+        env: Environment mapping.
+        name: Variable name.
+        default: Value when unset or blank.
+        lo: Smallest allowed value.
+        hi: Largest allowed value.
+
+    Raises:
+        ConfigError: naming the variable and the allowed range.
+    """
+    raw = env_str(env, name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number; set it to {lo:g}..{hi:g}") from None
+    if not (math.isfinite(value) and lo <= value <= hi):
+        raise ConfigError(f"{name}={raw} is out of range; set it to {lo:g}..{hi:g}")
+    return value
+
+
+def _resource(env: Mapping[str, str], name: str, default: str, kind: str) -> str:
+    value = env_str(env, name, default)
+    try:
+        check_resource_name(value, kind)
+    except InvalidName as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    return value
+
+
+def load_storage_config(env: Mapping[str, str] | None = None) -> StorageConfig:
+    """Read and validate the storage settings.
+
+    Args:
+        env: Environment mapping; defaults to ``os.environ``.
+
+    Returns:
+        The validated storage configuration.
+
+    Raises:
+        ConfigError: naming the missing or invalid variable.
+    """
+    env = os.environ if env is None else env
+    conn = env.get("AZURE_STORAGE_CONNECTION_STRING", "").strip() or None
+    account = env.get("AZURE_STORAGE_ACCOUNT", "").strip() or None
+    if conn is None and account is None:
+        raise ConfigError(
+            "AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT must be set: use a "
+            "connection string for Azurite or key auth, or an account name to sign in with "
+            "a managed identity (plus AZURE_CLIENT_ID for a user-assigned one)"
+        )
+    if conn is not None:
+        parts = dict(p.split("=", 1) for p in conn.split(";") if "=" in p)
+        if not ({"AccountName", "BlobEndpoint"} & parts.keys()) and not conn.startswith(
+            "UseDevelopmentStorage"
+        ):
+            raise ConfigError(
+                "AZURE_STORAGE_CONNECTION_STRING does not look like a storage connection "
+                "string (no AccountName=...); copy it from `az storage account "
+                "show-connection-string`"
+            )
+    if account is not None and conn is None:
+        try:
+            check_resource_name(account, "storage account", pattern="account")
+        except InvalidName as exc:
+            raise ConfigError(f"AZURE_STORAGE_ACCOUNT: {exc}") from None
+    return StorageConfig(
+        connection_string=conn,
+        account_name=account,
+        endpoint_suffix=env_str(env, "AZURE_STORAGE_ENDPOINT_SUFFIX", "core.windows.net"),
+        queue=_resource(env, "BLAST_QUEUE", "blast-jobs", "queue"),
+        table=_resource(env, "BLAST_JOB_TABLE", "blastjobs", "table"),
+        db_container=_resource(env, "BLAST_DB_CONTAINER", "blastdb", "container"),
+        results_container=_resource(env, "BLAST_RESULTS_CONTAINER", "blast-results", "container"),
+        inputs_container=_resource(env, "BLAST_INPUTS_CONTAINER", "blast-inputs", "container"),
+        sas_expiry_hours=env_int(env, "BLAST_SAS_EXPIRY_HOURS", 168, 1, 24 * 365),
+    )
