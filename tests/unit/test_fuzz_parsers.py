@@ -18,14 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from blast_worker.fasta import FastaError, iter_records, validate_fasta
-from blast_worker.messages import PROGRAMS, JobSpec, MessageError, parse_message
-from blast_worker.names import (
-    NameError_,
+from blast_client.fasta import FastaError, iter_records, validate_fasta
+from blast_client.messages import PROGRAMS, JobSpec, MessageError, parse_message
+from blast_client.names import (
+    InvalidName,
     check_blob_path,
     check_db_name,
     check_job_id,
     check_resource_name,
+    check_run_id,
 )
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -82,7 +83,18 @@ hostile_names = st.sampled_from(
         "a" * 2000,
     ]
 )
-names = hostile_names | st.text(max_size=80) | st.from_regex(r"[A-Za-z0-9._/\\-]{0,40}")
+# A valid-looking name with a hostile tail: regex ``$`` also matches before a final newline.
+tailed_names = st.builds(
+    lambda base, tail: base + tail,
+    st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{2,20}", fullmatch=True),
+    st.sampled_from(["\n", "\r\n", "\r", "\x00", "/..", "/../x", " ", "\t", "\u2028", "."]),
+)
+names = (
+    hostile_names
+    | tailed_names
+    | st.text(max_size=80)
+    | st.from_regex(r"[A-Za-z0-9._/\\-]{0,40}", fullmatch=True)
+)
 residues = st.text(alphabet="ACGTUNacgtn-*XJZ.@ \t", min_size=0, max_size=80)
 headers = st.text(max_size=30)
 fasta_texts = st.lists(
@@ -113,6 +125,7 @@ def v1_docs(draw: st.DrawFn) -> dict[str, Any]:
         ),
         "options": draw(options | json_values),
         "name": draw(st.none() | st.text(max_size=300) | json_values),
+        "run_id": draw(st.none() | st.just("run-1") | names | json_values),
     }
     for key in draw(st.sets(st.sampled_from(sorted(doc)), max_size=2)):
         del doc[key]
@@ -155,6 +168,7 @@ def check_parse(body: str) -> JobSpec | None:
     assert spec.program in PROGRAMS
     check_job_id(spec.job_id)
     check_db_name(spec.db)
+    assert spec.job_id.isprintable() and spec.db.isprintable()
     if spec.query.blob is not None:
         check_blob_path(spec.query.blob)
     else:
@@ -270,10 +284,10 @@ def _safe_relative(path: str) -> bool:
 
 @given(names)
 def test_name_checks_accept_only_safe_names(value: str) -> None:
-    for check in (check_db_name, check_job_id):
+    for check in (check_db_name, check_job_id, check_run_id):
         try:
             check(value)
-        except NameError_ as exc:
+        except InvalidName as exc:
             one_line(str(exc))
         else:
             assert value.isascii() and value.isprintable()
@@ -281,7 +295,7 @@ def test_name_checks_accept_only_safe_names(value: str) -> None:
             assert _safe_relative(value)
     try:
         check_blob_path(value)
-    except NameError_ as exc:
+    except InvalidName as exc:
         one_line(str(exc))
     else:
         assert value.isascii() and value.isprintable()
@@ -291,7 +305,7 @@ def test_name_checks_accept_only_safe_names(value: str) -> None:
     for kind in ("queue", "container", "table", "account"):
         try:
             check_resource_name(value, kind)
-        except NameError_ as exc:
+        except InvalidName as exc:
             one_line(str(exc))
         else:
             assert value.isascii() and all(c.isalnum() or c == "-" for c in value)
@@ -299,13 +313,28 @@ def test_name_checks_accept_only_safe_names(value: str) -> None:
 
 @given(json_values)
 def test_name_checks_refuse_non_strings_in_one_line(value: Any) -> None:
-    for check in (check_db_name, check_job_id, check_blob_path):
+    for check in (check_db_name, check_job_id, check_run_id, check_blob_path):
         try:
             check(value)
-        except NameError_ as exc:
+        except InvalidName as exc:
             one_line(str(exc))
         else:
             assert isinstance(value, str)
+
+
+@pytest.mark.parametrize("tail", ["\n", "\r\n"])
+def test_names_with_a_trailing_newline_are_refused(tail: str) -> None:
+    # Regression (found by the fuzzer): the checks used re.match with ``$``, which also
+    # matches before a final newline, so "job-1\n" passed as a job id, a database name,
+    # a blob path and a queue name.
+    for check in (check_db_name, check_job_id, check_run_id, check_blob_path):
+        with pytest.raises(InvalidName):
+            check("job-1" + tail)
+    for kind in ("queue", "container", "table", "account"):
+        with pytest.raises(InvalidName):
+            check_resource_name("abc" + tail, kind)
+    doc = {"version": 1, "job_id": "job-1\n", "program": "blastn", "db": "demo"}
+    assert check_parse(json.dumps({**doc, "query": {"fasta": ">q\nACGT\n"}})) is None
 
 
 # --- workload files ------------------------------------------------------------------
