@@ -15,6 +15,7 @@ IMAGES := base-builder base azurite ipcontroller ipengine notebook blast-worker
 
 COMPOSE_FILE := compose/docker-compose.yml
 ENV_FILE := compose/.env
+SECRETS_DIR := compose/secrets
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 DC := $(COMPOSE) -f $(COMPOSE_FILE)
 UP_TIMEOUT ?= 180
@@ -47,14 +48,13 @@ lock: ## Re-resolve images/base/constraints.txt, the one Python lock of all imag
 		$(if $(EXTRA_CA_CERTS),-v $(abspath $(EXTRA_CA_CERTS)):/tmp/build-ca/extra.crt:ro) \
 		$(IMAGE_PREFIX)/base-builder:$(TAG) bash /images/base/lock.sh
 
-secrets: $(VENV)/.installed ## Create compose/.env with random secrets (kept if it exists)
+secrets: $(VENV)/.installed ## Create compose/secrets/ (random secrets, 0600) and compose/.env (kept if they exist)
 	$(VENV)/bin/python -m deployer.localstack secrets $(ENV_FILE)
 
 up: build secrets ## Start the local stack, wait until healthy, print the notebook URL
 	$(DC) up -d --remove-orphans
 	@$(VENV)/bin/python -m deployer.localstack wait --timeout $(UP_TIMEOUT) $$(sed -n 's/^COMPOSE_PROJECT_NAME=//p' $(ENV_FILE))
-	@source <(grep -E '^(NOTEBOOK_TOKEN)=' $(ENV_FILE)); \
-		echo "Notebook: http://127.0.0.1:$${NOTEBOOK_PORT:-8888}/lab?token=$$NOTEBOOK_TOKEN"
+	@echo "Notebook: http://127.0.0.1:$${NOTEBOOK_PORT:-8888}/lab?token=$$(cat $(SECRETS_DIR)/notebook_token)"
 
 down: ## Stop the local stack (keeps its volumes)
 	$(DC) down --remove-orphans
@@ -81,5 +81,5 @@ bench: venv ## Run the benchmarks; they print their figures
 
 clean: ## Remove the local stack with its volumes and secrets, and the virtualenv
 	-$(DC) down --volumes --remove-orphans
-	rm -f $(ENV_FILE)
+	rm -rf $(ENV_FILE) $(SECRETS_DIR)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
