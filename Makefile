@@ -10,8 +10,8 @@ TAG ?= latest
 # proxy). Used in builder stages only, never copied into a final image.
 EXTRA_CA_CERTS ?=
 DEBIAN_IMAGE ?= debian:trixie-slim
-# Images in build order: each builds FROM the ones before it.
-IMAGES := base-builder base azurite ipcontroller ipengine notebook blast-worker
+# The images and their build order are in images/images.toml (the catalogue).
+CATALOGUE = $(VENV)/bin/python -m deployer.imagebuild
 
 COMPOSE_FILE := compose/docker-compose.yml
 ENV_FILE := compose/.env
@@ -20,7 +20,7 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 DC := $(COMPOSE) -f $(COMPOSE_FILE)
 UP_TIMEOUT ?= 180
 
-export IMAGE_PREFIX TAG EXTRA_CA_CERTS DEBIAN_IMAGE
+export IMAGE_PREFIX TAG EXTRA_CA_CERTS DEBIAN_IMAGE VENV
 
 .PHONY: help venv base build lock secrets up down logs ps test test-unit test-docker lint bench clean
 
@@ -38,8 +38,8 @@ venv: $(VENV)/.installed ## Create the development virtualenv (.venv) with the d
 base: ## Provide debian:trixie-slim: docker pull, or build it from Debian's mirror offline
 	BASE_IMAGE=$(DEBIAN_IMAGE) images/debian-slim/mkimage.sh
 
-build: base ## Build every image (EXTRA_CA_CERTS=<bundle> behind a TLS proxy)
-	@set -e; for image in $(IMAGES); do images/build.sh $$image; done
+build: base $(VENV)/.installed ## Build every image of images/images.toml (EXTRA_CA_CERTS=<bundle> behind a TLS proxy)
+	@set -e; images=$$($(CATALOGUE) order); for image in $$images; do images/build.sh $$image; done
 	@docker images --filter 'reference=$(IMAGE_PREFIX)/*:$(TAG)' --format '{{.Repository}}:{{.Tag}}  {{.Size}}'
 
 lock: ## Re-resolve images/base/constraints.txt, the one Python lock of all images

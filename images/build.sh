@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Build one image of this repo with the local Docker engine's (legacy) builder.
+# Build one image of this repo with the local Docker engine (legacy builder).
 #
-# Usage: images/build.sh NAME     (NAME: base-builder, base or a folder in images/)
+# Usage: images/build.sh NAME     (NAME: an image of images/images.toml)
+# The catalogue (images/images.toml) says where the image's context is, its target
+# and its build arguments; deployer/imagebuild/catalogue.py reads it and packs the
+# context (honouring .dockerignore, with EXTRA_CA_CERTS added), for `deployer build` too.
 # Environment:
 #   IMAGE_PREFIX     repository prefix (default aci-research)
 #   TAG              tag (default latest)
@@ -9,46 +12,27 @@
 #   EXTRA_CA_CERTS   PEM bundle that apt, pip and npm trust inside builder
 #                    stages only (a TLS-intercepting proxy); default none
 #   DOCKER_BUILD_ARGS  extra arguments for `docker build` (e.g. --no-cache)
+#   VENV             the virtualenv with the deployer (default: the repo's .venv)
 set -euo pipefail
 
 name=${1:?usage: images/build.sh NAME}
 prefix=${IMAGE_PREFIX:-aci-research}
 tag=${TAG:-latest}
 here=$(cd "$(dirname "$0")" && pwd)
+python=${VENV:-$here/../.venv}/bin/python
+[ -x "$python" ] || { echo "images/build.sh: no $python: run \`make venv\` first (or set VENV)" >&2; exit 2; }
+catalogue=("$python" -m deployer.imagebuild --images-dir "$here")
 
-context=$here/$name
-target=()
-base_image=$prefix/base:$tag
-case $name in
-    base-builder) context=$here/base; target=(--target builder); base_image=${DEBIAN_IMAGE:-debian:trixie-slim} ;;
-    base) base_image=${DEBIAN_IMAGE:-debian:trixie-slim} ;;
-esac
-[ -f "$context/Dockerfile" ] || { echo "images/build.sh: no image named '$name' (no $context/Dockerfile)" >&2; exit 2; }
-
-# Revision of the image's own folder, so a commit elsewhere keeps the cache warm.
-revision=$(git -C "$context" log -1 --format=%h -- . 2>/dev/null || true)
+# The folder of the image, for its revision (a commit elsewhere keeps the cache warm).
+folder=$("${catalogue[@]}" folder "$name")
+revision=$(git -C "$here/$folder" log -1 --format=%h -- . 2>/dev/null || true)
 [ -n "$revision" ] || revision=unknown
-if [ -n "$(git -C "$context" status --porcelain -- . 2>/dev/null)" ]; then revision=$revision-dirty; fi
-version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$here/../pyproject.toml" | head -n1)
+if [ -n "$(git -C "$here/$folder" status --porcelain -- . 2>/dev/null)" ]; then revision=$revision-dirty; fi
 
-ca_copy=""
-cleanup() { [ -z "$ca_copy" ] || rm -f "$ca_copy"; }
-trap cleanup EXIT
-if [ -n "${EXTRA_CA_CERTS:-}" ] && [ -d "$context/build-ca" ]; then
-    [ -r "$EXTRA_CA_CERTS" ] || { echo "EXTRA_CA_CERTS=$EXTRA_CA_CERTS is not a readable file" >&2; exit 2; }
-    grep -q 'BEGIN CERTIFICATE' "$EXTRA_CA_CERTS" \
-        || { echo "EXTRA_CA_CERTS=$EXTRA_CA_CERTS holds no PEM certificate" >&2; exit 2; }
-    ca_copy=$context/build-ca/extra.crt
-    cp "$EXTRA_CA_CERTS" "$ca_copy"
-fi
+mapfile -t args < <("${catalogue[@]}" docker-args "$name" --prefix "$prefix" --tag "$tag" \
+    --revision "$revision" --debian "${DEBIAN_IMAGE:-debian:trixie-slim}")
+[ "${#args[@]}" -gt 0 ] || exit 2
 
 echo "==> building $prefix/$name:$tag (revision $revision)" >&2
 # shellcheck disable=SC2086  # DOCKER_BUILD_ARGS is a list of words on purpose
-docker build "${target[@]}" \
-    --tag "$prefix/$name:$tag" \
-    --build-arg BASE_IMAGE="$base_image" \
-    --build-arg BUILDER_IMAGE="$prefix/base-builder:$tag" \
-    --build-arg VERSION="$version" \
-    --build-arg REVISION="$revision" \
-    ${DOCKER_BUILD_ARGS:-} \
-    "$context"
+"${catalogue[@]}" context "$name" | docker build "${args[@]}" ${DOCKER_BUILD_ARGS:-} -

@@ -1,7 +1,9 @@
 """``deployer build``: build every image of the stack in ACR (or locally) and push it.
 
 * :mod:`.context` packs a build context deterministically, honouring ``.dockerignore``.
-* :mod:`.images` knows the images, their order, build arguments and tags.
+* :mod:`.catalogue` reads ``images/images.toml``: the images, their order and build
+  arguments, and adds an extra CA bundle to contexts.
+* :mod:`.images` computes build hashes, labels and tags.
 * :mod:`.runner` hashes, skips and schedules; :mod:`.acr` and :mod:`.local` build.
 * :mod:`.registry` asks a registry what it holds; :mod:`.manifest` records what was
   built for ``deployer up``.
@@ -18,7 +20,7 @@ from deployer import defaults
 from deployer.arm import default_credential
 from deployer.defaults import Env
 from deployer.errors import DeployerError, InputError
-from deployer.imagebuild import images, manifest
+from deployer.imagebuild import catalogue, images, manifest
 from deployer.imagebuild.jobs import Builder
 from deployer.imagebuild.registry import ACR_USERNAME, RegistryClient, acr_refresh_token
 from deployer.imagebuild.runner import (
@@ -155,9 +157,7 @@ def build(
     ca = None
     ca_path = options.extra_ca_certs or os.environ.get("EXTRA_CA_CERTS")
     if options.local and ca_path:
-        from deployer.imagebuild.local import read_ca_bundle
-
-        ca = read_ca_bundle(ca_path)
+        ca = catalogue.read_ca_bundle(ca_path)
     plan = plan_build(
         images_dir,
         registry,

@@ -25,8 +25,8 @@ from docker.utils.build import exclude_paths
 
 DOCKERIGNORE = ".dockerignore"
 TRANSIENT = ("build-ca/*.crt",)
-"""Never packed from the tree: ``images/build.sh`` drops an extra CA there for one
-local build. ``--local`` injects the bundle into the archive instead."""
+"""Never packed from the tree: an extra CA bundle reaches a context only through
+:func:`deployer.imagebuild.catalogue.ca_files`, never from a stray file."""
 
 
 @dataclass(frozen=True)

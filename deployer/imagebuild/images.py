@@ -1,10 +1,9 @@
-"""The images of the stack, their build order and build arguments, and their tags.
+"""Build hashes, labels and tags of the images, and where the checkout's images are.
 
-This mirrors ``images/build.sh`` and the Makefile's ``IMAGES`` list: ``base`` and
-``base-builder`` (``images/base`` with ``--target builder``) build FROM Debian; every
-other image builds FROM both, named by the ``BASE_IMAGE`` and ``BUILDER_IMAGE``
-build arguments. In a registry build the parents live in the same registry under
-the same tag, so a child starts only once its parents are pushed.
+Which images exist, their order and their build arguments are in the catalogue,
+``images/images.toml`` (:mod:`deployer.imagebuild.catalogue`). In a registry build the
+parents live in the same registry under the same tag, so a child starts only once its
+parents are pushed.
 """
 
 from __future__ import annotations
@@ -12,77 +11,17 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from deployer.errors import InputError
+from deployer.imagebuild.catalogue import ImageSpec
 
 LABEL: Final = "org.aci-research.context-sha256"
 """Image label holding the build hash (context, target and parents' hashes)."""
 GENERATED_DOCKERFILE: Final = ".deployer.Dockerfile"
 """The Dockerfile sent to the builder: the image's own, plus the hash label."""
 DEFAULT_DEBIAN_IMAGE: Final = "debian:trixie-slim"
-
-
-@dataclass(frozen=True)
-class ImageSpec:
-    """One image of the stack.
-
-    Args:
-        name (str): Repository name, e.g. ``ipengine``.
-        folder (str): Its folder under ``images/``.
-        target (str | None): Build stage to stop at (``base-builder``). Default: None.
-        parents (tuple[str, ...]): Images of this stack it builds FROM. Default: none.
-        service (bool): Deployed by ACI. ``azurite`` runs only locally; ``base`` and
-            ``base-builder`` are build-only parents. Default: True.
-    """
-
-    name: str
-    folder: str
-    target: str | None = None
-    parents: tuple[str, ...] = ()
-    service: bool = True
-
-
-_STACK = ("base", "base-builder")
-CATALOGUE: Final = (
-    ImageSpec("base-builder", "base", target="builder", service=False),
-    ImageSpec("base", "base", service=False),
-    ImageSpec("azurite", "azurite", parents=_STACK, service=False),
-    ImageSpec("ipcontroller", "ipcontroller", parents=_STACK),
-    ImageSpec("ipengine", "ipengine", parents=_STACK),
-    ImageSpec("notebook", "notebook", parents=_STACK),
-    ImageSpec("blast-worker", "blast-worker", parents=_STACK),
-)
-"""Every image, in a valid build order (parents first)."""
-BY_NAME: Final = {s.name: s for s in CATALOGUE}
-
-
-def select(names: list[str] | None) -> list[ImageSpec]:
-    """Return the images to build, parents included, in build order.
-
-    Args:
-        names (list[str] | None): Requested images; None or empty means every
-            service image (what ACI deploys).
-
-    Raises:
-        InputError: For an unknown image name.
-    """
-    wanted = set(names or [s.name for s in CATALOGUE if s.service])
-    unknown = sorted(wanted - set(BY_NAME))
-    if unknown:
-        raise InputError(
-            f"unknown image {', '.join(unknown)}",
-            hint=f"choose from {', '.join(s.name for s in CATALOGUE)}",
-        )
-    todo = list(wanted)
-    while todo:
-        for parent in BY_NAME[todo.pop()].parents:
-            if parent not in wanted:
-                wanted.add(parent)
-                todo.append(parent)
-    return [s for s in CATALOGUE if s.name in wanted]
 
 
 def build_hash(context_sha256: str, spec: ImageSpec, parent_hashes: dict[str, str]) -> str:
@@ -127,29 +66,6 @@ def labelled_dockerfile(dockerfile: str, spec: ImageSpec, build_hash_value: str)
         lines.append(f"FROM {spec.target}")
     lines.append(f'LABEL {LABEL}="{build_hash_value}"')
     return ("\n".join(lines) + "\n").encode()
-
-
-def build_args(
-    spec: ImageSpec, registry: str, tag: str, version: str, revision: str, debian: str
-) -> dict[str, str]:
-    """Return the ``--build-arg`` values of one image, as ``images/build.sh`` passes them.
-
-    Args:
-        spec (ImageSpec): The image.
-        registry (str): Registry login server; parents are pulled from it.
-        tag (str): The tag every image of this build gets.
-        version (str): The project version.
-        revision (str): The git revision.
-        debian (str): The root image of ``base`` and ``base-builder``.
-    """
-    prefix = registry.rstrip("/")
-    base = debian if not spec.parents else f"{prefix}/base:{tag}"
-    return {
-        "BASE_IMAGE": base,
-        "BUILDER_IMAGE": f"{prefix}/base-builder:{tag}",
-        "VERSION": version,
-        "REVISION": revision,
-    }
 
 
 def find_images_dir(start: Path) -> Path:

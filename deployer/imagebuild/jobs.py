@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from deployer.imagebuild.images import ImageSpec
+from deployer.imagebuild.catalogue import ImageSpec
 
 LogSink = Callable[[str], None]
 """Receives one log line of one build (without its newline)."""

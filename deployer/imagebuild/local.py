@@ -15,7 +15,7 @@ from typing import Any
 import docker
 from docker.errors import APIError, DockerException
 
-from deployer.errors import DeployerError, InputError
+from deployer.errors import DeployerError
 from deployer.imagebuild.jobs import BuildFailedError, BuildJob, LogSink, Tail
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -115,24 +115,3 @@ class LocalBuilder:
             raise BuildFailedError(f"push of {repository}:{tag} failed", list(tail.lines)) from None
         tail(f"pushed {repository}:{tag} {digest or ''}".rstrip())
         return digest
-
-
-def read_ca_bundle(path: str) -> bytes:
-    """Read an extra CA bundle for builds (``EXTRA_CA_CERTS``).
-
-    Raises:
-        InputError: When it is unreadable or holds no PEM certificate.
-    """
-    try:
-        data = open(path, "rb").read()  # noqa: SIM115 - one short read
-    except OSError as exc:
-        raise InputError(
-            f"cannot read the CA bundle {path}: {exc.strerror}",
-            hint="pass --extra-ca-certs (or EXTRA_CA_CERTS) a readable PEM file",
-        ) from None
-    if b"BEGIN CERTIFICATE" not in data:
-        raise InputError(
-            f"{path} holds no PEM certificate",
-            hint="pass a PEM bundle, e.g. /etc/ssl/certs/ca-certificates.crt",
-        )
-    return data

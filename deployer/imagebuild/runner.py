@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deployer.errors import DeployerError, InputError
-from deployer.imagebuild import context, images
+from deployer.imagebuild import catalogue, context, images
 from deployer.imagebuild.jobs import Builder, BuildFailedError, BuildJob
 from deployer.imagebuild.registry import RegistryClient
 
@@ -85,8 +85,8 @@ def plan_build(
         names (list[str] | None): Images to build (parents are added). Default: every
             service image.
         tag (str | None): The tag. Default: ``<version>-<gitsha>`` of the checkout.
-        ca_bundle (bytes | None): Extra CA bundle put into each context with a
-            ``build-ca/`` folder (never part of the hash). Default: None.
+        ca_bundle (bytes | None): Extra CA bundle, added by :func:`catalogue.ca_files`
+            (never part of the hash). Default: None.
         no_cache (bool): Build without the layer cache. Default: False.
         timeout_s (int): Time limit per build. Default: 3600.
         debian_image (str): Root image of ``base``. Default: ``debian:trixie-slim``.
@@ -100,7 +100,7 @@ def plan_build(
     hashes: dict[str, str] = {}
     jobs: list[BuildJob] = []
     prefix = registry.rstrip("/")
-    for spec in images.select(names):
+    for spec in catalogue.load(images_dir).select(names):
         root = images_dir / spec.folder
         dockerfile = root / "Dockerfile"
         if not dockerfile.is_file():
@@ -112,8 +112,7 @@ def plan_build(
                 dockerfile.read_text(encoding="utf-8"), spec, hashes[spec.name]
             )
         }
-        if ca_bundle is not None and (root / "build-ca").is_dir():
-            extra["build-ca/extra.crt"] = ca_bundle
+        extra.update(catalogue.ca_files(root, ca_bundle))
         archive = context.pack(root, extra=extra).data
         jobs.append(
             BuildJob(
@@ -126,7 +125,7 @@ def plan_build(
                     f"{prefix}/{spec.name}:{tag}",
                     f"{prefix}/{spec.name}:{images.hash_tag(hashes[spec.name])}",
                 ),
-                args=images.build_args(spec, registry, tag, version, revision, debian_image),
+                args=catalogue.build_args(spec, registry, tag, version, revision, debian_image),
                 no_cache=no_cache,
                 timeout_s=timeout_s,
             )

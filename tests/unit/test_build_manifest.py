@@ -1,4 +1,4 @@
-"""The build manifest, the image catalogue, and ``deployer up`` deploying what was built."""
+"""The build manifest, build hashes and labels, and ``deployer up`` deploying what was built."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from deployer import api
 from deployer.errors import InputError
-from deployer.imagebuild import images, manifest
+from deployer.imagebuild import catalogue, images, manifest
 from deployer.settings import Overrides
 
 WORKLOAD = """
@@ -114,22 +114,11 @@ def test_a_corrupt_manifest_says_what_to_do(deployer_env: dict[str, str]) -> Non
     assert "deployer build" in str(err.value.hint)
 
 
-def test_selection_adds_parents_in_build_order_and_excludes_local_only_images() -> None:
-    assert [s.name for s in images.select(None)] == [
-        "base-builder",
-        "base",
-        "ipcontroller",
-        "ipengine",
-        "notebook",
-        "blast-worker",
-    ]
-    assert [s.name for s in images.select(["notebook"])] == ["base-builder", "base", "notebook"]
-    with pytest.raises(InputError):
-        images.select(["nope"])
+BY_NAME = catalogue.load(images.find_images_dir(Path(__file__).parent)).by_name
 
 
 def test_build_hash_follows_context_and_parents() -> None:
-    spec = images.BY_NAME["ipengine"]
+    spec = BY_NAME["ipengine"]
     parents = {"base": "b1", "base-builder": "bb1"}
     one = images.build_hash("ctx", spec, parents)
     assert one == images.build_hash("ctx", spec, dict(parents))
@@ -138,25 +127,7 @@ def test_build_hash_follows_context_and_parents() -> None:
 
 
 def test_target_builds_get_a_labelled_last_stage() -> None:
-    text = images.labelled_dockerfile(
-        "FROM x AS builder\nFROM x\n", images.BY_NAME["base-builder"], "h1"
-    )
+    text = images.labelled_dockerfile("FROM x AS builder\nFROM x\n", BY_NAME["base-builder"], "h1")
     assert text.decode().endswith(f'FROM builder\nLABEL {images.LABEL}="h1"\n')
-    plain = images.labelled_dockerfile("FROM x\n", images.BY_NAME["ipengine"], "h2").decode()
+    plain = images.labelled_dockerfile("FROM x\n", BY_NAME["ipengine"], "h2").decode()
     assert "FROM builder" not in plain and plain.endswith(f'LABEL {images.LABEL}="h2"\n')
-
-
-def test_build_args_name_parents_in_the_same_registry() -> None:
-    args = images.build_args(
-        images.BY_NAME["notebook"], "r.io", "1.0-abc", "1.0", "abc", "debian:x"
-    )
-    assert args == {
-        "BASE_IMAGE": "r.io/base:1.0-abc",
-        "BUILDER_IMAGE": "r.io/base-builder:1.0-abc",
-        "VERSION": "1.0",
-        "REVISION": "abc",
-    }
-    assert (
-        images.build_args(images.BY_NAME["base"], "r.io", "t", "1", "a", "debian:x")["BASE_IMAGE"]
-        == "debian:x"
-    )

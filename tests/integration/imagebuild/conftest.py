@@ -139,7 +139,18 @@ def mini_images(tmp_path: Path) -> Callable[..., Path]:
         (root / "base").mkdir(parents=True, exist_ok=True)
         (root / "base" / "Dockerfile").write_text(BASE_DOCKERFILE)
         (root / "base" / ".dockerignore").write_text("*\n!Dockerfile\n")
-        for name in ("ipcontroller", "ipengine", "notebook", "blast-worker"):
+        names = ("ipcontroller", "ipengine", "notebook", "blast-worker")
+        catalogue = [
+            '[[image]]\nname = "base-builder"\nfolder = "base"\ntarget = "builder"\n'
+            "service = false\n",
+            '[[image]]\nname = "base"\nservice = false\n',
+        ] + [
+            f'[[image]]\nname = "{name}"\n'
+            'args = { BASE_IMAGE = "base", BUILDER_IMAGE = "base-builder" }\n'
+            for name in names
+        ]
+        (root / "images.toml").write_text("\n".join(catalogue))
+        for name in names:
             folder = root / name
             (folder / "build-ca").mkdir(parents=True, exist_ok=True)
             (folder / "Dockerfile").write_text(child_dockerfile)
