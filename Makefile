@@ -22,7 +22,7 @@ UP_TIMEOUT ?= 180
 
 export IMAGE_PREFIX TAG EXTRA_CA_CERTS DEBIAN_IMAGE VENV
 
-.PHONY: help venv base build lock secrets up down logs ps test test-unit test-docker lint bench clean
+.PHONY: help venv base build lock secrets up down logs ps test test-unit test-docker soak lint bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -70,6 +70,10 @@ test: venv build ## Run every test: unit tests, then the image and compose integ
 
 test-unit: venv ## Run the fast unit tests (no Docker needed)
 	$(VENV)/bin/pytest -m "not docker" tests
+
+soak: venv build ## The full chaos soak: 300 jobs, 4 workers, kills every 10 s (prints its figures)
+	BLAST_SOAK_JOBS=$${BLAST_SOAK_JOBS:-300} BLAST_SOAK_VISIBILITY=$${BLAST_SOAK_VISIBILITY:-60} \
+		$(VENV)/bin/pytest -s tests/integration/blast/test_blast_soak.py
 
 lint: venv ## ruff and mypy
 	$(VENV)/bin/ruff check deployer tests bench images

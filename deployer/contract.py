@@ -107,8 +107,7 @@ _IPYTHONDIR: Final = f"/srv/ipython:uid={USER_UID},gid={USER_UID},mode=0700"
 ACI_PROTECTIONS: Final = (
     "each container group runs in its own hypervisor-isolated utility VM (no kernel is shared "
     "with other groups)",
-    "images run as their non-root user (uid 1000); the Standard SKU runs no privileged "
-    "containers",
+    "images run as their non-root user (uid 1000); the Standard SKU runs no privileged containers",
     "secrets are files in a per-container secret volume (tmpfs, never written to disk), "
     "and ARM never returns their values",
     "capabilities, no-new-privileges, a read-only root filesystem, pids limits and the log "

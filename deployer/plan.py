@@ -278,9 +278,7 @@ def _finish(
         )
     elif settings.managed_identity:
         registry = RegistryAuth(settings.registry, identity=settings.managed_identity)
-    secret_values = [
-        (f"{c.name}.{k}", v.reveal()) for c in containers for k, v in c.secret_files
-    ]
+    secret_values = [(f"{c.name}.{k}", v.reveal()) for c in containers for k, v in c.secret_files]
     if registry and registry.password:
         secret_values.append(("registry.password", registry.password.reveal()))
     return GroupSpec(

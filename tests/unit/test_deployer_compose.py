@@ -78,8 +78,10 @@ def test_every_service_is_locked_down() -> None:
             assert "cap_add" not in svc, name
             assert svc["security_opt"] == ["no-new-privileges:true"], name
             assert svc["read_only"] is True, name
-            assert any(str(t).startswith("/tmp:") for t in svc["tmpfs"]), name
-            assert 0 < svc["pids_limit"] <= 1024, name
+            tmpfs: list[str] = svc["tmpfs"]  # type: ignore[assignment]
+            assert any(t.startswith("/tmp:") for t in tmpfs), name
+            pids: int = svc["pids_limit"]  # type: ignore[assignment]
+            assert 0 < pids <= 1024, name
             assert svc["logging"] == {
                 "driver": "json-file",
                 "options": {"max-size": "10m", "max-file": "3"},

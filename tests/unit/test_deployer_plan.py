@@ -87,10 +87,10 @@ def test_secrets_travel_only_as_files_named_by_file_variables() -> None:
             role = contract.ROLES[c.role]
             env = dict(c.env)
             assert c.secret_files or c.role == "blast-worker"  # workers: managed identity
-            for file, value in c.secret_files:
+            for file, secret in c.secret_files:
                 var = next(e for e in role.env if e.secret and e.secret_file == file)
                 assert env[var.file_var] == f"/run/secrets/{file}"
-                assert isinstance(value, Secret)
+                assert isinstance(secret, Secret)
             for name, value in c.env:
                 assert name not in role.secret_names
                 assert not any(s in value for s in secret_values), (c.name, name)
