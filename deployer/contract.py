@@ -93,7 +93,7 @@ class Hardening:
         pids_limit (int): Most processes and threads at once.
     """
 
-    tmpfs: tuple[str, ...] = ("/tmp:mode=1777",)
+    tmpfs: tuple[str, ...] = ("/tmp:mode=1777",)  # the scratch space every image uses
     read_only: bool = True
     pids_limit: int = 256
 
@@ -101,8 +101,17 @@ class Hardening:
 LOG_MAX_SIZE: Final = "10m"
 LOG_MAX_FILE: Final = 3
 """json-file log rotation of every compose service: at most 3 files of 10 MB."""
-_HOME: Final = f"/home/research:uid={USER_UID},gid={USER_UID},mode=0700"
-_IPYTHONDIR: Final = f"/srv/ipython:uid={USER_UID},gid={USER_UID},mode=0700"
+
+
+def _writable(*paths: str) -> tuple[str, ...]:
+    """tmpfs mounts owned by the images' user, one per path. A volume mounted below a tmpfs
+    gets its missing parent folders created by Docker as root; giving each such parent its
+    own tmpfs keeps every folder on the way writable for the user."""
+    return tuple(f"{p}:uid={USER_UID},gid={USER_UID},mode=0700" for p in paths)
+
+
+_TMP: Final = "/tmp:mode=1777"
+_IPYTHON_PROFILE: Final = _writable("/srv/ipython", "/srv/ipython/profile_default")
 
 ACI_PROTECTIONS: Final = (
     "each container group runs in its own hypervisor-isolated utility VM (no kernel is shared "
@@ -202,13 +211,7 @@ IPCONTROLLER: Final = Role(
     # sshd's host key, config and pid file go to ~/.sshd, authorized_keys to ~/.ssh, and
     # ipcontroller writes its profile's log and pid folders beside the security volume.
     # sshd runs as uid 1000 on port 2222 with key auth only: it needs no capability.
-    hardening=Hardening(
-        tmpfs=(
-            "/tmp:mode=1777",
-            f"/home/{ENGINE_SSH_USER}:uid={USER_UID},gid={USER_UID},mode=0700",
-            _IPYTHONDIR,
-        )
-    ),
+    hardening=Hardening(tmpfs=(_TMP, *_writable(f"/home/{ENGINE_SSH_USER}"), *_IPYTHON_PROFILE)),
 )
 NOTEBOOK: Final = Role(
     name="notebook",
@@ -225,7 +228,17 @@ NOTEBOOK: Final = Role(
     mounts=(Mount("ipp-security", NOTEBOOK_SECURITY_DIR, read_only=True),),
     # Jupyter writes its config, runtime files and kernels' caches under $HOME (the work
     # folder and the security folder are volumes on top); kernels need more processes.
-    hardening=Hardening(tmpfs=("/tmp:mode=1777", _HOME), pids_limit=1024),
+    hardening=Hardening(
+        tmpfs=(
+            _TMP,
+            *_writable(
+                "/home/research",
+                "/home/research/.ipython",
+                "/home/research/.ipython/profile_default",
+            ),
+        ),
+        pids_limit=1024,
+    ),
 )
 IPENGINE: Final = Role(
     name="ipengine",
@@ -239,7 +252,7 @@ IPENGINE: Final = Role(
     # The engine's SSH key and known_hosts go to ~/.ssh; ipengine writes its profile's log
     # folder beside the (read-only) security volume. Each engine runs many threads.
     hardening=Hardening(
-        tmpfs=("/tmp:mode=1777", _HOME, _IPYTHONDIR),
+        tmpfs=(_TMP, *_writable("/home/research"), *_IPYTHON_PROFILE),
         pids_limit=1024,
     ),
 )
