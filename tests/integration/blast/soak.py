@@ -44,6 +44,7 @@ class SoakConfig:
         kill_every: Seconds between kills of a random worker.
         disconnect_for: Seconds one worker spends off the network.
         visibility_timeout: The workers' ``BLAST_VISIBILITY_TIMEOUT`` in seconds.
+        task: The blastn task (dc-megablast: seconds per query, so kills catch jobs).
         timeout: Seconds the whole run may take before it fails.
         seed: Seed of the random choices (which worker, when).
     """
@@ -54,6 +55,7 @@ class SoakConfig:
     kill_every: float = 10.0
     disconnect_for: float = 30.0
     visibility_timeout: int = 60
+    task: str = "dc-megablast"
     timeout: float = 1800.0
     seed: int = 13
 
@@ -222,12 +224,16 @@ class Chaos:
         try:
             cfg = self.config
             restart_at: float | None = cfg.kill_every * 2.5
-            disconnect_at: float | None = cfg.kill_every * 4.5
+            disconnect_at: float | None = cfg.kill_every * 1.5
             reconnect_at: float | None = None
             cut: WorkerContainer | None = None
             next_kill = cfg.kill_every
+            next_check = 2.0
             while not self.stop.wait(0.2):
                 now = time.time() - self.t0
+                if now >= next_check:
+                    next_check = now + 2.0
+                    self._restart_exited()
                 if now >= next_kill:
                     next_kill += cfg.kill_every
                     self._kill()
@@ -249,6 +255,15 @@ class Chaos:
                 self._reconnect(cut)
         except BaseException as exc:  # noqa: BLE001 (any failure is re-raised by __exit__)
             self.error = exc
+
+    def _restart_exited(self) -> None:
+        """Start workers that exited on their own (compose's restart policy would)."""
+        for worker in self.workers:
+            with contextlib.suppress(docker.errors.APIError):
+                worker.container.reload()
+                if worker.container.status == "exited":
+                    worker.container.start()
+                    self._event(f"{worker.name} exited by itself; restarted")
 
     def _reconnect(self, worker: WorkerContainer) -> None:
         with contextlib.suppress(docker.errors.APIError):  # a kill may have raced it
@@ -292,7 +307,9 @@ def run_soak(stack: Stack, config: SoakConfig, queries: list[str] | None = None)
         for job, fasta in result.queries.items():
             log.record_queued(job, "blastn", BIG_DB, None)
             storage.queue.send_message(
-                JobSpec(job, "blastn", BIG_DB, Query(fasta=fasta), Options()).to_message()
+                JobSpec(
+                    job, "blastn", BIG_DB, Query(fasta=fasta), Options(task=config.task)
+                ).to_message()
             )
         remaining = list(ids)
 

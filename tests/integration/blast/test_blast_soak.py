@@ -19,11 +19,11 @@ from tests.integration.blast.conftest import BIG_DB, Stack
 from tests.integration.blast.soak import SoakConfig, run_soak
 
 
-def direct_blastn(stack: Stack, db: Path, query: str, where: Path) -> bytes:
+def direct_blastn(stack: Stack, db: Path, task: str, query: str, where: Path) -> bytes:
     """Tabular hits of blastn run directly (the workers' binary and database copy)."""
     where.write_text(query)
-    argv = ["blastn", "-db", str(db), "-query", str(where), "-outfmt", "6", "-num_threads", "1"]
-    return bytes(stack.run_tool(argv).stdout)
+    argv = ["blastn", "-task", task, "-db", str(db), "-query", str(where), "-outfmt", "6"]
+    return bytes(stack.run_tool([*argv, "-num_threads", "1"]).stdout)
 
 
 def test_chaos_soak_loses_nothing_and_recovers_in_time(stack: Stack, tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ def test_chaos_soak_loses_nothing_and_recovers_in_time(stack: Stack, tmp_path: P
     expected: dict[str, bytes] = {}
     for n, (job, query) in enumerate(result.queries.items()):
         if query not in expected:
-            expected[query] = direct_blastn(stack, db, query, tmp_path / f"q{n}.fa")
+            expected[query] = direct_blastn(stack, db, config.task, query, tmp_path / f"q{n}.fa")
         got = results.download_blob(f"{job}/{FORMAT_FILES[6]}").readall()
         assert got == expected[query], f"{job} differs from direct blastn"
 
