@@ -73,7 +73,7 @@ test-unit: venv ## Run the fast unit tests (no Docker needed)
 
 soak: venv build ## The full chaos soak: 300 jobs, 4 workers, kills every 10 s (prints its figures)
 	BLAST_SOAK_JOBS=$${BLAST_SOAK_JOBS:-300} BLAST_SOAK_VISIBILITY=$${BLAST_SOAK_VISIBILITY:-60} \
-		$(VENV)/bin/pytest -s tests/integration/blast/test_blast_soak.py
+		$(VENV)/bin/pytest -s --timeout 3600 tests/integration/blast/test_blast_soak.py
 
 lint: venv ## ruff and mypy
 	$(VENV)/bin/ruff check deployer tests bench images
