@@ -12,6 +12,7 @@ from that kill to the job's success.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import random
 import secrets
@@ -81,7 +82,7 @@ class SoakResult:
         kills: Every kill, with recovery times filled in.
         events: Other faults, as (seconds from start, description).
         elapsed: Seconds from the first submission to the last job's end.
-        run_s: Median BLAST seconds of one job (from the rows).
+        run_s: Median seconds of one job from its start to its success (single-attempt jobs).
     """
 
     config: SoakConfig
@@ -303,30 +304,42 @@ def run_soak(stack: Stack, config: SoakConfig, queries: list[str] | None = None)
     ids = [f"soak{tag}-{i:04d}" for i in range(len(queries))]
     result = SoakResult(config, dict(zip(ids, queries, strict=True)))
     t0 = time.time()
-    with Chaos(stack, workers, config, t0, result) if config.chaos else contextlib.nullcontext():
-        for job, fasta in result.queries.items():
+    waiting = collections.deque(ids)
+    outstanding: set[str] = set()
+    # A closed loop: at most `window` jobs queued or running, enough that no worker waits
+    # for work, few enough that a redelivered job is not queued behind the whole run.
+    window = 2 * config.workers
+
+    def top_up() -> None:
+        while waiting and len(outstanding) < window:
+            job = waiting.popleft()
+            spec = JobSpec(job, "blastn", BIG_DB, Query(fasta=result.queries[job]), options)
             log.record_queued(job, "blastn", BIG_DB, None)
-            storage.queue.send_message(
-                JobSpec(
-                    job, "blastn", BIG_DB, Query(fasta=fasta), Options(task=config.task)
-                ).to_message()
-            )
-        remaining = list(ids)
+            storage.queue.send_message(spec.to_message())
+            outstanding.add(job)
 
-        def all_final() -> bool:
-            while remaining:
-                with contextlib.suppress(Exception):  # Azurite may be restarting
-                    row = log.get(remaining[0])
-                    if row is not None and row["status"] in FINAL:
-                        result.rows[remaining.pop(0)] = row
-                        continue
-                return False
-            return True
+    def all_final() -> bool:
+        with contextlib.suppress(Exception):  # Azurite may be restarting: poll again
+            for job in sorted(outstanding):
+                row = log.get(job)
+                if row is not None and row["status"] in FINAL:
+                    result.rows[job] = row
+                    outstanding.discard(job)
+            top_up()
+        return not waiting and not outstanding
 
+    options = Options(task=config.task)
+    with Chaos(stack, workers, config, t0, result) if config.chaos else contextlib.nullcontext():
+        top_up()
         wait_for(all_final, config.timeout, f"{len(ids)} soak jobs", interval=0.5)
     result.elapsed = max(_epoch(r["finished"]) for r in result.rows.values()) - t0
-    blast_times = [float(r["blast_s"]) for r in result.rows.values() if r.get("blast_s")]
-    result.run_s = statistics.median(blast_times) if blast_times else 0.0
+    # One job's run time: from its (last) start to its success, median of the calm ones.
+    runs = [
+        _epoch(r["finished"]) - _epoch(r["started"])
+        for r in result.rows.values()
+        if r.get("started") and r.get("finished") and int(r.get("attempts") or 0) == 1
+    ]
+    result.run_s = statistics.median(runs) if runs else 0.0
     for kill in result.kills:
         row = result.rows.get(kill.job or "")
         if row is not None and row["status"] == "succeeded":
