@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from azure.storage.blob import ContainerClient, ContentSettings
 from blast_worker.provision import Provisioner
 
-from tests.integration.blast.conftest import StackError, bench_stack
+from tests.support.blast_stack import bench_stack
+from tests.support.engine import StackError
 
 CHUNK = 4 * 1024 * 1024
 

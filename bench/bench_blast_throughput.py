@@ -25,7 +25,8 @@ from blast_client.fasta import iter_records, join_records
 from blast_client.joblog import JobLog
 from blast_client.messages import JobSpec, Options, Query
 
-from tests.integration.blast.conftest import Stack, StackError, bench_stack, wait_for
+from tests.support.blast_stack import Stack, bench_stack
+from tests.support.engine import StackError, wait_for
 
 DB = "bench"
 SEQS = 40_000

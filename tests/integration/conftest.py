@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,10 +30,15 @@ from deployer.localstack import (
     wait_for_stack,
 )
 
+# Shared with the benchmarks; imported from here by the tests below this folder.
+from tests.support.engine import IMAGE_PREFIX as IMAGE_PREFIX
+from tests.support.engine import TAG as TAG
+from tests.support.engine import free_port as free_port
+from tests.support.engine import image as image
+from tests.support.engine import project_containers as project_containers
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "compose" / "docker-compose.yml"
-IMAGE_PREFIX = os.environ.get("IMAGE_PREFIX", "aci-research")
-TAG = os.environ.get("TAG", "latest")
 STACK_TIMEOUT = 240.0
 
 
@@ -46,15 +50,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.docker)
 
 
-def image(name: str) -> str:
-    """Return the local tag of one of the project's images.
-
-    Args:
-        name (str): The image folder name, e.g. ``ipengine``.
-    """
-    return f"{IMAGE_PREFIX}/{name}:{TAG}"
-
-
 @pytest.fixture(scope="session")
 def docker_client() -> docker.DockerClient:
     """A client of the local Docker engine; fails with the fix when none answers."""
@@ -64,13 +59,6 @@ def docker_client() -> docker.DockerClient:
     except docker.errors.DockerException as exc:
         pytest.fail(f"no Docker engine answers ({exc}); start dockerd (CI's .ci/run does)")
     return client
-
-
-def free_port() -> int:
-    """An unused loopback TCP port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -132,22 +120,6 @@ def stack(docker_services: object, docker_compose_project_name: str) -> str:
     if not wait_for_stack(docker_compose_project_name, STACK_TIMEOUT, report=lines.append):
         pytest.fail("the compose stack did not become healthy:\n" + "\n".join(lines))
     return docker_compose_project_name
-
-
-def project_containers(
-    client: docker.DockerClient, project: str, service: str | None = None
-) -> list[Container]:
-    """Return the containers of a compose project, optionally of one service.
-
-    Args:
-        client (docker.DockerClient): The Docker client.
-        project (str): The compose project name.
-        service (str | None): Only this service's containers when given.
-    """
-    labels = [f"com.docker.compose.project={project}"]
-    if service:
-        labels.append(f"com.docker.compose.service={service}")
-    return list(client.containers.list(all=True, filters={"label": labels}))
 
 
 def exec_text(container: Container, command: list[str]) -> tuple[int, str]:

@@ -78,19 +78,23 @@ def test_registered_engines_equal_replicas(docker_client: docker.DockerClient, s
     engines = project_containers(docker_client, stack, "ipengine")
     assert len(engines) == ENGINE_REPLICAS
     (notebook,) = project_containers(docker_client, stack, "notebook")
-    # Asked from a client inside the notebook container, as a user would.
+    # Asked from a client inside the notebook container, as a user would. Every registered
+    # engine must answer (a stale registration would time out), from one container each.
     code, out = exec_text(
         notebook,
         [
             "python",
             "-c",
-            "import ipyparallel as ipp; rc = ipp.Client(); "
+            "import socket, ipyparallel as ipp; rc = ipp.Client(); "
             f"rc.wait_for_engines({ENGINE_REPLICAS}, timeout=60); "
-            "import time; time.sleep(3); print('ENGINES', len(rc.ids))",
+            "hosts = rc[:].apply_async(socket.gethostname).get(timeout=60); "
+            "print('ENGINES', len(rc.ids), ' '.join(sorted(hosts)))",
         ],
     )
     assert code == 0, out
-    assert f"ENGINES {ENGINE_REPLICAS}" in out.splitlines()[-1]
+    words = out.splitlines()[-1].split()
+    assert words[:2] == ["ENGINES", str(ENGINE_REPLICAS)], out
+    assert sorted(words[2:]) == sorted(e.attrs["Config"]["Hostname"] for e in engines), out
 
 
 def _get(url: str) -> int:

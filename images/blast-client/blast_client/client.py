@@ -328,31 +328,8 @@ class BlastClient:
 
     # -- submitting -----------------------------------------------------------------------
 
-    def plan(
-        self,
-        fasta: str,
-        db: str,
-        program: str = "blastn",
-        options: Options | Mapping[str, Any] | None = None,
-        batch_len: int | None = None,
-        name: str | None = None,
-        run_id: str | None = None,
-    ) -> list[JobSpec]:
-        """Validate a search and split it into jobs; touches no storage. See :func:`plan_jobs`.
-
-        Args:
-            fasta: All query FASTA.
-            db: Database name.
-            program: BLAST program.
-            options: :class:`Options` or raw options; None for defaults.
-            batch_len: Residues per job; default after ElasticBLAST.
-            name: Label recorded with the jobs.
-            run_id: Run the jobs belong to.
-
-        Raises:
-            InvalidRequest: on bad input.
-        """
-        return plan_jobs(fasta, db, program, options, batch_len, name, run_id)
+    # Planning is pure (no storage), so the client offers the module function as it is.
+    plan = staticmethod(plan_jobs)
 
     def submit(self, specs: Sequence[JobSpec]) -> list[str]:
         """Queue planned jobs: upload large queries, record each as queued, then enqueue.

@@ -98,6 +98,24 @@ def to_jsonable(entity: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+_TIMES = frozenset({"submitted", "started", "finished", "results_expiry"})
+
+
+def _columns(fields: dict[str, Any]) -> dict[str, Any]:
+    """Fields as table columns: epoch times become datetimes, ``results`` JSON; None is
+    left out (the column keeps its value)."""
+    columns: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key in _TIMES and isinstance(value, int | float):
+            value = _utc(value)
+        elif key == "results" and isinstance(value, dict):
+            value = json.dumps(value)
+        elif value is None:
+            continue
+        columns[key] = value
+    return columns
+
+
 class JobLog:
     """Reads and writes job rows.
 
@@ -179,16 +197,7 @@ class JobLog:
         """
         now = time.time()
         entity: dict[str, Any] = {"PartitionKey": job_id, "RowKey": JOB_ROW, "updated": _utc(now)}
-        for key, value in fields.items():
-            if key in ("submitted", "started", "finished", "results_expiry") and isinstance(
-                value, int | float
-            ):
-                value = _utc(value)
-            elif key == "results" and isinstance(value, dict):
-                value = json.dumps(value)
-            elif value is None:
-                continue
-            entity[key] = value
+        entity.update(_columns(fields))
         if exists is None:
             exists = self.get(job_id) is not None
         if not exists:
@@ -217,16 +226,7 @@ class JobLog:
                 return False
             entity = dict(row)
             entity.update({"status": "succeeded", "updated": _utc(time.time())})
-            for key, value in fields.items():
-                if key in ("started", "finished", "results_expiry") and isinstance(
-                    value, int | float
-                ):
-                    value = _utc(value)
-                elif key == "results" and isinstance(value, dict):
-                    value = json.dumps(value)
-                elif value is None:
-                    continue
-                entity[key] = value
+            entity.update(_columns(fields))
             try:
                 self.table.update_entity(
                     entity,

@@ -17,8 +17,8 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
     "account": re.compile(r"^[a-z0-9]{3,24}$"),
 }
 
-_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-_DB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+# Job ids, run ids and database names: safe as blob prefixes, table keys and file names.
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # A blob path segment: no leading dot, so neither "." nor ".." nor hidden files.
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
 
@@ -53,6 +53,14 @@ def check_resource_name(value: str, kind: str, pattern: str | None = None) -> st
     return value
 
 
+def _check_id(value: object, what: str) -> str:
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise InvalidName(
+            f"{what} {_short(value)} is not valid: use 1-64 letters, digits, '_' or '-'"
+        )
+    return value
+
+
 def check_job_id(value: object) -> str:
     """Check a job id: 1-64 letters, digits, ``_`` or ``-``, starting with a letter or digit.
 
@@ -65,11 +73,7 @@ def check_job_id(value: object) -> str:
     Raises:
         InvalidName: when it is not such a string.
     """
-    if not isinstance(value, str) or not _JOB_ID.fullmatch(value):
-        raise InvalidName(
-            f"job id {_short(value)} is not valid: use 1-64 letters, digits, '_' or '-'"
-        )
-    return value
+    return _check_id(value, "job id")
 
 
 def check_run_id(value: object) -> str:
@@ -84,11 +88,7 @@ def check_run_id(value: object) -> str:
     Raises:
         InvalidName: when it is not such a string.
     """
-    if not isinstance(value, str) or not _JOB_ID.fullmatch(value):
-        raise InvalidName(
-            f"run id {_short(value)} is not valid: use 1-64 letters, digits, '_' or '-'"
-        )
-    return value
+    return _check_id(value, "run id")
 
 
 def check_db_name(value: object) -> str:
@@ -103,11 +103,7 @@ def check_db_name(value: object) -> str:
     Raises:
         InvalidName: when it is not such a string.
     """
-    if not isinstance(value, str) or not _DB_NAME.fullmatch(value):
-        raise InvalidName(
-            f"database name {_short(value)} is not valid: use 1-64 letters, digits, '_' or '-'"
-        )
-    return value
+    return _check_id(value, "database name")
 
 
 def check_blob_path(value: object, what: str = "blob name") -> str:

@@ -3,7 +3,6 @@ and a storage outage. Every job must still end succeeded exactly once."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from blast_client.demo import DemoSpec, generate, makeblastdb_argv, write_demo
@@ -12,13 +11,8 @@ from blast_client.joblog import JobLog
 from blast_client.messages import FORMAT_FILES
 from blast_worker.worker import SUCCESS_MARKER
 
-from tests.integration.blast.conftest import (
-    BIG_DB,
-    BIG_SEQS,
-    Stack,
-    WorkerContainer,
-    wait_for,
-)
+from tests.support.blast_stack import BIG_DB, BIG_SEQS, Stack, WorkerContainer
+from tests.support.engine import wait_for
 
 
 def big_queries() -> list[str]:
@@ -170,7 +164,12 @@ def test_storage_outage_backs_off_and_recovers(stack: Stack) -> None:
 
     wait_for(first_done, 60, "the first job")
     stack.storage_down()
-    time.sleep(20)
+
+    def retries() -> list[float]:
+        return [line["retry_in"] for line in worker.logs() if "retry_in" in line]
+
+    # The outage lasts until the worker has backed off a few times, not a fixed time.
+    wait_for(lambda: len(retries()) >= 3, 120, "three backoff warnings", interval=0.5)
     assert worker.alive
     stack.storage_up()
     stack.cli("wait", *ids, "--timeout", "240", "--interval", "0.5")

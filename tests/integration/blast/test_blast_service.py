@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -14,7 +15,8 @@ from blast_client.demo import DemoSpec, generate
 from blast_client.fasta import MAX_INLINE_BYTES, iter_records, join_records
 from blast_client.joblog import JobLog
 
-from tests.integration.blast.conftest import BIG_DB, BIG_SEQS, BIN, DEMO_DB, Stack, wait_for
+from tests.support.blast_stack import BIG_DB, BIG_SEQS, BIN, DEMO_DB, Stack
+from tests.support.engine import wait_for
 
 
 def job_rows(stack: Stack, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -45,6 +47,8 @@ def test_tabular_output_is_byte_identical_to_direct_blastn(
         "5",
         "--outfmt",
         "6,7,15",
+        "--run-id",
+        f"run-{stack.suffix}",
     )
     assert len(ids) == 20
     stack.cli("wait", *ids, "--timeout", "180", "--interval", "0.5")
@@ -87,6 +91,30 @@ def test_tabular_output_is_byte_identical_to_direct_blastn(
     )
     recent = stack.cli_json("recent", "--since", "15m")["data"]
     assert {r["job_id"] for r in recent} >= set(ids)
+
+    # The client API sees the same jobs, grouped by their run, and the same results.
+    client = stack.client
+    run = client.run_jobs(f"run-{stack.suffix}")
+    assert sorted(j.job_id for j in run) == sorted(ids) and all(j.final for j in run)
+    assert client.result(ids[0], 6) == (tmp_path / f"{ids[0]}.tsv").read_bytes()
+    assert {j.job_id for j in client.recent(limit=None, since=900)} >= set(ids)
+    listed = stack.cli("--output", "json", "run-jobs", f"run-{stack.suffix}")
+    assert sorted(j["job_id"] for j in json.loads(listed.stdout)["data"]) == sorted(ids)
+
+    # Database facts from the upload's manifest agree with blastdbcmd on the worker's copy.
+    info = stack.run_tool(["blastdbcmd", "-db", str(db), "-info"]).stdout.decode()
+    counts = re.search(r"([\d,]+) sequences; ([\d,]+) total", info)
+    assert counts is not None, info
+    demo = {d.name: d for d in client.databases()}[DEMO_DB]
+    assert (demo.title, demo.molecule) == (DEMO_DB, "nucleotide")
+    assert (demo.sequences, demo.residues) == tuple(
+        int(n.replace(",", "")) for n in counts.groups()
+    )
+    assert demo.size == sum(f.stat().st_size for f in db.parent.iterdir() if f.is_file()) - sum(
+        f.stat().st_size for f in db.parent.glob(".*") if f.is_file()
+    )
+    listed = stack.cli("--output", "json", "db", "list")
+    assert DEMO_DB in {d["name"] for d in json.loads(listed.stdout)["data"]}
 
 
 def test_legacy_message_shape_runs(stack: Stack, demo_queries: str) -> None:
@@ -225,7 +253,8 @@ def test_message_delivered_too_often_is_poisoned(stack: Stack, demo_queries: str
     # A delivery that never finished (as if a worker crashed): dequeue_count becomes 1.
     msg = stack.storage.queue.receive_message(visibility_timeout=1)
     assert msg is not None
-    time.sleep(1.5)
+    # Peeking does not count as a delivery: wait until the message is visible again.
+    wait_for(lambda: stack.storage.queue.peek_messages(), 30, "the message to reappear", 0.1)
     stack.start_worker(BLAST_DBS=DEMO_DB, BLAST_MAX_DEQUEUE="1")
     stack.cli("wait", job, "--timeout", "60", "--interval", "0.5", check=False)
     row = job_rows(stack, [job])[job]

@@ -142,7 +142,7 @@ def test_blast_notebook_finds_the_planted_subjects(notebook: Container) -> None:
     hits = list(csv.DictReader(io.StringIO(files["blast-hits.csv"])))
 
     # The demo queries are windows of known subjects with ~3% substitutions (see
-    # blast_worker/demo.py), and their headers say which subject each came from.
+    # blast_client/demo.py), and their headers say which subject each came from.
     code, fasta = exec_text(
         notebook,
         [
@@ -170,6 +170,21 @@ def test_blast_notebook_finds_the_planted_subjects(notebook: Container) -> None:
         assert best[query][1] == planted[query], (query, best[query], planted[query])
     # The random decoy has no significant hit at evalue 1e-5.
     assert not [q for q in best if q.startswith("decoy")]
+
+    # The notebook submits through the client library, which records each job as queued
+    # before sending it (the row's submission time precedes the worker's start), and the
+    # image's blast-jobs (the same library) lists it.
+    code, out = exec_text(notebook, ["blast-jobs", "--output", "json", "recent", "--since", "1h"])
+    assert code == 0, out
+    mine = [
+        job
+        for job in json.loads(out)["data"]
+        if job.get("name") == "notebook: blast-search.ipynb" and job["status"] == "succeeded"
+    ]
+    assert mine, out
+    assert all(job["submitted"] <= job["started"] for job in mine), mine
+    source = (NOTEBOOKS / BLAST).read_text()
+    assert "blast_client" in source and "send_message" not in source
 
 
 def test_notebooks_in_the_repository_have_no_outputs() -> None:

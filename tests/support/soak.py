@@ -29,7 +29,8 @@ from blast_client.fasta import iter_records
 from blast_client.joblog import JobLog
 from blast_client.messages import JobSpec, Options, Query
 
-from tests.integration.blast.conftest import BIG_DB, BIG_SEQS, Stack, WorkerContainer, wait_for
+from tests.support.blast_stack import BIG_DB, BIG_SEQS, Stack, WorkerContainer
+from tests.support.engine import wait_for
 
 FINAL = ("succeeded", "failed", "poisoned")
 

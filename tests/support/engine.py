@@ -1,0 +1,107 @@
+"""Docker, Compose and waiting helpers shared by the integration tests and the benchmarks.
+
+Nothing here needs pytest: the benchmarks import it as well as the fixtures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any
+
+import docker
+from docker.models.containers import Container
+
+IMAGE_PREFIX = os.environ.get("IMAGE_PREFIX", "aci-research")
+TAG = os.environ.get("TAG", "latest")
+
+
+class StackError(Exception):
+    """A test stack cannot be started; the message says what to do."""
+
+
+def image(name: str) -> str:
+    """Return the local tag of one of the project's images.
+
+    Args:
+        name (str): The image folder name, e.g. ``ipengine``.
+    """
+    return f"{IMAGE_PREFIX}/{name}:{TAG}"
+
+
+def free_port() -> int:
+    """An unused loopback TCP port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def project_containers(
+    client: docker.DockerClient, project: str, service: str | None = None
+) -> list[Container]:
+    """Return the containers of a compose project, optionally of one service.
+
+    Args:
+        client (docker.DockerClient): The Docker client.
+        project (str): The compose project name.
+        service (str | None): Only this service's containers when given.
+    """
+    labels = [f"com.docker.compose.project={project}"]
+    if service:
+        labels.append(f"com.docker.compose.service={service}")
+    return list(client.containers.list(all=True, filters={"label": labels}))
+
+
+def wait_for(
+    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail with ``what`` on timeout.
+
+    Args:
+        predicate: Called until it returns a truthy value, which is returned.
+        timeout: Seconds before giving up with an AssertionError.
+        what: Words for the failure message ("timed out ... waiting for <what>").
+        interval: Seconds between calls.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+def docker_engine() -> Any:
+    """A docker SDK client of the local engine; raises :class:`StackError` when none answers."""
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise StackError(f"no Docker engine answers ({exc}): start dockerd") from None
+    return client
+
+
+def compose_command() -> list[str]:
+    """``docker compose`` (v2) when the docker CLI has it, else ``docker-compose`` (v1.29).
+
+    ``BLAST_TEST_COMPOSE`` (e.g. ``docker-compose``) picks one explicitly.
+    """
+    if chosen := os.environ.get("BLAST_TEST_COMPOSE", "").split():
+        return chosen
+    with contextlib.suppress(OSError):
+        v2 = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
+        if v2.returncode == 0:
+            return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    raise StackError(
+        "neither `docker compose` (v2) nor docker-compose (v1.29) is installed: install one "
+        "(Debian: apt-get install docker-compose)"
+    )
