@@ -49,11 +49,11 @@ lock: ## Re-resolve images/base/constraints.txt, the one Python lock of all imag
 		$(IMAGE_PREFIX)/base-builder:$(TAG) bash /images/base/lock.sh
 
 secrets: $(VENV)/.installed ## Create compose/secrets/ (random secrets, 0600) and compose/.env (kept if they exist)
-	$(VENV)/bin/python -m deployer.localstack secrets $(ENV_FILE)
+	$(VENV)/bin/deployer local secrets $(ENV_FILE)
 
 up: build secrets ## Start the local stack, wait until healthy, print the notebook URL
 	$(DC) up -d --remove-orphans
-	@$(VENV)/bin/python -m deployer.localstack wait --timeout $(UP_TIMEOUT) $$(sed -n 's/^COMPOSE_PROJECT_NAME=//p' $(ENV_FILE))
+	@$(VENV)/bin/deployer local wait --timeout $(UP_TIMEOUT) --env-file $(ENV_FILE)
 	@echo "Notebook: http://127.0.0.1:$${NOTEBOOK_PORT:-8888}/lab?token=$$(cat $(SECRETS_DIR)/notebook_token)"
 
 down: ## Stop the local stack (keeps its volumes)
@@ -75,10 +75,18 @@ soak: venv build ## The full chaos soak: 300 jobs, 4 workers, kills every 10 s (
 	BLAST_SOAK_JOBS=$${BLAST_SOAK_JOBS:-300} BLAST_SOAK_VISIBILITY=$${BLAST_SOAK_VISIBILITY:-60} \
 		$(VENV)/bin/pytest -s --timeout 3600 tests/integration/blast/test_blast_soak.py
 
-lint: venv ## ruff and mypy
-	$(VENV)/bin/ruff check deployer tests bench images
-	$(VENV)/bin/ruff format --check deployer tests bench images
+# Scripts without a .py or .sh name (healthchecks, start-ipengines, .ci/run), found by their #! line.
+first_line_matches = git ls-files ':!*.py' ':!*.sh' ':!*.ipynb' | xargs awk 'FNR == 1 { if ($(1)) print FILENAME; nextfile }'
+PY_SCRIPTS = $(shell $(call first_line_matches,/^\#!.*python/))
+SH_SCRIPTS = $(shell git ls-files '*.sh'; $(call first_line_matches,/^\#!.*[\/ ](ba|da)?sh( |$$$$)/))
+
+lint: venv ## ruff, mypy (strict) and shellcheck; any finding fails
+	$(VENV)/bin/ruff check deployer tests bench images $(PY_SCRIPTS)
+	$(VENV)/bin/ruff format --check deployer tests bench images $(PY_SCRIPTS)
 	$(VENV)/bin/mypy deployer tests bench images/blast-client/blast_client images/blast-worker/blast_worker
+	@# One run per script: several are called healthcheck, one module name for mypy.
+	@set -e; for script in $(PY_SCRIPTS); do echo "mypy $$script"; $(VENV)/bin/mypy $$script; done
+	shellcheck $(SH_SCRIPTS)
 
 bench: venv ## Run the benchmarks; they print their figures
 	@set -e; for script in bench/bench_*.py; do echo "== $$script"; $(VENV)/bin/python $$script; done

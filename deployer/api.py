@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,9 @@ from deployer.backends.base import Backend, ObservedGroup
 from deployer.cluster import Cluster, Outcome, Progress, raise_for_failures
 from deployer.defaults import Env
 from deployer.deployment_secrets import Secret
-from deployer.errors import DeployerError, InputError, MissingSettingError, WorkloadFileError
-from deployer.plan import Action, Change, GroupSpec, Plan, build
+from deployer.errors import DeployerError, InputError, MissingAzureScopeError, WorkloadFileError
+from deployer.imagebuild import manifest
+from deployer.plan import Action, Change, GroupSpec, Plan, build, group_names
 from deployer.settings import Overrides, Settings, resolve_azure_scope, resolve_settings
 from deployer.workload import Workload, load
 
@@ -71,6 +72,7 @@ class GroupRow:
     workload: str
     kind: str
     containers: list[str]
+    images: list[str]
     vcpu: str
     memory_gb: str
     ports: list[int]
@@ -127,6 +129,7 @@ def _plan_result(
                 workload=spec.workload,
                 kind=spec.kind,
                 containers=[c.name for c in spec.containers],
+                images=sorted({c.image for c in spec.containers}),
                 vcpu=sizing.fmt(spec.resources.cpu),
                 memory_gb=sizing.fmt(spec.resources.memory),
                 ports=list(spec.ports),
@@ -158,29 +161,46 @@ def _plan_result(
 class _Prepared:
     workload: Workload
     settings: Settings
-    plan: Plan
     secrets: deployment_secrets.DeploymentSecrets
     tls: tuple[Secret, Secret] | None
+
+    def plan(self, head_private_ip: str | None = None) -> Plan:
+        """Build the plan; in subnet mode pass the head's private IP once known."""
+        return build(
+            self.workload,
+            self.settings,
+            self.secrets,
+            head_private_ip=head_private_ip,
+            notebook_tls=self.tls,
+        )
+
+
+def _with_built_images(settings: Settings) -> Settings:
+    """Deploy exactly what `deployer build` pushed to this registry, unless a tag is pinned."""
+    if settings.image_tag_pinned:
+        return settings
+    found = manifest.load(settings.registry)
+    return replace(settings, images=tuple(sorted(found.refs().items())) if found else ())
 
 
 def _prepare(
     file: Path,
+    workload: Workload,
     overrides: Overrides,
     *,
     need_azure: bool,
     persist: bool,
-    workload: Workload | None = None,
 ) -> _Prepared:
-    workload = workload or load(file)
-    settings = resolve_settings(workload, overrides, need_azure=need_azure)
+    settings = _with_built_images(resolve_settings(workload, overrides, need_azure=need_azure))
     secs = deployment_secrets.load_or_generate(settings.deployment, persist=persist)
-    tls = _tls(workload, file.parent)
-    plan = build(workload, settings, secs, notebook_tls=tls)
-    return _Prepared(workload, settings, plan, secs, tls)
+    return _Prepared(workload, settings, secs, _tls(workload, file.parent))
 
 
-def _head_ip(prep: _Prepared, observed: dict[str, ObservedGroup]) -> str | None:
-    head = observed.get(f"{prep.settings.deployment}-head")
+def _head_ip(settings: Settings, observed: dict[str, ObservedGroup]) -> str | None:
+    """The head's private IP, which engines pin in subnet mode; None otherwise."""
+    if not settings.subnet_id:
+        return None
+    head = observed.get(f"{settings.deployment}-head")
     return head.ip if head else None
 
 
@@ -204,30 +224,25 @@ def plan(
     """
     workload = load(file)
     notes: list[str] = []
-    need_azure = not offline
-    try:
-        prep = _prepare(file, overrides, need_azure=need_azure, persist=False, workload=workload)
-    except MissingSettingError as exc:
-        if offline or not ("subscription" in exc.message or "resource_group" in exc.message):
-            raise
-        prep = _prepare(file, overrides, need_azure=False, persist=False, workload=workload)
-        notes.append(f"not compared with Azure: {exc.message} ({exc.hint})")
-        offline = True
-    changes = [Change(g.name, Action.CREATE, g) for g in prep.plan.groups]
+    prep: _Prepared | None = None
     if not offline:
+        try:
+            prep = _prepare(file, workload, overrides, need_azure=True, persist=False)
+        except MissingAzureScopeError as exc:
+            notes.append(f"not compared with Azure: {exc.message} ({exc.hint})")
+            offline = True
+    if prep is None:
+        prep = _prepare(file, workload, overrides, need_azure=False, persist=False)
+    if offline:
+        desired = prep.plan()
+        changes = [Change(g.name, Action.CREATE, g) for g in desired.groups]
+    else:
         cluster = _cluster(backend_factory(prep.settings), None)
         observed = cluster.observe(prep.settings.deployment)
-        if prep.settings.subnet_id and (ip := _head_ip(prep, observed)):
-            prep.plan = build(
-                prep.workload,
-                prep.settings,
-                prep.secrets,
-                head_private_ip=ip,
-                notebook_tls=prep.tls,
-            )
-        changes = cluster.changes(prep.plan, observed)
+        desired = prep.plan(_head_ip(prep.settings, observed))
+        changes = cluster.changes(desired, observed)
     prices = pricing.load(prep.settings.location, prices_file, workload.deployment.prices)
-    return _plan_result(prep.plan, changes, prices, notes)
+    return _plan_result(desired, changes, prices, notes)
 
 
 # --- up ------------------------------------------------------------------------
@@ -285,14 +300,11 @@ def up(
         QuotaError: Before any write, when the plan does not fit the quota.
         AzureError: When a group fails; the others still complete.
     """
-    prep = _prepare(file, overrides, need_azure=True, persist=True, workload=workload)
+    prep = _prepare(file, workload or load(file), overrides, need_azure=True, persist=True)
     cluster = _cluster(backend_factory(prep.settings), progress)
     observed = cluster.observe(prep.settings.deployment)
-    if prep.settings.subnet_id and (ip := _head_ip(prep, observed)):
-        prep.plan = build(
-            prep.workload, prep.settings, prep.secrets, head_private_ip=ip, notebook_tls=prep.tls
-        )
-    changes = cluster.changes(prep.plan, observed)
+    desired = prep.plan(_head_ip(prep.settings, observed))
+    changes = cluster.changes(desired, observed)
     cluster.check_quota(changes, observed, prep.settings.location)
     first = [c for c in changes if not (c.spec and c.spec.after_head)]
     later = [c for c in changes if c.spec and c.spec.after_head]
@@ -304,18 +316,12 @@ def up(
         # Engines pin the head's private IP; it exists only once the head does.
         outcomes = _apply(cluster, first)
         head = next(o for o in outcomes if o.observed and o.name.endswith("-head"))
-        prep.plan = build(
-            prep.workload,
-            prep.settings,
-            prep.secrets,
-            head_private_ip=head.observed.ip if head.observed else None,
-            notebook_tls=prep.tls,
-        )
-        again = cluster.changes(prep.plan, cluster.observe(prep.settings.deployment))
+        desired = prep.plan(head.observed.ip if head.observed else None)
+        again = cluster.changes(desired, cluster.observe(prep.settings.deployment))
         outcomes += _apply(cluster, [c for c in again if c.spec and c.spec.after_head])
     else:
         outcomes = _apply(cluster, changes)
-    endpoints = dict(prep.plan.endpoints)
+    endpoints = dict(desired.endpoints)
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.action.value] = counts.get(o.action.value, 0) + 1
@@ -372,12 +378,25 @@ class StatusResult:
     missing: list[str]
 
 
-def _settings_for(
-    file: Path | None, deployment: str | None, overrides: Overrides
-) -> tuple[Settings, Workload | None]:
-    if file is not None:
-        workload = load(file)
-        return resolve_settings(workload, overrides, need_azure=True), workload
+def _scope_settings(
+    workload: Workload | None, deployment: str | None, overrides: Overrides
+) -> Settings:
+    """Settings that name the deployment and its Azure scope, and nothing else.
+
+    ``status``, ``logs`` and ``down`` list, read or delete groups: they need no
+    registry, secrets or storage settings.
+    """
+    if workload is not None:
+        sub, rg = resolve_azure_scope(workload, overrides)
+        d = workload.deployment
+        return Settings(
+            deployment=d.name,
+            location=overrides.location or d.location or "",
+            registry="",
+            image_tag="",
+            subscription=sub,
+            resource_group=rg,
+        )
     if not deployment:
         raise InputError(
             "give a workload FILE or --deployment NAME", hint="e.g. `deployer status cluster.yaml`"
@@ -389,6 +408,7 @@ def _settings_for(
         Env.SUBSCRIPTION,
         flag="--subscription",
         discover="az account list -o table",
+        error=MissingAzureScopeError,
     )
     rg = defaults.resolve(
         "resource group",
@@ -397,16 +417,16 @@ def _settings_for(
         Env.RESOURCE_GROUP,
         flag="--resource-group",
         discover="az group list -o table",
+        error=MissingAzureScopeError,
     )
-    location = overrides.location or "unknown"
     return Settings(
         deployment=deployment,
-        location=location,
+        location=overrides.location or "",
         registry="",
         image_tag="",
         subscription=sub,
         resource_group=rg,
-    ), None
+    )
 
 
 def status(
@@ -418,6 +438,8 @@ def status(
 ) -> StatusResult:
     """Report every group of the deployment and its containers' states.
 
+    Reads no secrets: the planned group names come from sizing alone.
+
     Args:
         file (Path | None): The workload file; it names the deployment and lets
             status list planned groups that are missing.
@@ -425,12 +447,12 @@ def status(
         deployment (str | None): Deployment name when no file is given.
         backend_factory (BackendFactory): Builds the backend. Default: ACI.
     """
-    settings, workload = _settings_for(file, deployment, overrides)
+    workload = load(file) if file is not None else None
+    settings = _scope_settings(workload, deployment, overrides)
     observed = _cluster(backend_factory(settings), None).observe(settings.deployment)
     missing: list[str] = []
-    if workload is not None and file is not None:
-        prep = _prepare(file, overrides, need_azure=True, persist=False, workload=workload)
-        missing = [g.name for g in prep.plan.groups if g.name not in observed]
+    if workload is not None:
+        missing = [n for n in group_names(workload, settings.deployment) if n not in observed]
     groups = [
         StatusGroup(
             name=g.name,
@@ -472,7 +494,7 @@ def logs(
         follow (bool): Poll for new output until interrupted. Default: False.
         backend_factory (BackendFactory): Builds the backend. Default: ACI.
     """
-    settings, _ = _settings_for(file, "logs", overrides)
+    settings = _scope_settings(load(file) if file is not None else None, "logs", overrides)
     backend = backend_factory(settings)
     if container is None:
         found = backend.get(group)
@@ -603,21 +625,12 @@ def down(
     Raises:
         AzureError: When a group could not be deleted.
     """
-    workload = load(file)
-    d = workload.deployment
-    sub, rg = resolve_azure_scope(workload, overrides)
-    settings = Settings(
-        deployment=d.name,
-        location=overrides.location or d.location or "",
-        registry="",
-        image_tag="",
-        subscription=sub,
-        resource_group=rg,
-    )
-    outcomes = _cluster(backend_factory(settings), progress).teardown(d.name)
+    settings = _scope_settings(load(file), None, overrides)
+    name = settings.deployment
+    outcomes = _cluster(backend_factory(settings), progress).teardown(name)
     raise_for_failures(outcomes, "delete")
-    deployment_secrets.forget(d.name)
-    return DownResult(d.name, sorted(o.name for o in outcomes))
+    deployment_secrets.forget(name)
+    return DownResult(name, sorted(o.name for o in outcomes))
 
 
 def as_dict(obj: Any) -> Any:

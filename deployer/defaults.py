@@ -90,6 +90,7 @@ def resolve(
     *,
     flag: str | None = None,
     discover: str | None = None,
+    error: type[MissingSettingError] = MissingSettingError,
 ) -> str:
     """Resolve one setting: explicit argument, then workload file, then environment.
 
@@ -103,12 +104,14 @@ def resolve(
             Default: None.
         discover (str | None): A command that lists valid values, for the error
             message, e.g. ``az account list -o table``. Default: None.
+        error (type[MissingSettingError]): The error to raise when nothing is set.
+            Default: :class:`MissingSettingError`.
 
     Returns:
         str: The first non-empty value in the chain.
 
     Raises:
-        MissingSettingError: When no link of the chain has a value.
+        MissingSettingError: ``error``, when no link of the chain has a value.
     """
     for value in (explicit, from_file, os.environ.get(env_var) if env_var else None):
         if value:
@@ -122,7 +125,7 @@ def resolve(
     hint = ", or ".join(ways)
     if discover:
         hint += f" (list valid values with `{discover}`)"
-    raise MissingSettingError(f"{name} is not set", hint=hint, code="MissingSetting")
+    raise error(f"{name} is not set", hint=hint, code="MissingSetting")
 
 
 def env_float(env_var: str, default: float) -> float:

@@ -68,6 +68,13 @@ class MissingSettingError(InputError):
     """A required setting is not configured anywhere in the settings chain."""
 
 
+class MissingAzureScopeError(MissingSettingError):
+    """The subscription or the resource group is not configured.
+
+    ``plan`` catches this one to compare nothing with Azure instead of failing.
+    """
+
+
 class SizingError(InputError):
     """The workload cannot be sized within the ACI limits."""
 

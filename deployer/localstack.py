@@ -1,12 +1,12 @@
 """The local compose stack: its secrets, and waiting until it is healthy.
 
-``make up`` runs ``python -m deployer.localstack secrets compose/.env``: the first run
-generates every secret at random (the notebook token, the ipyparallel HMAC key, the SSH
-key pairs of the engine tunnel and the storage account key) as one file each in
-``compose/secrets/`` (mode 0600, owned by the images' user, uid 1000, so each service
-can read the files it mounts and nobody else can), and writes the non-secret settings to
-``compose/.env``; later runs keep both, so tokens and keys survive restarts. Then
-``python -m deployer.localstack wait`` follows the containers' health until
+``make up`` runs ``deployer local secrets compose/.env``: the first run generates every
+secret at random (the notebook token, the ipyparallel HMAC key, the SSH key pairs of the
+engine tunnel and the storage account key) as one file each in ``compose/secrets/``
+(mode 0600, owned by the images' user, uid 1000, so each service can read the files it
+mounts and nobody else can), and writes the non-secret settings to ``compose/.env``;
+later runs keep both, so tokens and keys survive restarts. Then ``deployer local wait``
+follows the containers' health until
 the stack is ready, showing progress, and fails naming the unhealthy service.
 """
 
@@ -22,6 +22,7 @@ from pathlib import Path
 
 from deployer import contract
 from deployer.deployment_secrets import DeploymentSecrets
+from deployer.errors import DeployerError
 
 PROJECT_NAME = "aci-research"
 STORAGE_ACCOUNT = "acilocal"
@@ -143,7 +144,14 @@ def stack_state(project: str) -> dict[str, str]:
     """
     import docker  # the Docker engine is only needed here
 
-    client = docker.from_env()
+    try:
+        client = docker.from_env()
+    except docker.errors.DockerException as exc:
+        raise DeployerError(
+            f"cannot reach the Docker engine: {exc}",
+            hint="start dockerd, or set DOCKER_HOST",
+            code="DockerUnreachable",
+        ) from None
     states = {}
     for container in client.containers.list(
         all=True, filters={"label": f"com.docker.compose.project={project}"}
@@ -218,38 +226,7 @@ def wait_for_stack(
             return False
         if time.monotonic() > deadline:
             waiting = [n for n, s in sorted(states.items()) if s not in ("healthy", "exited 0")]
-            report(f"timed out after {timeout:.0f}s waiting for: {', '.join(waiting)}")
+            what = ", ".join(waiting) or f"any container of project {project} (none exist)"
+            report(f"timed out after {timeout:.0f}s waiting for: {what}")
             return False
         time.sleep(2)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: ``secrets PATH`` or ``wait [--timeout S] [PROJECT]``; never prints a secret."""
-    args = sys.argv[1:] if argv is None else argv
-    usage = "usage: python -m deployer.localstack secrets PATH | wait [--timeout S] [PROJECT]"
-    if len(args) == 2 and args[0] == "secrets":
-        path = Path(args[1])
-        created = ensure_env_file(path)
-        print(
-            f"{'created' if created else 'kept'} {path} (secrets of the local stack)",
-            file=sys.stderr,
-        )
-        return 0
-    if args and args[0] == "wait":
-        rest = args[1:]
-        timeout = 180.0
-        if len(rest) >= 2 and rest[0] == "--timeout":
-            try:
-                timeout = float(rest[1])
-            except ValueError:
-                print(usage, file=sys.stderr)
-                return 2
-            rest = rest[2:]
-        project = rest[0] if rest else PROJECT_NAME
-        return 0 if wait_for_stack(project, timeout) else 1
-    print(usage, file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

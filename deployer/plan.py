@@ -294,6 +294,31 @@ def _finish(
     )
 
 
+def group_names(workload: Workload, deployment: str) -> list[str]:
+    """Return the names of the groups :func:`build` plans, head first, without secrets.
+
+    ``status`` uses this to list planned groups that are missing.
+
+    Args:
+        workload (Workload): The validated workload file.
+        deployment (str): The deployment name.
+    """
+    names: list[str] = []
+    ipp = workload.workloads.ipyparallel
+    blast = workload.workloads.blast
+    if ipp:
+        names.append(f"{deployment}-head")
+        sized = sizing.engine_groups(
+            ipp.engines, ipp.vcpu_per_engine, ipp.memory_gb_per_engine, ipp.engines_per_container
+        )
+        names += [f"{deployment}-engines-{i + 1}" for i in range(len(sized))]
+    if blast:
+        dbs = [(db.name, db.bytes_to_cache or 0) for db in blast.databases]
+        workers = sizing.blast_groups(blast.workers, dbs, blast.threads_per_worker)
+        names += [f"{deployment}-blast-{i + 1}" for i in range(len(workers))]
+    return names
+
+
 def build(
     workload: Workload,
     settings: Settings,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from deployer import defaults
 from deployer.defaults import Env
 from deployer.deployment_secrets import Secret
-from deployer.errors import MissingSettingError
+from deployer.errors import MissingAzureScopeError, MissingSettingError
 from deployer.workload import Workload
 
 
@@ -55,7 +55,10 @@ class Settings:
         subscription (str | None): Subscription id (None when only planning).
         resource_group (str | None): Resource group (None when only planning).
         images (tuple[tuple[str, str], ...]): (image, reference) recorded by
-            ``deployer build``; used unless a tag is pinned. Default: none.
+            ``deployer build``; the API layer fills them in unless the tag is
+            pinned. Default: none.
+        image_tag_pinned (bool): The tag was set by a flag, the file or the
+            environment, so the build manifest is not consulted. Default: False.
     """
 
     deployment: str
@@ -73,6 +76,7 @@ class Settings:
     subscription: str | None = None
     resource_group: str | None = None
     images: tuple[tuple[str, str], ...] = ()
+    image_tag_pinned: bool = False
 
     def require_azure(self) -> tuple[str, str]:
         """Return (subscription, resource group), or raise saying what to set."""
@@ -96,7 +100,7 @@ def resolve_azure_scope(
             resource group. Default: ``az group list -o table``.
 
     Raises:
-        MissingSettingError: Naming the flag, field and variable that set a
+        MissingAzureScopeError: Naming the flag, field and variable that set a
             missing value.
     """
     d = workload.deployment
@@ -107,6 +111,7 @@ def resolve_azure_scope(
         Env.SUBSCRIPTION,
         flag="--subscription",
         discover="az account list -o table",
+        error=MissingAzureScopeError,
     )
     resource_group = defaults.resolve(
         "deployment.resource_group",
@@ -115,6 +120,7 @@ def resolve_azure_scope(
         Env.RESOURCE_GROUP,
         flag="--resource-group",
         discover=discover_group,
+        error=MissingAzureScopeError,
     )
     return subscription, resource_group
 
@@ -151,13 +157,6 @@ def resolve_settings(workload: Workload, overrides: Overrides, *, need_azure: bo
     )
     pinned = overrides.image_tag or d.image_tag or os.environ.get(Env.IMAGE_TAG)
     tag = pinned or defaults.DEFAULT_IMAGE_TAG
-    built: tuple[tuple[str, str], ...] = ()
-    if not pinned:
-        # Deploy exactly what `deployer build` pushed to this registry, if it did.
-        from deployer.imagebuild import manifest
-
-        found = manifest.load(registry)
-        built = tuple(sorted(found.refs().items())) if found else ()
     subscription = resource_group = None
     if need_azure:
         subscription, resource_group = resolve_azure_scope(workload, overrides)
@@ -206,5 +205,5 @@ def resolve_settings(workload: Workload, overrides: Overrides, *, need_azure: bo
         subnet_id=d.subnet_id,
         subscription=subscription,
         resource_group=resource_group,
-        images=built,
+        image_tag_pinned=bool(pinned),
     )

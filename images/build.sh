@@ -34,5 +34,15 @@ mapfile -t args < <("${catalogue[@]}" docker-args "$name" --prefix "$prefix" --t
 [ "${#args[@]}" -gt 0 ] || exit 2
 
 echo "==> building $prefix/$name:$tag (revision $revision)" >&2
+# The log is kept to tell a missing proxy CA apart from other failures.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 # shellcheck disable=SC2086  # DOCKER_BUILD_ARGS is a list of words on purpose
-"${catalogue[@]}" context "$name" | docker build "${args[@]}" ${DOCKER_BUILD_ARGS:-} -
+if ! "${catalogue[@]}" context "$name" | docker build "${args[@]}" ${DOCKER_BUILD_ARGS:-} - 2>&1 | tee "$log"; then
+    if hint=$("${catalogue[@]}" tls-hint "$log"); then
+        echo "images/build.sh: building $name failed: $hint" >&2
+    else
+        echo "images/build.sh: building $name failed (see above)" >&2
+    fi
+    exit 1
+fi

@@ -7,6 +7,7 @@ from __future__ import annotations
 # port. Its URL, credential and subscription id are `fake_arm.url`,
 # `fake_arm.credential()` and `fake_arm.subscription_id`; `fake_arm_aci_client` is a
 # real ContainerInstanceManagementClient pointed at it. See tests/fakearm/README.md.
+import os
 import pathlib
 from collections.abc import Iterator
 
@@ -18,29 +19,44 @@ from tests.fakearm import FAKE_SUBSCRIPTION_ID, SPECS_DIR, FakeArm, aci_client
 FAKE_ARM_SUBSCRIPTION_ID = FAKE_SUBSCRIPTION_ID
 
 
+def require_specs(specs_dir: pathlib.Path, ci: bool) -> pathlib.Path:
+    """Return ``specs_dir``; when it is missing, skip the test, or fail it under CI.
+
+    :param specs_dir: the Azure REST specs directory.
+    :param ci: True when the ``CI`` environment variable is set: nothing may skip there.
+    :return: ``specs_dir``.
+    """
+    if not specs_dir.is_dir():
+        message = (
+            f"Azure REST specs not found at {specs_dir}: the fake ARM server validates "
+            "request bodies against them"
+        )
+        if ci:
+            pytest.fail(message + " (CI is set, so this is a failure, not a skip)")
+        pytest.skip(message)
+    return specs_dir
+
+
 @pytest.fixture
 def azure_specs() -> pathlib.Path:
     """The shared Azure REST specs directory (``<repo>/../shared/azure-specs``).
 
-    Skips (with the reason) only when it is missing.
+    Skips (with the reason) only when it is missing, and fails instead when ``CI``
+    is set.
 
     :return: its path.
     """
-    if not SPECS_DIR.is_dir():
-        pytest.skip(
-            f"Azure REST specs not found at {SPECS_DIR}: the fake ARM server validates "
-            "request bodies against them"
-        )
-    return SPECS_DIR
+    return require_specs(SPECS_DIR, ci=bool(os.environ.get("CI")))
 
 
 @pytest.fixture
 def fake_arm(azure_specs: pathlib.Path) -> Iterator[FakeArm]:
     """A running fake ARM server, fresh for each test.
 
-    Skips (with the reason) only when the shared Azure REST specs are missing.
+    Skips (with the reason) only when the shared Azure REST specs are missing, and
+    fails instead when ``CI`` is set.
 
-    :param azure_specs: the specs directory (skips the test when absent).
+    :param azure_specs: the specs directory (skips or fails the test when absent).
     :return: the server; stopped after the test.
     """
     with FakeArm() as server:
@@ -67,7 +83,6 @@ def fake_arm_aci_client(fake_arm: FakeArm) -> Iterator[ContainerInstanceManageme
 # deployer's real SDK client at `fake_arm` (DEPLOYER_ARM_ENDPOINT, the fake's token as
 # DEPLOYER_ACCESS_TOKEN, its subscription, resource group "research") and returns the
 # environment for subprocess runs. `workload_file` writes a workload YAML to tmp_path.
-import os  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 

@@ -63,7 +63,7 @@ def _failure(result: imagebuild.BuildResult) -> imagebuild.BuildError:
 @guarded("build")
 def command(
     file: o.FileArg,
-    output: o.OutputOpt = o.Output.human,
+    output: o.OutputOpt = None,
     local: Annotated[
         bool,
         typer.Option(
@@ -135,7 +135,7 @@ def command(
             file, overrides, options, on_status=progress, on_line=progress.line
         )
     if result.failed:
-        if output == o.Output.human:
+        if output == o.Output.text:
             show(result)
         raise _failure(result)  # json: the error envelope alone, as for every command
     emit("build", result, output, show)

@@ -20,7 +20,7 @@ def show(result: api.DownResult) -> None:
 @guarded("down")
 def command(
     file: o.FileArg,
-    output: o.OutputOpt = o.Output.human,
+    output: o.OutputOpt = None,
     subscription: o.Subscription = None,
     resource_group: o.ResourceGroup = None,
 ) -> None:

@@ -29,7 +29,7 @@ def command(
         Path | None,
         typer.Option("--file", help="Workload file, for subscription and resource group."),
     ] = None,
-    output: o.OutputOpt = o.Output.human,
+    output: o.OutputOpt = None,
     subscription: o.Subscription = None,
     resource_group: o.ResourceGroup = None,
 ) -> None:
@@ -40,7 +40,7 @@ def command(
         o.overrides(subscription, resource_group),
         file=file,
         tail=tail,
-        follow=follow and output == o.Output.human,
+        follow=follow and output == o.Output.text,
     )
     if output == o.Output.json:
         emit(

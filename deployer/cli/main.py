@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from deployer.cli import build, down, logs, plan, render, scale, schema, status, up
+from deployer.cli import build, down, local, logs, plan, render, scale, schema, status, up
+from deployer.cli import options as o
+from deployer.cli.output import remember_output
 
 app = typer.Typer(
     name="deployer",
@@ -13,6 +15,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def main(output: o.OutputOpt = None) -> None:
+    """Run the aci-research workloads (ipyparallel, BLAST) on Azure Container Instances."""
+    remember_output(output)  # for each command whose own --output is not given
+
+
 app.command("plan")(plan.command)
 app.command("build")(build.command)
 app.command("up")(up.command)
@@ -22,3 +32,4 @@ app.command("scale")(scale.command)
 app.command("down")(down.command)
 app.command("schema")(schema.command)
 app.add_typer(render.app, name="render")
+app.add_typer(local.app, name="local")

@@ -14,12 +14,19 @@ from deployer.settings import Overrides
 class Output(StrEnum):
     """Output format of every command."""
 
-    human = "human"
+    text = "text"
     json = "json"
 
 
 OutputOpt = Annotated[
-    Output, typer.Option("--output", "-o", help="human: tables and progress; json: one envelope.")
+    Output | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="text: tables and progress for people; json: one envelope "
+        '{"command", "ok", "data"} (or "error"). Accepted before or after the command. '
+        "Default: text.",
+    ),
 ]
 FileArg = Annotated[
     Path, typer.Argument(help="Workload file (YAML); see `deployer schema` and examples/.")

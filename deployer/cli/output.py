@@ -1,8 +1,13 @@
 """The one renderer: rich tables and progress for people, a JSON envelope for programs.
 
-Errors: a :class:`~deployer.errors.DeployerError` prints to stderr (and, with
-``--output json``, as an envelope on stdout) and exits with its code; any other
-exception keeps its traceback.
+``--output text|json`` is accepted before the command (``deployer --output json
+status``) and after it; the flag after the command wins. JSON is one envelope,
+``{"command": str, "ok": bool, "data": ...}``, with ``"error": {"code", "message",
+"hint", "exit_code"}`` instead of ``data`` on failure; ``blast-jobs`` prints the same.
+
+Errors: a :class:`~deployer.errors.DeployerError` prints one line (and its hint) to
+stderr, also as an envelope on stdout with ``--output json``, and exits with its
+code; any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
@@ -46,7 +52,7 @@ def envelope(command: str, result: Any = None, error: DeployerError | None = Non
     """Return the JSON envelope every command prints with ``--output json``."""
     body: dict[str, Any] = {"command": command, "ok": error is None}
     if error is None:
-        body["result"] = api.as_dict(result)
+        body["data"] = api.as_dict(result)
     else:
         body["error"] = {
             "code": error.code,
@@ -57,16 +63,37 @@ def envelope(command: str, result: Any = None, error: DeployerError | None = Non
     return json.dumps(body, indent=2, sort_keys=True, default=str)
 
 
+_given_before: ContextVar[Output | None] = ContextVar("output_before_command", default=None)
+
+
+def remember_output(given: Output | None) -> None:
+    """Keep the ``--output`` given before the command (the app's callback calls this)."""
+    _given_before.set(given)
+
+
+def output_format(given: Output | None) -> Output:
+    """Return the command's output format: its own ``--output``, else the one given
+    before the command, else text.
+
+    Args:
+        given (Output | None): The command's own ``--output``; None when not given.
+    """
+    return given or _given_before.get() or Output.text
+
+
 def guarded(command: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Turn a :class:`DeployerError` into a message on stderr and its exit code."""
+    """Resolve ``--output``, and turn a :class:`DeployerError` into one message on
+    stderr (plus the JSON envelope with ``--output json``) and its exit code."""
 
     def wrap(fn: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(fn)
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            if "output" in kwargs:
+                kwargs["output"] = output_format(kwargs["output"])  # type: ignore[arg-type]
             try:
                 return fn(*args, **kwargs)
             except DeployerError as exc:
-                fmt = kwargs.get("output", Output.human)
+                fmt = kwargs.get("output", Output.text)
                 if fmt == Output.json:
                     print(envelope(command, error=exc))
                 err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
@@ -77,7 +104,7 @@ def guarded(command: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return wrap
 
 
-def emit(command: str, result: Any, fmt: Output, human: Callable[[Any], None]) -> None:
+def emit(command: str, result: Any, fmt: Output | None, human: Callable[[Any], None]) -> None:
     """Print ``result``: the JSON envelope, or ``human(result)``."""
     if fmt == Output.json:
         print(envelope(command, result))
@@ -144,7 +171,7 @@ class ProgressPrinter:
         return table
 
 
-def with_progress(title: str, fmt: Output, fn: Callable[[ProgressPrinter], R]) -> R:
+def with_progress(title: str, fmt: Output | None, fn: Callable[[ProgressPrinter], R]) -> R:
     """Run ``fn`` with a progress printer (on stderr, also in json mode)."""
     with ProgressPrinter(title, live=False if fmt == Output.json else None) as progress:
         return fn(progress)

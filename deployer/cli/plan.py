@@ -77,7 +77,7 @@ def show(result: api.PlanResult) -> None:
 @guarded("plan")
 def command(
     file: o.FileArg,
-    output: o.OutputOpt = o.Output.human,
+    output: o.OutputOpt = None,
     offline: Annotated[
         bool, typer.Option("--offline", help="Do not compare with what exists in Azure.")
     ] = False,

@@ -24,7 +24,7 @@ def compose(
             "--out", help="Write here instead of stdout, e.g. compose/docker-compose.yml."
         ),
     ] = None,
-    output: o.OutputOpt = o.Output.human,
+    output: o.OutputOpt = None,
 ) -> None:
     """Write a docker compose file (v1.29 and v2) that runs the workload locally."""
     text = renderer.compose_file(file)

@@ -27,7 +27,7 @@ def command(
     target: Annotated[
         str, typer.Argument(help="WORKLOAD=N: ipyparallel=N engines or blast=N workers.")
     ],
-    output: o.OutputOpt = o.Output.human,
+    output: o.OutputOpt = None,
     subscription: o.Subscription = None,
     resource_group: o.ResourceGroup = None,
     location: o.Location = None,

@@ -10,7 +10,7 @@ from deployer.cli.output import emit, guarded
 
 
 @guarded("schema")
-def command(output: o.OutputOpt = o.Output.human) -> None:
+def command(output: o.OutputOpt = None) -> None:
     """Print the JSON Schema of the workload file."""
     schema = workload.json_schema()
     emit("schema", schema, output, lambda s: print(json.dumps(s, indent=2)))

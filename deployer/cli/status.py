@@ -43,7 +43,7 @@ def command(
     file: Annotated[
         Path | None, typer.Argument(help="Workload file (names the deployment).")
     ] = None,
-    output: o.OutputOpt = o.Output.human,
+    output: o.OutputOpt = None,
     deployment: Annotated[
         str | None, typer.Option("--deployment", "-d", help="Deployment name, when no FILE.")
     ] = None,

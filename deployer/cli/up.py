@@ -22,7 +22,7 @@ def show(result: api.UpResult) -> None:
 @guarded("up")
 def command(
     file: o.FileArg,
-    output: o.OutputOpt = o.Output.human,
+    output: o.OutputOpt = None,
     subscription: o.Subscription = None,
     resource_group: o.ResourceGroup = None,
     location: o.Location = None,

@@ -4,6 +4,7 @@
     python -m deployer.imagebuild folder NAME            # its folder under images/
     python -m deployer.imagebuild docker-args NAME ...   # --tag, --target, --build-arg words
     python -m deployer.imagebuild context NAME           # its context as tar.gz on stdout
+    python -m deployer.imagebuild tls-hint LOG           # what to set, if LOG shows a CA failure
 
 The context is packed as ``deployer build`` packs it (``.dockerignore`` honoured, the
 extra CA from ``EXTRA_CA_CERTS`` added), so both build paths send the same files.
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from deployer.errors import DeployerError, InputError
-from deployer.imagebuild import catalogue, context, images
+from deployer.imagebuild import catalogue, context, images, tls
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,7 +42,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--debian", default="debian:trixie-slim")
     p = sub.add_parser("context", help="one image's context as tar.gz on stdout")
     p.add_argument("name")
+    p = sub.add_parser("tls-hint", help="print what to set if a build log shows a CA failure")
+    p.add_argument("log", type=Path)
     args = parser.parse_args(argv)
+    if args.command == "tls-hint":
+        text = args.log.read_text(encoding="utf-8", errors="replace")
+        line = tls.hint(text.splitlines(), os.environ.get("EXTRA_CA_CERTS"))
+        if line:
+            print(line)
+        return 0 if line else 1
     try:
         images_dir = args.images_dir or images.find_images_dir(Path.cwd())
         cat = catalogue.load(images_dir)

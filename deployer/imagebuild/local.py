@@ -9,6 +9,7 @@ arrive exactly as packed; the working tree is never touched.
 from __future__ import annotations
 
 import io
+import os
 import re
 from typing import Any
 
@@ -16,6 +17,7 @@ import docker
 from docker.errors import APIError, DockerException
 
 from deployer.errors import DeployerError
+from deployer.imagebuild import tls
 from deployer.imagebuild.jobs import BuildFailedError, BuildJob, LogSink, Tail
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -58,7 +60,14 @@ class LocalBuilder:
         Raises:
             BuildFailedError: When the build or a push fails.
         """
-        tail = Tail(log)
+        seen: list[str] = []  # certificate failures only, for the proxy-CA hint
+
+        def log_line(line: str) -> None:
+            if tls.is_cert_failure(line):
+                seen.append(line)
+            log(line)
+
+        tail = Tail(log_line)
         failed = f"docker build of {job.spec.name} failed"
         image_id = None
         try:
@@ -81,7 +90,7 @@ class LocalBuilder:
                         tail(line)
                 if "error" in chunk:
                     tail(str(chunk["error"]).strip())
-                    raise BuildFailedError(failed, list(tail.lines))
+                    raise BuildFailedError(_with_tls_hint(failed, seen), list(tail.lines))
                 aux = chunk.get("aux")
                 if isinstance(aux, dict) and "ID" in aux:
                     image_id = aux["ID"]
@@ -115,3 +124,10 @@ class LocalBuilder:
             raise BuildFailedError(f"push of {repository}:{tag} failed", list(tail.lines)) from None
         tail(f"pushed {repository}:{tag} {digest or ''}".rstrip())
         return digest
+
+
+def _with_tls_hint(message: str, cert_failures: list[str]) -> str:
+    """Append what to set when the build failed on a distrusted certificate."""
+    example = "EXTRA_CA_CERTS={bundle} deployer build --local ..."
+    line = tls.hint(cert_failures, os.environ.get("EXTRA_CA_CERTS"), example=example)
+    return f"{message}: {line}" if line else message

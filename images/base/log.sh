@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Logging helpers for the images' start scripts (sourced, not executed).
 # Lines go to stderr with a level, so `docker logs` and ACI logs show them and
 # the image tests can assert that no WARNING or ERROR line appears.

@@ -78,8 +78,9 @@ case "${NOTEBOOK_TLS:-off}" in
             -keyout "$conf_dir/tls.key" -out "$conf_dir/tls.crt" 2>/dev/null
         scheme=https ;;
     provided)
-        [ -n "${NOTEBOOK_TLS_CERT:-}" ] && [ -n "${NOTEBOOK_TLS_KEY:-}" ] \
-            || _log_fatal "NOTEBOOK_TLS=provided needs NOTEBOOK_TLS_CERT and NOTEBOOK_TLS_KEY (PEM)"
+        if [ -z "${NOTEBOOK_TLS_CERT:-}" ] || [ -z "${NOTEBOOK_TLS_KEY:-}" ]; then
+            _log_fatal "NOTEBOOK_TLS=provided needs NOTEBOOK_TLS_CERT and NOTEBOOK_TLS_KEY (PEM)"
+        fi
         printf '%s\n' "$NOTEBOOK_TLS_CERT" > "$conf_dir/tls.crt"
         printf '%s\n' "$NOTEBOOK_TLS_KEY" > "$conf_dir/tls.key"
         scheme=https ;;

@@ -11,7 +11,6 @@ import pytest
 from deployer import api
 from deployer.errors import InputError
 from deployer.imagebuild import catalogue, images, manifest
-from deployer.settings import Overrides
 
 WORKLOAD = """
 deployment:
@@ -41,13 +40,11 @@ def _record(registry: str, tag: str) -> None:
     )
 
 
-def _images(plan: api.PlanResult, file: Path) -> dict[str, str]:
-    """Image per role of the plan ``deployer plan``/``up`` build for ``file``."""
-    from deployer.api import _prepare
-
-    assert plan.groups  # the public plan succeeded; read the refs of the same plan
-    prep = _prepare(file, Overrides(), need_azure=False, persist=False)
-    return {c.role: c.image for g in prep.plan.groups for c in g.containers}
+def _images(plan: api.PlanResult) -> dict[str, str]:
+    """Image per name (``ipengine``, ...) that ``deployer plan`` shows for ``file``."""
+    assert plan.groups
+    refs = [ref for g in plan.groups for ref in g.images]
+    return {ref.rsplit("/", 1)[1].split(":")[0].split("@")[0]: ref for ref in refs}
 
 
 def test_up_deploys_the_refs_build_recorded(
@@ -55,7 +52,7 @@ def test_up_deploys_the_refs_build_recorded(
 ) -> None:
     file = workload_file(WORKLOAD.format(tag=""))
     _record("myacr.azurecr.io", "0.1.0-abc1234")
-    refs = _images(api.plan(file, offline=True), file)
+    refs = _images(api.plan(file, offline=True))
     assert refs["ipengine"] == "myacr.azurecr.io/ipengine:0.1.0-abc1234"
     assert refs["ipcontroller"] == "myacr.azurecr.io/ipcontroller:0.1.0-abc1234"
 
@@ -67,12 +64,12 @@ def test_a_pinned_tag_wins_over_the_manifest(
 ) -> None:
     _record("myacr.azurecr.io", "0.1.0-abc1234")
     pinned = workload_file(WORKLOAD.format(tag='  image_tag: "0.0.9"'), "pinned.yaml")
-    assert _images(api.plan(pinned, offline=True), pinned)["ipengine"] == (
+    assert _images(api.plan(pinned, offline=True))["ipengine"] == (
         "myacr.azurecr.io/ipengine:0.0.9"
     )
     plain = workload_file(WORKLOAD.format(tag=""), "plain.yaml")
     monkeypatch.setenv("DEPLOYER_IMAGE_TAG", "0.0.8")
-    assert _images(api.plan(plain, offline=True), plain)["ipengine"].endswith(":0.0.8")
+    assert _images(api.plan(plain, offline=True))["ipengine"].endswith(":0.0.8")
 
 
 def test_without_a_manifest_the_default_tag_is_used(
@@ -80,9 +77,7 @@ def test_without_a_manifest_the_default_tag_is_used(
 ) -> None:
     _record("other.azurecr.io", "0.1.0-zzz")  # another registry's build is not used
     file = workload_file(WORKLOAD.format(tag=""))
-    assert _images(api.plan(file, offline=True), file)["ipengine"] == (
-        "myacr.azurecr.io/ipengine:latest"
-    )
+    assert _images(api.plan(file, offline=True))["ipengine"] == ("myacr.azurecr.io/ipengine:latest")
 
 
 def test_saving_keeps_images_of_earlier_builds(deployer_env: dict[str, str]) -> None:

@@ -169,12 +169,12 @@ def test_status_logs_scale_and_down_through_the_cli(
     assert status.exit_code == 0, status.output
     body = json.loads(status.stdout)
     assert body["ok"] is True
-    assert [g["name"] for g in body["result"]["groups"]] == [
+    assert [g["name"] for g in body["data"]["groups"]] == [
         "lab-blast-1",
         "lab-engines-1",
         "lab-head",
     ]
-    assert all(g["ready"] for g in body["result"]["groups"])
+    assert all(g["ready"] for g in body["data"]["groups"])
 
     fake_arm.aci.set_logs("lab-head", "notebook", "line one\nline two\n")
     logs = run_cli("logs", "lab-head", "notebook", "--tail", "1")
@@ -188,7 +188,7 @@ def test_status_logs_scale_and_down_through_the_cli(
 
     down = run_cli("down", str(path), "--output", "json")
     assert down.exit_code == 0, down.output
-    assert json.loads(down.stdout)["result"]["deleted"] == [
+    assert json.loads(down.stdout)["data"]["deleted"] == [
         "lab-blast-1",
         "lab-engines-1",
         "lab-engines-2",
@@ -196,6 +196,27 @@ def test_status_logs_scale_and_down_through_the_cli(
     ]
     assert groups_in(fake_arm) == []
     assert not deployment_secrets.path_for("lab").exists()
+
+
+def test_status_reads_no_secrets_and_lists_missing_groups(
+    fake_arm: FakeArm, deployer_arm: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    path = workload_file(cluster_yaml(engines=8))
+    state = deployment_secrets.path_for("lab")
+    result = api.status(path)  # nothing deployed yet: every planned group is missing
+    assert result.groups == [] and result.missing == [
+        "lab-head",
+        "lab-engines-1",
+        "lab-engines-2",
+        "lab-blast-1",
+    ]
+    assert not state.exists()  # status generated no secrets
+    assert api.up(path).counts == {"create": 4}
+    fake_arm.aci.groups.pop(next(k for k in fake_arm.aci.groups if k[2] == "lab-engines-2"))
+    state.write_text("not json", encoding="utf-8")  # status must not even read it
+    result = api.status(path)
+    assert [g.name for g in result.groups] == ["lab-blast-1", "lab-engines-1", "lab-head"]
+    assert result.missing == ["lab-engines-2"]
 
 
 # --- secrets -------------------------------------------------------------------------
@@ -411,6 +432,7 @@ def test_subnet_mode_creates_the_head_first_and_pins_its_private_ip(
     assert engines["subnetIds"] == [{"id": subnet}]
     assert result.endpoints["notebook"] == f"https://{head.ip}:8888/"
     fake_arm.clear_calls()
+    assert api.plan(path).counts == {"unchanged": 4}  # planned with the head's private IP
     assert api.up(path).counts == {"unchanged": 4}
     assert fake_arm.calls("PUT") == []
 

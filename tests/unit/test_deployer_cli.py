@@ -34,7 +34,7 @@ def test_plan_json_envelope_lists_groups_and_cost(deployer_env: dict[str, str]) 
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert body["ok"] is True and body["command"] == "plan"
-    plan = body["result"]
+    plan = body["data"]
     assert [g["name"] for g in plan["groups"]] == [
         "aci-research-head",
         "aci-research-engines-1",
@@ -75,7 +75,7 @@ def test_price_override_from_flag_and_file(
     result = CliRunner().invoke(
         app, ["plan", str(CLUSTER), "--offline", "--prices", str(prices), "-o", "json"]
     )
-    plan = json.loads(result.stdout)["result"]
+    plan = json.loads(result.stdout)["data"]
     assert plan["currency"] == "EUR" and plan["price_source"] == "my contract"
     assert plan["cost_per_hour"] == round(float(plan["vcpu"]) * 3.6, 4)
 
@@ -87,9 +87,53 @@ def test_price_override_from_flag_and_file(
         CliRunner()
         .invoke(app, ["plan", str(workload_file(text)), "--offline", "-o", "json"])
         .stdout
-    )["result"]
+    )["data"]
     assert inline["currency"] == "GBP" and inline["price_source"] == "workload file"
     assert inline["cost_per_hour"] == round(float(inline["memory_gb"]) * 3.6, 4)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--output", "json", "plan", str(CLUSTER), "--offline"],
+        ["plan", str(CLUSTER), "--offline", "--output", "json"],
+        ["-o", "text", "plan", str(CLUSTER), "--offline", "-o", "json"],  # after wins
+    ],
+)
+def test_output_json_works_before_and_after_the_command(
+    deployer_env: dict[str, str], args: list[str]
+) -> None:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert set(body) == {"command", "ok", "data"} and body["command"] == "plan"
+
+
+def test_error_envelope_before_the_command(
+    deployer_env: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    path = workload_file("deployment: {name: x}\nworkloads: {}\nextra: 1\n")
+    result = CliRunner().invoke(app, ["--output", "json", "plan", str(path), "--offline"])
+    assert result.exit_code == 2
+    body = json.loads(result.stdout)
+    assert body["ok"] is False and body["command"] == "plan" and "data" not in body
+    assert set(body["error"]) == {"code", "message", "hint", "exit_code"}
+    assert body["error"]["exit_code"] == 2
+    assert len(result.stderr.strip().splitlines()) <= 2  # one line (and a hint), no traceback
+    text = CliRunner().invoke(app, ["plan", str(path), "--offline"])
+    assert text.exit_code == 2 and text.stdout == ""
+
+
+def test_local_secrets_creates_then_keeps_the_env_file(tmp_path: Path) -> None:
+    env = tmp_path / "compose" / ".env"
+    first = CliRunner().invoke(app, ["local", "secrets", str(env)])
+    assert first.exit_code == 0 and f"created {env}" in first.stderr
+    token = env.read_text()
+    again = CliRunner().invoke(app, ["--output", "json", "local", "secrets", str(env)])
+    assert again.exit_code == 0
+    assert json.loads(again.stdout)["data"] == {"file": str(env), "created": False}
+    assert env.read_text() == token
+    assert "NOTEBOOK_TOKEN" not in first.output + again.output
 
 
 def test_usage_errors_exit_2() -> None:
@@ -139,3 +183,11 @@ def test_progress_is_plain_lines_off_a_tty_and_a_live_table_on_one(
         progress("demo-head", "failed: [bold]x[/bold] refused")
     table = capsys.readouterr().err
     assert "demo-head" in table and "failed: [bold]x[/bold] refused" in table
+
+
+def test_local_wait_without_docker_is_one_line_exit_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    result = CliRunner().invoke(app, ["local", "wait", "--timeout", "1", "some-project"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: cannot reach the Docker engine")
+    assert "Traceback" not in result.output

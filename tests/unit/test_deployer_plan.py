@@ -51,6 +51,21 @@ def _plan(text: str | None = None, **settings: object) -> plan.Plan:
     return plan.build(parse(text or _workload()), _settings(**settings), SECRETS)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        _workload(),
+        _workload(engines=13, blast=False, engines_per_container=2),
+        "deployment: {name: demo}\nworkloads:\n  blast:\n    workers: 9\n"
+        "    databases: [{name: nt, bytes_to_cache: 9000000000}]\n",
+    ],
+)
+def test_group_names_without_secrets_match_the_plan(text: str) -> None:
+    names = plan.group_names(parse(text), "demo")
+    assert names == [g.name for g in _plan(text).groups]
+    assert len(names) > 1
+
+
 def test_head_exposes_only_the_notebook_and_engine_entry_ports() -> None:
     head = _plan().groups[0]
     assert head.name == "demo-head" and head.ip == "Public"

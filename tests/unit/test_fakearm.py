@@ -461,3 +461,15 @@ def test_validator_is_generic_across_specs(azure_specs: Path) -> None:
     )
     assert matched is not None
     assert [p.rule for p in acr.check_parameters(matched[0], matched[1], {})] == ["pattern"]
+
+
+def test_missing_specs_skip_locally_and_fail_under_ci(tmp_path: Path) -> None:
+    from tests.conftest import require_specs
+
+    missing = tmp_path / "azure-specs"
+    with pytest.raises(pytest.skip.Exception, match="Azure REST specs not found"):
+        require_specs(missing, ci=False)
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        require_specs(missing, ci=True)
+    missing.mkdir()
+    assert require_specs(missing, ci=True) == missing

@@ -235,4 +235,4 @@ def test_json_output_of_a_successful_build(
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout[result.stdout.index("{") :])
     assert body["ok"] is True
-    assert [i["name"] for i in body["result"]["images"]] == ["base-builder", "base", "blast-worker"]
+    assert [i["name"] for i in body["data"]["images"]] == ["base-builder", "base", "blast-worker"]
