@@ -65,4 +65,4 @@ def test_chaos_soak_loses_nothing_and_recovers_in_time(stack: Stack, tmp_path: P
 
     # Every interrupted job recovered; how fast is a figure (printed above, and by
     # bench/bench_blast_chaos.py against its target), not a timed assertion.
-    assert len(result.recoveries) == len(interrupted), report
+    assert len(result.recoveries) == len(result.interrupted_jobs), report
