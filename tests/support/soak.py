@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import json
 import random
 import secrets
 import statistics
@@ -21,6 +22,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import docker
@@ -150,15 +152,24 @@ def soak_queries(count: int) -> list[str]:
 
 
 def in_flight_job(worker: WorkerContainer) -> str | None:
-    """The job ``worker`` (frozen) is running according to its log, or None."""
-    started: list[str] = []
+    """The job ``worker`` (frozen) is running according to its log since it last started,
+    or None. (A restarted container keeps the log of its earlier runs.)"""
+    container = worker.container
+    container.reload()
+    started = datetime.fromisoformat(container.attrs["State"]["StartedAt"][:19] + "+00:00")
+    text = container.logs(since=int(started.timestamp())).decode(errors="replace")
+    started_jobs: list[str] = []
     done: set[str] = set()
-    for line in worker.logs():
-        job = line.get("job")
+    for raw in text.splitlines():
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            continue
+        job = line.get("job") if isinstance(line, dict) else None
         if not job:
             continue
         if line.get("msg") == "job started":
-            started.append(str(job))
+            started_jobs.append(str(job))
         elif line.get("msg") in (
             "job succeeded",
             "job had already succeeded in another delivery; kept that record",
@@ -166,7 +177,7 @@ def in_flight_job(worker: WorkerContainer) -> str | None:
             "rejected message: %s",
         ) or str(line.get("msg", "")).startswith("job already"):
             done.add(str(job))
-    return started[-1] if started and started[-1] not in done else None
+    return started_jobs[-1] if started_jobs and started_jobs[-1] not in done else None
 
 
 class Chaos:
@@ -301,6 +312,9 @@ def run_soak(stack: Stack, config: SoakConfig, queries: list[str] | None = None)
             BLAST_POLL_INTERVAL="0.2",
             BLAST_VISIBILITY_TIMEOUT=str(config.visibility_timeout),
             BLAST_STOP_TIMEOUT="5",
+            # A kill every 10 s can catch one message several times (each counts as a
+            # delivery); the README's advice for crash-prone workers: raise the limit.
+            BLAST_MAX_DEQUEUE="20",
             BLAST_DB_CACHE=str(stack.root / "soak-cache"),
         )
         for i in range(config.workers)
@@ -314,15 +328,17 @@ def run_soak(stack: Stack, config: SoakConfig, queries: list[str] | None = None)
     t0 = time.time()
     waiting = collections.deque(ids)
     outstanding: set[str] = set()
-    # A closed loop: at most `window` jobs queued or running, enough that no worker waits
-    # for work, few enough that a redelivered job is not queued behind the whole run.
+    # Jobs arrive as the workers take them: `window` visible messages, enough that no worker
+    # waits for work, few enough that a redelivered job is not queued behind the whole run.
     window = 2 * config.workers
 
     def top_up() -> None:
-        # Jobs a kill interrupted wait out their visibility timeout: they take no slot, so
-        # the workers never run dry because of them (work keeps arriving, as in service).
-        interrupted = {k.job for k in result.kills}
-        while waiting and len(outstanding - interrupted) < window:
+        # Keep `window` messages visible (peek sees only those): messages that a killed
+        # worker took wait out their visibility timeout without starving the others.
+        if not waiting:
+            return
+        visible = len(storage.queue.peek_messages(max_messages=32))
+        for _ in range(min(len(waiting), window - visible)):
             job = waiting.popleft()
             spec = JobSpec(job, "blastn", BIG_DB, Query(fasta=result.queries[job]), options)
             log.record_queued(job, "blastn", BIG_DB, None)
