@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import secrets
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -64,7 +65,7 @@ def main() -> None:
     rec = chaos_run.recoveries
     if rec:
         print(
-            f"recovery: median {sorted(rec)[len(rec) // 2]:.1f} s, max {max(rec):.1f} s "
+            f"recovery: median {statistics.median(rec):.1f} s, max {max(rec):.1f} s "
             f"(target <= {chaos_run.recovery_target:.1f} s)"
         )
 
