@@ -339,11 +339,11 @@ def run_soak(stack: Stack, config: SoakConfig, queries: list[str] | None = None)
             return
         visible = len(storage.queue.peek_messages(max_messages=32))
         for _ in range(min(len(waiting), window - visible)):
-            job = waiting.popleft()
+            job = waiting[0]  # taken off only once sent: a send can fail while Azurite restarts
             spec = JobSpec(job, "blastn", BIG_DB, Query(fasta=result.queries[job]), options)
             log.record_queued(job, "blastn", BIG_DB, None)
             storage.queue.send_message(spec.to_message())
-            outstanding.add(job)
+            outstanding.add(waiting.popleft())
 
     def all_final() -> bool:
         with contextlib.suppress(Exception):  # Azurite may be restarting: poll again
