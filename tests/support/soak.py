@@ -369,6 +369,10 @@ def run_soak(stack: Stack, config: SoakConfig, queries: list[str] | None = None)
     result.run_s = statistics.median(runs) if runs else 0.0
     # A job killed again on its next delivery recovers from its last kill: the time from
     # each kill to success would count the visibility timeout once per kill.
+    for kill in result.kills:
+        row = result.rows.get(kill.job or "")
+        if row is not None and row.get("finished") and _epoch(row["finished"]) <= kill.at:
+            kill.job = None  # it had succeeded already; only its log line was still to come
     last_kill = {k.job: k for k in result.kills if k.job}
     for kill in last_kill.values():
         row = result.rows.get(kill.job or "")
