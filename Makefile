@@ -15,13 +15,14 @@ CATALOGUE = $(VENV)/bin/python -m deployer.imagebuild
 
 COMPOSE_FILE := compose/docker-compose.yml
 ENV_FILE := compose/.env
+SECRETS_DIR := compose/secrets
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 DC := $(COMPOSE) -f $(COMPOSE_FILE)
 UP_TIMEOUT ?= 180
 
 export IMAGE_PREFIX TAG EXTRA_CA_CERTS DEBIAN_IMAGE VENV
 
-.PHONY: test-run bench-run help venv base build lock secrets up down logs ps test test-unit test-docker lint bench clean emulator
+.PHONY: help venv base build lock secrets up down logs ps test test-unit test-docker test-run soak lint bench bench-run clean emulator
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,15 +48,15 @@ lock: ## Re-resolve images/base/constraints.txt, the one Python lock of all imag
 		$(if $(EXTRA_CA_CERTS),-v $(abspath $(EXTRA_CA_CERTS)):/tmp/build-ca/extra.crt:ro) \
 		$(IMAGE_PREFIX)/base-builder:$(TAG) bash /images/base/lock.sh
 
-secrets: $(VENV)/.installed ## Create compose/.env with random secrets (kept if it exists)
+secrets: $(VENV)/.installed ## Create compose/secrets/ (random secrets, 0600) and compose/.env (kept if they exist)
 	$(VENV)/bin/deployer local secrets $(ENV_FILE)
 
 up: build secrets ## Start the local stack, wait until healthy, print the notebook and BLAST page URLs
 	$(DC) up -d --remove-orphans
 	@$(VENV)/bin/deployer local wait --timeout $(UP_TIMEOUT) --env-file $(ENV_FILE)
-	@source <(grep -E '^(NOTEBOOK_TOKEN|NOTEBOOK_PORT|WEB_PORT)=' $(ENV_FILE)); \
-		echo "Notebook:   http://127.0.0.1:$${NOTEBOOK_PORT:-8888}/lab?token=$$NOTEBOOK_TOKEN"; \
-		echo "BLAST page: http://127.0.0.1:$${WEB_PORT:-8080}/?token=$$NOTEBOOK_TOKEN"
+	@source <(grep -E '^(NOTEBOOK_PORT|WEB_PORT)=' $(ENV_FILE)); token=$$(cat $(SECRETS_DIR)/notebook_token); \
+		echo "Notebook:   http://127.0.0.1:$${NOTEBOOK_PORT:-8888}/lab?token=$$token"; \
+		echo "BLAST page: http://127.0.0.1:$${WEB_PORT:-8080}/?token=$$token"
 
 down: ## Stop the local stack (keeps its volumes)
 	$(DC) down --remove-orphans
@@ -71,6 +72,10 @@ test: venv build ## Run every test: unit tests, then the image and compose integ
 
 test-unit: venv ## Run the fast unit tests (no Docker needed)
 	$(VENV)/bin/pytest -m "not docker" tests
+
+soak: venv build ## The full chaos soak: 300 jobs, 4 workers, kills every 10 s (prints its figures)
+	BLAST_SOAK_JOBS=$${BLAST_SOAK_JOBS:-300} BLAST_SOAK_VISIBILITY=$${BLAST_SOAK_VISIBILITY:-60} \
+		$(VENV)/bin/pytest -s --timeout 3600 tests/integration/blast/test_blast_soak.py
 
 # Scripts without a .py or .sh name (healthchecks, start-ipengines, .ci/run), found by their #! line.
 first_line_matches = git ls-files ':!*.py' ':!*.sh' ':!*.ipynb' | xargs awk 'FNR == 1 { if ($(1)) print FILENAME; nextfile }'
@@ -99,5 +104,5 @@ bench: venv ## Run the benchmarks; they print their figures
 
 clean: ## Remove the local stack with its volumes and secrets, and the virtualenv
 	-$(DC) down --volumes --remove-orphans
-	rm -f $(ENV_FILE)
+	rm -rf $(ENV_FILE) $(SECRETS_DIR)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

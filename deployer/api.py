@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from deployer import defaults, deployment_secrets, pricing, sizing
+from deployer import contract, defaults, deployment_secrets, pricing, sizing
 from deployer.arm import is_loopback
 from deployer.backends.aci import AciBackend, make_client
 from deployer.backends.base import Backend, ObservedGroup
@@ -115,6 +115,8 @@ class PlanResult:
     price_read_on: str | None
     notes: list[str] = field(default_factory=list)
     endpoints: dict[str, str] = field(default_factory=dict)
+    protections: list[str] = field(default_factory=lambda: list(contract.ACI_PROTECTIONS))
+    """What ACI itself provides in place of compose's hardening (capabilities etc.)."""
 
     @property
     def counts(self) -> dict[str, int]:

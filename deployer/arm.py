@@ -12,6 +12,7 @@ import ipaddress
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -21,7 +22,7 @@ from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy
 
 from deployer import defaults
 from deployer.defaults import Env
-from deployer.errors import InputError
+from deployer.errors import CredentialError, InputError
 
 C = TypeVar("C")
 
@@ -73,6 +74,13 @@ def default_credential() -> TokenCredential:
     managed identity, then ``az login``.
     """
     token = os.environ.get(Env.ACCESS_TOKEN)
+    token_file = os.environ.get(f"{Env.ACCESS_TOKEN}_FILE")
+    if not token and token_file:
+        # In a group (the janitor towards the emulator) the token is a secret file.
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise CredentialError(f"{Env.ACCESS_TOKEN}_FILE={token_file}: {exc.strerror}") from None
     if token:
         return StaticTokenCredential(token)
     from azure.identity import DefaultAzureCredential

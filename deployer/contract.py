@@ -52,18 +52,84 @@ BLAST_HEALTH_PORT: Final = 8080
 AZURITE_PORTS: Final = (10000, 10001, 10002)
 
 
+SECRETS_DIR: Final = "/run/secrets"
+"""Where every secret file appears in a container: compose mounts its ``secrets:`` here,
+and ACI a ``secret`` volume per container. The container reads ``<NAME>_FILE``."""
+
+
 @dataclass(frozen=True)
 class EnvVar:
     """One environment variable a role reads.
 
     Args:
         name (str): The variable name.
-        secret (bool): True when the value must travel only as an ACI
-            ``secureValue`` (or compose secret-backed env) and never be printed.
+        secret (bool): True when the value is secret: it reaches the container only as
+            the file :attr:`secret_path`, named by the plain variable :attr:`file_var`,
+            never as an environment value, and is never printed.
     """
 
     name: str
     secret: bool = False
+
+    @property
+    def file_var(self) -> str:
+        """``<NAME>_FILE``: the variable that names a secret's file."""
+        return f"{self.name}_FILE"
+
+    @property
+    def secret_file(self) -> str:
+        """The secret's file name (also its compose secret name): ``ipp_key`` for ``IPP_KEY``."""
+        return self.name.lower()
+
+    @property
+    def secret_path(self) -> str:
+        """The secret's path in the container: ``/run/secrets/<secret_file>``."""
+        return f"{SECRETS_DIR}/{self.secret_file}"
+
+
+@dataclass(frozen=True)
+class Hardening:
+    """How a role's container is locked down (compose applies all of it; ACI's Standard
+    SKU has no setting for any of it, see :data:`ACI_PROTECTIONS`).
+
+    Args:
+        tmpfs (tuple[str, ...]): Writable in-memory mounts on the read-only root
+            filesystem, as ``path[:options]``.
+        read_only (bool): Read-only root filesystem. Default: True.
+        pids_limit (int): Most processes and threads at once.
+    """
+
+    tmpfs: tuple[str, ...] = ("/tmp:mode=1777",)  # the scratch space every image uses
+    read_only: bool = True
+    pids_limit: int = 256
+
+
+LOG_MAX_SIZE: Final = "10m"
+LOG_MAX_FILE: Final = 3
+"""json-file log rotation of every compose service: at most 3 files of 10 MB."""
+
+
+def _writable(*paths: str) -> tuple[str, ...]:
+    """tmpfs mounts owned by the images' user, one per path. A volume mounted below a tmpfs
+    gets its missing parent folders created by Docker as root; giving each such parent its
+    own tmpfs keeps every folder on the way writable for the user."""
+    return tuple(f"{p}:uid={USER_UID},gid={USER_UID},mode=0700" for p in paths)
+
+
+_TMP: Final = "/tmp:mode=1777"
+_IPYTHON_PROFILE: Final = _writable("/srv/ipython", "/srv/ipython/profile_default")
+
+ACI_PROTECTIONS: Final = (
+    "each container group runs in its own hypervisor-isolated utility VM (no kernel is shared "
+    "with other groups)",
+    "images run as their non-root user (uid 1000); the Standard SKU runs no privileged containers",
+    "secrets are files in a per-container secret volume (tmpfs, never written to disk), "
+    "and ARM never returns their values",
+    "capabilities, no-new-privileges, a read-only root filesystem, pids limits and the log "
+    "driver cannot be set on Standard-SKU groups (the API's securityContext is for the "
+    "Confidential SKU); ACI keeps container logs itself and `deployer logs` reads its tail",
+)
+"""What ACI itself provides for the hardening compose applies; ``deployer plan`` prints it."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +160,7 @@ class Role:
         command (tuple[str, ...] | None): The command; None keeps the image's.
         probe (tuple[str, ...] | None): The readiness probe command.
         local_only (bool): True for roles that only exist in docker compose.
+        hardening (Hardening): Its lockdown (tmpfs mounts, read-only root, pids limit).
     """
 
     name: str
@@ -104,6 +171,7 @@ class Role:
     command: tuple[str, ...] | None = None
     probe: tuple[str, ...] | None = HEALTHCHECK
     local_only: bool = False
+    hardening: Hardening = Hardening()
     secret_names: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -113,9 +181,23 @@ class Role:
         """Return True if the role reads the environment variable ``name``."""
         return any(e.name == name for e in self.env)
 
+    def secret(self, name: str) -> EnvVar:
+        """Return the role's secret variable ``name``.
+
+        Raises:
+            ValueError: When the role reads no secret of that name.
+        """
+        for e in self.env:
+            if e.name == name and e.secret:
+                return e
+        raise ValueError(f"{name} is not a secret of the {self.name} contract")
+
 
 _STORAGE_ENV: Final = (
     EnvVar("AZURE_STORAGE_CONNECTION_STRING", secret=True),
+    # Locally: a connection string without credentials plus the key, joined in the container.
+    EnvVar("AZURE_STORAGE_ENDPOINTS"),
+    EnvVar("AZURE_STORAGE_KEY", secret=True),
     EnvVar("AZURE_STORAGE_ACCOUNT"),
     EnvVar("AZURE_CLIENT_ID"),
     EnvVar("BLAST_QUEUE"),
@@ -133,6 +215,10 @@ IPCONTROLLER: Final = Role(
     ),
     ports=(ENGINE_ENTRY_PORT,),
     mounts=(Mount("ipp-security", CONTROLLER_SECURITY_DIR),),
+    # sshd's host key, config and pid file go to ~/.sshd, authorized_keys to ~/.ssh, and
+    # ipcontroller writes its profile's log and pid folders beside the security volume.
+    # sshd runs as uid 1000 on port 2222 with key auth only: it needs no capability.
+    hardening=Hardening(tmpfs=(_TMP, *_writable(f"/home/{ENGINE_SSH_USER}"), *_IPYTHON_PROFILE)),
 )
 NOTEBOOK: Final = Role(
     name="notebook",
@@ -147,6 +233,19 @@ NOTEBOOK: Final = Role(
     ),
     ports=(NOTEBOOK_PORT,),
     mounts=(Mount("ipp-security", NOTEBOOK_SECURITY_DIR, read_only=True),),
+    # Jupyter writes its config, runtime files and kernels' caches under $HOME (the work
+    # folder and the security folder are volumes on top); kernels need more processes.
+    hardening=Hardening(
+        tmpfs=(
+            _TMP,
+            *_writable(
+                "/home/research",
+                "/home/research/.ipython",
+                "/home/research/.ipython/profile_default",
+            ),
+        ),
+        pids_limit=1024,
+    ),
 )
 IPENGINE: Final = Role(
     name="ipengine",
@@ -157,6 +256,12 @@ IPENGINE: Final = Role(
         EnvVar("IPP_SSH_KNOWN_HOSTS"),
         EnvVar("IPP_ENGINES_PER_CONTAINER"),
         EnvVar("IPP_HEALTH_PORT"),
+    ),
+    # The engine's SSH key and known_hosts go to ~/.ssh; ipengine writes its profile's log
+    # folder beside the (read-only) security volume. Each engine runs many threads.
+    hardening=Hardening(
+        tmpfs=(_TMP, *_writable("/home/research"), *_IPYTHON_PROFILE),
+        pids_limit=1024,
     ),
 )
 BLAST_WORKER: Final = Role(

@@ -2,7 +2,9 @@
 plus observed groups to the changes ``up`` makes.
 
 Nothing here does I/O. Secrets arrive as :class:`~deployer.deployment_secrets.Secret` and
-leave only inside ``secure_env``.
+leave only inside ``secret_files``: each becomes a file in the container's secret volume at
+``/run/secrets/<name>``, named by a plain ``<NAME>_FILE`` variable (the contract's
+:attr:`~deployer.contract.EnvVar.secret_path`, the same path compose uses).
 """
 
 from __future__ import annotations
@@ -38,8 +40,10 @@ class ContainerSpec:
         image (str): Full image reference.
         resources (Resources): Its request, in tenths.
         ports (tuple[int, ...]): TCP ports it exposes.
-        env (tuple[tuple[str, str], ...]): Plain environment variables.
-        secure_env (tuple[tuple[str, Secret], ...]): Secure environment variables.
+        env (tuple[tuple[str, str], ...]): Plain environment variables (``<NAME>_FILE``
+            for each secret).
+        secret_files (tuple[tuple[str, Secret], ...]): (file name, value) of each secret,
+            for the container's secret volume mounted at ``/run/secrets``.
         command (tuple[str, ...] | None): The command; None keeps the image's.
         probe (tuple[str, ...] | None): Readiness probe command.
         mounts (tuple[Mount, ...]): Volume mounts.
@@ -51,7 +55,7 @@ class ContainerSpec:
     resources: Resources
     ports: tuple[int, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
-    secure_env: tuple[tuple[str, Secret], ...] = ()
+    secret_files: tuple[tuple[str, Secret], ...] = ()
     command: tuple[str, ...] | None = None
     probe: tuple[str, ...] | None = None
     mounts: tuple[Mount, ...] = ()
@@ -158,18 +162,23 @@ def _container(
     values: Mapping[str, EnvValue | None],
     mounts: tuple[Mount, ...] | None = None,
 ) -> ContainerSpec:
-    """Build a container from its contract role, splitting secrets by the contract."""
+    """Build a container from its contract role: secrets become files, by the contract."""
     env: list[tuple[str, str]] = []
-    secure: list[tuple[str, Secret]] = []
+    files: list[tuple[str, Secret]] = []
     for key, value in values.items():
         if value is None:
             continue
         if not role.reads(key):
             raise ValueError(f"{key} is not in the {role.name} contract")
         if key in role.secret_names or isinstance(value, Secret):
-            secure.append((key, value if isinstance(value, Secret) else Secret(value)))
+            var = role.secret(key)
+            files.append((var.secret_file, value if isinstance(value, Secret) else Secret(value)))
+            env.append((var.file_var, var.secret_path))
         else:
             env.append((key, value))
+    all_mounts = role.mounts if mounts is None else mounts
+    if files:
+        all_mounts = (*all_mounts, Mount(secret_volume(name), contract.SECRETS_DIR, True))
     return ContainerSpec(
         name=name,
         role=role.name,
@@ -177,11 +186,16 @@ def _container(
         resources=resources,
         ports=role.ports,
         env=tuple(sorted(env)),
-        secure_env=tuple(sorted(secure, key=lambda kv: kv[0])),
+        secret_files=tuple(sorted(files, key=lambda kv: kv[0])),
         command=role.command,
         probe=role.probe,
-        mounts=role.mounts if mounts is None else mounts,
+        mounts=all_mounts,
     )
+
+
+def secret_volume(container: str) -> str:
+    """Name of the secret volume of ``container`` in its group: ``<container>-secrets``."""
+    return f"{container}-secrets"
 
 
 def head_host(settings: Settings, workload: Workload, private_ip: str | None = None) -> str:
@@ -276,7 +290,7 @@ def _finish(
         )
     elif settings.managed_identity:
         registry = RegistryAuth(settings.registry, identity=settings.managed_identity)
-    secret_values = [(f"{c.name}.{k}", v.reveal()) for c in containers for k, v in c.secure_env]
+    secret_values = [(f"{c.name}.{k}", v.reveal()) for c in containers for k, v in c.secret_files]
     if registry and registry.password:
         secret_values.append(("registry.password", registry.password.reveal()))
     kwargs.setdefault("subnet_id", settings.subnet_id)
@@ -582,7 +596,9 @@ def canonical(spec: GroupSpec) -> dict[str, Any]:
             "subnet": spec.subnet_id.lower() if spec.subnet_id else None,
             "priority": spec.priority,
             "identity": spec.identity.lower() if spec.identity else None,
-            "volumes": sorted(spec.volumes),
+            "volumes": sorted(
+                [*spec.volumes, *(secret_volume(c.name) for c in spec.containers if c.secret_files)]
+            ),
             "containers": {
                 c.name: {
                     "cpu": c.resources.cpu,
@@ -592,6 +608,8 @@ def canonical(spec: GroupSpec) -> dict[str, Any]:
                 for c in spec.containers
             },
         },
+        # Secret files are not compared here (ARM never returns their values): their
+        # names and values are in the SECRETS_TAG digest, their volumes in "volumes".
         "update": {
             "tags": dict(spec.tags),
             "registry": [spec.registry.server, spec.registry.identity, spec.registry.username]
@@ -602,7 +620,6 @@ def canonical(spec: GroupSpec) -> dict[str, Any]:
                     "image": c.image,
                     "command": list(c.command) if c.command else None,
                     "env": dict(c.env),
-                    "secure_env": sorted(k for k, _ in c.secure_env),
                     "probe": list(c.probe) if c.probe else None,
                     "mounts": sorted([m.volume, m.path, m.read_only] for m in c.mounts),
                 }

@@ -122,6 +122,31 @@ def _command(role: Role) -> str:
     return json.dumps(list(role.command or ()))
 
 
+def _secret_env(role: Role, name: str) -> str:
+    var = role.secret(name)
+    return f"{var.file_var}: {var.secret_path}"
+
+
+def _hardening(role: Role) -> str:
+    h = role.hardening
+    lines = ["    <<: *hardening"]
+    if not h.read_only:
+        lines.append("    read_only: false")
+    lines.append("    tmpfs:")
+    lines += [f"      - {t}" for t in h.tmpfs]
+    lines.append(f"    pids_limit: {h.pids_limit}")
+    return "\n".join(lines)
+
+
+def _secrets(used: list[str]) -> object:
+    def render(role: Role, *names: str) -> str:
+        files = [role.secret(n).secret_file for n in names]
+        used.extend(f for f in files if f not in used)
+        return "    secrets:\n" + "\n".join(f"      - {f}" for f in files)
+
+    return render
+
+
 def environment() -> jinja2.Environment:
     """The jinja2 environment over ``deployer/templates``."""
     env = jinja2.Environment(
@@ -132,7 +157,16 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.globals.update(image=_image, mounts=_mounts, command=_command)
+    env.globals.update(
+        image=_image,
+        mounts=_mounts,
+        command=_command,
+        secret_env=_secret_env,
+        hardening=_hardening,
+        uid=contract.USER_UID,
+        log_max_size=contract.LOG_MAX_SIZE,
+        log_max_file=contract.LOG_MAX_FILE,
+    )
     return env
 
 
@@ -143,7 +177,14 @@ def compose_text(workload: Workload) -> str:
         workload (Workload): The validated workload. Local runs ignore its
             deployment settings and TLS (the notebook is published on 127.0.0.1).
     """
-    return environment().get_template(TEMPLATE).render(**context(workload))
+    # Compose mounts a service's secrets at /run/secrets/<name>: the contract's paths.
+    assert contract.SECRETS_DIR == "/run/secrets"
+    used: list[str] = []  # filled by secrets() while rendering, listed at the end
+    return (
+        environment()
+        .get_template(TEMPLATE)
+        .render(**context(workload), secret_files=used, secrets=_secrets(used))
+    )
 
 
 def compose_file(path: Path) -> str:

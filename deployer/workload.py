@@ -439,6 +439,11 @@ def _allowed_fields(loc: Path_) -> list[str]:
     return list(model.model_fields)
 
 
+def _printable(text: str) -> str:
+    """Escape control and other unprintable characters, so each problem stays one line."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def _problem(source: str, lines: dict[Path_, int], err: dict[str, Any]) -> str:
     loc: Path_ = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
     message = _describe(err)
@@ -480,8 +485,12 @@ def parse(text: str, source: str = "<workload>", base_dir: Path | None = None) -
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise WorkloadFileError([f"{source}{line}: not valid YAML: {problem}"]) from None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise WorkloadFileError(
+            [_printable(f"{source}{line}: not valid YAML: {problem}")]
+        ) from None
+    except RecursionError:
+        raise WorkloadFileError([f"{source}: not valid YAML: nested too deeply"]) from None
     lines: dict[Path_, int] = {}
     if node is not None:
         _lines(node, (), lines)
@@ -493,7 +502,7 @@ def parse(text: str, source: str = "<workload>", base_dir: Path | None = None) -
         workload = Workload.model_validate(data)
     except ValidationError as exc:
         raise WorkloadFileError(
-            [_problem(source, lines, e) for e in exc.errors(include_url=False)]  # type: ignore[arg-type]
+            [_printable(_problem(source, lines, e)) for e in exc.errors(include_url=False)]  # type: ignore[arg-type]
         ) from None
     return _resolve_metadata(workload, source, lines, base_dir or Path.cwd())
 
@@ -516,12 +525,16 @@ def _resolve_metadata(
             meta = json.loads(path.read_text(encoding="utf-8"))
             size = int(meta["bytes-to-cache"])
         except OSError as exc:
-            raise WorkloadFileError([f"{where}: cannot read {path}: {exc.strerror}"]) from None
+            raise WorkloadFileError(
+                [_printable(f"{where}: cannot read {path}: {exc.strerror}")]
+            ) from None
         except (ValueError, KeyError, TypeError):
             raise WorkloadFileError(
                 [
-                    f"{where}: {path} is not BLAST database metadata with an integer "
-                    "'bytes-to-cache' (get it with `update_blastdb.pl --showall pretty`)"
+                    _printable(
+                        f"{where}: {path} is not BLAST database metadata with an integer "
+                        "'bytes-to-cache' (get it with `update_blastdb.pl --showall pretty`)"
+                    )
                 ]
             ) from None
         resolved.append(db.model_copy(update={"bytes_to_cache": size}))

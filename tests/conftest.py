@@ -156,3 +156,24 @@ def workload_file(tmp_path: Path) -> Callable[[str], Path]:
 
 
 # --- end of deployer section ---------------------------------------------------------
+
+
+# --- hypothesis (area: property tests, tests/unit/test_fuzz_parsers.py) ---------------
+# `ci` runs 2,000 examples per property (selected when CI is set, as .ci/run does);
+# `dev` keeps local runs quick. HYPOTHESIS_PROFILE picks one explicitly.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile(
+    "ci",
+    max_examples=2000,
+    deadline=None,
+    derandomize=False,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile("dev", max_examples=200, deadline=None)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
+
+# --- end of hypothesis section -------------------------------------------------------

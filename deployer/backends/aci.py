@@ -7,6 +7,7 @@ default, a fake one in tests); :class:`AciBackend` maps
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -27,7 +28,7 @@ from deployer.arm import management_client
 from deployer.backends.base import Backend, ContainerStatus, ObservedGroup, Usage
 from deployer.defaults import Env
 from deployer.errors import AzureError, CredentialError, DeployerError
-from deployer.plan import GroupSpec
+from deployer.plan import GroupSpec, secret_volume
 from deployer.sizing import fmt, to_tenths
 
 T = TypeVar("T")
@@ -118,11 +119,14 @@ def _call(what: str, fn: Callable[[], T]) -> T:
 
 
 def to_model(spec: GroupSpec, location: str) -> m.ContainerGroup:
-    """Map a desired group to the SDK's ContainerGroup (secrets as secureValue)."""
+    """Map a desired group to the SDK's ContainerGroup (secrets as files of a secret volume)."""
     containers = []
+    secret_volumes = []
     for c in spec.containers:
         env = [m.EnvironmentVariable(name=k, value=v) for k, v in c.env]
-        env += [m.EnvironmentVariable(name=k, secure_value=v.reveal()) for k, v in c.secure_env]
+        if c.secret_files:
+            files = {k: base64.b64encode(v.reveal().encode()).decode() for k, v in c.secret_files}
+            secret_volumes.append(m.Volume(name=secret_volume(c.name), secret=files))
         probe = None
         if c.probe:
             probe = m.ContainerProbe(
@@ -185,7 +189,7 @@ def to_model(spec: GroupSpec, location: str) -> m.ContainerGroup:
         restart_policy=spec.restart_policy,
         ip_address=ip,
         os_type="Linux",
-        volumes=[m.Volume(name=v, empty_dir={}) for v in spec.volumes] or None,
+        volumes=[m.Volume(name=v, empty_dir={}) for v in spec.volumes] + secret_volumes or None,
         subnet_ids=[m.ContainerGroupSubnetId(id=spec.subnet_id)] if spec.subnet_id else None,
         # Sent only for Spot, so regular groups keep the bodies they always had.
         priority="Spot" if spec.priority == "Spot" else None,
@@ -242,10 +246,6 @@ def canonical_of(group: m.ContainerGroup) -> dict[str, Any]:
                         for e in c.environment_variables or []
                         if e.value is not None
                     },
-                    # ARM returns secure variables without their value.
-                    "secure_env": sorted(
-                        e.name for e in c.environment_variables or [] if e.value is None
-                    ),
                     "probe": probe(c),
                     "mounts": sorted(
                         [v.name, v.mount_path, bool(v.read_only)] for v in c.volume_mounts or []

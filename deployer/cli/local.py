@@ -30,14 +30,16 @@ def secrets(
     ] = Path("compose/.env"),
     output: o.OutputOpt = None,
 ) -> None:
-    """Create the env file with random secrets unless it exists (tokens survive restarts)."""
+    """Create the secret files (compose/secrets/, 0600) and the env file unless they exist
+    (tokens survive restarts)."""
     created = localstack.ensure_env_file(env_file)
     emit(
         "local secrets",
         {"file": str(env_file), "created": created},
         output,
         lambda _: err.print(
-            f"{'created' if created else 'kept'} {env_file} (secrets of the local stack)",
+            f"{'created' if created else 'kept'} {env_file} and "
+            f"{localstack.secrets_dir_for(env_file)}/ (the local stack's settings and secrets)",
             markup=False,
         ),
     )

@@ -84,6 +84,8 @@ def show(result: api.PlanResult) -> None:
         out.print(f"Endpoint {name}: {url}", markup=False)
     for note in result.notes:
         out.print(f"Note: {note}", markup=False)
+    for protection in result.protections:
+        out.print(f"ACI provides: {protection}", markup=False)
 
 
 def _price(value: float, chosen: bool) -> str:

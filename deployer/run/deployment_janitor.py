@@ -38,6 +38,8 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from blast_client.config import read_secret
+
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.run import heartbeat
 
@@ -273,7 +275,7 @@ def main_from_env(env: Mapping[str, str]) -> None:
     ttl = float(env["JANITOR_TTL"]) if env.get("JANITOR_TTL") else None
     insecure = env.get("JANITOR_NOTEBOOK_INSECURE") == "1"
     idle = float(env["JANITOR_IDLE_SHUTDOWN"]) if env.get("JANITOR_IDLE_SHUTDOWN") else None
-    url, token = env.get("JANITOR_NOTEBOOK_URL", ""), env.get("NOTEBOOK_TOKEN", "")
+    url, token = env.get("JANITOR_NOTEBOOK_URL", ""), read_secret(env, "NOTEBOOK_TOKEN") or ""
     ipp_group, _, ipp_container = env.get("JANITOR_IPP_LOGS", "").partition("/")
     interval = float(env.get("JANITOR_INTERVAL") or 10)
     backend = deployer_api.aci_backend(_scope_settings(deployment, deployer_api.NO_OVERRIDES))

@@ -1,13 +1,17 @@
 #!/bin/bash
 # Start JupyterLab; authentication is always on.
 #
-# Environment:
+# Environment (each secret X may instead come from the file named by X_FILE, e.g. a
+# compose secret or an ACI secret volume at /run/secrets/<name>):
 #   NOTEBOOK_TOKEN          access token (secret)
 #   NOTEBOOK_PASSWORD_HASH  argon2 password hash from jupyter_server.auth.passwd (secret);
 #                           with neither set, a random token is generated and logged once
 #   NOTEBOOK_TLS            off (default) | self-signed | provided
 #   NOTEBOOK_TLS_CERT, NOTEBOOK_TLS_KEY
 #                           PEM certificate and key (secret) when NOTEBOOK_TLS=provided
+#   AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_KEY with AZURE_STORAGE_ENDPOINTS
+#                           storage for the BLAST notebooks (secret): the kernels get
+#                           AZURE_STORAGE_CONNECTION_STRING, assembled here from the files
 #   NOTEBOOK_PORT           listening port (default 8888)
 #   NOTEBOOK_CONTROLLER_WATCHDOG
 #                           seconds the controller may stay unreachable on loopback before
@@ -15,6 +19,32 @@
 set -e
 # shellcheck source=/dev/null
 source /usr/local/lib/aci-research/log.sh
+
+read_secret() {
+    # $1: variable name; the value comes from $1 or from the file named by $1_FILE.
+    local name=$1 file_var="${1}_FILE"
+    if [ -n "${!name:-}" ]; then
+        printf '%s' "${!name}"
+    elif [ -n "${!file_var:-}" ]; then
+        [ -r "${!file_var}" ] || _log_fatal "$file_var=${!file_var} is not a readable file"
+        cat "${!file_var}"
+    fi
+}
+for name in NOTEBOOK_TOKEN NOTEBOOK_PASSWORD_HASH NOTEBOOK_TLS_CERT NOTEBOOK_TLS_KEY; do
+    value="$(read_secret "$name")"
+    # Trailing newlines of a secret file are not part of the value.
+    if [ -n "$value" ]; then export "$name=$value"; fi
+    unset "${name}_FILE"
+done
+if [ -z "${AZURE_STORAGE_CONNECTION_STRING:-}" ]; then
+    storage="$(read_secret AZURE_STORAGE_CONNECTION_STRING)"
+    key="$(read_secret AZURE_STORAGE_KEY)"
+    if [ -z "$storage" ] && [ -n "$key" ] && [ -n "${AZURE_STORAGE_ENDPOINTS:-}" ]; then
+        storage="${AZURE_STORAGE_ENDPOINTS%;};AccountKey=$key"
+    fi
+    if [ -n "$storage" ]; then export AZURE_STORAGE_CONNECTION_STRING="$storage"; fi
+    unset storage key
+fi
 
 port="${NOTEBOOK_PORT:-8888}"
 conf_dir="$HOME/.jupyter"

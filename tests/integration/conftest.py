@@ -22,7 +22,13 @@ import docker
 import pytest
 from docker.models.containers import Container
 
-from deployer.localstack import ensure_env_file, read_env_file, wait_for_stack
+from deployer.localstack import (
+    ensure_env_file,
+    read_env_file,
+    read_secret_files,
+    secrets_dir_for,
+    wait_for_stack,
+)
 
 # Shared with the benchmarks; imported from here by the tests below this folder.
 from tests.support.engine import IMAGE_PREFIX as IMAGE_PREFIX
@@ -67,8 +73,10 @@ def stack_env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def stack_secrets(stack_env_file: Path) -> dict[str, str]:
-    """The test stack's env file as a dict (secrets included: for assertions only)."""
-    return read_env_file(stack_env_file)
+    """The test stack's env file and secret files as one dict, secret files under their
+    variable's name (``NOTEBOOK_TOKEN``, ``IPP_SSH_KEY`` ...): for assertions only."""
+    files = read_secret_files(secrets_dir_for(stack_env_file))
+    return {**read_env_file(stack_env_file), **{k.upper(): v for k, v in files.items()}}
 
 
 @pytest.fixture(scope="session")

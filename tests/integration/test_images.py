@@ -66,6 +66,30 @@ def test_engine_without_ssh_key_explains_and_exits_2(run_image: ImageRunner) -> 
     assert "Traceback" not in logs
 
 
+def test_engine_reads_its_connection_info_from_a_secret_file(
+    run_image: ImageRunner, tmp_path: Path
+) -> None:
+    # ACI's form: IPP_CONNECTION_INFO_FILE names a file of the secret volume. Read, it
+    # gets the engine as far as the missing SSH key; unread, it would wait for the
+    # controller's connection file instead.
+    info = tmp_path / "ipp_connection_info"
+    info.write_text(
+        '{"key": "k", "registration": 1, "interface": "tcp://127.0.0.1", "ssh": "ipp@nowhere:2222"}'
+    )
+    info.chmod(0o600)
+    os.chown(info, 1000, 1000)
+    code, logs = run_image.run(
+        "ipengine",
+        environment={
+            "IPP_CONNECTION_INFO_FILE": "/run/secrets/ipp_connection_info",
+            "IPP_WAIT": "2",
+        },
+        volumes={str(info): {"bind": "/run/secrets/ipp_connection_info", "mode": "ro"}},
+    )
+    assert code == 2
+    assert "IPP_SSH_KEY" in logs and "did not appear" not in logs, logs
+
+
 def test_notebook_generates_a_token_when_none_is_given(run_image: ImageRunner) -> None:
     container = run_image.start("notebook")
     container.reload()

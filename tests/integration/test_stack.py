@@ -13,7 +13,12 @@ from pathlib import Path
 import docker
 import pytest
 
-from deployer.localstack import ensure_env_file, wait_for_stack
+from deployer.localstack import (
+    ensure_env_file,
+    read_secret_files,
+    secrets_dir_for,
+    wait_for_stack,
+)
 from tests.integration.conftest import (
     COMPOSE_FILE,
     STACK_TIMEOUT,
@@ -21,6 +26,7 @@ from tests.integration.conftest import (
     free_port,
     project_containers,
 )
+from tests.integration.test_stack_hardening import assert_locked_down
 
 ENGINE_REPLICAS = 2
 
@@ -165,6 +171,11 @@ def test_the_other_compose_version_runs_the_stack_too(
         assert up.returncode == 0, up.stderr[-3000:]
         lines: list[str] = []
         assert wait_for_stack(project, STACK_TIMEOUT, report=lines.append), "\n".join(lines)
+        # Secrets are mounted differently by each Compose (bind mounts in v1.29).
+        files = read_secret_files(secrets_dir_for(env_file))
+        secrets = {k.upper(): v for k, v in files.items()}
+        checked = assert_locked_down(docker.from_env(), project, secrets)
+        assert len(set(checked)) == 6, checked
     finally:
         subprocess.run(
             [*compose, "down", "-v", "--remove-orphans"], capture_output=True, timeout=300

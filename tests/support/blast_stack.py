@@ -46,7 +46,12 @@ from blast_client import BlastClient
 from blast_client.config import load_storage_config
 from blast_client.storage import Storage
 
-from deployer.localstack import ensure_env_file, read_env_file
+from deployer.localstack import (
+    ensure_env_file,
+    read_env_file,
+    read_secret_files,
+    secrets_dir_for,
+)
 from tests.support.engine import (
     StackError,
     compose_command,
@@ -122,7 +127,7 @@ class ComposeAzurite:
         ensure_env_file(self.env_file)
         values = read_env_file(self.env_file)
         self.account = values["STORAGE_ACCOUNT"]
-        self.account_key = values["STORAGE_KEY"]
+        self.account_key = read_secret_files(secrets_dir_for(self.env_file))["azure_storage_key"]
         # Fixed for the session: the outage test restarts the container, and ephemeral
         # host ports would change under the test process's connection string.
         self.ports = {service: free_port() for service in AZURITE_PORTS}

@@ -6,6 +6,7 @@ validates every body against the ACI 2023-05-01 spec.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import subprocess
@@ -280,26 +281,37 @@ def test_no_secret_value_is_printed_logged_or_sent_in_clear(
     for needle in needles:
         assert needle not in text
 
-    # On the wire, secrets are only ever secureValue (or the registry password).
+    # On the wire, secrets are only ever files of a secret volume (or the registry
+    # password): no environment variable carries one, not even as a secureValue.
     puts = fake_arm.calls("PUT", operation_id="ContainerGroups_CreateOrUpdate")
     assert puts
     for call in puts:
         props = call.body["properties"]
         for container in props["containers"]:
             for var in container["properties"].get("environmentVariables", []):
-                if "value" in var:
-                    assert not any(n in var["value"] for n in needles), var["name"]
-        props_text = json.dumps({k: v for k, v in props.items() if k != "containers"})
+                assert "secureValue" not in var, var["name"]
+                assert not any(n in var["value"] for n in needles), var["name"]
+        plain = {k: v for k, v in props.items() if k not in ("containers", "volumes")}
+        props_text = json.dumps(plain)
         creds = props["imageRegistryCredentials"][0]
         assert creds["password"] == env["DEPLOYER_REGISTRY_PASSWORD"]
         assert props_text.count(env["DEPLOYER_REGISTRY_PASSWORD"]) == 1
+        assert not any(n in json.dumps(props["containers"]) for n in needles)
     stored = fake_arm.aci.group(DEPLOYER_RESOURCE_GROUP, "lab-head")
     assert stored is not None
-    nb = {
-        v["name"]: v
-        for v in stored.properties["containers"][1]["properties"]["environmentVariables"]
+    notebook = stored.properties["containers"][1]["properties"]
+    nb = {v["name"]: v for v in notebook["environmentVariables"]}
+    assert "NOTEBOOK_TOKEN" not in nb
+    assert nb["NOTEBOOK_TOKEN_FILE"] == {
+        "name": "NOTEBOOK_TOKEN_FILE",
+        "value": "/run/secrets/notebook_token",
     }
-    assert set(nb["NOTEBOOK_TOKEN"]) == {"name", "secureValue"}
+    assert {"name": "notebook-secrets", "mountPath": "/run/secrets", "readOnly": True} in (
+        notebook["volumeMounts"]
+    )
+    volume = next(v for v in stored.properties["volumes"] if v["name"] == "notebook-secrets")
+    token = base64.b64decode(volume["secret"]["notebook_token"]).decode()
+    assert token == state["notebook_token"]
 
 
 # --- errors ----------------------------------------------------------------------------

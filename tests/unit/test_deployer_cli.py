@@ -49,6 +49,7 @@ def test_plan_json_envelope_lists_groups_and_cost(deployer_env: dict[str, str]) 
     assert plan["counts"] == {"create": 4}
     assert plan["cost_per_hour"] > 0 and plan["currency"] == "USD"
     assert plan["price_source"].startswith("https://azure.microsoft.com/")
+    assert any("hypervisor-isolated" in p for p in plan["protections"])
 
 
 def test_plan_without_subscription_says_it_did_not_compare(deployer_env: dict[str, str]) -> None:
@@ -56,6 +57,9 @@ def test_plan_without_subscription_says_it_did_not_compare(deployer_env: dict[st
     assert result.exit_code == 0, result.output
     assert "Note: not compared with Azure: deployment.subscription is not set" in result.stdout
     assert "aci-research-engines-1" in result.stdout
+    assert "ACI provides: each container group runs in its own hypervisor-isolated" in (
+        result.stdout.replace("\n", " ")
+    )
 
 
 def test_price_override_from_flag_and_file(

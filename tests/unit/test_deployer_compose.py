@@ -52,18 +52,43 @@ def test_every_example_renders_valid_compose_from_the_contract() -> None:
         assert ("blast-web" in services) == bool(blast and blast.web_page)
 
 
-def test_secrets_come_from_the_environment_never_the_file() -> None:
-    text = render.compose_file(DEFAULT)
-    services = _services(text)
-    for svc in services.values():
+def test_secrets_are_files_never_environment_values() -> None:
+    doc = yaml.safe_load(render.compose_file(DEFAULT))
+    services = doc["services"]
+    secret_names = {n for r in contract.ROLES.values() for n in r.secret_names}
+    for name, svc in services.items():
         env = svc.get("environment") or {}
-        for name, value in env.items():  # type: ignore[attr-defined]
-            secret = any(name in r.secret_names for r in contract.ROLES.values())
-            if secret:
-                # Every secret part is a ${VAR} from compose/.env; no key material is left.
-                literal = re.sub(r"\$\{[^}]*\}", "", str(value))
-                assert "${" in str(value), name
-                assert not re.search(r"(?i)(key|token|password|secret)=[^;]", literal), name
+        mounted = svc.get("secrets") or []
+        assert not secret_names & set(env), name
+        for var, value in env.items():
+            assert not re.search(r"(?i)(key|token|password|secret)=[^;]", str(value)), var
+            if var.endswith("_FILE"):
+                file = str(value).removeprefix("/run/secrets/")
+                assert file in mounted, (name, var)
+                assert var.removesuffix("_FILE").lower() == file
+        # Each service mounts only the secrets it reads.
+        assert len(mounted) == sum(1 for v in env if v.endswith("_FILE")), name
+    assert set(doc["secrets"]) == {s for svc in services.values() for s in svc.get("secrets", [])}
+    for name, spec in doc["secrets"].items():
+        assert spec == {"file": f"${{SECRETS_DIR:-./secrets}}/{name}"}
+
+
+def test_every_service_is_locked_down() -> None:
+    for path in sorted((ROOT / "examples").glob("*.yaml")):
+        services = _services(render.compose_text(workload.load(path)))
+        for name, svc in services.items():
+            assert svc["cap_drop"] == ["ALL"], name
+            assert "cap_add" not in svc, name
+            assert svc["security_opt"] == ["no-new-privileges:true"], name
+            assert svc["read_only"] is True, name
+            tmpfs: list[str] = svc["tmpfs"]  # type: ignore[assignment]
+            assert any(t.startswith("/tmp:") for t in tmpfs), name
+            pids: int = svc["pids_limit"]  # type: ignore[assignment]
+            assert 0 < pids <= 1024, name
+            assert svc["logging"] == {
+                "driver": "json-file",
+                "options": {"max-size": "10m", "max-file": "3"},
+            }, name
 
 
 def test_sizes_follow_the_workload() -> None:

@@ -75,8 +75,12 @@ def test_head_exposes_only_the_notebook_and_engine_entry_ports() -> None:
     assert {p for c in head.containers for p in c.ports} == {8888, 2222}
     assert head.volumes == ("ipp-security",)
     ctl, nb = head.containers
-    assert ctl.mounts == (contract.Mount("ipp-security", "/srv/ipython/profile_default/security"),)
+    assert ctl.mounts == (
+        contract.Mount("ipp-security", "/srv/ipython/profile_default/security"),
+        contract.Mount("ipcontroller-secrets", "/run/secrets", read_only=True),
+    )
     assert nb.mounts[0].read_only and nb.mounts[0].volume == "ipp-security"
+    assert nb.mounts[-1] == contract.Mount("notebook-secrets", "/run/secrets", read_only=True)
 
 
 def test_notebook_off_leaves_only_the_engine_entry_port() -> None:
@@ -85,7 +89,7 @@ def test_notebook_off_leaves_only_the_engine_entry_port() -> None:
     assert [c.name for c in head.containers] == ["ipcontroller"]
 
 
-def test_secrets_travel_only_as_secure_env() -> None:
+def test_secrets_travel_only_as_files_named_by_file_variables() -> None:
     p = _plan()
     secret_values = {
         SECRETS.ipp_key,
@@ -96,11 +100,17 @@ def test_secrets_travel_only_as_secure_env() -> None:
     for group in p.groups:
         for c in group.containers:
             role = contract.ROLES[c.role]
-            assert {k for k, _ in c.secure_env} <= role.secret_names | {"IPP_CONNECTION_INFO"}
+            env = dict(c.env)
+            assert c.secret_files or c.role == "blast-worker"  # workers: managed identity
+            for file, secret in c.secret_files:
+                var = next(e for e in role.env if e.secret and e.secret_file == file)
+                assert env[var.file_var] == f"/run/secrets/{file}"
+                assert isinstance(secret, Secret)
             for name, value in c.env:
                 assert name not in role.secret_names
                 assert not any(s in value for s in secret_values), (c.name, name)
-            assert all(isinstance(v, Secret) for _, v in c.secure_env)
+            if c.secret_files:
+                assert contract.Mount(f"{c.name}-secrets", "/run/secrets", True) in c.mounts
     assert "********" in repr(p) and SECRETS.ipp_key not in repr(p)
 
 
@@ -109,17 +119,18 @@ def test_engines_find_the_head_by_dns_name_and_pin_its_host_key() -> None:
     engines = [g for g in p.groups if g.kind == "engines"]
     assert [len(g.containers) for g in engines] == [3, 3]  # 6 engines, 1 vCPU/2 GB: 4 max
     c = engines[0].containers[0]
-    env, secure = dict(c.env), {k: v.reveal() for k, v in c.secure_env}
+    env, secure = dict(c.env), {k: v.reveal() for k, v in c.secret_files}
     host = "demo-head.eastus.azurecontainer.io"
     assert env["IPP_SSH_KNOWN_HOSTS"] == f"[{host}]:2222 " + " ".join(
         SECRETS.host_key.public.split()[:2]
     )
     assert env["IPP_ENGINES_PER_CONTAINER"] == "1"
-    info = json.loads(secure["IPP_CONNECTION_INFO"])
+    assert env["IPP_CONNECTION_INFO_FILE"] == "/run/secrets/ipp_connection_info"
+    info = json.loads(secure["ipp_connection_info"])
     assert info["ssh"] == f"ipp@{host}:2222" and info["key"] == SECRETS.ipp_key
     assert info["interface"] == "tcp://127.0.0.1" and info["registration"] == 10101
     assert info["broadcast"] == [10108, 10109] and info["pack"] == "json"
-    assert secure["IPP_SSH_KEY"] == SECRETS.engine_key.private
+    assert secure["ipp_ssh_key"] == SECRETS.engine_key.private
     assert not any(g.after_head for g in p.groups)
 
 
@@ -166,7 +177,11 @@ def test_blast_without_storage_says_what_to_set() -> None:
     assert "AZURE_STORAGE_CONNECTION_STRING" in (info.value.hint or "")
     p = _plan(storage_account=None, storage_connection_string=Secret("AccountKey=abc"))
     worker = next(g for g in p.groups if g.workload == "blast").containers[0]
-    assert dict(worker.secure_env)["AZURE_STORAGE_CONNECTION_STRING"].reveal() == "AccountKey=abc"
+    files = dict(worker.secret_files)
+    assert files["azure_storage_connection_string"].reveal() == "AccountKey=abc"
+    assert dict(worker.env)["AZURE_STORAGE_CONNECTION_STRING_FILE"] == (
+        "/run/secrets/azure_storage_connection_string"
+    )
 
 
 def test_tags_name_deployment_workload_and_tool() -> None:
@@ -252,9 +267,10 @@ def test_blast_web_is_a_group_of_its_own_with_one_public_port_and_tls() -> None:
     assert len(web.ports) <= 5 and web.dns_label == "demo-blast"
     [page] = web.containers
     assert page.role == "blast-web" and page.image == "r.azurecr.io/blast-web:1.0"
-    env, secure = dict(page.env), dict(page.secure_env)
+    env, secure = dict(page.env), dict(page.secret_files)
     assert env["WEB_TLS"] == "self-signed" and env["AZURE_STORAGE_ACCOUNT"] == "data"
-    assert secure["WEB_TOKEN"].reveal() == SECRETS.notebook_token
+    assert env["WEB_TOKEN_FILE"] == "/run/secrets/web_token" and "WEB_TOKEN" not in env
+    assert secure["web_token"].reveal() == SECRETS.notebook_token
     assert ("blast web", "https://demo-blast.eastus.azurecontainer.io:8080/") in p.endpoints
 
 
@@ -273,4 +289,4 @@ def test_blast_web_settings_label_tls_and_subnet() -> None:
         _plan(provided)
     p = plan.build(parse(provided), _settings(), SECRETS, web_tls=(Secret("CERT"), Secret("KEY")))
     [web] = [g for g in p.groups if g.kind == "web"]
-    assert dict(web.containers[0].secure_env)["WEB_TLS_KEY"].reveal() == "KEY"
+    assert dict(web.containers[0].secret_files)["web_tls_key"].reveal() == "KEY"

@@ -300,7 +300,7 @@ def test_janitor_uses_the_managed_identity_and_no_token_in_azure() -> None:
     (c,) = spec.containers
     env = dict(c.env)
     assert env["AZURE_CLIENT_ID"] == "client-id" and env["JANITOR_RUN"] == "r00000001"
-    assert "DEPLOYER_ACCESS_TOKEN" not in env and not c.secure_env
+    assert "DEPLOYER_ACCESS_TOKEN" not in env and not c.secret_files
     assert c.image == "r.azurecr.io/deployer:1.0"
     tags = dict(spec.tags)
     # `deployer down` deletes every group with the deployment and tool tags: the janitor too.
@@ -430,7 +430,7 @@ def test_plan_adds_the_deployment_janitor_only_when_something_ends_it() -> None:
     head = next(g for g in p.groups if g.name == "demo-head")
     controller = dict(next(c for c in head.containers if c.name == "ipcontroller").env)
     assert controller["IPP_ACTIVITY_INTERVAL"] == "30"
-    assert [k for k, _ in janitor.containers[0].secure_env] == ["NOTEBOOK_TOKEN"]
+    assert [k for k, _ in janitor.containers[0].secret_files] == ["notebook_token"]
     notes = " ".join(ending_notes(both, settings))
     assert "deployment.ttl 8h" in notes and "idle_shutdown 60m" in notes
     assert "Contributor role on resource group rg" in notes

@@ -5,9 +5,17 @@ variables are in ``blast_worker.config``.
 
 Storage (one of the first two is required):
 
-``AZURE_STORAGE_CONNECTION_STRING``
-    A storage connection string (Azurite, or an account with key auth). Result links then
+``AZURE_STORAGE_CONNECTION_STRING`` or ``AZURE_STORAGE_CONNECTION_STRING_FILE``
+    A storage connection string (Azurite, or an account with key auth), or the path of a
+    file holding it (a compose secret or an ACI secret volume). Result links then
     carry a read-only SAS with an expiry. Takes precedence over ``AZURE_STORAGE_ACCOUNT``.
+``AZURE_STORAGE_KEY`` or ``AZURE_STORAGE_KEY_FILE``
+    An account key (or the path of a file holding it): the connection string is assembled
+    here, inside the container, from it and ``AZURE_STORAGE_ENDPOINTS`` (or, without
+    endpoints, from ``AZURE_STORAGE_ACCOUNT`` and the endpoint suffix over https).
+``AZURE_STORAGE_ENDPOINTS``
+    A connection string without credentials, e.g.
+    ``DefaultEndpointsProtocol=http;AccountName=acilocal;BlobEndpoint=http://azurite:10000/acilocal;...``.
 ``AZURE_STORAGE_ACCOUNT``
     The storage account name; the worker signs in with ``DefaultAzureCredential`` (managed
     identity in ACI). Result links are then plain URLs that need Azure AD access.
@@ -155,6 +163,47 @@ def _resource(env: Mapping[str, str], name: str, default: str, kind: str) -> str
     return value
 
 
+def read_secret(env: Mapping[str, str], name: str) -> str | None:
+    """Return a secret from ``name``, else from the file that ``<name>_FILE`` names.
+
+    Args:
+        env: Environment mapping.
+        name: The variable, e.g. ``AZURE_STORAGE_KEY``.
+
+    Raises:
+        ConfigError: when ``<name>_FILE`` names a file that cannot be read.
+    """
+    value = env.get(name, "").strip()
+    if value:
+        return value
+    path = env.get(f"{name}_FILE", "").strip()
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().strip() or None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise ConfigError(f"{name}_FILE={path!r} cannot be read: {reason}") from None
+
+
+def _keyed_connection_string(env: Mapping[str, str], key: str) -> str:
+    endpoints = env.get("AZURE_STORAGE_ENDPOINTS", "").strip().rstrip(";")
+    if endpoints:
+        return f"{endpoints};AccountKey={key}"
+    account = env.get("AZURE_STORAGE_ACCOUNT", "").strip()
+    if not account:
+        raise ConfigError(
+            "AZURE_STORAGE_KEY is set but neither AZURE_STORAGE_ENDPOINTS nor "
+            "AZURE_STORAGE_ACCOUNT says which account it opens"
+        )
+    suffix = env_str(env, "AZURE_STORAGE_ENDPOINT_SUFFIX", "core.windows.net")
+    return (
+        f"DefaultEndpointsProtocol=https;AccountName={account};AccountKey={key};"
+        f"EndpointSuffix={suffix}"
+    )
+
+
 def load_storage_config(env: Mapping[str, str] | None = None) -> StorageConfig:
     """Read and validate the storage settings.
 
@@ -168,7 +217,9 @@ def load_storage_config(env: Mapping[str, str] | None = None) -> StorageConfig:
         ConfigError: naming the missing or invalid variable.
     """
     env = os.environ if env is None else env
-    conn = env.get("AZURE_STORAGE_CONNECTION_STRING", "").strip() or None
+    conn = read_secret(env, "AZURE_STORAGE_CONNECTION_STRING")
+    if conn is None and (key := read_secret(env, "AZURE_STORAGE_KEY")):
+        conn = _keyed_connection_string(env, key)
     account = env.get("AZURE_STORAGE_ACCOUNT", "").strip() or None
     if conn is None and account is None:
         raise ConfigError(

@@ -183,11 +183,15 @@ def decode_body(body: str) -> Any:
         return json.loads(body)
     except ValueError:
         pass
+    except RecursionError:  # a 64 KiB message can nest 30k arrays; json recurses per level
+        raise MessageError("the message nests JSON too deeply to be a job") from None
     try:
         raw = base64.b64decode(body.strip(), validate=True)
         return json.loads(raw.decode("utf-8"))
     except (binascii.Error, ValueError):
         pass
+    except RecursionError:
+        raise MessageError("the message nests JSON too deeply to be a job") from None
     preview = body[:60].replace("\n", " ")
     raise MessageError(f"the message is not JSON (starts with {preview!r})")
 

@@ -42,7 +42,7 @@ def check_resource_name(value: str, kind: str, pattern: str | None = None) -> st
         InvalidName: when the name breaks the rule.
     """
     rule = _PATTERNS[pattern or kind]
-    if not rule.match(value):
+    if not rule.fullmatch(value):
         hint = {
             "queue": "3-63 lower-case letters, digits and single dashes",
             "container": "3-63 lower-case letters, digits and single dashes",
@@ -54,7 +54,7 @@ def check_resource_name(value: str, kind: str, pattern: str | None = None) -> st
 
 
 def _check_id(value: object, what: str) -> str:
-    if not isinstance(value, str) or not _ID.match(value):
+    if not isinstance(value, str) or not _ID.fullmatch(value):
         raise InvalidName(
             f"{what} {_short(value)} is not valid: use 1-64 letters, digits, '_' or '-'"
         )
@@ -122,7 +122,7 @@ def check_blob_path(value: object, what: str = "blob name") -> str:
     if not isinstance(value, str) or not value or len(value) > 1024:
         raise InvalidName(f"{what} {_short(value)} is not valid: give a relative blob path")
     segments = value.split("/")
-    if any(not _SEGMENT.match(seg) for seg in segments):
+    if any(not _SEGMENT.fullmatch(seg) for seg in segments):
         raise InvalidName(
             f"{what} {_short(value)} is not valid: use '/'-separated segments of letters, "
             "digits, '.', '_' or '-' that do not start with a dot"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,38 @@ def test_notebook_serves_a_provided_certificate(run_image: ImageRunner) -> None:
         timeout=30,
     )
     assert leaked == [False]
+
+
+def test_notebook_reads_its_token_and_tls_key_from_secret_files(
+    run_image: ImageRunner, tmp_path: Path
+) -> None:
+    # The ACI secret volume (and compose secrets) form: NAME_FILE names a 0600 file.
+    cert, key, fingerprint = self_signed()
+    mounts = {}
+    for name, value in (
+        ("notebook_token", "t0ken-from-file"),
+        ("tls_cert", cert),
+        ("tls_key", key),
+    ):
+        path = tmp_path / name
+        path.write_text(value + "\n")
+        path.chmod(0o600)
+        os.chown(path, 1000, 1000)
+        mounts[str(path)] = {"bind": f"/run/secrets/{name}", "mode": "ro"}
+    container = run_image.start(
+        "notebook",
+        environment={
+            "NOTEBOOK_TOKEN_FILE": "/run/secrets/notebook_token",
+            "NOTEBOOK_TLS": "provided",
+            "NOTEBOOK_TLS_CERT_FILE": "/run/secrets/tls_cert",
+            "NOTEBOOK_TLS_KEY_FILE": "/run/secrets/tls_key",
+        },
+        volumes=mounts,
+    )
+    result = probe(container, "https", token="t0ken-from-file")
+    assert result["certificate"] == fingerprint
+    assert (result["anonymous"], result["wrong token"], result["token"]) == (403, 403, 200)
+    assert "t0ken-from-file" not in container.logs().decode()
 
 
 def test_notebook_with_an_argon2_password(run_image: ImageRunner) -> None:
