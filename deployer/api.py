@@ -21,7 +21,7 @@ from deployer.cluster import Cluster, Outcome, Progress, raise_for_failures
 from deployer.defaults import Env
 from deployer.deployment_secrets import Secret
 from deployer.errors import DeployerError, InputError, MissingSettingError, WorkloadFileError
-from deployer.plan import Action, Change, GroupSpec, Plan, build
+from deployer.plan import Action, Change, GroupSpec, Plan, build, mpi_notes, mpi_worlds
 from deployer.settings import Overrides, Settings, resolve_azure_scope, resolve_settings
 from deployer.workload import Workload, load
 
@@ -78,6 +78,8 @@ class GroupRow:
     action: str
     reasons: list[str]
     cost_per_hour: float
+    mpi_worlds: dict[str, int] = field(default_factory=dict)
+    """MPI world size per engines container (empty without ``mpi: true``)."""
 
 
 @dataclass(frozen=True)
@@ -132,8 +134,10 @@ def _plan_result(
                 action=change.action.value,
                 reasons=list(change.reasons),
                 cost_per_hour=round(prices.per_hour(spec.resources), 4),
+                mpi_worlds=mpi_worlds(spec),
             )
         )
+    notes = [*notes, *mpi_notes(plan)]
     if prices.region_note:
         notes = [*notes, prices.region_note]
     return PlanResult(

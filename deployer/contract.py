@@ -149,6 +149,7 @@ IPENGINE: Final = Role(
         EnvVar("IPP_SSH_KEY", secret=True),
         EnvVar("IPP_SSH_KNOWN_HOSTS"),
         EnvVar("IPP_ENGINES_PER_CONTAINER"),
+        EnvVar("IPP_MPI"),
     ),
 )
 BLAST_WORKER: Final = Role(

@@ -135,3 +135,34 @@ def test_progress_is_plain_lines_off_a_tty_and_a_live_table_on_one(
         progress("demo-head", "failed: [bold]x[/bold] refused")
     table = capsys.readouterr().err
     assert "demo-head" in table and "failed: [bold]x[/bold] refused" in table
+
+
+def test_plan_shows_the_mpi_world_size_per_engines_container(deployer_env: dict[str, str]) -> None:
+    path = ROOT / "examples" / "ipyparallel-mpi.yaml"
+    result = CliRunner().invoke(app, ["plan", str(path), "--offline"])
+    assert result.exit_code == 0, result.output
+    assert "Note: MPI world size per container in ipp-mpi-engines-1: ipengine-1: 4 ranks" in (
+        result.stdout
+    )
+    assert "one MPI world cannot span ACI container groups" in result.stdout
+    body = json.loads(
+        CliRunner().invoke(app, ["plan", str(path), "--offline", "-o", "json"]).stdout
+    )
+    assert [g["mpi_worlds"] for g in body["result"]["groups"]] == [
+        {},
+        {"ipengine-1": 4},
+        {"ipengine-2": 4},
+    ]
+
+
+def test_mpi_with_one_engine_per_container_exits_2_with_one_line(
+    deployer_env: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    text = (ROOT / "examples" / "ipyparallel-mpi.yaml").read_text()
+    path = workload_file(text.replace("engines_per_container: 4", "engines_per_container: 1"))
+    result = CliRunner().invoke(app, ["plan", str(path), "--offline"])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: {path}:13: workloads.ipyparallel: mpi: true needs ")
+    assert "engines_per_container >= 2" in line
