@@ -62,6 +62,9 @@ IFS=- read -r first last <<< "$engine_ports"
 for ((port = first; port <= ${last:-$first}; port++)); do
     permit_open+=" 127.0.0.1:$port"
 done
+# MaxStartups: every engine opens one tunnel per channel at once, so a container of 4
+# engines (an MPI world) starts ~30 key exchanges together; sshd's default (10:30:100)
+# would drop some, leaving an engine registered with a dead channel.
 cat > "$sshd_dir/sshd_config" <<CFG
 Port $ssh_port
 HostKey $sshd_dir/ssh_host_key
@@ -86,6 +89,7 @@ PermitUserRC no
 ForceCommand /usr/sbin/nologin
 ClientAliveInterval 15
 PerSourcePenalties no
+MaxStartups 64:30:256
 LogLevel VERBOSE
 CFG
 /usr/sbin/sshd -t -f "$sshd_dir/sshd_config" || _log_fatal "sshd rejected its configuration"
