@@ -108,7 +108,12 @@ reuse=()
 [ -f "$engine_json" ] && reuse=(--reuse)
 
 _log_info "starting ipcontroller (engines via $user@$public_host:$ssh_port)"
+# registration_timeout: an engine's first heartbeat comes through a tunnel it starts after the
+# registration reply; when 4 engines of a container (an MPI world) start tunnels at once on
+# shared vCPUs that takes over the default 30 s, and a purged registration leaves an engine
+# that believes it is registered.
 exec ipcontroller \
+    --IPController.registration_timeout=90 \
     "${reuse[@]}" \
     --ip=127.0.0.1 \
     --location=127.0.0.1 \
