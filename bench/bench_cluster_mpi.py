@@ -41,6 +41,9 @@ import numpy as np
 
 rc = ipp.Client()
 ranks = {ranks!r}
+# The hub lists an engine once its first heartbeat arrives, shortly after registration.
+while not set(ranks.values()) <= set(rc.ids):
+    time.sleep(0.5)
 view = rc[[ranks[str(r)] for r in range(len(ranks))]]
 view.block = True
 view.execute("import numpy as np; from mpi4py import MPI; "
@@ -152,8 +155,6 @@ def main() -> None:
             )
             try:
                 ranks = wait_for_world(container, 240)
-                # Let the hub list the new engines (first heartbeat) before the client asks.
-                time.sleep(5)
                 code = CLIENT.format(ranks=ranks, values=VALUES, repeat=args.repeat)
                 output = run_python(service(project, "notebook"), code)
             finally:

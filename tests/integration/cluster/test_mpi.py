@@ -35,10 +35,13 @@ RANKS = 4
 # (their ids from its health report, in rank order); {body} uses `rc` and `view` and sets
 # `result`, which is printed as JSON.
 CLIENT = """
-import json
+import json, time
 import ipyparallel as ipp
 rc = ipp.Client()
 ranks = {ranks!r}
+# The hub lists an engine once its first heartbeat arrives, shortly after registration.
+while not set(ranks.values()) <= set(rc.ids):
+    time.sleep(0.5)
 view = rc[[ranks[str(r)] for r in range(len(ranks))]]
 view.block = True
 {body}
