@@ -29,23 +29,17 @@ from tests.integration.cluster.benchstack import (
     run_python,
     service,
 )
-from tests.integration.cluster.conftest import remove_engine, start_engine
+from tests.integration.cluster.conftest import WORLD_VIEW, remove_engine, start_engine
 
 RANKS = 4
 VALUES = (1 << 20) // 8  # 1 MiB of float64
 
-CLIENT = """
-import json, statistics, time
-import ipyparallel as ipp
+CLIENT = (
+    WORLD_VIEW
+    + """
+import statistics
 import numpy as np
 
-rc = ipp.Client()
-ranks = {ranks!r}
-# The hub lists an engine once its first heartbeat arrives, shortly after registration.
-while not set(ranks.values()) <= set(rc.ids):
-    time.sleep(0.5)
-view = rc[[ranks[str(r)] for r in range(len(ranks))]]
-view.block = True
 view.execute("import numpy as np; from mpi4py import MPI; "
              "local = np.full({values}, MPI.COMM_WORLD.Get_rank() + 0.5)")
 
@@ -103,6 +97,7 @@ result = {{
 }}
 print(json.dumps(result))
 """
+)
 
 
 def engine_credentials(project: str) -> dict[str, str]:

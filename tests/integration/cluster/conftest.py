@@ -40,6 +40,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 SECURITY = "/srv/ipython/profile_default/security"
 
 
+# The start of a client script (run in the notebook container, formatted with ``ranks``, the
+# health report's rank -> engine id map) that makes ``view``: the MPI world's engines in rank
+# order, once the hub lists them.
+WORLD_VIEW = """
+import json, time
+import ipyparallel as ipp
+rc = ipp.Client()
+ranks = {ranks!r}
+# The hub lists an engine once its first heartbeat arrives, shortly after registration.
+while not set(ranks.values()) <= set(rc.ids):
+    time.sleep(0.5)
+view = rc[[ranks[str(r)] for r in range(len(ranks))]]
+view.block = True
+"""
+
+
 def one(client: docker.DockerClient, project: str, service: str) -> Container:
     """The single container of a compose service.
 

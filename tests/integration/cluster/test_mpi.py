@@ -19,6 +19,7 @@ from docker.models.containers import Container
 
 from tests.integration.cluster.conftest import (
     ENGINE_REPLICAS,
+    WORLD_VIEW,
     logs_since,
     python_in,
     registered_engines,
@@ -34,20 +35,14 @@ RANKS = 4
 # Runs in the notebook container: an ipyparallel client on the MPI container's engines
 # (their ids from its health report, in rank order); {body} uses `rc` and `view` and sets
 # `result`, which is printed as JSON.
-CLIENT = """
-import json, time
-import ipyparallel as ipp
-rc = ipp.Client()
-ranks = {ranks!r}
-# The hub lists an engine once its first heartbeat arrives, shortly after registration.
-while not set(ranks.values()) <= set(rc.ids):
-    time.sleep(0.5)
-view = rc[[ranks[str(r)] for r in range(len(ranks))]]
-view.block = True
+CLIENT = (
+    WORLD_VIEW
+    + """
 {body}
 print(json.dumps(result))
 rc.close()
 """
+)
 
 
 def on_world(notebook: Container, world: dict[str, object], body: str) -> object:
