@@ -23,9 +23,14 @@ from deployer.backends.base import Backend, ObservedGroup
 from deployer.cluster import Cluster, Outcome, Progress, raise_for_failures
 from deployer.defaults import Env
 from deployer.deployment_secrets import Secret
-from deployer.errors import DeployerError, InputError, MissingAzureScopeError, WorkloadFileError
+from deployer.errors import (
+    DeployerError,
+    InputError,
+    MissingAzureScopeError,
+    WorkloadFileError,
+)
 from deployer.imagebuild import manifest
-from deployer.plan import Action, Change, GroupSpec, Plan, build, group_names
+from deployer.plan import Action, Change, GroupSpec, Plan, build, group_names, mpi_notes, mpi_worlds
 from deployer.settings import Overrides, Settings, resolve_azure_scope, resolve_settings
 from deployer.workload import Tls, Workload, load
 
@@ -95,6 +100,8 @@ class GroupRow:
     action: str
     reasons: list[str]
     cost_per_hour: float
+    mpi_worlds: dict[str, int] = field(default_factory=dict)
+    """MPI world size per engines container (empty without ``mpi: true``)."""
 
 
 @dataclass(frozen=True)
@@ -164,8 +171,10 @@ def _plan_result(
                 action=change.action.value,
                 reasons=list(change.reasons),
                 cost_per_hour=round(prices.per_hour(spec.resources, spec.priority), 4),
+                mpi_worlds=mpi_worlds(spec),
             )
         )
+    notes = [*notes, *mpi_notes(plan)]
     if prices.region_note:
         notes = [*notes, prices.region_note]
     if prices.spot_note and any(r.cost_per_hour_spot is not None for r in rows):

@@ -256,6 +256,7 @@ IPENGINE: Final = Role(
         EnvVar("IPP_SSH_KNOWN_HOSTS"),
         EnvVar("IPP_ENGINES_PER_CONTAINER"),
         EnvVar("IPP_HEALTH_PORT"),
+        EnvVar("IPP_MPI"),
     ),
     # The engine's SSH key and known_hosts go to ~/.ssh; ipengine writes its profile's log
     # folder beside the (read-only) security volume. Each engine runs many threads.

@@ -451,6 +451,7 @@ def build(
                     "IPP_ENGINES_PER_CONTAINER": str(c.units),
                     # The containers of a group share localhost: one health port each.
                     "IPP_HEALTH_PORT": str(contract.ENGINE_HEALTH_PORT + k),
+                    "IPP_MPI": "1" if ipp.mpi else None,
                 }
                 engines.append(
                     _container(
@@ -578,6 +579,51 @@ def activity_interval(idle_shutdown: str | None) -> str | None:
     if not idle_shutdown:
         return None
     return str(max(5, min(30, duration_seconds(idle_shutdown) // 6)))
+
+
+def mpi_worlds(spec: GroupSpec) -> dict[str, int]:
+    """Return the MPI world size of each engines container of ``spec`` (empty without MPI).
+
+    The engines of one container form one world (``IPP_MPI``); a world never spans
+    containers or groups.
+    """
+    worlds = {}
+    for c in spec.containers:
+        env = dict(c.env)
+        if env.get("IPP_MPI") == "1":
+            worlds[c.name] = int(env["IPP_ENGINES_PER_CONTAINER"])
+    return worlds
+
+
+def mpi_notes(plan: Plan) -> list[str]:
+    """Say how the plan's engines form MPI worlds, for ``deployer plan`` (empty without MPI).
+
+    One line per engines group with the world size of each container (runs of equal
+    worlds in one line), then why a world stops at its container.
+    """
+    notes = []
+    for group in plan.groups:
+        worlds = list(mpi_worlds(group).items())
+        runs: list[tuple[str, str, int]] = []  # first container, last container, ranks
+        for name, size in worlds:
+            if runs and runs[-1][2] == size:
+                runs[-1] = (runs[-1][0], name, size)
+            else:
+                runs.append((name, name, size))
+        if runs:
+            text = "; ".join(
+                f"{first}{'' if first == last else f' to {last}'}: {size} "
+                f"rank{'s' if size > 1 else ''}{'' if first == last else ' each'}"
+                for first, last, size in runs
+            )
+            notes.append(f"MPI world size per container in {group.name}: {text}")
+    if notes:
+        notes.append(
+            "MPI: ranks talk only inside their container; one MPI world cannot span ACI "
+            "container groups, which reach each other only through the head's ports (at most "
+            f"{defaults.MAX_PORTS_PER_IP} per IP)"
+        )
+    return notes
 
 
 # --- comparing desired and observed groups ---------------------------------------

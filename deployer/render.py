@@ -32,6 +32,7 @@ class Scaled:
         cpus (str): Compose ``cpus``.
         mem_limit (str): Compose ``mem_limit``, e.g. ``1g`` or ``1536m``.
         per_container (int): Engines per container (engines only).
+        mpi (bool): The engines of a container form one MPI world (engines only).
         dbs (str): Comma-separated BLAST databases (workers only).
     """
 
@@ -39,6 +40,7 @@ class Scaled:
     cpus: str
     mem_limit: str
     per_container: int = 1
+    mpi: bool = False
     dbs: str = ""
 
 
@@ -67,7 +69,11 @@ def context(workload: Workload) -> dict[str, object]:
         size = _padded(unit * ipp.engines_per_container)
         replicas = -(-ipp.engines // ipp.engines_per_container)
         engines = Scaled(
-            replicas, sizing.fmt(size.cpu), mem_limit(size.memory), ipp.engines_per_container
+            replicas,
+            sizing.fmt(size.cpu),
+            mem_limit(size.memory),
+            ipp.engines_per_container,
+            mpi=ipp.mpi,
         )
     if blast:
         dbs = [(db.name, db.bytes_to_cache or 0) for db in blast.databases]

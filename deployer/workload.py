@@ -175,6 +175,12 @@ class IPyParallel(_Model):
     engines_per_container: int = Field(
         1, ge=1, le=64, description="Engine processes per ipengine container."
     )
+    mpi: bool = Field(
+        False,
+        description="Start the engines of each container under mpiexec as one MPI world "
+        "(mpi4py, ranks 0..engines_per_container-1). A world never spans containers or "
+        "container groups. Needs engines_per_container >= 2.",
+    )
     notebook: bool = Field(True, description="Run the Jupyter notebook in the head group.")
     tls: Tls = Field(default_factory=Tls, description="Notebook TLS.")
     dns_label: str | None = Field(
@@ -193,6 +199,15 @@ class IPyParallel(_Model):
 
     _tenths = field_validator("vcpu_per_engine", "memory_gb_per_engine")(_check_tenth)
     _idle = field_validator("idle_shutdown")(_check_duration)
+
+    @model_validator(mode="after")
+    def _mpi_needs_ranks(self) -> IPyParallel:
+        if self.mpi and self.engines_per_container == 1:
+            raise ValueError(
+                "mpi: true needs engines_per_container >= 2: the engines of one container "
+                "form one MPI world, and one world cannot span containers"
+            )
+        return self
 
 
 class Autoscale(_Model):

@@ -4,7 +4,9 @@
 # images), as root, with the repo's images/ folder mounted at /images:
 #   make lock
 set -euo pipefail
-apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+# gcc, the Python headers and Open MPI's headers build mpi4py (ipengine) from source.
+apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-venv \
+    gcc libc6-dev libopenmpi-dev python3-dev >/dev/null
 python3 -m venv /tmp/lock
 reqs=()
 for f in /images/*/requirements.txt; do reqs+=(-r "$f"); done

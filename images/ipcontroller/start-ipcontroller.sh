@@ -65,6 +65,9 @@ IFS=- read -r first last <<< "$engine_ports"
 for ((port = first; port <= ${last:-$first}; port++)); do
     permit_open+=" 127.0.0.1:$port"
 done
+# MaxStartups: every engine opens one tunnel per channel at once, so a container of 4
+# engines (an MPI world) starts ~30 key exchanges together; sshd's default (10:30:100)
+# would drop some, leaving an engine registered with a dead channel.
 cat > "$sshd_dir/sshd_config" <<CFG
 Port $ssh_port
 HostKey $sshd_dir/ssh_host_key
@@ -89,6 +92,7 @@ PermitUserRC no
 ForceCommand /usr/sbin/nologin
 ClientAliveInterval 15
 PerSourcePenalties no
+MaxStartups 64:30:256
 LogLevel VERBOSE
 CFG
 /usr/sbin/sshd -t -f "$sshd_dir/sshd_config" || _log_fatal "sshd rejected its configuration"
@@ -120,7 +124,12 @@ if [ "${IPP_ACTIVITY_INTERVAL:-30}" != 0 ]; then
 fi
 
 _log_info "starting ipcontroller (engines via $user@$public_host:$ssh_port)"
+# registration_timeout: an engine's first heartbeat comes through a tunnel it starts after the
+# registration reply; when 4 engines of a container (an MPI world) start tunnels at once on
+# shared vCPUs that takes over the default 30 s, and a purged registration leaves an engine
+# that believes it is registered.
 exec ipcontroller \
+    --IPController.registration_timeout=90 \
     "${reuse[@]}" \
     --ip=127.0.0.1 \
     --location=127.0.0.1 \

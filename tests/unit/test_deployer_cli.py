@@ -194,3 +194,34 @@ def test_local_wait_without_docker_is_one_line_exit_1(monkeypatch: pytest.Monkey
     assert result.exit_code == 1
     assert result.stderr.startswith("error: cannot reach the Docker engine")
     assert "Traceback" not in result.output
+
+
+def test_plan_shows_the_mpi_world_size_per_engines_container(deployer_env: dict[str, str]) -> None:
+    path = ROOT / "examples" / "ipyparallel-mpi.yaml"
+    result = CliRunner().invoke(app, ["plan", str(path), "--offline"])
+    assert result.exit_code == 0, result.output
+    assert "Note: MPI world size per container in ipp-mpi-engines-1: ipengine-1: 4 ranks" in (
+        result.stdout
+    )
+    assert "one MPI world cannot span ACI container groups" in result.stdout
+    body = json.loads(
+        CliRunner().invoke(app, ["plan", str(path), "--offline", "-o", "json"]).stdout
+    )
+    assert [g["mpi_worlds"] for g in body["data"]["groups"]] == [
+        {},
+        {"ipengine-1": 4},
+        {"ipengine-2": 4},
+    ]
+
+
+def test_mpi_with_one_engine_per_container_exits_2_with_one_line(
+    deployer_env: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    text = (ROOT / "examples" / "ipyparallel-mpi.yaml").read_text()
+    path = workload_file(text.replace("engines_per_container: 4", "engines_per_container: 1"))
+    result = CliRunner().invoke(app, ["plan", str(path), "--offline"])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: {path}:13: workloads.ipyparallel: mpi: true needs ")
+    assert "engines_per_container >= 2" in line

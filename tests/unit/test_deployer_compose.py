@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import yaml
 from typer.testing import CliRunner
@@ -100,7 +101,7 @@ def test_sizes_follow_the_workload() -> None:
     services = _services(render.compose_text(workload.parse(text)))
     engine = services["ipengine"]
     assert engine["scale"] == "${ENGINE_REPLICAS:-6}"
-    assert engine["cpus"] == 1 and engine["mem_limit"] == "1536m"
+    assert engine["cpus"] == "${ENGINE_CPUS:-1}" and engine["mem_limit"] == "1536m"
     assert render.mem_limit(160) == "16g"
 
 
@@ -109,3 +110,14 @@ def test_render_cli_writes_the_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["render", "compose", str(DEFAULT), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert out.read_text() == render.compose_file(DEFAULT)
+
+
+def test_mpi_is_on_by_default_in_an_mpi_workload_and_a_variable_in_any() -> None:
+    mpi: dict[str, Any] = _services(
+        render.compose_file(ROOT / "examples" / "ipyparallel-mpi.yaml")
+    )["ipengine"]
+    assert mpi["environment"]["IPP_MPI"] == "${ENGINE_MPI:-1}"
+    assert mpi["environment"]["IPP_ENGINES_PER_CONTAINER"] == "${ENGINES_PER_CONTAINER:-4}"
+    assert mpi["cpus"] == "${ENGINE_CPUS:-4}"
+    default: dict[str, Any] = _services(render.compose_file(DEFAULT))["ipengine"]
+    assert default["environment"]["IPP_MPI"] == "${ENGINE_MPI:-0}"

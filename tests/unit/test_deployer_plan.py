@@ -290,3 +290,50 @@ def test_blast_web_settings_label_tls_and_subnet() -> None:
     p = plan.build(parse(provided), _settings(), SECRETS, web_tls=(Secret("CERT"), Secret("KEY")))
     [web] = [g for g in p.groups if g.kind == "web"]
     assert dict(web.containers[0].secret_files)["web_tls_key"].reveal() == "KEY"
+
+
+def test_mpi_engines_get_ipp_mpi_and_the_plan_names_each_world() -> None:
+    # 10 engines of 1 vCPU, 4 per container: groups of at most 4 vCPU hold one container,
+    # and the balanced split leaves the last world smaller.
+    p = _plan(_workload(engines=10, blast=False, engines_per_container=4, mpi=True))
+    engines = [g for g in p.groups if g.kind == "engines"]
+    assert [plan.mpi_worlds(g) for g in engines] == [
+        {"ipengine-1": 4},
+        {"ipengine-2": 3},
+        {"ipengine-3": 3},
+    ]
+    env = dict(engines[1].containers[0].env)
+    assert env["IPP_MPI"] == "1" and env["IPP_ENGINES_PER_CONTAINER"] == "3"
+    assert plan.mpi_notes(p) == [
+        "MPI world size per container in demo-engines-1: ipengine-1: 4 ranks",
+        "MPI world size per container in demo-engines-2: ipengine-2: 3 ranks",
+        "MPI world size per container in demo-engines-3: ipengine-3: 3 ranks",
+        "MPI: ranks talk only inside their container; one MPI world cannot span ACI "
+        "container groups, which reach each other only through the head's ports (at most 5 "
+        "per IP)",
+    ]
+
+
+def test_mpi_worlds_of_one_group_are_listed_in_runs() -> None:
+    # Half-vCPU engines, 2 per container: up to 8 per group; 7 leave a world of 1.
+    text = _workload(
+        engines=7,
+        blast=False,
+        vcpu_per_engine=0.5,
+        memory_gb_per_engine=1,
+        engines_per_container=2,
+        mpi=True,
+    )
+    notes = plan.mpi_notes(_plan(text))
+    assert notes[0] == (
+        "MPI world size per container in demo-engines-1: ipengine-1 to ipengine-3: 2 ranks "
+        "each; ipengine-4: 1 rank"
+    )
+
+
+def test_without_mpi_engines_get_no_ipp_mpi_and_no_notes() -> None:
+    p = _plan()
+    for g in p.groups:
+        assert plan.mpi_worlds(g) == {}
+        assert all("IPP_MPI" not in dict(c.env) for c in g.containers)
+    assert plan.mpi_notes(p) == []

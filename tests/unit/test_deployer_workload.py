@@ -126,3 +126,16 @@ def test_blast_metadata_problems_name_the_line(
         workload.load(path)
     assert f"{path}:7: workloads.blast.databases.0.metadata:" in info.value.message
     assert "bytes-to-cache" in info.value.message
+
+
+def test_mpi_needs_more_than_one_engine_per_container(tmp_path: Path) -> None:
+    text = GOOD + "    mpi: true\n"
+    [problem] = _problems(text, tmp_path)
+    assert problem == (
+        "FILE:7: workloads.ipyparallel: mpi: true needs engines_per_container >= 2: the "
+        "engines of one container form one MPI world, and one world cannot span containers"
+    )
+    path = tmp_path / "ok.yaml"
+    path.write_text(text + "    engines_per_container: 2\n", encoding="utf-8")
+    ipp = workload.load(path).workloads.ipyparallel
+    assert ipp is not None and ipp.mpi and ipp.engines_per_container == 2

@@ -40,6 +40,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 SECURITY = "/srv/ipython/profile_default/security"
 
 
+# The start of a client script (run in the notebook container, formatted with ``ranks``, the
+# health report's rank -> engine id map) that makes ``view``: the MPI world's engines in rank
+# order, once the hub lists them.
+WORLD_VIEW = """
+import json, time
+import ipyparallel as ipp
+rc = ipp.Client()
+ranks = {ranks!r}
+# The hub lists an engine once its first heartbeat arrives, shortly after registration.
+while not set(ranks.values()) <= set(rc.ids):
+    time.sleep(0.5)
+view = rc[[ranks[str(r)] for r in range(len(ranks))]]
+view.block = True
+"""
+
+
 def one(client: docker.DockerClient, project: str, service: str) -> Container:
     """The single container of a compose service.
 
@@ -144,6 +160,52 @@ def engines(docker_client: docker.DockerClient, stack: str, notebook: Container)
     return project_containers(docker_client, stack, "ipengine")
 
 
+def start_engine(
+    client: docker.DockerClient,
+    stack: str,
+    environment: dict[str, str],
+    nano_cpus: int = 1_000_000_000,
+    restart: bool = False,
+) -> Container:
+    """Start an ipengine container on the stack's network, beside the stack's own engines.
+
+    Like the stack's engines, it sees the controller's security volume read-only.
+
+    Args:
+        client (docker.DockerClient): The Docker client.
+        stack (str): The compose project name.
+        environment (dict[str, str]): Its environment, over one engine and a 30 s wait
+            for the connection file.
+        nano_cpus (int): CPUs in billionths. Default: one CPU.
+        restart (bool): Restart it when it exits, like the stack's engines
+            (``unless-stopped``). Default: False.
+    """
+    networks = [n.name for n in client.networks.list(names=[f"{stack}_default"])]
+    assert networks, f"the stack's network {stack}_default does not exist"
+    return client.containers.run(
+        image("ipengine"),
+        detach=True,
+        network=networks[0],
+        environment={"IPP_ENGINES_PER_CONTAINER": "1", "IPP_WAIT": "30", **environment},
+        volumes={f"{stack}_ipp-security": {"bind": SECURITY, "mode": "ro"}},
+        labels={"aci-research.test": "cluster"},
+        nano_cpus=nano_cpus,
+        restart_policy={"Name": "unless-stopped"} if restart else None,
+    )
+
+
+def remove_engine(container: Container) -> None:
+    """Stop and remove an engine container started by :func:`start_engine`.
+
+    Args:
+        container (Container): The container.
+    """
+    with contextlib.suppress(docker.errors.NotFound):
+        # SIGTERM first: registered engines unregister instead of lingering in the hub.
+        container.stop(timeout=10)
+        container.remove(force=True)
+
+
 @pytest.fixture()
 def extra_engine(
     docker_client: docker.DockerClient, stack: str
@@ -151,32 +213,18 @@ def extra_engine(
     """Start additional ipengine containers on the stack's network; removed afterwards.
 
     The returned function takes the container's environment as keyword arguments, and
-    ``nano_cpus`` (default one CPU). Like the stack's engines, the containers see the
-    controller's security volume read-only.
+    ``nano_cpus`` (default one CPU).
     """
     started: list[Container] = []
-    networks = [n.name for n in docker_client.networks.list(names=[f"{stack}_default"])]
-    assert networks, f"the stack's network {stack}_default does not exist"
 
     def start(nano_cpus: int = 1_000_000_000, **environment: str) -> Container:
-        container = docker_client.containers.run(
-            image("ipengine"),
-            detach=True,
-            network=networks[0],
-            environment={"IPP_ENGINES_PER_CONTAINER": "1", "IPP_WAIT": "30", **environment},
-            volumes={f"{stack}_ipp-security": {"bind": SECURITY, "mode": "ro"}},
-            labels={"aci-research.test": "cluster"},
-            nano_cpus=nano_cpus,
-        )
+        container = start_engine(docker_client, stack, environment, nano_cpus)
         started.append(container)
         return container
 
     yield start
     for container in started:
-        with contextlib.suppress(docker.errors.NotFound):
-            # SIGTERM first: registered engines unregister instead of lingering in the hub.
-            container.stop(timeout=10)
-            container.remove(force=True)
+        remove_engine(container)
 
 
 def logs_since(container: Container, since: float) -> str:

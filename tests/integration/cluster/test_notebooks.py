@@ -19,6 +19,7 @@ NOTEBOOKS = REPO / "images" / "notebook" / "notebooks"
 SHIPPED = "/opt/aci-research/notebooks"
 MONTE_CARLO = "monte-carlo-options.ipynb"
 BLAST = "blast-search.ipynb"
+MPI_PI = "mpi-pi.ipynb"  # executed in test_mpi.py, beside an MPI engine container
 
 # Executes a shipped notebook in a scratch folder (not the user's ~/work) and reports its
 # errors, the MIME types of its outputs and the files it wrote.
@@ -93,7 +94,7 @@ def black_scholes(s0: float, k: float, sigma: float, r: float, t: float) -> tupl
     return call, put
 
 
-@pytest.mark.parametrize("name", [MONTE_CARLO, BLAST])
+@pytest.mark.parametrize("name", [MONTE_CARLO, BLAST, MPI_PI])
 def test_the_image_ships_the_repository_notebooks(notebook: Container, name: str) -> None:
     code, shipped = exec_text(notebook, ["cat", f"{SHIPPED}/{name}"])
     assert code == 0, shipped
