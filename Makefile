@@ -20,7 +20,10 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 DC := $(COMPOSE) -f $(COMPOSE_FILE)
 UP_TIMEOUT ?= 180
 
-export IMAGE_PREFIX TAG EXTRA_CA_CERTS DEBIAN_IMAGE VENV
+# The stack's Azurite is this build's, unless you name another image.
+AZURITE_IMAGE ?= $(IMAGE_PREFIX)/azurite:$(TAG)
+
+export IMAGE_PREFIX TAG EXTRA_CA_CERTS DEBIAN_IMAGE VENV AZURITE_IMAGE
 
 .PHONY: help venv base build lock secrets up down logs ps test test-unit test-docker test-run soak lint bench bench-run clean emulator
 

@@ -37,6 +37,10 @@ from tests.support.engine import free_port as free_port
 from tests.support.engine import image as image
 from tests.support.engine import project_containers as project_containers
 
+# The compose file names Azurite by AZURITE_IMAGE (docker-compose 1.29 has no nested
+# defaults for IMAGE_PREFIX/TAG there): stacks of these tests run this TAG's Azurite.
+os.environ.setdefault("AZURITE_IMAGE", image("azurite"))
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "compose" / "docker-compose.yml"
 STACK_TIMEOUT = 240.0

@@ -66,7 +66,8 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "compose" / "docker-compose.yml"
 OVERRIDE_FILE = REPO / "tests" / "integration" / "blast" / "docker-compose.test.yml"
 WORKER_IMAGE = image("blast-worker")
-AZURITE_IMAGE = os.environ.get("AZURITE_IMAGE") or "aci-research/azurite:latest"
+AZURITE_IMAGE = os.environ.setdefault("AZURITE_IMAGE", image("azurite"))
+"""The stack's Azurite: compose reads AZURITE_IMAGE, so tests of a TAG run that tag's too."""
 BIN = Path(sys.executable).parent
 DEMO_DB = "demo"
 BIG_DB = "big"
