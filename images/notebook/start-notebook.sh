@@ -50,6 +50,11 @@ port="${NOTEBOOK_PORT:-8888}"
 conf_dir="$HOME/.jupyter"
 umask 077
 mkdir -p "$conf_dir"
+# The ipp.Cluster() guard (see ipcluster_config.py): the IPython profile is a tmpfs on a
+# read-only root, so the image's copy is put in place at every start.
+profile_dir="$HOME/.ipython/profile_default"
+mkdir -p "$profile_dir"
+cp /opt/aci-research/ipcluster_config.py "$profile_dir/ipcluster_config.py"
 config="$conf_dir/jupyter_server_config.py"
 : > "$config"
 

@@ -96,6 +96,7 @@ def test_secrets_are_files_and_every_service_is_locked_down(
     checked = assert_locked_down(docker_client, stack, secrets)
     assert sorted(set(checked)) == [
         "azurite",
+        "blast-web",
         "blast-worker",
         "init",
         "ipcontroller",
