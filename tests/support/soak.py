@@ -226,7 +226,15 @@ class Chaos:
         self.result.events.append((time.time() - self.t0, what))
 
     def _kill(self) -> None:
-        worker = self.rng.choice(self.workers)
+        # Prefer a worker that is mid-job: on a quiet machine jobs are short, and a kill
+        # at random would often find every worker idle and test nothing.
+        candidates = self.rng.sample(self.workers, len(self.workers))
+        worker = candidates[0]
+        for candidate in candidates:
+            with contextlib.suppress(docker.errors.APIError):
+                if in_flight_job(candidate):
+                    worker = candidate
+                    break
         container = worker.container
         container.reload()
         if container.status != "running":
