@@ -30,7 +30,7 @@ from blast_web.alignment import alignment_text
 from blast_web.forms import SearchForm, check_search
 from blast_web.guard import Guard, cookie_header
 from blast_web.overview import SCORE_BINS, overview_svg
-from blast_web.report import SORT_KEYS, Report, format_evalue, hit_fasta, paginate, sort_hits
+from blast_web.report import SORT_KEYS, Report, format_evalue, paginate, sort_hits
 from blast_web.security import Signer
 from blast_web.service import (
     DOWNLOADS,
@@ -392,9 +392,8 @@ class Pages:
         kind = request.path_params["kind"]
         try:
             if kind == "fasta":
-                report = await run_in_threadpool(self.service.report, search)
-                data = hit_fasta(report).encode()
-                name, media = f"blast-{search.search_id}-hits.fasta", "text/x-fasta"
+                file = await run_in_threadpool(self.service.hit_fasta, search)
+                data, name, media = file.data, file.filename, file.media_type
             elif kind in DOWNLOADS:
                 file = await run_in_threadpool(self.service.download, search, kind)
                 data, name, media = file.data, file.filename, file.media_type

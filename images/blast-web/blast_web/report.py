@@ -324,24 +324,3 @@ def format_evalue(value: float) -> str:
         mantissa, exponent = f"{value:.0e}".split("e")
         return f"{mantissa}e{int(exponent)}"
     return f"{value:.3g}"
-
-
-def hit_fasta(report: Report) -> str:
-    """The aligned region of every hit's best HSP as FASTA (gaps removed), in report order.
-
-    Headers name the query, the subject and the subject interval, so records from different
-    queries never collide.
-
-    Args:
-        report: The search.
-    """
-    lines: list[str] = []
-    for query in report.queries:
-        for hit in query.hits:
-            hsp = hit.best
-            header = f">{hit.subject_id}:{hsp.hit_from}-{hsp.hit_to} {hit.description}".rstrip()
-            header = header.replace("\n", " ").replace("\r", " ")
-            lines.append(f"{header} [query {query.index}: {query.query_id}]")
-            seq = hsp.hseq.replace("-", "")
-            lines.extend(seq[i : i + 60] for i in range(0, len(seq), 60))
-    return "\n".join(lines) + ("\n" if lines else "")

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from blast_web.report import (
     ReportError,
     format_evalue,
-    hit_fasta,
     paginate,
     parse_reports,
     query_coverage,
@@ -82,17 +79,6 @@ def test_paginate_clamps_and_counts() -> None:
 )
 def test_evalues_print_like_blast(value: float, text: str) -> None:
     assert format_evalue(value) == text
-
-
-def test_hit_fasta_is_the_aligned_subject_without_gaps() -> None:
-    doc = json.loads(report_doc([("q", 130, 1)]))
-    hsp = doc["BlastOutput2"][0]["report"]["results"]["search"]["hits"][0]["hsps"][0]
-    hsp["hseq"] = "AC-GT" + "A" * 70
-    text = hit_fasta(parse_reports([json.dumps(doc)]))
-    lines = text.splitlines()
-    assert lines[0] == ">s1:101-165 subject 1 [query 1: Query_1]"
-    assert "".join(lines[1:]) == "ACGT" + "A" * 70
-    assert all(len(line) <= 60 for line in lines[1:])
 
 
 @pytest.mark.parametrize("raw", [b"", b"{}", b"not json", b'{"BlastOutput2": [{"report": {}}]}'])
