@@ -228,7 +228,12 @@ class Pages:
     async def new_search(self, request: Request) -> Response:
         """The search form (GET) and its submission (POST)."""
         form = SearchForm(values={"program": "auto"})
-        dbs, db_error = await self._databases()
+        # The form shows what storage holds now; a post is checked against the cached list,
+        # read again when it names a database the list does not have.
+        dbs, db_error = await self._databases(fresh=request.method == "GET")
+        posted_db = request.state.form.get("db") if request.method == "POST" else None
+        if isinstance(posted_db, str) and not db_error and posted_db not in {d.name for d in dbs}:
+            dbs, db_error = await self._databases(fresh=True)
         if len(dbs) == 1:
             form.values["db"] = dbs[0].name
         if request.method == "GET":
@@ -279,9 +284,9 @@ class Pages:
         log.info("search %s: %d batch job(s) queued", search_id, len(specs))
         return RedirectResponse(f"/searches/{search_id}", status_code=303)
 
-    async def _databases(self) -> tuple[list[Any], str | None]:
+    async def _databases(self, fresh: bool = False) -> tuple[list[Any], str | None]:
         try:
-            return await run_in_threadpool(self.service.databases), None
+            return await run_in_threadpool(self.service.databases, fresh), None
         except BlastClientError as exc:
             return [], f"The database list is unavailable: {exc.message}"
 

@@ -275,11 +275,16 @@ class Service:
         self._dbs: tuple[float, list[DatabaseInfo]] | None = None
         self._lock = threading.Lock()
 
-    def databases(self) -> list[DatabaseInfo]:
-        """The databases in storage (cached for ``db_ttl`` seconds)."""
+    def databases(self, fresh: bool = False) -> list[DatabaseInfo]:
+        """The databases in storage (cached for ``db_ttl`` seconds).
+
+        Args:
+            fresh: Read storage now (the form page, so a database uploaded a moment ago
+                is offered), not the cached list.
+        """
         now = time.monotonic()
         with self._lock:
-            if self._dbs is not None and now - self._dbs[0] < self._db_ttl:
+            if not fresh and self._dbs is not None and now - self._dbs[0] < self._db_ttl:
                 return self._dbs[1]
         dbs = self.client.databases()
         with self._lock:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from argon2 import PasswordHasher
+from blast_client import DatabaseInfo
 from blast_web.app import create_app
 from blast_web.service import Service
 from blast_web.settings import load_settings
@@ -250,6 +251,18 @@ def test_a_multi_batch_search_is_one_search_with_progress(fake: FakeClient) -> N
         assert web.get(f"/searches/{run}/download/tsv").content == b"1\n2\n3\n"
         page = web.get(f"/searches/{run}?q=3")
         assert "Query 3" in page.text and "No hits for this query" in page.text
+
+
+def test_a_database_uploaded_a_moment_ago_is_offered_and_accepted(
+    web: TestClient, fake: FakeClient
+) -> None:
+    assert 'value="fresh"' not in web.get("/").text
+    fake._dbs.append(DatabaseInfo("fresh", "Just uploaded", "nucleotide", 1, 100, 100, 9))
+    token = csrf(web.get("/").text)
+    assert 'value="fresh"' in web.get("/").text
+    fake._dbs.append(DatabaseInfo("fresher", "Uploaded later", "nucleotide", 1, 100, 100, 9))
+    response = web.post("/", data={"csrf_token": token, "query": DNA, "db": "fresher"})
+    assert response.status_code == 303 and fake.submitted[-1].db == "fresher"
 
 
 def test_hit_sequences_of_batches_are_joined_with_each_subject_once(fake: FakeClient) -> None:
