@@ -8,12 +8,15 @@ why there are no hit sequences.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
 from blast_client.messages import HIT_FASTA_FILE
 
 from blast_worker.runner import BlastError, run
+
+log = logging.getLogger("blast_worker.hitseqs")
 
 MAX_HIT_RESIDUES = 100_000_000
 """Largest total length of the hit subjects written (whole chromosomes add up quickly)."""
@@ -104,7 +107,20 @@ def write_hit_fasta(
     except BlastError as exc:
         if should_abort is not None and should_abort():
             raise
-        if "no accession info" in str(exc):
+        log.warning("blastdbcmd failed on the hit ids: %s", exc)
+        if _without_seqids(db, workdir, batch, timeout):
             return NO_SEQIDS
-        return f"blastdbcmd could not read the hit subjects: {str(exc).splitlines()[0][:300]}"
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        return f"blastdbcmd could not read the hit subjects: {lines[-1][:300]}"
     return None
+
+
+def _without_seqids(db: Path, workdir: Path, batch: Path, timeout: float) -> bool:
+    """True if the database has no id index (``-entry_batch`` then only says "Skipped")."""
+    first = batch.read_text(encoding="utf-8").split("\n", 1)[0]
+    argv = ["blastdbcmd", "-db", str(db), "-entry", first, "-outfmt", "%a"]
+    try:
+        run(argv, workdir, timeout)
+    except BlastError as exc:
+        return "no accession info" in str(exc)
+    return False
