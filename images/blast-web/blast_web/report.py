@@ -191,10 +191,16 @@ def _hit(doc: dict[str, Any], query_len: int) -> Hit:
     hsps = tuple(_hsp(h) for h in doc.get("hsps", ()))
     if not hsps:
         raise ReportError(f"hit {doc.get('num')} has no HSPs")
+    subject_id = str(first.get("accession") or first.get("id") or "")
+    title = str(first.get("title", ""))
+    if str(first.get("id", "")).startswith("gnl|BL_ORD_ID|") and title.split():
+        # A database without -parse_seqids numbers its sequences; like BLAST's tabular
+        # output, name the subject by the first word of its title instead.
+        subject_id = title.split()[0]
     return Hit(
         num=int(doc.get("num", 0)),
-        subject_id=str(first.get("accession") or first.get("id") or ""),
-        description=str(first.get("title", "")),
+        subject_id=subject_id,
+        description=title,
         length=int(doc.get("len", 0)),
         hsps=hsps,
         query_coverage=query_coverage(((h.query_from, h.query_to) for h in hsps), query_len),

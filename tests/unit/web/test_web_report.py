@@ -1,6 +1,8 @@
-"""BLAST JSON to hit rows: parsing, coverage, sorting, pagination, number formats, FASTA."""
+"""BLAST JSON to hit rows: parsing, coverage, sorting, pagination, number formats."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from blast_web.report import (
@@ -79,6 +81,16 @@ def test_paginate_clamps_and_counts() -> None:
 )
 def test_evalues_print_like_blast(value: float, text: str) -> None:
     assert format_evalue(value) == text
+
+
+def test_a_subject_of_a_database_without_seqids_is_named_by_its_title() -> None:
+    doc = json.loads(report_doc([("q", 130, 2)]))
+    hits = doc["BlastOutput2"][0]["report"]["results"]["search"]["hits"]
+    hits[0]["description"] = [
+        {"id": "gnl|BL_ORD_ID|45", "accession": "45", "title": "prot_045 synthetic protein"}
+    ]
+    query = parse_reports([json.dumps(doc)]).queries[0]
+    assert [hit.subject_id for hit in query.hits] == ["prot_045", "s2"]
 
 
 @pytest.mark.parametrize("raw", [b"", b"{}", b"not json", b'{"BlastOutput2": [{"report": {}}]}'])
