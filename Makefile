@@ -45,9 +45,9 @@ build: base $(VENV)/.installed ## Build every image of images/images.toml (EXTRA
 	@set -e; images=$$($(CATALOGUE) order); for image in $$images; do images/build.sh $$image; done
 	@docker images --filter 'reference=$(IMAGE_PREFIX)/*:$(TAG)' --format '{{.Repository}}:{{.Tag}}  {{.Size}}'
 
-lock: ## Re-resolve images/base/constraints.txt, the one Python lock of all images
+lock: ## Pin new packages in images/base/constraints.txt, the one Python lock (UPGRADE=1: re-resolve all)
 	images/build.sh base-builder
-	docker run --rm --user 0 -v $(CURDIR)/images:/images \
+	docker run --rm --user 0 -v $(CURDIR)/images:/images -e LOCK_UPGRADE=$(UPGRADE) \
 		$(if $(EXTRA_CA_CERTS),-v $(abspath $(EXTRA_CA_CERTS)):/tmp/build-ca/extra.crt:ro) \
 		$(IMAGE_PREFIX)/base-builder:$(TAG) bash /images/base/lock.sh
 

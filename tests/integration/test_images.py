@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -23,6 +24,14 @@ SIZE_LIMITS = {
     "ipcontroller": 350_000_000,
     "blast-web": 250_000_000,
 }
+# Images whose Python packages all come from the one lock, images/base/constraints.txt
+# (the deployer image installs the repository's pyproject, which the lock does not cover).
+LOCKED_IMAGES = ["ipcontroller", "ipengine", "notebook", "blast-worker", "blast-web"]
+OWN_PACKAGES = {"blast-client", "blast-worker", "blast-web", "pip", "setuptools", "wheel"}
+LIST_PACKAGES = (
+    "import importlib.metadata as m, json; "
+    "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"
+)
 PEM = re.compile(rb"-----BEGIN CERTIFICATE-----\n(.+?)-----END CERTIFICATE-----", re.S)
 
 
@@ -43,6 +52,31 @@ def test_image_contract(docker_client: docker.DockerClient, name: str) -> None:
 def test_image_size_within_target(docker_client: docker.DockerClient, name: str) -> None:
     size = docker_client.images.get(image(name)).attrs["Size"]
     assert size <= SIZE_LIMITS[name], f"{name} is {size / 1e6:.0f} MB"
+
+
+def _package(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()  # PEP 503 normalisation
+
+
+@pytest.mark.parametrize("name", LOCKED_IMAGES)
+def test_every_python_package_is_the_locked_version(run_image: ImageRunner, name: str) -> None:
+    """Each installed package is pinned in images/base/constraints.txt at that version: a
+    version pinned anywhere else (an image's requirements.txt) or a package missing from the
+    lock fails here."""
+    lock = {}
+    for line in (REPO / "images" / "base" / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            package, version = line.split("==")
+            lock[_package(package)] = version
+    code, out = run_image.run(name, command=["/opt/venv/bin/python", "-c", LIST_PACKAGES])
+    assert code == 0, out
+    installed = {_package(k): v for k, v in json.loads(out).items()}
+    wrong = {
+        package: (version, lock.get(package, "not in the lock"))
+        for package, version in installed.items()
+        if package not in OWN_PACKAGES and lock.get(package) != version
+    }
+    assert not wrong, f"{name}: installed vs locked: {wrong}; run `make lock`"
 
 
 def test_controller_without_key_explains_and_exits_2(run_image: ImageRunner) -> None:

@@ -49,6 +49,7 @@ from blast_client.fasta import (
 from blast_client.joblog import FINAL, JobLog, to_jsonable
 from blast_client.messages import (
     FORMAT_FILES,
+    HIT_FASTA_FILE,
     PROGRAMS,
     JobSpec,
     MessageError,
@@ -113,6 +114,15 @@ class JobStatus:
             fmt: Output format (6, 7, 15 or 11).
         """
         return f"{self.job_id}/{FORMAT_FILES[fmt]}"
+
+    @property
+    def hit_fasta_note(self) -> str | None:
+        """None if the job stored its hit sequences (``hits.fasta``), else why not (one line)."""
+        if self.row.get("hit_fasta") is True:
+            return None
+        if self.status != "succeeded":
+            return f"job {self.job_id} is {self.status}"
+        return str(self.row.get("hit_fasta_note") or "its worker predates stored hit sequences")
 
     def to_json(self) -> dict[str, Any]:
         """The row as plain JSON (what ``blast-jobs status --output json`` prints)."""
@@ -480,6 +490,29 @@ class BlastClient:
                     f"job {job_id} has no format {fmt} output",
                     hint=f"submit it with --outfmt {fmt}",
                 ) from None
+
+    def hit_sequences(self, job_id: str) -> bytes:
+        """The whole subject sequence of every hit of a succeeded job, as FASTA.
+
+        Args:
+            job_id: The job id.
+
+        Raises:
+            JobNotFound: if there is no such job.
+            NoResult: if the job has not succeeded or stored none (the message says why, e.g.
+                a database built without ``-parse_seqids``).
+        """
+        job = self.status(job_id)
+        note = job.hit_fasta_note
+        if note is not None:
+            raise NoResult(f"job {job_id} has no hit sequences: {note}")
+        container = self.storage.container(self.config.results_container)
+        with storage_errors():
+            try:
+                blob = container.download_blob(f"{job_id}/{HIT_FASTA_FILE}")
+                return bytes(blob.readall())
+            except ResourceNotFoundError:
+                raise NoResult(f"job {job_id} has no hit sequences stored") from None
 
     def recent(self, limit: int | None = 50, since: float = 86400.0) -> list[JobStatus]:
         """Jobs submitted in the last ``since`` seconds, newest first.

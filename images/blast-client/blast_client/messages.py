@@ -63,6 +63,9 @@ FORMAT_FILES: dict[int, str] = {
 }
 """Result file name for each output format; the blob is ``<job id>/<file>`` in the results
 container."""
+HIT_FASTA_FILE = "hits.fasta"
+"""The whole subject of every hit, as FASTA (``blastdbcmd``), beside the format files when the
+database can be searched by id; the job row's ``hit_fasta`` column says whether it was stored."""
 
 
 class MessageError(ValueError):

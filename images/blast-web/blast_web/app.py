@@ -30,7 +30,7 @@ from blast_web.alignment import alignment_text
 from blast_web.forms import SearchForm, check_search
 from blast_web.guard import Guard, cookie_header
 from blast_web.overview import SCORE_BINS, overview_svg
-from blast_web.report import SORT_KEYS, Report, format_evalue, hit_fasta, paginate, sort_hits
+from blast_web.report import SORT_KEYS, Report, format_evalue, paginate, sort_hits
 from blast_web.security import Signer
 from blast_web.service import (
     DOWNLOADS,
@@ -228,7 +228,12 @@ class Pages:
     async def new_search(self, request: Request) -> Response:
         """The search form (GET) and its submission (POST)."""
         form = SearchForm(values={"program": "auto"})
-        dbs, db_error = await self._databases()
+        # The form shows what storage holds now; a post is checked against the cached list,
+        # read again when it names a database the list does not have.
+        dbs, db_error = await self._databases(fresh=request.method == "GET")
+        posted_db = request.state.form.get("db") if request.method == "POST" else None
+        if isinstance(posted_db, str) and not db_error and posted_db not in {d.name for d in dbs}:
+            dbs, db_error = await self._databases(fresh=True)
         if len(dbs) == 1:
             form.values["db"] = dbs[0].name
         if request.method == "GET":
@@ -279,9 +284,9 @@ class Pages:
         log.info("search %s: %d batch job(s) queued", search_id, len(specs))
         return RedirectResponse(f"/searches/{search_id}", status_code=303)
 
-    async def _databases(self) -> tuple[list[Any], str | None]:
+    async def _databases(self, fresh: bool = False) -> tuple[list[Any], str | None]:
         try:
-            return await run_in_threadpool(self.service.databases), None
+            return await run_in_threadpool(self.service.databases, fresh), None
         except BlastClientError as exc:
             return [], f"The database list is unavailable: {exc.message}"
 
@@ -392,9 +397,8 @@ class Pages:
         kind = request.path_params["kind"]
         try:
             if kind == "fasta":
-                report = await run_in_threadpool(self.service.report, search)
-                data = hit_fasta(report).encode()
-                name, media = f"blast-{search.search_id}-hits.fasta", "text/x-fasta"
+                file = await run_in_threadpool(self.service.hit_fasta, search)
+                data, name, media = file.data, file.filename, file.media_type
             elif kind in DOWNLOADS:
                 file = await run_in_threadpool(self.service.download, search, kind)
                 data, name, media = file.data, file.filename, file.media_type

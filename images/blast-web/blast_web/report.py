@@ -191,10 +191,16 @@ def _hit(doc: dict[str, Any], query_len: int) -> Hit:
     hsps = tuple(_hsp(h) for h in doc.get("hsps", ()))
     if not hsps:
         raise ReportError(f"hit {doc.get('num')} has no HSPs")
+    subject_id = str(first.get("accession") or first.get("id") or "")
+    title = str(first.get("title", ""))
+    if str(first.get("id", "")).startswith("gnl|BL_ORD_ID|") and title.split():
+        # A database without -parse_seqids numbers its sequences; like BLAST's tabular
+        # output, name the subject by the first word of its title instead.
+        subject_id = title.split()[0]
     return Hit(
         num=int(doc.get("num", 0)),
-        subject_id=str(first.get("accession") or first.get("id") or ""),
-        description=str(first.get("title", "")),
+        subject_id=subject_id,
+        description=title,
         length=int(doc.get("len", 0)),
         hsps=hsps,
         query_coverage=query_coverage(((h.query_from, h.query_to) for h in hsps), query_len),
@@ -324,24 +330,3 @@ def format_evalue(value: float) -> str:
         mantissa, exponent = f"{value:.0e}".split("e")
         return f"{mantissa}e{int(exponent)}"
     return f"{value:.3g}"
-
-
-def hit_fasta(report: Report) -> str:
-    """The aligned region of every hit's best HSP as FASTA (gaps removed), in report order.
-
-    Headers name the query, the subject and the subject interval, so records from different
-    queries never collide.
-
-    Args:
-        report: The search.
-    """
-    lines: list[str] = []
-    for query in report.queries:
-        for hit in query.hits:
-            hsp = hit.best
-            header = f">{hit.subject_id}:{hsp.hit_from}-{hsp.hit_to} {hit.description}".rstrip()
-            header = header.replace("\n", " ").replace("\r", " ")
-            lines.append(f"{header} [query {query.index}: {query.query_id}]")
-            seq = hsp.hseq.replace("-", "")
-            lines.extend(seq[i : i + 60] for i in range(0, len(seq), 60))
-    return "\n".join(lines) + ("\n" if lines else "")

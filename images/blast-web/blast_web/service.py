@@ -34,6 +34,7 @@ __all__ = [
     "Search",
     "Service",
     "group_searches",
+    "join_fasta",
     "new_search_id",
     "search_state",
 ]
@@ -70,6 +71,8 @@ class Client(Protocol):
     def recent(self, limit: int | None = ..., since: float = ...) -> list[JobStatus]: ...
 
     def result(self, job_id: str, fmt: int = ...) -> bytes: ...
+
+    def hit_sequences(self, job_id: str) -> bytes: ...
 
     def databases(self) -> list[DatabaseInfo]: ...
 
@@ -174,6 +177,14 @@ class Search:
             if j.final and j.status != "succeeded"
         ]
 
+    @property
+    def hit_fasta_note(self) -> str | None:
+        """None if every succeeded batch stored its hit sequences, else why not (one line)."""
+        notes = [j.hit_fasta_note for j in self.jobs if j.status == "succeeded"]
+        if not notes:
+            return "no batch has succeeded yet"
+        return next((note for note in notes if note is not None), None)
+
     def to_json(self) -> dict[str, Any]:
         """The search as plain JSON, for the pages' live refresh."""
         return {
@@ -205,6 +216,26 @@ def group_searches(jobs: Sequence[JobStatus]) -> list[Search]:
     searches = [Search(key, tuple(_in_order(rows))) for key, rows in groups.items()]
     searches.sort(key=lambda s: (s.submitted or 0.0, s.search_id), reverse=True)
     return searches
+
+
+def join_fasta(parts: Sequence[bytes]) -> bytes:
+    """FASTA files joined, each record once (the first time its header line appears).
+
+    Batches of one search often hit the same subjects; their records are identical.
+
+    Args:
+        parts: FASTA files, in batch order.
+    """
+    seen: set[bytes] = set()
+    out: list[bytes] = []
+    for part in parts:
+        for record in part.split(b"\n>"):
+            record = record if record.startswith(b">") else b">" + record
+            header = record.split(b"\n", 1)[0]
+            if record.strip(b">\n") and header not in seen:
+                seen.add(header)
+                out.append(record.rstrip(b"\n") + b"\n")
+    return b"".join(out)
 
 
 def _in_order(jobs: Sequence[JobStatus]) -> list[JobStatus]:
@@ -244,11 +275,16 @@ class Service:
         self._dbs: tuple[float, list[DatabaseInfo]] | None = None
         self._lock = threading.Lock()
 
-    def databases(self) -> list[DatabaseInfo]:
-        """The databases in storage (cached for ``db_ttl`` seconds)."""
+    def databases(self, fresh: bool = False) -> list[DatabaseInfo]:
+        """The databases in storage (cached for ``db_ttl`` seconds).
+
+        Args:
+            fresh: Read storage now (the form page, so a database uploaded a moment ago
+                is offered), not the cached list.
+        """
         now = time.monotonic()
         with self._lock:
-            if self._dbs is not None and now - self._dbs[0] < self._db_ttl:
+            if not fresh and self._dbs is not None and now - self._dbs[0] < self._db_ttl:
                 return self._dbs[1]
         dbs = self.client.databases()
         with self._lock:
@@ -349,3 +385,25 @@ class Service:
             for number, part in enumerate(parts, start=1):
                 archive.writestr(f"{base}-batch{number:03d}.{suffix}", part)
         return Download(buffer.getvalue(), f"{base}.zip", "application/zip")
+
+    def hit_fasta(self, search: Search) -> Download:
+        """The whole subject sequence of every hit, as FASTA, each subject once.
+
+        The workers store it with ``blastdbcmd`` (``hits.fasta`` of each batch).
+
+        Args:
+            search: The search.
+
+        Raises:
+            NoResult: if no batch succeeded or the database cannot give them (the message
+                says why, e.g. a database built without ``-parse_seqids``).
+        """
+        note = search.hit_fasta_note
+        if note is not None:
+            raise NoResult(f"There are no hit sequences for this search: {note}.")
+        parts = [
+            self.client.hit_sequences(job.job_id)
+            for job in search.jobs
+            if job.status == "succeeded"
+        ]
+        return Download(join_fasta(parts), f"blast-{search.search_id}-hits.fasta", "text/x-fasta")

@@ -49,6 +49,7 @@ from blast_client.fasta import MAX_BLOB_QUERY_BYTES, FastaError, validate_fasta
 from blast_client.joblog import FINAL, JobLog
 from blast_client.messages import (
     FORMAT_FILES,
+    HIT_FASTA_FILE,
     JobSpec,
     MessageError,
     decode_body,
@@ -61,6 +62,7 @@ from blast_worker import jsonlog
 from blast_worker.backoff import Backoff, is_transient
 from blast_worker.config import WorkerConfig, load_worker_config
 from blast_worker.health import HealthState, serve
+from blast_worker.hitseqs import write_hit_fasta
 from blast_worker.jsonlog import job_context, kv
 from blast_worker.provision import Provisioner, ProvisionError
 from blast_worker.runner import BlastError, blast_argv, count_hits, formatter_argv, run
@@ -543,6 +545,7 @@ class Worker:
                 lease, lambda: self._derive_and_upload(spec, workdir, formats)
             )
             hits = count_hits(workdir / FORMAT_FILES[6])
+            no_fasta = self.with_lease(lease, lambda: self._hit_fasta(spec, workdir, db_path))
             self.retry(lambda: self._upload_marker(spec, [11, *formats], hits))
             upload_s = time.monotonic() - t1
             recorded = self.retry(
@@ -556,6 +559,8 @@ class Worker:
                     upload_s=round(upload_s, 3),
                     results=links,
                     results_expiry=expiry,
+                    hit_fasta=no_fasta is None,
+                    hit_fasta_note=no_fasta or "",
                     error="",
                     stderr=result.stderr[-4000:],
                 )
@@ -628,6 +633,25 @@ class Worker:
         links = {str(fmt): url for fmt, (url, _) in done.items()}
         expiry = done[11][1]
         return links, expiry
+
+    def _hit_fasta(self, spec: JobSpec, workdir: Path, db_path: Path) -> str | None:
+        """Store ``hits.fasta`` (whole hit subjects); None once stored, else why not."""
+        reason = write_hit_fasta(
+            db_path,
+            workdir,
+            workdir / FORMAT_FILES[6],
+            self.cfg.job_timeout,
+            should_abort=self.stop_deadline_passed,
+        )
+        if reason is not None:
+            log.info("no hit sequences: %s", reason)
+            return reason
+        name = f"{spec.job_id}/{HIT_FASTA_FILE}"
+        with (workdir / HIT_FASTA_FILE).open("rb") as fh:
+            self.storage.container(self.cfg.storage.results_container).upload_blob(
+                name, fh, overwrite=True, max_concurrency=4
+            )
+        return None
 
     def _upload_file(self, spec: JobSpec, workdir: Path, fmt: int) -> tuple[str, float | None]:
         results = self.cfg.storage.results_container

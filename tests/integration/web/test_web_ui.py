@@ -1,6 +1,9 @@
 """The BLAST web page on the compose stack, in headless Chromium: log in with the token, search
 the demo database with real nucleotide queries, watch the hits appear, open an alignment,
-download the TSV and compare it byte for byte with ``blast-jobs results``; markup in FASTA
+download the TSV and compare it byte for byte with ``blast-jobs results`` and the hit sequences
+with ``blastdbcmd -entry``; a search of two batches shows as one search with its progress,
+every query's hits and the batches' TSV concatenated, and a database without
+``-parse_seqids`` gets a note instead of a FASTA link; markup in FASTA
 headers stays inert in the DOM; bad input and oversized uploads give inline messages and queue
 nothing; requests without the session or the CSRF token are refused. Screenshots of every
 page go to ``artifacts/blast-web/``."""
@@ -10,17 +13,19 @@ from __future__ import annotations
 import base64
 import http.cookiejar
 import json
+import re
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
-from blast_client.demo import DemoSpec, generate
+from blast_client.demo import DemoSpec, SplitMix64, generate
 from docker.models.containers import Container
 
 from tests.integration.cluster.browser import BrowserError, Chromium
@@ -53,12 +58,17 @@ def worker(docker_client: docker.DockerClient, stack: str) -> Container:
     return project_containers(docker_client, stack, "blast-worker")[0]
 
 
-def blast_jobs(worker: Container, *args: str) -> bytes:
-    """Run ``blast-jobs`` in the worker container; return its stdout (fails on exit != 0)."""
-    result = worker.exec_run(["blast-jobs", *args], demux=True)
+def run_in(worker: Container, *argv: str) -> bytes:
+    """Run a command in the worker container; return its stdout (fails on exit != 0)."""
+    result = worker.exec_run(list(argv), demux=True)
     stdout, stderr = result.output
     assert result.exit_code == 0, (stderr or b"").decode(errors="replace")[-2000:]
     return stdout or b""
+
+
+def blast_jobs(worker: Container, *args: str) -> bytes:
+    """Run ``blast-jobs`` in the worker container; return its stdout (fails on exit != 0)."""
+    return run_in(worker, "blast-jobs", *args)
 
 
 def job_count(worker: Container) -> int:
@@ -233,14 +243,24 @@ def test_a_search_from_paste_to_alignment_and_tsv(
     runs = json.loads(blast_jobs(worker, "run-jobs", search_id, "--output", "json"))["data"]
     assert len(runs) == 1
     assert tsv == blast_jobs(worker, "results", runs[0]["job_id"], "--format", "6")
-    for kind, marker in (("json", b'"BlastOutput2"'), ("fasta", b">"), ("archive", b"Blast4")):
+    for kind, marker in (("json", b'"BlastOutput2"'), ("archive", b"Blast4")):
         status, body = fetch_bytes(browser, f"/searches/{search_id}/download/{kind}")
         assert status == 200 and marker in body[:4000], kind
+
+    # The hit sequences are the whole subjects, as blastdbcmd prints them for the hit ids.
+    browser.navigate(f"{base_url}/searches/{search_id}")
+    loaded(browser, "#hits", "the results")
+    assert browser.evaluate("!!document.querySelector('#download-fasta')")
+    status, fasta = fetch_bytes(browser, f"/searches/{search_id}/download/fasta")
+    ids = list(dict.fromkeys(line.split("\t")[1] for line in tsv.decode().splitlines()))
+    assert status == 200 and set(DEMO.planted[r[1:].split()[0]] for r in PLANTED) <= set(ids)
+    db = "/var/cache/blastdb/demo/demo"
+    assert fasta == run_in(worker, "blastdbcmd", "-db", db, "-entry", ",".join(ids))
 
     browser.navigate(f"{base_url}/searches")
     loaded(browser, f'tr[data-search="{search_id}"]', "the list")
     row = browser.evaluate(f"document.querySelector('tr[data-search=\"{search_id}\"]').innerText")
-    assert "succeeded" in row and "1/1" in row
+    assert "succeeded" in row and "1 of 1 batch" in row
     shoot(browser, "06-searches")
 
 
@@ -351,3 +371,105 @@ def test_requests_without_session_or_csrf_token_are_refused(
     forged = urllib.parse.urlencode({"query": PLANTED[0], "db": "demo", "csrf_token": "x"})
     assert status(user, f"{base_url}/", forged.encode()) == 403
     assert job_count(worker) == before
+
+
+# A protein database built without -parse_seqids, and queries cut from its subjects: blastp
+# batches 10,000 residues, so 16 queries of 900 make one search of two batches (11 + 5).
+PROT_DB = "webprot"
+AMINO = "ACDEFGHIKLMNPQRSTVWY"
+
+
+def protein_set(subjects: int = 60, length: int = 1000, queries: int = 16) -> tuple[str, str]:
+    """Deterministic random proteins and queries (900-residue windows, in subject order)."""
+    rng = SplitMix64(1109)
+    seqs = ["".join(AMINO[rng.below(20)] for _ in range(length)) for _ in range(subjects)]
+    db = "".join(f">prot_{i:03d} synthetic protein {i}\n{seq}\n" for i, seq in enumerate(seqs))
+    picks = [rng.below(subjects) for _ in range(queries)]
+    query = "".join(
+        f">pq_{n:03d} from prot_{i:03d}\n{seqs[i][50:950]}\n" for n, i in enumerate(picks, 1)
+    )
+    return db, query
+
+
+def upload_protein_db(worker: Container, fasta: str) -> None:
+    """makeblastdb (no -parse_seqids) and ``blast-jobs db upload`` inside the worker."""
+    packed = base64.b64encode(zlib.compress(fasta.encode())).decode()
+    write = (
+        "import base64, sys, zlib; open('/tmp/webprot.fa', 'wb')"
+        ".write(zlib.decompress(base64.b64decode(sys.argv[1])))"
+    )
+    build = (
+        'python3 -c "$1" "$2" && makeblastdb -in /tmp/webprot.fa -dbtype prot'
+        f" -out /tmp/webprot/{PROT_DB} -title 'Synthetic proteins (no seq ids)' >/dev/null"
+        f" && blast-jobs db upload {PROT_DB} /tmp/webprot/{PROT_DB}.*"
+    )
+    run_in(worker, "sh", "-c", build, "sh", write, packed)  # one exec: each costs a second
+
+
+def test_a_multi_batch_search_is_one_search_with_every_querys_hits(
+    browser: Chromium, base_url: str, worker: Container
+) -> None:
+    # Runs last: a second database ends the demo database's preselection in the form.
+    subjects, query = protein_set()
+    upload_protein_db(worker, subjects)
+    open_form(browser, base_url)
+    fill(browser, query, name="16 proteins in two batches")
+    browser.evaluate(f"document.querySelector('input[name=db][value={PROT_DB}]').click()")
+    assert browser.evaluate("document.querySelector('#program-hint').textContent") == (
+        "Fits: blastp"
+    )
+    submit(browser)
+    search_id = str(browser.evaluate("location.pathname")).rsplit("/", 1)[1]
+    assert search_id.startswith("web-"), browser.evaluate("document.body.innerText")[:2000]
+    progress = browser.evaluate("document.querySelector('#search-progress').textContent")
+    assert re.fullmatch(r"[0-2] of 2 batches", progress), progress
+
+    # The jobs page: one search, its progress over the two batches.
+    browser.navigate(f"{base_url}/searches")
+    loaded(browser, f'tr[data-search="{search_id}"]', "the list")
+    row = browser.evaluate(f"document.querySelector('tr[data-search=\"{search_id}\"]').innerText")
+    assert re.search(r"\b[0-2] of 2 batches\b", row), row
+    shoot(browser, "10-multi-batch-progress")
+
+    browser.navigate(f"{base_url}/searches/{search_id}")
+    wait_for_results(browser)
+    assert browser.evaluate("document.querySelector('#search-progress').textContent") == (
+        "2 of 2 batches"
+    )
+    shoot(browser, "11-multi-batch-results")
+    jobs = json.loads(blast_jobs(worker, "run-jobs", search_id, "--output", "json"))["data"]
+    jobs.sort(key=lambda job: (job["submitted"], job["job_id"]))
+    assert len(jobs) == 2 and all(job["status"] == "succeeded" for job in jobs)
+
+    # The TSV is the batches' results concatenated, queries in the order they were pasted.
+    status, tsv = fetch_bytes(browser, f"/searches/{search_id}/download/tsv")
+    parts = [blast_jobs(worker, "results", job["job_id"], "--format", "6") for job in jobs]
+    assert status == 200 and tsv == b"".join(parts)
+    lines = [line.split("\t") for line in tsv.decode().splitlines()]
+    assert list(dict.fromkeys(f[0] for f in lines)) == [f"pq_{n:03d}" for n in range(1, 17)]
+
+    # Every query is listed with its hits, and its best hit is the protein it was cut from.
+    counts = browser.evaluate(
+        "Array.from(document.querySelectorAll('aside.queries li'))"
+        ".map(li => [li.querySelector('.qlabel').textContent, li.querySelector('.count')"
+        ".textContent])"
+    )
+    expected = {f[0]: len({g[1] for g in lines if g[0] == f[0]}) for f in lines}
+    assert [(label.split()[0], int(n)) for label, n in counts] == list(expected.items())
+    sources = [r.split()[2] for r in query.splitlines() if r.startswith(">")]
+    for q in (1, 12, 16):  # the first query of each batch and the last
+        browser.navigate(f"{base_url}/searches/{search_id}?q={q}")
+        loaded(browser, "#hits", f"query {q}'s hits")
+        top = browser.evaluate("document.querySelector('#hits tbody td.mono').textContent.trim()")
+        assert top == sources[q - 1], (q, top)  # named by its title's first word, as BLAST does
+
+    # Without -parse_seqids the subjects cannot be looked up: the page says so, no link.
+    note = browser.evaluate("(document.querySelector('#no-hit-fasta') || {}).textContent")
+    assert note and "-parse_seqids" in note
+    assert not browser.evaluate("!!document.querySelector('#download-fasta')")
+
+    browser.navigate(f"{base_url}/searches")
+    loaded(browser, f'tr[data-search="{search_id}"]', "the list")
+    row = browser.evaluate(f"document.querySelector('tr[data-search=\"{search_id}\"]').innerText")
+    assert "succeeded" in row and "2 of 2 batches" in row
+    shoot(browser, "12-multi-batch-searches")

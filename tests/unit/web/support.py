@@ -97,6 +97,7 @@ class FakeClient:
         self.jobs: dict[str, JobStatus] = {}
         self.specs: dict[str, JobSpec] = {}
         self.files: dict[tuple[str, int], bytes] = {}
+        self.fastas: dict[str, bytes] = {}
         self.submitted: list[JobSpec] = []
 
     def plan(self, fasta: str, db: str, program: str = "blastn", options: Any = None,
@@ -115,11 +116,28 @@ class FakeClient:
             )  # fmt: skip
         return [s.job_id for s in specs]
 
-    def finish(self, job_id: str, files: dict[int, bytes], status: str = "succeeded") -> None:
-        """Mark a job final with these result files."""
-        self.jobs[job_id] = replace(self.jobs[job_id], status=status, hits=1)
+    def finish(
+        self,
+        job_id: str,
+        files: dict[int, bytes],
+        status: str = "succeeded",
+        fasta: bytes | None = None,
+        fasta_note: str = "",
+    ) -> None:
+        """Mark a job final with these result files; ``fasta`` is its stored hit sequences
+        (None: none, ``fasta_note`` says why, as the worker records it)."""
+        row = {"hit_fasta": fasta is not None, "hit_fasta_note": fasta_note}
+        self.jobs[job_id] = replace(self.jobs[job_id], status=status, hits=1, row=row)
         for fmt, data in files.items():
             self.files[(job_id, fmt)] = data
+        if fasta is not None:
+            self.fastas[job_id] = fasta
+
+    def hit_sequences(self, job_id: str) -> bytes:
+        note = self.jobs[job_id].hit_fasta_note
+        if note is not None:
+            raise NoResult(f"job {job_id} has no hit sequences: {note}")
+        return self.fastas[job_id]
 
     def run_jobs(self, run_id: str) -> list[JobStatus]:
         return sorted((j for j in self.jobs.values() if j.run_id == run_id), key=lambda j: j.job_id)

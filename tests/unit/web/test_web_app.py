@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from argon2 import PasswordHasher
+from blast_client import DatabaseInfo
 from blast_web.app import create_app
 from blast_web.service import Service
 from blast_web.settings import load_settings
@@ -207,7 +208,10 @@ def test_alignment_and_downloads(web: TestClient, fake: FakeClient) -> None:
     search_id = run_search(web, fake)
     (job,) = fake.submitted
     tsv = b"Query_1\ts1\t99.0\t100\t1\t0\t1\t100\t101\t200\t1e-50\t180\n"
-    fake.finish(job.job_id, {15: report_doc([("q", 150, 3)]), 6: tsv, 11: b"ASN archive"})
+    fasta = b">s1 subject 1\nACGTACGT\n>s2 subject 2\nGGGG\n"
+    fake.finish(
+        job.job_id, {15: report_doc([("q", 150, 3)]), 6: tsv, 11: b"ASN archive"}, fasta=fasta
+    )
     alignment = web.get(f"/searches/{search_id}/queries/1/hits/3")
     assert (
         alignment.status_code == 200 and "Query  1" in alignment.text and "HSP 2" in alignment.text
@@ -218,7 +222,7 @@ def test_alignment_and_downloads(web: TestClient, fake: FakeClient) -> None:
         download.headers["content-disposition"] == f'attachment; filename="blast-{search_id}.tsv"'
     )
     assert web.get(f"/searches/{search_id}/download/archive").content == b"ASN archive"
-    assert web.get(f"/searches/{search_id}/download/fasta").text.startswith(">s1:")
+    assert web.get(f"/searches/{search_id}/download/fasta").content == fasta
     assert web.get(f"/searches/{search_id}/download/../../x").status_code == 404
     assert web.get(f"/searches/{search_id}/queries/1/hits/99").status_code == 404
 
@@ -247,6 +251,51 @@ def test_a_multi_batch_search_is_one_search_with_progress(fake: FakeClient) -> N
         assert web.get(f"/searches/{run}/download/tsv").content == b"1\n2\n3\n"
         page = web.get(f"/searches/{run}?q=3")
         assert "Query 3" in page.text and "No hits for this query" in page.text
+
+
+def test_a_database_uploaded_a_moment_ago_is_offered_and_accepted(
+    web: TestClient, fake: FakeClient
+) -> None:
+    assert 'value="fresh"' not in web.get("/").text
+    fake._dbs.append(DatabaseInfo("fresh", "Just uploaded", "nucleotide", 1, 100, 100, 9))
+    token = csrf(web.get("/").text)
+    assert 'value="fresh"' in web.get("/").text
+    fake._dbs.append(DatabaseInfo("fresher", "Uploaded later", "nucleotide", 1, 100, 100, 9))
+    response = web.post("/", data={"csrf_token": token, "query": DNA, "db": "fresher"})
+    assert response.status_code == 303 and fake.submitted[-1].db == "fresher"
+
+
+def test_hit_sequences_of_batches_are_joined_with_each_subject_once(fake: FakeClient) -> None:
+    with make_client(fake) as web:
+        web.get(f"/?token={TOKEN}")
+        token = csrf(web.get("/").text)
+        original = fake.plan
+        fake.plan = lambda *a, **k: original(*a, **{**k, "batch_len": 150})  # type: ignore[method-assign]
+        query = DNA + DNA.replace("seq1", "seq2")
+        web.post("/", data={"csrf_token": token, "query": query, "db": "demo"})
+        first, second = fake.submitted
+        fake.finish(first.job_id, {15: report_doc([("seq1", 150, 1)])}, fasta=b">s1 a\nAC\nGT\n")
+        fake.finish(
+            second.job_id, {15: report_doc([("seq2", 150, 2)])}, fasta=b">s2 b\nTT\n>s1 a\nAC\nGT\n"
+        )
+        run = first.run_id
+        assert 'id="download-fasta"' in web.get(f"/searches/{run}").text
+        fasta = web.get(f"/searches/{run}/download/fasta")
+        assert fasta.status_code == 200 and fasta.content == b">s1 a\nAC\nGT\n>s2 b\nTT\n"
+
+
+def test_a_database_without_seqids_says_so_instead_of_a_fasta_link(
+    web: TestClient, fake: FakeClient
+) -> None:
+    search_id = run_search(web, fake)
+    (job,) = fake.submitted
+    why = "the database was built without makeblastdb -parse_seqids"
+    fake.finish(job.job_id, {15: report_doc([("q", 150, 2)]), 6: b"x\n"}, fasta_note=why)
+    page = web.get(f"/searches/{search_id}").text
+    assert 'id="download-fasta"' not in page
+    assert f"No hit sequences (FASTA): {why}." in page
+    refused = web.get(f"/searches/{search_id}/download/fasta")
+    assert refused.status_code == 409 and why in refused.text
 
 
 def test_headers_from_fasta_are_escaped_in_every_page(web: TestClient, fake: FakeClient) -> None:

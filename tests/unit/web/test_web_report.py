@@ -1,4 +1,4 @@
-"""BLAST JSON to hit rows: parsing, coverage, sorting, pagination, number formats, FASTA."""
+"""BLAST JSON to hit rows: parsing, coverage, sorting, pagination, number formats."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 from blast_web.report import (
     ReportError,
     format_evalue,
-    hit_fasta,
     paginate,
     parse_reports,
     query_coverage,
@@ -84,15 +83,14 @@ def test_evalues_print_like_blast(value: float, text: str) -> None:
     assert format_evalue(value) == text
 
 
-def test_hit_fasta_is_the_aligned_subject_without_gaps() -> None:
-    doc = json.loads(report_doc([("q", 130, 1)]))
-    hsp = doc["BlastOutput2"][0]["report"]["results"]["search"]["hits"][0]["hsps"][0]
-    hsp["hseq"] = "AC-GT" + "A" * 70
-    text = hit_fasta(parse_reports([json.dumps(doc)]))
-    lines = text.splitlines()
-    assert lines[0] == ">s1:101-165 subject 1 [query 1: Query_1]"
-    assert "".join(lines[1:]) == "ACGT" + "A" * 70
-    assert all(len(line) <= 60 for line in lines[1:])
+def test_a_subject_of_a_database_without_seqids_is_named_by_its_title() -> None:
+    doc = json.loads(report_doc([("q", 130, 2)]))
+    hits = doc["BlastOutput2"][0]["report"]["results"]["search"]["hits"]
+    hits[0]["description"] = [
+        {"id": "gnl|BL_ORD_ID|45", "accession": "45", "title": "prot_045 synthetic protein"}
+    ]
+    query = parse_reports([json.dumps(doc)]).queries[0]
+    assert [hit.subject_id for hit in query.hits] == ["prot_045", "s2"]
 
 
 @pytest.mark.parametrize("raw", [b"", b"{}", b"not json", b'{"BlastOutput2": [{"report": {}}]}'])

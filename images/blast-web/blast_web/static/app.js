@@ -60,6 +60,10 @@ function setupForm(form) {
   update();
 }
 
+function batches(s) {
+  return s.done + " of " + s.total + (s.total === 1 ? " batch" : " batches");
+}
+
 // Live status: poll a JSON endpoint and reload when a search finishes.
 function pollSearch(element) {
   const url = element.dataset.poll;
@@ -73,6 +77,9 @@ function pollSearch(element) {
       badge.textContent = s.state; badge.className = "state state-" + s.state;
       const progress = document.querySelector("#progress progress");
       if (progress) { progress.max = s.total; progress.value = s.done; }
+      for (const text of document.querySelectorAll("#search-progress, #progress .progress-text")) text.textContent = batches(s);
+      const state = document.querySelector("#progress .progress-state");
+      if (state) state.textContent = s.state;
       setTimeout(tick, 2000);
     })
     .catch(() => setTimeout(tick, 5000));
@@ -92,7 +99,7 @@ function pollList(table) {
         badge.textContent = s.state; badge.className = "state state-" + s.state;
         const bar = row.querySelector("progress");
         bar.max = s.total; bar.value = s.done;
-        row.querySelector(".progress-cell span").textContent = s.done + "/" + s.total;
+        row.querySelector(".progress-cell span").textContent = batches(s);
         row.querySelector(".hits-cell").textContent = s.hits === null ? "" : s.hits;
         running = running || !s.final;
       }
