@@ -160,7 +160,8 @@ def observe(
 
 def _create(backend: Backend, spec: GroupSpec) -> Outcome:
     try:
-        backend.create_or_update(spec)
+        # Only the PUT: refusals come with it, and a pass never waits for provisioning.
+        backend.start_create(spec)
     except DeployerError as exc:
         verdict = classify_error(exc)
         return Outcome(spec.name, "create", False, verdict, f"{exc.message} [{verdict.reason}]")
