@@ -67,6 +67,8 @@ class ContainerEnv:
     EXIT_WHEN_IDLE = "DEPLOYER_RUN_EXIT_WHEN_IDLE"
     #: Seconds between janitor passes (default 10).
     JANITOR_INTERVAL = "DEPLOYER_JANITOR_INTERVAL"
+    #: Least seconds between two create bursts of an autoscaled run (default 30).
+    SCALE_OUT_INTERVAL = "DEPLOYER_SCALE_OUT_INTERVAL"
 
 
 def _error(exc: BlastClientError) -> DeployerError:
@@ -251,7 +253,8 @@ def start(
     exit_idle = os.environ.get(ContainerEnv.EXIT_WHEN_IDLE) or DEFAULT_EXIT_WHEN_IDLE
     interval = defaults.env_float(ContainerEnv.JANITOR_INTERVAL, DEFAULT_JANITOR_INTERVAL)
     secrets = deployment_secrets.load_or_generate(settings.deployment, persist=False)
-    scaler = run_scaler(workload, settings, secrets, run_id, queue_name(run_id))
+    burst = defaults.env_float(ContainerEnv.SCALE_OUT_INTERVAL, defaults.SCALE_OUT_INTERVAL_S)
+    scaler = run_scaler(workload, settings, secrets, run_id, queue_name(run_id), burst)
     # Autoscaled: no worker group yet; the janitor's first pass creates them.
     groups: list[GroupSpec] = (
         []

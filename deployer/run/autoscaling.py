@@ -146,6 +146,7 @@ def run_scaler(
     secrets: DeploymentSecrets,
     run_id: str,
     queue: str,
+    scale_out_interval: float | None = None,
 ) -> RunScaler | None:
     """The scaler of a new run, or None when the workload has no ``blast.autoscale``.
 
@@ -155,12 +156,16 @@ def run_scaler(
         secrets (DeploymentSecrets): The deployment's secrets.
         run_id (str): The run id.
         queue (str): The run's queue.
+        scale_out_interval (float | None): Least seconds between two create bursts.
+            Default: :data:`deployer.defaults.SCALE_OUT_INTERVAL_S`.
     """
     blast = workload.workloads.blast
     if blast is None or blast.autoscale is None:
         return None
     prefix = worker_group_name(settings.deployment, run_id, 0)[:-1]
     scale = ScaleSettings.from_workload(workload, settings.location, prefix)
+    if scale_out_interval is not None:
+        scale = replace(scale, scale_out_interval=scale_out_interval)
     full = workload.model_copy(
         update={
             "workloads": workload.workloads.model_copy(

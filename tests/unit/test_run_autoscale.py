@@ -156,3 +156,25 @@ def test_each_group_is_billed_at_its_own_priority_with_its_region(priority: str)
     assert (line.priority, line.location) == (priority, OVERFLOW)
     if priority == "Spot":
         assert per_vcpu < sheet.vcpu_second
+
+
+def test_one_spot_refusal_in_a_burst_makes_the_next_group_regular(
+    fake_arm: FakeArm, deployer_arm: dict[str, str]
+) -> None:
+    """ACI accepts two Spot groups of a burst and refuses the third: the refusal counts (the
+    accepted ones do not clear it), so the missing worker comes back as regular."""
+    fake_arm.aci.refuse_spot(location=PRIMARY, count=1)
+    backend = AciBackend(make_client(fake_arm.subscription_id), DEPLOYER_RESOURCE_GROUP, PRIMARY)
+    scaler = _scaler()
+    fast = replace(scaler.settings, max_workers=3, locations=(PRIMARY,), scale_out_interval=3)
+    scaler = replace(scaler, settings=fast)
+    run, first = scale_pass(scaler, _run(40), {}, backend, [], NOW)
+    assert [o.ok for o in first.outcomes] == [False, True, True]
+    assert PRIMARY in ScaleState.from_json(run.scale).spot_refusals
+    run, second = scale_pass(scaler, run, {}, backend, backend.list("lab"), NOW + 4)
+    [create] = second.decision.creates
+    assert create.priority == "Regular" and "fallback" in create.reason
+    priorities = sorted(
+        g.properties.get("priority", "Regular") for g in fake_arm.aci.groups.values()
+    )
+    assert priorities == ["Regular", "Spot", "Spot"]
