@@ -43,7 +43,9 @@ workloads:
 """
 
 
-def _scaler(admin: bool = False) -> RunScaler:
+def run_scaler_for(workload: str, run_id: str, admin: bool = False) -> RunScaler:
+    """The scaler ``deployer run`` builds for ``workload`` (YAML) as run ``run_id`` of
+    deployment ``lab`` in westeurope."""
     settings = Settings(
         deployment="lab",
         location=PRIMARY,
@@ -57,10 +59,14 @@ def _scaler(admin: bool = False) -> RunScaler:
         storage_connection_string=Secret("AccountName=x;AccountKey=k"),
     )
     scaler = run_scaler(
-        parse(ELASTIC), settings, DeploymentSecrets.generate("lab"), "r1a2b3c4d", "run-r1a2b3c4d"
+        parse(workload), settings, DeploymentSecrets.generate("lab"), run_id, f"run-{run_id}"
     )
     assert scaler is not None
     return scaler
+
+
+def _scaler(admin: bool = False) -> RunScaler:
+    return run_scaler_for(ELASTIC, "r1a2b3c4d", admin)
 
 
 def _run(batches: int) -> Run:

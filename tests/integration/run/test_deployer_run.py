@@ -28,7 +28,12 @@ from blast_client import BlastClient
 from blast_client.demo import DemoSpec, generate
 from blast_client.fasta import iter_records
 
-from tests.fakearm import aci_client
+from deployer.backends.aci import AciBackend, make_client
+from deployer.run import api
+from deployer.run.janitor import Janitor
+from deployer.run.state import Batch, Run, new_run_id, queue_name
+from deployer.run.store import RunStore
+from tests.fakearm import FAKE_TOKEN, FakeArm, aci_client
 from tests.integration.run.conftest import (
     BIN,
     DEMO_DB,
@@ -38,6 +43,8 @@ from tests.integration.run.conftest import (
     wait_for,
     write,
 )
+from tests.unit.test_run_autoscale import ELASTIC as ELASTIC_LAB
+from tests.unit.test_run_autoscale import run_scaler_for
 
 pytestmark = pytest.mark.docker
 BIG_WORKER = 8_000_000_000
@@ -368,3 +375,43 @@ def test_cancel_deletes_the_groups_and_keeps_finished_results(
     kept = (out / "results.6.tsv").read_text().splitlines()
     assert kept, "finished results are kept"
     assert stack.queue_empty_or_gone(f"run-{rid}")
+
+
+def test_the_in_process_janitor_scales_keeps_its_state_and_shows_its_decisions(
+    run_stack: RunStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``deployer run`` without a janitor group is the janitor itself (``watch`` with the
+    scaler from ``start``): its passes create the workers the backlog wants in ACI (the fake
+    ARM server, no containers), store the scaler's state in the run record and the decisions
+    in the table; a second janitor (a restart) creates nothing more; `run status` shows the
+    decisions; `run cancel` deletes the groups."""
+    stack = run_stack
+    with FakeArm() as arm:
+        monkeypatch.setenv("DEPLOYER_ARM_ENDPOINT", arm.url)
+        monkeypatch.setenv("DEPLOYER_ACCESS_TOKEN", FAKE_TOKEN)
+        monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", stack.connection_string)
+        monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", arm.subscription_id)
+        monkeypatch.setenv("DEPLOYER_RESOURCE_GROUP", RESOURCE_GROUP)
+        backend = AciBackend(make_client(arm.subscription_id), RESOURCE_GROUP, "westeurope")
+        rid = new_run_id()
+        scaler = run_scaler_for(ELASTIC_LAB, rid)
+        client = BlastClient(connection_string=stack.connection_string, queue=queue_name(rid))
+        client.ensure_resources()
+        store = RunStore(client.storage.table)
+        batches = tuple(Batch(i, f"{rid}-b{i}", 1) for i in range(1, 9))
+        store.create(Run(rid, "lab", "running", time.time(), {"autoscale": True}, 8, batches))
+
+        run, _ = Janitor(rid, store, client, backend, scaler=scaler).step()
+        workers = sorted(g.name for g in backend.list("lab"))
+        assert workers == [f"lab-{rid}-w1", f"lab-{rid}-w2"]  # 8 queued / 4 per worker
+        assert set(run.groups) == set(workers) and run.scale
+        arm.clear_calls()
+        Janitor(rid, store, client, backend, scaler=scaler).step()  # a restart
+        assert arm.calls("PUT") == [], "a restarted janitor created groups again"
+
+        shown = api.status(rid, backend_factory=lambda s: backend)
+        assert [(d["desired"], d["actual"], d["backlog"]) for d in shown.decisions][:1] == [
+            (2, 0, 8)
+        ]
+        cancelled = api.cancel(rid, backend_factory=lambda s: backend)
+        assert cancelled.status == "cancelled" and backend.list("lab") == []
