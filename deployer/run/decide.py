@@ -167,6 +167,8 @@ def decide(
             continue
         if final or group.terminated:
             why = f"run {status}" if final else "all its containers have terminated"
+            if not final and group.evicted:
+                why = "evicted (Spot): its containers were killed; its batches return to the queue"
             steps += _bill(run, group, now)
             steps.append(Delete(group.name, why))
     steps += cancels

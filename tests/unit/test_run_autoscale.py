@@ -144,6 +144,22 @@ def test_an_autoscaled_run_without_groups_waits_for_workers_instead_of_failing()
     assert [s.status for s in steps if isinstance(s, d.Finish)] == ["failed"]
 
 
+def test_an_evicted_group_is_billed_and_deleted_and_says_so() -> None:
+    killed = ContainerStatus("w", "Terminated", False, started=10.0, finished=70.0, exit_code=137)
+    group = ObservedGroup(
+        "lab-r1a2b3c4d-w1",
+        "Succeeded",
+        canonical={"recreate": {"priority": "Spot", "containers": {"w": {"cpu": 10}}}},
+        containers=(killed,),
+        evicted=True,
+    )
+    steps = d.decide(_run(3), {}, [group], NOW)
+    assert [type(s) for s in steps] == [d.Bill, d.Delete]
+    bill, delete = steps
+    assert isinstance(bill, d.Bill) and bill.bill.priority == "Spot" and bill.bill.seconds == 60
+    assert isinstance(delete, d.Delete) and delete.reason.startswith("evicted (Spot)")
+
+
 @pytest.mark.parametrize("priority", ["Spot", "Regular"])
 def test_each_group_is_billed_at_its_own_priority_with_its_region(priority: str) -> None:
     group = ObservedGroup(
