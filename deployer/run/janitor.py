@@ -66,7 +66,7 @@ class Janitor:
     clock: Callable[[], float] = time.time
     on_step: Callable[[d.Step], None] = field(default=lambda step: None)
     scaler: RunScaler | None = None
-    _recorded: str = field(default="", repr=False)
+    _recorded: str = field(default="", init=False, repr=False)  # last decision key logged
 
     def groups(self, deployment: str) -> list[ObservedGroup]:
         """The run's existing groups."""
