@@ -1,9 +1,10 @@
 """Scale-up reaction of one autoscaler pass, against the fake ARM server (target: <= 10 s).
 
 Seconds from a pass that sees 40 queued batches to the last create request it sends for
-the workers it wants (here max_workers), through the real ACI SDK; each group then takes
-the fake's provisioning delay. Reading the queue is not included (the janitor's pass reads
-it before calling the scaler). Run from the repository root:
+the workers it wants (here max_workers), through the real ACI SDK. The pass sends only the
+PUTs (the janitor's pass does not wait for the fake's provisioning delay; later passes
+observe it), so "pass done" stays near the last request. Reading the backlog is not
+included (the janitor's pass reads it before calling the scaler). From the repository root:
 
     .venv/bin/python bench/bench_autoscale_reaction.py [--delay 2] [--repeat 3]
 """

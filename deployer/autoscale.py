@@ -520,6 +520,7 @@ def worker_group_of(
         live=live,
         floor=tags.get(TAG_FLOOR) == "true",
         idle_since=idle_since,
+        evicted=group.evicted,
     )
 
 

@@ -298,6 +298,8 @@ JANITOR: Final = Role(
         EnvVar("JANITOR_NOTEBOOK_URL"),
         EnvVar("JANITOR_NOTEBOOK_INSECURE"),
         EnvVar("JANITOR_IPP_LOGS"),
+        # Worker template and autoscale settings of an autoscaled run (holds worker secrets).
+        EnvVar("JANITOR_AUTOSCALE", secret=True),
         EnvVar("NOTEBOOK_TOKEN", secret=True),
     ),
     command=("deployer-janitor",),

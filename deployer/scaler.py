@@ -160,7 +160,8 @@ def observe(
 
 def _create(backend: Backend, spec: GroupSpec) -> Outcome:
     try:
-        backend.create_or_update(spec)
+        # Only the PUT: refusals come with it, and a pass never waits for provisioning.
+        backend.start_create(spec)
     except DeployerError as exc:
         verdict = classify_error(exc)
         return Outcome(spec.name, "create", False, verdict, f"{exc.message} [{verdict.reason}]")
@@ -212,14 +213,20 @@ def act(
     outcomes += made
     refusals = dict(state.spot_refusals)
     throttled = state.throttled_until
+    # Per region: one capacity refusal in the burst counts, even beside accepted creates
+    # (ACI had room for some groups only); a region is cleared when all were accepted.
+    refused = {
+        a.location
+        for (a, _), o in zip(specs, made, strict=True)
+        if a.priority == "Spot" and o.verdict is not None and o.verdict.kind == "capacity"
+    }
+    for loc in refused:
+        before = refusals.get(loc)
+        refusals[loc] = SpotRefusal(now, (before.count if before else 0) + 1)
     for (action, _), outcome in zip(specs, made, strict=True):
         kind = outcome.verdict.kind if outcome.verdict else None
-        spot = action.priority == "Spot"
-        if spot and outcome.ok:
+        if action.priority == "Spot" and outcome.ok and action.location not in refused:
             refusals.pop(action.location, None)
-        elif spot and kind == "capacity":
-            before = refusals.get(action.location)
-            refusals[action.location] = SpotRefusal(now, (before.count if before else 0) + 1)
         # A wrong request will not right itself: hold creates long enough to be noticed.
         hold = {"retry": settings.scale_out_interval, "configuration": defaults.SPOT_RETRY_MAX_S}
         if kind in hold:

@@ -293,6 +293,10 @@ def _status(c: m.Container, now: datetime) -> ContainerStatus:
     )
 
 
+SPOT_EVICTED_EVENT = "SpotContainerGroupEvicted"
+"""The group-level event ACI records when it evicts a Spot group."""
+
+
 def observe(group: m.ContainerGroup, now: datetime | None = None) -> ObservedGroup:
     """Map an SDK ContainerGroup to the backend-neutral observed state.
 
@@ -302,6 +306,8 @@ def observe(group: m.ContainerGroup, now: datetime | None = None) -> ObservedGro
     """
     now = now or datetime.now(UTC)
     ip = group.ip_address
+    view = group.instance_view
+    events: list[m.Event] = (view.events if view else None) or []
     return ObservedGroup(
         name=group.name or "",
         provisioning_state=group.provisioning_state,
@@ -310,6 +316,8 @@ def observe(group: m.ContainerGroup, now: datetime | None = None) -> ObservedGro
         containers=tuple(_status(c, now) for c in group.containers or []),
         ip=ip.ip if ip else None,
         fqdn=ip.fqdn if ip else None,
+        location=group.location,
+        evicted=any(e.name == SPOT_EVICTED_EVENT for e in events),
     )
 
 
@@ -344,6 +352,16 @@ class AciBackend(Backend):
                 code=f"Provisioning{observed.provisioning_state}",
             )
         return observed
+
+    def start_create(self, spec: GroupSpec) -> None:
+        model = to_model(spec, spec.location or self.location)
+        # The PUT itself carries ACI's refusals (quota, Spot); provisioning is observed later.
+        _call(
+            f"creating container group {spec.name}",
+            lambda: self.client.container_groups.begin_create_or_update(
+                self.resource_group, spec.name, model, polling=False
+            ),
+        )
 
     def delete(self, name: str) -> bool:
         def run() -> bool:

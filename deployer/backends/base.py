@@ -56,6 +56,9 @@ class ObservedGroup:
         containers (tuple[ContainerStatus, ...]): Container states.
         ip (str | None): Its IP address, if any.
         fqdn (str | None): Its DNS name, if any.
+        location (str | None): Its region, if known.
+        evicted (bool): ACI evicted it (Spot): its instance view has a
+            ``SpotContainerGroupEvicted`` event and its containers were killed.
     """
 
     name: str
@@ -65,6 +68,8 @@ class ObservedGroup:
     containers: tuple[ContainerStatus, ...] = ()
     ip: str | None = None
     fqdn: str | None = None
+    location: str | None = None
+    evicted: bool = False
 
     @property
     def ready(self) -> bool:
@@ -118,6 +123,15 @@ class Backend(ABC):
         Raises:
             AzureError: When the service refuses it or provisioning fails.
         """
+
+    def start_create(self, spec: GroupSpec) -> None:
+        """Send the create of ``spec`` and return once it is accepted, without waiting for
+        provisioning (later observations show how it went). Default: :meth:`create_or_update`.
+
+        Raises:
+            AzureError: When the service refuses it.
+        """
+        self.create_or_update(spec)
 
     @abstractmethod
     def delete(self, name: str) -> bool:

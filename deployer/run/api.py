@@ -25,9 +25,12 @@ from deployer.arm import is_loopback
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.cluster import Cluster
 from deployer.defaults import Env
+from deployer.deployment_secrets import Secret
 from deployer.errors import AzureError, DeployerError, InputError, MissingSettingError
 from deployer.plan import Action, Change, GroupSpec, _storage_env
 from deployer.run import merge
+from deployer.run.autoscaling import DECISIONS_SHOWN, RunScaler, decisions, run_scaler
+from deployer.run.autoscaling import ENV as AUTOSCALE_ENV
 from deployer.run.billing import Bill, bill_of, price
 from deployer.run.decide import group_size
 from deployer.run.groups import RUN_TAG, janitor_group, worker_groups
@@ -64,6 +67,8 @@ class ContainerEnv:
     EXIT_WHEN_IDLE = "DEPLOYER_RUN_EXIT_WHEN_IDLE"
     #: Seconds between janitor passes (default 10).
     JANITOR_INTERVAL = "DEPLOYER_JANITOR_INTERVAL"
+    #: Least seconds between two create bursts of an autoscaled run (default 30).
+    SCALE_OUT_INTERVAL = "DEPLOYER_SCALE_OUT_INTERVAL"
 
 
 def _error(exc: BlastClientError) -> DeployerError:
@@ -196,6 +201,7 @@ class Started:
     run: Run
     groups: tuple[str, ...]
     created_resources: tuple[str, ...]
+    scaler: RunScaler | None = field(default=None, repr=False)
 
 
 def _settings(workload: Workload, overrides: Overrides) -> Settings:
@@ -247,15 +253,22 @@ def start(
     exit_idle = os.environ.get(ContainerEnv.EXIT_WHEN_IDLE) or DEFAULT_EXIT_WHEN_IDLE
     interval = defaults.env_float(ContainerEnv.JANITOR_INTERVAL, DEFAULT_JANITOR_INTERVAL)
     secrets = deployment_secrets.load_or_generate(settings.deployment, persist=False)
-    groups: list[GroupSpec] = list(
-        worker_groups(
-            workload,
-            settings,
-            secrets,
-            run_id,
-            len(specs),
-            exit_when_idle=exit_idle,
-            queue=queue_name(run_id),
+    burst = defaults.env_float(ContainerEnv.SCALE_OUT_INTERVAL, defaults.SCALE_OUT_INTERVAL_S)
+    scaler = run_scaler(workload, settings, secrets, run_id, queue_name(run_id), burst)
+    # Autoscaled: no worker group yet; the janitor's first pass creates them.
+    groups: list[GroupSpec] = (
+        []
+        if scaler is not None
+        else list(
+            worker_groups(
+                workload,
+                settings,
+                secrets,
+                run_id,
+                len(specs),
+                exit_when_idle=exit_idle,
+                queue=queue_name(run_id),
+            )
         )
     )
     janitor = None
@@ -267,6 +280,7 @@ def start(
             interval=interval,
             arm_endpoint=access[0],
             access_token=access[1],
+            extra={AUTOSCALE_ENV: Secret(scaler.to_json())} if scaler is not None else None,
         )
         groups.append(janitor)
     now = clock()
@@ -290,6 +304,8 @@ def start(
             "queries_file": request.queries.name,
             "workers": sum(len(g.containers) for g in groups if g is not janitor),
             "exit_when_idle": exit_idle,
+            "autoscale": scaler is not None,
+            "max_workers": scaler.settings.max_workers if scaler is not None else None,
         },
         queries=sum(b.queries for b in batches),
         batches=batches,
@@ -318,7 +334,7 @@ def start(
         raise AzureError(f"run {run_id}: could not create its groups: {why}", code="RunFailed")
     found = store.get(run_id)
     assert found is not None
-    return Started(found[0], run.groups, created)
+    return Started(found[0], run.groups, created, scaler)
 
 
 # --- observing ---------------------------------------------------------------------
@@ -336,6 +352,7 @@ class Progress:
     spend: float
     currency: str
     jobs: tuple[JobStatus, ...] = field(default=(), repr=False)
+    decisions: tuple[dict[str, Any], ...] = ()
 
     @property
     def final(self) -> bool:
@@ -453,7 +470,11 @@ def status(
 ) -> Progress:
     """The run's state: batches by state, workers, elapsed time, spend so far."""
     scope = _open(run_id, overrides, backend_factory, need_backend=False)
-    return snapshot(scope.run, scope.client, _groups(scope), time.time())
+    progress = snapshot(scope.run, scope.client, _groups(scope), time.time())
+    if not scope.run.autoscaled:
+        return progress
+    latest = decisions(scope.client.storage.table, run_id, DECISIONS_SHOWN)
+    return replace(progress, decisions=tuple(latest))
 
 
 def watch(
@@ -464,18 +485,20 @@ def watch(
     on_progress: Callable[[Progress], None] | None = None,
     interval: float = 2.0,
     timeout: float | None = None,
+    scaler: RunScaler | None = None,
 ) -> Progress:
     """Follow a run until it is final and its groups are gone.
 
     Without a janitor group (or once it has vanished while the run is unfinished) this
-    process does the janitor's work.
+    process does the janitor's work, scaling the workers with ``scaler`` (from
+    :class:`Started`) when the run is autoscaled.
 
     Raises:
         AzureError: on ``timeout``.
     """
     scope = _open(run_id, overrides, backend_factory, need_backend=True)
     assert scope.backend is not None
-    janitor = Janitor(run_id, scope.store, scope.client, scope.backend)
+    janitor = Janitor(run_id, scope.store, scope.client, scope.backend, scaler=scaler)
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         found = scope.store.get(run_id)
@@ -507,7 +530,12 @@ def janitor_from_env(env: Mapping[str, str]) -> Run:
     from deployer.run.groups import janitor_group_name
 
     janitor = Janitor(
-        run_id, store, client, backend, self_group=janitor_group_name(deployment, run_id)
+        run_id,
+        store,
+        client,
+        backend,
+        self_group=janitor_group_name(deployment, run_id),
+        scaler=RunScaler.from_env(env),
     )
     return janitor.until_done(interval)
 

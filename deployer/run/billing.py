@@ -26,6 +26,8 @@ class BillLine:
     vcpu_seconds: float
     gb_seconds: float
     cost: float
+    priority: str = "Regular"
+    location: str = ""
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,17 @@ def bill_of(
         c.finished if c.state == "Terminated" and c.finished is not None else now
         for c in group.containers
     ]
-    return GroupBill(group.name, kind, vcpu, memory_gb, min(starts), max([*stops, min(starts)]))
+    priority = str((group.canonical.get("recreate") or {}).get("priority") or "Regular")
+    return GroupBill(
+        group.name,
+        kind,
+        vcpu,
+        memory_gb,
+        min(starts),
+        max([*stops, min(starts)]),
+        priority,
+        (group.location or "").replace(" ", "").lower(),
+    )
 
 
 def price(bills: Iterable[GroupBill], prices: PriceSheet) -> Bill:
@@ -69,13 +81,17 @@ def price(bills: Iterable[GroupBill], prices: PriceSheet) -> Bill:
 
     Args:
         bills (Iterable[GroupBill]): One per group.
-        prices (PriceSheet): From :func:`deployer.pricing.load`.
+        prices (PriceSheet): From :func:`deployer.pricing.load`; a Spot group is priced at
+            ``prices.rates("Spot")``.
     """
     lines: list[BillLine] = []
     for b in sorted(bills, key=lambda b: (b.kind != "workers", b.group)):
         vcpu_s, gb_s = b.vcpu * b.seconds, b.memory_gb * b.seconds
-        cost = vcpu_s * prices.vcpu_second + gb_s * prices.gb_second
-        lines.append(BillLine(b.group, b.kind, b.seconds, vcpu_s, gb_s, cost))
+        per_vcpu_s, per_gb_s = prices.rates(b.priority)  # each group at its own priority
+        cost = vcpu_s * per_vcpu_s + gb_s * per_gb_s
+        lines.append(
+            BillLine(b.group, b.kind, b.seconds, vcpu_s, gb_s, cost, b.priority, b.location)
+        )
     return _total(lines, prices.currency)
 
 

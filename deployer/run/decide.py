@@ -14,7 +14,9 @@ Rules:
 * at ``deadline`` (``deployment.ttl``) the unfinished batches are cancelled and the run becomes
   ``expired``, with the reason;
 * when no worker group is left while batches are unfinished (lost workers), those batches are
-  cancelled and the run becomes ``failed`` instead of waiting for ever;
+  cancelled and the run becomes ``failed`` instead of waiting for ever; an autoscaled run
+  (``blast.autoscale``) gets new workers from the janitor's scaling pass instead, and only
+  ``deployment.ttl`` ends it early;
 * once the run is final every group is billed and deleted, then the run's queues are
   dropped (the poison queue only when empty), the janitor itself last.
 """
@@ -103,7 +105,7 @@ STALL_GRACE = 300.0
 
 def _stalled(run: Run, groups: Sequence[ObservedGroup], now: float) -> bool:
     """True when no worker group exists and none will: all were deleted as terminated, or
-    they are missing well after the start. (Recreating lost workers is the autoscaler's.)"""
+    they are missing well after the start (a run without autoscaling)."""
     if any(g.name != run.janitor for g in groups):
         return False
     planned = [n for n in run.groups if n != run.janitor]
@@ -140,7 +142,7 @@ def decide(
                 cancels.append(CancelJobs(tuple(left), "cancelled: deployment.ttl reached"))
             steps.append(Finish("expired", reason))
             status = "expired"
-        elif left and _stalled(run, groups, now):
+        elif left and not run.autoscaled and _stalled(run, groups, now):
             reason = (
                 f"no worker group is left and {len(left)} of {len(run.batches)} batches are "
                 "unfinished (workers lost); their results are missing, the others are kept"
@@ -165,6 +167,8 @@ def decide(
             continue
         if final or group.terminated:
             why = f"run {status}" if final else "all its containers have terminated"
+            if not final and group.evicted:
+                why = "evicted (Spot): its containers were killed; its batches return to the queue"
             steps += _bill(run, group, now)
             steps.append(Delete(group.name, why))
     steps += cancels

@@ -28,6 +28,13 @@ from deployer.backends.base import Backend, ObservedGroup
 from deployer.errors import DeployerError
 from deployer.run import decide as d
 from deployer.run import heartbeat
+from deployer.run.autoscaling import (
+    RunScaler,
+    decision_row,
+    record_decision,
+    scale_pass,
+    worth_recording,
+)
 from deployer.run.groups import RUN_TAG
 from deployer.run.state import Run
 from deployer.run.store import Conflict, RunStore
@@ -47,6 +54,8 @@ class Janitor:
         self_group (str | None): The janitor's own group (None inside ``deployer run``).
         clock (Callable[[], float]): Epoch seconds.
         on_step (Callable[[d.Step], None]): Told about each step before it is carried out.
+        scaler (RunScaler | None): Scales the workers of an autoscaled run (after the run's
+            own steps, in the same pass); None leaves the workers as they are.
     """
 
     run_id: str
@@ -56,6 +65,8 @@ class Janitor:
     self_group: str | None = None
     clock: Callable[[], float] = time.time
     on_step: Callable[[d.Step], None] = field(default=lambda step: None)
+    scaler: RunScaler | None = None
+    _recorded: str = field(default="", init=False, repr=False)  # last decision key logged
 
     def groups(self, deployment: str) -> list[ObservedGroup]:
         """The run's existing groups."""
@@ -77,15 +88,33 @@ class Janitor:
                 raise DeployerError(f"run {self.run_id} not found", code="RunNotFound")
             run, etag = found
             groups = self.groups(run.deployment)
-            steps = d.decide(run, self.jobs(), groups, self.clock())
+            jobs = self.jobs()
+            steps = d.decide(run, jobs, groups, self.clock())
             try:
-                run = self._carry_out(run, etag, steps)
+                run, etag = self._carry_out(run, etag, steps)
+                gone = {s.group for s in steps if isinstance(s, d.Delete)}
+                left = [g for g in groups if g.name not in gone]
+                if self.scaler is not None and run.autoscaled and run.status == "running":
+                    run, left = self._scale(run, etag, jobs, left)
             except Conflict:
                 continue  # a cancel (or another janitor) changed the record: decide again
-            gone = {s.group for s in steps if isinstance(s, d.Delete)}
-            return run, [g for g in groups if g.name not in gone]
+            return run, left
 
-    def _carry_out(self, run: Run, etag: str, steps: list[d.Step]) -> Run:
+    def _scale(
+        self, run: Run, etag: str, jobs: dict[str, str], groups: list[ObservedGroup]
+    ) -> tuple[Run, list[ObservedGroup]]:
+        """The autoscaling pass: reconcile, store the state, log the decision."""
+        assert self.scaler is not None
+        now = self.clock()
+        run, done = scale_pass(self.scaler, run, jobs, self.backend, groups, now, log.info)
+        self.store.save(run, etag)
+        record, self._recorded = worth_recording(done.decision, self._recorded)
+        if record:
+            row = decision_row(done.decision, done.outcomes, now)
+            record_decision(self.client.storage.table, self.run_id, row)
+        return run, groups
+
+    def _carry_out(self, run: Run, etag: str, steps: list[d.Step]) -> tuple[Run, str]:
         for step in steps:
             self.on_step(step)
             log.info("%s", describe(step))
@@ -111,7 +140,7 @@ class Janitor:
                 etag = self.store.save(run, etag)
                 # ACI stops this container while the delete completes; nothing runs after it.
                 self.backend.delete(step.group)
-        return run
+        return run, etag
 
     def until_done(
         self, interval: float, on_pass: Callable[[Run, list[ObservedGroup]], None] | None = None

@@ -63,6 +63,8 @@ class GroupBill:
         memory_gb (float): Requested GB of the group.
         start (float): Epoch seconds its first container started.
         stop (float): Epoch seconds its last container stopped (or it was deleted).
+        priority (str): ``Regular`` or ``Spot``: the price it is billed at.
+        location (str): Its region (empty when unknown).
     """
 
     group: str
@@ -71,6 +73,8 @@ class GroupBill:
     memory_gb: float
     start: float
     stop: float
+    priority: str = "Regular"
+    location: str = ""
 
     @property
     def seconds(self) -> float:
@@ -98,6 +102,8 @@ class Run:
         finished (float | None): Epoch seconds it became final.
         bills (tuple[GroupBill, ...]): Groups billed so far (recorded before each delete).
         deleted (tuple[str, ...]): Groups already deleted.
+        scale (str): The autoscaler's state (:class:`deployer.scaler.ScaleState` as JSON);
+            empty for a run without ``blast.autoscale``.
     """
 
     run_id: str
@@ -114,6 +120,12 @@ class Run:
     finished: float | None = None
     bills: tuple[GroupBill, ...] = ()
     deleted: tuple[str, ...] = ()
+    scale: str = ""
+
+    @property
+    def autoscaled(self) -> bool:
+        """True when the janitor scales the run's workers (``blast.autoscale``)."""
+        return bool(self.params.get("autoscale"))
 
     @property
     def final(self) -> bool:

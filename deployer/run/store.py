@@ -61,6 +61,7 @@ def to_entity(run: Run) -> dict[str, Any]:
         "finished": float(run.finished) if run.finished is not None else -1.0,
         "bills": json.dumps([asdict(b) for b in run.bills]),
         "deleted": json.dumps(list(run.deleted)),
+        "scale": run.scale,
     }
 
 
@@ -88,6 +89,7 @@ def from_entity(entity: dict[str, Any], batches: tuple[Batch, ...] = ()) -> Run:
         finished=finished if finished is not None and finished >= 0 else None,
         bills=tuple(GroupBill(**b) for b in json.loads(entity.get("bills") or "[]")),
         deleted=tuple(json.loads(entity.get("deleted") or "[]")),
+        scale=str(entity.get("scale") or ""),
     )
 
 

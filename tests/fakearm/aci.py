@@ -372,7 +372,11 @@ class AciProvider(ResourceProvider):
             headers = server.operation_headers(request.base_url, op, location=False)
             return ArmResponse(200, self.render(existing), headers)
 
-        refusal = self._quota_refusal(sub, body) or self._spot_refusal(body)
+        refusal = (
+            _spot_request_refusal(body)
+            or self._quota_refusal(sub, body)
+            or self._spot_refusal(body)
+        )
         if refusal is not None:
             return refusal
         images = self._emulator_check(body)
@@ -750,6 +754,38 @@ class AciProvider(ResourceProvider):
 
 _FOREVER = 10.0 * 365 * 24 * 3600
 """Delay of an operation that the emulator completes itself (it moves ``due``)."""
+
+
+def _spot_request_refusal(body: dict[str, Any]) -> ArmResponse | None:
+    """ACI's documented refusals of a Spot request itself (../shared/aci-notes.md, "Spot"):
+    network properties (a public or private IP, ports, a subnet), a SKU other than
+    Standard, or GPU resources. The codes are ACI's; the messages are ours."""
+    props = body.get("properties", {})
+    if str(props.get("priority", "Regular")).lower() != "spot":
+        return None
+    if props.get("ipAddress") or props.get("subnetIds"):
+        return arm_error(
+            400,
+            "SpotPriorityContainerGroupNotSupportedForInboundConnectivity",
+            "Container groups with priority 'Spot' do not support inbound connectivity: remove "
+            "the IP address and the virtual network properties.",
+        )
+    if str(props.get("sku", "Standard")) != "Standard":
+        return arm_error(
+            400,
+            "SpotPriorityContainerGroupNotSupportedInSku",
+            f"Container groups with priority 'Spot' are not supported in SKU '{props['sku']}'; "
+            "use SKU 'Standard'.",
+        )
+    for c in props.get("containers", []):
+        requests = c.get("properties", {}).get("resources", {}).get("requests", {})
+        if requests.get("gpu"):
+            return arm_error(
+                400,
+                "SpotPriorityContainerGroupWithGPUResourcesNotSupported",
+                "Container groups with priority 'Spot' do not support GPU resources.",
+            )
+    return None
 
 
 @dataclass

@@ -82,12 +82,15 @@ def summary(s: Summary) -> None:
         markup=False,
     )
     table = Table(box=None, title="billed", title_justify="left")
-    for col in ("group", "kind", "seconds", "vCPU-s", "GB-s", "cost"):
-        table.add_column(col, justify="left" if col in ("group", "kind") else "right")
+    left = ("group", "kind", "priority", "location")
+    for col in (*left, "seconds", "vCPU-s", "GB-s", "cost"):
+        table.add_column(col, justify="left" if col in left else "right")
     for line in s.bill.lines:
         table.add_row(
             line.group,
             line.kind,
+            line.priority,
+            line.location,
             f"{line.seconds:.0f}",
             f"{line.vcpu_seconds:.1f}",
             f"{line.gb_seconds:.1f}",
@@ -95,6 +98,8 @@ def summary(s: Summary) -> None:
         )
     table.add_row(
         "total",
+        "",
+        "",
         "",
         "",
         f"{s.bill.vcpu_seconds:.1f}",

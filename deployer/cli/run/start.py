@@ -73,7 +73,7 @@ def command(
         return
     live = output != o.Output.json and err.is_terminal
     with Follower(live) as follow:
-        api.watch(run.run_id, overrides, on_progress=follow)
+        api.watch(run.run_id, overrides, on_progress=follow, scaler=started.scaler)
     result = api.results(run.run_id, out_dir)
     emit("run", result, output, summary)
     if result.status != "succeeded":

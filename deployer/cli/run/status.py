@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import typer
@@ -21,6 +22,11 @@ def show(p: api.Progress) -> None:
         out.print(f"reason: {p.run.reason}", markup=False)
     for name in p.groups:
         out.print(f"  group {name}", markup=False)
+    if p.decisions:
+        out.print("latest scaling decisions:", markup=False)
+    for row in p.decisions:
+        when = time.strftime("%H:%M:%S", time.gmtime(float(row["at"])))
+        out.print(f"  {when} {row['summary']}", markup=False)
 
 
 @guarded("run status")

@@ -1,9 +1,11 @@
 """``deployer run`` end to end on the local ACI emulator: real containers, Azurite, blastn.
 
-* a 25-batch run on Spot workers (``blast.priority: spot``) whose janitor is killed once and
-  one of whose worker groups is evicted mid-run: merged 6 is byte-identical to one direct
-  blastn, merged 15 holds one report per query, nothing is lost or duplicated, and afterwards
-  no group, no container and no queue message is left;
+* a 40-batch run on autoscaled Spot workers (0 -> 3 -> 0, ``spot_fallback``) whose first
+  burst has one Spot create refused (it falls back to regular), whose janitor is killed once
+  and one of whose worker groups is evicted mid-run and replaced: merged 6 is byte-identical
+  to one direct blastn, merged 15 holds one report per query, nothing is lost or duplicated,
+  the decisions are logged, and afterwards no group, no container and no queue message is
+  left;
 * ``deployment.ttl`` of 60 s on a run whose worker never finishes: everything is deleted and
   the run and its batches say why;
 * bad input exits 2 with one line and creates nothing.
@@ -20,19 +22,29 @@ from typing import Any
 
 import docker
 import pytest
+from azure.data.tables import TableClient
 from azure.storage.queue import QueueServiceClient
 from blast_client import BlastClient
+from blast_client.demo import DemoSpec, generate
 from blast_client.fasta import iter_records
 
-from tests.fakearm import aci_client
+from deployer.backends.aci import AciBackend, make_client
+from deployer.run import api
+from deployer.run.janitor import Janitor
+from deployer.run.state import Batch, Run, new_run_id, queue_name
+from deployer.run.store import RunStore
+from tests.fakearm import FAKE_TOKEN, FakeArm, aci_client
 from tests.integration.run.conftest import (
     BIN,
+    DEMO_DB,
     DIRECT_BLASTN,
     RESOURCE_GROUP,
     RunStack,
     wait_for,
     write,
 )
+from tests.unit.test_run_autoscale import ELASTIC as ELASTIC_LAB
+from tests.unit.test_run_autoscale import run_scaler_for
 
 pytestmark = pytest.mark.docker
 BIG_WORKER = 8_000_000_000
@@ -50,17 +62,71 @@ def _queues(stack: RunStack) -> set[str]:
     return {q.name for q in service.list_queues()}
 
 
-def test_run_to_merged_results_survives_a_killed_janitor_and_an_evicted_worker_group(
-    run_stack: RunStack, demo_fasta: str, tmp_path: Path
+ELASTIC = """\
+    priority: spot
+    spot_fallback: true
+    autoscale: {max_workers: 3, target_backlog_per_worker: 4, scale_in_after: 15s}
+"""
+"""Workers of 1 vCPU, one per group (BIG_WORKER), 0..3 of them, on Spot with fallback."""
+
+
+def _elastic_queries() -> str:
+    """40 demo queries (35 planted, 5 decoys) against the demo database: 40 batches."""
+    text: str = generate(DemoSpec(name=DEMO_DB, queries=35)).queries
+    return text
+
+
+class GroupWatch:
+    """Polls the deployment's worker groups in the background: the most alive at once, and
+    every name seen."""
+
+    def __init__(self, stack: RunStack, deployment: str) -> None:
+        self.stack, self.deployment = stack, deployment
+        self.peak = 0
+        self.seen: set[str] = set()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+
+    def workers(self) -> list[str]:
+        return [g for g in self.stack.groups(self.deployment) if not g.endswith("-janitor")]
+
+    def _poll(self) -> None:
+        while not self.stop.is_set():
+            try:
+                names = self.workers()
+            except RuntimeError:  # the emulator stopped (the test failed): stop polling
+                return
+            self.peak = max(self.peak, len(names))
+            self.seen.update(names)
+            self.stop.wait(0.3)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(10)
+
+
+def test_elastic_run_scales_0_to_max_to_0_survives_eviction_spot_refusal_and_a_killed_janitor(
+    run_stack: RunStack, tmp_path: Path
 ) -> None:
+    """40 batches on autoscaled Spot workers (0 -> 3 -> 0): the first burst's third Spot create
+    is refused and falls back to regular; the janitor is killed once and ACI restarts it
+    without doubling or losing groups; a Spot group is evicted mid-run and replaced; merged 6
+    is byte-identical to one direct blastn and nothing is lost or duplicated; every decision
+    is in the log table and the latest in `run status`; nothing is left afterwards."""
     stack = run_stack
-    workload = stack.workload("e2e", workers=2)
+    workload = stack.workload("e2e", workers=1)
     text = workload.read_text().replace(
         "bytes_to_cache: 100000000", f"bytes_to_cache: {BIG_WORKER}"
     )
-    workload.write_text(text.replace("    databases:", "    priority: spot\n    databases:"))
-    queries = write(tmp_path / "queries.fa", demo_fasta)
+    text = text.replace("    workers: 1\n", "")
+    workload.write_text(text.replace("    databases:", ELASTIC + "    databases:"))
+    fasta = _elastic_queries()
+    queries = write(tmp_path / "queries.fa", fasta)
     out = tmp_path / "out"
+    # ACI has no Spot capacity for the first create: that group falls back to regular.
+    stack.arm.aci.refuse_spot(location="westeurope", count=1)
+    watch = GroupWatch(stack, "e2e")
     proc = subprocess.Popen(
         [
             str(BIN / "deployer"),
@@ -78,7 +144,7 @@ def test_run_to_merged_results_survives_a_killed_janitor_and_an_evicted_worker_g
             "--output",
             "json",
         ],
-        env=stack.env,
+        env={**stack.env, "DEPLOYER_SCALE_OUT_INTERVAL": "3"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -88,23 +154,50 @@ def test_run_to_merged_results_survives_a_killed_janitor_and_an_evicted_worker_g
     reader = threading.Thread(target=lambda: stderr.extend(proc.stderr or []), daemon=True)
     reader.start()
 
-    def run_id() -> str | None:
-        return next(
-            (line.split()[1].rstrip(":") for line in stderr if line.startswith("run r")), None
-        )
+    def submitted() -> str | None:
+        assert proc.poll() is None, "".join(stderr)[-3000:]
+        return next((line for line in stderr if line.startswith("run r")), None)
 
-    rid = wait_for(run_id, 180, "the run to be submitted")
+    line = wait_for(submitted, 180, "the run to be submitted")
+    rid = line.split()[1].rstrip(":")
     janitor = f"e2e-{rid}-janitor"
-    w1 = f"e2e-{rid}-w1"
-    # Mid-run: some batches done, some not.
+    # It starts with no worker group: the janitor creates them.
+    assert line.rstrip().endswith(f"groups {janitor}"), line
     jobs = BlastClient(connection_string=stack.connection_string)
 
-    def some_done() -> bool:
-        done = sum(j.status == "succeeded" for j in jobs.run_jobs(rid))
-        assert done < 20, "the run went too fast to disturb it mid-run"
-        return done >= 3
+    def done() -> int:
+        return sum(j.status == "succeeded" for j in jobs.run_jobs(rid))
 
-    wait_for(some_done, 240, "the first batches to finish", interval=0.2)
+    def at_max_and_some_done() -> bool:
+        n = done()
+        assert n < 28, "the run went too fast to disturb it mid-run"
+        return len(watch.workers()) == 3 and n >= 3
+
+    wait_for(at_max_and_some_done, 240, "3 worker groups and the first batches", interval=0.3)
+    # Evict a running Spot worker group with whatever it holds: the janitor bills and deletes
+    # it and creates a replacement; its leases expire and another worker redoes its batches.
+    with aci_client(stack.arm) as aci:
+        spot = [
+            g
+            for g in aci.container_groups.list_by_resource_group(RESOURCE_GROUP)
+            if (g.tags or {}).get("run") == rid and g.priority == "Spot"
+        ]
+    assert spot and all(g.ip_address is None for g in spot)
+    evicted = sorted(str(g.name) for g in spot)[0]
+    before = set(watch.seen)
+    # The backlog (40 - done) must still want 3 workers, so the evicted one is replaced.
+    assert done() < 28, "the run went too fast to evict a worker mid-run"
+
+    def evict() -> bool:
+        try:
+            stack.arm.aci.evict(RESOURCE_GROUP, evicted, restore_after=60)
+        except ValueError:  # its containers are not running yet
+            return False
+        return True
+
+    wait_for(evict, 60, f"{evicted} to run, to evict it", interval=0.3)
+    wait_for(lambda: watch.seen - before - {evicted}, 120, "a replacement group", interval=0.3)
+    assert done() < 40, "the run went too fast to kill its janitor mid-run"
     # Kill the janitor once: ACI (OnFailure) restarts it and it carries on from Table storage.
     stack.client.containers.get(stack.group_containers(janitor)["janitor"]).kill()
 
@@ -115,39 +208,56 @@ def test_run_to_merged_results_survives_a_killed_janitor_and_an_evicted_worker_g
         return bool(view and (view.restart_count or 0) >= 1)
 
     wait_for(janitor_restarted, 60, "ACI to restart the killed janitor", interval=0.5)
-    # Evict one Spot worker group with whatever it holds; its leases expire and the other
-    # worker redoes them. ACI would start it again later; the janitor deletes it first or
-    # it drains.
-    with aci_client(stack.arm) as aci:
-        evicted = aci.container_groups.get(RESOURCE_GROUP, w1)
-    assert evicted.priority == "Spot" and evicted.ip_address is None
-    stack.arm.aci.evict(RESOURCE_GROUP, w1, restore_after=20)
     stdout, _ = proc.communicate(timeout=420)
     reader.join(5)
+    watch.close()
     assert proc.returncode == 0, "".join(stderr)[-4000:]
     summary = json.loads(stdout)["data"]
-    assert summary["status"] == "succeeded" and summary["batches"] == 25
-    assert summary["queries"] == 25 and summary["failed_batches"] == 0
+    assert summary["status"] == "succeeded" and summary["batches"] == 40
+    assert summary["queries"] == 40 and summary["failed_batches"] == 0
+    # 0 -> 3 -> 0, never more than max_workers (a restarted janitor doubles nothing).
+    assert watch.peak == 3, watch.peak
+    assert len(watch.seen) >= 4 and evicted in watch.seen
 
-    # The restarted janitor finished the run: its bill spans both lives.
-    kinds = {line["group"]: line["kind"] for line in summary["bill"]["lines"]}
-    assert kinds.get(janitor) == "janitor" and f"e2e-{rid}-w2" in kinds
+    # Every group is billed once, at its own priority: Spot, the regular fallback, the
+    # janitor (its bill spans both lives) regular.
+    lines = {line["group"]: line for line in summary["bill"]["lines"]}
+    assert lines[janitor]["kind"] == "janitor" and lines[janitor]["priority"] == "Regular"
+    workers = {g: line["priority"] for g, line in lines.items() if g != janitor}
+    assert set(workers) == watch.seen, (workers, watch.seen)
+    assert workers[evicted] == "Spot" and "Regular" in workers.values()
+    assert all(line["location"] == "westeurope" for line in lines.values())
 
     merged6 = (out / "results.6.tsv").read_bytes()
-    direct = stack.in_worker_image(DIRECT_BLASTN)
+    direct = stack.in_worker_image(f"import sys; sys.argv[1:] = [{fasta!r}]\n" + DIRECT_BLASTN)
     assert merged6 == direct, "merged outfmt 6 differs from one direct blastn of the whole file"
     rows = merged6.decode().splitlines()
-    assert len(rows) == len(set(rows)), "a batch is duplicated in the merged output"
+    assert rows and len(rows) == len(set(rows)), "a batch is duplicated in the merged output"
     report = json.loads((out / "results.15.json").read_text())
     titles = [r["report"]["results"]["search"]["query_title"] for r in report["BlastOutput2"]]
-    assert [t.split()[0] for t in titles] == [r.header.split()[0] for r in iter_records(demo_fasta)]
+    assert [t.split()[0] for t in titles] == [r.header.split()[0] for r in iter_records(fasta)]
     seven = (out / "results.7.txt").read_text()
-    assert seven.count("# Query: ") == 25 and seven.endswith("# BLAST processed 25 queries\n")
+    assert seven.count("# Query: ") == 40 and seven.endswith("# BLAST processed 40 queries\n")
     manifest = json.loads((out / "manifest.json").read_text())
-    assert len({b["job_id"] for b in manifest["batches"]}) == 25
+    assert len({b["job_id"] for b in manifest["batches"]}) == 40
     assert all(b["state"] == "succeeded" for b in manifest["batches"])
     assert set(manifest["files"]) >= {"results.6.tsv", "results.7.txt", "results.15.json"}
-    assert len([f for f in manifest["files"] if f.startswith("batches/")]) == 25
+    assert len([f for f in manifest["files"] if f.startswith("batches/")]) == 40
+
+    # The decisions, with their inputs: all in the log table, the latest in `run status`.
+    table = TableClient.from_connection_string(stack.connection_string, "blastjobs")
+    logged = [
+        json.loads(r["decision"])
+        for r in table.query_entities("PartitionKey eq @p", parameters={"p": f"scale-{rid}"})
+    ]
+    creates = [a for row in logged for a in row["actions"] if a["action"] == "create"]
+    assert {a["priority"] for a in creates} == {"Spot", "Regular"}, creates
+    assert any(row["desired"] == 3 and row["actual"] == 0 for row in logged)
+    assert min(row["desired"] for row in logged) < 3, "the backlog never fell"
+    refused = [o for row in logged for o in row["outcomes"] if not o["ok"]]
+    assert refused and refused[0]["verdict"]["kind"] == "capacity", refused
+    shown = _status(stack, rid)["decisions"]
+    assert shown and set(shown[-1]) >= {"backlog", "in_flight", "quota_left", "desired", "actual"}
 
     assert stack.groups("e2e") == []
     assert stack.containers() == [], "containers left after the run"
@@ -265,3 +375,43 @@ def test_cancel_deletes_the_groups_and_keeps_finished_results(
     kept = (out / "results.6.tsv").read_text().splitlines()
     assert kept, "finished results are kept"
     assert stack.queue_empty_or_gone(f"run-{rid}")
+
+
+def test_the_in_process_janitor_scales_keeps_its_state_and_shows_its_decisions(
+    run_stack: RunStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``deployer run`` without a janitor group is the janitor itself (``watch`` with the
+    scaler from ``start``): its passes create the workers the backlog wants in ACI (the fake
+    ARM server, no containers), store the scaler's state in the run record and the decisions
+    in the table; a second janitor (a restart) creates nothing more; `run status` shows the
+    decisions; `run cancel` deletes the groups."""
+    stack = run_stack
+    with FakeArm() as arm:
+        monkeypatch.setenv("DEPLOYER_ARM_ENDPOINT", arm.url)
+        monkeypatch.setenv("DEPLOYER_ACCESS_TOKEN", FAKE_TOKEN)
+        monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", stack.connection_string)
+        monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", arm.subscription_id)
+        monkeypatch.setenv("DEPLOYER_RESOURCE_GROUP", RESOURCE_GROUP)
+        backend = AciBackend(make_client(arm.subscription_id), RESOURCE_GROUP, "westeurope")
+        rid = new_run_id()
+        scaler = run_scaler_for(ELASTIC_LAB, rid)
+        client = BlastClient(connection_string=stack.connection_string, queue=queue_name(rid))
+        client.ensure_resources()
+        store = RunStore(client.storage.table)
+        batches = tuple(Batch(i, f"{rid}-b{i}", 1) for i in range(1, 9))
+        store.create(Run(rid, "lab", "running", time.time(), {"autoscale": True}, 8, batches))
+
+        run, _ = Janitor(rid, store, client, backend, scaler=scaler).step()
+        workers = sorted(g.name for g in backend.list("lab"))
+        assert workers == [f"lab-{rid}-w1", f"lab-{rid}-w2"]  # 8 queued / 4 per worker
+        assert set(run.groups) == set(workers) and run.scale
+        arm.clear_calls()
+        Janitor(rid, store, client, backend, scaler=scaler).step()  # a restart
+        assert arm.calls("PUT") == [], "a restarted janitor created groups again"
+
+        shown = api.status(rid, backend_factory=lambda s: backend)
+        assert [(d["desired"], d["actual"], d["backlog"]) for d in shown.decisions][:1] == [
+            (2, 0, 8)
+        ]
+        cancelled = api.cancel(rid, backend_factory=lambda s: backend)
+        assert cancelled.status == "cancelled" and backend.list("lab") == []
