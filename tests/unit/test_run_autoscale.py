@@ -17,52 +17,18 @@ import pytest
 from deployer import pricing
 from deployer.backends.aci import AciBackend, make_client
 from deployer.backends.base import ContainerStatus, ObservedGroup
-from deployer.deployment_secrets import DeploymentSecrets, Secret
+from deployer.deployment_secrets import Secret
 from deployer.run import decide as d
-from deployer.run.autoscaling import RunScaler, backlog, run_scaler, scale_pass
+from deployer.run.autoscaling import RunScaler, backlog, scale_pass
 from deployer.run.billing import bill_of, price
 from deployer.run.state import Batch, Run
 from deployer.scaler import ScaleState
-from deployer.settings import Settings
 from deployer.workload import parse
 from tests.conftest import DEPLOYER_RESOURCE_GROUP
 from tests.fakearm import FakeArm
+from tests.support.elastic import ELASTIC, OVERFLOW, PRIMARY, run_scaler_for
 
-PRIMARY, OVERFLOW = "westeurope", "northeurope"
 NOW = 2_000_000.0
-# 8 GB to cache: one 1-vCPU worker per group (the sizing rules), so 4 workers are 4 groups.
-ELASTIC = f"""\
-deployment: {{name: lab, overflow_locations: [{OVERFLOW}]}}
-workloads:
-  blast:
-    threads_per_worker: 1
-    priority: spot
-    spot_fallback: true
-    autoscale: {{max_workers: 4, target_backlog_per_worker: 4, scale_in_after: 20s}}
-    databases: [{{name: demo, bytes_to_cache: 8000000000}}]
-"""
-
-
-def run_scaler_for(workload: str, run_id: str, admin: bool = False) -> RunScaler:
-    """The scaler ``deployer run`` builds for ``workload`` (YAML) as run ``run_id`` of
-    deployment ``lab`` in westeurope."""
-    settings = Settings(
-        deployment="lab",
-        location=PRIMARY,
-        registry="r.azurecr.io",
-        image_tag="1",
-        managed_identity=None if admin else "/id",
-        managed_identity_client_id=None if admin else "client",
-        registry_auth="admin" if admin else "identity",
-        registry_username="lab" if admin else None,
-        registry_password=Secret("pull-secret") if admin else None,
-        storage_connection_string=Secret("AccountName=x;AccountKey=k"),
-    )
-    scaler = run_scaler(
-        parse(workload), settings, DeploymentSecrets.generate("lab"), run_id, f"run-{run_id}"
-    )
-    assert scaler is not None
-    return scaler
 
 
 def _scaler(admin: bool = False) -> RunScaler:

@@ -43,8 +43,8 @@ from tests.integration.run.conftest import (
     wait_for,
     write,
 )
-from tests.unit.test_run_autoscale import ELASTIC as ELASTIC_LAB
-from tests.unit.test_run_autoscale import run_scaler_for
+from tests.support.elastic import ELASTIC as ELASTIC_LAB
+from tests.support.elastic import run_scaler_for
 
 pytestmark = pytest.mark.docker
 BIG_WORKER = 8_000_000_000
