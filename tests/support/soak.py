@@ -66,12 +66,26 @@ class SoakConfig:
 
 @dataclass
 class Kill:
-    """One ``kill -9``: when, which worker, and the job it interrupted (if any)."""
+    """One ``kill -9``: when, which worker, the job it interrupted (if any), and how long
+    each step of the recovery took (seconds after the kill, from the workers' logs).
+
+    Attributes:
+        at: Epoch of the kill.
+        worker: The killed worker's name.
+        job: The job it was running, or None.
+        recovered_after: Until that job's success.
+        restarted_after: Until the restarted worker logged ``worker starting``.
+        working_after: Until the restarted worker started its next job.
+        retaken_after: Until some worker started the interrupted job again.
+    """
 
     at: float
     worker: str
     job: str | None
     recovered_after: float | None = None
+    restarted_after: float | None = None
+    working_after: float | None = None
+    retaken_after: float | None = None
 
 
 @dataclass
@@ -105,6 +119,14 @@ class SoakResult:
     def recoveries(self) -> list[float]:
         """Seconds from the last kill that interrupted each job to that job's success."""
         return [k.recovered_after for k in self.kills if k.recovered_after is not None]
+
+    def steps(self) -> dict[str, list[float]]:
+        """Each measured recovery step of the kills (see :class:`Kill`), by name."""
+        return {
+            "restarted": [k.restarted_after for k in self.kills if k.restarted_after is not None],
+            "next job": [k.working_after for k in self.kills if k.working_after is not None],
+            "job retaken": [k.retaken_after for k in self.kills if k.retaken_after is not None],
+        }
 
     @property
     def interrupted_jobs(self) -> set[str]:
@@ -141,6 +163,13 @@ class SoakResult:
                 f"{max(rec):.1f} s (target <= {self.recovery_target:.1f} s = visibility "
                 f"{self.config.visibility_timeout} s + one job {self.run_s:.1f} s + 10 s)"
             )
+        steps = [
+            f"{name} median {statistics.median(v):.1f} s, max {max(v):.1f} s"
+            for name, v in self.steps().items()
+            if v
+        ]
+        if steps:
+            lines.append("after a kill: " + "; ".join(steps))
         return lines
 
 
@@ -386,10 +415,30 @@ def run_soak(stack: Stack, config: SoakConfig, queries: list[str] | None = None)
         row = result.rows.get(kill.job or "")
         if row is not None and row["status"] == "succeeded":
             kill.recovered_after = _epoch(row["finished"]) - kill.at
+    _time_steps(result, workers)
     for w in workers:
         w.remove()
     stack.workers = [w for w in stack.workers if w not in workers]
     return result
+
+
+def _time_steps(result: SoakResult, workers: list[WorkerContainer]) -> None:
+    """Fill in each kill's restart, next-job and retake times from the workers' logs."""
+    lines = {w.name: [x for x in w.logs() if "ts" in x] for w in workers}
+    started = sorted(
+        (float(x["ts"]), str(x["job"]))
+        for logs in lines.values()
+        for x in logs
+        if x.get("msg") == "job started"
+    )
+    for kill in result.kills:
+        own = [x for x in lines.get(kill.worker, []) if float(x["ts"]) > kill.at]
+        first = next((float(x["ts"]) for x in own if x.get("msg") == "worker starting"), None)
+        job = next((float(x["ts"]) for x in own if x.get("msg") == "job started"), None)
+        again = next((t for t, j in started if j == kill.job and t > kill.at), None)
+        kill.restarted_after = None if first is None else first - kill.at
+        kill.working_after = None if job is None else job - kill.at
+        kill.retaken_after = None if again is None else again - kill.at
 
 
 def _epoch(value: Any) -> float:
