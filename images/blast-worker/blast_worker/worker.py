@@ -125,10 +125,11 @@ class Lease:
             self.receipt = updated.pop_receipt
             self.journal()
             self.worker.health.touch()
-        except ResourceNotFoundError:
-            self.lost = True
-            log.warning("lost the message lease (another worker may redeliver it)")
         except AzureError as exc:
+            if lease_gone(exc):
+                self.lost = True
+                log.warning("lost the message lease (another worker may redeliver it)")
+                return
             if not is_transient(exc):
                 raise
             log.warning("could not extend the message lease: %s", _brief(exc))
@@ -142,7 +143,9 @@ class Lease:
             self.worker.retry(
                 lambda: self.worker.storage.queue.delete_message(self.id, self.receipt)
             )
-        except ResourceNotFoundError:
+        except HttpResponseError as exc:
+            if not lease_gone(exc):
+                raise
             log.info("message already gone (redelivered elsewhere); results are idempotent")
         except Released:
             log.warning(
@@ -161,6 +164,23 @@ class Lease:
             log.warning(
                 "could not release the message (%s); it reappears after its timeout", _brief(exc)
             )
+
+
+def lease_gone(exc: BaseException) -> bool:
+    """True when a queue call failed because the pop receipt no longer holds the message:
+    it was deleted (404), or its visibility ran out and another receive changed the receipt
+    (400 PopReceiptMismatch).
+
+    Args:
+        exc: The exception of ``update_message`` or ``delete_message``.
+    """
+    if isinstance(exc, ResourceNotFoundError):
+        return True
+    return (
+        isinstance(exc, HttpResponseError)
+        and exc.status_code == 400
+        and getattr(exc, "error_code", None) == "PopReceiptMismatch"
+    )
 
 
 def _brief(exc: BaseException) -> str:
@@ -281,7 +301,7 @@ class Worker:
             except Released:
                 return  # stopping: keep the record for the next start
             except HttpResponseError as exc:
-                if exc.status_code not in (400, 404):
+                if not lease_gone(exc):
                     raise
                 # Deleted, taken by another worker after its timeout, or released already.
                 log.info(
