@@ -20,17 +20,8 @@
 set -e
 # shellcheck source=/dev/null
 source /usr/local/lib/aci-research/log.sh
-
-read_secret() {
-    # $1: variable name; the value comes from $1 or from the file named by $1_FILE.
-    local name=$1 file_var="${1}_FILE"
-    if [ -n "${!name:-}" ]; then
-        printf '%s' "${!name}"
-    elif [ -n "${!file_var:-}" ]; then
-        [ -r "${!file_var}" ] || _log_fatal "$file_var=${!file_var} is not a readable file"
-        cat "${!file_var}"
-    fi
-}
+# shellcheck source=/dev/null
+source /usr/local/lib/aci-research/secret.sh
 
 security_dir="${IPYTHONDIR:-$HOME/.ipython}/profile_default/security"
 sshd_dir="$HOME/.sshd"

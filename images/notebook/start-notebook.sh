@@ -19,17 +19,9 @@
 set -e
 # shellcheck source=/dev/null
 source /usr/local/lib/aci-research/log.sh
+# shellcheck source=/dev/null
+source /usr/local/lib/aci-research/secret.sh
 
-read_secret() {
-    # $1: variable name; the value comes from $1 or from the file named by $1_FILE.
-    local name=$1 file_var="${1}_FILE"
-    if [ -n "${!name:-}" ]; then
-        printf '%s' "${!name}"
-    elif [ -n "${!file_var:-}" ]; then
-        [ -r "${!file_var}" ] || _log_fatal "$file_var=${!file_var} is not a readable file"
-        cat "${!file_var}"
-    fi
-}
 for name in NOTEBOOK_TOKEN NOTEBOOK_PASSWORD_HASH NOTEBOOK_TLS_CERT NOTEBOOK_TLS_KEY; do
     value="$(read_secret "$name")"
     # Trailing newlines of a secret file are not part of the value.

@@ -87,6 +87,20 @@ def test_controller_without_key_explains_and_exits_2(run_image: ImageRunner) -> 
     assert "Traceback" not in logs
 
 
+@pytest.mark.parametrize(
+    ("name", "variable"), [("ipcontroller", "IPP_KEY_FILE"), ("notebook", "NOTEBOOK_TOKEN_FILE")]
+)
+def test_an_unreadable_secret_file_explains_in_one_line_and_exits_2(
+    run_image: ImageRunner, name: str, variable: str
+) -> None:
+    # Both start scripts read secrets through the base image's one read_secret helper.
+    code, logs = run_image.run(name, environment={variable: "/run/secrets/missing"}, timeout=60)
+    assert code == 2
+    errors = [line for line in logs.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and f"{variable}=/run/secrets/missing" in errors[0], logs
+    assert "is not a readable file" in errors[0] and "Traceback" not in logs
+
+
 def test_engine_without_ssh_key_explains_and_exits_2(run_image: ImageRunner) -> None:
     code, logs = run_image.run(
         "ipengine",

@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -51,6 +52,8 @@ class SoakConfig:
         task: The blastn task (dc-megablast: seconds per query, so kills catch jobs).
         timeout: Seconds the whole run may take before it fails.
         seed: Seed of the random choices (which worker, when).
+        log_dir: Where to keep each worker's JSON log lines (``<worker>.jsonl``); None
+            keeps nothing.
     """
 
     jobs: int = 60
@@ -62,16 +65,33 @@ class SoakConfig:
     task: str = "dc-megablast"
     timeout: float = 1800.0
     seed: int = 13
+    log_dir: Path | None = None
 
 
 @dataclass
 class Kill:
-    """One ``kill -9``: when, which worker, and the job it interrupted (if any)."""
+    """One ``kill -9``: when, which worker, the job it interrupted (if any), and how long
+    each step of the recovery took (seconds after the kill, from the workers' logs).
+
+    Attributes:
+        at: Epoch of the kill.
+        worker: The killed worker's name.
+        job: The job it was running, or None.
+        recovered_after: Until that job's success.
+        started_after: Until ``docker start`` of the killed container returned.
+        restarted_after: Until the restarted worker logged ``worker starting``.
+        working_after: Until the restarted worker started its next job.
+        retaken_after: Until some worker started the interrupted job again.
+    """
 
     at: float
     worker: str
     job: str | None
     recovered_after: float | None = None
+    started_after: float | None = None
+    restarted_after: float | None = None
+    working_after: float | None = None
+    retaken_after: float | None = None
 
 
 @dataclass
@@ -106,6 +126,15 @@ class SoakResult:
         """Seconds from the last kill that interrupted each job to that job's success."""
         return [k.recovered_after for k in self.kills if k.recovered_after is not None]
 
+    def steps(self) -> dict[str, list[float]]:
+        """Each measured recovery step of the kills (see :class:`Kill`), by name."""
+        return {
+            "container started": [k.started_after for k in self.kills if k.started_after],
+            "restarted": [k.restarted_after for k in self.kills if k.restarted_after is not None],
+            "next job": [k.working_after for k in self.kills if k.working_after is not None],
+            "job retaken": [k.retaken_after for k in self.kills if k.retaken_after is not None],
+        }
+
     @property
     def interrupted_jobs(self) -> set[str]:
         """Jobs that at least one kill interrupted."""
@@ -128,7 +157,7 @@ class SoakResult:
         lines = [
             f"{len(self.rows)} jobs, {self.config.workers} workers, "
             f"{'chaos' if self.config.chaos else 'calm'}: {self.elapsed:.1f} s, "
-            f"{self.throughput:.1f} jobs/min",
+            f"{self.throughput:.1f} jobs/min; one job (start to success) median {self.run_s:.1f} s",
             f"kills: {len(self.kills)} ({sum(1 for k in self.kills if k.job)} interrupted a job; "
             f"{len(self.interrupted_jobs)} jobs interrupted, recovery counted from each one's "
             "last kill); other faults: "
@@ -141,6 +170,13 @@ class SoakResult:
                 f"{max(rec):.1f} s (target <= {self.recovery_target:.1f} s = visibility "
                 f"{self.config.visibility_timeout} s + one job {self.run_s:.1f} s + 10 s)"
             )
+        steps = [
+            f"{name} median {statistics.median(v):.1f} s, max {max(v):.1f} s"
+            for name, v in self.steps().items()
+            if v
+        ]
+        if steps:
+            lines.append("after a kill: " + "; ".join(steps))
         return lines
 
 
@@ -245,8 +281,10 @@ class Chaos:
             job = in_flight_job(worker)
         at = time.time()
         worker.kill9()
-        self.result.kills.append(Kill(at, worker.name, job))
+        kill = Kill(at, worker.name, job)
+        self.result.kills.append(kill)
         container.start()  # as compose's restart policy would
+        kill.started_after = time.time() - at
 
     def _run(self) -> None:
         try:
@@ -386,10 +424,34 @@ def run_soak(stack: Stack, config: SoakConfig, queries: list[str] | None = None)
         row = result.rows.get(kill.job or "")
         if row is not None and row["status"] == "succeeded":
             kill.recovered_after = _epoch(row["finished"]) - kill.at
+    _time_steps(result, workers)
+    if config.log_dir is not None:
+        config.log_dir.mkdir(parents=True, exist_ok=True)
+        for w in workers:
+            (config.log_dir / f"{w.name}.jsonl").write_text(w.text())
     for w in workers:
         w.remove()
     stack.workers = [w for w in stack.workers if w not in workers]
     return result
+
+
+def _time_steps(result: SoakResult, workers: list[WorkerContainer]) -> None:
+    """Fill in each kill's restart, next-job and retake times from the workers' logs."""
+    lines = {w.name: [x for x in w.logs() if "ts" in x] for w in workers}
+    started = sorted(
+        (float(x["ts"]), str(x["job"]))
+        for logs in lines.values()
+        for x in logs
+        if x.get("msg") == "job started"
+    )
+    for kill in result.kills:
+        own = [x for x in lines.get(kill.worker, []) if float(x["ts"]) > kill.at]
+        first = next((float(x["ts"]) for x in own if x.get("msg") == "worker starting"), None)
+        job = next((float(x["ts"]) for x in own if x.get("msg") == "job started"), None)
+        again = next((t for t, j in started if j == kill.job and t > kill.at), None)
+        kill.restarted_after = None if first is None else first - kill.at
+        kill.working_after = None if job is None else job - kill.at
+        kill.retaken_after = None if again is None else again - kill.at
 
 
 def _epoch(value: Any) -> float:

@@ -12,11 +12,14 @@ Delivery contract (at-least-once, idempotent by job id):
    the message is deleted without running anything.
 5. Results go to ``<results container>/<job id>/`` (same names on every attempt), then the row
    is marked succeeded (etag-guarded, so only once), then the message is deleted.
-6. With ``BLAST_EXIT_WHEN_IDLE`` the worker exits 0 once the queue has been empty (or absent)
+6. The message in hand and its latest pop receipt are kept in a lease journal on the cache
+   volume (:mod:`blast_worker.journal`); a worker restarted after ``kill -9`` makes that
+   message visible again at once instead of leaving it hidden for the rest of its timeout.
+7. With ``BLAST_EXIT_WHEN_IDLE`` the worker exits 0 once the queue has been empty (or absent)
    that long; it only checks between jobs, so it never holds a lease when it exits.
-7. On SIGTERM the worker takes no new message; the current job may finish within
+8. On SIGTERM the worker takes no new message; the current job may finish within
    ``BLAST_STOP_TIMEOUT``, else BLAST is killed and the message is made visible again.
-8. Storage errors that are transient (no connection, 5xx, 429) are retried with exponential
+9. Storage errors that are transient (no connection, 5xx, 429) are retried with exponential
    backoff and full jitter; anything else is a bug and propagates.
 """
 
@@ -63,6 +66,7 @@ from blast_worker.backoff import Backoff, is_transient
 from blast_worker.config import WorkerConfig, load_worker_config
 from blast_worker.health import HealthState, serve
 from blast_worker.hitseqs import write_hit_fasta
+from blast_worker.journal import LeaseJournal
 from blast_worker.jsonlog import job_context, kv
 from blast_worker.provision import Provisioner, ProvisionError
 from blast_worker.runner import BlastError, blast_argv, count_hits, formatter_argv, run
@@ -87,17 +91,25 @@ class Lease:
     """A received message and its current pop receipt.
 
     Args:
-        worker: The owning worker (for its queue, config and health).
+        worker: The owning worker (for its queue, config, health and lease journal).
         msg: The received message.
+        job_id: Its job id if known (for the journal).
     """
 
-    def __init__(self, worker: Worker, msg: QueueMessage) -> None:
+    def __init__(self, worker: Worker, msg: QueueMessage, job_id: str | None = None) -> None:
         self.worker = worker
         self.msg = msg
         self.id: str = msg.id
         self.receipt: str | None = msg.pop_receipt
+        self.job_id = job_id
         self.lost = False
         self.last_extended = time.monotonic()
+        self.journal()
+
+    def journal(self) -> None:
+        """Record the current receipt in the worker's lease journal (if it has one)."""
+        if self.worker.journal is not None and self.receipt:
+            self.worker.journal.record(self.id, self.receipt, self.job_id)
 
     def due(self) -> bool:
         """True when a third of the visibility timeout has passed since the last extension."""
@@ -113,11 +125,13 @@ class Lease:
                 self.id, self.receipt, visibility_timeout=self.worker.cfg.visibility_timeout
             )
             self.receipt = updated.pop_receipt
+            self.journal()
             self.worker.health.touch()
-        except ResourceNotFoundError:
-            self.lost = True
-            log.warning("lost the message lease (another worker may redeliver it)")
         except AzureError as exc:
+            if lease_gone(exc):
+                self.lost = True
+                log.warning("lost the message lease (another worker may redeliver it)")
+                return
             if not is_transient(exc):
                 raise
             log.warning("could not extend the message lease: %s", _brief(exc))
@@ -131,7 +145,9 @@ class Lease:
             self.worker.retry(
                 lambda: self.worker.storage.queue.delete_message(self.id, self.receipt)
             )
-        except ResourceNotFoundError:
+        except HttpResponseError as exc:
+            if not lease_gone(exc):
+                raise
             log.info("message already gone (redelivered elsewhere); results are idempotent")
         except Released:
             log.warning(
@@ -150,6 +166,23 @@ class Lease:
             log.warning(
                 "could not release the message (%s); it reappears after its timeout", _brief(exc)
             )
+
+
+def lease_gone(exc: BaseException) -> bool:
+    """True when a queue call failed because the pop receipt no longer holds the message:
+    it was deleted (404), or its visibility ran out and another receive changed the receipt
+    (400 PopReceiptMismatch).
+
+    Args:
+        exc: The exception of ``update_message`` or ``delete_message``.
+    """
+    if isinstance(exc, ResourceNotFoundError):
+        return True
+    return (
+        isinstance(exc, HttpResponseError)
+        and exc.status_code == 400
+        and getattr(exc, "error_code", None) == "PopReceiptMismatch"
+    )
 
 
 def _brief(exc: BaseException) -> str:
@@ -173,6 +206,7 @@ class Worker:
         self.stop_event = threading.Event()
         self.stop_requested_at: float | None = None
         self.backoff = Backoff()
+        self.journal: LeaseJournal | None = None
         self.provisioner = Provisioner(
             self.storage.container(cfg.storage.db_container),
             cfg.db_cache,
@@ -235,6 +269,49 @@ class Worker:
 
     # -- main loop ---------------------------------------------------------------------
 
+    def open_journal(self) -> None:
+        """Lock this worker's lease journal; a journal that cannot be used is logged and
+        the worker runs without one (a restart then waits out the visibility timeout)."""
+        try:
+            self.journal = LeaseJournal.open(self.cfg.db_cache)
+        except OSError as exc:
+            log.warning("no lease journal in %s: %s", self.cfg.db_cache, _brief(exc))
+
+    def release_held(self) -> None:
+        """Make the message that this worker held when it last died visible again at once.
+
+        The update uses the recorded pop receipt, so it succeeds only while no one else has
+        received the message since and it was not deleted (see :mod:`blast_worker.journal`).
+        """
+        held = self.journal.held() if self.journal is not None else None
+        if self.journal is None or held is None:
+            return
+        with job_context(held.job_id):
+            try:
+                self.retry(
+                    lambda: self.storage.queue.update_message(
+                        held.message_id, held.pop_receipt, visibility_timeout=0
+                    )
+                )
+                log.info(
+                    "released the message held before the restart",
+                    extra=kv(
+                        message_id=held.message_id,
+                        held_s=round(time.time() - held.recorded_at, 3),
+                    ),
+                )
+            except Released:
+                return  # stopping: keep the record for the next start
+            except HttpResponseError as exc:
+                if not lease_gone(exc):
+                    raise
+                # Deleted, taken by another worker after its timeout, or released already.
+                log.info(
+                    "the message held before the restart is no longer ours; nothing to release",
+                    extra=kv(message_id=held.message_id, status=exc.status_code),
+                )
+        self.journal.clear()
+
     def provision_startup(self) -> None:
         """Provision ``BLAST_DBS``; a database that cannot be verified is logged, not fatal."""
         for name in self.cfg.dbs:
@@ -274,6 +351,8 @@ class Worker:
                 cache=str(self.cfg.db_cache),
             ),
         )
+        self.open_journal()
+        self.release_held()
         self.provision_startup()
         self.health.set("idle")
         # Monotonic time of the first empty poll in a row (exit-when-idle mode).
@@ -338,12 +417,12 @@ class Worker:
         Args:
             msg: The received message.
         """
-        lease = Lease(self, msg)
         body = msg.content if isinstance(msg.content, str) else str(msg.content)
         try:
             hint = peek_job_id(decode_body(body))
         except MessageError:
             hint = None
+        lease = Lease(self, msg, hint)
         with job_context(hint):
             try:
                 self._handle(lease, body, hint)
@@ -355,6 +434,10 @@ class Worker:
                         status="queued",
                         error="released by a stopping worker; will be retried",
                     )
+        # Done with the message (deleted, released or poisoned). After an unexpected error
+        # the record stays, and the restarted worker releases the message at once.
+        if self.journal is not None:
+            self.journal.clear()
 
     def _handle(self, lease: Lease, body: str, hint: str | None) -> None:
         msg = lease.msg

@@ -3,6 +3,7 @@ and a storage outage. Every job must still end succeeded exactly once."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from blast_client.demo import DemoSpec, generate, makeblastdb_argv, write_demo
@@ -83,6 +84,60 @@ def test_kill_9_mid_job_loses_and_duplicates_nothing(stack: Stack) -> None:
     assert stack.storage.queue.peek_messages() == []
     assert stack.storage.poison.peek_messages() == []
     assert w2.alive
+
+
+def test_a_restarted_worker_releases_its_message_at_once_and_only_its_own(
+    stack: Stack,
+) -> None:
+    # A visibility timeout far beyond the test's wait: the job killed mid-search can only
+    # come back in time if the restarted worker hands its message back (lease journal).
+    leases = stack.root / "journal-cache" / ".leases"
+    leases.mkdir(parents=True)
+    leases.chmod(0o777)  # the test writes a record below; the worker runs as uid 1000
+    w = stack.start_worker(
+        BLAST_DBS=BIG_DB,
+        BLAST_VISIBILITY_TIMEOUT="900",
+        BLAST_DB_CACHE=str(leases.parent),
+    )
+    w.wait_state("idle", timeout=120)
+    queries = big_queries()
+    fasta = "".join(queries[i % len(queries)] for i in range(30))
+    ids = stack.submit(fasta, "--db", BIG_DB, "--batch-len", "2000", "--task", "dc-megablast")
+    killed_job = kill_mid_blast(w)
+    w.container.start()  # as compose's restart policy does
+    stack.cli("wait", *ids, "--timeout", "300", "--interval", "0.5")
+    assert_succeeded_once(stack, ids)
+    row = JobLog(stack.storage.table).get(killed_job)
+    assert row is not None and row["attempts"] >= 2
+    released = [
+        x for x in w.logs() if x.get("msg") == "released the message held before the restart"
+    ]
+    assert [x["job"] for x in released] == [killed_job]
+
+    # A record whose message another worker has taken since (its timeout ran out) must not
+    # release it: the old pop receipt no longer matches.
+    w.kill9()
+    [late] = stack.submit(queries[0], "--db", BIG_DB)
+    queue = stack.storage.queue
+    first = wait_for(lambda: queue.receive_message(visibility_timeout=1), 30, "the message")
+    journal = leases / f"{w.container.attrs['Config']['Hostname']}.json"
+    journal.write_text(
+        json.dumps({"message_id": first.id, "pop_receipt": first.pop_receipt, "job_id": late})
+    )
+    taken = wait_for(lambda: queue.receive_message(visibility_timeout=900), 30, "redelivery")
+    assert taken.id == first.id
+    w.container.start()
+    w.wait_state("idle", timeout=120)
+    assert not journal.exists()
+    lines = [x for x in w.logs() if x.get("job") == late]
+    assert [x["msg"] for x in lines] == [
+        "the message held before the restart is no longer ours; nothing to release"
+    ]
+    assert queue.peek_messages() == []  # still hidden: its holder keeps it
+    queue.update_message(taken.id, taken.pop_receipt, visibility_timeout=0)  # holder gives up
+    stack.cli("wait", late, "--timeout", "120", "--interval", "0.5")
+    assert_succeeded_once(stack, [late])
+    assert queue.peek_messages() == [] and stack.storage.poison.peek_messages() == []
 
 
 def test_download_killed_halfway_resumes_and_verifies(stack: Stack, tmp_path: Path) -> None:
