@@ -21,14 +21,16 @@ class Backoff:
     Attributes:
         base: First ceiling in seconds (default 0.5).
         factor: Growth per failure (default 2).
-        cap: Largest ceiling in seconds (default 30).
+        cap: Largest ceiling in seconds (default 10).
         rand: Source of uniform numbers in [0, 1); injectable for tests.
         attempt: Failures since the last success.
     """
 
     base: float = 0.5
     factor: float = 2.0
-    cap: float = 30.0
+    # 10 s, not longer: after a storage outage a worker resumes at most 10 s late (the soak's
+    # recovery bound), and a few workers polling every few seconds cost storage nothing.
+    cap: float = 10.0
     rand: Callable[[], float] = field(default=random.random)
     attempt: int = 0
 
