@@ -239,7 +239,14 @@ def test_hostile_input_fails_clearly_and_worker_survives(
     assert worker.fs_changes() == []  # docker diff: nothing outside cache, work, cwd, /tmp
     assert list(worker.cwd.iterdir()) == []
     assert list(worker.work.iterdir()) == []
-    assert sorted(p.name for p in worker.cache.iterdir()) == [".locks", ".staging", DEMO_DB]
+    assert sorted(p.name for p in worker.cache.iterdir()) == [
+        ".leases",
+        ".locks",
+        ".staging",
+        DEMO_DB,
+    ]
+    # The lease journal holds only its lock: every message is done with, none still recorded.
+    assert [p.suffix for p in (worker.cache / ".leases").iterdir()] == [".lock"]
     assert list((worker.cache / ".staging").iterdir()) == []
     levels = {line.get("level") for line in worker.logs()}
     assert "CRITICAL" not in levels and not any(
