@@ -70,8 +70,8 @@ logs: ## Follow the local stack's logs
 ps: ## Show the local stack's containers and their health
 	$(DC) ps
 
-test: venv build ## Run every test: unit tests, then the image and compose integration tests
-	$(VENV)/bin/pytest tests/unit tests/integration
+test: venv build ## Run every test: unit tests, then the image and compose integration tests (prints the 30 slowest)
+	$(VENV)/bin/pytest --durations 30 tests/unit tests/integration
 
 test-unit: venv ## Run the fast unit tests (no Docker needed)
 	$(VENV)/bin/pytest -m "not docker" tests
