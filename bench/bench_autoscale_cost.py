@@ -35,9 +35,7 @@ from azure.data.tables import TableClient
 from blast_client.demo import DemoSpec, generate
 from blast_client.fasta import iter_records
 
-from tests.fakearm import EmulatorSettings, FakeArm
-from tests.integration.conftest import IMAGE_PREFIX, TAG
-from tests.integration.run.conftest import BIN, RunStack, emulator_env, open_run_stack
+from tests.integration.run.conftest import BIN, RunStack, emulated_run_stack
 
 BATCHES = 40
 DB = DemoSpec(name="bench", seqs=20000, seq_len=2000)
@@ -135,13 +133,9 @@ def main() -> None:
     parser.add_argument("--long-kb", type=int, default=3000, help="kb of each long query")
     parser.add_argument("--scale-in-after", default="10s")
     args = parser.parse_args()
-    settings = EmulatorSettings(image_prefix=IMAGE_PREFIX, image_tag=TAG, restart_delay=0.2)
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-autoscale-") as tmp,
-        FakeArm(emulate=settings, listen_for_containers=True) as arm,
-    ):
+    with tempfile.TemporaryDirectory(prefix="bench-autoscale-") as tmp:
         root = Path(tmp)
-        with open_run_stack(arm, emulator_env(arm, root), root) as stack:
+        with emulated_run_stack(root) as stack:
             stack.in_worker_image(
                 "import subprocess,sys; sys.exit(subprocess.run(['blast-jobs','init','--demo-db',"
                 f"'bench','--demo-seqs','{DB.seqs}','--demo-seq-len','{DB.seq_len}']).returncode)"

@@ -29,9 +29,7 @@ from blast_client import BlastClient
 from blast_client.demo import DemoSpec, generate
 from blast_client.fasta import iter_records, join_records
 
-from tests.fakearm import EmulatorSettings, FakeArm
-from tests.integration.conftest import IMAGE_PREFIX, TAG
-from tests.integration.run.conftest import BIN, emulator_env, open_run_stack, wait_for
+from tests.integration.run.conftest import BIN, emulated_run_stack, wait_for
 
 
 def main() -> None:
@@ -43,13 +41,9 @@ def main() -> None:
     args = parser.parse_args()
     idle_s = float(args.exit_when_idle.rstrip("s"))
     records = list(iter_records(generate(DemoSpec(name="demo")).queries))[: args.batches]
-    settings = EmulatorSettings(image_prefix=IMAGE_PREFIX, image_tag=TAG, restart_delay=0.2)
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-run-") as tmp,
-        FakeArm(emulate=settings, listen_for_containers=True) as arm,
-    ):
+    with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
         root = Path(tmp)
-        with open_run_stack(arm, emulator_env(arm, root), root) as stack:
+        with emulated_run_stack(root) as stack:
             stack.env["DEPLOYER_RUN_EXIT_WHEN_IDLE"] = args.exit_when_idle
             queries = root / "q.fa"
             queries.write_text(join_records(records))

@@ -251,16 +251,23 @@ def emulator_env(arm: FakeArm, root: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def run_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunStack]:
-    """One emulator plus Azurite (with the demo database) for a module's tests; each test
-    uses its own deployment name."""
-    root = tmp_path_factory.mktemp("run")
+@contextlib.contextmanager
+def emulated_run_stack(root: Path) -> Iterator[RunStack]:
+    """The local ACI emulator (this build's images) and :func:`open_run_stack` on it, with
+    state under ``root``; used by the tests and the run benches."""
     settings = EmulatorSettings(image_prefix=IMAGE_PREFIX, image_tag=TAG, restart_delay=0.2)
     with (
         FakeArm(emulate=settings, listen_for_containers=True) as arm,
         open_run_stack(arm, emulator_env(arm, root), root) as stack,
     ):
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def run_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunStack]:
+    """One emulator plus Azurite (with the demo database) for a module's tests; each test
+    uses its own deployment name."""
+    with emulated_run_stack(tmp_path_factory.mktemp("run")) as stack:
         yield stack
 
 
@@ -291,4 +298,4 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-__all__ = ["DIRECT_BLASTN", "RunStack", "open_run_stack", "wait_for", "write"]
+__all__ = ["DIRECT_BLASTN", "RunStack", "emulated_run_stack", "open_run_stack", "wait_for", "write"]
