@@ -17,19 +17,18 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
 import typer
+from blast_client.cli.output import Output, output_format
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
 from deployer import api
-from deployer.cli.options import Output
 from deployer.errors import DeployerError
 
 P = ParamSpec("P")
@@ -61,24 +60,6 @@ def envelope(command: str, result: Any = None, error: DeployerError | None = Non
             "exit_code": int(error.exit_code),
         }
     return json.dumps(body, indent=2, sort_keys=True, default=str)
-
-
-_given_before: ContextVar[Output | None] = ContextVar("output_before_command", default=None)
-
-
-def remember_output(given: Output | None) -> None:
-    """Keep the ``--output`` given before the command (the app's callback calls this)."""
-    _given_before.set(given)
-
-
-def output_format(given: Output | None) -> Output:
-    """Return the command's output format: its own ``--output``, else the one given
-    before the command, else text.
-
-    Args:
-        given (Output | None): The command's own ``--output``; None when not given.
-    """
-    return given or _given_before.get() or Output.text
 
 
 def guarded(command: str) -> Callable[[Callable[P, R]], Callable[P, R]]:

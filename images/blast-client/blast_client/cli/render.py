@@ -16,8 +16,12 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
+import typer
+
+from blast_client.cli.context import Context
+from blast_client.cli.output import Output, output_format
 from blast_client.errors import BlastClientError
 
 EXIT_OK = 0
@@ -111,3 +115,20 @@ def emit_error(command: str, exc: BlastClientError, output: str) -> int:
     else:
         sys.stderr.write(error_line(exc))
     return exc.exit_code
+
+
+def run(command: str, output: Output | None, action: Callable[[Context], Result]) -> NoReturn:
+    """Run one command: resolve ``--output``, print its result or error, exit with its code.
+
+    Args:
+        command: Command name, recorded in the JSON envelope.
+        output: The command's own ``--output`` (None: the one before the command, or text).
+        action: Does the work with a fresh :class:`Context`.
+    """
+    fmt = output_format(output)
+    ctx = Context(output=fmt)
+    try:
+        code = emit(command, action(ctx), fmt)
+    except BlastClientError as exc:
+        code = emit_error(command, exc, fmt)
+    raise typer.Exit(code)
