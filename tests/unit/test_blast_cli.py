@@ -93,12 +93,14 @@ def test_json_envelope_and_text() -> None:
         "ok": True,
         "command": "status",
         "data": {"a": 1},
+        "error": None,
     }
     out = io.StringIO()
     assert emit("status", Result({"a": 1}, lambda d: f"a={d['a']}"), "text", out) == 0
     assert out.getvalue() == "a=1\n"
     out = io.StringIO()
     failed = BlastClientError("1 of 1 jobs did not succeed")
+    # A failure keeps the same four keys; data is the partial result (the jobs waited for).
     assert emit("wait", Result([], error=failed), "json", out) == 1
     assert json.loads(out.getvalue()) == {
         "command": "wait",

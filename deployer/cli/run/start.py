@@ -10,6 +10,7 @@ import typer
 from deployer.cli import options as o
 from deployer.cli.output import emit, err, guarded, out
 from deployer.cli.run.show import Follower, summary
+from deployer.errors import DeployerError
 from deployer.run import api
 
 
@@ -75,6 +76,15 @@ def command(
     with Follower(live) as follow:
         api.watch(run.run_id, overrides, on_progress=follow, scaler=started.scaler)
     result = api.results(run.run_id, out_dir)
-    emit("run", result, output, summary)
     if result.status != "succeeded":
-        raise typer.Exit(1)
+        if output != o.Output.json:
+            summary(result)
+        raise DeployerError(
+            f"run {run.run_id} {result.status}: {result.reason}",
+            hint=f"the manifest in {result.out_dir}/ lists every batch and its state"
+            if result.out_dir
+            else None,
+            code="RunFailed",
+            data=result,  # the envelope's data: the summary of what did finish
+        )
+    emit("run", result, output, summary)
