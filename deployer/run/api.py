@@ -18,6 +18,7 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from blast_client import BlastClient, BlastClientError, JobStatus
 from blast_client.fasta import detect_molecule, iter_records
+from blast_client.joblog import FINAL as JOB_FINAL
 
 from deployer import api as deployer_api
 from deployer import defaults, deployment_secrets, pricing
@@ -35,7 +36,7 @@ from deployer.run.billing import Bill, bill_of, price
 from deployer.run.decide import group_size
 from deployer.run.groups import RUN_TAG, janitor_group, worker_groups
 from deployer.run.janitor import Janitor, drop_queues
-from deployer.run.state import FINAL, JOB_FINAL, Batch, Run, is_run_id, new_run_id, queue_name
+from deployer.run.state import FINAL, Batch, Run, is_run_id, new_run_id, queue_name
 from deployer.run.store import Conflict, RunStore
 from deployer.settings import Overrides, Settings, resolve_settings
 from deployer.workload import Workload, duration_seconds, load

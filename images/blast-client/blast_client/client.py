@@ -70,7 +70,7 @@ class JobStatus:
 
     Attributes:
         job_id: The job id.
-        status: queued, running, succeeded, failed, poisoned, or unknown (no row yet).
+        status: One of ``joblog.STATUSES``, or unknown (no row yet).
         program: BLAST program.
         db: Database name.
         name: Label given at submission ("" or None when none).
@@ -104,7 +104,7 @@ class JobStatus:
 
     @property
     def final(self) -> bool:
-        """True once the job succeeded, failed or was poisoned."""
+        """True once the job succeeded, failed, was poisoned or cancelled (:data:`FINAL`)."""
         return self.status in FINAL
 
     def result_blob(self, fmt: int) -> str:

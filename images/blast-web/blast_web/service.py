@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from blast_client import BlastClientError, DatabaseInfo, JobNotFound, JobSpec, JobStatus, NoResult
+from blast_client.joblog import FINAL
 
 from blast_web.report import Report, parse_reports
 
@@ -91,16 +92,15 @@ def search_state(statuses: Sequence[str]) -> str:
     """One state for a search from its jobs' states.
 
     Args:
-        statuses: Each job's status (queued, running, succeeded, failed, poisoned, unknown).
+        statuses: Each job's status (``blast_client.joblog.STATUSES``, or unknown).
 
     Returns:
         ``queued`` (nothing started), ``running``, ``succeeded``, ``failed`` (nothing
         succeeded) or ``partial`` (finished, some batches failed).
     """
-    final = {"succeeded", "failed", "poisoned"}
     if not statuses:
         return "queued"
-    if any(s not in final for s in statuses):
+    if any(s not in FINAL for s in statuses):
         started = any(s != "queued" and s != "unknown" for s in statuses)
         return "running" if started else "queued"
     if all(s == "succeeded" for s in statuses):

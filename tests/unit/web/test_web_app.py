@@ -253,6 +253,22 @@ def test_a_multi_batch_search_is_one_search_with_progress(fake: FakeClient) -> N
         assert "Query 3" in page.text and "No hits for this query" in page.text
 
 
+def test_cancelled_batches_end_a_search(fake: FakeClient) -> None:
+    # `deployer run cancel` and a run's TTL write "cancelled": final, not succeeded.
+    with make_client(fake) as web:
+        web.get(f"/?token={TOKEN}")
+        token = csrf(web.get("/").text)
+        original = fake.plan
+        fake.plan = lambda *a, **k: original(*a, **{**k, "batch_len": 150})  # type: ignore[method-assign]
+        web.post("/", data={"csrf_token": token, "query": DNA + DNA, "db": "demo"})
+        first, second = fake.submitted
+        fake.finish(first.job_id, {15: report_doc([("seq1", 150, 1)])})
+        fake.finish(second.job_id, {}, status="cancelled")
+        state = web.get(f"/searches/{first.run_id}/status.json").json()
+        assert state["state"] == "partial" and state["final"] and state["done"] == 2
+        assert state["errors"] == ["batch 2: cancelled"]
+
+
 def test_a_database_uploaded_a_moment_ago_is_offered_and_accepted(
     web: TestClient, fake: FakeClient
 ) -> None:
