@@ -3,7 +3,9 @@ results, alignments and downloads, over the real library's planning and a jobs s
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from collections.abc import Iterator
 
 import pytest
@@ -251,6 +253,51 @@ def test_a_multi_batch_search_is_one_search_with_progress(fake: FakeClient) -> N
         assert web.get(f"/searches/{run}/download/tsv").content == b"1\n2\n3\n"
         page = web.get(f"/searches/{run}?q=3")
         assert "Query 3" in page.text and "No hits for this query" in page.text
+
+
+def test_a_batch_that_is_not_blast_json_is_named_and_the_rest_shown(fake: FakeClient) -> None:
+    # The same merge as `deployer run`'s (blast_client.merge): a bad part is never dropped
+    # silently; here the page says which batch it is and shows the others.
+    with make_client(fake) as web:
+        web.get(f"/?token={TOKEN}")
+        token = csrf(web.get("/").text)
+        original = fake.plan
+        fake.plan = lambda *a, **k: original(*a, **{**k, "batch_len": 150})  # type: ignore[method-assign]
+        query = DNA + DNA.replace("seq1", "seq2") + DNA.replace("seq1", "seq3")
+        web.post("/", data={"csrf_token": token, "query": query, "db": "demo"})
+        first, second, third = fake.submitted
+        fake.finish(first.job_id, {15: report_doc([("seq1", 150, 2)]), 6: b"1\n"})
+        fake.finish(second.job_id, {15: b"<html>gateway timeout</html>", 6: b"2\n"})
+        fake.finish(third.job_id, {15: report_doc([("seq3", 150, 1)]), 6: b"3\n"})
+        run = first.run_id
+        page = web.get(f"/searches/{run}")
+        assert page.status_code == 200 and "Query 1" in page.text
+        assert "The results of batch 2: outfmt 15 result is not BLAST JSON" in page.text
+        assert "(2, 3 hits)" in page.text  # the queries of batches 1 and 3
+        assert "seq3" in web.get(f"/searches/{run}?q=2").text
+        merged = web.get(f"/searches/{run}/download/json").json()["BlastOutput2"]
+        titles = [r["report"]["results"]["search"]["query_title"] for r in merged]
+        assert titles == ["seq1", "seq3"]
+        assert web.get(f"/searches/{run}/download/tsv").content == b"1\n2\n3\n"
+
+
+def test_archives_of_several_batches_are_zipped_by_batch_number(fake: FakeClient) -> None:
+    with make_client(fake) as web:
+        web.get(f"/?token={TOKEN}")
+        token = csrf(web.get("/").text)
+        original = fake.plan
+        fake.plan = lambda *a, **k: original(*a, **{**k, "batch_len": 150})  # type: ignore[method-assign]
+        query = DNA + DNA.replace("seq1", "seq2") + DNA.replace("seq1", "seq3")
+        web.post("/", data={"csrf_token": token, "query": query, "db": "demo"})
+        first, second, third = fake.submitted
+        fake.finish(first.job_id, {11: b"A1"})
+        fake.finish(second.job_id, {}, status="failed")
+        fake.finish(third.job_id, {11: b"A3"})
+        zipped = web.get(f"/searches/{first.run_id}/download/archive")
+        base = f"blast-{first.run_id}"
+        assert zipped.headers["content-disposition"] == f'attachment; filename="{base}.zip"'
+        with zipfile.ZipFile(io.BytesIO(zipped.content)) as archive:
+            assert archive.namelist() == [f"{base}-batch001.asn1", f"{base}-batch003.asn1"]
 
 
 def test_cancelled_batches_end_a_search(fake: FakeClient) -> None:
