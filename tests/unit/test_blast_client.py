@@ -19,7 +19,7 @@ from blast_client.joblog import (
     index_row,
     run_partition,
 )
-from blast_client.messages import parse_message
+from blast_client.messages import hit_fasta_blob, parse_message, query_blob
 
 
 def fasta(*lengths: int) -> str:
@@ -96,6 +96,8 @@ def test_job_status_from_a_row() -> None:
     )
     assert st.final and st.submitted == when.timestamp() and st.results[15] == "https://x/15"
     assert st.result_blob(6) == "job-1/results.6.tsv"
+    # The layout the worker writes and every reader reads (blast_client.messages).
+    assert (hit_fasta_blob("job-1"), query_blob("job-1")) == ("job-1/hits.fasta", "job-1/query.fa")
     doc = st.to_json()
     assert doc["status"] == "succeeded" and doc["blast_s"] == 1.5 and doc["results"]["6"]
     assert not JobStatus("job-2", "unknown").final

@@ -12,6 +12,7 @@ from deployer.cli.output import emit, err, guarded, out
 from deployer.cli.run.show import Follower, summary
 from deployer.errors import DeployerError
 from deployer.run import api
+from deployer.run.merge import MERGED_FORMATS
 
 
 @guarded("run")
@@ -25,7 +26,11 @@ def command(
     task: Annotated[str | None, typer.Option("--task", help="BLAST -task.")] = None,
     evalue: Annotated[float | None, typer.Option("--evalue", help="BLAST -evalue.")] = None,
     outfmt: Annotated[
-        str, typer.Option("--outfmt", help="Merged formats: 6, 7, 15 (e.g. 6,15).")
+        str,
+        typer.Option(
+            "--outfmt",
+            help=f"Merged formats: {', '.join(map(str, MERGED_FORMATS))} (e.g. 6,15).",
+        ),
     ] = "6",
     batch_len: Annotated[
         int | None,
