@@ -35,6 +35,10 @@ class Overrides:
     image_tag: str | None = None
 
 
+NO_OVERRIDES = Overrides()
+"""Nothing given on the command line: every setting comes from the file or the environment."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the planner and the backend need, resolved.

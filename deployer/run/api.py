@@ -19,14 +19,12 @@ from azure.core.exceptions import ResourceNotFoundError
 from blast_client import BlastClient, BlastClientError, JobStatus
 from blast_client.fasta import detect_molecule, iter_records
 
-from deployer import api as deployer_api
 from deployer import defaults, deployment_secrets, pricing
-from deployer.arm import is_loopback
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.cluster import Cluster
 from deployer.defaults import Env
 from deployer.deployment_secrets import Secret
-from deployer.errors import AzureError, DeployerError, InputError, MissingSettingError
+from deployer.errors import AzureError, DeployerError, InputError
 from deployer.plan import Action, Change, GroupSpec, _storage_env
 from deployer.run import merge
 from deployer.run.autoscaling import DECISIONS_SHOWN, RunScaler, decisions, run_scaler
@@ -37,10 +35,16 @@ from deployer.run.groups import RUN_TAG, janitor_group, worker_groups
 from deployer.run.janitor import Janitor, drop_queues
 from deployer.run.state import FINAL, JOB_FINAL, Batch, Run, is_run_id, new_run_id, queue_name
 from deployer.run.store import Conflict, RunStore
-from deployer.settings import Overrides, Settings, resolve_settings
+from deployer.scope import (
+    ArmAccess,
+    BackendFactory,
+    aci_backend,
+    janitor_arm_access,
+    scope_settings,
+    storage_client,
+)
+from deployer.settings import NO_OVERRIDES, Overrides, Settings, resolve_settings
 from deployer.workload import Workload, duration_seconds, load
-
-BackendFactory = Callable[[Settings], Backend]
 
 DEFAULT_EXIT_WHEN_IDLE = "120s"
 DEFAULT_JANITOR_INTERVAL = 10.0
@@ -75,27 +79,6 @@ def _error(exc: BlastClientError) -> DeployerError:
     if exc.exit_code == 2:
         return InputError(exc.message, hint=exc.hint, code=exc.code)
     return DeployerError(exc.message, hint=exc.hint, code=exc.code)
-
-
-def storage_client(queue: str | None = None, settings: Settings | None = None) -> BlastClient:
-    """The BLAST client of the run's storage: the deployment's account, else the environment.
-
-    Args:
-        queue (str | None): The run's queue.
-        settings (Settings | None): Resolved settings (their storage account wins).
-
-    Raises:
-        MissingSettingError: when no storage is configured.
-    """
-    try:
-        if settings is not None and settings.storage_account:
-            return BlastClient(account_name=settings.storage_account, queue=queue)
-        return BlastClient.from_env(queue=queue)
-    except BlastClientError as exc:
-        raise MissingSettingError(
-            f"no storage for the run: {exc.message}",
-            hint="set deployment.storage_account, or export AZURE_STORAGE_CONNECTION_STRING",
-        ) from None
 
 
 # --- start -------------------------------------------------------------------------
@@ -169,20 +152,15 @@ def _check_molecules(client: BlastClient, fasta: str, db: str, program: str) -> 
         )
 
 
-def _janitor_access(settings: Settings, detach: bool) -> tuple[str | None, str | None] | None:
-    """(ARM endpoint, token) for the janitor group, or None when the CLI must be the janitor.
+def _janitor_access(settings: Settings, detach: bool) -> ArmAccess | None:
+    """How the janitor group signs in, or None when the CLI must be the janitor.
 
     Raises:
         InputError: for ``--detach`` when the janitor cannot sign in.
     """
-    endpoint = os.environ.get(Env.ARM_ENDPOINT)
-    from urllib.parse import urlsplit
-
-    if endpoint and is_loopback(urlsplit(endpoint).hostname):
-        # The local emulator: containers reach the same loopback URL, and take its token.
-        return endpoint, os.environ.get(Env.ACCESS_TOKEN)
-    if settings.managed_identity and settings.managed_identity_client_id:
-        return endpoint, None
+    access = janitor_arm_access()
+    if access.local or (settings.managed_identity and settings.managed_identity_client_id):
+        return access
     if detach:
         raise InputError(
             "--detach needs a managed identity: the janitor group finishes the run in Azure "
@@ -210,9 +188,9 @@ def _settings(workload: Workload, overrides: Overrides) -> Settings:
 
 def start(
     request: RunRequest,
-    overrides: Overrides = deployer_api.NO_OVERRIDES,
+    overrides: Overrides = NO_OVERRIDES,
     *,
-    backend_factory: BackendFactory = deployer_api.aci_backend,
+    backend_factory: BackendFactory = aci_backend,
     clock: Callable[[], float] = time.time,
 ) -> Started:
     """Validate, submit the batches under a new run id, then create the run's groups.
@@ -278,8 +256,8 @@ def start(
             _storage_env(settings, workload),
             run_id=run_id,
             interval=interval,
-            arm_endpoint=access[0],
-            access_token=access[1],
+            arm_endpoint=access.endpoint,
+            access_token=access.token,
             extra={AUTOSCALE_ENV: Secret(scaler.to_json())} if scaler is not None else None,
         )
         groups.append(janitor)
@@ -444,12 +422,8 @@ def _open(
         (os.environ.get(Env.SUBSCRIPTION) or overrides.subscription)
         and (os.environ.get(Env.RESOURCE_GROUP) or overrides.resource_group)
     ):
-        backend = backend_factory(_scope_settings(found[0].deployment, overrides))
+        backend = backend_factory(scope_settings(None, found[0].deployment, overrides))
     return _Scope(found[0], client, store, backend)
-
-
-def _scope_settings(deployment: str, overrides: Overrides) -> Settings:
-    return deployer_api._scope_settings(None, deployment, overrides)
 
 
 def _groups(scope: _Scope) -> list[ObservedGroup]:
@@ -464,9 +438,9 @@ def _groups(scope: _Scope) -> list[ObservedGroup]:
 
 def status(
     run_id: str,
-    overrides: Overrides = deployer_api.NO_OVERRIDES,
+    overrides: Overrides = NO_OVERRIDES,
     *,
-    backend_factory: BackendFactory = deployer_api.aci_backend,
+    backend_factory: BackendFactory = aci_backend,
 ) -> Progress:
     """The run's state: batches by state, workers, elapsed time, spend so far."""
     scope = _open(run_id, overrides, backend_factory, need_backend=False)
@@ -479,9 +453,9 @@ def status(
 
 def watch(
     run_id: str,
-    overrides: Overrides = deployer_api.NO_OVERRIDES,
+    overrides: Overrides = NO_OVERRIDES,
     *,
-    backend_factory: BackendFactory = deployer_api.aci_backend,
+    backend_factory: BackendFactory = aci_backend,
     on_progress: Callable[[Progress], None] | None = None,
     interval: float = 2.0,
     timeout: float | None = None,
@@ -525,8 +499,8 @@ def janitor_from_env(env: Mapping[str, str]) -> Run:
     interval = float(env.get("JANITOR_INTERVAL") or DEFAULT_JANITOR_INTERVAL)
     client = storage_client(queue_name(run_id))
     store = RunStore(client.storage.table)
-    settings = _scope_settings(deployment, deployer_api.NO_OVERRIDES)
-    backend = deployer_api.aci_backend(settings)
+    settings = scope_settings(None, deployment, NO_OVERRIDES)
+    backend = aci_backend(settings)
     from deployer.run.groups import janitor_group_name
 
     janitor = Janitor(
@@ -596,7 +570,7 @@ def results(
     ``results.15.json``), each batch's archive under ``batches/``, and ``manifest.json``.
     Batches that did not succeed are listed in the manifest and left out of the merge.
     """
-    scope = _open(run_id, deployer_api.NO_OVERRIDES, deployer_api.aci_backend, need_backend=False)
+    scope = _open(run_id, NO_OVERRIDES, aci_backend, need_backend=False)
     run, client = scope.run, scope.client
     jobs = {j.job_id: j for j in client.run_jobs(run_id)}
     unfinished = [
@@ -639,9 +613,9 @@ def results(
 
 def cancel(
     run_id: str,
-    overrides: Overrides = deployer_api.NO_OVERRIDES,
+    overrides: Overrides = NO_OVERRIDES,
     *,
-    backend_factory: BackendFactory = deployer_api.aci_backend,
+    backend_factory: BackendFactory = aci_backend,
     reason: str = "cancelled by the user",
 ) -> Run:
     """Delete the run's groups and mark its unfinished batches ``cancelled``; keep finished
