@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from deployer import contract, defaults, deployment_secrets, pricing, sizing
+from deployer.autoscale import plan_notes
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.cluster import Cluster, Outcome, Progress, raise_for_failures
 from deployer.defaults import Env
@@ -27,6 +28,7 @@ from deployer.errors import (
 )
 from deployer.imagebuild import manifest
 from deployer.plan import Action, Change, GroupSpec, Plan, build, group_names, mpi_notes, mpi_worlds
+from deployer.plan.janitor import deployment_janitor, ending_notes
 from deployer.scope import BackendFactory, aci_backend, janitor_arm_access, scope_settings
 from deployer.settings import NO_OVERRIDES, Overrides, Settings, resolve_settings
 from deployer.workload import Tls, Workload, load
@@ -198,8 +200,6 @@ class _Prepared:
 
         With ``deployment.ttl`` or ``idle_shutdown`` the plan holds the deployment janitor.
         """
-        from deployer.run.groups import deployment_janitor
-
         access = janitor_arm_access()
         return deployment_janitor(
             build(
@@ -279,8 +279,6 @@ def plan(
             offline = True
     if prep is None:
         prep = _prepare(file, workload, overrides, need_azure=False, persist=False)
-    from deployer.autoscale import plan_notes  # imports plan; kept local like run's notes
-
     notes += plan_notes(workload, prep.settings.location, bool(prep.settings.subnet_id))
     if offline:
         desired = prep.plan()
@@ -291,8 +289,6 @@ def plan(
         desired = prep.plan(_head_ip(prep.settings, observed))
         changes = cluster.changes(desired, observed)
     prices = pricing.load(prep.settings.location, prices_file, workload.deployment.prices)
-    from deployer.run.groups import ending_notes
-
     return _plan_result(desired, changes, prices, [*notes, *ending_notes(workload, prep.settings)])
 
 

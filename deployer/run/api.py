@@ -25,13 +25,14 @@ from deployer.cluster import Cluster
 from deployer.defaults import Env
 from deployer.deployment_secrets import Secret
 from deployer.errors import AzureError, DeployerError, InputError
-from deployer.plan import Action, Change, GroupSpec, _storage_env
+from deployer.plan import RUN_TAG, Action, Change, GroupSpec, storage_env
+from deployer.plan.janitor import janitor_group, janitor_group_name
 from deployer.run import merge
 from deployer.run.autoscaling import DECISIONS_SHOWN, RunScaler, decisions, run_scaler
 from deployer.run.autoscaling import ENV as AUTOSCALE_ENV
 from deployer.run.billing import Bill, bill_of, price
 from deployer.run.decide import group_size
-from deployer.run.groups import RUN_TAG, janitor_group, worker_groups
+from deployer.run.groups import worker_groups
 from deployer.run.janitor import Janitor, drop_queues
 from deployer.run.state import FINAL, JOB_FINAL, Batch, Run, is_run_id, new_run_id, queue_name
 from deployer.run.store import Conflict, RunStore
@@ -253,7 +254,7 @@ def start(
     if access is not None:
         janitor = janitor_group(
             settings,
-            _storage_env(settings, workload),
+            storage_env(settings, workload),
             run_id=run_id,
             interval=interval,
             arm_endpoint=access.endpoint,
@@ -501,8 +502,6 @@ def janitor_from_env(env: Mapping[str, str]) -> Run:
     store = RunStore(client.storage.table)
     settings = scope_settings(None, deployment, NO_OVERRIDES)
     backend = aci_backend(settings)
-    from deployer.run.groups import janitor_group_name
-
     janitor = Janitor(
         run_id,
         store,

@@ -41,8 +41,8 @@ from dataclasses import dataclass
 from blast_client.config import read_secret
 
 from deployer.backends.base import Backend, ObservedGroup
+from deployer.plan.janitor import janitor_group_name
 from deployer.run import heartbeat
-from deployer.run.groups import janitor_group_name
 from deployer.scope import aci_backend, scope_settings, storage_client
 from deployer.settings import NO_OVERRIDES
 

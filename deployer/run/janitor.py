@@ -26,6 +26,7 @@ from blast_client import BlastClient
 
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.errors import DeployerError
+from deployer.plan import RUN_TAG
 from deployer.run import decide as d
 from deployer.run import heartbeat
 from deployer.run.autoscaling import (
@@ -35,7 +36,6 @@ from deployer.run.autoscaling import (
     scale_pass,
     worth_recording,
 )
-from deployer.run.groups import RUN_TAG
 from deployer.run.state import Run
 from deployer.run.store import Conflict, RunStore
 
