@@ -26,7 +26,7 @@ from deployer.defaults import Env
 from deployer.deployment_secrets import Secret
 from deployer.errors import AzureError, DeployerError, InputError
 from deployer.plan import RUN_TAG, Action, Change, GroupSpec, storage_env
-from deployer.plan.janitor import janitor_group, janitor_group_name
+from deployer.plan.janitor import janitor_group
 from deployer.run import merge
 from deployer.run.autoscaling import DECISIONS_SHOWN, RunScaler, decisions, run_scaler
 from deployer.run.autoscaling import ENV as AUTOSCALE_ENV
@@ -598,26 +598,6 @@ def watch(
         if deadline is not None and time.monotonic() > deadline:
             raise AzureError(f"run {run_id} did not finish in {timeout:g} s", code="Timeout")
         time.sleep(interval)
-
-
-def janitor_from_env(env: Mapping[str, str]) -> Run:
-    """``deployer-janitor`` for one run: passes until the run is over, itself deleted last."""
-    run_id = env["JANITOR_RUN"]
-    deployment = env.get("JANITOR_DEPLOYMENT", "")
-    interval = float(env.get("JANITOR_INTERVAL") or DEFAULT_JANITOR_INTERVAL)
-    client = storage_client(queue_name(run_id))
-    store = RunStore(client.storage.table)
-    settings = scope_settings(None, deployment, NO_OVERRIDES)
-    backend = aci_backend(settings)
-    janitor = Janitor(
-        run_id,
-        store,
-        client,
-        backend,
-        self_group=janitor_group_name(deployment, run_id),
-        scaler=RunScaler.from_env(env),
-    )
-    return janitor.until_done(interval)
 
 
 # --- results -----------------------------------------------------------------------
