@@ -31,7 +31,7 @@ from deployer.plan import Action, Change, GroupSpec, Plan, build, group_names, m
 from deployer.plan.janitor import deployment_janitor, ending_notes
 from deployer.scope import BackendFactory, aci_backend, janitor_arm_access, scope_settings
 from deployer.settings import NO_OVERRIDES, Overrides, Settings, resolve_settings
-from deployer.workload import Tls, Workload, load
+from deployer.workload import Tls, Workload, load, parse
 
 
 def _cluster(backend: Backend, progress: Progress | None) -> Cluster:
@@ -589,8 +589,6 @@ def scale(
         )
     text = file.read_text(encoding="utf-8")
     new_text, old = _set_scalar(text, ("workloads", name, SCALE_FIELDS[name]), count, str(file))
-    from deployer.workload import parse
-
     workload = parse(new_text, str(file), file.parent)
     result = up(
         file, overrides, progress=progress, backend_factory=backend_factory, workload=workload
