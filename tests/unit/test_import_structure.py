@@ -9,7 +9,12 @@ package first, so these tests can fail.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Iterator
+import functools
+import importlib.metadata
+import re
+import sys
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -224,3 +229,52 @@ def test_no_import_cycle_between_deployer_packages(deployer_imports: Imports) ->
 def test_no_private_name_crosses_a_deployer_module(deployer_imports: Imports) -> None:
     crossing = [f"{who} uses {owner}.{name}" for who, owner, name in deployer_imports.private]
     assert not crossing, "make these public where they belong, or move them: " + "; ".join(crossing)
+
+
+def _declared_distributions() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    names = (re.split(r"[\s<>=!~;\[]", dep, maxsplit=1)[0] for dep in project["dependencies"])
+    return {_normalize(name) for name in names}
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@functools.cache
+def _top_level_owners() -> Mapping[str, list[str]]:
+    return importlib.metadata.packages_distributions()
+
+
+@functools.cache
+def _files(distribution: str) -> tuple[str, ...]:
+    return tuple(str(f) for f in importlib.metadata.files(distribution) or [])
+
+
+def _distribution_of(module: str) -> set[str]:
+    """The installed distributions that provide ``module`` (namespace packages such as
+    ``azure`` are told apart by their files)."""
+    top = module.split(".")[0]
+    owners = _top_level_owners().get(top, [])
+    if len(owners) <= 1:
+        return {_normalize(d) for d in owners}
+    folder = "/".join(module.split(".")[:3])
+    return {_normalize(d) for d in owners if any(f.startswith(folder) for f in _files(d))}
+
+
+def test_every_third_party_import_of_the_deployer_is_a_declared_dependency(
+    deployer_imports: Imports,
+) -> None:
+    """``pip install .`` brings every module the deployer imports (checked against the
+    dev virtualenv's installed distributions)."""
+    declared = _declared_distributions()
+    missing = []
+    for module, names in sorted(deployer_imports.external.items()):
+        for name in sorted(names):
+            if name.split(".")[0] in sys.stdlib_module_names:
+                continue
+            providers = _distribution_of(name)
+            assert providers, f"{module} imports {name}, which no installed distribution provides"
+            if not providers & declared:
+                missing.append(f"{module} imports {name} ({' or '.join(sorted(providers))})")
+    assert not missing, "declare in pyproject.toml [project] dependencies: " + "; ".join(missing)
