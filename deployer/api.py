@@ -215,7 +215,7 @@ class _Prepared:
             self.secrets,
             arm_endpoint=access.endpoint,
             access_token=access.token,
-            interval=defaults.env_float("DEPLOYER_JANITOR_INTERVAL", 30.0),
+            interval=defaults.env_float(Env.JANITOR_INTERVAL, defaults.JANITOR_INTERVAL_S),
         )
 
 
@@ -405,10 +405,17 @@ class ContainerRow:
 
 @dataclass(frozen=True)
 class StatusGroup:
-    """One group's state."""
+    """One group's state.
+
+    ``state`` is what ``az container show`` reports: the instance view's state
+    (``Running``, ``Succeeded``, ``Failed``, ``Stopped``...), else the provisioning state
+    while there is no instance view. ``provisioning_state`` says only whether ARM finished
+    creating the group: ``Succeeded`` for a group whose containers run.
+    """
 
     name: str
     workload: str | None
+    state: str | None
     provisioning_state: str | None
     ready: bool
     ip: str | None
@@ -453,6 +460,7 @@ def status(
         StatusGroup(
             name=g.name,
             workload=g.tags.get("workload"),
+            state=g.state or g.provisioning_state,
             provisioning_state=g.provisioning_state,
             ready=g.ready,
             ip=g.ip,

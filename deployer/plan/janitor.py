@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from deployer import contract
+from deployer import contract, defaults
 from deployer.deployment_secrets import DeploymentSecrets, Secret
 from deployer.plan import common
 from deployer.plan.spec import BLAST, EnvValue, GroupSpec, Plan
@@ -30,7 +30,7 @@ def janitor_group(
     storage_env: Mapping[str, EnvValue | None],
     *,
     run_id: str | None = None,
-    interval: float = 10.0,
+    interval: float = defaults.JANITOR_INTERVAL_S,
     arm_endpoint: str | None = None,
     access_token: str | None = None,
     extra: Mapping[str, EnvValue | None] | None = None,
@@ -41,7 +41,8 @@ def janitor_group(
         settings (Settings): Resolved settings (subscription and resource group required).
         storage_env (Mapping[str, EnvValue | None]): How it reaches storage (the workers' own).
         run_id (str | None): The run it finishes; None for a deployment janitor.
-        interval (float): Seconds between its passes. Default: 10.
+        interval (float): Seconds between its passes. Default:
+            :data:`deployer.defaults.JANITOR_INTERVAL_S`.
         arm_endpoint (str | None): ``DEPLOYER_ARM_ENDPOINT`` as the container sees it (the
             local emulator); None for the public cloud.
         access_token (str | None): A static ARM token, only for the local emulator; in Azure
@@ -85,7 +86,7 @@ def deployment_janitor(
     *,
     arm_endpoint: str | None = None,
     access_token: str | None = None,
-    interval: float = 30.0,
+    interval: float = defaults.JANITOR_INTERVAL_S,
 ) -> Plan:
     """Add the deployment janitor to ``plan`` when ``deployment.ttl`` or ``idle_shutdown`` is
     set (pure).
@@ -100,7 +101,8 @@ def deployment_janitor(
         secrets (DeploymentSecrets): The notebook token, for reading kernel activity.
         arm_endpoint (str | None): ARM endpoint as containers see it (the local emulator).
         access_token (str | None): Static ARM token, for the local emulator only.
-        interval (float): Seconds between passes. Default: 30.
+        interval (float): Seconds between passes. Default:
+            :data:`deployer.defaults.JANITOR_INTERVAL_S`.
     """
     ttl = workload.deployment.ttl
     ipp = workload.workloads.ipyparallel

@@ -48,7 +48,6 @@ from deployer.settings import NO_OVERRIDES, Overrides, Settings, resolve_setting
 from deployer.workload import Workload, duration_seconds, load
 
 DEFAULT_EXIT_WHEN_IDLE = "120s"
-DEFAULT_JANITOR_INTERVAL = 10.0
 QUERY_MOLECULE = {
     "blastn": "nucleotide",
     "blastx": "nucleotide",
@@ -70,8 +69,6 @@ class ContainerEnv:
 
     #: ``BLAST_EXIT_WHEN_IDLE`` of run workers (default 120s).
     EXIT_WHEN_IDLE = "DEPLOYER_RUN_EXIT_WHEN_IDLE"
-    #: Seconds between janitor passes (default 10).
-    JANITOR_INTERVAL = "DEPLOYER_JANITOR_INTERVAL"
     #: Least seconds between two create bursts of an autoscaled run (default 30).
     SCALE_OUT_INTERVAL = "DEPLOYER_SCALE_OUT_INTERVAL"
 
@@ -334,7 +331,7 @@ def _plan_groups(inputs: _Inputs, run_id: str, batches: int) -> _RunGroups:
             settings,
             storage_env(settings, workload),
             run_id=run_id,
-            interval=defaults.env_float(ContainerEnv.JANITOR_INTERVAL, DEFAULT_JANITOR_INTERVAL),
+            interval=defaults.env_float(Env.JANITOR_INTERVAL, defaults.JANITOR_INTERVAL_S),
             arm_endpoint=inputs.access.endpoint,
             access_token=inputs.access.token,
             extra={AUTOSCALE_ENV: Secret(scaler.to_json())} if scaler is not None else None,

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 from blast_client.config import read_secret
 
+from deployer import defaults
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.plan.janitor import janitor_group_name
 from deployer.run import heartbeat
@@ -274,7 +275,7 @@ def main_from_env(env: Mapping[str, str]) -> None:
     idle = float(env["JANITOR_IDLE_SHUTDOWN"]) if env.get("JANITOR_IDLE_SHUTDOWN") else None
     url, token = env.get("JANITOR_NOTEBOOK_URL", ""), read_secret(env, "NOTEBOOK_TOKEN") or ""
     ipp_group, _, ipp_container = env.get("JANITOR_IPP_LOGS", "").partition("/")
-    interval = float(env.get("JANITOR_INTERVAL") or 10)
+    interval = float(env.get("JANITOR_INTERVAL") or defaults.JANITOR_INTERVAL_S)
     backend = aci_backend(scope_settings(None, deployment, NO_OVERRIDES))
     since = time.time()
     while True:

@@ -8,8 +8,9 @@ ACI restarts (``restartPolicy: OnFailure``) simply carries on.
 
 Environment of ``deployer-janitor``: ``JANITOR_DEPLOYMENT``, ``JANITOR_RUN`` (a run id; unset
 for a deployment janitor, see :mod:`deployer.run.deployment_janitor`), ``JANITOR_INTERVAL``
-(seconds between passes, default 10), ``AZURE_SUBSCRIPTION_ID``, ``DEPLOYER_RESOURCE_GROUP``,
-``DEPLOYER_ARM_ENDPOINT`` and the storage variables of the workers.
+(seconds between passes, default :data:`deployer.defaults.JANITOR_INTERVAL_S`),
+``AZURE_SUBSCRIPTION_ID``, ``DEPLOYER_RESOURCE_GROUP``, ``DEPLOYER_ARM_ENDPOINT`` and the
+storage variables of the workers.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from azure.core.exceptions import ResourceNotFoundError
 from blast_client import BlastClient
 
+from deployer import defaults
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.errors import DeployerError
 from deployer.plan import RUN_TAG
@@ -42,9 +44,6 @@ from deployer.scope import aci_backend, scope_settings, storage_client
 from deployer.settings import NO_OVERRIDES
 
 log = logging.getLogger("deployer.janitor")
-
-DEFAULT_INTERVAL = 10.0
-"""Seconds between passes when ``JANITOR_INTERVAL`` is not set."""
 
 
 @dataclass
@@ -203,7 +202,7 @@ def main_from_env(env: Mapping[str, str]) -> Run:
     """
     run_id = env["JANITOR_RUN"]
     deployment = env.get("JANITOR_DEPLOYMENT", "")
-    interval = float(env.get("JANITOR_INTERVAL") or DEFAULT_INTERVAL)
+    interval = float(env.get("JANITOR_INTERVAL") or defaults.JANITOR_INTERVAL_S)
     client = storage_client(queue_name(run_id))
     backend = aci_backend(scope_settings(None, deployment, NO_OVERRIDES))
     janitor = Janitor(

@@ -435,3 +435,17 @@ def test_plan_adds_the_deployment_janitor_only_when_something_ends_it() -> None:
     notes = " ".join(ending_notes(both, settings))
     assert "deployment.ttl 8h" in notes and "idle_shutdown 60m" in notes
     assert "Contributor role on resource group rg" in notes
+
+
+def test_the_run_janitor_and_the_deployment_janitor_share_one_default_interval() -> None:
+    from deployer import defaults
+    from deployer import plan as planner
+
+    settings = _settings()
+    run = janitor_group(settings, {}, run_id="r00000001")
+    ending = parse("deployment: {name: demo, ttl: 1h}\nworkloads:\n  ipyparallel: {engines: 2}\n")
+    plan = planner.build(ending, settings, SECRETS)
+    deployment = deployment_janitor(plan, ending, settings, SECRETS).groups[-1]
+    expected = f"{defaults.JANITOR_INTERVAL_S:g}"
+    assert dict(run.containers[0].env)["JANITOR_INTERVAL"] == expected
+    assert dict(deployment.containers[0].env)["JANITOR_INTERVAL"] == expected
