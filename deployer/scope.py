@@ -16,12 +16,11 @@ from urllib.parse import urlsplit
 
 from blast_client import BlastClient, BlastClientError
 
-from deployer import defaults
 from deployer.arm import is_loopback
 from deployer.backends.aci import AciBackend, make_client
 from deployer.backends.base import Backend
 from deployer.defaults import Env
-from deployer.errors import InputError, MissingAzureScopeError, MissingSettingError
+from deployer.errors import InputError, MissingSettingError
 from deployer.settings import Overrides, Settings, resolve_azure_scope
 from deployer.workload import Workload
 
@@ -55,41 +54,18 @@ def scope_settings(
             subscription or resource group.
     """
     if workload is not None:
-        sub, rg = resolve_azure_scope(workload, overrides)
         d = workload.deployment
-        return Settings(
-            deployment=d.name,
-            location=overrides.location or d.location or "",
-            registry="",
-            image_tag="",
-            subscription=sub,
-            resource_group=rg,
-        )
-    if not deployment:
+        name, location = d.name, overrides.location or d.location or ""
+    elif deployment:
+        name, location = deployment, overrides.location or ""
+    else:
         raise InputError(
             "give a workload FILE or --deployment NAME", hint="e.g. `deployer status cluster.yaml`"
         )
-    sub = defaults.resolve(
-        "subscription",
-        overrides.subscription,
-        None,
-        Env.SUBSCRIPTION,
-        flag="--subscription",
-        discover="az account list -o table",
-        error=MissingAzureScopeError,
-    )
-    rg = defaults.resolve(
-        "resource group",
-        overrides.resource_group,
-        None,
-        Env.RESOURCE_GROUP,
-        flag="--resource-group",
-        discover="az group list -o table",
-        error=MissingAzureScopeError,
-    )
+    sub, rg = resolve_azure_scope(workload, overrides)
     return Settings(
-        deployment=deployment,
-        location=overrides.location or "",
+        deployment=name,
+        location=location,
         registry="",
         image_tag="",
         subscription=sub,

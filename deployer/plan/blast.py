@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from deployer import contract, defaults, sizing
 from deployer.contract import Mount
 from deployer.deployment_secrets import DeploymentSecrets, Secret
-from deployer.errors import MissingSettingError
 from deployer.plan import common
 from deployer.plan.spec import BLAST, ContainerSpec, EnvValue, GroupSpec
 from deployer.settings import Settings
@@ -127,15 +126,12 @@ def web_group(
     Raises:
         MissingSettingError: For ``tls: provided`` without the certificate and key.
     """
-    env: dict[str, EnvValue | None] = {
+    env = {
         **storage,
-        "WEB_TOKEN": Secret(secrets.notebook_token),
-        "WEB_TLS": page.tls.mode,
+        **common.front_door_env(
+            "WEB", "the BLAST web page's", secrets.notebook_token, page.tls.mode, tls
+        ),
     }
-    if page.tls.mode == "provided":
-        if tls is None:
-            raise MissingSettingError("the BLAST web page's TLS certificate and key were not read")
-        env["WEB_TLS_CERT"], env["WEB_TLS_KEY"] = tls
     container = common.container(
         contract.BLAST_WEB,
         "blast-web",

@@ -159,6 +159,30 @@ def run_tags(spec: GroupSpec, run_id: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted({**dict(spec.tags), RUN_TAG: run_id}.items()))
 
 
+def front_door_env(
+    prefix: str, what: str, token: str, mode: str, tls: tuple[Secret, Secret] | None
+) -> dict[str, EnvValue | None]:
+    """The token and TLS variables of a front door (the notebook, the BLAST web page).
+
+    Args:
+        prefix (str): ``NOTEBOOK`` or ``WEB``: ``<prefix>_TOKEN``, ``<prefix>_TLS`` and, for
+            ``tls: provided``, ``<prefix>_TLS_CERT`` and ``<prefix>_TLS_KEY``.
+        what (str): Its name for the error: ``the notebook``, ``the BLAST web page's``.
+        token (str): The deployment's front-door token.
+        mode (str): Its ``tls.mode``: ``off``, ``self-signed`` or ``provided``.
+        tls (tuple[Secret, Secret] | None): (cert, key) PEM, read for ``provided``.
+
+    Raises:
+        MissingSettingError: For ``provided`` without the certificate and key.
+    """
+    env: dict[str, EnvValue | None] = {f"{prefix}_TOKEN": Secret(token), f"{prefix}_TLS": mode}
+    if mode == "provided":
+        if tls is None:
+            raise MissingSettingError(f"{what} TLS certificate and key were not read")
+        env[f"{prefix}_TLS_CERT"], env[f"{prefix}_TLS_KEY"] = tls
+    return env
+
+
 def storage_env(settings: Settings, workload: Workload) -> dict[str, EnvValue | None]:
     """How BLAST's containers reach storage: the managed identity, else the connection string.
 

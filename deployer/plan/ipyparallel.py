@@ -9,7 +9,6 @@ from typing import Any
 
 from deployer import contract, defaults, sizing
 from deployer.deployment_secrets import DeploymentSecrets, Secret
-from deployer.errors import MissingSettingError
 from deployer.plan import common
 from deployer.plan.spec import IPP, ContainerSpec, EnvValue, GroupSpec, Plan
 from deployer.settings import Settings
@@ -178,14 +177,9 @@ def _notebook(
 ) -> ContainerSpec:
     ipp = workload.workloads.ipyparallel
     assert ipp is not None, "checked by the caller"
-    env: dict[str, EnvValue | None] = {
-        "NOTEBOOK_TOKEN": Secret(secrets.notebook_token),
-        "NOTEBOOK_TLS": ipp.tls.mode,
-    }
-    if ipp.tls.mode == "provided":
-        if tls is None:
-            raise MissingSettingError("the notebook TLS certificate and key were not read")
-        env["NOTEBOOK_TLS_CERT"], env["NOTEBOOK_TLS_KEY"] = tls
+    env = common.front_door_env(
+        "NOTEBOOK", "the notebook", secrets.notebook_token, ipp.tls.mode, tls
+    )
     if workload.workloads.blast:
         # The notebook submits BLAST jobs too.
         env.update(common.storage_env(settings, workload))
