@@ -30,7 +30,9 @@ from tests.support.mirror_server import MirrorServer
 def test_source_names_and_urls() -> None:
     assert source_url(None) == SOURCES["ncbi"]
     assert source_url("GCP") == SOURCES["gcp"]
-    assert source_url("https://mirror.example.org/blast/db/") == "https://mirror.example.org/blast/db"
+    assert (
+        source_url("https://mirror.example.org/blast/db/") == "https://mirror.example.org/blast/db"
+    )
     for bad in ("ftp://ftp.ncbi.nlm.nih.gov/blast/db", "mirror", "http://"):
         with pytest.raises(InvalidRequest):
             source_url(bad)

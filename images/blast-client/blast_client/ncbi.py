@@ -235,7 +235,7 @@ def parse_index(doc: Any) -> dict[str, dict[str, Any]]:
 
 def _format_at_least_1_1(version: Any) -> bool:
     match = re.fullmatch(r"1\.(\d+)", str(version))
-    return bool(match) and int(match.group(1)) >= 1
+    return match is not None and int(match.group(1)) >= 1
 
 
 def parse_md5_file(text: str) -> str:
