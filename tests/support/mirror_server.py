@@ -170,13 +170,13 @@ def _handler(server: MirrorServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+        def log_message(self, format: str, *args: Any) -> None:
             pass  # the request log is server.log
 
-        def do_HEAD(self) -> None:  # noqa: N802 - stdlib's name
+        def do_HEAD(self) -> None:
             self._serve(body=False)
 
-        def do_GET(self) -> None:  # noqa: N802 - stdlib's name
+        def do_GET(self) -> None:
             self._serve(body=True)
 
         def _serve(self, body: bool) -> None:
@@ -253,7 +253,9 @@ def _handler(server: MirrorServer) -> type[BaseHTTPRequestHandler]:
                 pass  # the client went away
             return sent
 
-        def _listing(self, directory: Path, path: str, prefix: str, method: str, body: bool) -> None:
+        def _listing(
+            self, directory: Path, path: str, prefix: str, method: str, body: bool
+        ) -> None:
             names = sorted(
                 p.name for p in directory.iterdir() if p.is_dir() and p.name.startswith(prefix)
             )
