@@ -76,7 +76,8 @@ class FetchSettings:
 
     Attributes:
         connections: HTTP requests in flight in all.
-        parallel_volumes: Volumes transferred at the same time.
+        parallel_volumes: Volumes transferred at the same time (each gets an equal share of
+            the connections; a single volume gets them all, as parallel ranges).
         segment: Bytes per range request.
         block: Bytes per staged block (Azure allows 50,000 per blob: 4 MiB blocks reach
             195 GiB, far above any NCBI volume file).
@@ -86,7 +87,7 @@ class FetchSettings:
     """
 
     connections: int = 8
-    parallel_volumes: int = 4
+    parallel_volumes: int = 8
     segment: int = 8 * MIB
     block: int = 4 * MIB
     uploads_per_volume: int = 2
