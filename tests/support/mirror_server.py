@@ -158,9 +158,15 @@ class MirrorServer:
             faults = self._faults.get(path)
             return faults.pop(0) if faults else None
 
-    def _record(self, served: Served) -> None:
+    def _record(self, served: Served) -> int:
         with self._lock:
             self.log.append(served)
+            return len(self.log) - 1
+
+    def _correct(self, index: int, served: Served) -> None:
+        with self._lock:
+            if index < len(self.log) and self.log[index].path == served.path:
+                self.log[index] = served
 
 
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
@@ -221,9 +227,12 @@ def _handler(server: MirrorServer) -> type[BaseHTTPRequestHandler]:
                 server._record(Served(method, path, status, start, 0, True))
                 return
             fault = server._take_fault(path)
+            # Logged before the last byte leaves, so a client that has its whole answer
+            # finds it in the log; corrected if the client goes away first.
+            entry = server._record(Served(method, path, status, start, length, True))
             sent = self._send_file(target, start, length, fault)
-            server._record(Served(method, path, status, start, sent, sent == length))
             if sent != length:
+                server._correct(entry, Served(method, path, status, start, sent, False))
                 # Cut the connection without a proper close, as a dropped link would.
                 with contextlib.suppress(OSError):
                     self.connection.shutdown(2)

@@ -493,12 +493,44 @@ class _Counter:
         self.report(snapshot)
 
 
-class _RangedReader(io.RawIOBase):
-    """A file read as parallel range requests, delivered in order.
+class _Segment:
+    """One range in flight: chunks wait here, in order, until the reader takes them."""
 
-    Keeps up to ``window`` ranges in flight on the shared download pool; a range that fails
-    is retried on its own (by :meth:`HttpSource.get_range`), so a dropped connection costs
-    one range, never the volume.
+    def __init__(self) -> None:
+        self.chunks: deque[bytes] = deque()
+        self.finished = False
+        self.error: BaseException | None = None
+        self.cond = threading.Condition()
+
+    def put(self, chunk: bytes) -> None:
+        with self.cond:
+            self.chunks.append(chunk)
+            self.cond.notify()
+
+    def finish(self, error: BaseException | None = None) -> None:
+        with self.cond:
+            self.finished = True
+            self.error = error
+            self.cond.notify()
+
+    def take(self) -> bytes | None:
+        """The next chunk; None once the range is complete."""
+        with self.cond:
+            while not self.chunks and not self.finished:
+                self.cond.wait()
+            if self.chunks:
+                return self.chunks.popleft()
+            if self.error is not None:
+                raise self.error
+            return None
+
+
+class _RangedReader(io.RawIOBase):
+    """A file read as parallel range requests, delivered in order as the bytes arrive.
+
+    Keeps up to ``window`` ranges in flight on the shared download pool. The first range's
+    bytes flow on while they arrive, so unpacking overlaps downloading even for a volume of
+    one range; a dropped range resumes where it stopped (:meth:`HttpSource.read_range`).
     """
 
     def __init__(
@@ -510,6 +542,7 @@ class _RangedReader(io.RawIOBase):
         window: int,
         pool: ThreadPoolExecutor,
         on_bytes: Callable[[bytes], None],
+        on_progress: Callable[[int], None],
     ) -> None:
         super().__init__()
         self.http = http
@@ -518,33 +551,52 @@ class _RangedReader(io.RawIOBase):
         self.window = window
         self.pool = pool
         self.on_bytes = on_bytes
-        self.pending: deque[Future[bytes]] = deque()
+        self.on_progress = on_progress
+        self.pending: deque[tuple[_Segment, Future[None]]] = deque()
         self.buffer = memoryview(b"")
 
     def readable(self) -> bool:
         return True
 
+    def _download(self, segment: _Segment, offset: int, length: int) -> None:
+        def sink(chunk: bytes) -> None:
+            if self.closed:  # the volume failed or finished: stop downloading for it
+                raise SourceError("cancelled")
+            self.on_progress(len(chunk))
+            segment.put(chunk)
+
+        try:
+            self.http.read_range(self.url, offset, length, sink)
+        except BaseException as exc:
+            segment.finish(exc)
+            raise
+        segment.finish()
+
     def _fill(self) -> None:
         while self.ranges and len(self.pending) < self.window:
-            off, length = self.ranges.popleft()
-            self.pending.append(self.pool.submit(self.http.get_range, self.url, off, length))
+            offset, length = self.ranges.popleft()
+            segment = _Segment()
+            future = self.pool.submit(self._download, segment, offset, length)
+            self.pending.append((segment, future))
 
     def readinto(self, buffer: Any) -> int:
-        if not self.buffer:
+        while not self.buffer:
             self._fill()
             if not self.pending:
                 return 0
-            data = self.pending.popleft().result()
-            self._fill()
-            self.on_bytes(data)
-            self.buffer = memoryview(data)
+            chunk = self.pending[0][0].take()
+            if chunk is None:
+                self.pending.popleft()
+                continue
+            self.on_bytes(chunk)
+            self.buffer = memoryview(chunk)
         n = min(len(buffer), len(self.buffer))
         buffer[:n] = self.buffer[:n]
         self.buffer = self.buffer[n:]
         return n
 
     def close(self) -> None:
-        for future in self.pending:
+        for _segment, future in self.pending:
             future.cancel()
         self.pending.clear()
         super().close()
@@ -553,11 +605,18 @@ class _RangedReader(io.RawIOBase):
 class _StreamReader(io.RawIOBase):
     """A file read as one streamed GET (servers without range requests)."""
 
-    def __init__(self, body: Any, stop: threading.Event, on_bytes: Callable[[bytes], None]):
+    def __init__(
+        self,
+        body: Any,
+        stop: threading.Event,
+        on_bytes: Callable[[bytes], None],
+        on_progress: Callable[[int], None],
+    ) -> None:
         super().__init__()
         self.body = body
         self.stop = stop
         self.on_bytes = on_bytes
+        self.on_progress = on_progress
 
     def readable(self) -> bool:
         return True
@@ -567,6 +626,7 @@ class _StreamReader(io.RawIOBase):
             raise SourceError("interrupted")
         data = self.body.read(len(buffer))
         self.on_bytes(data)
+        self.on_progress(len(data))
         buffer[: len(data)] = data
         return len(data)
 
@@ -807,10 +867,10 @@ class DatabaseFetch:
         for _attempt in range(self.settings.volume_attempts):
             counted = 0
 
-            def count(data: bytes) -> None:
+            def count(n: int) -> None:
                 nonlocal counted
-                counted += len(data)
-                counter.add(len(data))
+                counted += n
+                counter.add(n)
 
             try:
                 return self._volume_once(
@@ -836,7 +896,7 @@ class DatabaseFetch:
         window: int,
         pool: ThreadPoolExecutor,
         uploads: ThreadPoolExecutor,
-        count: Callable[[bytes], None],
+        count: Callable[[int], None],
     ) -> VolumeRecord:
         digest = hashlib.md5(usedforsecurity=False)
         size = 0
@@ -845,16 +905,15 @@ class DatabaseFetch:
             nonlocal size
             digest.update(data)
             size += len(data)
-            count(data)
 
         url = db.url(volume)
         if head.ranges and head.size:
             reader: io.RawIOBase = _RangedReader(
-                self.http, url, head.size, self.settings, window, pool, seen
+                self.http, url, head.size, self.settings, window, pool, seen, count
             )
             return self._unpack(reader, volume, target, expected, digest, lambda: size, uploads)
         with self.http.stream(url) as body:
-            reader = _StreamReader(body, self.http.stop, seen)
+            reader = _StreamReader(body, self.http.stop, seen, count)
             return self._unpack(reader, volume, target, expected, digest, lambda: size, uploads)
 
     def _unpack(

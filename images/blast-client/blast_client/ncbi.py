@@ -52,6 +52,7 @@ LEGACY_MANIFEST = "blastdb-manifest.json"
 LATEST_DIR = "latest-dir"
 METADATA_SUFFIX = {"nucleotide": "nucl", "protein": "prot"}
 
+_CHUNK = 256 * 1024
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SNAPSHOT = re.compile(r"^\d{4}-\d{2}-\d{2}(?:-\d{2}-\d{2}-\d{2})?$")
 _MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -461,33 +462,57 @@ class HttpSource:
         result: RemoteFile = self._retrying(url, attempt)
         return result
 
-    def get_range(self, url: str, offset: int, length: int) -> bytes:
-        """Bytes ``[offset, offset + length)`` of a file, retried until complete.
+    def read_range(self, url: str, offset: int, length: int, sink: Callable[[bytes], None]) -> None:
+        """Deliver bytes ``[offset, offset + length)`` of a file to ``sink`` in order, as
+        they arrive. A dropped connection is retried from the byte where it stopped, so
+        nothing is delivered twice.
 
         Args:
             url: The URL.
             offset: First byte.
             length: Number of bytes (at least 1).
+            sink: Called with each chunk.
 
         Raises:
-            SourceError: after the retries, or when the server ignores ``Range``.
+            SourceError: after the retries (counted per drop), or when the server ignores
+                ``Range``.
         """
+        got = 0
 
-        def attempt() -> bytes:
-            headers = {"Range": f"bytes={offset}-{offset + length - 1}"}
-            with self.session.get(
-                url, headers=headers, stream=True, timeout=self.timeout
-            ) as response:
-                self._check(response, url)
-                if response.status_code != 206:
-                    raise SourceError(f"{url} ignores range requests (HTTP {response.status_code})")
-                data = response.raw.read(length + 1, decode_content=False)
-            if len(data) != length:
-                raise TransientError(f"connection dropped after {len(data)} of {length} bytes")
-            return bytes(data)
+        def attempt() -> None:
+            nonlocal got
+            start = offset + got
+            headers = {"Range": f"bytes={start}-{offset + length - 1}"}
+            with self.session.get(url, headers=headers, stream=True, timeout=self.timeout) as r:
+                self._check(r, url)
+                if r.status_code != 206:
+                    raise SourceError(f"{url} ignores range requests (HTTP {r.status_code})")
+                body = _RawBody(r)
+                while got < length:
+                    if self.stop.is_set():
+                        raise SourceError("interrupted")
+                    try:
+                        chunk = body.read(min(_CHUNK, length - got))
+                    except TransientError:
+                        chunk = b""
+                    if not chunk:
+                        raise TransientError(f"connection dropped after {got} of {length} bytes")
+                    got += len(chunk)
+                    sink(chunk)
 
-        result: bytes = self._retrying(url, attempt)
-        return result
+        self._retrying(url, attempt)
+
+    def get_range(self, url: str, offset: int, length: int) -> bytes:
+        """Bytes ``[offset, offset + length)`` of a file (see :meth:`read_range`).
+
+        Args:
+            url: The URL.
+            offset: First byte.
+            length: Number of bytes (at least 1).
+        """
+        parts: list[bytes] = []
+        self.read_range(url, offset, length, parts.append)
+        return b"".join(parts)
 
     @contextlib.contextmanager
     def stream(self, url: str) -> Iterator[Any]:
