@@ -26,7 +26,6 @@ Storage is the compose stack's Azurite (needs Docker, Compose and the images of
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -40,6 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from blast_client.databases import md5_file
 from blast_client.demo import DemoSpec, generate
 
 from tests.support.blast_stack import BIN, Stack, bench_stack
@@ -62,11 +62,7 @@ def sequential(base: str, name: str, volumes: list[str], work: Path, stack: Stac
         with urllib.request.urlopen(f"{base}/{volume}.md5") as response:
             expected = response.read().decode().split()[0]
         (work / f"{volume}.md5").write_text(expected + "\n")
-        digest = hashlib.md5(usedforsecurity=False)
-        with tarball.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-        assert digest.hexdigest() == expected, volume
+        assert md5_file(tarball).hex() == expected, volume
         peak = max(peak, disk_usage(work))
         subprocess.run(f"gzip -cd {volume} | tar xf -", shell=True, cwd=work, check=True)
         peak = max(peak, disk_usage(work))

@@ -20,7 +20,6 @@ same files; :func:`snapshot` makes one.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from blast_client.databases import md5_file
 from blast_client.demo import SplitMix64
 
 Run = Callable[[list[str]], "subprocess.CompletedProcess[bytes]"]
@@ -146,14 +146,6 @@ def build(
     return BuiltDb(name, molecule, directory / name, directory / f"{name}.queries.fa")
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def package(run: Run, db: BuiltDb, out: Path) -> dict[str, Any]:
     """Write ``db``'s tarballs, ``.md5`` files and metadata file into ``out``.
 
@@ -185,7 +177,7 @@ def package(run: Run, db: BuiltDb, out: Path) -> dict[str, Any]:
         with tarfile.open(path, "w:gz") as tar:
             for member in sorted(members):
                 tar.add(db.directory / member, arcname=member)
-        (out / f"{tarball}.md5").write_text(f"{_md5(path)}  {tarball}\n")
+        (out / f"{tarball}.md5").write_text(f"{md5_file(path).hex()}  {tarball}\n")
         compressed += path.stat().st_size
     kind = "nucl" if db.molecule == "nucleotide" else "prot"
     meta.update(
