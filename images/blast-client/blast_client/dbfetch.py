@@ -45,7 +45,7 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.storage.blob import BlobBlock, ContainerClient, ContentSettings
 
 from blast_client.databases import MANIFEST, parse_metadata
-from blast_client.errors import BlastClientError, InvalidRequest
+from blast_client.errors import BlastClientError, InvalidRequest, StorageError
 from blast_client.names import InvalidName, check_blob_path, check_db_name
 from blast_client.ncbi import (
     HttpSource,
@@ -717,6 +717,11 @@ class DatabaseFetch:
             md5s = pool.map(lambda v: self.source.md5(db, v), db.volumes)
             tarballs = dict(zip(db.volumes, md5s, strict=True))
             with storage_errors():
+                if not self.container.exists():
+                    raise StorageError(
+                        f"container {self.container.container_name} does not exist",
+                        hint="run `blast-jobs init` first",
+                    )
                 existing = self._read_json(f"{target}/{MANIFEST}")
                 journal = parse_journal(self._read_json(f"{target}/{JOURNAL}"))
             plan = plan_fetch(name, tarballs, existing, journal, target)

@@ -360,6 +360,18 @@ def test_bad_names_sources_and_dates_fail_in_one_line(fetch_stack: Stack, mirror
         assert proc.returncode == code, (args, proc.stderr)
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], (args, proc.stderr)
+    # Before `blast-jobs init`: refused before any volume is downloaded.
+    mirror.server.clear_log()
+    env = {**fetch_stack.env, "BLAST_DB_CONTAINER": "nosuchcontainer"}
+    proc = subprocess.run(
+        [str(BIN / "blast-jobs"), "db", "fetch", "mvdb", "--source", mirror.url("flat")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1 and "run `blast-jobs init` first" in proc.stderr
+    assert mirror.server.requests(".tar.gz") == []
     doc = json.loads(
         fetch(
             fetch_stack, "nosuchdb", "--source", mirror.url("flat"), "--output", "json", check=False
