@@ -210,6 +210,37 @@ def db_upload(
     run("db upload", output, lambda ctx: db.db_upload(ctx, name, files))
 
 
+@db_app.command("fetch")
+def db_fetch(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="NCBI's name, e.g. swissprot.")],
+    source: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="ncbi (default), gcp, aws, or the URL of a mirror with NCBI's layout.",
+        ),
+    ] = None,
+    date: Annotated[
+        str | None,
+        typer.Option(
+            metavar="YYYY-MM-DD", help="The snapshot of that day (gcp and aws keep them)."
+        ),
+    ] = None,
+    as_name: Annotated[
+        str | None, typer.Option("--as", metavar="NAME", help="Store it under this name.")
+    ] = None,
+    output: OutputOpt = None,
+) -> None:
+    """Stream an NCBI database into storage (verified, resumable).
+
+    Streams NCBI's preformatted database NAME from the source into the database container,
+    volume by volume through gunzip and tar, without local disk. Each tarball's MD5 is
+    checked; the database appears only when all have passed. An interrupted fetch resumes;
+    a current database is left alone.
+    """
+    run("db fetch", output, lambda ctx: db.db_fetch(ctx, name, source, date, as_name))
+
+
 @db_app.command("list")
 def db_list(output: OutputOpt = None) -> None:
     """Databases with title, molecule, size."""
