@@ -1,8 +1,10 @@
 """A run's merged results and its manifest (pure).
 
-The merge of each format is :mod:`blast_client.merge`'s, which the web page uses too. A run
-never writes a merged file that silently misses a batch: :func:`merge` raises
-:class:`MergeError` naming every batch whose result could not be merged.
+The merge of each format is :mod:`blast_client.merge`'s, which the web page uses too; a run
+merges every derived format it asked for (``blast_client.messages.OUTPUT_FORMATS``) into a
+file named as each job's (``FORMAT_FILES``). A run never writes a merged file that silently
+misses a batch: :func:`merge` raises :class:`MergeError` naming every batch whose result
+could not be merged.
 """
 
 from __future__ import annotations
@@ -12,14 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from blast_client import merge as results
-from blast_client.messages import FORMAT_EXTENSIONS, FORMAT_FILES, OUTPUT_FORMATS
+from blast_client.messages import FORMAT_EXTENSIONS
 
 from deployer.run.state import Run
-
-MERGED_FORMATS = tuple(sorted(OUTPUT_FORMATS))
-"""The formats a run merges: every derived format (the archive, 11, is kept per batch)."""
-FILE_NAMES = FORMAT_FILES
-"""A merged file is named as each job's result file (``results.6.tsv``, ...)."""
 
 
 class MergeError(ValueError):

@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from blast_client.messages import OUTPUT_FORMATS
 
 from deployer.cli import options as o
 from deployer.cli.output import emit, err, guarded, out
 from deployer.cli.run.show import Follower, summary
 from deployer.errors import DeployerError
 from deployer.run import api
-from deployer.run.merge import MERGED_FORMATS
 
 
 @guarded("run")
@@ -29,7 +29,7 @@ def command(
         str,
         typer.Option(
             "--outfmt",
-            help=f"Merged formats: {', '.join(map(str, MERGED_FORMATS))} (e.g. 6,15).",
+            help=f"Merged formats: {', '.join(map(str, sorted(OUTPUT_FORMATS)))} (e.g. 6,15).",
         ),
     ] = "6",
     batch_len: Annotated[
