@@ -238,7 +238,7 @@ class _Prepared:
         )
 
 
-def _with_built_images(settings: Settings) -> Settings:
+def with_built_images(settings: Settings) -> Settings:
     """Deploy exactly what `deployer build` pushed to this registry, unless a tag is pinned."""
     if settings.image_tag_pinned:
         return settings
@@ -257,7 +257,7 @@ def _prepare(
 ) -> _Prepared:
     """Resolve the settings, the secrets, the TLS files and the databases' sizes (the
     manifests in storage for those the file does not size, unless ``read_storage`` is off)."""
-    settings = _with_built_images(resolve_settings(workload, overrides, need_azure=need_azure))
+    settings = with_built_images(resolve_settings(workload, overrides, need_azure=need_azure))
     secs = deployment_secrets.load_or_generate(settings.deployment, persist=persist)
     workload, sizes = resolve_sizes(workload, settings, read=read_storage)
     return _Prepared(
