@@ -475,7 +475,8 @@ def status(
 ) -> StatusResult:
     """Report every group of the deployment and its containers' states.
 
-    Reads no secrets: the planned group names come from sizing alone.
+    Reads no secrets: the planned group names come from sizing alone (and, for databases
+    the file does not size, from their manifests in storage).
 
     Args:
         file (Path | None): The workload file; it names the deployment and lets
@@ -489,7 +490,10 @@ def status(
     observed = _cluster(backend_factory(settings), None).observe(settings.deployment)
     missing: list[str] = []
     if workload is not None:
-        missing = [n for n in group_names(workload, settings.deployment) if n not in observed]
+        # Worker groups are named by their count, which the databases' sizes decide.
+        storage = replace(settings, storage_account=workload.deployment.storage_account)
+        sized, _ = resolve_sizes(workload, storage)
+        missing = [n for n in group_names(sized, settings.deployment) if n not in observed]
     groups = [
         StatusGroup(
             name=g.name,
