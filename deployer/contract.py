@@ -312,9 +312,11 @@ DB_FETCH: Final = Role(
         # json: progress as JSON lines on stderr, which `deployer db fetch` reads from the log.
         EnvVar("BLAST_PROGRESS"),
     ),
-    # `blast-jobs db fetch NAME --output json [--source URL] [--date D] [--as NAME]`: the
-    # group spec appends the database and its options (deployer.plan.dbfetch).
-    command=("blast-jobs", "db", "fetch"),
+    # `blast-jobs init` first (idempotent: a fresh account gets its queue, table and
+    # containers from the identity that writes them), then `blast-jobs db fetch NAME
+    # --output json [--source URL] [--date D] [--as NAME]`: the group spec appends the
+    # database and its options as the script's arguments (deployer.plan.dbfetch).
+    command=("/bin/sh", "-c", 'blast-jobs init >&2 && exec blast-jobs db fetch "$@"', "db-fetch"),
     probe=None,
 )
 """``deployer db fetch``: a one-off group (restartPolicy Never) streaming an NCBI database

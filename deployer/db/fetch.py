@@ -255,7 +255,7 @@ def notes(prep: Prepared) -> list[str]:
             except SizingError as exc:
                 out.append(f"once fetched, the workers cannot cache it: {exc.message}")
     who = (
-        f"deployment.managed_identity (Storage Blob Data Contributor on storage account "
+        f"deployment.managed_identity (the workers' storage data roles on account "
         f"{settings.storage_account})"
         if settings.storage_account
         else "the storage connection string"

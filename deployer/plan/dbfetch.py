@@ -4,9 +4,10 @@ One container of the blast-worker image (it has ``blast-jobs``, and it is the im
 BLAST deployment already pulls) in the deployment's region, subnet and registry, signed in to
 storage the way the workers are (the managed identity's client id, or the connection string
 locally), with ``restartPolicy: Never``: a failed fetch is reported, not retried in a loop
-that costs money; running the command again resumes it. It prints its progress as JSON
-lines (``BLAST_PROGRESS=json``) and its result as the JSON envelope, which the deployer reads
-from the group's log.
+that costs money; running the command again resumes it. It runs ``blast-jobs init`` first
+(idempotent), so a fresh storage account needs no step from this machine. It prints its
+progress as JSON lines (``BLAST_PROGRESS=json``) and its result as the JSON envelope, which
+the deployer reads from the group's log.
 """
 
 from __future__ import annotations

@@ -59,7 +59,8 @@ def test_the_group_fetches_once_in_the_region_as_the_deployments_identity() -> N
     assert group.ip is None and group.ports == ()
     [c] = group.containers
     assert c.image == "lab.azurecr.io/blast-worker:1.0"
-    assert c.command == ("blast-jobs", "db", "fetch", "swissprot", "--output", "json")
+    script = 'blast-jobs init >&2 && exec blast-jobs db fetch "$@"'
+    assert c.command == ("/bin/sh", "-c", script, "db-fetch", "swissprot", "--output", "json")
     assert c.probe is None and c.mounts == ()
     # Storage through DefaultAzureCredential with the identity's client id; no secret at all.
     assert dict(c.env) == {
@@ -82,7 +83,7 @@ def test_the_group_is_sized_from_what_the_fetch_needs() -> None:
 def test_options_reach_the_command_and_the_name_in_storage_names_the_group() -> None:
     args = FetchArgs("swissprot", "gcp", "2024-05-01", "sp_0501")
     [c] = _group(args).containers
-    assert c.command is not None and c.command[3:] == (
+    assert c.command is not None and c.command[4:] == (
         "swissprot",
         "--output",
         "json",

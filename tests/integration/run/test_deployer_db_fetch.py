@@ -151,7 +151,9 @@ def test_the_fetch_runs_in_a_group_fills_storage_is_billed_and_leaves_nothing(
     assert props["restartPolicy"] == "Never"
     [container] = props["containers"]
     assert container["properties"]["resources"]["requests"] == {"cpu": 2.0, "memoryInGB": 1.0}
-    assert container["properties"]["command"][:4] == ["blast-jobs", "db", "fetch", DB]
+    command = container["properties"]["command"]
+    assert command[4:] == [DB, "--output", "json", "--source", mirror.url()]
+    assert "blast-jobs init" in command[2] and "exec blast-jobs db fetch" in command[2]
 
     doc = manifest(stack, DB)
     assert doc is not None and doc["bytes_to_cache"] == mirror.metadata["bytes-to-cache"]
