@@ -310,7 +310,7 @@ def plan(
         prep = _prepare(
             file, workload, overrides, need_azure=False, persist=False, read_storage=read_storage
         )
-    notes += plan_notes(workload, prep.settings.location, bool(prep.settings.subnet_id))
+    notes += plan_notes(prep.workload, prep.settings.location, bool(prep.settings.subnet_id))
     if offline:
         desired = prep.plan()
         changes = [Change(g.name, Action.CREATE, g) for g in desired.groups]

@@ -48,6 +48,8 @@ LOG_TAIL = 40
 """Log lines read per poll while the fetch runs (the newest progress line is among them)."""
 FINAL_TAIL = 400
 """Log lines read once the fetch ended (the envelope, and a message after it)."""
+VISIBLE_WITHIN = 60.0
+"""Seconds a new group may stay invisible to GET after its create was accepted."""
 
 
 @dataclass(frozen=True)
@@ -344,17 +346,31 @@ class _Follow:
         return True
 
     def until_done(self) -> tuple[ObservedGroup, str]:
-        """Poll the group and its log until the fetch ended; return the group and its log."""
+        """Poll the group and its log until the fetch ended; return the group and its log.
+
+        Raises:
+            DeployerError: The group could not start, or vanished (deleted by someone).
+        """
+        unseen_since = time.monotonic()
         while True:
             found = self.backend.get(self.name)
             if found is None:
-                raise DeployerError(
-                    f"group {self.name} disappeared before the fetch ended",
-                    hint="someone deleted it (`deployer down`?); run the same command again "
-                    "to resume",
-                    code="FetchGroupGone",
-                )
+                # ARM may lag just after the create; a group seen before and gone was deleted.
+                if self.last is not None or time.monotonic() - unseen_since > VISIBLE_WITHIN:
+                    raise DeployerError(
+                        f"group {self.name} disappeared before the fetch ended",
+                        hint="someone deleted it (`deployer down`?); run the same command "
+                        "again to resume",
+                        code="FetchGroupGone",
+                    )
+                time.sleep(self.interval)
+                continue
             self.last = found
+            if follow.exit_code(found) is not None:
+                log = self._log(FINAL_TAIL)
+                self.progress = follow.last_progress(log) or self.progress
+                self.event(follow.phase(found))  # with the last progress line, the final one
+                return found, log
             if found.provisioning_state == "Failed":
                 detail = found.containers[0].detail if found.containers else None
                 raise DeployerError(
@@ -362,13 +378,7 @@ class _Follow:
                     hint="check the image and the registry (`deployer build`), then run again",
                     code="FetchGroupFailed",
                 )
-            running = bool(found.containers) and found.containers[0].state == "Running"
-            if follow.exit_code(found) is not None:
-                log = self._log(FINAL_TAIL)
-                self.progress = follow.last_progress(log) or self.progress
-                self.event(follow.phase(found))  # with the last progress line, the final one
-                return found, log
-            if running:
+            if found.containers and found.containers[0].state == "Running":
                 with contextlib.suppress(DeployerError):  # no log yet: next poll
                     self.progress = follow.last_progress(self._log(LOG_TAIL)) or self.progress
             self.event(follow.phase(found))
@@ -391,7 +401,16 @@ class _Follow:
                 billed = bill_of(self.last, KIND, vcpu, gb, time.time())
                 if billed is not None:
                     bills.append(billed)
-            self.backend.delete(self.name)
+            try:
+                self.backend.delete(self.name)
+            except DeployerError as exc:
+                rg = self.prep.settings.resource_group or "<resource group>"
+                raise DeployerError(
+                    f"could not delete group {self.name}: {exc.message}",
+                    hint=f"delete it: az container delete -g {rg} -n {self.name} --yes "
+                    "(or `deployer down`)",
+                    code=exc.code,
+                ) from None
         return price(bills, self.prep.prices)
 
 

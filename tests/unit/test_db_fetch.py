@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from blast_client.cli.progress import FETCH_EVENT
+from blast_client.ncbi import HttpSource
 
 from deployer import plan
 from deployer.backends.base import ContainerStatus, ObservedGroup
 from deployer.backends.memory import MemoryBackend
 from deployer.cluster import Cluster
 from deployer.db import follow
+from deployer.db.fetch import Event, FetchOutcome, FetchRequest, fetch
 from deployer.deployment_secrets import Secret
-from deployer.errors import InputError
+from deployer.errors import DeployerError, InputError
 from deployer.plan import FETCH_TAG, Action
 from deployer.plan.common import storage_env
 from deployer.plan.dbfetch import (
@@ -200,3 +203,136 @@ def test_a_failed_fetch_says_why_in_one_line_with_its_hint_and_exit_code() -> No
     crashed = follow.failure(None, "Traceback\n  File x\nMemoryError: out of memory\n", 137)
     assert not isinstance(crashed, InputError)
     assert crashed.message == "the fetch failed: MemoryError: out of memory"
+
+
+# --- the fetch's control flow, on a scripted backend -------------------------------------
+
+
+class FetchBackend(MemoryBackend):
+    """Runs a fetch group for ``polls`` observations, then ends it with ``code`` and ``log``
+    (container times: started at 100 s, finished at 160 s)."""
+
+    def __init__(self, log: str, code: int, polls: int = 2) -> None:
+        super().__init__()
+        self.log, self.code, self.polls = log, code, polls
+        self.seen = 0
+
+    def get(self, name: str) -> ObservedGroup | None:
+        group = super().get(name)
+        if group is None or group.terminated:
+            return group
+        self.seen += 1
+        done = self.seen > self.polls
+        c = group.containers[0]
+        c = replace(c, started=100.0, state="Terminated" if done else "Running")
+        if done:
+            c = replace(c, finished=160.0, exit_code=self.code)
+        self.groups[name] = group = replace(group, containers=(c,))
+        return group
+
+    def logs(self, group: str, container: str, tail: int | None = None) -> str:
+        self._record("logs", group)
+        return self.log if self.seen > self.polls else _line(10, 0)
+
+
+LAB = """\
+deployment: {name: lab, location: westeurope, registry: lab.azurecr.io,
+             managed_identity: /x/id, managed_identity_client_id: cid, storage_account: labdata}
+workloads:
+  blast: {workers: 1, databases: [{name: swissprot}]}
+"""
+
+
+@pytest.fixture
+def request_(
+    tmp_path: Path, deployer_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> FetchRequest:
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "sub")
+    monkeypatch.setenv("DEPLOYER_RESOURCE_GROUP", "rg")
+    path = tmp_path / "lab.yaml"
+    path.write_text(LAB)
+    # A source nobody listens on: this machine cannot read it, so the group is left to try.
+    return FetchRequest(path, FetchArgs("swissprot", "http://127.0.0.1:9/db"))
+
+
+def _fetch(request: FetchRequest, backend: MemoryBackend, events: list[Event]) -> FetchOutcome:
+    return fetch(
+        request,
+        backend_factory=lambda settings: backend,
+        on_event=events.append,
+        interval=0.001,
+        http=HttpSource(retries=0, timeout=2.0),
+    )
+
+
+SUCCESS = _envelope(True, data={"status": "fetched", "bytes": 100, "db": "swissprot"})
+
+
+def test_a_fetch_is_followed_billed_from_its_own_times_and_deleted(request_: FetchRequest) -> None:
+    backend = FetchBackend(_line(100, 2) + "\n" + SUCCESS, 0)
+    events: list[Event] = []
+    outcome = _fetch(request_, backend, events)
+    assert (outcome.group, outcome.status, outcome.result["bytes"]) == (
+        "lab-fetch-swissprot",
+        "fetched",
+        100,
+    )
+    [line] = outcome.bill.lines
+    assert (line.kind, line.seconds, line.vcpu_seconds, line.gb_seconds) == (KIND, 60, 120, 60)
+    assert outcome.bill.cost > 0
+    phases = [e.phase for e in events]
+    assert phases[0] == "creating the group in westeurope" and "fetching" in phases
+    assert phases[-2:] == ["finished (exit code 0)", "deleting the group"]
+    assert events[-1].progress == follow.LogProgress(100, 100, 2, 2, 10.0, 1.0)
+    assert backend.groups == {} and backend.count("put") == 1
+
+
+def test_a_failed_fetch_is_one_error_and_its_group_is_deleted(request_: FetchRequest) -> None:
+    error = {"code": "fetch_failed", "message": "MD5 mismatch", "hint": "resume", "exit_code": 1}
+    backend = FetchBackend(_envelope(False, data=None, error=error), 1)
+    with pytest.raises(DeployerError) as info:
+        _fetch(request_, backend, [])
+    assert not isinstance(info.value, InputError)
+    assert info.value.message.startswith("the fetch failed: MD5 mismatch; group lab-fetch-")
+    assert "(120 vCPU-s, 60 GB-s, " in info.value.message and info.value.hint == "resume"
+    assert backend.groups == {}
+
+
+def test_ctrl_c_deletes_the_group_and_says_how_to_resume(request_: FetchRequest) -> None:
+    backend = FetchBackend(SUCCESS, 0, polls=100)
+
+    def interrupt(event: Event) -> None:
+        if event.phase == "fetching":
+            raise KeyboardInterrupt
+
+    with pytest.raises(DeployerError) as info:
+        fetch(
+            request_,
+            backend_factory=lambda settings: backend,
+            on_event=interrupt,
+            interval=0.001,
+            http=HttpSource(retries=0, timeout=2.0),
+        )
+    assert info.value.message.startswith("interrupted: the fetch was stopped; group lab-fetch")
+    assert info.value.hint is not None and "run the same command again" in info.value.hint
+    assert backend.groups == {} and backend.count("delete") == 1
+
+
+def test_a_finished_group_left_behind_is_deleted_and_a_running_one_followed(
+    request_: FetchRequest,
+) -> None:
+    backend = FetchBackend(SUCCESS, 0)
+    spec = fetch_group(SETTINGS, {}, FetchArgs("swissprot"))
+    MemoryBackend.create_or_update(backend, spec)
+    backend.seen = 99  # that one has ended
+    events: list[Event] = []
+    _fetch(request_, backend, events)
+    assert events[0].phase == "deleting a finished fetch group left by an earlier run"
+    assert backend.count("put") == 2 and backend.groups == {}
+
+    running = FetchBackend(SUCCESS, 0)
+    MemoryBackend.create_or_update(running, spec)
+    events = []
+    assert _fetch(request_, running, events).status == "fetched"
+    assert events[0].phase == "following the fetch already running in this group"
+    assert running.count("put") == 1 and running.groups == {}  # no second group
