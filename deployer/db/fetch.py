@@ -50,6 +50,7 @@ FINAL_TAIL = 400
 """Log lines read once the fetch ended (the envelope, and a message after it)."""
 VISIBLE_WITHIN = 60.0
 """Seconds a new group may stay invisible to GET after its create was accepted."""
+_RESUME = "verified volumes are kept: run the same command again to resume"
 
 
 @dataclass(frozen=True)
@@ -491,6 +492,3 @@ def fetch(
         hint=failure.hint,
         code=failure.code,
     )
-
-
-_RESUME = "verified volumes are kept: run the same command again to resume"
