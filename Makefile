@@ -25,18 +25,19 @@ AZURITE_IMAGE ?= $(IMAGE_PREFIX)/azurite:$(TAG)
 
 export IMAGE_PREFIX TAG EXTRA_CA_CERTS DEBIAN_IMAGE VENV AZURITE_IMAGE
 
-.PHONY: help venv base build lock secrets up down logs ps test test-unit test-docker test-run soak lint bench bench-run bench-autoscale-cost clean emulator
+.PHONY: help venv base build lock secrets up down logs ps test test-unit test-run soak lint bench bench-run bench-autoscale-cost clean emulator
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(VENV)/.installed: pyproject.toml images/blast-client/pyproject.toml images/blast-worker/pyproject.toml images/blast-web/pyproject.toml
+$(VENV)/.installed: pyproject.toml images/blast-client/pyproject.toml images/blast-worker/pyproject.toml images/blast-web/pyproject.toml emulator/pyproject.toml testbed/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]' -e images/blast-client -e images/blast-worker -e images/blast-web
+	$(VENV)/bin/pip install --quiet -e '.[dev]' -e images/blast-client -e images/blast-worker -e images/blast-web \
+		-e emulator -e testbed
 	@touch $@
 
-venv: $(VENV)/.installed ## Create the development virtualenv (.venv) with the deployer and test tools
+venv: $(VENV)/.installed ## Create the development virtualenv (.venv): the deployer, the emulator, the test tools
 
 base: ## Provide debian:trixie-slim: docker pull, or build it from Debian's mirror offline
 	BASE_IMAGE=$(DEBIAN_IMAGE) images/debian-slim/mkimage.sh
@@ -86,15 +87,16 @@ PY_SCRIPTS = $(shell $(call first_line_matches,/^\#!.*python/))
 SH_SCRIPTS = $(shell git ls-files '*.sh'; $(call first_line_matches,/^\#!.*[\/ ](ba|da)?sh( |$$$$)/))
 
 lint: venv ## ruff, mypy (strict) and shellcheck; any finding fails
-	$(VENV)/bin/ruff check deployer tests bench images $(PY_SCRIPTS)
-	$(VENV)/bin/ruff format --check deployer tests bench images $(PY_SCRIPTS)
-	$(VENV)/bin/mypy deployer tests bench images/blast-client/blast_client images/blast-worker/blast_worker images/blast-web/blast_web
+	$(VENV)/bin/ruff check deployer emulator testbed tests bench images $(PY_SCRIPTS)
+	$(VENV)/bin/ruff format --check deployer emulator testbed tests bench images $(PY_SCRIPTS)
+	$(VENV)/bin/mypy deployer emulator/aci_emulator testbed/testbed tests bench \
+		images/blast-client/blast_client images/blast-worker/blast_worker images/blast-web/blast_web
 	@# One run per script: several are called healthcheck, one module name for mypy.
 	@set -e; for script in $(PY_SCRIPTS); do echo "mypy $$script"; $(VENV)/bin/mypy $$script; done
 	shellcheck $(SH_SCRIPTS)
 
 emulator: venv ## Run the local ACI emulator (groups run on Docker); prints DEPLOYER_ARM_ENDPOINT
-	$(VENV)/bin/python -m tests.fakearm --image-prefix $(IMAGE_PREFIX) --tag $(TAG) $(EMULATOR_ARGS)
+	$(VENV)/bin/aci-emulator --image-prefix $(IMAGE_PREFIX) --tag $(TAG) $(EMULATOR_ARGS)
 
 test-run: venv ## deployer run end to end on the local ACI emulator (needs make build)
 	$(VENV)/bin/pytest tests/integration/run

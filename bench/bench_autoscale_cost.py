@@ -24,18 +24,15 @@ import argparse
 import json
 import random
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from azure.data.tables import TableClient
 from blast_client.demo import DemoSpec, generate
 from blast_client.fasta import iter_records
 
-from tests.integration.run.conftest import BIN, RunStack, emulated_run_stack
+from testbed.run_stack import BIN, RunStack, emulated_run_stack
 
 BATCHES = 40
 DB = DemoSpec(name="bench", seqs=20000, seq_len=2000)

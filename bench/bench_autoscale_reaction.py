@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from aci_emulator import FAKE_TOKEN, FakeArm
 from deployer.backends.aci import AciBackend, make_client
 from deployer.scaler import ScaleState, reconcile
-from tests.fakearm import FAKE_TOKEN, FakeArm
-from tests.unit.test_autoscale import PRIMARY, elastic_setup
+from testbed.elastic import PRIMARY, elastic_setup
 
 BATCHES = 40
 

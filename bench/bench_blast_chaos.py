@@ -3,7 +3,7 @@
 The same jobs (one planted query each, big demo database) run twice through 4 workers
 (1 CPU and 1 BLAST thread each): once calm, once while a random worker is killed with -9
 every 10 s (and restarted), Azurite restarts once and one worker is cut off the network
-for 30 s (tests/support/soak.py). Target: chaos throughput at least 0.6x calm;
+for 30 s (testbed/testbed/soak.py). Target: chaos throughput at least 0.6x calm;
 every interrupted job succeeds within the visibility timeout + one job's run time + 10 s.
 Needs Docker, Compose and the images of `make build`. Run from the repository root:
 
@@ -19,11 +19,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.support.blast_stack import BIG_DB, BIG_SEQS, bench_stack
-from tests.support.engine import StackError
-from tests.support.soak import SoakConfig, SoakResult, run_soak, soak_queries
+from testbed.blast_stack import BIG_DB, BIG_SEQS, bench_stack
+from testbed.engine import StackError
+from testbed.soak import SoakConfig, SoakResult, run_soak, soak_queries
 
 
 def run_order(rounds: int) -> list[bool]:

@@ -20,13 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from azure.storage.blob import ContainerClient, ContentSettings
 from blast_worker.provision import Provisioner
 
-from tests.support.blast_stack import bench_stack
-from tests.support.engine import StackError
+from testbed.blast_stack import bench_stack
+from testbed.engine import StackError
 
 CHUNK = 4 * 1024 * 1024
 

@@ -18,15 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from blast_client.demo import DemoSpec, generate
 from blast_client.fasta import iter_records, join_records
 from blast_client.joblog import JobLog
 from blast_client.messages import JobSpec, Options, Query
 
-from tests.support.blast_stack import Stack, bench_stack
-from tests.support.engine import StackError, wait_for
+from testbed.blast_stack import Stack, bench_stack
+from testbed.engine import StackError, wait_for
 
 DB = "bench"
 SEQS = 40_000

@@ -19,14 +19,8 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.integration.cluster.benchstack import (
-    BenchError,
-    cluster_stack,
-    run_python,
-    service,
-)
+from testbed.cluster_stack import cluster_stack, run_python, service
+from testbed.engine import StackError
 
 NOTEBOOK = (
     Path(__file__).resolve().parents[1]
@@ -74,7 +68,7 @@ def price_cell_source() -> str:
         source = "".join(cell["source"])
         if cell["cell_type"] == "code" and source.startswith("def price_cell("):
             return source
-    raise BenchError(f"{NOTEBOOK.name} has no cell defining price_cell")
+    raise StackError(f"{NOTEBOOK.name} has no cell defining price_cell")
 
 
 def main() -> None:
@@ -92,7 +86,7 @@ def main() -> None:
         )
         with cluster_stack(args.project) as project:
             output = run_python(service(project, "notebook"), code)
-    except BenchError as exc:
+    except StackError as exc:
         sys.exit(str(exc))
     rows = json.loads(output.strip().splitlines()[-1])
     print("Monte Carlo grid: 30 tasks (6 strikes x 5 volatilities), 260 days")

@@ -17,19 +17,12 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import docker
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.integration.cluster.benchstack import (
-    BenchError,
-    cluster_stack,
-    run_python,
-    service,
-)
-from tests.integration.cluster.conftest import WORLD_VIEW, remove_engine, start_engine
+from testbed.cluster import WORLD_VIEW, remove_engine, start_engine
+from testbed.cluster_stack import cluster_stack, run_python, service
+from testbed.engine import StackError
 
 RANKS = 4
 VALUES = (1 << 20) // 8  # 1 MiB of float64
@@ -126,7 +119,7 @@ def wait_for_world(container: docker.models.containers.Container, timeout: float
             if len(ranks) == RANKS:
                 return ranks
         time.sleep(2)
-    raise BenchError(f"the MPI engine container did not register {RANKS} ranks in {timeout:.0f} s")
+    raise StackError(f"the MPI engine container did not register {RANKS} ranks in {timeout:.0f} s")
 
 
 def main() -> None:
@@ -154,7 +147,7 @@ def main() -> None:
                 output = run_python(service(project, "notebook"), code)
             finally:
                 remove_engine(container)
-    except BenchError as exc:
+    except StackError as exc:
         sys.exit(str(exc))
     result = json.loads(output.strip().splitlines()[-1])
     print(

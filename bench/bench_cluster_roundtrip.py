@@ -18,16 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.integration.cluster.benchstack import (
-    BenchError,
-    cluster_stack,
-    run_python,
-    service,
-)
+from testbed.cluster_stack import cluster_stack, run_python, service
+from testbed.engine import StackError
 
 SECURITY = "/home/research/.ipython/profile_default/security"
 
@@ -105,7 +98,7 @@ def main() -> None:
             finally:
                 # SIGTERM: the engine unregisters itself from the controller on the way out.
                 notebook.exec_run(["python", "-c", f"import os; os.kill({pid}, 15)"])
-    except BenchError as exc:
+    except StackError as exc:
         sys.exit(str(exc))
     rows = json.loads(output.strip().splitlines()[-1])
     print(f"no-op task round trip from the notebook container, {args.tasks} tasks per case")

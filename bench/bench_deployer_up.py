@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from aci_emulator import FAKE_TOKEN, FakeArm
 from deployer import api
-from tests.fakearm import FAKE_TOKEN, FakeArm
 
 IDENTITY = (
     "/subscriptions/00000000-0000-0000-0000-00000000fa4e/resourceGroups/research/providers/"

@@ -23,13 +23,12 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from blast_client import BlastClient
 from blast_client.demo import DemoSpec, generate
 from blast_client.fasta import iter_records, join_records
 
-from tests.integration.run.conftest import BIN, emulated_run_stack, wait_for
+from testbed.engine import wait_for
+from testbed.run_stack import BIN, emulated_run_stack
 
 
 def main() -> None:

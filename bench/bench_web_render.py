@@ -19,18 +19,14 @@ from __future__ import annotations
 import argparse
 import re
 import statistics
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from blast_web.app import create_app
 from blast_web.service import Service
 from blast_web.settings import load_settings
 from starlette.testclient import TestClient
 
-from tests.unit.web.support import FakeClient, report_doc
+from testbed.web import FakeClient, report_doc
 
 TOKEN = "bench-token"
 DNA = ">q\n" + "ACGT" * 100 + "\n"

@@ -1,4 +1,4 @@
-"""Run the local ACI emulator: ``python -m tests.fakearm`` (``make emulator``).
+"""The ``aci-emulator`` command (``make emulator``): the local ACI emulator for users.
 
 It prints the environment that points the deployer at it, then serves until Ctrl-C or
 SIGTERM, and removes every container, network and file it created on the way out.
@@ -6,79 +6,142 @@ SIGTERM, and removes every container, network and file it created on the way out
 
 from __future__ import annotations
 
-import argparse
-import os
 import secrets
 import shlex
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Annotated
 
 import docker
 import docker.errors
+import typer
 
-from . import SPECS_ENV, EmulatorSettings, FakeArm, SpecNotFoundError
-from .emulator import remove_instance
-from .spec import SPECS_DIR
+from .fakearm import FakeArm
+from .runtime import EmulatorSettings, remove_instance
+from .spec import SPECS_DIR, SPECS_ENV, SpecNotFoundError
 
 RESOURCE_GROUP = "local"
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line.
+@dataclass(frozen=True)
+class Options:
+    """The command line, parsed.
 
-    :param argv: arguments (default: ``sys.argv[1:]``).
-    :return: the parsed options.
+    :param port: port on 127.0.0.1 (0: a free one).
+    :param specs: the Azure REST specs directory.
+    :param image_prefix: local images that references map to.
+    :param tag: tag of the local images to run, or ``None`` for each group's own.
+    :param container_access: also listen on the emulator network's gateway.
+    :param quota: ``LOCATION=CORES`` entries.
+    :param env_file: also write the exports to this file.
+    :param cleanup: remove what emulator ``cleanup`` left, then exit.
     """
-    parser = argparse.ArgumentParser(
-        prog="python -m tests.fakearm",
-        description="A local ACI emulator: the ARM API of Azure Container Instances, whose "
-        "container groups run as containers on the local Docker engine.",
+
+    port: int
+    specs: Path
+    image_prefix: str
+    tag: str | None
+    container_access: bool
+    quota: list[str]
+    env_file: Path | None
+    cleanup: str | None
+
+
+app = typer.Typer(
+    name="aci-emulator",
+    help="A local ACI emulator: the ARM API of Azure Container Instances, whose container "
+    "groups run as containers on the local Docker engine.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def command(
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1 (default: free)")] = 0,
+    specs: Annotated[
+        Path,
+        typer.Option(
+            envvar=SPECS_ENV,
+            help=f"Azure REST specs directory (default: ${SPECS_ENV}, else {SPECS_DIR})",
+            show_default=False,
+        ),
+    ] = SPECS_DIR,
+    image_prefix: Annotated[
+        str,
+        typer.Option(
+            envvar="IMAGE_PREFIX",
+            help="local images that references map to: <prefix>/<name>:<tag> (default: "
+            "$IMAGE_PREFIX, else aci-research)",
+            show_default=False,
+        ),
+    ] = "aci-research",
+    tag: Annotated[
+        str | None,
+        typer.Option(
+            envvar="TAG",
+            help="tag of the local images to run, whatever tag a group names (default: $TAG, "
+            "else the group's own tag)",
+        ),
+    ] = None,
+    container_access: Annotated[
+        bool,
+        typer.Option(
+            "--container-access",
+            help="also listen on the emulator network's gateway, so groups (the run janitor) "
+            "reach the API at the same 127.0.0.1 URL; default: loopback only",
+        ),
+    ] = False,
+    quota: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="LOCATION=CORES",
+            help="vCPU quota of a region, e.g. westeurope=8 (repeatable; default 100 each)",
+        ),
+    ] = None,
+    env_file: Annotated[
+        Path | None, typer.Option(help="also write the exports to this file (mode 0600)")
+    ] = None,
+    cleanup: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ID",
+            help="remove what an emulator that did not stop cleanly left (containers, "
+            "network), then exit",
+        ),
+    ] = None,
+) -> None:
+    """Start the emulator and serve until interrupted (Ctrl-C or SIGTERM)."""
+    options = Options(
+        port, specs, image_prefix, tag or None, container_access, quota or [], env_file, cleanup
     )
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: free)")
-    parser.add_argument(
-        "--specs",
-        type=Path,
-        default=Path(os.environ.get(SPECS_ENV) or SPECS_DIR),
-        help=f"Azure REST specs directory (default: ${SPECS_ENV}, else {SPECS_DIR})",
+    code = serve(options)
+    if code:
+        raise typer.Exit(code)
+
+
+def parse_args(argv: list[str]) -> Options:
+    """Parse a command line without running it.
+
+    :param argv: the arguments.
+    :return: the options the command would run with.
+    """
+    context = typer.main.get_command(app).make_context("aci-emulator", list(argv))
+    p = context.params
+    return Options(
+        p["port"],
+        p["specs"],
+        p["image_prefix"],
+        p["tag"] or None,
+        p["container_access"],
+        list(p["quota"] or []),
+        p["env_file"],
+        p["cleanup"],
     )
-    parser.add_argument(
-        "--image-prefix",
-        default=os.environ.get("IMAGE_PREFIX", "aci-research"),
-        help="local images that references map to: <prefix>/<name>:<tag> (default: "
-        "$IMAGE_PREFIX, else aci-research)",
-    )
-    parser.add_argument(
-        "--tag",
-        default=os.environ.get("TAG") or None,
-        help="tag of the local images to run, whatever tag a group names (default: $TAG, "
-        "else the group's own tag)",
-    )
-    parser.add_argument(
-        "--container-access",
-        action="store_true",
-        help="also listen on the emulator network's gateway, so groups (the run janitor) "
-        "reach the API at the same 127.0.0.1 URL; default: loopback only",
-    )
-    parser.add_argument(
-        "--quota",
-        action="append",
-        default=[],
-        metavar="LOCATION=CORES",
-        help="vCPU quota of a region, e.g. westeurope=8 (repeatable; default 100 each)",
-    )
-    parser.add_argument(
-        "--env-file", type=Path, help="also write the exports to this file (mode 0600)"
-    )
-    parser.add_argument(
-        "--cleanup",
-        metavar="ID",
-        help="remove what an emulator that did not stop cleanly left (containers, network), "
-        "then exit",
-    )
-    return parser.parse_args(argv)
 
 
 def exports(arm: FakeArm) -> dict[str, str]:
@@ -98,13 +161,12 @@ def exports(arm: FakeArm) -> dict[str, str]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def serve(args: Options) -> int:
     """Start the emulator and serve until interrupted.
 
-    :param argv: arguments (default: ``sys.argv[1:]``).
-    :return: the exit code.
+    :param args: the options.
+    :return: the exit code (0 success, 1 failure, 2 bad input).
     """
-    args = parse_args(argv)
     try:
         client = docker.from_env()
         client.ping()
@@ -147,8 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot start the emulator: {exc}", file=sys.stderr)
         return 1
     try:
-        for location, cores in quotas.items():
-            arm.aci.set_quota(location, cores=cores)
+        for location, limit in quotas.items():
+            arm.aci.set_quota(location, cores=limit)
         env = exports(arm)
         lines = [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
         runtime = arm.emulator
@@ -176,5 +238,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def main() -> None:
+    """The console script's entry point."""
+    app()

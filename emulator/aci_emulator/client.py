@@ -20,7 +20,7 @@ from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 
-from .server import FakeArmServer
+from .arm import FakeArmServer
 
 
 def is_loopback_url(url: str) -> bool:

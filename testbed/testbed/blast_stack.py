@@ -52,7 +52,8 @@ from deployer.localstack import (
     read_secret_files,
     secrets_dir_for,
 )
-from tests.support.engine import (
+from testbed.engine import (
+    STACK_TIMEOUT,
     StackError,
     compose_command,
     docker_engine,
@@ -80,7 +81,6 @@ WORK_IN_CONTAINER = "/tmp/blast-work"  # BLAST_WORK_DIR's default ($TMPDIR/blast
 CWD_IN_CONTAINER = "/srv/blast-cwd"
 TEST_LABEL = "org.aci-research.blast-test"
 """Label on every container these fixtures start (value: the compose project), for cleanup."""
-STACK_TIMEOUT = 240.0
 INIT_TIMEOUT = 300.0
 STOP_GRACE = 20
 

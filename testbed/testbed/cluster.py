@@ -1,9 +1,10 @@
-"""Fixtures for the cluster tests: the stack's controller, engines and notebook, a Python
-runner inside the notebook container, and extra engine containers with chosen credentials.
+"""The ipyparallel cluster of a compose stack, for the cluster tests and benches: its services'
+containers, a Python runner inside the notebook container, the engines the hub lists, extra
+engine containers with chosen credentials, and an engine container's health report.
 
-The stack is the session's compose stack (``tests/integration/conftest.py``), shared with the
-other integration tests, so every test here leaves it as it found it: the same number of
-engine containers, all healthy, and exactly that many engines registered.
+The tests share the session's compose stack with the other integration tests, so every test
+leaves it as it found it: the same number of engine containers, all healthy, and exactly that
+many engines registered (:func:`cluster_settled`).
 """
 
 from __future__ import annotations
@@ -11,30 +12,16 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import docker
 import pytest
 from docker.models.containers import Container
 
-from tests.integration.conftest import exec_text, image, project_containers
+from testbed.engine import exec_text, image, project_containers
 
 ENGINE_REPLICAS = 2
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run this folder's tests after all others, and the controller restart last.
-
-    They refuse wrong keys, kill an engine and restart the controller on purpose, which the
-    services log as warnings and errors; the stack's log test must run before that.
-    """
-    here = Path(__file__).parent
-    mine = [item for item in items if here in Path(str(item.fspath)).parents]
-    others = [item for item in items if here not in Path(str(item.fspath)).parents]
-    restart = [item for item in mine if Path(str(item.fspath)).stem == "test_controller_restart"]
-    items[:] = others + [item for item in mine if item not in restart] + restart
 
 
 SECURITY = "/srv/ipython/profile_default/security"
@@ -141,25 +128,6 @@ def cluster_settled(client: docker.DockerClient, project: str, notebook: Contain
     return len(ids) == len(engines) == ENGINE_REPLICAS
 
 
-@pytest.fixture(scope="session")
-def controller(docker_client: docker.DockerClient, stack: str) -> Container:
-    """The stack's ipcontroller container."""
-    return one(docker_client, stack, "ipcontroller")
-
-
-@pytest.fixture(scope="session")
-def notebook(docker_client: docker.DockerClient, stack: str) -> Container:
-    """The stack's notebook container, sharing the controller's network namespace."""
-    return one(docker_client, stack, "notebook")
-
-
-@pytest.fixture()
-def engines(docker_client: docker.DockerClient, stack: str, notebook: Container) -> list[Container]:
-    """The stack's engine containers, once all are healthy and registered."""
-    wait_until(lambda: cluster_settled(docker_client, stack, notebook), 120, "a settled cluster")
-    return project_containers(docker_client, stack, "ipengine")
-
-
 def start_engine(
     client: docker.DockerClient,
     stack: str,
@@ -206,27 +174,6 @@ def remove_engine(container: Container) -> None:
         container.remove(force=True)
 
 
-@pytest.fixture()
-def extra_engine(
-    docker_client: docker.DockerClient, stack: str
-) -> Iterator[Callable[..., Container]]:
-    """Start additional ipengine containers on the stack's network; removed afterwards.
-
-    The returned function takes the container's environment as keyword arguments, and
-    ``nano_cpus`` (default one CPU).
-    """
-    started: list[Container] = []
-
-    def start(nano_cpus: int = 1_000_000_000, **environment: str) -> Container:
-        container = start_engine(docker_client, stack, environment, nano_cpus)
-        started.append(container)
-        return container
-
-    yield start
-    for container in started:
-        remove_engine(container)
-
-
 def logs_since(container: Container, since: float) -> str:
     """A container's log lines written since an epoch time.
 
@@ -236,3 +183,16 @@ def logs_since(container: Container, since: float) -> str:
     """
     raw: bytes = container.logs(since=int(since))
     return raw.decode(errors="replace")
+
+
+def health(container: Container) -> dict[str, object]:
+    """The engine supervisor's health report, or an empty dict while it is unhealthy.
+
+    Args:
+        container (Container): An engine container.
+    """
+    code, out = exec_text(container, ["/usr/local/bin/healthcheck"])
+    if code != 0:
+        return {}
+    report: dict[str, object] = json.loads(out.strip().splitlines()[-1])
+    return report

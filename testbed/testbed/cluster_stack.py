@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,28 +20,7 @@ import docker
 from docker.models.containers import Container
 
 from deployer.localstack import ensure_env_file, wait_for_stack
-
-REPO = Path(__file__).resolve().parents[3]
-COMPOSE_FILE = REPO / "compose" / "docker-compose.yml"
-
-
-class BenchError(Exception):
-    """The stack cannot be used; the message says what to do."""
-
-
-def compose_command() -> list[str]:
-    """``docker compose`` (v2) when the docker CLI has it, else ``docker-compose`` (v1.29)."""
-    if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
-        return ["docker", "compose"]
-    if shutil.which("docker-compose"):
-        return ["docker-compose"]
-    raise BenchError("neither `docker compose` (v2) nor docker-compose (v1.29) is installed")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from testbed.engine import COMPOSE_FILE, StackError, compose_command, free_port
 
 
 @contextlib.contextmanager
@@ -62,7 +39,7 @@ def cluster_stack(project: str | None, timeout: float = 240) -> Iterator[str]:
         env = Path(tmp) / ".env"
         ensure_env_file(env)
         with env.open("a", encoding="utf-8") as fh:
-            fh.write(f"NOTEBOOK_PORT={_free_port()}\nWEB_PORT={_free_port()}\n")
+            fh.write(f"NOTEBOOK_PORT={free_port()}\nWEB_PORT={free_port()}\n")
         compose = [
             *compose_command(),
             "--env-file",
@@ -77,7 +54,7 @@ def cluster_stack(project: str | None, timeout: float = 240) -> Iterator[str]:
             subprocess.run([*compose, "up", "-d"], check=True, capture_output=True)
             lines: list[str] = []
             if not wait_for_stack(name, timeout, report=lines.append):
-                raise BenchError("the stack did not become healthy:\n" + "\n".join(lines[-5:]))
+                raise StackError("the stack did not become healthy:\n" + "\n".join(lines[-5:]))
             yield name
         finally:
             subprocess.run([*compose, "down", "-v", "--remove-orphans"], capture_output=True)
@@ -94,7 +71,7 @@ def service(project: str, name: str) -> Container:
     labels = [f"com.docker.compose.project={project}", f"com.docker.compose.service={name}"]
     containers = client.containers.list(filters={"label": labels})
     if not containers:
-        raise BenchError(f"project {project} has no running {name} container: is it up?")
+        raise StackError(f"project {project} has no running {name} container: is it up?")
     return containers[0]
 
 

@@ -1,9 +1,13 @@
-"""An autoscaled workload and the scaler ``deployer run`` builds for it, shared by the unit
-tests of the run janitor's scaling pass and the emulator's end-to-end tests."""
+"""Autoscaled workloads for the scaler's tests and benches: the run scaler ``deployer run``
+builds for a workload (the run janitor's scaling pass and the emulator's end-to-end tests),
+and a worker group template with its scale settings (the autoscaler's tests and the
+reaction bench)."""
 
 from __future__ import annotations
 
+from deployer.autoscale import ScaleSettings
 from deployer.deployment_secrets import DeploymentSecrets, Secret
+from deployer.plan import GroupSpec, build
 from deployer.run.autoscaling import RunScaler, run_scaler
 from deployer.settings import Settings
 from deployer.workload import parse
@@ -49,3 +53,39 @@ def run_scaler_for(workload: str, run_id: str, admin: bool = False) -> RunScaler
     )
     assert scaler is not None
     return scaler
+
+
+def elastic_setup(blast: str, subnet: str | None = None) -> tuple[GroupSpec, ScaleSettings]:
+    """A run worker group template and the scaler's settings for deployment ``lab``.
+
+    Args:
+        blast (str): YAML flow-mapping entries of ``workloads.blast`` besides its
+            databases (one tiny database), e.g. ``threads_per_worker: 2, priority: spot``.
+        subnet (str | None): The deployment's subnet id.
+    """
+    loaded = parse(
+        f"deployment: {{name: lab, overflow_locations: [{OVERFLOW}]}}\n"
+        f"workloads:\n  blast: {{{blast}, databases: [{{name: tiny, bytes_to_cache: 1000}}]}}\n"
+    )
+    s = ScaleSettings.from_workload(loaded, PRIMARY, "lab-r1-w")
+    blast_ = loaded.workloads.blast
+    assert blast_ is not None
+    one_group = loaded.model_copy(
+        update={
+            "workloads": loaded.workloads.model_copy(
+                update={"blast": blast_.model_copy(update={"workers": s.workers_per_group})}
+            )
+        }
+    )
+    settings_ = Settings(
+        deployment="lab",
+        location=PRIMARY,
+        registry="r.azurecr.io",
+        image_tag="1",
+        managed_identity="/id",
+        managed_identity_client_id="client",
+        storage_account="data",
+        subnet_id=subnet,
+    )
+    [template] = build(one_group, settings_, DeploymentSecrets.generate("lab")).groups
+    return template, s

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -19,6 +20,12 @@ from docker.models.containers import Container
 
 IMAGE_PREFIX = os.environ.get("IMAGE_PREFIX", "aci-research")
 TAG = os.environ.get("TAG", "latest")
+REPO = Path(__file__).resolve().parents[2]
+"""The repository's root."""
+COMPOSE_FILE = REPO / "compose" / "docker-compose.yml"
+"""The compose file ``make up`` runs."""
+STACK_TIMEOUT = 240.0
+"""Seconds a compose stack may take to become healthy."""
 
 
 class StackError(Exception):
@@ -105,3 +112,55 @@ def compose_command() -> list[str]:
         "neither `docker compose` (v2) nor docker-compose (v1.29) is installed: install one "
         "(Debian: apt-get install docker-compose)"
     )
+
+
+def exec_text(container: Container, command: list[str]) -> tuple[int, str]:
+    """Run a command in a container; return its exit code and combined output.
+
+    Args:
+        container (Container): The running container.
+        command (list[str]): The command and its arguments.
+    """
+    result = container.exec_run(command, demux=False)
+    return int(result.exit_code), result.output.decode(errors="replace")
+
+
+class ImageRunner:
+    """Runs project images for image tests and removes them afterwards.
+
+    Args:
+        client (docker.DockerClient): The Docker client.
+    """
+
+    def __init__(self, client: docker.DockerClient) -> None:
+        self.client = client
+        self.containers: list[Container] = []
+
+    def start(self, name: str, **kwargs: object) -> Container:
+        """Start ``image(name)`` detached; ``kwargs`` go to ``containers.run``.
+
+        Args:
+            name (str): The image folder name.
+            **kwargs (object): Extra ``docker.containers.run`` arguments.
+        """
+        container = self.client.containers.run(image(name), detach=True, **kwargs)
+        self.containers.append(container)
+        return container
+
+    def run(self, name: str, timeout: float = 60, **kwargs: object) -> tuple[int, str]:
+        """Run ``image(name)`` until it exits; return the exit code and its logs.
+
+        Args:
+            name (str): The image folder name.
+            timeout (float): Seconds to wait for the exit.
+            **kwargs (object): Extra ``docker.containers.run`` arguments.
+        """
+        container = self.start(name, **kwargs)
+        result = container.wait(timeout=timeout)
+        return int(result["StatusCode"]), container.logs().decode(errors="replace")
+
+    def remove_all(self) -> None:
+        """Remove every container this runner started."""
+        for container in self.containers:
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)

@@ -1,6 +1,6 @@
-"""Fixtures for ``deployer run`` end to end, on the local ACI emulator.
+"""``deployer run`` end to end on the local ACI emulator, for the run tests and benches.
 
-Real parts only: the emulator (tests/fakearm in emulator mode: every accepted group runs as
+Real parts only: the emulator (``aci_emulator`` in emulator mode: every accepted group runs as
 real containers from the local ``IMAGE_PREFIX/*:TAG`` images), Azurite from the project's
 image, blastn in the worker image, and the ``deployer`` CLI from the dev venv.
 
@@ -25,18 +25,17 @@ from pathlib import Path
 from typing import Any
 
 import docker
-import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueClient
-from blast_client.demo import DemoSpec, generate
 
-from tests.fakearm import FAKE_TOKEN, EmulatorSettings, FakeArm
-from tests.integration.conftest import IMAGE_PREFIX, TAG, free_port
-from tests.support.engine import wait_for
+from aci_emulator import FAKE_TOKEN, EmulatorSettings, FakeArm, aci_client
+from aci_emulator.runtime import LABEL_INSTANCE
+from testbed.engine import IMAGE_PREFIX, TAG, free_port, wait_for
+from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP
 
 BIN = Path(sys.executable).parent
 DEMO_DB = "demo"
-RESOURCE_GROUP = "research"
+RESOURCE_GROUP = DEPLOYER_RESOURCE_GROUP
 AZURITE_PORTS = {"blob": 10000, "queue": 10001, "table": 10002}
 WORKLOAD = """\
 deployment:
@@ -100,8 +99,6 @@ class RunStack:
 
     def groups(self, deployment: str) -> list[str]:
         """Names of the deployment's groups in the emulator."""
-        from tests.fakearm import aci_client
-
         with aci_client(self.arm) as aci:
             return sorted(
                 str(g.name)
@@ -112,8 +109,6 @@ class RunStack:
     def containers(self) -> list[Any]:
         """Docker containers this emulator runs for groups (sandboxes included); not those of
         other emulators on the same engine (tests running beside this one)."""
-        from tests.fakearm.emulator import LABEL_INSTANCE
-
         mine = f"{LABEL_INSTANCE}={self.arm.emulator.instance_id}"
         return list(self.client.containers.list(all=True, filters={"label": mine}))
 
@@ -140,7 +135,7 @@ class RunStack:
             detach=True,
             environment={"AZURE_STORAGE_CONNECTION_STRING": self.network_connection_string},
             network=self.arm.emulator.network.name,
-            name=f"h9run-tool-{secrets.token_hex(4)}",
+            name=f"test-run-worker-tool-{secrets.token_hex(4)}",
         )
         try:
             code = container.wait(timeout=timeout)["StatusCode"]
@@ -176,7 +171,7 @@ def open_run_stack(arm: FakeArm, base_env: dict[str, str], root: Path) -> Iterat
         root: Working directory.
     """
     client = docker.from_env()
-    account = "h9run" + secrets.token_hex(3)
+    account = "testrun" + secrets.token_hex(3)
     key = base64.b64encode(secrets.token_bytes(32)).decode()
     ports = {svc: free_port() for svc in AZURITE_PORTS}
     azurite = client.containers.run(
@@ -196,7 +191,7 @@ def open_run_stack(arm: FakeArm, base_env: dict[str, str], root: Path) -> Iterat
             "--disableTelemetry",
         ],
         detach=True,
-        name=f"h9run-azurite-{secrets.token_hex(4)}",
+        name=f"test-run-azurite-{secrets.token_hex(4)}",
         environment={"AZURITE_ACCOUNTS": f"{account}:{key}"},
         ports={f"{AZURITE_PORTS[s]}/tcp": ("127.0.0.1", p) for s, p in ports.items()},
     )
@@ -254,20 +249,12 @@ def emulator_env(arm: FakeArm, root: Path) -> dict[str, str]:
 @contextlib.contextmanager
 def emulated_run_stack(root: Path) -> Iterator[RunStack]:
     """The local ACI emulator (this build's images) and :func:`open_run_stack` on it, with
-    state under ``root``; used by the tests and the run benches."""
+    state under ``root``; used by the run tests' fixture and the run benches."""
     settings = EmulatorSettings(image_prefix=IMAGE_PREFIX, image_tag=TAG, restart_delay=0.2)
     with (
         FakeArm(emulate=settings, listen_for_containers=True) as arm,
         open_run_stack(arm, emulator_env(arm, root), root) as stack,
     ):
-        yield stack
-
-
-@pytest.fixture(scope="module")
-def run_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunStack]:
-    """One emulator plus Azurite (with the demo database) for a module's tests; each test
-    uses its own deployment name."""
-    with emulated_run_stack(tmp_path_factory.mktemp("run")) as stack:
         yield stack
 
 
@@ -285,17 +272,7 @@ def _answers(port: int) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def demo_fasta() -> str:
-    """The demo queries (20 planted, 5 decoys) as FASTA."""
-    queries: str = generate(DemoSpec(name=DEMO_DB)).queries
-    return queries
-
-
 def write(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` and return it."""
     path.write_text(text)
     return path
-
-
-__all__ = ["DIRECT_BLASTN", "RunStack", "emulated_run_stack", "open_run_stack", "wait_for", "write"]

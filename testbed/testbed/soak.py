@@ -32,8 +32,8 @@ from blast_client.fasta import iter_records
 from blast_client.joblog import JobLog
 from blast_client.messages import JobSpec, Options, Query
 
-from tests.support.blast_stack import BIG_DB, BIG_SEQS, Stack, WorkerContainer
-from tests.support.engine import wait_for
+from testbed.blast_stack import BIG_DB, BIG_SEQS, Stack, WorkerContainer
+from testbed.engine import wait_for
 
 FINAL = ("succeeded", "failed", "poisoned")
 

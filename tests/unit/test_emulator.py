@@ -13,9 +13,9 @@ from azure.core.exceptions import HttpResponseError
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 from azure.mgmt.containerinstance import models as m
 
-from tests.fakearm import FakeArm, SpecNotFoundError
-from tests.fakearm.__main__ import parse_args
-from tests.fakearm.emulator import (
+from aci_emulator import FakeArm, SpecNotFoundError
+from aci_emulator.cli import parse_args
+from aci_emulator.runtime import (
     ContainerRun,
     add_event,
     group_state,

@@ -9,12 +9,8 @@ from collections.abc import Callable
 import pytest
 from docker.models.containers import Container
 
-from tests.integration.cluster.conftest import (
-    ENGINE_REPLICAS,
-    registered_engines,
-    wait_until,
-)
-from tests.integration.conftest import exec_text
+from testbed.cluster import ENGINE_REPLICAS, registered_engines, wait_until
+from testbed.engine import exec_text
 
 
 def health(container: Container) -> dict[str, object]:
