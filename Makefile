@@ -107,8 +107,11 @@ bench-run: venv ## deployer run: idle tail and run overhead on the emulator (nee
 bench-autoscale-cost: venv ## Autoscaled run vs a fixed pool: billed worker-seconds and wall time on the emulator (needs make build)
 	$(VENV)/bin/python bench/bench_autoscale_cost.py
 
-bench: venv ## Run the benchmarks; they print their figures
-	@set -e; for script in bench/bench_*.py; do echo "== $$script"; $(VENV)/bin/python $$script; done
+bench: venv ## Run every benchmark, printing its figures (BENCH_ARGS=--smoke: seconds each); lists the failed ones
+	@failed=""; for script in bench/bench_*.py; do \
+		echo "== $$script"; $(VENV)/bin/python $$script $(BENCH_ARGS) || failed="$$failed $$script"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "benchmarks that failed:$$failed" >&2; exit 1; fi
 
 clean: ## Remove the local stack with its volumes and secrets, and the virtualenv
 	-$(DC) down --volumes --remove-orphans

@@ -8,6 +8,7 @@ every interrupted job succeeds within the visibility timeout + one job's run tim
 Needs Docker, Compose and the images of `make build`. Run from the repository root:
 
     .venv/bin/python bench/bench_blast_chaos.py [--jobs 300] [--visibility 60] [--rounds 2]
+        [--smoke]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from testbed.bench import parse_args
 from testbed.blast_stack import BIG_DB, BIG_SEQS, bench_stack
 from testbed.engine import StackError
 from testbed.soak import SoakConfig, SoakResult, run_soak, soak_queries
@@ -53,7 +55,28 @@ def main() -> None:
     parser.add_argument(
         "--logs", type=Path, help="keep every worker's log here (<dir>/<n>-calm|chaos/)"
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--kill-every", type=float, default=10.0, help="seconds between kills (default 10)"
+    )
+    parser.add_argument(
+        "--disconnect-for",
+        type=float,
+        default=30.0,
+        help="seconds one worker spends off the network (default 30)",
+    )
+    # Smoke: faults every few seconds, so a short chaos run still has kills, an Azurite
+    # restart and a disconnection.
+    args = parse_args(
+        parser,
+        smoke={
+            "jobs": 8,
+            "workers": 2,
+            "visibility": 10,
+            "rounds": 1,
+            "kill_every": 3.0,
+            "disconnect_for": 4.0,
+        },
+    )
     init = [["--demo-db", BIG_DB, "--demo-seqs", str(BIG_SEQS)]]
     queries = soak_queries(args.jobs)
     runs: dict[bool, list[SoakResult]] = {False: [], True: []}
@@ -72,6 +95,8 @@ def main() -> None:
                 workers=args.workers,
                 chaos=chaos,
                 visibility_timeout=args.visibility,
+                kill_every=args.kill_every,
+                disconnect_for=args.disconnect_for,
                 log_dir=args.logs / f"{n + 1}-{mode}" if args.logs else None,
             )
             result = run_soak(stack, config, queries)

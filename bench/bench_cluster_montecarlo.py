@@ -7,6 +7,7 @@ view restricted to the first engine, then to the first two. Each figure is the m
 ``--repeat`` runs. Run from the repository root, with the images built:
 
     .venv/bin/python bench/bench_cluster_montecarlo.py [--project aci-research] [--repeat 3]
+        [--smoke]
 
 Without ``--project`` it starts (and removes) a private compose stack with 2 engine
 containers of 1 CPU each.
@@ -19,6 +20,7 @@ import json
 import sys
 from pathlib import Path
 
+from testbed.bench import parse_args
 from testbed.cluster_stack import cluster_stack, run_python, service
 from testbed.engine import StackError
 
@@ -79,7 +81,7 @@ def main() -> None:
     parser.add_argument(
         "--paths", type=int, nargs="+", default=[10_000, 50_000], help="paths per grid cell"
     )
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"repeat": 1, "paths": [500]})
     try:
         code = CLIENT.format(
             price_cell=price_cell_source(), paths=list(args.paths), repeat=args.repeat

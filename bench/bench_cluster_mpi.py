@@ -6,7 +6,7 @@ compose stack's engines, with the stack's engine credentials, and runs the clien
 stack's notebook container. Prints the median latency of each way. Run from the repository
 root, with the images built:
 
-    .venv/bin/python bench/bench_cluster_mpi.py [--project aci-research] [--repeat 50]
+    .venv/bin/python bench/bench_cluster_mpi.py [--project aci-research] [--repeat 50] [--smoke]
 
 Without ``--project`` it starts (and removes) a private compose stack.
 """
@@ -20,9 +20,10 @@ import time
 
 import docker
 
+from testbed.bench import parse_args
 from testbed.cluster import WORLD_VIEW, remove_engine, start_engine
 from testbed.cluster_stack import cluster_stack, run_python, service
-from testbed.engine import StackError
+from testbed.engine import StackError, exec_text
 
 RANKS = 4
 VALUES = (1 << 20) // 8  # 1 MiB of float64
@@ -96,11 +97,18 @@ print(json.dumps(result))
 def engine_credentials(project: str) -> dict[str, str]:
     """The SSH tunnel settings of the stack's own engines, for one more engine container.
 
+    The key is a secret file of the stack's engines (``IPP_SSH_KEY_FILE``), which their own
+    user reads; the new container gets it as ``IPP_SSH_KEY``, as the MPI tests do.
+
     Args:
         project (str): The compose project name.
     """
-    env = dict(item.split("=", 1) for item in service(project, "ipengine").attrs["Config"]["Env"])
-    return {k: env[k] for k in ("IPP_SSH_KEY", "IPP_SSH_KNOWN_HOSTS")}
+    engine = service(project, "ipengine")
+    env = dict(item.split("=", 1) for item in engine.attrs["Config"]["Env"])
+    code, key = exec_text(engine, ["cat", env["IPP_SSH_KEY_FILE"]])
+    if code != 0:
+        raise StackError(f"cannot read the engines' SSH key {env['IPP_SSH_KEY_FILE']}: {key}")
+    return {"IPP_SSH_KEY": key, "IPP_SSH_KNOWN_HOSTS": env["IPP_SSH_KNOWN_HOSTS"]}
 
 
 def wait_for_world(container: docker.models.containers.Container, timeout: float) -> dict[str, int]:
@@ -127,7 +135,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", help="use this running compose stack (make up: aci-research)")
     parser.add_argument("--repeat", type=int, default=50, help="calls per way (median)")
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"repeat": 3})
     client = docker.from_env()
     try:
         with cluster_stack(args.project) as project:

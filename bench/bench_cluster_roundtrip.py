@@ -9,6 +9,7 @@ timed through a direct view and through a load-balanced view. Run from the repos
 with the images built:
 
     .venv/bin/python bench/bench_cluster_roundtrip.py [--project aci-research] [--tasks 1000]
+        [--smoke]
 
 Without ``--project`` it starts (and removes) a private compose stack.
 """
@@ -19,6 +20,7 @@ import argparse
 import json
 import sys
 
+from testbed.bench import parse_args
 from testbed.cluster_stack import cluster_stack, run_python, service
 from testbed.engine import StackError
 
@@ -88,7 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", help="use this running compose stack (make up: aci-research)")
     parser.add_argument("--tasks", type=int, default=1000, help="timed round trips per case")
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"tasks": 20})
     try:
         with cluster_stack(args.project) as project:
             notebook = service(project, "notebook")
