@@ -55,15 +55,8 @@ def main() -> None:
     parser.add_argument(
         "--logs", type=Path, help="keep every worker's log here (<dir>/<n>-calm|chaos/)"
     )
-    parser.add_argument(
-        "--kill-every", type=float, default=10.0, help="seconds between kills (default 10)"
-    )
-    parser.add_argument(
-        "--disconnect-for",
-        type=float,
-        default=30.0,
-        help="seconds one worker spends off the network (default 30)",
-    )
+    parser.add_argument("--kill-every", type=float, default=10.0, help="seconds between kills")
+    parser.add_argument("--disconnect-for", type=float, default=30.0, help="seconds off the net")
     # Smoke: faults every few seconds, so a short chaos run still has kills, an Azurite
     # restart and a disconnection.
     args = parse_args(

@@ -62,7 +62,8 @@ _OPERATION_PATH = re.compile(
 
 
 class OperationTable:
-    """The asynchronous operations of one server.
+    """The asynchronous operations of one server (``server.async_operations``); providers
+    start theirs with :meth:`start`.
 
     :param lock: the server's lock; completions run under it.
     """

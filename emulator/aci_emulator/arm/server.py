@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Self
@@ -54,7 +54,7 @@ class FakeArmServer:
         self.operation_retry_after: float | None = None
         self.lock = threading.RLock()
         self._calls: list[Call] = []
-        self._operations = OperationTable(self.lock)
+        self.async_operations = OperationTable(self.lock)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._extra: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
@@ -143,7 +143,7 @@ class FakeArmServer:
         """Forget calls, operations, faults and every provider's resources."""
         with self.lock:
             self._calls.clear()
-            self._operations.clear()
+            self.async_operations.clear()
             self.faults.clear()
             for provider in self.providers:
                 provider.reset()
@@ -197,60 +197,27 @@ class FakeArmServer:
         :param kind: only this kind (``create``, ``update``, ``delete``).
         :return: the operations (live objects; read-only use).
         """
-        return self._operations.snapshot(kind)
+        return self.async_operations.snapshot(kind)
 
-    # asynchronous operations (used by providers, under the lock)
-
-    def start_operation(
-        self,
-        *,
-        namespace: str,
-        subscription_id: str,
-        location: str,
-        kind: str,
-        resource_id: str,
-        delay: float,
-        on_complete: Callable[[], dict[str, str] | None] | None = None,
-    ) -> AsyncOperation:
-        """Register an asynchronous operation completing ``delay`` seconds from now.
-
-        :param namespace: provider namespace (appears in the status URL).
-        :param subscription_id: subscription (appears in the status URL).
-        :param location: region (appears in the status URL).
-        :param kind: ``create``, ``update``, ``delete``, ...
-        :param resource_id: ARM id of the resource.
-        :param delay: seconds until completion; 0 completes on the next request.
-        :param on_complete: applied once at completion; may return an error dict to
-            fail the operation.
-        :return: the operation.
-        """
-        return self._operations.start(
-            namespace=namespace,
-            subscription_id=subscription_id,
-            location=location,
-            kind=kind,
-            resource_id=resource_id,
-            delay=delay,
-            on_complete=on_complete,
-        )
+    # asynchronous operations (providers start them on :attr:`async_operations`)
 
     def operation_headers(
         self, base_url: str, op: AsyncOperation, *, location: bool
     ) -> dict[str, str]:
-        """Response headers pointing at an operation's status (and result) URLs.
+        """:meth:`OperationTable.headers` with this server's :attr:`operation_retry_after`.
 
         :param base_url: the request's base URL.
         :param op: the operation.
         :param location: also send a ``Location`` (operation result) header.
         :return: headers to add to a 201/202 answer.
         """
-        return self._operations.headers(
+        return self.async_operations.headers(
             base_url, op, location=location, retry_after=self.operation_retry_after
         )
 
     def advance(self) -> None:
         """Complete every operation whose deadline has passed (call under the lock)."""
-        self._operations.advance()
+        self.async_operations.advance()
 
     def complete_operations(self, kind: str | None = None) -> int:
         """Finish in-flight asynchronous operations now, whatever their delay.
@@ -261,7 +228,7 @@ class FakeArmServer:
         :param kind: only operations of this kind (``create``, ``update``, ``delete``).
         :return: how many operations were completed.
         """
-        return self._operations.complete(kind)
+        return self.async_operations.complete(kind)
 
     # request handling
 
@@ -283,7 +250,7 @@ class FakeArmServer:
 
         with self.lock:
             self.advance()
-            status_answer = self._operations.status_answer(
+            status_answer = self.async_operations.status_answer(
                 request, call, self.operation_retry_after
             )
             if status_answer is not None:

@@ -98,17 +98,10 @@ class DockerRuntime:
 
     def forward(self, port: int, host: str, target_port: int) -> None:
         """Make ``127.0.0.1:<port>`` inside every group created from now on reach
-        ``<host>:<target_port>``.
-
-        The emulator forwards its own ARM port this way. A test can give groups the
-        host's view of a service too: run Azurite on the emulator network (alias
-        ``azurite``), publish it on ``127.0.0.1:<port>`` for the host, and call
-        ``forward(port, "azurite", 10000)``; one connection string then works on the
-        host and in every group.
+        ``<host>:<target_port>`` (see :meth:`~.network.Networking.forward`).
 
         :param port: loopback port inside the groups.
-        :param host: where it leads: a name or IP on the emulator network, or
-            ``host.docker.internal``.
+        :param host: a name or IP on the emulator network, or ``host.docker.internal``.
         :param target_port: the port there.
         """
         self._networking.forward(port, host, target_port)

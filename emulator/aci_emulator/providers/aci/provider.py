@@ -329,7 +329,7 @@ class AciProvider(ResourceProvider):
                 return {"code": "ContainerGroupDeploymentFailed", "message": error}
             return None
 
-        op = server.start_operation(
+        op = server.async_operations.start(
             namespace=self.namespace,
             subscription_id=group.subscription_id,
             location=group.location,
@@ -397,7 +397,7 @@ class AciProvider(ResourceProvider):
                 finish()
                 return None
 
-            op = server.start_operation(
+            op = server.async_operations.start(
                 namespace=self.namespace,
                 subscription_id=group.subscription_id,
                 location=group.location,
