@@ -79,7 +79,7 @@ def assert_locked_down(
                 other = container.exec_run(["head", "-c1", path], user="4242:4242")
                 assert other.exit_code != 0, f"uid 4242 can read {path} in {service}"
                 assert b"Permission denied" in other.output, (service, other.output)
-            code, out = exec_text(container, ["touch", "/usr/h13-probe"])
+            code, out = exec_text(container, ["touch", "/usr/lockdown-probe"])
             assert code != 0 and "Read-only file system" in out, (service, out)
         checked.append(service)
     return checked
