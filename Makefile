@@ -33,8 +33,9 @@ help: ## List the targets
 $(VENV)/.installed: pyproject.toml images/blast-client/pyproject.toml images/blast-worker/pyproject.toml images/blast-web/pyproject.toml emulator/pyproject.toml testbed/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]' -e images/blast-client -e images/blast-worker -e images/blast-web \
-		-e emulator -e testbed
+	@# blast-client first: the deployer and the worker depend on it, and it is not on PyPI.
+	$(VENV)/bin/pip install --quiet -e images/blast-client -e '.[dev]' -e images/blast-worker \
+		-e images/blast-web -e emulator -e testbed
 	@touch $@
 
 venv: $(VENV)/.installed ## Create the development virtualenv (.venv): the deployer, the emulator, the test tools
@@ -71,8 +72,8 @@ logs: ## Follow the local stack's logs
 ps: ## Show the local stack's containers and their health
 	$(DC) ps
 
-test: venv build ## Run every test: unit tests, then the image and compose integration tests (prints the 30 slowest)
-	$(VENV)/bin/pytest --durations 30 tests/unit tests/integration
+test: venv build ## Run every test: unit tests, a clean install, then the image and compose integration tests (prints the 30 slowest)
+	$(VENV)/bin/pytest --durations 30 tests/unit tests/packaging tests/integration
 
 test-unit: venv ## Run the fast unit tests (no Docker needed)
 	$(VENV)/bin/pytest -m "not docker" tests

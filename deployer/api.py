@@ -6,19 +6,16 @@ state file, TLS files, and talking to Azure. Planning and sizing stay pure.
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 
 from deployer import contract, defaults, deployment_secrets, pricing, sizing
-from deployer.arm import is_loopback
-from deployer.backends.aci import AciBackend, make_client
+from deployer.autoscale import plan_notes
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.cluster import Cluster, Outcome, Progress, raise_for_failures
 from deployer.defaults import Env
@@ -31,17 +28,10 @@ from deployer.errors import (
 )
 from deployer.imagebuild import manifest
 from deployer.plan import Action, Change, GroupSpec, Plan, build, group_names, mpi_notes, mpi_worlds
-from deployer.settings import Overrides, Settings, resolve_azure_scope, resolve_settings
-from deployer.workload import Tls, Workload, load
-
-BackendFactory = Callable[[Settings], Backend]
-NO_OVERRIDES = Overrides()
-
-
-def aci_backend(settings: Settings) -> Backend:
-    """Build the ACI backend for ``settings`` (subscription and resource group required)."""
-    subscription, resource_group = settings.require_azure()
-    return AciBackend(make_client(subscription), resource_group, settings.location)
+from deployer.plan.janitor import deployment_janitor, ending_notes
+from deployer.scope import BackendFactory, aci_backend, janitor_arm_access, scope_settings
+from deployer.settings import NO_OVERRIDES, Overrides, Settings, resolve_settings
+from deployer.workload import Tls, Workload, load, parse
 
 
 def _cluster(backend: Backend, progress: Progress | None) -> Cluster:
@@ -210,10 +200,7 @@ class _Prepared:
 
         With ``deployment.ttl`` or ``idle_shutdown`` the plan holds the deployment janitor.
         """
-        from deployer.run.groups import deployment_janitor
-
-        endpoint = os.environ.get(Env.ARM_ENDPOINT)
-        local = bool(endpoint and is_loopback(urlsplit(endpoint).hostname))
+        access = janitor_arm_access()
         return deployment_janitor(
             build(
                 self.workload,
@@ -226,10 +213,9 @@ class _Prepared:
             self.workload,
             self.settings,
             self.secrets,
-            arm_endpoint=endpoint,
-            # The local emulator has no managed identity endpoint; Azure never gets a token.
-            access_token=os.environ.get(Env.ACCESS_TOKEN) if local else None,
-            interval=defaults.env_float("DEPLOYER_JANITOR_INTERVAL", 30.0),
+            arm_endpoint=access.endpoint,
+            access_token=access.token,
+            interval=defaults.env_float(Env.JANITOR_INTERVAL, defaults.JANITOR_INTERVAL_S),
         )
 
 
@@ -293,8 +279,6 @@ def plan(
             offline = True
     if prep is None:
         prep = _prepare(file, workload, overrides, need_azure=False, persist=False)
-    from deployer.autoscale import plan_notes  # imports plan; kept local like run's notes
-
     notes += plan_notes(workload, prep.settings.location, bool(prep.settings.subnet_id))
     if offline:
         desired = prep.plan()
@@ -305,8 +289,6 @@ def plan(
         desired = prep.plan(_head_ip(prep.settings, observed))
         changes = cluster.changes(desired, observed)
     prices = pricing.load(prep.settings.location, prices_file, workload.deployment.prices)
-    from deployer.run.groups import ending_notes
-
     return _plan_result(desired, changes, prices, [*notes, *ending_notes(workload, prep.settings)])
 
 
@@ -423,10 +405,17 @@ class ContainerRow:
 
 @dataclass(frozen=True)
 class StatusGroup:
-    """One group's state."""
+    """One group's state.
+
+    ``state`` is what ``az container show`` reports: the instance view's state
+    (``Running``, ``Succeeded``, ``Failed``, ``Stopped``...), else the provisioning state
+    while there is no instance view. ``provisioning_state`` says only whether ARM finished
+    creating the group: ``Succeeded`` for a group whose containers run.
+    """
 
     name: str
     workload: str | None
+    state: str | None
     provisioning_state: str | None
     ready: bool
     ip: str | None
@@ -441,57 +430,6 @@ class StatusResult:
     deployment: str
     groups: list[StatusGroup]
     missing: list[str]
-
-
-def _scope_settings(
-    workload: Workload | None, deployment: str | None, overrides: Overrides
-) -> Settings:
-    """Settings that name the deployment and its Azure scope, and nothing else.
-
-    ``status``, ``logs`` and ``down`` list, read or delete groups: they need no
-    registry, secrets or storage settings.
-    """
-    if workload is not None:
-        sub, rg = resolve_azure_scope(workload, overrides)
-        d = workload.deployment
-        return Settings(
-            deployment=d.name,
-            location=overrides.location or d.location or "",
-            registry="",
-            image_tag="",
-            subscription=sub,
-            resource_group=rg,
-        )
-    if not deployment:
-        raise InputError(
-            "give a workload FILE or --deployment NAME", hint="e.g. `deployer status cluster.yaml`"
-        )
-    sub = defaults.resolve(
-        "subscription",
-        overrides.subscription,
-        None,
-        Env.SUBSCRIPTION,
-        flag="--subscription",
-        discover="az account list -o table",
-        error=MissingAzureScopeError,
-    )
-    rg = defaults.resolve(
-        "resource group",
-        overrides.resource_group,
-        None,
-        Env.RESOURCE_GROUP,
-        flag="--resource-group",
-        discover="az group list -o table",
-        error=MissingAzureScopeError,
-    )
-    return Settings(
-        deployment=deployment,
-        location=overrides.location or "",
-        registry="",
-        image_tag="",
-        subscription=sub,
-        resource_group=rg,
-    )
 
 
 def status(
@@ -513,7 +451,7 @@ def status(
         backend_factory (BackendFactory): Builds the backend. Default: ACI.
     """
     workload = load(file) if file is not None else None
-    settings = _scope_settings(workload, deployment, overrides)
+    settings = scope_settings(workload, deployment, overrides)
     observed = _cluster(backend_factory(settings), None).observe(settings.deployment)
     missing: list[str] = []
     if workload is not None:
@@ -522,6 +460,7 @@ def status(
         StatusGroup(
             name=g.name,
             workload=g.tags.get("workload"),
+            state=g.state or g.provisioning_state,
             provisioning_state=g.provisioning_state,
             ready=g.ready,
             ip=g.ip,
@@ -559,7 +498,7 @@ def logs(
         follow (bool): Poll for new output until interrupted. Default: False.
         backend_factory (BackendFactory): Builds the backend. Default: ACI.
     """
-    settings = _scope_settings(load(file) if file is not None else None, "logs", overrides)
+    settings = scope_settings(load(file) if file is not None else None, "logs", overrides)
     backend = backend_factory(settings)
     if container is None:
         found = backend.get(group)
@@ -658,8 +597,6 @@ def scale(
         )
     text = file.read_text(encoding="utf-8")
     new_text, old = _set_scalar(text, ("workloads", name, SCALE_FIELDS[name]), count, str(file))
-    from deployer.workload import parse
-
     workload = parse(new_text, str(file), file.parent)
     result = up(
         file, overrides, progress=progress, backend_factory=backend_factory, workload=workload
@@ -697,7 +634,7 @@ def down(
     Raises:
         AzureError: When a group could not be deleted.
     """
-    settings = _scope_settings(load(file), None, overrides)
+    settings = scope_settings(load(file), None, overrides)
     name = settings.deployment
     outcomes = _cluster(backend_factory(settings), progress).teardown(name)
     raise_for_failures(outcomes, "delete")

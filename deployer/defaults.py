@@ -62,6 +62,12 @@ SPOT_RETRY_MAX_S: Final = 900.0
 GB: Final = 1_000_000_000
 """Bytes per GB. Decimal GB over-reserves slightly compared with GiB, which is safe."""
 
+# --- the janitor (deployer run, deployment.ttl, idle_shutdown) ---
+JANITOR_INTERVAL_S: Final = 10.0
+"""Seconds between janitor passes, a run's and a deployment's alike (the groups'
+``JANITOR_INTERVAL``; ``DEPLOYER_JANITOR_INTERVAL`` sets it for the groups the deployer
+creates)."""
+
 # --- Azure ---
 PUBLIC_ARM_ENDPOINT: Final = "https://management.azure.com"
 DEFAULT_IMAGE_TAG: Final = "latest"
@@ -96,6 +102,7 @@ class Env:
     REGISTRY_USERNAME: Final = "DEPLOYER_REGISTRY_USERNAME"
     REGISTRY_PASSWORD: Final = "DEPLOYER_REGISTRY_PASSWORD"
     STORAGE_CONNECTION_STRING: Final = "AZURE_STORAGE_CONNECTION_STRING"
+    JANITOR_INTERVAL: Final = "DEPLOYER_JANITOR_INTERVAL"
 
 
 def resolve(

@@ -35,6 +35,10 @@ class Overrides:
     image_tag: str | None = None
 
 
+NO_OVERRIDES = Overrides()
+"""Nothing given on the command line: every setting comes from the file or the environment."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the planner and the backend need, resolved.
@@ -86,7 +90,7 @@ class Settings:
 
 
 def resolve_azure_scope(
-    workload: Workload,
+    workload: Workload | None,
     overrides: Overrides,
     *,
     discover_group: str = "az group list -o table",
@@ -94,7 +98,8 @@ def resolve_azure_scope(
     """Resolve the subscription and resource group through the chain.
 
     Args:
-        workload (Workload): The validated workload file.
+        workload (Workload | None): The validated workload file; None when only the
+            deployment's name is known (flags and environment only).
         overrides (Overrides): Values from the command line.
         discover_group (str): The ``az`` command the error suggests for finding the
             resource group. Default: ``az group list -o table``.
@@ -103,20 +108,20 @@ def resolve_azure_scope(
         MissingAzureScopeError: Naming the flag, field and variable that set a
             missing value.
     """
-    d = workload.deployment
+    d = workload.deployment if workload is not None else None
     subscription = defaults.resolve(
-        "deployment.subscription",
+        "deployment.subscription" if d else "subscription",
         overrides.subscription,
-        d.subscription,
+        d.subscription if d else None,
         Env.SUBSCRIPTION,
         flag="--subscription",
         discover="az account list -o table",
         error=MissingAzureScopeError,
     )
     resource_group = defaults.resolve(
-        "deployment.resource_group",
+        "deployment.resource_group" if d else "resource group",
         overrides.resource_group,
-        d.resource_group,
+        d.resource_group if d else None,
         Env.RESOURCE_GROUP,
         flag="--resource-group",
         discover=discover_group,

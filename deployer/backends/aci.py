@@ -318,6 +318,7 @@ def observe(group: m.ContainerGroup, now: datetime | None = None) -> ObservedGro
         fqdn=ip.fqdn if ip else None,
         location=group.location,
         evicted=any(e.name == SPOT_EVICTED_EVENT for e in events),
+        state=view.state if view else None,
     )
 
 

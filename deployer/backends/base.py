@@ -59,6 +59,10 @@ class ObservedGroup:
         location (str | None): Its region, if known.
         evicted (bool): ACI evicted it (Spot): its instance view has a
             ``SpotContainerGroupEvicted`` event and its containers were killed.
+        state (str | None): Its instance view's state (``Pending``, ``Running``,
+            ``Succeeded``, ``Failed``, ``Stopped``): what its containers do, where
+            ``provisioning_state`` says only whether ARM finished creating it. None while
+            there is no instance view.
     """
 
     name: str
@@ -70,6 +74,7 @@ class ObservedGroup:
     fqdn: str | None = None
     location: str | None = None
     evicted: bool = False
+    state: str | None = None
 
     @property
     def ready(self) -> bool:

@@ -23,7 +23,7 @@ def show(result: api.StatusResult) -> None:
         for c in g.containers or [api.ContainerRow("-", None, False, 0, None)]:
             table.add_row(
                 g.name if first else "",
-                (g.provisioning_state or "?") if first else "",
+                (g.state or "?") if first else "",
                 c.name,
                 c.state or "?",
                 "[green]yes[/]" if c.ready else "[yellow]no[/]",

@@ -16,34 +16,38 @@ from pathlib import Path
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
-from blast_client import BlastClient, BlastClientError, JobStatus
+from blast_client import BlastClient, BlastClientError, JobSpec, JobStatus
 from blast_client.fasta import detect_molecule, iter_records
 
-from deployer import api as deployer_api
 from deployer import defaults, deployment_secrets, pricing
-from deployer.arm import is_loopback
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.cluster import Cluster
 from deployer.defaults import Env
 from deployer.deployment_secrets import Secret
-from deployer.errors import AzureError, DeployerError, InputError, MissingSettingError
-from deployer.plan import Action, Change, GroupSpec, _storage_env
+from deployer.errors import AzureError, DeployerError, InputError
+from deployer.plan import RUN_TAG, Action, Change, GroupSpec, storage_env
+from deployer.plan.janitor import janitor_group
 from deployer.run import merge
 from deployer.run.autoscaling import DECISIONS_SHOWN, RunScaler, decisions, run_scaler
 from deployer.run.autoscaling import ENV as AUTOSCALE_ENV
 from deployer.run.billing import Bill, bill_of, price
 from deployer.run.decide import group_size
-from deployer.run.groups import RUN_TAG, janitor_group, worker_groups
+from deployer.run.groups import worker_groups
 from deployer.run.janitor import Janitor, drop_queues
 from deployer.run.state import FINAL, JOB_FINAL, Batch, Run, is_run_id, new_run_id, queue_name
 from deployer.run.store import Conflict, RunStore
-from deployer.settings import Overrides, Settings, resolve_settings
+from deployer.scope import (
+    ArmAccess,
+    BackendFactory,
+    aci_backend,
+    janitor_arm_access,
+    scope_settings,
+    storage_client,
+)
+from deployer.settings import NO_OVERRIDES, Overrides, Settings, resolve_settings
 from deployer.workload import Workload, duration_seconds, load
 
-BackendFactory = Callable[[Settings], Backend]
-
 DEFAULT_EXIT_WHEN_IDLE = "120s"
-DEFAULT_JANITOR_INTERVAL = 10.0
 QUERY_MOLECULE = {
     "blastn": "nucleotide",
     "blastx": "nucleotide",
@@ -65,8 +69,6 @@ class ContainerEnv:
 
     #: ``BLAST_EXIT_WHEN_IDLE`` of run workers (default 120s).
     EXIT_WHEN_IDLE = "DEPLOYER_RUN_EXIT_WHEN_IDLE"
-    #: Seconds between janitor passes (default 10).
-    JANITOR_INTERVAL = "DEPLOYER_JANITOR_INTERVAL"
     #: Least seconds between two create bursts of an autoscaled run (default 30).
     SCALE_OUT_INTERVAL = "DEPLOYER_SCALE_OUT_INTERVAL"
 
@@ -75,27 +77,6 @@ def _error(exc: BlastClientError) -> DeployerError:
     if exc.exit_code == 2:
         return InputError(exc.message, hint=exc.hint, code=exc.code)
     return DeployerError(exc.message, hint=exc.hint, code=exc.code)
-
-
-def storage_client(queue: str | None = None, settings: Settings | None = None) -> BlastClient:
-    """The BLAST client of the run's storage: the deployment's account, else the environment.
-
-    Args:
-        queue (str | None): The run's queue.
-        settings (Settings | None): Resolved settings (their storage account wins).
-
-    Raises:
-        MissingSettingError: when no storage is configured.
-    """
-    try:
-        if settings is not None and settings.storage_account:
-            return BlastClient(account_name=settings.storage_account, queue=queue)
-        return BlastClient.from_env(queue=queue)
-    except BlastClientError as exc:
-        raise MissingSettingError(
-            f"no storage for the run: {exc.message}",
-            hint="set deployment.storage_account, or export AZURE_STORAGE_CONNECTION_STRING",
-        ) from None
 
 
 # --- start -------------------------------------------------------------------------
@@ -169,20 +150,15 @@ def _check_molecules(client: BlastClient, fasta: str, db: str, program: str) -> 
         )
 
 
-def _janitor_access(settings: Settings, detach: bool) -> tuple[str | None, str | None] | None:
-    """(ARM endpoint, token) for the janitor group, or None when the CLI must be the janitor.
+def _janitor_access(settings: Settings, detach: bool) -> ArmAccess | None:
+    """How the janitor group signs in, or None when the CLI must be the janitor.
 
     Raises:
         InputError: for ``--detach`` when the janitor cannot sign in.
     """
-    endpoint = os.environ.get(Env.ARM_ENDPOINT)
-    from urllib.parse import urlsplit
-
-    if endpoint and is_loopback(urlsplit(endpoint).hostname):
-        # The local emulator: containers reach the same loopback URL, and take its token.
-        return endpoint, os.environ.get(Env.ACCESS_TOKEN)
-    if settings.managed_identity and settings.managed_identity_client_id:
-        return endpoint, None
+    access = janitor_arm_access()
+    if access.local or (settings.managed_identity and settings.managed_identity_client_id):
+        return access
     if detach:
         raise InputError(
             "--detach needs a managed identity: the janitor group finishes the run in Azure "
@@ -194,37 +170,111 @@ def _janitor_access(settings: Settings, detach: bool) -> tuple[str | None, str |
     return None
 
 
+@dataclass
+class RunScope:
+    """A run's record and the clients that reach it.
+
+    Args:
+        run (Run): The run record as last read.
+        client (BlastClient): Storage of the run (its queue, job log and tables).
+        store (RunStore): The run records.
+        backend (Backend | None): Where its groups live; None when the Azure scope is unknown
+            (``run status`` then shows no groups).
+    """
+
+    run: Run
+    client: BlastClient
+    store: RunStore
+    backend: Backend | None
+
+
 @dataclass(frozen=True)
 class Started:
-    """What ``start`` did."""
+    """What ``start`` did.
+
+    Args:
+        run (Run): The run record, ``running``.
+        groups (tuple[str, ...]): The groups created (workers and janitor).
+        created_resources (tuple[str, ...]): Storage resources created for it.
+        scaler (RunScaler | None): Scales the workers when this process is the janitor.
+        scope (RunScope | None): The run's clients, for ``watch`` and ``results`` in the same
+            process (so the settings are resolved once).
+    """
 
     run: Run
     groups: tuple[str, ...]
     created_resources: tuple[str, ...]
     scaler: RunScaler | None = field(default=None, repr=False)
+    scope: RunScope | None = field(default=None, repr=False)
 
 
-def _settings(workload: Workload, overrides: Overrides) -> Settings:
-    return resolve_settings(workload, overrides, need_azure=True)
+@dataclass(frozen=True)
+class _Inputs:
+    """A request's inputs, checked: nothing has been created yet."""
+
+    workload: Workload
+    fasta: str
+    settings: Settings
+    access: ArmAccess | None
+
+
+@dataclass(frozen=True)
+class _RunGroups:
+    """The groups a run starts with, and how its workers scale."""
+
+    workers: tuple[GroupSpec, ...]
+    janitor: GroupSpec | None
+    scaler: RunScaler | None
+    exit_when_idle: str
+
+    @property
+    def all(self) -> tuple[GroupSpec, ...]:
+        return (*self.workers, *([self.janitor] if self.janitor else []))
 
 
 def start(
     request: RunRequest,
-    overrides: Overrides = deployer_api.NO_OVERRIDES,
+    overrides: Overrides = NO_OVERRIDES,
     *,
-    backend_factory: BackendFactory = deployer_api.aci_backend,
+    backend_factory: BackendFactory = aci_backend,
     clock: Callable[[], float] = time.time,
 ) -> Started:
     """Validate, submit the batches under a new run id, then create the run's groups.
+
+    The workload file is read and the settings are resolved once, here; the returned
+    :class:`Started` carries the clients on to :func:`watch` and :func:`results`.
 
     Raises:
         InputError: for bad input; nothing has been created then.
         AzureError: when the groups cannot be created (the run is then marked failed and its
             batches cancelled).
     """
+    inputs = _check_inputs(request, overrides)
+    run_id = new_run_id()
+    client = storage_client(queue_name(run_id), inputs.settings)
+    specs = _plan_batches(client, request, inputs.fasta, run_id)
+    groups = _plan_groups(inputs, run_id, len(specs))
+    run = _new_run(request, inputs.workload, inputs.settings, run_id, specs, groups, clock())
+    cluster = Cluster(backend_factory(inputs.settings))
+    changes = [Change(g.name, Action.CREATE, g) for g in groups.all]
+    cluster.check_quota(changes, {}, inputs.settings.location)
+    created, store = _submit(client, run, specs)
+    scope = RunScope(run, client, store, cluster.backend)
+    _create_groups(cluster, changes, scope)
+    scope = _reread(scope)
+    return Started(scope.run, run.groups, created, groups.scaler, scope)
+
+
+def _check_inputs(request: RunRequest, overrides: Overrides) -> _Inputs:
+    """Read the workload and the queries and resolve the settings, once; create nothing.
+
+    Raises:
+        InputError: for a workload without BLAST, unreadable queries, or ``--detach``
+            without a managed identity.
+        MissingSettingError: for a setting the run needs.
+    """
     workload = load(request.workload)
-    blast = workload.workloads.blast
-    if blast is None:
+    if workload.workloads.blast is None:
         raise InputError(
             f"{request.workload} defines no blast workload",
             hint="add workloads.blast (workers, threads_per_worker, databases); see examples/",
@@ -234,10 +284,18 @@ def start(
     except (OSError, UnicodeDecodeError) as exc:
         why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise InputError(f"cannot read the queries {request.queries}: {why}") from None
-    settings = _settings(workload, overrides)
-    access = _janitor_access(settings, request.detach)
-    run_id = new_run_id()
-    client = storage_client(queue_name(run_id), settings)
+    settings = resolve_settings(workload, overrides, need_azure=True)
+    return _Inputs(workload, fasta, settings, _janitor_access(settings, request.detach))
+
+
+def _plan_batches(
+    client: BlastClient, request: RunRequest, fasta: str, run_id: str
+) -> list[JobSpec]:
+    """Cut the queries into batches and check them against the database; submit nothing.
+
+    Raises:
+        InputError: for an unknown database or queries the program cannot search.
+    """
     options: dict[str, Any] = {"outfmt": list(request.outfmt)}
     if request.task:
         options["task"] = request.task
@@ -250,46 +308,54 @@ def start(
         _check_molecules(client, fasta, request.db, request.program)
     except BlastClientError as exc:
         raise _error(exc) from None
+    return specs
+
+
+def _plan_groups(inputs: _Inputs, run_id: str, batches: int) -> _RunGroups:
+    """The run's worker groups (none when autoscaled: the janitor's first pass creates them)
+    and its janitor group (none when this process is the janitor)."""
+    workload, settings = inputs.workload, inputs.settings
     exit_idle = os.environ.get(ContainerEnv.EXIT_WHEN_IDLE) or DEFAULT_EXIT_WHEN_IDLE
-    interval = defaults.env_float(ContainerEnv.JANITOR_INTERVAL, DEFAULT_JANITOR_INTERVAL)
     secrets = deployment_secrets.load_or_generate(settings.deployment, persist=False)
     burst = defaults.env_float(ContainerEnv.SCALE_OUT_INTERVAL, defaults.SCALE_OUT_INTERVAL_S)
-    scaler = run_scaler(workload, settings, secrets, run_id, queue_name(run_id), burst)
-    # Autoscaled: no worker group yet; the janitor's first pass creates them.
-    groups: list[GroupSpec] = (
-        []
-        if scaler is not None
-        else list(
-            worker_groups(
-                workload,
-                settings,
-                secrets,
-                run_id,
-                len(specs),
-                exit_when_idle=exit_idle,
-                queue=queue_name(run_id),
-            )
+    queue = queue_name(run_id)
+    scaler = run_scaler(workload, settings, secrets, run_id, queue, burst)
+    workers: tuple[GroupSpec, ...] = ()
+    if scaler is None:
+        workers = worker_groups(
+            workload, settings, secrets, run_id, batches, exit_when_idle=exit_idle, queue=queue
         )
-    )
     janitor = None
-    if access is not None:
+    if inputs.access is not None:
         janitor = janitor_group(
             settings,
-            _storage_env(settings, workload),
+            storage_env(settings, workload),
             run_id=run_id,
-            interval=interval,
-            arm_endpoint=access[0],
-            access_token=access[1],
+            interval=defaults.env_float(Env.JANITOR_INTERVAL, defaults.JANITOR_INTERVAL_S),
+            arm_endpoint=inputs.access.endpoint,
+            access_token=inputs.access.token,
             extra={AUTOSCALE_ENV: Secret(scaler.to_json())} if scaler is not None else None,
         )
-        groups.append(janitor)
-    now = clock()
+    return _RunGroups(workers, janitor, scaler, exit_idle)
+
+
+def _new_run(
+    request: RunRequest,
+    workload: Workload,
+    settings: Settings,
+    run_id: str,
+    specs: list[JobSpec],
+    groups: _RunGroups,
+    now: float,
+) -> Run:
+    """The run's record as it is first stored, ``submitting`` (pure)."""
     ttl = workload.deployment.ttl
     batches = tuple(
         Batch(i, spec.job_id, len(list(iter_records(spec.query.fasta or ""))))
         for i, spec in enumerate(specs, start=1)
     )
-    run = Run(
+    scaler = groups.scaler
+    return Run(
         run_id=run_id,
         deployment=settings.deployment,
         status="submitting",
@@ -302,39 +368,53 @@ def start(
             "outfmt": list(request.outfmt),
             "batch_len": request.batch_len,
             "queries_file": request.queries.name,
-            "workers": sum(len(g.containers) for g in groups if g is not janitor),
-            "exit_when_idle": exit_idle,
+            "workers": sum(len(g.containers) for g in groups.workers),
+            "exit_when_idle": groups.exit_when_idle,
             "autoscale": scaler is not None,
             "max_workers": scaler.settings.max_workers if scaler is not None else None,
         },
         queries=sum(b.queries for b in batches),
         batches=batches,
-        groups=tuple(g.name for g in groups),
-        janitor=janitor.name if janitor else None,
+        groups=tuple(g.name for g in groups.all),
+        janitor=groups.janitor.name if groups.janitor else None,
         deadline=now + duration_seconds(ttl) if ttl else None,
     )
-    cluster = Cluster(backend_factory(settings))
-    changes = [Change(g.name, Action.CREATE, g) for g in groups]
-    cluster.check_quota(changes, {}, settings.location)
+
+
+def _submit(
+    client: BlastClient, run: Run, specs: list[JobSpec]
+) -> tuple[tuple[str, ...], RunStore]:
+    """Create the storage resources, store the run, submit its batches, mark it running.
+
+    Returns:
+        The storage resources created, and the run store.
+    """
     try:
         created = tuple(client.ensure_resources())
         store = RunStore(client.storage.table)
         store.create(run)
         client.submit(specs)
-        found = store.get(run_id)
+        found = store.get(run.run_id)
         assert found is not None
         store.save(replace(found[0], status="running"), found[1])
     except BlastClientError as exc:
         raise _error(exc) from None
+    return created, store
+
+
+def _create_groups(cluster: Cluster, changes: list[Change], scope: RunScope) -> None:
+    """Send the creates without waiting; if any fails, cancel the run.
+
+    Raises:
+        AzureError: naming the groups that could not be created.
+    """
     outcomes = cluster.apply(changes, wait=False)
     failed = [o for o in outcomes if o.error is not None]
     if failed:
+        run_id = scope.run.run_id
         why = "; ".join(f"{o.name}: {o.error}" for o in failed)
-        cancel(run_id, overrides, backend_factory=backend_factory, reason=f"groups failed: {why}")
+        cancel(run_id, scope=scope, reason=f"groups failed: {why}")
         raise AzureError(f"run {run_id}: could not create its groups: {why}", code="RunFailed")
-    found = store.get(run_id)
-    assert found is not None
-    return Started(found[0], run.groups, created, scaler)
 
 
 # --- observing ---------------------------------------------------------------------
@@ -406,21 +486,13 @@ def snapshot(run: Run, client: BlastClient, groups: list[ObservedGroup], now: fl
     )
 
 
-@dataclass
-class _Scope:
-    run: Run
-    client: BlastClient
-    store: RunStore
-    backend: Backend | None
-
-
 def _open(
     run_id: str,
     overrides: Overrides,
     backend_factory: BackendFactory,
     *,
     need_backend: bool,
-) -> _Scope:
+) -> RunScope:
     if not is_run_id(run_id):
         raise InputError(
             f"{run_id!r} is not a run id (r and 8 hex digits)",
@@ -444,15 +516,18 @@ def _open(
         (os.environ.get(Env.SUBSCRIPTION) or overrides.subscription)
         and (os.environ.get(Env.RESOURCE_GROUP) or overrides.resource_group)
     ):
-        backend = backend_factory(_scope_settings(found[0].deployment, overrides))
-    return _Scope(found[0], client, store, backend)
+        backend = backend_factory(scope_settings(None, found[0].deployment, overrides))
+    return RunScope(found[0], client, store, backend)
 
 
-def _scope_settings(deployment: str, overrides: Overrides) -> Settings:
-    return deployer_api._scope_settings(None, deployment, overrides)
+def _reread(scope: RunScope) -> RunScope:
+    """``scope`` with its run record read again."""
+    found = scope.store.get(scope.run.run_id)
+    assert found is not None
+    return replace(scope, run=found[0])
 
 
-def _groups(scope: _Scope) -> list[ObservedGroup]:
+def _groups(scope: RunScope) -> list[ObservedGroup]:
     if scope.backend is None:
         return []
     return [
@@ -464,9 +539,9 @@ def _groups(scope: _Scope) -> list[ObservedGroup]:
 
 def status(
     run_id: str,
-    overrides: Overrides = deployer_api.NO_OVERRIDES,
+    overrides: Overrides = NO_OVERRIDES,
     *,
-    backend_factory: BackendFactory = deployer_api.aci_backend,
+    backend_factory: BackendFactory = aci_backend,
 ) -> Progress:
     """The run's state: batches by state, workers, elapsed time, spend so far."""
     scope = _open(run_id, overrides, backend_factory, need_backend=False)
@@ -479,13 +554,14 @@ def status(
 
 def watch(
     run_id: str,
-    overrides: Overrides = deployer_api.NO_OVERRIDES,
+    overrides: Overrides = NO_OVERRIDES,
     *,
-    backend_factory: BackendFactory = deployer_api.aci_backend,
+    backend_factory: BackendFactory = aci_backend,
     on_progress: Callable[[Progress], None] | None = None,
     interval: float = 2.0,
     timeout: float | None = None,
     scaler: RunScaler | None = None,
+    scope: RunScope | None = None,
 ) -> Progress:
     """Follow a run until it is final and its groups are gone.
 
@@ -493,10 +569,13 @@ def watch(
     process does the janitor's work, scaling the workers with ``scaler`` (from
     :class:`Started`) when the run is autoscaled.
 
+    Args:
+        scope (RunScope | None): The run's clients from :class:`Started`; None opens them.
+
     Raises:
         AzureError: on ``timeout``.
     """
-    scope = _open(run_id, overrides, backend_factory, need_backend=True)
+    scope = scope or _open(run_id, overrides, backend_factory, need_backend=True)
     assert scope.backend is not None
     janitor = Janitor(run_id, scope.store, scope.client, scope.backend, scaler=scaler)
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -516,28 +595,6 @@ def watch(
         if deadline is not None and time.monotonic() > deadline:
             raise AzureError(f"run {run_id} did not finish in {timeout:g} s", code="Timeout")
         time.sleep(interval)
-
-
-def janitor_from_env(env: Mapping[str, str]) -> Run:
-    """``deployer-janitor`` for one run: passes until the run is over, itself deleted last."""
-    run_id = env["JANITOR_RUN"]
-    deployment = env.get("JANITOR_DEPLOYMENT", "")
-    interval = float(env.get("JANITOR_INTERVAL") or DEFAULT_JANITOR_INTERVAL)
-    client = storage_client(queue_name(run_id))
-    store = RunStore(client.storage.table)
-    settings = _scope_settings(deployment, deployer_api.NO_OVERRIDES)
-    backend = deployer_api.aci_backend(settings)
-    from deployer.run.groups import janitor_group_name
-
-    janitor = Janitor(
-        run_id,
-        store,
-        client,
-        backend,
-        self_group=janitor_group_name(deployment, run_id),
-        scaler=RunScaler.from_env(env),
-    )
-    return janitor.until_done(interval)
 
 
 # --- results -----------------------------------------------------------------------
@@ -589,14 +646,21 @@ def summarize(
 def results(
     run_id: str,
     out_dir: Path | None = None,
+    *,
+    scope: RunScope | None = None,
 ) -> Summary:
     """Download every batch's results, merge them into ``out_dir`` and write the manifest.
 
     Formats: the run's ``outfmt`` merged (``results.6.tsv``, ``results.7.txt``,
     ``results.15.json``), each batch's archive under ``batches/``, and ``manifest.json``.
     Batches that did not succeed are listed in the manifest and left out of the merge.
+
+    Args:
+        scope (RunScope | None): The run's clients from :class:`Started`; None opens them.
     """
-    scope = _open(run_id, deployer_api.NO_OVERRIDES, deployer_api.aci_backend, need_backend=False)
+    scope = (
+        _reread(scope) if scope else _open(run_id, NO_OVERRIDES, aci_backend, need_backend=False)
+    )
     run, client = scope.run, scope.client
     jobs = {j.job_id: j for j in client.run_jobs(run_id)}
     unfinished = [
@@ -639,18 +703,23 @@ def results(
 
 def cancel(
     run_id: str,
-    overrides: Overrides = deployer_api.NO_OVERRIDES,
+    overrides: Overrides = NO_OVERRIDES,
     *,
-    backend_factory: BackendFactory = deployer_api.aci_backend,
+    backend_factory: BackendFactory = aci_backend,
     reason: str = "cancelled by the user",
+    scope: RunScope | None = None,
 ) -> Run:
     """Delete the run's groups and mark its unfinished batches ``cancelled``; keep finished
     results.
 
+    Args:
+        scope (RunScope | None): The run's clients (``start`` passes its own); None opens
+            them.
+
     Raises:
         InputError: for an unknown run.
     """
-    scope = _open(run_id, overrides, backend_factory, need_backend=True)
+    scope = scope or _open(run_id, overrides, backend_factory, need_backend=True)
     assert scope.backend is not None
     run = scope.run
     while True:

@@ -40,8 +40,12 @@ from dataclasses import dataclass
 
 from blast_client.config import read_secret
 
+from deployer import defaults
 from deployer.backends.base import Backend, ObservedGroup
+from deployer.plan.janitor import janitor_group_name
 from deployer.run import heartbeat
+from deployer.scope import aci_backend, scope_settings, storage_client
+from deployer.settings import NO_OVERRIDES
 
 log = logging.getLogger("deployer.janitor")
 
@@ -249,8 +253,6 @@ def teardown(backend: Backend, deployment: str, self_group: str) -> None:
 
 def _record(deployment: str, reason: str) -> None:
     try:
-        from deployer.run.api import storage_client
-
         table = storage_client().storage.table
         table.upsert_entity(
             {
@@ -267,18 +269,14 @@ def _record(deployment: str, reason: str) -> None:
 
 def main_from_env(env: Mapping[str, str]) -> None:
     """``deployer-janitor`` for a deployment: pass every ``JANITOR_INTERVAL`` seconds."""
-    from deployer import api as deployer_api
-    from deployer.run.api import _scope_settings
-    from deployer.run.groups import janitor_group_name
-
     deployment = env["JANITOR_DEPLOYMENT"]
     ttl = float(env["JANITOR_TTL"]) if env.get("JANITOR_TTL") else None
     insecure = env.get("JANITOR_NOTEBOOK_INSECURE") == "1"
     idle = float(env["JANITOR_IDLE_SHUTDOWN"]) if env.get("JANITOR_IDLE_SHUTDOWN") else None
     url, token = env.get("JANITOR_NOTEBOOK_URL", ""), read_secret(env, "NOTEBOOK_TOKEN") or ""
     ipp_group, _, ipp_container = env.get("JANITOR_IPP_LOGS", "").partition("/")
-    interval = float(env.get("JANITOR_INTERVAL") or 10)
-    backend = deployer_api.aci_backend(_scope_settings(deployment, deployer_api.NO_OVERRIDES))
+    interval = float(env.get("JANITOR_INTERVAL") or defaults.JANITOR_INTERVAL_S)
+    backend = aci_backend(scope_settings(None, deployment, NO_OVERRIDES))
     since = time.time()
     while True:
         now = time.time()

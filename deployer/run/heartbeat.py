@@ -8,6 +8,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from deployer import defaults
+
 HEARTBEAT = Path(
     os.environ.get("JANITOR_HEARTBEAT") or Path(tempfile.gettempdir()) / "janitor.beat"
 )
@@ -28,7 +30,7 @@ def fresh(now: float, interval: float) -> bool:
 
 def main() -> None:
     """``python -m deployer.run.heartbeat check``: exit 0 when fresh."""
-    interval = float(os.environ.get("JANITOR_INTERVAL") or 10)
+    interval = float(os.environ.get("JANITOR_INTERVAL") or defaults.JANITOR_INTERVAL_S)
     ok = fresh(time.time(), interval)
     print("healthy" if ok else f"unhealthy: no janitor pass recorded in {HEARTBEAT} lately")
     sys.exit(0 if ok else 1)

@@ -1,31 +1,34 @@
 """The janitor: carries out :func:`deployer.run.decide.decide` until the run is over.
 
-It runs as a small ACI group (``deployer-janitor`` in the ``deployer`` image) with the
-deployment's managed identity, or inside ``deployer run`` when there is no janitor group.
+It runs as a small ACI group (``deployer-janitor`` in the ``deployer`` image, entry point
+:mod:`deployer.cli.janitor`) with the deployment's managed identity, or inside ``deployer
+run`` when there is no janitor group.
 Every pass reads the run record, the job rows and the groups afresh, so a killed janitor that
 ACI restarts (``restartPolicy: OnFailure``) simply carries on.
 
 Environment of ``deployer-janitor``: ``JANITOR_DEPLOYMENT``, ``JANITOR_RUN`` (a run id; unset
 for a deployment janitor, see :mod:`deployer.run.deployment_janitor`), ``JANITOR_INTERVAL``
-(seconds between passes, default 10), ``AZURE_SUBSCRIPTION_ID``, ``DEPLOYER_RESOURCE_GROUP``,
-``DEPLOYER_ARM_ENDPOINT`` and the storage variables of the workers.
+(seconds between passes, default :data:`deployer.defaults.JANITOR_INTERVAL_S`),
+``AZURE_SUBSCRIPTION_ID``, ``DEPLOYER_RESOURCE_GROUP``, ``DEPLOYER_ARM_ENDPOINT`` and the
+storage variables of the workers.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from azure.core.exceptions import ResourceNotFoundError
 from blast_client import BlastClient
 
+from deployer import defaults
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.errors import DeployerError
+from deployer.plan import RUN_TAG
+from deployer.plan.janitor import janitor_group_name
 from deployer.run import decide as d
 from deployer.run import heartbeat
 from deployer.run.autoscaling import (
@@ -35,9 +38,10 @@ from deployer.run.autoscaling import (
     scale_pass,
     worth_recording,
 )
-from deployer.run.groups import RUN_TAG
-from deployer.run.state import Run
+from deployer.run.state import Run, queue_name
 from deployer.run.store import Conflict, RunStore
+from deployer.scope import aci_backend, scope_settings, storage_client
+from deployer.settings import NO_OVERRIDES
 
 log = logging.getLogger("deployer.janitor")
 
@@ -189,28 +193,24 @@ def describe(step: d.Step) -> str:
     return f"deleting my own group {step.group}"
 
 
-def main() -> None:
-    """Entry point of ``deployer-janitor``: finish one run (``JANITOR_RUN``), or watch a
-    deployment's TTL and idle shutdown."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s janitor %(message)s", stream=sys.stdout
-    )
-    from deployer.run.api import janitor_from_env
-    from deployer.run.deployment_janitor import main_from_env
+def main_from_env(env: Mapping[str, str]) -> Run:
+    """``deployer-janitor`` for one run: passes until the run is over, itself deleted last.
 
-    if not os.environ.get("JANITOR_DEPLOYMENT"):
-        print(
-            "deployer-janitor: JANITOR_DEPLOYMENT is not set; the janitor runs in the group "
-            "`deployer run` or `deployer up` creates, which sets it",
-            file=sys.stderr,
-        )
-        sys.exit(2)
-    try:
-        if os.environ.get("JANITOR_RUN"):
-            janitor_from_env(os.environ)
-        else:
-            main_from_env(os.environ)
-    except DeployerError as exc:
-        print(f"deployer-janitor: {exc}", file=sys.stderr)
-        sys.exit(int(exc.exit_code))
-    sys.exit(0)
+    Args:
+        env (Mapping[str, str]): ``JANITOR_RUN``, ``JANITOR_DEPLOYMENT``, ``JANITOR_INTERVAL``,
+            ``JANITOR_AUTOSCALE`` and the Azure and storage variables (module docstring).
+    """
+    run_id = env["JANITOR_RUN"]
+    deployment = env.get("JANITOR_DEPLOYMENT", "")
+    interval = float(env.get("JANITOR_INTERVAL") or defaults.JANITOR_INTERVAL_S)
+    client = storage_client(queue_name(run_id))
+    backend = aci_backend(scope_settings(None, deployment, NO_OVERRIDES))
+    janitor = Janitor(
+        run_id,
+        RunStore(client.storage.table),
+        client,
+        backend,
+        self_group=janitor_group_name(deployment, run_id),
+        scaler=RunScaler.from_env(env),
+    )
+    return janitor.until_done(interval)

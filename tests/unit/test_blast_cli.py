@@ -8,7 +8,7 @@ import json
 import pytest
 from blast_client.cli.jobs import parse_duration
 from blast_client.cli.main import build_parser, main
-from blast_client.cli.progress import Progress
+from blast_client.cli.progress import Progress, TransferProgress
 from blast_client.cli.render import Result, emit, emit_error
 from blast_client.errors import BlastClientError, JobNotFound
 
@@ -22,6 +22,7 @@ COMMANDS = (
     ["run-jobs", "r"],
     ["db", "upload", "n", "f"],
     ["db", "list"],
+    ["db", "fetch", "swissprot", "--source", "gcp", "--date", "2024-05-01", "--as", "sp"],
 )
 
 
@@ -103,6 +104,21 @@ def test_progress_prints_plain_lines_without_a_tty() -> None:
     assert stream.getvalue().splitlines() == [
         "0/3 finished; 3 queued",
         "2/3 finished; 2 succeeded, 1 running",
+    ]
+
+
+def test_transfer_progress_lines_without_a_tty() -> None:
+    stream = io.StringIO()
+    bar = TransferProgress(stream=stream, interval=3600)
+    bar.update(0, 10 * 2**20, 0, 4, 0.0, None)
+    bar.update(2**20, 10 * 2**20, 0, 4, 2**20, 9.0)  # same volume count, within the interval
+    bar.update(5 * 2**20, 10 * 2**20, 2, 4, 2**20, 5.0)
+    bar.update(10 * 2**20, 10 * 2**20, 4, 4, 2**20, 3725.0)
+    bar.close()
+    assert stream.getvalue().splitlines() == [
+        "0.0/10.0 MiB  0.0 MiB/s  ETA --:--  0/4 volumes",
+        "5.0/10.0 MiB  1.0 MiB/s  ETA 0:05  2/4 volumes",
+        "10.0/10.0 MiB  1.0 MiB/s  ETA 1:02:05  4/4 volumes",
     ]
 
 

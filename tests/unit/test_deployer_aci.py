@@ -191,6 +191,42 @@ def test_status_reads_no_secrets_and_lists_missing_groups(
     assert result.missing == ["lab-engines-2"]
 
 
+def test_status_shows_the_instance_view_state_as_az_container_show_does(
+    fake_arm: FakeArm, deployer_arm: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    """A group whose containers run is ``Running``; ``Succeeded`` is only ARM's
+    provisioning state. Without an instance view the provisioning state shows."""
+    path = workload_file(cluster_yaml(engines=4))
+    api.up(path)
+    result = api.status(path)
+    assert {g.state for g in result.groups} == {"Running"}
+    assert {g.provisioning_state for g in result.groups} == {"Succeeded"}
+    wide = CliRunner().invoke(app, ["status", str(path)], env={"COLUMNS": "200"})
+    assert wide.exit_code == 0, wide.output
+    rows = [line for line in wide.output.splitlines() if "lab-" in line]
+    assert len(rows) == len(result.groups) and all("Running" in row for row in rows)
+    assert "Succeeded" not in wide.output
+
+    # ARM has not finished (re)creating the head: no instance view yet.
+    head = next(g for k, g in fake_arm.aci.groups.items() if k[2] == "lab-head")
+    head.provisioning_state = "Pending"
+    states = {g.name: g.state for g in api.status(path).groups}
+    assert states["lab-head"] == "Pending" and states["lab-blast-1"] == "Running"
+
+
+def test_up_gives_the_deployment_janitor_the_default_interval(
+    fake_arm: FakeArm, deployer_arm: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    from deployer import defaults
+
+    path = workload_file(cluster_yaml(engines=4).replace("image_tag:", "ttl: 8h\n      image_tag:"))
+    api.up(path)
+    janitor = next(g for k, g in fake_arm.aci.groups.items() if k[2] == "lab-janitor")
+    (container,) = janitor.body["properties"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["properties"]["environmentVariables"]}
+    assert env["JANITOR_INTERVAL"] == f"{defaults.JANITOR_INTERVAL_S:g}"
+
+
 # --- secrets -------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ import pytest
 from deployer.backends.base import ContainerStatus, ObservedGroup
 from deployer.deployment_secrets import DeploymentSecrets
 from deployer.errors import WorkloadFileError
+from deployer.plan.janitor import janitor_group
 from deployer.pricing import PriceSheet
 from deployer.run import merge
 from deployer.run.billing import bill_of, price
@@ -24,7 +25,7 @@ from deployer.run.decide import (
     decide,
     group_size,
 )
-from deployer.run.groups import janitor_group, worker_groups
+from deployer.run.groups import worker_groups
 from deployer.run.state import Batch, GroupBill, Run, is_run_id, new_run_id, queue_name
 from deployer.settings import Settings
 from deployer.workload import duration_seconds, parse
@@ -309,8 +310,8 @@ def test_janitor_uses_the_managed_identity_and_no_token_in_azure() -> None:
 
 # --- deployment janitor ----------------------------------------------------------
 
+from deployer.plan.janitor import deployment_janitor, ending_notes  # noqa: E402
 from deployer.run import deployment_janitor as dj  # noqa: E402
-from deployer.run.groups import deployment_janitor, ending_notes  # noqa: E402
 
 
 def test_kernels_busy_or_recent_activity_resets_idle_time() -> None:
@@ -434,3 +435,17 @@ def test_plan_adds_the_deployment_janitor_only_when_something_ends_it() -> None:
     notes = " ".join(ending_notes(both, settings))
     assert "deployment.ttl 8h" in notes and "idle_shutdown 60m" in notes
     assert "Contributor role on resource group rg" in notes
+
+
+def test_the_run_janitor_and_the_deployment_janitor_share_one_default_interval() -> None:
+    from deployer import defaults
+    from deployer import plan as planner
+
+    settings = _settings()
+    run = janitor_group(settings, {}, run_id="r00000001")
+    ending = parse("deployment: {name: demo, ttl: 1h}\nworkloads:\n  ipyparallel: {engines: 2}\n")
+    plan = planner.build(ending, settings, SECRETS)
+    deployment = deployment_janitor(plan, ending, settings, SECRETS).groups[-1]
+    expected = f"{defaults.JANITOR_INTERVAL_S:g}"
+    assert dict(run.containers[0].env)["JANITOR_INTERVAL"] == expected
+    assert dict(deployment.containers[0].env)["JANITOR_INTERVAL"] == expected

@@ -73,8 +73,8 @@ def command(
         return
     live = output != o.Output.json and err.is_terminal
     with Follower(live) as follow:
-        api.watch(run.run_id, overrides, on_progress=follow, scaler=started.scaler)
-    result = api.results(run.run_id, out_dir)
+        api.watch(run.run_id, on_progress=follow, scaler=started.scaler, scope=started.scope)
+    result = api.results(run.run_id, out_dir, scope=started.scope)
     emit("run", result, output, summary)
     if result.status != "succeeded":
         raise typer.Exit(1)

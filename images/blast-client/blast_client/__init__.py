@@ -7,6 +7,8 @@ Modules:
     names: checks for names that end up in paths, blobs and storage resources.
     joblog: the job log table (job rows, time index, run index, final states).
     databases: database manifests and what they say about each database.
+    ncbi: NCBI's preformatted databases: the source layout and its HTTP edge.
+    dbfetch: ``db fetch``: NCBI volumes streamed into Blob storage, verified, resumable.
     config: the storage settings, read from the environment.
     storage: the storage clients.
     errors: the errors of the API, shaped like the CLI's JSON error envelope.
@@ -18,6 +20,7 @@ The worker (``blast_worker``) imports its message and validation code from here.
 from blast_client.client import BlastClient, JobStatus, new_job_id, plan_jobs
 from blast_client.config import ConfigError, StorageConfig
 from blast_client.databases import DatabaseInfo
+from blast_client.dbfetch import FetchError, FetchResult
 from blast_client.errors import (
     BlastClientError,
     InvalidRequest,
@@ -26,6 +29,7 @@ from blast_client.errors import (
     StorageError,
 )
 from blast_client.messages import FORMAT_FILES, PROGRAMS, JobSpec, Options, Query
+from blast_client.ncbi import SourceError, UnknownDatabase
 
 __version__ = "0.1.0"
 
@@ -36,6 +40,8 @@ __all__ = [
     "BlastClientError",
     "ConfigError",
     "DatabaseInfo",
+    "FetchError",
+    "FetchResult",
     "InvalidRequest",
     "JobNotFound",
     "JobSpec",
@@ -43,8 +49,10 @@ __all__ = [
     "NoResult",
     "Options",
     "Query",
+    "SourceError",
     "StorageConfig",
     "StorageError",
+    "UnknownDatabase",
     "new_job_id",
     "plan_jobs",
 ]

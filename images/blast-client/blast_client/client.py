@@ -20,12 +20,12 @@ import contextlib
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContentSettings
 
 from blast_client.config import StorageConfig, load_storage_config
@@ -37,7 +37,8 @@ from blast_client.databases import (
     database_info,
     parse_metadata,
 )
-from blast_client.errors import InvalidRequest, JobNotFound, NoResult, StorageError
+from blast_client.dbfetch import DatabaseFetch, FetchProgress, FetchResult, FetchSettings
+from blast_client.errors import InvalidRequest, JobNotFound, NoResult
 from blast_client.fasta import (
     DEFAULT_BATCH_LEN,
     MAX_INLINE_BYTES,
@@ -58,7 +59,8 @@ from blast_client.messages import (
     parse_options,
 )
 from blast_client.names import InvalidName, check_db_name, check_job_id, check_run_id
-from blast_client.storage import Storage
+from blast_client.ncbi import HttpSource, SourceDirectory, check_date, source_url
+from blast_client.storage import Storage, storage_errors
 
 RESULT_FORMATS = (6, 7, 15, 11)
 """Formats :meth:`BlastClient.result` can return; 11 is the BLAST archive, always stored."""
@@ -236,25 +238,6 @@ def plan_jobs(
         )
         for batch in batch_records(records, size)
     ]
-
-
-@contextlib.contextmanager
-def storage_errors() -> Iterator[None]:
-    """Turn storage SDK failures into one-line :class:`StorageError`."""
-    try:
-        yield
-    except HttpResponseError as exc:
-        message = (exc.message or str(exc)).splitlines()[0]
-        raise StorageError(
-            f"storage refused the request ({exc.status_code}: {message})",
-            hint="check the account, the credentials and that `blast-jobs init` has run",
-        ) from None
-    except AzureError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise StorageError(
-            f"cannot reach storage ({first})",
-            hint="check AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT and the network",
-        ) from None
 
 
 class BlastClient:
@@ -635,6 +618,52 @@ class BlastClient:
                 for k, v in manifest["files"].items()
             },
         }
+
+    def fetch_database(
+        self,
+        name: str,
+        *,
+        source: str | None = None,
+        date: str | None = None,
+        as_name: str | None = None,
+        settings: FetchSettings | None = None,
+        on_progress: Callable[[FetchProgress], None] | None = None,
+        http: HttpSource | None = None,
+    ) -> FetchResult:
+        """Fetch NCBI's preformatted database ``name`` into the database container.
+
+        Streams every volume from the source through gunzip and tar into Blob storage
+        (nothing on local disk), verifies each tarball's MD5, and publishes the database
+        only when all have passed; see :mod:`blast_client.dbfetch`. A database that is
+        already current is left alone (``status`` "current"); an interrupted fetch resumes.
+
+        Args:
+            name: NCBI's name, e.g. ``swissprot``.
+            source: ``ncbi`` (default), ``gcp``, ``aws`` or the URL of a mirror.
+            date: ``YYYY-MM-DD``: the snapshot of that day (cloud copies only).
+            as_name: The name in storage; defaults to ``name``.
+            settings: Parallelism and sizes.
+            on_progress: Called with the transfer's progress.
+            http: The HTTP edge (timeouts, retries); a default one otherwise.
+
+        Raises:
+            InvalidRequest: bad name, source or date (exit code 2).
+            UnknownDatabase: the source has no such database (exit code 2).
+            SourceError: the source is unreachable or unreadable.
+            FetchError: a volume failed its MD5 or is broken; nothing was published.
+            StorageError: storage failed.
+        """
+        url = source_url(source)
+        check_date(date)
+        # Patient retries: a retried request is cheap next to restarting a volume.
+        storage = Storage(self.config, retries=5)
+        fetch = DatabaseFetch(
+            storage.container(self.config.db_container),
+            SourceDirectory(url, http or HttpSource()),
+            settings,
+            on_progress,
+        )
+        return fetch.run(name, date, as_name)
 
     def database_exists(self, name: str) -> bool:
         """True if database ``name`` has a manifest.

@@ -4,12 +4,16 @@ Blob layout (container ``BLAST_DB_CONTAINER``): one prefix per database, ``<name
 for every makeblastdb output file, and ``<name>/manifest.json``, uploaded last::
 
     {"version": 1, "name": "demo", "files": {"demo.nsq": {"size": 123, "md5": "<hex>"}, ...},
-     "title": "demo", "molecule": "nucleotide", "sequences": 200, "residues": 400000}
+     "title": "demo", "molecule": "nucleotide", "sequences": 200, "residues": 400000,
+     "bytes_to_cache": 150000, "last_updated": "2024-05-04T00:00:00"}
 
-``title``, ``molecule``, ``sequences`` and ``residues`` come from the metadata file that
-makeblastdb writes for version-5 databases (``<name>.njs`` or ``<name>.pjs``); they are
-absent from older manifests, and :func:`database_info` then falls back to that file's blob
-or, failing that, to the file extensions.
+``title``, ``molecule``, ``sequences``, ``residues``, ``bytes_to_cache`` and ``last_updated``
+come from the metadata file that makeblastdb writes for version-5 databases (``<name>.njs``
+or ``<name>.pjs``), or, for a database fetched from NCBI (:mod:`blast_client.dbfetch`), from
+NCBI's metadata of the same format, which the manifest also keeps whole under ``source``
+(with where the database came from). They are absent from older manifests, and
+:func:`database_info` then falls back to the metadata file's blob or, failing that, to the
+file extensions.
 """
 
 from __future__ import annotations
@@ -40,6 +44,11 @@ class DatabaseInfo:
         residues: Total letters, or None when unknown.
         size: Bytes of all files.
         files: Number of files.
+        bytes_to_cache: Bytes BLAST keeps in memory to search it (NCBI's ``bytes-to-cache``),
+            or None when unknown.
+        last_updated: When the database was built (ISO 8601), or None.
+        source: Where it was fetched from (``<url>`` of the NCBI directory), or None for an
+            uploaded database.
     """
 
     name: str
@@ -49,6 +58,9 @@ class DatabaseInfo:
     residues: int | None
     size: int
     files: int
+    bytes_to_cache: int | None = None
+    last_updated: str | None = None
+    source: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The database as plain JSON."""
@@ -60,6 +72,9 @@ class DatabaseInfo:
             "residues": self.residues,
             "size": self.size,
             "files": self.files,
+            "bytes_to_cache": self.bytes_to_cache,
+            "last_updated": self.last_updated,
+            "source": self.source,
         }
 
 
@@ -90,10 +105,13 @@ def metadata_file(names: list[str]) -> str | None:
 
 
 def parse_metadata(raw: bytes | str, suffix: str) -> dict[str, Any]:
-    """Title, molecule, sequence and residue counts from makeblastdb's metadata JSON.
+    """Title, molecule, counts, cache size and date from BLAST's metadata JSON (pure).
+
+    makeblastdb's ``.njs``/``.pjs`` and NCBI's ``<db>-<nucl|prot>-metadata.json`` share the
+    format (1.1 and later).
 
     Args:
-        raw: The ``.njs``/``.pjs`` content.
+        raw: The metadata content.
         suffix: Its suffix, which decides the molecule when the file does not say.
 
     Returns:
@@ -113,10 +131,16 @@ def parse_metadata(raw: bytes | str, suffix: str) -> dict[str, Any]:
         info["molecule"] = "protein"
     if isinstance(doc.get("description"), str):
         info["title"] = doc["description"]
-    for key, source in (("sequences", "number-of-sequences"), ("residues", "number-of-letters")):
+    for key, source in (
+        ("sequences", "number-of-sequences"),
+        ("residues", "number-of-letters"),
+        ("bytes_to_cache", "bytes-to-cache"),
+    ):
         value = doc.get(source)
         if isinstance(value, int) and not isinstance(value, bool):
             info[key] = value
+    if isinstance(doc.get("last-updated"), str):
+        info["last_updated"] = doc["last-updated"]
     return info
 
 
@@ -160,6 +184,7 @@ def database_info(
     if molecule is None:
         for fname in entries:
             molecule = _SEQUENCE_SUFFIXES.get(Path(fname).suffix, molecule)
+    source = info.get("source")
     return DatabaseInfo(
         name=name,
         title=info.get("title"),
@@ -168,4 +193,7 @@ def database_info(
         residues=info.get("residues"),
         size=size,
         files=len(entries),
+        bytes_to_cache=info.get("bytes_to_cache"),
+        last_updated=info.get("last_updated"),
+        source=str(source["url"]) if isinstance(source, dict) and "url" in source else None,
     )

@@ -9,12 +9,10 @@ queries are fresh random sequence and should find nothing significant.
 
 To use a real NCBI database instead (when online)::
 
-    mkdir -p /tmp/ncbi && cd /tmp/ncbi
-    update_blastdb.pl --decompress 16S_ribosomal_RNA      # from ncbi-blast+
-    blast-jobs db upload 16S_ribosomal_RNA 16S_ribosomal_RNA.*
+    blast-jobs db fetch 16S_ribosomal_RNA
 
-``update_blastdb.pl --showall`` lists what is available; pick databases that fit the
-container's memory and the cache volume.
+An unknown name lists what NCBI has; pick databases that fit the container's memory and the
+cache volume (``blast-jobs db list`` shows their ``bytes_to_cache``).
 """
 
 from __future__ import annotations

@@ -6,11 +6,13 @@ Works with a connection string (Azurite, key auth) or with an account name and
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+from collections.abc import Iterator
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
 from azure.data.tables import TableClient, TableServiceClient
 from azure.storage.blob import (
     BlobSasPermissions,
@@ -21,6 +23,7 @@ from azure.storage.blob import (
 from azure.storage.queue import QueueClient, QueueServiceClient
 
 from blast_client.config import StorageConfig
+from blast_client.errors import StorageError
 
 # One quick SDK-level retry only: the worker's own backoff (with jitter, and logged) handles
 # longer outages. The storage SDKs' default ExponentialRetry would otherwise sleep 15 s, 18 s,
@@ -33,11 +36,30 @@ _CLIENT_KWARGS: dict[str, Any] = {
 }
 
 
-def _storage_retry(module: Any) -> Any:
-    """A short ExponentialRetry from a storage SDK (blob and queue each ship their own)."""
+def _storage_retry(module: Any, total: int = 1) -> Any:
+    """An ExponentialRetry from a storage SDK (blob and queue each ship their own)."""
     return module.ExponentialRetry(
-        initial_backoff=1, increment_base=2, retry_total=1, random_jitter_range=1
+        initial_backoff=1, increment_base=2, retry_total=total, random_jitter_range=1
     )
+
+
+@contextlib.contextmanager
+def storage_errors() -> Iterator[None]:
+    """Turn storage SDK failures into one-line :class:`StorageError`."""
+    try:
+        yield
+    except HttpResponseError as exc:
+        message = (exc.message or str(exc)).splitlines()[0]
+        raise StorageError(
+            f"storage refused the request ({exc.status_code}: {message})",
+            hint="check the account, the credentials and that `blast-jobs init` has run",
+        ) from None
+    except AzureError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StorageError(
+            f"cannot reach storage ({first})",
+            hint="check AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT and the network",
+        ) from None
 
 
 class Storage:
@@ -46,6 +68,8 @@ class Storage:
     Args:
         cfg: Storage configuration.
         client_kwargs: Overrides for the SDK clients' retry and timeout settings.
+        retries: SDK-level retries of a failed request (1: quick; long transfers such as
+            ``db fetch`` want more, since a retry there is cheaper than restarting).
 
     Attributes:
         cfg: The configuration.
@@ -56,14 +80,16 @@ class Storage:
         key_auth: True when an account key is available (result links get a SAS).
     """
 
-    def __init__(self, cfg: StorageConfig, client_kwargs: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, cfg: StorageConfig, client_kwargs: dict[str, Any] | None = None, retries: int = 1
+    ) -> None:
         self.cfg = cfg
-        kwargs = {**_CLIENT_KWARGS, **(client_kwargs or {})}
+        kwargs = {**_CLIENT_KWARGS, "retry_total": retries, **(client_kwargs or {})}
         import azure.storage.blob as blob_sdk
         import azure.storage.queue as queue_sdk
 
-        bkw = {"retry_policy": _storage_retry(blob_sdk), **kwargs}
-        qkw = {"retry_policy": _storage_retry(queue_sdk), **kwargs}
+        bkw = {"retry_policy": _storage_retry(blob_sdk, retries), **kwargs}
+        qkw = {"retry_policy": _storage_retry(queue_sdk, retries), **kwargs}
         if cfg.connection_string:
             conn = cfg.connection_string
             self._queues = QueueServiceClient.from_connection_string(conn, **qkw)

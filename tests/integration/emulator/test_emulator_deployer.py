@@ -74,6 +74,13 @@ def test_deployer_up_status_logs_down_on_the_emulator(
     assert len(engines) == 3
     assert all(c["state"] == "Running" for c in engines)
     assert groups["ipp-small-head"]["fqdn"] == "ipp-small-head.eastus.azurecontainer.io"
+    # As `az container show`: the instance view's state, not ARM's provisioning state.
+    assert {g["state"] for g in groups.values()} == {"Running"}
+    assert {g["provisioning_state"] for g in groups.values()} == {"Succeeded"}
+    table = deployer({**env, "COLUMNS": "200"}, "status", str(EXAMPLE)).stdout
+    rows = [line for line in table.splitlines() if "ipp-small-" in line]
+    assert len(rows) == 2 and all("Running" in row for row in rows), table
+    assert "Succeeded" not in table
 
     logs = deployer(
         env, "logs", "ipp-small-engines-1", "ipengine-1", "--file", str(EXAMPLE), "--tail", "200"

@@ -1,4 +1,5 @@
-"""``db upload``, ``db list`` and ``init``: databases in Blob storage with an MD5 manifest."""
+"""``db upload``, ``db fetch``, ``db list`` and ``init``: databases in Blob storage with an
+MD5 manifest."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from blast_client.cli.context import Context
+from blast_client.cli.progress import TransferProgress
 from blast_client.cli.render import Result
+from blast_client.dbfetch import FetchProgress
 from blast_client.demo import DemoSpec, makeblastdb_argv, write_demo
 from blast_client.errors import BlastClientError, InvalidRequest
 from blast_client.names import InvalidName, check_db_name
@@ -33,17 +36,71 @@ def db_upload(ctx: Context, name: str, files: list[str]) -> Result:
     )
 
 
+def _fetch_text(d: dict[str, Any]) -> str:
+    source = d["source"] + (f" (snapshot {d['snapshot']})" if d["snapshot"] else "")
+    updated = f", updated {str(d['last_updated'])[:10]}" if d.get("last_updated") else ""
+    if d["status"] == "current":
+        return (
+            f"{d['db']} is current: {d['source_db']} from {source}, {d['volumes']} "
+            f"volumes{updated}; nothing to transfer"
+        )
+    kept = f" ({d['kept_volumes']} kept from an earlier run)" if d["kept_volumes"] else ""
+    sequences = f"{d['sequences']:,} sequences" if d.get("sequences") is not None else "?"
+    return (
+        f"fetched {d['source_db']} from {source}: {d['volumes']} volumes{kept}, "
+        f"{d['bytes'] / 2**20:.1f} MiB in {d['seconds']:.1f} s\n"
+        f"stored as {d['container']}/{d['db']}/ ({d['files']} files, {d['manifest']}): "
+        f"{sequences}{updated}"
+    )
+
+
+def db_fetch(
+    ctx: Context, name: str, source: str | None, date: str | None, as_name: str | None
+) -> Result:
+    """``blast-jobs db fetch NAME [--source URL] [--date YYYY-MM-DD] [--as NAME]``.
+
+    Args:
+        ctx: CLI context.
+        name: NCBI's database name.
+        source: ``ncbi``, ``gcp``, ``aws`` or a mirror's URL.
+        date: Snapshot date.
+        as_name: Name in storage.
+    """
+    bar = TransferProgress(enabled=ctx.output != "json")
+
+    def show(p: FetchProgress) -> None:
+        bar.update(p.done, p.total, p.volumes_done, p.volumes_total, p.rate, p.eta)
+
+    try:
+        result = ctx.client.fetch_database(
+            name, source=source, date=date, as_name=as_name, on_progress=show
+        )
+    except KeyboardInterrupt:
+        raise BlastClientError(
+            "interrupted; nothing was published",
+            hint="verified volumes are kept: run the same command again to resume",
+        ) from None
+    finally:
+        bar.close()
+    return Result(result.to_json(), _fetch_text)
+
+
 def db_list(ctx: Context) -> Result:
     """``blast-jobs db list``: every database with its title, molecule and size."""
     docs = [d.to_json() for d in ctx.client.databases()]
 
     def text(data: list[dict[str, Any]]) -> str:
         if not data:
-            return "no databases; upload one with `blast-jobs db upload NAME FILES...`"
+            return (
+                "no databases; fetch one from NCBI with `blast-jobs db fetch swissprot`, "
+                "or upload your own with `blast-jobs db upload NAME FILES...`"
+            )
         return "\n".join(
             f"{d['name']}\t{d['molecule'] or '?'}\t"
             f"{d['sequences'] if d['sequences'] is not None else '?'} sequences\t"
             f"{d['size']} bytes\t{d['title'] or ''}"
+            + (f"\tupdated {d['last_updated'][:10]}" if d.get("last_updated") else "")
+            + (f"\tfrom {d['source']}" if d.get("source") else "")
             for d in data
         )
 

@@ -100,6 +100,25 @@ def build_parser() -> argparse.ArgumentParser:
     up = dbsub.add_parser("upload", parents=[common], help="upload makeblastdb output")
     up.add_argument("name")
     up.add_argument("files", nargs="+", metavar="FILE")
+    fetch = dbsub.add_parser(
+        "fetch",
+        parents=[common],
+        help="stream an NCBI database into storage (verified, resumable)",
+        description="Stream NCBI's preformatted database NAME from the source into the "
+        "database container, volume by volume through gunzip and tar, without local disk. "
+        "Each tarball's MD5 is checked; the database appears only when all have passed. "
+        "An interrupted fetch resumes; a current database is left alone.",
+    )
+    fetch.add_argument("name", metavar="NAME", help="NCBI's name, e.g. swissprot")
+    fetch.add_argument(
+        "--source",
+        metavar="URL",
+        help="ncbi (default), gcp, aws, or the URL of a mirror with NCBI's layout",
+    )
+    fetch.add_argument(
+        "--date", metavar="YYYY-MM-DD", help="the snapshot of that day (gcp and aws keep them)"
+    )
+    fetch.add_argument("--as", dest="as_name", metavar="NAME", help="store it under this name")
     dbsub.add_parser("list", parents=[common], help="databases with title, molecule, size")
     return parser
 
@@ -141,6 +160,8 @@ def dispatch(ctx: Context, args: argparse.Namespace) -> Result:
         return jobs.run(ctx, args.run_id)
     if args.command == "db" and args.db_command == "list":
         return db.db_list(ctx)
+    if args.command == "db" and args.db_command == "fetch":
+        return db.db_fetch(ctx, args.name, args.source, args.date, args.as_name)
     if args.command == "db":
         return db.db_upload(ctx, args.name, args.files)
     raise InvalidRequest(f"unknown command {args.command}")

@@ -51,3 +51,95 @@ class Progress:
         if self.enabled and self.tty:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def _mib(n: float) -> str:
+    return f"{n / 2**20:.1f}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = int(seconds + 0.5)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+class TransferProgress:
+    """Shows a byte transfer (``db fetch``) on stderr: bytes, rate, ETA and volumes.
+
+    A live bar on a TTY; without one, a plain line every ``interval`` seconds and at each
+    finished volume, so a container's log shows how far it got.
+
+    Args:
+        stream: Where to draw; defaults to stderr.
+        enabled: False to stay silent (e.g. with ``--output json``).
+        interval: Seconds between plain lines.
+    """
+
+    def __init__(
+        self, stream: TextIO | None = None, enabled: bool = True, interval: float = 10.0
+    ) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.tty = self.stream.isatty()
+        self.interval = interval
+        self._last_plain = float("-inf")
+        self._volumes = -1
+        self._drawn = False
+
+    @staticmethod
+    def line(
+        done: int, total: int, volumes_done: int, volumes: int, rate: float, eta: float | None
+    ) -> str:
+        """The text after the bar (pure).
+
+        Args:
+            done: Bytes transferred.
+            total: Bytes to transfer.
+            volumes_done: Volumes verified.
+            volumes: Volumes to transfer.
+            rate: Bytes per second.
+            eta: Seconds left, or None when unknown.
+        """
+        return (
+            f"{_mib(done)}/{_mib(total)} MiB  {_mib(rate)} MiB/s  ETA {_duration(eta)}  "
+            f"{volumes_done}/{volumes} volumes"
+        )
+
+    def update(
+        self, done: int, total: int, volumes_done: int, volumes: int, rate: float, eta: float | None
+    ) -> None:
+        """Redraw.
+
+        Args:
+            done: Bytes transferred.
+            total: Bytes to transfer.
+            volumes_done: Volumes verified.
+            volumes: Volumes to transfer.
+            rate: Bytes per second.
+            eta: Seconds left, or None when unknown.
+        """
+        if not self.enabled:
+            return
+        text = self.line(done, total, volumes_done, volumes, rate, eta)
+        if self.tty:
+            width = 30
+            filled = width * min(done, total) // max(total, 1)
+            bar = "#" * filled + "-" * (width - filled)
+            self.stream.write(f"\r[{bar}] {text}\x1b[K")
+            self.stream.flush()
+            self._drawn = True
+            return
+        now = time.monotonic()
+        if volumes_done != self._volumes or now - self._last_plain >= self.interval:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+            self._last_plain = now
+            self._volumes = volumes_done
+
+    def close(self) -> None:
+        """End the bar's line."""
+        if self.enabled and self.tty and self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()

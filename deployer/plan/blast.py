@@ -1,0 +1,157 @@
+"""The BLAST workload's groups (pure): the queue workers, sized by their databases, and the
+optional web page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from deployer import contract, defaults, sizing
+from deployer.contract import Mount
+from deployer.deployment_secrets import DeploymentSecrets, Secret
+from deployer.plan import common
+from deployer.plan.spec import BLAST, ContainerSpec, EnvValue, GroupSpec
+from deployer.settings import Settings
+from deployer.sizing import Resources
+from deployer.workload import Blast, BlastWeb, Workload
+
+Endpoint = tuple[str, str]
+"""(name, URL) users connect to."""
+
+
+def _worker_sizes(blast: Blast) -> list[sizing.GroupSize]:
+    dbs = [(db.name, db.bytes_to_cache or 0) for db in blast.databases]
+    return sizing.blast_groups(blast.workers, dbs, blast.threads_per_worker)
+
+
+def group_names(blast: Blast, deployment: str) -> list[str]:
+    """The names of the worker groups (no secrets needed)."""
+    return [f"{deployment}-blast-{i + 1}" for i in range(len(_worker_sizes(blast)))]
+
+
+def groups(
+    workload: Workload,
+    settings: Settings,
+    secrets: DeploymentSecrets,
+    *,
+    web_tls: tuple[Secret, Secret] | None = None,
+) -> tuple[list[GroupSpec], list[Endpoint]]:
+    """The worker groups, then the web page's group, and the page's endpoint.
+
+    Args:
+        workload (Workload): The workload file (``workloads.blast`` set).
+        settings (Settings): Resolved settings.
+        secrets (DeploymentSecrets): The deployment's secrets (the page's token).
+        web_tls (tuple[Secret, Secret] | None): (cert, key) PEM for the page's
+            ``tls: provided``.
+
+    Raises:
+        MissingSettingError: When no storage is configured.
+    """
+    blast = workload.workloads.blast
+    assert blast is not None, "checked by the caller"
+    storage = common.storage_env(settings, workload)
+    groups = worker_groups(blast, settings, storage)
+    if not blast.web_page:
+        return groups, []
+    web, endpoint = web_group(settings, blast.web_page, storage, secrets, web_tls)
+    return [*groups, web], [endpoint]
+
+
+def worker_groups(
+    blast: Blast, settings: Settings, storage: Mapping[str, EnvValue | None]
+) -> list[GroupSpec]:
+    """The worker groups, sized by :func:`deployer.sizing.blast_groups`; Spot if asked.
+
+    Args:
+        blast (Blast): The workload's ``blast`` block.
+        settings (Settings): Resolved settings.
+        storage (Mapping[str, EnvValue | None]): :func:`~deployer.plan.common.storage_env`.
+    """
+    dbs = ",".join(db.name for db in blast.databases)
+    image = common.image(settings, "blast-worker")
+    spot = blast.priority == "spot"
+    groups = []
+    n = 0
+    for i, sized in enumerate(_worker_sizes(blast)):
+        workers: list[ContainerSpec] = []
+        volumes: list[str] = []
+        for c in sized.containers:
+            n += 1
+            volumes.append(f"blastdb-cache-{n}")
+            env = {
+                **storage,
+                "BLAST_DBS": dbs,
+                "BLAST_THREADS": str(blast.threads_per_worker),
+                "BLAST_DB_CACHE": contract.BLAST_DB_CACHE,
+                # The containers of a group share localhost: one health port each.
+                "BLAST_HEALTH_PORT": str(contract.BLAST_HEALTH_PORT + len(workers)),
+            }
+            cache = (Mount(volumes[-1], contract.BLAST_DB_CACHE),)
+            workers.append(
+                common.container(
+                    contract.BLAST_WORKER, f"blast-worker-{n}", image, c.resources, env, cache
+                )
+            )
+        groups.append(
+            common.group(
+                settings,
+                f"{settings.deployment}-blast-{i + 1}",
+                BLAST,
+                "workers",
+                workers,
+                volumes=tuple(volumes),
+                # Spot groups have no inbound connectivity and cannot join a VNet.
+                **({"priority": "Spot", "subnet_id": None} if spot else {}),
+            )
+        )
+    return groups
+
+
+def web_group(
+    settings: Settings,
+    page: BlastWeb,
+    storage: Mapping[str, EnvValue | None],
+    secrets: DeploymentSecrets,
+    tls: tuple[Secret, Secret] | None,
+) -> tuple[GroupSpec, Endpoint]:
+    """The BLAST web page's group and endpoint.
+
+    A group of its own rather than a place in the head group: it exists without an
+    ipyparallel cluster, it is recreated independently of the notebook, and it holds storage
+    credentials but no cluster keys. It uses one of the five ports of its own public IP
+    (8080); the head keeps two of its five (8888, 2222). The access token is the
+    deployment's front-door token, the notebook's.
+
+    Raises:
+        MissingSettingError: For ``tls: provided`` without the certificate and key.
+    """
+    env = {
+        **storage,
+        **common.front_door_env(
+            "WEB", "the BLAST web page's", secrets.notebook_token, page.tls.mode, tls
+        ),
+    }
+    container = common.container(
+        contract.BLAST_WEB,
+        "blast-web",
+        common.image(settings, "blast-web"),
+        Resources(defaults.WEB_CPU, defaults.WEB_MEMORY),
+        env,
+    )
+    label = page.dns_label or f"{settings.deployment}-blast"
+    host = (
+        "<private IP>" if settings.subnet_id else f"{label}.{settings.location}.azurecontainer.io"
+    )
+    scheme = "http" if page.tls.mode == "off" else "https"
+    group = common.group(
+        settings,
+        f"{settings.deployment}-web",
+        BLAST,
+        "web",
+        [container],
+        ip="Private" if settings.subnet_id else "Public",
+        ports=(contract.WEB_PORT,),
+        dns_label=None if settings.subnet_id else label,
+    )
+    return group, ("blast web", f"{scheme}://{host}:{contract.WEB_PORT}/")
