@@ -90,7 +90,7 @@ SH_SCRIPTS = $(shell git ls-files '*.sh'; $(call first_line_matches,/^\#!.*[\/ ]
 lint: venv ## ruff, mypy (strict) and shellcheck; any finding fails
 	$(VENV)/bin/ruff check deployer emulator testbed tests bench images $(PY_SCRIPTS)
 	$(VENV)/bin/ruff format --check deployer emulator testbed tests bench images $(PY_SCRIPTS)
-	$(VENV)/bin/mypy deployer emulator/aci_emulator testbed/testbed tests bench \
+	$(VENV)/bin/mypy deployer emulator/aci_emulator testbed tests bench \
 		images/blast-client/blast_client images/blast-worker/blast_worker images/blast-web/blast_web
 	@# One run per script: several are called healthcheck, one module name for mypy.
 	@set -e; for script in $(PY_SCRIPTS); do echo "mypy $$script"; $(VENV)/bin/mypy $$script; done

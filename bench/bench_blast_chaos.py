@@ -3,7 +3,7 @@
 The same jobs (one planted query each, big demo database) run twice through 4 workers
 (1 CPU and 1 BLAST thread each): once calm, once while a random worker is killed with -9
 every 10 s (and restarted), Azurite restarts once and one worker is cut off the network
-for 30 s (testbed/testbed/soak.py). Target: chaos throughput at least 0.6x calm;
+for 30 s (testbed/soak.py). Target: chaos throughput at least 0.6x calm;
 every interrupted job succeeds within the visibility timeout + one job's run time + 10 s.
 Needs Docker, Compose and the images of `make build`. Run from the repository root:
 

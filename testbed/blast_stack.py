@@ -53,6 +53,8 @@ from deployer.localstack import (
     secrets_dir_for,
 )
 from testbed.engine import (
+    COMPOSE_FILE,
+    REPO,
     STACK_TIMEOUT,
     StackError,
     compose_command,
@@ -63,8 +65,6 @@ from testbed.engine import (
     wait_for,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-COMPOSE_FILE = REPO / "compose" / "docker-compose.yml"
 OVERRIDE_FILE = REPO / "tests" / "integration" / "blast" / "docker-compose.test.yml"
 WORKER_IMAGE = image("blast-worker")
 AZURITE_IMAGE = os.environ.setdefault("AZURITE_IMAGE", image("azurite"))

@@ -20,7 +20,7 @@ from docker.models.containers import Container
 
 IMAGE_PREFIX = os.environ.get("IMAGE_PREFIX", "aci-research")
 TAG = os.environ.get("TAG", "latest")
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 """The repository's root."""
 COMPOSE_FILE = REPO / "compose" / "docker-compose.yml"
 """The compose file ``make up`` runs."""

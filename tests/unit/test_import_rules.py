@@ -17,12 +17,12 @@ import pytest
 
 from testbed.engine import REPO
 
-# Folder scanned -> the package its files belong to ("" when the folder is the import root).
+# Folder -> (where its Python files are, the folder they are imported from).
 ROOTS = {
     "bench": ("bench", REPO),
     "deployer": ("deployer", REPO),
     "emulator": ("emulator/aci_emulator", REPO / "emulator"),
-    "testbed": ("testbed/testbed", REPO / "testbed"),
+    "testbed": ("testbed", REPO),
     "tests": ("tests", REPO),
 }
 FORBIDDEN = {
