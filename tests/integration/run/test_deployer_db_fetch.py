@@ -2,7 +2,7 @@
 
 Real parts: the emulator runs the group as a container of this build's blast-worker image,
 which fetches from a local mirror in NCBI's layout (built with makeblastdb and blastdbcmd by
-:mod:`tests.support.ncbi_mirror`) into the stack's Azurite. The mirror listens on the
+:mod:`testbed.ncbi_mirror`) into the stack's Azurite. The mirror listens on the
 emulator network's gateway, so this machine (the deployer's look at the source) and the
 group reach it at one URL. Storage reaches the group as the run workers' does: the
 connection string as a secret file (the emulator has no managed identity endpoint; in Azure
@@ -30,10 +30,9 @@ import docker
 import pytest
 from azure.storage.blob import ContainerClient
 
-from tests.integration.run.conftest import BIN, RunStack
-from tests.support.blast_stack import BlastTools
-from tests.support.mirror_server import MirrorServer
-from tests.support.ncbi_mirror import (
+from testbed.blast_stack import BlastTools
+from testbed.mirror_server import MirrorServer
+from testbed.ncbi_mirror import (
     BuiltDb,
     build,
     package,
@@ -41,6 +40,7 @@ from tests.support.ncbi_mirror import (
     snapshot,
     write_indexes,
 )
+from testbed.run_stack import BIN, RunStack
 
 DB = "fetchdb"
 WORKLOAD = """\
