@@ -25,19 +25,20 @@ AZURITE_IMAGE ?= $(IMAGE_PREFIX)/azurite:$(TAG)
 
 export IMAGE_PREFIX TAG EXTRA_CA_CERTS DEBIAN_IMAGE VENV AZURITE_IMAGE
 
-.PHONY: help venv base build lock secrets up down logs ps test test-unit test-docker test-run soak lint bench bench-run bench-autoscale-cost clean emulator
+.PHONY: help venv base build lock secrets up down logs ps test test-unit test-run soak lint bench bench-run bench-autoscale-cost clean emulator
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(VENV)/.installed: pyproject.toml images/blast-client/pyproject.toml images/blast-worker/pyproject.toml images/blast-web/pyproject.toml
+$(VENV)/.installed: pyproject.toml images/blast-client/pyproject.toml images/blast-worker/pyproject.toml images/blast-web/pyproject.toml emulator/pyproject.toml testbed/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	@# blast-client first: the deployer and the worker depend on it, and it is not on PyPI.
-	$(VENV)/bin/pip install --quiet -e images/blast-client -e '.[dev]' -e images/blast-worker -e images/blast-web
+	$(VENV)/bin/pip install --quiet -e images/blast-client -e '.[dev]' -e images/blast-worker \
+		-e images/blast-web -e emulator -e testbed
 	@touch $@
 
-venv: $(VENV)/.installed ## Create the development virtualenv (.venv) with the deployer and test tools
+venv: $(VENV)/.installed ## Create the development virtualenv (.venv): the deployer, the emulator, the test tools
 
 base: ## Provide debian:trixie-slim: docker pull, or build it from Debian's mirror offline
 	BASE_IMAGE=$(DEBIAN_IMAGE) images/debian-slim/mkimage.sh
@@ -87,15 +88,16 @@ PY_SCRIPTS = $(shell $(call first_line_matches,/^\#!.*python/))
 SH_SCRIPTS = $(shell git ls-files '*.sh'; $(call first_line_matches,/^\#!.*[\/ ](ba|da)?sh( |$$$$)/))
 
 lint: venv ## ruff, mypy (strict) and shellcheck; any finding fails
-	$(VENV)/bin/ruff check deployer tests bench images $(PY_SCRIPTS)
-	$(VENV)/bin/ruff format --check deployer tests bench images $(PY_SCRIPTS)
-	$(VENV)/bin/mypy deployer tests bench images/blast-client/blast_client images/blast-worker/blast_worker images/blast-web/blast_web
+	$(VENV)/bin/ruff check deployer emulator testbed tests bench images $(PY_SCRIPTS)
+	$(VENV)/bin/ruff format --check deployer emulator testbed tests bench images $(PY_SCRIPTS)
+	$(VENV)/bin/mypy deployer emulator/aci_emulator testbed tests bench \
+		images/blast-client/blast_client images/blast-worker/blast_worker images/blast-web/blast_web
 	@# One run per script: several are called healthcheck, one module name for mypy.
 	@set -e; for script in $(PY_SCRIPTS); do echo "mypy $$script"; $(VENV)/bin/mypy $$script; done
 	shellcheck $(SH_SCRIPTS)
 
 emulator: venv ## Run the local ACI emulator (groups run on Docker); prints DEPLOYER_ARM_ENDPOINT
-	$(VENV)/bin/python -m tests.fakearm --image-prefix $(IMAGE_PREFIX) --tag $(TAG) $(EMULATOR_ARGS)
+	$(VENV)/bin/aci-emulator --image-prefix $(IMAGE_PREFIX) --tag $(TAG) $(EMULATOR_ARGS)
 
 test-run: venv ## deployer run end to end on the local ACI emulator (needs make build)
 	$(VENV)/bin/pytest tests/integration/run
@@ -106,8 +108,11 @@ bench-run: venv ## deployer run: idle tail and run overhead on the emulator (nee
 bench-autoscale-cost: venv ## Autoscaled run vs a fixed pool: billed worker-seconds and wall time on the emulator (needs make build)
 	$(VENV)/bin/python bench/bench_autoscale_cost.py
 
-bench: venv ## Run the benchmarks; they print their figures
-	@set -e; for script in bench/bench_*.py; do echo "== $$script"; $(VENV)/bin/python $$script; done
+bench: venv ## Run every benchmark, printing its figures (BENCH_ARGS=--smoke: seconds each); lists the failed ones
+	@failed=""; for script in bench/bench_*.py; do \
+		echo "== $$script"; $(VENV)/bin/python $$script $(BENCH_ARGS) || failed="$$failed $$script"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "benchmarks that failed:$$failed" >&2; exit 1; fi
 
 clean: ## Remove the local stack with its volumes and secrets, and the virtualenv
 	-$(DC) down --volumes --remove-orphans

@@ -16,6 +16,7 @@ reaction, from the decision log). Needs Docker and the images of ``make build`` 
 From the repository root:
 
     .venv/bin/python bench/bench_autoscale_cost.py [--workers 4] [--long 2] [--long-kb 3000]
+        [--batches 40] [--db-seqs 20000] [--smoke]
 """
 
 from __future__ import annotations
@@ -24,18 +25,16 @@ import argparse
 import json
 import random
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from azure.data.tables import TableClient
 from blast_client.demo import DemoSpec, generate
 from blast_client.fasta import iter_records
 
-from tests.integration.run.conftest import BIN, RunStack, emulated_run_stack
+from testbed.bench import parse_args
+from testbed.run_stack import BIN, RunStack, emulated_run_stack
 
 BATCHES = 40
 DB = DemoSpec(name="bench", seqs=20000, seq_len=2000)
@@ -54,14 +53,14 @@ workloads:
 """8 GB to cache: one 1-vCPU worker per group, so workers are groups."""
 
 
-def skewed_queries(long: int, long_kb: int) -> str:
-    """``BATCHES`` records, each a batch of its own at ``--batch-len 400``: ``long`` random
+def skewed_queries(long: int, long_kb: int, db: DemoSpec, batches: int = BATCHES) -> str:
+    """``batches`` records, each a batch of its own at ``--batch-len 400``: ``long`` random
     records of ``long_kb`` kb spread through the file, the others 400-bp planted queries."""
     planted = [
-        r.text for r in iter_records(generate(DemoSpec(**{**vars(DB), "queries": 40})).queries)
+        r.text for r in iter_records(generate(DemoSpec(**{**vars(db), "queries": batches})).queries)
     ]
     rnd = random.Random(7)
-    records = planted[: BATCHES - long]
+    records = planted[: batches - long]
     for i in range(long):
         seq = "".join(rnd.choice("ACGT") for _ in range(long_kb * 1000))
         lines = "\n".join(seq[j : j + 80] for j in range(0, len(seq), 80))
@@ -132,19 +131,35 @@ def main() -> None:
     parser.add_argument("--long", type=int, default=2, help="long batches")
     parser.add_argument("--long-kb", type=int, default=3000, help="kb of each long query")
     parser.add_argument("--scale-in-after", default="10s")
-    args = parser.parse_args()
+    parser.add_argument("--batches", type=int, default=BATCHES, help=f"batches (default {BATCHES})")
+    parser.add_argument(
+        "--db-seqs", type=int, default=DB.seqs, help=f"database sequences (default {DB.seqs})"
+    )
+    args = parse_args(
+        parser,
+        smoke={
+            "workers": 2,
+            "long": 1,
+            "long_kb": 5,
+            "batches": 4,
+            "db_seqs": 200,
+            "scale_in_after": "2s",
+        },
+    )
+    db = DemoSpec(**{**vars(DB), "seqs": args.db_seqs})
     with tempfile.TemporaryDirectory(prefix="bench-autoscale-") as tmp:
         root = Path(tmp)
         with emulated_run_stack(root) as stack:
             stack.in_worker_image(
                 "import subprocess,sys; sys.exit(subprocess.run(['blast-jobs','init','--demo-db',"
-                f"'bench','--demo-seqs','{DB.seqs}','--demo-seq-len','{DB.seq_len}']).returncode)"
+                f"'bench','--demo-seqs','{db.seqs}','--demo-seq-len','{db.seq_len}']).returncode)"
             )
             queries = root / "skewed.fa"
-            queries.write_text(skewed_queries(args.long, args.long_kb))
+            queries.write_text(skewed_queries(args.long, args.long_kb, db, args.batches))
             print(
-                f"{BATCHES} batches: {args.long} of {args.long_kb} kb, {BATCHES - args.long} of "
-                f"400 bp (blastn -task blastn, {DB.seqs} x {DB.seq_len} bp database); "
+                f"{args.batches} batches: {args.long} of {args.long_kb} kb, "
+                f"{args.batches - args.long} of 400 bp (blastn -task blastn, "
+                f"{db.seqs} x {db.seq_len} bp database); "
                 f"{args.workers} workers of 1 vCPU, one per group",
                 flush=True,
             )
@@ -164,7 +179,7 @@ def main() -> None:
                 {"DEPLOYER_SCALE_OUT_INTERVAL": "5"},
             )
             for s in (fixed, auto):
-                assert s["status"] == "succeeded" and s["batches"] == BATCHES, s["reason"]
+                assert s["status"] == "succeeded" and s["batches"] == args.batches, s["reason"]
             fixed_s, fixed_groups = worker_seconds(fixed)
             auto_s, auto_groups = worker_seconds(auto)
             print(

@@ -6,23 +6,20 @@ PUTs (the janitor's pass does not wait for the fake's provisioning delay; later 
 observe it), so "pass done" stays near the last request. Reading the backlog is not
 included (the janitor's pass reads it before calling the scaler). From the repository root:
 
-    .venv/bin/python bench/bench_autoscale_reaction.py [--delay 2] [--repeat 3]
+    .venv/bin/python bench/bench_autoscale_reaction.py [--delay 2] [--repeat 3] [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from aci_emulator import FAKE_TOKEN, FakeArm
 from deployer.backends.aci import AciBackend, make_client
 from deployer.scaler import ScaleState, reconcile
-from tests.fakearm import FAKE_TOKEN, FakeArm
-from tests.unit.test_autoscale import PRIMARY, elastic_setup
+from testbed.bench import parse_args
+from testbed.elastic import PRIMARY, elastic_setup
 
 BATCHES = 40
 
@@ -52,7 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--delay", type=float, default=2.0, help="provisioning delay (s)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per case; best is kept")
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"delay": 0.2, "repeat": 1})
     with FakeArm() as arm:
         arm.aci.provisioning_delay = args.delay
         os.environ.update(

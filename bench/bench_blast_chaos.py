@@ -3,11 +3,12 @@
 The same jobs (one planted query each, big demo database) run twice through 4 workers
 (1 CPU and 1 BLAST thread each): once calm, once while a random worker is killed with -9
 every 10 s (and restarted), Azurite restarts once and one worker is cut off the network
-for 30 s (tests/support/soak.py). Target: chaos throughput at least 0.6x calm;
+for 30 s (testbed/soak.py). Target: chaos throughput at least 0.6x calm;
 every interrupted job succeeds within the visibility timeout + one job's run time + 10 s.
 Needs Docker, Compose and the images of `make build`. Run from the repository root:
 
     .venv/bin/python bench/bench_blast_chaos.py [--jobs 300] [--visibility 60] [--rounds 2]
+        [--smoke]
 """
 
 from __future__ import annotations
@@ -19,11 +20,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.support.blast_stack import BIG_DB, BIG_SEQS, bench_stack
-from tests.support.engine import StackError
-from tests.support.soak import SoakConfig, SoakResult, run_soak, soak_queries
+from testbed.bench import parse_args
+from testbed.blast_stack import BIG_DB, BIG_SEQS, bench_stack
+from testbed.engine import StackError
+from testbed.soak import SoakConfig, SoakResult, run_soak, soak_queries
 
 
 def run_order(rounds: int) -> list[bool]:
@@ -36,6 +36,18 @@ def run_order(rounds: int) -> list[bool]:
         rounds: Pairs of runs.
     """
     return [bool(i % 2) != bool(r % 2) for r in range(rounds) for i in range(2)]
+
+
+def sized_kill_interval(calm: list[SoakResult]) -> float:
+    """Seconds between kills for a short chaos run: 3 x one job's median run time in the
+    first calm run (at least 2 s). Kills go to workers that are mid-job, so an interval close
+    to a job's run time would kill nearly every job again and again on a slow machine; this
+    one lets most jobs finish between kills however fast the machine is.
+
+    Args:
+        calm: The calm runs so far (at least one).
+    """
+    return max(2.0, 3 * calm[0].run_s)
 
 
 def main() -> None:
@@ -55,7 +67,31 @@ def main() -> None:
     parser.add_argument(
         "--logs", type=Path, help="keep every worker's log here (<dir>/<n>-calm|chaos/)"
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--kill-every",
+        type=float,
+        default=10.0,
+        help="seconds between kills (default 10; 0: sized from the first calm run)",
+    )
+    parser.add_argument(
+        "--disconnect-for",
+        type=float,
+        default=30.0,
+        help="seconds one worker is off the network (default 30; 0: as long as --kill-every)",
+    )
+    # Smoke: faults sized from the calm run's jobs, so a short chaos run still has kills, an
+    # Azurite restart and a disconnection, and its jobs still finish on a slow machine.
+    args = parse_args(
+        parser,
+        smoke={
+            "jobs": 12,
+            "workers": 2,
+            "visibility": 10,
+            "rounds": 1,
+            "kill_every": 0.0,
+            "disconnect_for": 0.0,
+        },
+    )
     init = [["--demo-db", BIG_DB, "--demo-seqs", str(BIG_SEQS)]]
     queries = soak_queries(args.jobs)
     runs: dict[bool, list[SoakResult]] = {False: [], True: []}
@@ -69,11 +105,15 @@ def main() -> None:
             stack.env.update(BLAST_QUEUE=f"soak-{suffix}", BLAST_JOB_TABLE=f"soak{suffix}")
             stack.cli("init")
             mode = "chaos" if chaos else "calm"
+            # ABBA order starts calm, so a chaos run always has a calm run to size from.
+            kill_every = args.kill_every or (sized_kill_interval(runs[False]) if chaos else 10.0)
             config = SoakConfig(
                 jobs=args.jobs,
                 workers=args.workers,
                 chaos=chaos,
                 visibility_timeout=args.visibility,
+                kill_every=kill_every,
+                disconnect_for=args.disconnect_for or kill_every,
                 log_dir=args.logs / f"{n + 1}-{mode}" if args.logs else None,
             )
             result = run_soak(stack, config, queries)

@@ -6,7 +6,7 @@ under a private project (needs Docker, Compose and the images of `make build`; n
 needed on the host). Run from the repository root:
 
     .venv/bin/python bench/bench_blast_download.py [--mib 256] [--files 4] [--concurrency 8]
-        [--chunk-mib 8]
+        [--chunk-mib 8] [--smoke]
 """
 
 from __future__ import annotations
@@ -20,13 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from azure.storage.blob import ContainerClient, ContentSettings
 from blast_worker.provision import Provisioner
 
-from tests.support.blast_stack import bench_stack
-from tests.support.engine import StackError
+from testbed.bench import parse_args
+from testbed.blast_stack import bench_stack
+from testbed.engine import StackError
 
 CHUNK = 4 * 1024 * 1024
 
@@ -59,7 +58,7 @@ def main() -> None:
         help="parallel range size (default 8, the worker default)",
     )
     parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"mib": 8, "files": 2, "chunk_mib": 1, "repeat": 1})
     with tempfile.TemporaryDirectory(prefix="bench-dl-") as tmp:
         root = Path(tmp)
         with bench_stack(root, []) as stack:

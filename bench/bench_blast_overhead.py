@@ -10,7 +10,7 @@ under a private project: it needs Docker, Compose and the images of `make build`
 the host. Run from the repository root:
 
     .venv/bin/python bench/bench_blast_overhead.py [--jobs 8] [--queries 80] [--task blastn]
-        [--word-size 9]
+        [--word-size 9] [--seqs 40000] [--smoke]
 """
 
 from __future__ import annotations
@@ -23,15 +23,14 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from blast_client.demo import DemoSpec, generate
 from blast_client.fasta import iter_records, join_records
 from blast_client.joblog import JobLog
 from blast_client.messages import JobSpec, Options, Query
 
-from tests.support.blast_stack import Stack, bench_stack
-from tests.support.engine import StackError, wait_for
+from testbed.bench import parse_args
+from testbed.blast_stack import Stack, bench_stack
+from testbed.engine import StackError, wait_for
 
 DB = "bench"
 SEQS = 40_000
@@ -49,10 +48,13 @@ def main() -> None:
         "--word-size", type=int, default=9, help="word size (default 9: about 2 s per job here)"
     )
     parser.add_argument("--threads", type=int, default=2, help="-num_threads for both paths")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--seqs", type=int, default=SEQS, help=f"database sequences of 2000 bp (default {SEQS})"
+    )
+    args = parse_args(parser, smoke={"jobs": 2, "queries": 2, "seqs": 500, "threads": 1})
     with tempfile.TemporaryDirectory(prefix="bench-blast-") as tmp:
         root = Path(tmp)
-        with bench_stack(root, [["--demo-db", DB, "--demo-seqs", str(SEQS)]]) as stack:
+        with bench_stack(root, [["--demo-db", DB, "--demo-seqs", str(args.seqs)]]) as stack:
             stack.worker_cpus = None  # --threads applies to both paths
             run(stack, root, args)
 
@@ -65,7 +67,7 @@ def run(stack: Stack, root: Path, args: argparse.Namespace) -> None:
     worker.wait_state("idle", timeout=300)
     # Subjects come first from the PRNG, so asking for more planted queries leaves the
     # database unchanged; distinct queries keep BLAST from sharing work between them.
-    demo = DemoSpec(name=DB, seqs=SEQS, queries=args.queries, decoys=0)
+    demo = DemoSpec(name=DB, seqs=args.seqs, queries=args.queries, decoys=0)
     query_text = join_records(list(iter_records(generate(demo).queries)))
     query = root / "q.fa"
     query.write_text(query_text)
@@ -113,7 +115,7 @@ def run(stack: Stack, root: Path, args: argparse.Namespace) -> None:
     print(
         f"jobs: {args.jobs} x {args.queries} queries, task {args.task}, "
         f"word_size {args.word_size}, "
-        f"{args.threads} threads, db {SEQS} x 2000 bp"
+        f"{args.threads} threads, db {args.seqs} x 2000 bp"
     )
     print(
         f"bare blastn   median {b * 1000:8.0f} ms  (min {min(bare) * 1000:.0f}, "

@@ -6,7 +6,7 @@ the last success. Workers are blast-worker containers limited to 1 CPU each (as 
 the compose stack's Azurite under a private project: it needs Docker, Compose and the images of
 `make build`, nothing on the host. Run from the repository root:
 
-    .venv/bin/python bench/bench_blast_throughput.py [--jobs 16]
+    .venv/bin/python bench/bench_blast_throughput.py [--jobs 16] [--seqs 40000] [--smoke]
 """
 
 from __future__ import annotations
@@ -18,15 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from blast_client.demo import DemoSpec, generate
 from blast_client.fasta import iter_records, join_records
 from blast_client.joblog import JobLog
 from blast_client.messages import JobSpec, Options, Query
 
-from tests.support.blast_stack import Stack, bench_stack
-from tests.support.engine import StackError, wait_for
+from testbed.bench import parse_args
+from testbed.blast_stack import Stack, bench_stack
+from testbed.engine import StackError, wait_for
 
 DB = "bench"
 SEQS = 40_000
@@ -86,13 +85,16 @@ def main() -> None:
     parser.add_argument("--task", default="blastn")
     parser.add_argument("--word-size", type=int, default=9)
     parser.add_argument("--repeat", type=int, default=1, help="runs per setting; best is kept")
-    args = parser.parse_args()
-    init = [["--demo-db", DB, "--demo-seqs", str(SEQS)]]
+    parser.add_argument(
+        "--seqs", type=int, default=SEQS, help=f"database sequences of 2000 bp (default {SEQS})"
+    )
+    args = parse_args(parser, smoke={"jobs": 2, "queries": 2, "seqs": 500})
+    init = [["--demo-db", DB, "--demo-seqs", str(args.seqs)]]
     with (
         tempfile.TemporaryDirectory(prefix="bench-blast-") as tmp,
         bench_stack(Path(tmp), init) as stack,
     ):
-        spec = DemoSpec(name=DB, seqs=SEQS, queries=args.queries, decoys=0)
+        spec = DemoSpec(name=DB, seqs=args.seqs, queries=args.queries, decoys=0)
         queries = join_records(list(iter_records(generate(spec).queries)))
         options = Options(task=args.task, word_size=args.word_size)
         one = min(measure(stack, 1, args.jobs, queries, options) for _ in range(args.repeat))

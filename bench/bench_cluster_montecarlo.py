@@ -7,6 +7,7 @@ view restricted to the first engine, then to the first two. Each figure is the m
 ``--repeat`` runs. Run from the repository root, with the images built:
 
     .venv/bin/python bench/bench_cluster_montecarlo.py [--project aci-research] [--repeat 3]
+        [--smoke]
 
 Without ``--project`` it starts (and removes) a private compose stack with 2 engine
 containers of 1 CPU each.
@@ -19,14 +20,9 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.integration.cluster.benchstack import (
-    BenchError,
-    cluster_stack,
-    run_python,
-    service,
-)
+from testbed.bench import parse_args
+from testbed.cluster_stack import cluster_stack, run_python, service
+from testbed.engine import StackError
 
 NOTEBOOK = (
     Path(__file__).resolve().parents[1]
@@ -74,7 +70,7 @@ def price_cell_source() -> str:
         source = "".join(cell["source"])
         if cell["cell_type"] == "code" and source.startswith("def price_cell("):
             return source
-    raise BenchError(f"{NOTEBOOK.name} has no cell defining price_cell")
+    raise StackError(f"{NOTEBOOK.name} has no cell defining price_cell")
 
 
 def main() -> None:
@@ -85,14 +81,14 @@ def main() -> None:
     parser.add_argument(
         "--paths", type=int, nargs="+", default=[10_000, 50_000], help="paths per grid cell"
     )
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"repeat": 1, "paths": [500]})
     try:
         code = CLIENT.format(
             price_cell=price_cell_source(), paths=list(args.paths), repeat=args.repeat
         )
         with cluster_stack(args.project) as project:
             output = run_python(service(project, "notebook"), code)
-    except BenchError as exc:
+    except StackError as exc:
         sys.exit(str(exc))
     rows = json.loads(output.strip().splitlines()[-1])
     print("Monte Carlo grid: 30 tasks (6 strikes x 5 volatilities), 260 days")

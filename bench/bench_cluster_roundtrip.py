@@ -9,6 +9,7 @@ timed through a direct view and through a load-balanced view. Run from the repos
 with the images built:
 
     .venv/bin/python bench/bench_cluster_roundtrip.py [--project aci-research] [--tasks 1000]
+        [--smoke]
 
 Without ``--project`` it starts (and removes) a private compose stack.
 """
@@ -18,16 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.integration.cluster.benchstack import (
-    BenchError,
-    cluster_stack,
-    run_python,
-    service,
-)
+from testbed.bench import parse_args
+from testbed.cluster_stack import cluster_stack, run_python, service
+from testbed.engine import StackError
 
 SECURITY = "/home/research/.ipython/profile_default/security"
 
@@ -95,7 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", help="use this running compose stack (make up: aci-research)")
     parser.add_argument("--tasks", type=int, default=1000, help="timed round trips per case")
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"tasks": 20})
     try:
         with cluster_stack(args.project) as project:
             notebook = service(project, "notebook")
@@ -105,7 +100,7 @@ def main() -> None:
             finally:
                 # SIGTERM: the engine unregisters itself from the controller on the way out.
                 notebook.exec_run(["python", "-c", f"import os; os.kill({pid}, 15)"])
-    except BenchError as exc:
+    except StackError as exc:
         sys.exit(str(exc))
     rows = json.loads(output.strip().splitlines()[-1])
     print(f"no-op task round trip from the notebook container, {args.tasks} tasks per case")

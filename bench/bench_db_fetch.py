@@ -20,7 +20,7 @@ writing (wait4's rusage) and the sampled size of its working, home and temporary
 Storage is the compose stack's Azurite (needs Docker, Compose and the images of
 ``make build``). Run from the repository root:
 
-    .venv/bin/python bench/bench_db_fetch.py [--seqs 24000] [--volume-size 1MB]
+    .venv/bin/python bench/bench_db_fetch.py [--seqs 24000] [--volume-size 1MB] [--smoke]
 """
 
 from __future__ import annotations
@@ -37,15 +37,14 @@ import time
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from blast_client.databases import md5_file
 from blast_client.demo import DemoSpec, generate
 
-from tests.support.blast_stack import BIN, Stack, bench_stack
-from tests.support.engine import StackError
-from tests.support.mirror_server import MirrorServer, disk_usage
-from tests.support.ncbi_mirror import build, package, write_indexes
+from testbed.bench import parse_args
+from testbed.blast_stack import BIN, Stack, bench_stack
+from testbed.engine import StackError
+from testbed.mirror_server import MirrorServer, disk_usage
+from testbed.ncbi_mirror import build, package, write_indexes
 
 CONNECTIONS = 8
 """db fetch's default number of connections (FetchSettings.connections)."""
@@ -114,7 +113,8 @@ def main() -> None:
         default=2.0,
         help="the throttled link takes this many times T0 for the tarballs over 8 connections",
     )
-    args = parser.parse_args()
+    # Smoke: two volumes or more (they still go in parallel), over a link that is not slow.
+    args = parse_args(parser, smoke={"seqs": 1000, "volume_size": "300KB", "link_factor": 0.25})
     with tempfile.TemporaryDirectory(prefix="bench-fetch-") as tmp:
         root = Path(tmp)
         with bench_stack(root, []) as stack:

@@ -4,22 +4,20 @@ Each group takes the same provisioning delay (default 2 s) in the fake, so a
 concurrent `up` should take about as long for 12 groups as for one; the target is
 at most 1.5x. Run from the repository root:
 
-    .venv/bin/python bench/bench_deployer_up.py [--delay 2] [--repeat 3]
+    .venv/bin/python bench/bench_deployer_up.py [--delay 2] [--repeat 3] [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from aci_emulator import FAKE_TOKEN, FakeArm
 from deployer import api
-from tests.fakearm import FAKE_TOKEN, FakeArm
+from testbed.bench import parse_args
 
 IDENTITY = (
     "/subscriptions/00000000-0000-0000-0000-00000000fa4e/resourceGroups/research/providers/"
@@ -61,7 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--delay", type=float, default=2.0, help="provisioning delay (s)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per size; best is kept")
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"delay": 0.2, "repeat": 1})
     with tempfile.TemporaryDirectory() as tmp, FakeArm() as arm:
         arm.aci.provisioning_delay = args.delay
         os.environ.update(

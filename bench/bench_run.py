@@ -9,7 +9,7 @@
 
 Needs Docker and the images of ``make build`` (TAG=...), nothing else. From the repo root:
 
-    .venv/bin/python bench/bench_run.py [--batches 20] [--exit-when-idle 10s]
+    .venv/bin/python bench/bench_run.py [--batches 20] [--exit-when-idle 10s] [--smoke]
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from blast_client import BlastClient
 from blast_client.demo import DemoSpec, generate
 from blast_client.fasta import iter_records, join_records
 
-from tests.integration.run.conftest import BIN, emulated_run_stack, wait_for
+from testbed.bench import parse_args
+from testbed.engine import wait_for
+from testbed.run_stack import BIN, emulated_run_stack
 
 
 def main() -> None:
@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--exit-when-idle", default="10s")
-    args = parser.parse_args()
+    args = parse_args(parser, smoke={"batches": 2, "workers": 1, "exit_when_idle": "2s"})
     idle_s = float(args.exit_when_idle.rstrip("s"))
     records = list(iter_records(generate(DemoSpec(name="demo")).queries))[: args.batches]
     with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:

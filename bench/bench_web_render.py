@@ -11,7 +11,7 @@ HSPs), served in-process through the whole ASGI app (security middleware, view, 
 
 Needs only the dev venv. Run from the repository root:
 
-    .venv/bin/python bench/bench_web_render.py [--queries 50] [--hits 100] [--runs 30]
+    .venv/bin/python bench/bench_web_render.py [--queries 50] [--hits 100] [--runs 30] [--smoke]
 """
 
 from __future__ import annotations
@@ -19,18 +19,15 @@ from __future__ import annotations
 import argparse
 import re
 import statistics
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from blast_web.app import create_app
 from blast_web.service import Service
 from blast_web.settings import load_settings
 from starlette.testclient import TestClient
 
-from tests.unit.web.support import FakeClient, report_doc
+from testbed.bench import parse_args
+from testbed.web import FakeClient, report_doc
 
 TOKEN = "bench-token"
 DNA = ">q\n" + "ACGT" * 100 + "\n"
@@ -45,7 +42,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=50, help="queries (default 50)")
     parser.add_argument("--hits", type=int, default=100, help="hits per query (default 100)")
     parser.add_argument("--runs", type=int, default=30, help="timed requests (default 30)")
-    args = parser.parse_args()
+    # 51 hits: the results page pages them (50 per page), as it does at full size.
+    args = parse_args(parser, smoke={"queries": 3, "hits": 51, "runs": 3})
 
     fake = FakeClient()
     settings = load_settings({"WEB_TOKEN": TOKEN})
@@ -56,7 +54,7 @@ def main() -> None:
         (spec,) = fake.plan(DNA, db="demo", run_id="web-bench")
         fake.submit([spec])
         fake.finish(spec.job_id, {15: document, 6: b""})
-        url = "/searches/web-bench?q=25"
+        url = f"/searches/web-bench?q={(args.queries + 1) // 2}"  # a query in the middle
 
         cold: list[float] = []
         for _ in range(max(3, args.runs // 5)):

@@ -18,6 +18,7 @@ from deployer import contract, defaults, deployment_secrets, pricing, sizing
 from deployer.autoscale import plan_notes
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.cluster import Cluster, Outcome, Progress, raise_for_failures
+from deployer.dbsizes import resolve_sizes
 from deployer.defaults import Env
 from deployer.deployment_secrets import Secret
 from deployer.errors import (
@@ -28,6 +29,7 @@ from deployer.errors import (
 )
 from deployer.imagebuild import manifest
 from deployer.plan import Action, Change, GroupSpec, Plan, build, group_names, mpi_notes, mpi_worlds
+from deployer.plan.databases import DatabaseSize, require_known
 from deployer.plan.janitor import deployment_janitor, ending_notes
 from deployer.scope import BackendFactory, aci_backend, janitor_arm_access, scope_settings
 from deployer.settings import NO_OVERRIDES, Overrides, Settings, resolve_settings
@@ -114,6 +116,8 @@ class PlanResult:
     endpoints: dict[str, str] = field(default_factory=dict)
     protections: list[str] = field(default_factory=lambda: list(contract.ACI_PROTECTIONS))
     """What ACI itself provides in place of compose's hardening (capabilities etc.)."""
+    databases: list[DatabaseSize] = field(default_factory=list)
+    """Each BLAST database's bytes-to-cache and where it came from."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -130,9 +134,22 @@ def _ip_text(spec: GroupSpec, plan: Plan) -> str:
     return spec.ip.lower() if spec.ip else "none"
 
 
-def _plan_result(
-    plan: Plan, changes: list[Change], prices: pricing.PriceSheet, notes: list[str]
+def plan_result(
+    plan: Plan,
+    changes: list[Change],
+    prices: pricing.PriceSheet,
+    notes: list[str],
+    databases: tuple[DatabaseSize, ...] = (),
 ) -> PlanResult:
+    """What ``deployer plan`` shows for ``plan``: rows, totals and costs per hour (pure).
+
+    Args:
+        plan (Plan): The desired groups.
+        changes (list[Change]): What ``up`` would do to each.
+        prices (pricing.PriceSheet): The price sheet of the region.
+        notes (list[str]): Notes to print under the table.
+        databases (tuple[DatabaseSize, ...]): The BLAST databases' sizes and sources.
+    """
     by_name = {c.name: c for c in changes}
     rows = []
     regular = spot = 0.0
@@ -184,6 +201,7 @@ def _plan_result(
         endpoints=dict(plan.endpoints),
         cost_per_hour_regular=round(regular, 4),
         cost_per_hour_spot=round(spot, 4),
+        databases=list(databases),
     )
 
 
@@ -194,6 +212,7 @@ class _Prepared:
     secrets: deployment_secrets.DeploymentSecrets
     tls: tuple[Secret, Secret] | None
     web_tls: tuple[Secret, Secret] | None = None
+    databases: tuple[DatabaseSize, ...] = ()
 
     def plan(self, head_private_ip: str | None = None) -> Plan:
         """Build the plan; in subnet mode pass the head's private IP once known.
@@ -219,7 +238,7 @@ class _Prepared:
         )
 
 
-def _with_built_images(settings: Settings) -> Settings:
+def with_built_images(settings: Settings) -> Settings:
     """Deploy exactly what `deployer build` pushed to this registry, unless a tag is pinned."""
     if settings.image_tag_pinned:
         return settings
@@ -234,11 +253,20 @@ def _prepare(
     *,
     need_azure: bool,
     persist: bool,
+    read_storage: bool = True,
 ) -> _Prepared:
-    settings = _with_built_images(resolve_settings(workload, overrides, need_azure=need_azure))
+    """Resolve the settings, the secrets, the TLS files and the databases' sizes (the
+    manifests in storage for those the file does not size, unless ``read_storage`` is off)."""
+    settings = with_built_images(resolve_settings(workload, overrides, need_azure=need_azure))
     secs = deployment_secrets.load_or_generate(settings.deployment, persist=persist)
+    workload, sizes = resolve_sizes(workload, settings, read=read_storage)
     return _Prepared(
-        workload, settings, secs, _tls(workload, file.parent), _web_tls(workload, file.parent)
+        workload,
+        settings,
+        secs,
+        _tls(workload, file.parent),
+        _web_tls(workload, file.parent),
+        sizes,
     )
 
 
@@ -271,6 +299,7 @@ def plan(
     workload = load(file)
     notes: list[str] = []
     prep: _Prepared | None = None
+    read_storage = not offline
     if not offline:
         try:
             prep = _prepare(file, workload, overrides, need_azure=True, persist=False)
@@ -278,8 +307,10 @@ def plan(
             notes.append(f"not compared with Azure: {exc.message} ({exc.hint})")
             offline = True
     if prep is None:
-        prep = _prepare(file, workload, overrides, need_azure=False, persist=False)
-    notes += plan_notes(workload, prep.settings.location, bool(prep.settings.subnet_id))
+        prep = _prepare(
+            file, workload, overrides, need_azure=False, persist=False, read_storage=read_storage
+        )
+    notes += plan_notes(prep.workload, prep.settings.location, bool(prep.settings.subnet_id))
     if offline:
         desired = prep.plan()
         changes = [Change(g.name, Action.CREATE, g) for g in desired.groups]
@@ -289,7 +320,9 @@ def plan(
         desired = prep.plan(_head_ip(prep.settings, observed))
         changes = cluster.changes(desired, observed)
     prices = pricing.load(prep.settings.location, prices_file, workload.deployment.prices)
-    return _plan_result(desired, changes, prices, [*notes, *ending_notes(workload, prep.settings)])
+    return plan_result(
+        desired, changes, prices, [*notes, *ending_notes(workload, prep.settings)], prep.databases
+    )
 
 
 # --- up ------------------------------------------------------------------------
@@ -348,6 +381,7 @@ def up(
         AzureError: When a group fails; the others still complete.
     """
     prep = _prepare(file, workload or load(file), overrides, need_azure=True, persist=True)
+    require_known(prep.databases, str(file))
     cluster = _cluster(backend_factory(prep.settings), progress)
     observed = cluster.observe(prep.settings.deployment)
     desired = prep.plan(_head_ip(prep.settings, observed))
@@ -441,7 +475,8 @@ def status(
 ) -> StatusResult:
     """Report every group of the deployment and its containers' states.
 
-    Reads no secrets: the planned group names come from sizing alone.
+    Reads no secrets: the planned group names come from sizing alone (and, for databases
+    the file does not size, from their manifests in storage).
 
     Args:
         file (Path | None): The workload file; it names the deployment and lets
@@ -455,7 +490,10 @@ def status(
     observed = _cluster(backend_factory(settings), None).observe(settings.deployment)
     missing: list[str] = []
     if workload is not None:
-        missing = [n for n in group_names(workload, settings.deployment) if n not in observed]
+        # Worker groups are named by their count, which the databases' sizes decide.
+        storage = replace(settings, storage_account=workload.deployment.storage_account)
+        sized, _ = resolve_sizes(workload, storage)
+        missing = [n for n in group_names(sized, settings.deployment) if n not in observed]
     groups = [
         StatusGroup(
             name=g.name,

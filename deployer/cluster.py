@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from deployer import defaults, sizing
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.errors import AzureError, DeployerError
-from deployer.plan import Action, Change, Plan, diff
+from deployer.plan import ONE_OFF_TAGS, Action, Change, Plan, diff
 
 
 class Progress(Protocol):
@@ -86,11 +86,16 @@ class Cluster:
     def changes(self, plan: Plan, observed: dict[str, ObservedGroup]) -> list[Change]:
         """Return the changes that turn ``observed`` into ``plan``.
 
-        Groups of a ``deployer run`` (tag ``run``) belong to the run's janitor, not the plan.
+        Groups of a ``deployer run`` (tag ``run``) belong to the run's janitor, and those of
+        ``deployer db fetch`` to that command, not to the plan (:data:`ONE_OFF_TAGS`).
         """
         return diff(
             plan.groups,
-            {name: g.canonical for name, g in observed.items() if "run" not in g.tags},
+            {
+                name: g.canonical
+                for name, g in observed.items()
+                if not any(tag in g.tags for tag in ONE_OFF_TAGS)
+            },
         )
 
     def check_quota(

@@ -304,6 +304,23 @@ JANITOR: Final = Role(
     ),
     command=("deployer-janitor",),
 )
+DB_FETCH: Final = Role(
+    name="db-fetch",
+    image="blast-worker",
+    env=(
+        *_STORAGE_ENV,
+        # json: progress as JSON lines on stderr, which `deployer db fetch` reads from the log.
+        EnvVar("BLAST_PROGRESS"),
+    ),
+    # `blast-jobs init` first (idempotent: a fresh account gets its queue, table and
+    # containers from the identity that writes them), then `blast-jobs db fetch NAME
+    # --output json [--source URL] [--date D] [--as NAME]`: the group spec appends the
+    # database and its options as the script's arguments (deployer.plan.dbfetch).
+    command=("/bin/sh", "-c", 'blast-jobs init >&2 && exec blast-jobs db fetch "$@"', "db-fetch"),
+    probe=None,
+)
+"""``deployer db fetch``: a one-off group (restartPolicy Never) streaming an NCBI database
+into the deployment's storage, in the blast-worker image, which has ``blast-jobs``."""
 BLAST_WEB: Final = Role(
     name="blast-web",
     image="blast-web",
@@ -344,6 +361,7 @@ ROLES: Final = {
         BLAST_WORKER,
         BLAST_WEB,
         JANITOR,
+        DB_FETCH,
         AZURITE,
         BLAST_INIT,
     )

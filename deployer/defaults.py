@@ -22,6 +22,8 @@ TENTHS: Final = 10
 """ACI accepts cpu and memoryInGB in steps of 0.1; sizing counts in tenths."""
 MAX_GROUP_CPU: Final = 40
 MAX_GROUP_MEMORY: Final = 160
+MAX_QUOTA_GROUP_MEMORY: Final = 2400
+"""The largest standard group ACI allows after a quota request (240 GB); not used for sizing."""
 MIN_GROUP_CPU: Final = 10
 MIN_GROUP_MEMORY: Final = 10
 MAX_CONTAINERS_PER_GROUP: Final = 60

@@ -231,6 +231,81 @@ def head_group(notebook: bool) -> GroupSize:
     return GroupSize(tuple(containers))
 
 
+def worker_cache_limit(limits: Limits = ACI) -> int:
+    """Most bytes-to-cache one BLAST worker can hold in the largest group ``limits`` allow.
+
+    The inverse of :func:`blast_worker`'s memory rule (bytes-to-cache x
+    :data:`~deployer.defaults.BLAST_CACHE_FACTOR` plus the process overhead): a database
+    above it must be searched in shards or refused.
+
+    Args:
+        limits (Limits): Group limits. Default: :data:`ACI` (16 GB: about 14.1 GB of cache).
+    """
+    room = limits.max_memory / defaults.TENTHS - defaults.BLAST_PROCESS_OVERHEAD_GB
+    cache = max(0, math.floor(room * defaults.GB / defaults.BLAST_CACHE_FACTOR))
+    # Float rounding must never let the limit itself size above the group.
+    while cache and _worker_memory(cache) > limits.max_memory:
+        cache -= 1
+    return cache
+
+
+def _worker_memory(cache: int) -> int:
+    """A worker's memory in tenths for ``cache`` bytes-to-cache."""
+    gb = cache * defaults.BLAST_CACHE_FACTOR / defaults.GB + defaults.BLAST_PROCESS_OVERHEAD_GB
+    return to_tenths(gb)
+
+
+def check_cache_fits(databases: Sequence[tuple[str, int]], limits: Limits = ACI) -> None:
+    """Refuse databases one worker cannot cache in the largest group (pure).
+
+    The refusal is one line that names what to do instead: a smaller database, shards (the
+    ``shards:`` key, coming), or larger groups after an ACI quota request.
+
+    Args:
+        databases (Sequence[tuple[str, int]]): (name, bytes-to-cache) of every database a
+            worker caches.
+        limits (Limits): Group limits. Default: :data:`ACI`.
+
+    Raises:
+        SizingError: When their bytes-to-cache together exceed :func:`worker_cache_limit`.
+    """
+    cache = sum(size for _, size in databases)
+    limit = worker_cache_limit(limits)
+    if cache <= limit:
+        return
+    larger = (
+        f"or larger groups (ACI allows up to {fmt(defaults.MAX_QUOTA_GROUP_MEMORY)} GB after a "
+        f"quota request; the deployer does not size beyond {fmt(limits.max_memory)} GB yet)"
+    )
+    big = sorted((size, name) for name, size in databases if size > limit)
+    if big:
+        size, name = big[-1]
+        rest = [n for _, n in big[:-1]]
+        others = f", and {', '.join(rest)} {'is' if len(rest) == 1 else 'are'} too large as well"
+        raise SizingError(
+            f"database {name} {_too_large(size, limits, limit)}"
+            f"{others if rest else ''}: use a smaller database (e.g. swissprot or pdbaa "
+            "instead of nr), split it into shards (the workloads.blast.databases shards: key is "
+            f"coming), {larger}",
+            code="DatabaseTooLarge",
+        )
+    names = ", ".join(name for name, _ in databases)
+    raise SizingError(
+        f"databases {names} together {_too_large(cache, limits, limit, 'need')}: cache fewer "
+        f"databases per worker (one deployment per database), use smaller databases, {larger}",
+        code="DatabaseTooLarge",
+    )
+
+
+def _too_large(cache: int, limits: Limits, limit: int, verb: str = "needs") -> str:
+    return (
+        f"{verb} {fmt(_worker_memory(cache))} GB per worker (bytes-to-cache "
+        f"{cache / defaults.GB:.1f} GB x {defaults.BLAST_CACHE_FACTOR} + "
+        f"{defaults.BLAST_PROCESS_OVERHEAD_GB} GB overhead), but the largest worker group holds "
+        f"{fmt(limits.max_memory)} GB ({limit / defaults.GB:.1f} GB of bytes-to-cache)"
+    )
+
+
 def blast_worker(
     databases: Sequence[tuple[str, int]], threads: int, limits: Limits = ACI
 ) -> Resources:
@@ -243,25 +318,12 @@ def blast_worker(
         limits (Limits): Group limits. Default: :data:`ACI`.
 
     Raises:
-        SizingError: When the databases cannot fit in one group, with the
-            alternatives.
+        SizingError: When the databases cannot fit in one group
+            (:func:`check_cache_fits`: one line with the alternatives).
     """
+    check_cache_fits(databases, limits)
     cache = sum(size for _, size in databases)
-    gb = cache * defaults.BLAST_CACHE_FACTOR / defaults.GB + defaults.BLAST_PROCESS_OVERHEAD_GB
-    memory = to_tenths(gb)
-    if memory > limits.max_memory:
-        names = ", ".join(name for name, _ in databases)
-        raise SizingError(
-            f"{'database' if len(databases) == 1 else 'databases'} {names} "
-            f"{'needs' if len(databases) == 1 else 'need'} "
-            f"{fmt(memory)} GB per worker (bytes-to-cache {cache / defaults.GB:.1f} GB x "
-            f"{defaults.BLAST_CACHE_FACTOR} + {defaults.BLAST_PROCESS_OVERHEAD_GB} GB overhead); "
-            f"an ACI container group holds at most {fmt(limits.max_memory)} GB",
-            hint="use a smaller database (e.g. swissprot or pdbaa instead of nr), cache fewer "
-            "databases per worker, or search a subset of the database's volumes "
-            "(make one with `blastdb_aliastool -dblist`)",
-        )
-    return Resources(threads * defaults.TENTHS, memory)
+    return Resources(threads * defaults.TENTHS, _worker_memory(cache))
 
 
 def blast_groups(

@@ -242,13 +242,19 @@ class Autoscale(_Model):
 
 
 class BlastDatabase(_Model):
-    """A BLAST database the workers cache."""
+    """A BLAST database the workers cache.
+
+    Its bytes-to-cache sizes the workers: ``bytes_to_cache`` given here wins, else the
+    ``metadata`` file's, else the database's manifest in storage (written by ``blast-jobs db
+    fetch`` and ``db upload``), read when the deployer plans (``deployer plan`` says which).
+    """
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Database name, e.g. swissprot.")
     bytes_to_cache: int | None = Field(
         None,
         ge=1,
-        description="Bytes the database needs in memory (its metadata's bytes-to-cache).",
+        description="Bytes the database needs in memory (its metadata's bytes-to-cache). "
+        "Default: the metadata file's, else the database's manifest in storage.",
     )
     metadata: str | None = Field(
         None,
@@ -258,8 +264,8 @@ class BlastDatabase(_Model):
 
     @model_validator(mode="after")
     def _one_source(self) -> BlastDatabase:
-        if (self.bytes_to_cache is None) == (self.metadata is None):
-            raise ValueError("give exactly one of bytes_to_cache or metadata")
+        if self.bytes_to_cache is not None and self.metadata is not None:
+            raise ValueError("give bytes_to_cache or metadata, not both")
         return self
 
 

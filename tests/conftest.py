@@ -1,12 +1,16 @@
-"""Shared pytest fixtures. Each section belongs to one area; append yours below."""
+"""Shared pytest fixtures. Each section belongs to one area; append yours below.
+
+Fixtures only: the helpers behind them are the ``testbed`` package (``testbed/``), which the
+benches use too, and the fake ARM server is the ``aci_emulator`` package (``emulator/``).
+"""
 
 from __future__ import annotations
 
-# --- fake ARM server (area: tests/fakearm) -----------------------------------------
-# `fake_arm` yields a started tests.fakearm.FakeArm on 127.0.0.1 with an ephemeral
+# --- fake ARM server (area: emulator/) ------------------------------------------------
+# `fake_arm` yields a started aci_emulator.FakeArm on 127.0.0.1 with an ephemeral
 # port. Its URL, credential and subscription id are `fake_arm.url`,
 # `fake_arm.credential()` and `fake_arm.subscription_id`; `fake_arm_aci_client` is a
-# real ContainerInstanceManagementClient pointed at it. See tests/fakearm/README.md.
+# real ContainerInstanceManagementClient pointed at it. See emulator/README.md.
 import os
 import pathlib
 from collections.abc import Iterator
@@ -14,39 +18,21 @@ from collections.abc import Iterator
 import pytest
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 
-from tests.fakearm import FAKE_SUBSCRIPTION_ID, SPECS_DIR, FakeArm, aci_client
-
-FAKE_ARM_SUBSCRIPTION_ID = FAKE_SUBSCRIPTION_ID
-
-
-def require_specs(specs_dir: pathlib.Path, ci: bool) -> pathlib.Path:
-    """Return ``specs_dir``; when it is missing, skip the test, or fail it under CI.
-
-    :param specs_dir: the Azure REST specs directory.
-    :param ci: True when the ``CI`` environment variable is set: nothing may skip there.
-    :return: ``specs_dir``.
-    """
-    if not specs_dir.is_dir():
-        message = (
-            f"Azure REST specs not found at {specs_dir}: the fake ARM server validates "
-            "request bodies against them"
-        )
-        if ci:
-            pytest.fail(message + " (CI is set, so this is a failure, not a skip)")
-        pytest.skip(message)
-    return specs_dir
+from aci_emulator import FakeArm, aci_client, specs_dir
+from testbed.fake_arm import DEPLOYER_ENV_VARS, DEPLOYER_RESOURCE_GROUP, require_specs
 
 
 @pytest.fixture
 def azure_specs() -> pathlib.Path:
-    """The shared Azure REST specs directory (``<repo>/../shared/azure-specs``).
+    """The shared Azure REST specs directory (``$ACI_EMULATOR_SPECS``, else
+    ``<repo>/../shared/azure-specs``), the one :class:`FakeArm` reads.
 
     Skips (with the reason) only when it is missing, and fails instead when ``CI``
     is set.
 
     :return: its path.
     """
-    return require_specs(SPECS_DIR, ci=bool(os.environ.get("CI")))
+    return require_specs(specs_dir(), ci=bool(os.environ.get("CI")))
 
 
 @pytest.fixture
@@ -86,24 +72,7 @@ def fake_arm_aci_client(fake_arm: FakeArm) -> Iterator[ContainerInstanceManageme
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from tests.fakearm import FAKE_TOKEN  # noqa: E402
-
-DEPLOYER_RESOURCE_GROUP = "research"
-_DEPLOYER_ENV_VARS = (
-    "AZURE_SUBSCRIPTION_ID",
-    "DEPLOYER_RESOURCE_GROUP",
-    "DEPLOYER_LOCATION",
-    "DEPLOYER_REGISTRY",
-    "DEPLOYER_IMAGE_TAG",
-    "DEPLOYER_ARM_ENDPOINT",
-    "DEPLOYER_ACCESS_TOKEN",
-    "DEPLOYER_REGISTRY_USERNAME",
-    "DEPLOYER_REGISTRY_PASSWORD",
-    "AZURE_STORAGE_CONNECTION_STRING",
-    "AZURE_CLIENT_ID",
-    "AZURE_TENANT_ID",
-    "AZURE_CLIENT_SECRET",
-)
+from aci_emulator import FAKE_TOKEN  # noqa: E402
 
 
 @pytest.fixture
@@ -112,7 +81,7 @@ def deployer_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, s
 
     :return: the variables set (also applied to ``os.environ`` for the test).
     """
-    for name in _DEPLOYER_ENV_VARS:
+    for name in DEPLOYER_ENV_VARS:
         monkeypatch.delenv(name, raising=False)
     state = tmp_path / "state"
     env = {

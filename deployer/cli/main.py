@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from blast_client.cli.output import remember_output
 
-from deployer.cli import build, down, local, logs, plan, render, run, scale, schema, status, up
+from deployer.cli import build, db, down, local, logs, plan, render, run, scale, schema, status, up
 from deployer.cli import options as o
 
 app = typer.Typer(
@@ -34,3 +34,4 @@ app.command("schema")(schema.command)
 app.add_typer(render.app, name="render")
 app.add_typer(local.app, name="local")
 app.add_typer(run.app, name="run")
+app.add_typer(db.app, name="db")

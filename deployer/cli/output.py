@@ -30,6 +30,7 @@ from rich.table import Table
 
 from deployer import api
 from deployer.errors import DeployerError
+from deployer.run.billing import Bill
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -152,3 +153,33 @@ def with_progress(title: str, fmt: Output | None, fn: Callable[[ProgressPrinter]
     """Run ``fn`` with a progress printer (on stderr, also in json mode)."""
     with ProgressPrinter(title, live=False if fmt == Output.json else None) as progress:
         return fn(progress)
+
+
+def bill_table(bill: Bill) -> Table:
+    """The bill: per group its seconds, vCPU-seconds, GB-seconds and cost, and the total."""
+    table = Table(box=None, title="billed", title_justify="left")
+    left = ("group", "kind", "priority", "location")
+    for col in (*left, "seconds", "vCPU-s", "GB-s", "cost"):
+        table.add_column(col, justify="left" if col in left else "right")
+    for line in bill.lines:
+        table.add_row(
+            line.group,
+            line.kind,
+            line.priority,
+            line.location,
+            f"{line.seconds:.0f}",
+            f"{line.vcpu_seconds:.1f}",
+            f"{line.gb_seconds:.1f}",
+            f"{line.cost:.5f}",
+        )
+    table.add_row(
+        "total",
+        "",
+        "",
+        "",
+        "",
+        f"{bill.vcpu_seconds:.1f}",
+        f"{bill.gb_seconds:.1f}",
+        f"{bill.cost:.5f} {bill.currency}",
+    )
+    return table

@@ -11,6 +11,7 @@ from rich.table import Table
 from deployer import api
 from deployer.cli import options as o
 from deployer.cli.output import emit, guarded, out
+from deployer.plan.databases import describe
 
 ACTION_STYLE = {
     "create": "green",
@@ -80,6 +81,8 @@ def show(result: api.PlanResult) -> None:
         )
     read = f", read {result.price_read_on}" if result.price_read_on else ""
     out.print(f"Prices: {result.price_source}{read}", markup=False)
+    for db in result.databases:
+        out.print(describe(db), markup=False)
     for name, url in result.endpoints.items():
         out.print(f"Endpoint {name}: {url}", markup=False)
     for note in result.notes:

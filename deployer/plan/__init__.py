@@ -8,6 +8,8 @@ One module per concern; this package re-exports their public names:
   registry pull and tags, image references, storage variables);
 * :mod:`.ipyparallel` and :mod:`.blast`: each workload's groups;
 * :mod:`.janitor`: the janitor group of a run or of a deployment;
+* :mod:`.dbfetch`: the one-off group of ``deployer db fetch``;
+* :mod:`.databases`: where each BLAST database's bytes-to-cache comes from;
 * :mod:`.planner`: :func:`build`, the whole deployment;
 * :mod:`.compare`: :func:`diff` of desired and observed groups.
 """
@@ -27,7 +29,9 @@ from deployer.plan.ipyparallel import (
 from deployer.plan.planner import build, group_names
 from deployer.plan.spec import (
     BLAST,
+    FETCH_TAG,
     IPP,
+    ONE_OFF_TAGS,
     RUN_TAG,
     SECRETS_TAG,
     ContainerSpec,
@@ -39,8 +43,10 @@ from deployer.plan.spec import (
 
 __all__ = [
     "BLAST",
+    "FETCH_TAG",
     "HEAD_IP_PLACEHOLDER",
     "IPP",
+    "ONE_OFF_TAGS",
     "RUN_TAG",
     "SECRETS_TAG",
     "Action",

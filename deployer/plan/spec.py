@@ -24,6 +24,11 @@ SECRETS_TAG = "secrets-sha256"
 """Tag holding the digest of a group's secrets (ARM never returns their values)."""
 RUN_TAG = "run"
 """Tag naming the run a group belongs to (``deployer run``'s workers and janitor)."""
+FETCH_TAG = "db-fetch"
+"""Tag naming the database a ``deployer db fetch`` group fetches."""
+ONE_OFF_TAGS = (RUN_TAG, FETCH_TAG)
+"""Groups with one of these tags are not the deployment's plan: ``up`` leaves them to
+whoever created them (a run's janitor, ``deployer db fetch``); ``down`` still deletes them."""
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,12 @@ from blast_client.messages import FORMAT_FILES, OUTPUT_FORMATS
 from deployer import defaults, deployment_secrets, pricing
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.cluster import Cluster
+from deployer.dbsizes import resolve_sizes
 from deployer.defaults import Env
 from deployer.deployment_secrets import Secret
 from deployer.errors import AzureError, DeployerError, InputError
 from deployer.plan import RUN_TAG, Action, Change, GroupSpec, storage_env
+from deployer.plan.databases import require_known
 from deployer.plan.janitor import janitor_group
 from deployer.run import merge
 from deployer.run.autoscaling import DECISIONS_SHOWN, RunScaler, decisions, run_scaler
@@ -271,8 +273,9 @@ def _check_inputs(request: RunRequest, overrides: Overrides) -> _Inputs:
     """Read the workload and the queries and resolve the settings, once; create nothing.
 
     Raises:
-        InputError: for a workload without BLAST, unreadable queries, or ``--detach``
-            without a managed identity.
+        InputError: for a workload without BLAST, unreadable queries, a database whose size
+            neither the file nor its manifest in storage gives, or ``--detach`` without a
+            managed identity.
         MissingSettingError: for a setting the run needs.
     """
     workload = load(request.workload)
@@ -287,6 +290,8 @@ def _check_inputs(request: RunRequest, overrides: Overrides) -> _Inputs:
         why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise InputError(f"cannot read the queries {request.queries}: {why}") from None
     settings = resolve_settings(workload, overrides, need_azure=True)
+    workload, sizes = resolve_sizes(workload, settings)
+    require_known(sizes, str(request.workload))
     return _Inputs(workload, fasta, settings, _janitor_access(settings, request.detach))
 
 

@@ -11,7 +11,6 @@ env file) and a free notebook port, so it does not disturb a stack started by
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
@@ -20,7 +19,6 @@ from pathlib import Path
 
 import docker
 import pytest
-from docker.models.containers import Container
 
 from deployer.localstack import (
     ensure_env_file,
@@ -29,21 +27,20 @@ from deployer.localstack import (
     secrets_dir_for,
     wait_for_stack,
 )
-
-# Shared with the benchmarks; imported from here by the tests below this folder.
-from tests.support.engine import IMAGE_PREFIX as IMAGE_PREFIX
-from tests.support.engine import TAG as TAG
-from tests.support.engine import free_port as free_port
-from tests.support.engine import image as image
-from tests.support.engine import project_containers as project_containers
+from testbed.engine import (
+    COMPOSE_FILE,
+    IMAGE_PREFIX,
+    STACK_TIMEOUT,
+    TAG,
+    ImageRunner,
+    free_port,
+    image,
+)
+from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP
 
 # The compose file names Azurite by AZURITE_IMAGE (docker-compose 1.29 has no nested
 # defaults for IMAGE_PREFIX/TAG there): stacks of these tests run this TAG's Azurite.
 os.environ.setdefault("AZURITE_IMAGE", image("azurite"))
-
-REPO = Path(__file__).resolve().parents[2]
-COMPOSE_FILE = REPO / "compose" / "docker-compose.yml"
-STACK_TIMEOUT = 240.0
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -126,17 +123,6 @@ def stack(docker_services: object, docker_compose_project_name: str) -> str:
     return docker_compose_project_name
 
 
-def exec_text(container: Container, command: list[str]) -> tuple[int, str]:
-    """Run a command in a container; return its exit code and combined output.
-
-    Args:
-        container (Container): The running container.
-        command (list[str]): The command and its arguments.
-    """
-    result = container.exec_run(command, demux=False)
-    return int(result.exit_code), result.output.decode(errors="replace")
-
-
 @pytest.fixture(scope="session")
 def run_image(docker_client: docker.DockerClient) -> Iterator[object]:
     """Run an image to completion, like docker-stacks' TrackedContainer; see ``ImageRun``."""
@@ -145,60 +131,17 @@ def run_image(docker_client: docker.DockerClient) -> Iterator[object]:
     runner.remove_all()
 
 
-class ImageRunner:
-    """Runs project images for image tests and removes them afterwards.
-
-    Args:
-        client (docker.DockerClient): The Docker client.
-    """
-
-    def __init__(self, client: docker.DockerClient) -> None:
-        self.client = client
-        self.containers: list[Container] = []
-
-    def start(self, name: str, **kwargs: object) -> Container:
-        """Start ``image(name)`` detached; ``kwargs`` go to ``containers.run``.
-
-        Args:
-            name (str): The image folder name.
-            **kwargs (object): Extra ``docker.containers.run`` arguments.
-        """
-        container = self.client.containers.run(image(name), detach=True, **kwargs)
-        self.containers.append(container)
-        return container
-
-    def run(self, name: str, timeout: float = 60, **kwargs: object) -> tuple[int, str]:
-        """Run ``image(name)`` until it exits; return the exit code and its logs.
-
-        Args:
-            name (str): The image folder name.
-            timeout (float): Seconds to wait for the exit.
-            **kwargs (object): Extra ``docker.containers.run`` arguments.
-        """
-        container = self.start(name, **kwargs)
-        result = container.wait(timeout=timeout)
-        return int(result["StatusCode"]), container.logs().decode(errors="replace")
-
-    def remove_all(self) -> None:
-        """Remove every container this runner started."""
-        for container in self.containers:
-            with contextlib.suppress(docker.errors.NotFound):
-                container.remove(force=True)
-
-
-# --- local ACI emulator (area: tests/fakearm/emulator.py) ------------------------------
-# `aci_emulator` yields a started tests.fakearm.FakeArm in emulator mode: every group it
+# --- local ACI emulator (area: emulator/aci_emulator/runtime) --------------------------
+# `aci_emulator` yields a started aci_emulator.FakeArm in emulator mode: every group it
 # accepts runs as real containers from the local IMAGE_PREFIX/*:TAG images, on a Docker
 # network of its own; groups reach it at the same URL as the host (`aci_emulator.url`,
 # forwarded inside each group). `aci_emulator_client` is a real ACI SDK client on it;
 # `emulator_deployer_env` points the deployer (in-process and subprocesses) at it.
 # Knobs: `aci_emulator.aci.evict(rg, name)`, `.set_quota(loc, cores=)`, `.refuse_spot()`,
-# `.docker_ids(rg, name)`, `aci_emulator.faults.script(429, ...)`. README: tests/fakearm.
+# `.docker_ids(rg, name)`, `aci_emulator.faults.script(429, ...)`. README: emulator/.
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient  # noqa: E402
 
-from tests.fakearm import FAKE_TOKEN, EmulatorSettings, FakeArm, aci_client  # noqa: E402
-
-EMULATOR_RESOURCE_GROUP = "research"
+from aci_emulator import FAKE_TOKEN, EmulatorSettings, FakeArm, aci_client  # noqa: E402
 
 
 @pytest.fixture
@@ -244,7 +187,7 @@ def emulator_deployer_env(
         "DEPLOYER_ARM_ENDPOINT": aci_emulator.url,
         "DEPLOYER_ACCESS_TOKEN": FAKE_TOKEN,
         "AZURE_SUBSCRIPTION_ID": aci_emulator.subscription_id,
-        "DEPLOYER_RESOURCE_GROUP": EMULATOR_RESOURCE_GROUP,
+        "DEPLOYER_RESOURCE_GROUP": DEPLOYER_RESOURCE_GROUP,
         "DEPLOYER_IMAGE_TAG": TAG,
         "DEPLOYER_REGISTRY_USERNAME": "emulator",
         "DEPLOYER_REGISTRY_PASSWORD": "emulator",

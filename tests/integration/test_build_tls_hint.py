@@ -15,7 +15,7 @@ import subprocess
 import docker
 import pytest
 
-from tests.integration.conftest import IMAGE_PREFIX, REPO, image
+from testbed.engine import IMAGE_PREFIX, REPO, image
 
 
 def test_build_without_the_proxy_ca_ends_with_what_to_set(

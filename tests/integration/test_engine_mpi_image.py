@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 
-from tests.integration.conftest import ImageRunner
+from testbed.engine import ImageRunner
 
 # 4 ranks: an Allreduce of 1 MiB of float64 and a Bcast of 8 MiB, both past the shared-memory
 # transport's eager limit, where Open MPI uses single-copy transfers (CMA) if it may. Each

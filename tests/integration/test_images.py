@@ -13,7 +13,7 @@ from typing import IO, cast
 import docker
 import pytest
 
-from tests.integration.conftest import REPO, ImageRunner, image
+from testbed.engine import REPO, ImageRunner, image
 
 SERVICE_IMAGES = ["azurite", "ipcontroller", "ipengine", "notebook", "blast-worker", "blast-web"]
 # Acceptance targets of the foundation issue, in bytes (docker's decimal units).

@@ -19,14 +19,8 @@ from deployer.localstack import (
     secrets_dir_for,
     wait_for_stack,
 )
-from tests.integration.conftest import (
-    COMPOSE_FILE,
-    STACK_TIMEOUT,
-    exec_text,
-    free_port,
-    project_containers,
-)
-from tests.integration.test_stack_hardening import assert_locked_down
+from testbed.engine import COMPOSE_FILE, STACK_TIMEOUT, exec_text, free_port, project_containers
+from testbed.lockdown import assert_locked_down
 
 ENGINE_REPLICAS = 2
 

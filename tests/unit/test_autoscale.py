@@ -28,9 +28,9 @@ from deployer.autoscale import (
 from deployer.backends.base import ContainerStatus, ObservedGroup
 from deployer.plan import GroupSpec
 from deployer.sizing import Resources
+from testbed.elastic import OVERFLOW, PRIMARY, elastic_setup
 
 NOW = 1_000_000.0
-PRIMARY, OVERFLOW = "westeurope", "northeurope"
 
 
 def scale(**kw: object) -> ScaleSettings:
@@ -397,46 +397,6 @@ def test_every_create_names_its_priority(priority: str) -> None:
 
 
 # --- from actions to groups ------------------------------------------------------
-
-
-def elastic_setup(blast: str, subnet: str | None = None) -> tuple[GroupSpec, ScaleSettings]:
-    """A run worker group template and the scaler's settings for deployment ``lab``.
-
-    Args:
-        blast (str): YAML flow-mapping entries of ``workloads.blast`` besides its
-            databases (one tiny database), e.g. ``threads_per_worker: 2, priority: spot``.
-        subnet (str | None): The deployment's subnet id.
-    """
-    from deployer.deployment_secrets import DeploymentSecrets
-    from deployer.plan import build
-    from deployer.settings import Settings
-
-    loaded = workload.parse(
-        f"deployment: {{name: lab, overflow_locations: [{OVERFLOW}]}}\n"
-        f"workloads:\n  blast: {{{blast}, databases: [{{name: tiny, bytes_to_cache: 1000}}]}}\n"
-    )
-    s = ScaleSettings.from_workload(loaded, PRIMARY, "lab-r1-w")
-    blast_ = loaded.workloads.blast
-    assert blast_ is not None
-    one_group = loaded.model_copy(
-        update={
-            "workloads": loaded.workloads.model_copy(
-                update={"blast": blast_.model_copy(update={"workers": s.workers_per_group})}
-            )
-        }
-    )
-    settings_ = Settings(
-        deployment="lab",
-        location=PRIMARY,
-        registry="r.azurecr.io",
-        image_tag="1",
-        managed_identity="/id",
-        managed_identity_client_id="client",
-        storage_account="data",
-        subnet_id=subnet,
-    )
-    [template] = build(one_group, settings_, DeploymentSecrets.generate("lab")).groups
-    return template, s
 
 
 def _template_and_settings(subnet: str | None = None) -> tuple[GroupSpec, ScaleSettings]:

@@ -8,6 +8,13 @@ import json
 import tarfile
 
 import pytest
+from blast_client.cli.progress import (
+    FETCH_EVENT,
+    PROGRESS_ENV,
+    JsonProgress,
+    TransferProgress,
+    transfer_progress,
+)
 from blast_client.databases import database_info, parse_metadata
 from blast_client.dbfetch import (
     FetchError,
@@ -176,3 +183,23 @@ def test_segments_and_progress_maths() -> None:
     p = FetchProgress(total=100, done=25, volumes_total=4, volumes_done=1, elapsed=5.0)
     assert (p.rate, p.eta) == (5.0, 15.0)
     assert FetchProgress(100, 0, 4, 0, 0.0).eta is None
+
+
+def test_json_progress_lines_for_a_program_reading_the_log() -> None:
+    stream = io.StringIO()
+    lines = JsonProgress(stream=stream, interval=3600)
+    lines.update(0, 10 * 2**20, 0, 4, 0.0, None)
+    lines.update(2**20, 10 * 2**20, 0, 4, 2**20, 9.0)  # same volume count, within the interval
+    lines.update(5 * 2**20, 10 * 2**20, 2, 4, 2**20, 5.0)
+    lines.close()
+    docs = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(d["event"], d["done"], d["volumes_done"], d["eta"]) for d in docs] == [
+        (FETCH_EVENT, 0, 0, None),
+        (FETCH_EVENT, 5 * 2**20, 2, 5.0),
+    ]
+    assert {"time", "total", "volumes", "rate"} <= set(docs[0])
+
+
+def test_blast_progress_json_picks_the_json_lines() -> None:
+    assert isinstance(transfer_progress({PROGRESS_ENV: "json"}, enabled=False), JsonProgress)
+    assert isinstance(transfer_progress({}, enabled=True), TransferProgress)

@@ -24,7 +24,7 @@ from blast_client.ncbi import (
     volumes_of,
 )
 
-from tests.support.mirror_server import MirrorServer
+from testbed.mirror_server import MirrorServer
 
 
 def test_source_names_and_urls() -> None:

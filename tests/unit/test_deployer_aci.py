@@ -1,7 +1,7 @@
 """The deployer against the fake ARM server, through the real azure-mgmt-containerinstance SDK.
 
-Nothing here mocks the SDK: requests go over loopback http to tests/fakearm, which
-validates every body against the ACI 2023-05-01 spec.
+Nothing here mocks the SDK: requests go over loopback http to the fake ARM server
+(aci_emulator), which validates every body against the ACI 2023-05-01 spec.
 """
 
 from __future__ import annotations
@@ -20,41 +20,12 @@ import pytest
 from azure.identity import EnvironmentCredential
 from typer.testing import CliRunner
 
+from aci_emulator import FakeArm
 from deployer import api, deployment_secrets
 from deployer.backends.aci import AciBackend, make_client
 from deployer.cli.main import app
 from deployer.errors import CredentialError, InputError
-from tests.conftest import DEPLOYER_RESOURCE_GROUP
-from tests.fakearm import FakeArm
-
-IDENTITY = (
-    "/subscriptions/00000000-0000-0000-0000-00000000fa4e/resourceGroups/research/providers/"
-    "Microsoft.ManagedIdentity/userAssignedIdentities/aci-research"
-)
-
-
-def cluster_yaml(engines: int = 44, vcpu: float = 1, notebook: bool = True) -> str:
-    """A workload of one head group plus ceil(engines / 4) engine groups (1 vCPU each)."""
-    return f"""
-    deployment:
-      name: lab
-      location: eastus
-      registry: aciresearch.azurecr.io
-      image_tag: "1.0"
-      managed_identity: {IDENTITY}
-      managed_identity_client_id: 11111111-1111-1111-1111-111111111111
-      storage_account: aciresearchdata
-    workloads:
-      ipyparallel:
-        engines: {engines}
-        vcpu_per_engine: {vcpu}
-        notebook: {str(notebook).lower()}
-      blast:
-        workers: 1
-        threads_per_worker: 2
-        databases:
-          - {{name: demo, bytes_to_cache: 1000000}}
-    """
+from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP, IDENTITY, cluster_yaml
 
 
 def groups_in(arm: FakeArm) -> list[str]:

@@ -13,9 +13,9 @@ from azure.core.exceptions import HttpResponseError
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 from azure.mgmt.containerinstance import models as m
 
-from tests.fakearm import FakeArm, SpecNotFoundError
-from tests.fakearm.__main__ import parse_args
-from tests.fakearm.emulator import (
+from aci_emulator import FakeArm, SpecNotFoundError
+from aci_emulator.cli import parse_args
+from aci_emulator.runtime import (
     ContainerRun,
     add_event,
     group_state,
@@ -69,7 +69,7 @@ def test_group_state_is_derived_as_aci_does(
 def test_image_references_map_to_local_images() -> None:
     ref = "myacr.azurecr.io/team/blast-worker:v2"
     assert image_candidates(ref, "aci-research", None) == [ref, "aci-research/blast-worker:v2"]
-    assert image_candidates(ref, "aci-research", "h9emu")[1] == "aci-research/blast-worker:h9emu"
+    assert image_candidates(ref, "aci-research", "tag9")[1] == "aci-research/blast-worker:tag9"
     assert image_candidates("ipengine", "p", None) == ["ipengine", "p/ipengine:latest"]
     assert image_candidates("aci-research/base:x", "aci-research", None) == ["aci-research/base:x"]
     # A digest cannot exist locally under that name; only the mapped name is tried.

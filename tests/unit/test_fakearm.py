@@ -20,7 +20,7 @@ from azure.core.exceptions import (
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 from azure.mgmt.containerinstance import models as m
 
-from tests.fakearm import (
+from aci_emulator import (
     FAKE_TOKEN,
     FakeArm,
     FakeCredential,
@@ -29,6 +29,7 @@ from tests.fakearm import (
     aci_client,
     is_loopback_url,
 )
+from testbed.fake_arm import require_specs
 
 RG = "rg-test"
 GROUPS = "/providers/Microsoft.ContainerInstance/containerGroups"
@@ -464,8 +465,6 @@ def test_validator_is_generic_across_specs(azure_specs: Path) -> None:
 
 
 def test_missing_specs_skip_locally_and_fail_under_ci(tmp_path: Path) -> None:
-    from tests.conftest import require_specs
-
     missing = tmp_path / "azure-specs"
     with pytest.raises(pytest.skip.Exception, match="Azure REST specs not found"):
         require_specs(missing, ci=False)

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import pytest
 
+from aci_emulator import FakeArm
 from deployer import pricing
 from deployer.backends.aci import AciBackend, make_client
 from deployer.backends.base import ContainerStatus, ObservedGroup
@@ -24,9 +25,8 @@ from deployer.run.billing import bill_of, price
 from deployer.run.state import Batch, Run
 from deployer.scaler import ScaleState
 from deployer.workload import parse
-from tests.conftest import DEPLOYER_RESOURCE_GROUP
-from tests.fakearm import FakeArm
-from tests.support.elastic import ELASTIC, OVERFLOW, PRIMARY, run_scaler_for
+from testbed.elastic import ELASTIC, OVERFLOW, PRIMARY, run_scaler_for
+from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP
 
 NOW = 2_000_000.0
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from aci_emulator import FakeArm
 from deployer import defaults
 from deployer.autoscale import RetrySpotLater, ScaleSettings
 from deployer.backends.aci import AciBackend, make_client
@@ -15,9 +16,8 @@ from deployer.backends.memory import MemoryBackend
 from deployer.plan import ContainerSpec, GroupSpec
 from deployer.scaler import ScaleState, reconcile
 from deployer.sizing import Resources
-from tests.conftest import DEPLOYER_RESOURCE_GROUP
-from tests.fakearm import FakeArm
-from tests.unit.test_autoscale import OVERFLOW, PRIMARY, elastic_setup
+from testbed.elastic import OVERFLOW, PRIMARY, elastic_setup
+from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP
 
 NOW = 1_000_000.0
 

@@ -7,6 +7,7 @@ from azure.core.exceptions import HttpResponseError, ServiceRequestError
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 from azure.mgmt.containerinstance import models as m
 
+from aci_emulator import FakeArm
 from deployer import defaults
 from deployer.errors import AzureError, QuotaError
 from deployer.spot import (
@@ -16,7 +17,6 @@ from deployer.spot import (
     classify_error,
     spot_retry_at,
 )
-from tests.fakearm import FakeArm
 
 
 @pytest.mark.parametrize(

@@ -9,15 +9,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from aci_emulator import FakeArm
 from deployer import api, pricing
 from deployer.backends.aci import AciBackend, make_client
 from deployer.cli.main import app
 from deployer.plan import ContainerSpec, GroupSpec
 from deployer.sizing import Resources
 from deployer.workload import Prices, SpotPrices
-from tests.conftest import DEPLOYER_RESOURCE_GROUP
-from tests.fakearm import FakeArm
-from tests.unit.test_deployer_aci import cluster_yaml
+from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP, cluster_yaml
 
 
 def elastic_yaml(priority: str = "spot", extra_deployment: str = "") -> str:

@@ -9,12 +9,12 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.containerinstance import models as m
 
+from aci_emulator import FakeArm, aci_client
 from deployer.backends.aci import AciBackend, make_client, to_model
 from deployer.plan import ContainerSpec, GroupSpec
 from deployer.sizing import Resources
 from deployer.spot import SPOT_CONFIGURATION_CODES, classify
-from tests.conftest import DEPLOYER_RESOURCE_GROUP
-from tests.fakearm import FakeArm, aci_client
+from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP
 
 
 def _spot_model() -> m.ContainerGroup:

@@ -7,7 +7,7 @@ import time
 from rich.live import Live
 from rich.table import Table
 
-from deployer.cli.output import err, out
+from deployer.cli.output import bill_table, err, out
 from deployer.run.api import Progress, Summary
 
 
@@ -81,32 +81,7 @@ def summary(s: Summary) -> None:
         f"wall time {s.wall_seconds:.0f} s",
         markup=False,
     )
-    table = Table(box=None, title="billed", title_justify="left")
-    left = ("group", "kind", "priority", "location")
-    for col in (*left, "seconds", "vCPU-s", "GB-s", "cost"):
-        table.add_column(col, justify="left" if col in left else "right")
-    for line in s.bill.lines:
-        table.add_row(
-            line.group,
-            line.kind,
-            line.priority,
-            line.location,
-            f"{line.seconds:.0f}",
-            f"{line.vcpu_seconds:.1f}",
-            f"{line.gb_seconds:.1f}",
-            f"{line.cost:.5f}",
-        )
-    table.add_row(
-        "total",
-        "",
-        "",
-        "",
-        "",
-        f"{s.bill.vcpu_seconds:.1f}",
-        f"{s.bill.gb_seconds:.1f}",
-        f"{s.bill.cost:.5f} {s.bill.currency}",
-    )
-    out.print(table)
+    out.print(bill_table(s.bill))
     if s.out_dir:
         out.print(f"results in {s.out_dir}/", markup=False)
         for path in s.files.values():

@@ -679,6 +679,30 @@ class BlastClient:
         with storage_errors():
             return bool(blob.exists())
 
+    def database(self, name: str) -> DatabaseInfo | None:
+        """Database ``name`` as its manifest describes it (bytes-to-cache, molecule, ...),
+        reading only that manifest; None when it has none.
+
+        Args:
+            name: Database name.
+
+        Raises:
+            StorageError: storage failed.
+        """
+        blob = self.storage.container(self.config.db_container).get_blob_client(
+            f"{name}/{MANIFEST}"
+        )
+        with storage_errors():
+            try:
+                raw = blob.download_blob().readall()
+            except ResourceNotFoundError:
+                return None
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            doc = None
+        return database_info(name, doc if isinstance(doc, dict) else {})
+
     def put_input(self, blob: str, data: bytes) -> None:
         """Store ``data`` in the inputs container (queries referenced by blob name).
 

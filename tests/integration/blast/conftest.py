@@ -1,8 +1,8 @@
 """Fixtures for the BLAST service integration tests, on the compose stack.
 
 The stack itself (Azurite under compose, worker containers, the CLI, the BLAST programs) is
-:mod:`tests.support.blast_stack`, which the benchmarks use too; the tests only use
-:class:`~tests.support.blast_stack.Stack` through the ``stack`` fixture.
+:mod:`testbed.blast_stack`, which the benchmarks use too; the tests only use
+:class:`~testbed.blast_stack.Stack` through the ``stack`` fixture.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.blast_stack import (
+from testbed.blast_stack import (
     BIG_DB,
     BIG_SEQS,
     DEMO_DB,
@@ -24,7 +24,7 @@ from tests.support.blast_stack import (
     Stack,
     require_images,
 )
-from tests.support.engine import StackError
+from testbed.engine import StackError
 
 
 def _fail_on_stack_error(start: Callable[[], Any]) -> Any:

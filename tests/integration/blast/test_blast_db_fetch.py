@@ -24,17 +24,10 @@ from typing import Any
 import pytest
 from blast_client.demo import DemoSpec, generate
 
-from tests.support.blast_stack import BIN, BlastTools, ComposeAzurite, Stack
-from tests.support.engine import wait_for
-from tests.support.mirror_server import MirrorServer, disk_usage
-from tests.support.ncbi_mirror import (
-    BuiltDb,
-    build,
-    package,
-    protein_fasta,
-    snapshot,
-    write_indexes,
-)
+from testbed.blast_stack import BIN, BlastTools, ComposeAzurite, Stack
+from testbed.engine import wait_for
+from testbed.mirror_server import MirrorServer, disk_usage
+from testbed.ncbi_mirror import BuiltDb, build, package, protein_fasta, snapshot, write_indexes
 
 LATEST = "2024-05-02-01-05-02"
 OLDER = "2024-05-01-01-05-02"

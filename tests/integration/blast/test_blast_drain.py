@@ -8,7 +8,7 @@ import time
 from blast_client.fasta import iter_records, join_records
 from blast_client.joblog import JobLog
 
-from tests.support.blast_stack import DEMO_DB, Stack
+from testbed.blast_stack import DEMO_DB, Stack
 
 
 def test_worker_drains_the_queue_then_exits_0(stack: Stack, demo_queries: str) -> None:

@@ -12,8 +12,8 @@ from blast_client.joblog import JobLog
 from blast_client.messages import result_blob
 from blast_worker.worker import SUCCESS_MARKER
 
-from tests.support.blast_stack import BIG_DB, BIG_SEQS, Stack, WorkerContainer
-from tests.support.engine import wait_for
+from testbed.blast_stack import BIG_DB, BIG_SEQS, Stack, WorkerContainer
+from testbed.engine import wait_for
 
 
 def big_queries() -> list[str]:

@@ -15,8 +15,8 @@ from blast_client.demo import DemoSpec, generate
 from blast_client.fasta import MAX_INLINE_BYTES, iter_records, join_records
 from blast_client.joblog import JobLog
 
-from tests.support.blast_stack import BIG_DB, BIG_SEQS, BIN, DEMO_DB, Stack
-from tests.support.engine import wait_for
+from testbed.blast_stack import BIG_DB, BIG_SEQS, BIN, DEMO_DB, Stack
+from testbed.engine import wait_for
 
 
 def job_rows(stack: Stack, ids: list[str]) -> dict[str, dict[str, Any]]:

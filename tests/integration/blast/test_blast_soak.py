@@ -16,8 +16,8 @@ from pathlib import Path
 
 from blast_client.messages import result_blob
 
-from tests.support.blast_stack import BIG_DB, Stack
-from tests.support.soak import SoakConfig, run_soak
+from testbed.blast_stack import BIG_DB, Stack
+from testbed.soak import SoakConfig, run_soak
 
 
 def direct_blastn(stack: Stack, db: Path, task: str, query: str, where: Path) -> bytes:

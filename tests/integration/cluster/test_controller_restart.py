@@ -14,13 +14,8 @@ import docker
 import pytest
 from docker.models.containers import Container
 
-from tests.integration.cluster.conftest import (
-    ENGINE_REPLICAS,
-    SECURITY,
-    cluster_settled,
-    wait_until,
-)
-from tests.integration.conftest import exec_text, project_containers
+from testbed.cluster import ENGINE_REPLICAS, SECURITY, cluster_settled, wait_until
+from testbed.engine import exec_text, project_containers
 
 FILES = ("ipcontroller-engine.json", "ipcontroller-client.json")
 

@@ -13,13 +13,8 @@ import pytest
 from docker.models.containers import Container
 
 from deployer.deployment_secrets import SshKeyPair
-from tests.integration.cluster.conftest import (
-    ENGINE_REPLICAS,
-    SECURITY,
-    logs_since,
-    registered_engines,
-)
-from tests.integration.conftest import exec_text
+from testbed.cluster import ENGINE_REPLICAS, SECURITY, logs_since, registered_engines
+from testbed.engine import exec_text
 
 WAIT = 90
 

@@ -11,14 +11,8 @@ import docker
 import pytest
 from docker.models.containers import Container
 
-from tests.integration.cluster.conftest import (
-    ENGINE_REPLICAS,
-    cluster_settled,
-    logs_since,
-    python_in,
-    wait_until,
-)
-from tests.integration.conftest import exec_text
+from testbed.cluster import ENGINE_REPLICAS, cluster_settled, logs_since, python_in, wait_until
+from testbed.engine import exec_text
 
 TASKS = 200
 PROGRESS = "/tmp/engine-loss-progress"

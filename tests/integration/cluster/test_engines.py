@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 import pytest
 from docker.models.containers import Container
 
-from tests.integration.cluster.conftest import (
-    ENGINE_REPLICAS,
-    registered_engines,
-    wait_until,
-)
-from tests.integration.conftest import exec_text
-
-
-def health(container: Container) -> dict[str, object]:
-    """The engine supervisor's health report, or an empty dict while it is unhealthy.
-
-    Args:
-        container (Container): An engine container.
-    """
-    code, out = exec_text(container, ["/usr/local/bin/healthcheck"])
-    if code != 0:
-        return {}
-    report: dict[str, object] = json.loads(out.strip().splitlines()[-1])
-    return report
+from testbed.cluster import ENGINE_REPLICAS, health, registered_engines, wait_until
 
 
 @pytest.mark.timeout(180)

@@ -18,8 +18,8 @@ from cryptography.x509.oid import NameOID
 from docker.models.containers import Container
 
 from deployer.deployment_secrets import SshKeyPair
-from tests.integration.cluster.conftest import SECURITY, python_in
-from tests.integration.conftest import ImageRunner, exec_text
+from testbed.cluster import SECURITY, python_in
+from testbed.engine import ImageRunner, exec_text
 
 # Inside the notebook container: status codes of the API with and without credentials, and
 # the certificate the server presents. A password login goes through the login form, with

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from docker.models.containers import Container
 
-from tests.integration.cluster.conftest import ENGINE_REPLICAS, python_in, registered_engines
-from tests.integration.conftest import exec_text
+from testbed.cluster import ENGINE_REPLICAS, python_in, registered_engines
+from testbed.engine import exec_text
 
 ENGINE_PORTS = range(10101, 10111)
 CLIENT_PORTS = range(10111, 10131)

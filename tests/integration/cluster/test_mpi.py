@@ -17,9 +17,10 @@ import docker
 import pytest
 from docker.models.containers import Container
 
-from tests.integration.cluster.conftest import (
+from testbed.cluster import (
     ENGINE_REPLICAS,
     WORLD_VIEW,
+    health,
     logs_since,
     python_in,
     registered_engines,
@@ -27,8 +28,7 @@ from tests.integration.cluster.conftest import (
     start_engine,
     wait_until,
 )
-from tests.integration.cluster.test_engines import health
-from tests.integration.cluster.test_notebooks import MPI_PI, execute
+from testbed.notebooks import MPI_PI, execute
 
 RANKS = 4
 

@@ -10,9 +10,9 @@ import urllib.request
 
 import pytest
 
-from tests.integration.cluster.browser import Chromium
-from tests.integration.cluster.conftest import wait_until
-from tests.integration.conftest import REPO
+from testbed.browser import Chromium
+from testbed.cluster import wait_until
+from testbed.engine import REPO
 
 ARTIFACTS = REPO / "artifacts" / "notebook-ui"
 NOTEBOOK = "monte-carlo-options.ipynb"

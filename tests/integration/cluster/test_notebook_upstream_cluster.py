@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from docker.models.containers import Container
 
-from tests.integration.cluster.conftest import python_in
+from testbed.cluster import python_in
 
 MESSAGE = "this server is connected to an existing cluster: use `ipp.Client()`"
 

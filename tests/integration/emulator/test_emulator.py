@@ -14,9 +14,9 @@ from azure.core.exceptions import HttpResponseError
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 from azure.mgmt.containerinstance import models as m
 
-from tests.fakearm import FAKE_TOKEN, FakeArm
-from tests.fakearm.emulator import GROUP_EVICTED_EVENT, LABEL_INSTANCE
-from tests.support.engine import wait_for
+from aci_emulator import FAKE_TOKEN, FakeArm
+from aci_emulator.runtime import GROUP_EVICTED_EVENT, LABEL_INSTANCE
+from testbed.engine import wait_for
 
 RG = "research"
 # Any registry and tag: the emulator maps <registry>/<name>:<tag> to IMAGE_PREFIX/<name>:TAG.

@@ -1,4 +1,4 @@
-"""``make emulator``'s entry point, ``python -m tests.fakearm``, as a user runs it."""
+"""``make emulator``'s entry point, the ``aci-emulator`` command, as a user runs it."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from pathlib import Path
 
 import docker
 
+from aci_emulator.runtime import LABEL_INSTANCE
 from deployer.arm import StaticTokenCredential
 from deployer.backends.aci import make_client
-from tests.fakearm.emulator import LABEL_INSTANCE
-from tests.integration.conftest import IMAGE_PREFIX, REPO, TAG
-from tests.support.engine import wait_for
+from testbed.engine import IMAGE_PREFIX, REPO, TAG, wait_for
 
 
 def test_emulator_command_prints_the_deployer_environment_and_cleans_up(
@@ -23,9 +22,7 @@ def test_emulator_command_prints_the_deployer_environment_and_cleans_up(
     env_file = tmp_path / "emulator.env"
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "tests.fakearm",
+            str(Path(sys.executable).parent / "aci-emulator"),
             "--image-prefix",
             IMAGE_PREFIX,
             "--tag",

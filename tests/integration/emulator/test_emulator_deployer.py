@@ -9,10 +9,11 @@ from typing import Any
 
 import docker
 
-from tests.fakearm import FakeArm
-from tests.fakearm.emulator import LABEL_INSTANCE
-from tests.integration.cluster.conftest import registered_engines, wait_until
-from tests.integration.conftest import EMULATOR_RESOURCE_GROUP, REPO
+from aci_emulator import FakeArm
+from aci_emulator.runtime import LABEL_INSTANCE
+from testbed.cluster import registered_engines, wait_until
+from testbed.engine import REPO
+from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP
 
 EXAMPLE = REPO / "examples" / "ipyparallel-small.yaml"
 
@@ -51,7 +52,7 @@ def test_deployer_up_status_logs_down_on_the_emulator(
     env = {**emulator_deployer_env, "DEPLOYER_READY_TIMEOUT": "240"}
     deployer(env, "up", str(EXAMPLE), "-o", "json")
 
-    head = aci_emulator.aci.docker_ids(EMULATOR_RESOURCE_GROUP, "ipp-small-head")
+    head = aci_emulator.aci.docker_ids(DEPLOYER_RESOURCE_GROUP, "ipp-small-head")
     controller = docker_client.containers.get(head["ipcontroller"])
     wait_until(lambda: len(registered_engines(controller)) == 3, 180, "3 engines to register")
 

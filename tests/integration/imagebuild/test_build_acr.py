@@ -12,13 +12,12 @@ from pathlib import Path
 from azure.storage.blob import BlobServiceClient
 from typer.testing import CliRunner
 
+from aci_emulator.azurite import AzuriteContainer
 from deployer import imagebuild
 from deployer.cli.main import app
 from deployer.imagebuild import images, manifest
 from deployer.settings import Overrides
-from tests.fakearm.azurite import AzuriteContainer
-
-from .conftest import CHILD_DOCKERFILE, FakeAcr
+from testbed.imagebuild import CHILD_DOCKERFILE, FakeAcr
 
 
 def _build(

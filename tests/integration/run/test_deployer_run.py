@@ -28,23 +28,23 @@ from blast_client import BlastClient
 from blast_client.demo import DemoSpec, generate
 from blast_client.fasta import iter_records
 
+from aci_emulator import FAKE_TOKEN, FakeArm, aci_client
 from deployer.backends.aci import AciBackend, make_client
 from deployer.run import api
 from deployer.run.janitor import Janitor
 from deployer.run.state import Batch, Run, new_run_id, queue_name
 from deployer.run.store import RunStore
-from tests.fakearm import FAKE_TOKEN, FakeArm, aci_client
-from tests.integration.run.conftest import (
+from testbed.elastic import ELASTIC as ELASTIC_LAB
+from testbed.elastic import run_scaler_for
+from testbed.engine import wait_for
+from testbed.run_stack import (
     BIN,
     DEMO_DB,
     DIRECT_BLASTN,
     RESOURCE_GROUP,
     RunStack,
-    wait_for,
     write,
 )
-from tests.support.elastic import ELASTIC as ELASTIC_LAB
-from tests.support.elastic import run_scaler_for
 
 pytestmark = pytest.mark.docker
 BIG_WORKER = 8_000_000_000

@@ -14,7 +14,8 @@ import pytest
 import websocket
 
 from deployer.run.deployment_janitor import parse_ipp_log
-from tests.integration.run.conftest import RunStack, wait_for
+from testbed.engine import wait_for
+from testbed.run_stack import RunStack
 
 pytestmark = pytest.mark.docker
 

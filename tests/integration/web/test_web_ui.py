@@ -28,8 +28,8 @@ import pytest
 from blast_client.demo import DemoSpec, SplitMix64, generate
 from docker.models.containers import Container
 
-from tests.integration.cluster.browser import BrowserError, Chromium
-from tests.integration.conftest import REPO, project_containers
+from testbed.browser import BrowserError, Chromium
+from testbed.engine import REPO, project_containers
 
 ARTIFACTS = REPO / "artifacts" / "blast-web"
 DEMO = generate(DemoSpec())  # the data set `blast-jobs init --demo-db demo` uploads

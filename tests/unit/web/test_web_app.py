@@ -16,7 +16,7 @@ from blast_web.service import Service
 from blast_web.settings import load_settings
 from starlette.testclient import TestClient
 
-from tests.unit.web.support import FakeClient, report_doc
+from testbed.web import FakeClient, report_doc
 
 TOKEN = "t0ken-for-tests"
 DNA = ">seq1 my query\n" + "ACGTTGCAAGGCTTACGATCGATCGGCTAGCTAGGCTAGCATCGACTAGC" * 3 + "\n"

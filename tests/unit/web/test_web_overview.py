@@ -9,7 +9,7 @@ import pytest
 from blast_web.overview import LEFT, RIGHT, WIDTH, colour_for, overview_svg, ruler_ticks
 from blast_web.report import parse_reports
 
-from tests.unit.web.support import report_doc
+from testbed.web import report_doc
 
 SVG = "{http://www.w3.org/2000/svg}"
 

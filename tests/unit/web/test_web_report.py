@@ -13,7 +13,7 @@ from blast_web.report import (
     sort_hits,
 )
 
-from tests.unit.web.support import report_doc
+from testbed.web import report_doc
 
 
 def test_batches_join_in_order_with_query_numbers_running_on() -> None:

@@ -4,13 +4,14 @@ MD5 manifest."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from blast_client.cli.context import Context
-from blast_client.cli.progress import TransferProgress
+from blast_client.cli.progress import transfer_progress
 from blast_client.cli.render import Result
 from blast_client.dbfetch import FetchProgress
 from blast_client.demo import DemoSpec, makeblastdb_argv, write_demo
@@ -36,7 +37,13 @@ def db_upload(ctx: Context, name: str, files: list[str]) -> Result:
     )
 
 
-def _fetch_text(d: dict[str, Any]) -> str:
+def fetch_text(d: dict[str, Any]) -> str:
+    """What ``db fetch`` says to people about its result (``FetchResult.to_json()``); also
+    ``deployer db fetch``'s summary.
+
+    Args:
+        d: The result.
+    """
     source = d["source"] + (f" (snapshot {d['snapshot']})" if d["snapshot"] else "")
     updated = f", updated {str(d['last_updated'])[:10]}" if d.get("last_updated") else ""
     if d["status"] == "current":
@@ -66,7 +73,9 @@ def db_fetch(
         date: Snapshot date.
         as_name: Name in storage.
     """
-    bar = TransferProgress(enabled=ctx.output != "json")
+    # JSON lines on stderr when a program follows the log (BLAST_PROGRESS=json), even
+    # beside --output json: the envelope stays the only thing on stdout.
+    bar = transfer_progress(os.environ, enabled=ctx.output != "json")
 
     def show(p: FetchProgress) -> None:
         bar.update(p.done, p.total, p.volumes_done, p.volumes_total, p.rate, p.eta)
@@ -82,7 +91,7 @@ def db_fetch(
         ) from None
     finally:
         bar.close()
-    return Result(result.to_json(), _fetch_text)
+    return Result(result.to_json(), fetch_text)
 
 
 def db_list(ctx: Context) -> Result:

@@ -1,10 +1,19 @@
-"""A progress display that adapts: a live bar on a TTY, plain lines otherwise."""
+"""A progress display that adapts: a live bar on a TTY, plain lines otherwise, or JSON lines
+for a program that reads the log (``BLAST_PROGRESS=json``: ``deployer db fetch`` runs
+``blast-jobs db fetch`` in an ACI group and follows its log)."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
-from typing import TextIO
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+PROGRESS_ENV = "BLAST_PROGRESS"
+"""``json``: transfers report progress as JSON lines on stderr (:class:`JsonProgress`)."""
+FETCH_EVENT = "db-fetch-progress"
+"""The ``event`` of a ``db fetch`` progress line."""
 
 
 class Progress:
@@ -143,3 +152,95 @@ class TransferProgress:
         if self.enabled and self.tty and self._drawn:
             self.stream.write("\n")
             self.stream.flush()
+
+
+class JsonProgress:
+    """Reports a byte transfer as one JSON line on stderr every ``interval`` seconds and at
+    each finished volume, for a program that follows the log (no bar, no ANSI codes)::
+
+        {"event": "db-fetch-progress", "time": 1732240000.1, "done": 1048576,
+         "total": 5242880, "volumes_done": 1, "volumes": 5, "rate": 2097152.0, "eta": 2.0}
+
+    Args:
+        stream: Where to write; defaults to stderr.
+        interval: Seconds between lines.
+        event: The ``event`` of every line.
+    """
+
+    def __init__(
+        self, stream: TextIO | None = None, interval: float = 2.0, event: str = FETCH_EVENT
+    ) -> None:
+        self.stream = stream or sys.stderr
+        self.interval = interval
+        self.event = event
+        self._last = float("-inf")
+        self._volumes = -1
+
+    @staticmethod
+    def record(
+        event: str,
+        done: int,
+        total: int,
+        volumes_done: int,
+        volumes: int,
+        rate: float,
+        eta: float | None,
+    ) -> dict[str, Any]:
+        """The line's document (pure).
+
+        Args:
+            event: The ``event`` value.
+            done: Bytes transferred.
+            total: Bytes to transfer.
+            volumes_done: Volumes verified.
+            volumes: Volumes to transfer.
+            rate: Bytes per second.
+            eta: Seconds left, or None when unknown.
+        """
+        return {
+            "event": event,
+            "time": round(time.time(), 3),
+            "done": done,
+            "total": total,
+            "volumes_done": volumes_done,
+            "volumes": volumes,
+            "rate": round(rate, 1),
+            "eta": None if eta is None else round(eta, 1),
+        }
+
+    def update(
+        self, done: int, total: int, volumes_done: int, volumes: int, rate: float, eta: float | None
+    ) -> None:
+        """Write a line when ``interval`` has passed or a volume finished (or the first time).
+
+        Args:
+            done: Bytes transferred.
+            total: Bytes to transfer.
+            volumes_done: Volumes verified.
+            volumes: Volumes to transfer.
+            rate: Bytes per second.
+            eta: Seconds left, or None when unknown.
+        """
+        now = time.monotonic()
+        if volumes_done == self._volumes and now - self._last < self.interval:
+            return
+        doc = self.record(self.event, done, total, volumes_done, volumes, rate, eta)
+        self.stream.write(json.dumps(doc) + "\n")
+        self.stream.flush()
+        self._last, self._volumes = now, volumes_done
+
+    def close(self) -> None:
+        """Nothing to end: every line is complete."""
+
+
+def transfer_progress(env: Mapping[str, str], enabled: bool) -> TransferProgress | JsonProgress:
+    """The transfer display ``env`` asks for: JSON lines with ``BLAST_PROGRESS=json``, else
+    the bar (off when ``enabled`` is False, e.g. under ``--output json``).
+
+    Args:
+        env: The environment.
+        enabled: Show the bar.
+    """
+    if env.get(PROGRESS_ENV, "").strip().lower() == "json":
+        return JsonProgress()
+    return TransferProgress(enabled=enabled)

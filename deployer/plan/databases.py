@@ -1,0 +1,191 @@
+"""Where each database's bytes-to-cache comes from, and the workload sized with it (pure).
+
+A database of ``workloads.blast.databases`` gets its bytes-to-cache from, in order:
+
+1. ``bytes_to_cache`` in the workload file (**explicit**);
+2. the ``metadata:`` file the workload names (**metadata file**; read when the file is
+   parsed, :func:`deployer.workload.load`);
+3. the database's manifest in storage (**storage manifest**: ``blast-jobs db fetch`` and
+   ``db upload`` write NCBI's or makeblastdb's ``bytes-to-cache`` there). The edge reads it
+   (:func:`deployer.dbsizes.read_stored_sizes`) and passes the numbers in as
+   :class:`StoredSizes`.
+
+When none of them is known, ``deployer plan`` sizes the workers **as if the database took
+no memory** and says so (a preview is still useful, and shows every other group), while
+``up`` and ``run``, which create groups, refuse (:func:`require_known`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from deployer import defaults
+from deployer.errors import InputError
+from deployer.workload import Blast, Workload
+
+
+class SizeSource(StrEnum):
+    """Where a database's bytes-to-cache came from."""
+
+    EXPLICIT = "explicit"
+    METADATA_FILE = "metadata file"
+    STORAGE_MANIFEST = "storage manifest"
+    ASSUMED = "assumed"
+    """Unknown: the plan sized the workers as if the database took no memory."""
+
+
+@dataclass(frozen=True)
+class StoredSizes:
+    """What the edge read from the database manifests in storage.
+
+    Args:
+        sizes (Mapping[str, int | None]): Database name -> its manifest's bytes-to-cache
+            (None: the manifest has none); a database without a manifest is absent.
+        where (str): The database container and account, for messages.
+        error (str | None): Why storage could not be read (then ``sizes`` is empty).
+        read (bool): False when storage was not read at all (``plan --offline``).
+    """
+
+    sizes: Mapping[str, int | None] = field(default_factory=dict)
+    where: str = ""
+    error: str | None = None
+    read: bool = True
+
+
+OFFLINE = StoredSizes(read=False)
+"""Nothing read: ``deployer plan --offline``."""
+
+
+@dataclass(frozen=True)
+class DatabaseSize:
+    """One database's bytes-to-cache and where it came from.
+
+    Args:
+        name (str): Database name.
+        bytes_to_cache (int | None): Bytes; None when unknown (:attr:`SizeSource.ASSUMED`).
+        source (SizeSource): Where the number came from.
+        detail (str): The metadata file, the manifest's blob, or why it is unknown.
+        absent (bool): Storage was read and has no such database (fetch it first).
+    """
+
+    name: str
+    bytes_to_cache: int | None
+    source: SizeSource
+    detail: str
+    absent: bool = False
+
+
+def _unknown_why(name: str, stored: StoredSizes) -> str:
+    if not stored.read:
+        return "its manifest in storage was not read (--offline)"
+    if stored.error is not None:
+        return f"its manifest in storage could not be read: {stored.error}"
+    if name not in stored.sizes:
+        return f"it is not in storage ({stored.where}) yet"
+    return (
+        f"its manifest in storage ({stored.where}) has no bytes_to_cache (uploaded without "
+        "makeblastdb's metadata file)"
+    )
+
+
+def database_sizes(blast: Blast, stored: StoredSizes) -> tuple[DatabaseSize, ...]:
+    """Each database's bytes-to-cache and its source (pure).
+
+    Args:
+        blast (Blast): The workload's ``blast`` block (``metadata`` already read).
+        stored (StoredSizes): What the edge read from storage (:data:`OFFLINE` when not read).
+    """
+    sizes = []
+    for db in blast.databases:
+        if db.bytes_to_cache is not None and db.metadata is not None:
+            sizes.append(
+                DatabaseSize(db.name, db.bytes_to_cache, SizeSource.METADATA_FILE, db.metadata)
+            )
+        elif db.bytes_to_cache is not None:
+            sizes.append(
+                DatabaseSize(db.name, db.bytes_to_cache, SizeSource.EXPLICIT, "the workload file")
+            )
+        elif stored.sizes.get(db.name):
+            blob = f"{stored.where}: {db.name}/manifest.json"
+            sizes.append(
+                DatabaseSize(db.name, stored.sizes[db.name], SizeSource.STORAGE_MANIFEST, blob)
+            )
+        else:
+            absent = stored.read and stored.error is None and db.name not in stored.sizes
+            why = _unknown_why(db.name, stored)
+            sizes.append(DatabaseSize(db.name, None, SizeSource.ASSUMED, why, absent))
+    return tuple(sizes)
+
+
+def needs_storage(blast: Blast | None) -> list[str]:
+    """The databases whose bytes-to-cache only storage can tell (pure)."""
+    if blast is None:
+        return []
+    return [db.name for db in blast.databases if db.bytes_to_cache is None]
+
+
+def sized(workload: Workload, sizes: Sequence[DatabaseSize]) -> Workload:
+    """``workload`` with every known bytes-to-cache filled in (pure).
+
+    Unknown ones stay None, which the sizing reads as 0 (what :attr:`SizeSource.ASSUMED`
+    means).
+    """
+    blast = workload.workloads.blast
+    known: Mapping[str, int | None] = {s.name: s.bytes_to_cache for s in sizes}
+    if blast is None or all(db.bytes_to_cache is not None for db in blast.databases):
+        return workload
+    databases = [
+        db
+        if db.bytes_to_cache is not None
+        else db.model_copy(update={"bytes_to_cache": known.get(db.name)})
+        for db in blast.databases
+    ]
+    new_blast = blast.model_copy(update={"databases": databases})
+    return workload.model_copy(
+        update={"workloads": workload.workloads.model_copy(update={"blast": new_blast})}
+    )
+
+
+def require_known(sizes: Sequence[DatabaseSize], workload_file: str) -> None:
+    """Refuse, in one line, to create workers for a database of unknown size (pure).
+
+    Args:
+        sizes (Sequence[DatabaseSize]): From :func:`database_sizes`.
+        workload_file (str): The workload file, for the commands the message suggests.
+
+    Raises:
+        InputError: Naming the first unknown database, why, and what to do.
+    """
+    unknown = [s for s in sizes if s.source is SizeSource.ASSUMED]
+    if not unknown:
+        return
+    first = unknown[0]
+    more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+    todo = (
+        f"fetch it first (`deployer db fetch {workload_file} {first.name}`), or give"
+        if first.absent
+        else "give"
+    )
+    raise InputError(
+        f"database {first.name}{more} has no bytes_to_cache in the workload file and "
+        f"{first.detail}: {todo} bytes_to_cache or metadata in workloads.blast.databases",
+        code="UnknownDatabaseSize",
+    )
+
+
+def describe(size: DatabaseSize) -> str:
+    """One line for ``deployer plan`` (pure)."""
+    if size.bytes_to_cache is None:
+        return (
+            f"Database {size.name}: bytes-to-cache unknown, as {size.detail}; the workers are "
+            "sized as if it took no memory (their memory and cost are the least they can be)"
+        )
+    gb = size.bytes_to_cache / defaults.GB
+    where = {
+        SizeSource.EXPLICIT: "given in the workload file",
+        SizeSource.METADATA_FILE: f"from the metadata file {size.detail}",
+        SizeSource.STORAGE_MANIFEST: f"from the storage manifest ({size.detail})",
+    }[size.source]
+    return f"Database {size.name}: bytes-to-cache {gb:.2f} GB, {where}"

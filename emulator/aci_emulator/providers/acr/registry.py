@@ -1,0 +1,154 @@
+"""A registry data plane on 127.0.0.1: ACR's token exchange plus v2 manifests.
+
+What a successful fake ACR run pushes to (:class:`~.provider.AcrProvider`), and what the
+deployer's build reads back.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
+
+from ...arm import FAKE_TOKEN
+
+REFRESH_TOKEN = "fake-acr-refresh-token"
+ACCESS_TOKEN = "fake-acr-access-token"
+NULL_USER = "00000000-0000-0000-0000-000000000000"
+
+
+class FakeRegistry:
+    """A registry data plane on 127.0.0.1: ACR's token exchange plus v2 manifests.
+
+    ``POST /oauth2/exchange`` takes the fake ARM token and answers a refresh token;
+    ``GET /oauth2/token`` (basic auth: null user + refresh token) answers an access
+    token; ``/v2/<repo>/manifests/<ref>`` (HEAD, GET, PUT) needs it and otherwise
+    answers 401 with a Bearer challenge, as ACR does.
+    """
+
+    def __init__(self) -> None:
+        self.manifests: dict[tuple[str, str], tuple[str, bytes]] = {}
+        self.requests: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _send(
+                self, status: int, body: bytes = b"", headers: dict[str, str] | None = None
+            ) -> None:
+                self.send_response(status)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if body and self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                with outer.lock:
+                    outer.requests.append((self.command, self.path))
+                status, body, headers = outer.answer(self.command, self.path, self.headers, raw)
+                self._send(status, body, headers)
+
+            do_GET = do_HEAD = do_PUT = do_POST = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Silence per-request logging."""
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def server(self) -> str:
+        """The login server, ``127.0.0.1:<port>``."""
+        return f"127.0.0.1:{self._httpd.server_address[1]}"
+
+    def start(self) -> Self:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def push(self, repository: str, tag: str, labels: dict[str, str]) -> str:
+        """Store a manifest for ``repository:tag`` (what a run pushes); return its digest."""
+        config = json.dumps({"config": {"Labels": labels}}, sort_keys=True).encode()
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {
+                    "mediaType": "application/vnd.docker.container.image.v1+json",
+                    "size": len(config),
+                    "digest": "sha256:" + hashlib.sha256(config).hexdigest(),
+                },
+                "layers": [],
+                "annotations": labels,
+            },
+            sort_keys=True,
+        ).encode()
+        with self.lock:
+            self.manifests[(repository, tag)] = (
+                "application/vnd.docker.distribution.manifest.v2+json",
+                manifest,
+            )
+        return "sha256:" + hashlib.sha256(manifest).hexdigest()
+
+    def labels(self, repository: str, tag: str) -> dict[str, str]:
+        """The labels of a stored image (from its manifest's annotations)."""
+        with self.lock:
+            _, body = self.manifests[(repository, tag)]
+        return dict(json.loads(body).get("annotations", {}))
+
+    def answer(
+        self, method: str, path: str, headers: Any, raw: bytes
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """Route one request."""
+        split = urlsplit(path)
+        if split.path == "/oauth2/exchange" and method == "POST":
+            form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+            if form.get("grant_type") != "access_token" or form.get("access_token") != FAKE_TOKEN:
+                return 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {}
+            return 200, json.dumps({"refresh_token": REFRESH_TOKEN}).encode(), {}
+        if split.path == "/oauth2/token":
+            auth = headers.get("Authorization", "")
+            expected = "Basic " + base64.b64encode(f"{NULL_USER}:{REFRESH_TOKEN}".encode()).decode()
+            if auth != expected:
+                return 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {}
+            return 200, json.dumps({"access_token": ACCESS_TOKEN}).encode(), {}
+        match = re.fullmatch(r"/v2/(?P<repo>.+)/manifests/(?P<ref>[^/]+)", split.path)
+        if not match:
+            return 404, b"", {}
+        repo, ref = match["repo"], match["ref"]
+        if headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
+            challenge = (
+                f'Bearer realm="http://{self.server}/oauth2/token",service="{self.server}",'
+                f'scope="repository:{repo}:pull"'
+            )
+            return 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {"WWW-Authenticate": challenge}
+        with self.lock:
+            if method == "PUT":
+                media = headers.get("Content-Type", "")
+                self.manifests[(repo, ref)] = (media, raw)
+                digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+                return 201, b"", {"Docker-Content-Digest": digest}
+            found = self.manifests.get((repo, ref))
+        if found is None:
+            return 404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}', {}
+        media, body = found
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        return 200, body, {"Content-Type": media, "Docker-Content-Digest": digest}

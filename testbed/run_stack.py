@@ -1,0 +1,278 @@
+"""``deployer run`` end to end on the local ACI emulator, for the run tests and benches.
+
+Real parts only: the emulator (``aci_emulator`` in emulator mode: every accepted group runs as
+real containers from the local ``IMAGE_PREFIX/*:TAG`` images), Azurite from the project's
+image, blastn in the worker image, and the ``deployer`` CLI from the dev venv.
+
+:class:`RunStack` holds what a test needs: the connection string that works both on the host
+and inside every group (Azurite on the emulator's network, published on loopback and
+forwarded into each group), a workload file, the demo database, and helpers to run
+``deployer`` and ``blast-jobs`` and to look at groups, containers and queues.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.queue import QueueClient
+
+from aci_emulator import FAKE_TOKEN, EmulatorSettings, FakeArm, aci_client
+from aci_emulator.runtime import LABEL_INSTANCE
+from testbed.engine import IMAGE_PREFIX, TAG, free_port, wait_for
+from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP
+
+BIN = Path(sys.executable).parent
+DEMO_DB = "demo"
+RESOURCE_GROUP = DEPLOYER_RESOURCE_GROUP
+AZURITE_PORTS = {"blob": 10000, "queue": 10001, "table": 10002}
+WORKLOAD = """\
+deployment:
+  name: {name}
+  location: westeurope
+  registry: emulator.azurecr.io
+  registry_auth: admin
+{extra}workloads:
+  blast:
+    workers: {workers}
+    threads_per_worker: 1
+    databases:
+      - {{name: demo, bytes_to_cache: 100000000}}
+"""
+
+
+@dataclass
+class RunStack:
+    """The emulator, Azurite and the environment of ``deployer run``.
+
+    Attributes:
+        arm: The emulator.
+        env: Environment for ``deployer``/``blast-jobs`` subprocesses.
+        connection_string: Storage, valid on the host and in every group.
+        network_connection_string: Storage by Azurite's name on the emulator network.
+        root: The test's directory.
+        client: Docker SDK client.
+    """
+
+    arm: FakeArm
+    env: dict[str, str]
+    connection_string: str
+    network_connection_string: str
+    root: Path
+    client: Any
+
+    def workload(self, name: str, workers: int = 2, extra: str = "") -> Path:
+        """Write a run workload file; return its path."""
+        path = self.root / f"{name}.yaml"
+        path.write_text(WORKLOAD.format(name=name, workers=workers, extra=extra))
+        return path
+
+    def deployer(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        """Run ``deployer ARGS`` with the stack's environment (plus ``env``)."""
+        return subprocess.run(
+            [str(BIN / "deployer"), *args],
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+            cwd=self.root,
+        )
+
+    def run_json(self, *args: str, **env: str) -> dict[str, Any]:
+        """``deployer --output json ARGS``; its envelope (asserting exit 0)."""
+        proc = self.deployer("--output", "json", *args, **env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        doc: dict[str, Any] = json.loads(proc.stdout)
+        return doc
+
+    def groups(self, deployment: str) -> list[str]:
+        """Names of the deployment's groups in the emulator."""
+        with aci_client(self.arm) as aci:
+            return sorted(
+                str(g.name)
+                for g in aci.container_groups.list_by_resource_group(RESOURCE_GROUP)
+                if (g.tags or {}).get("deployment") == deployment
+            )
+
+    def containers(self) -> list[Any]:
+        """Docker containers this emulator runs for groups (sandboxes included); not those of
+        other emulators on the same engine (tests running beside this one)."""
+        mine = f"{LABEL_INSTANCE}={self.arm.emulator.instance_id}"
+        return list(self.client.containers.list(all=True, filters={"label": mine}))
+
+    def group_containers(self, group: str) -> dict[str, str]:
+        """ACI container name -> Docker id of one group."""
+        return self.arm.aci.docker_ids(RESOURCE_GROUP, group)
+
+    def queue(self, name: str) -> QueueClient:
+        """A client of queue ``name`` on the stack's storage."""
+        return QueueClient.from_connection_string(self.connection_string, name)
+
+    def queue_empty_or_gone(self, name: str) -> bool:
+        """True when the queue does not exist or holds no message."""
+        try:
+            return not self.queue(name).peek_messages(max_messages=1)
+        except ResourceNotFoundError:
+            return True
+
+    def in_worker_image(self, script: str, timeout: float = 300) -> bytes:
+        """Run a Python ``script`` in the blast-worker image (its blastn); return stdout."""
+        container = self.client.containers.run(
+            f"{IMAGE_PREFIX}/blast-worker:{TAG}",
+            ["python3", "-c", script],
+            detach=True,
+            environment={"AZURE_STORAGE_CONNECTION_STRING": self.network_connection_string},
+            network=self.arm.emulator.network.name,
+            name=f"test-run-worker-tool-{secrets.token_hex(4)}",
+        )
+        try:
+            code = container.wait(timeout=timeout)["StatusCode"]
+            out = bytes(container.logs(stdout=True, stderr=False))
+            assert code == 0, container.logs().decode()[-3000:]
+            return out
+        finally:
+            container.remove(force=True)
+
+
+DIRECT_BLASTN = """
+import subprocess, sys, tempfile
+from pathlib import Path
+from blast_client.demo import DemoSpec, makeblastdb_argv, write_demo
+tmp = Path(tempfile.mkdtemp())
+subjects, queries = write_demo(DemoSpec(name="demo"), tmp)
+subprocess.run(makeblastdb_argv(subjects, tmp / "demo", "demo"), check=True, capture_output=True)
+(tmp / "all.fa").write_text(sys.argv[1] if len(sys.argv) > 1 else queries.read_text())
+out = subprocess.run(["blastn", "-db", str(tmp / "demo"), "-query", str(tmp / "all.fa"),
+                      "-outfmt", "6", "-num_threads", "1"], check=True, capture_output=True)
+sys.stdout.buffer.write(out.stdout)
+"""
+
+
+@contextlib.contextmanager
+def open_run_stack(arm: FakeArm, base_env: dict[str, str], root: Path) -> Iterator[RunStack]:
+    """Azurite on the emulator's network (reachable at one address from the host and from
+    every group), the demo database in it, and the environment of ``deployer run``.
+
+    Args:
+        arm: A running emulator (``listen_for_containers``).
+        base_env: The deployer's environment pointing at it.
+        root: Working directory.
+    """
+    client = docker.from_env()
+    account = "testrun" + secrets.token_hex(3)
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    ports = {svc: free_port() for svc in AZURITE_PORTS}
+    azurite = client.containers.run(
+        f"{IMAGE_PREFIX}/azurite:{TAG}",
+        [
+            "azurite",
+            "--blobHost",
+            "0.0.0.0",
+            "--queueHost",
+            "0.0.0.0",
+            "--tableHost",
+            "0.0.0.0",
+            "--location",
+            "/data",
+            "--skipApiVersionCheck",
+            "--disableProductStyleUrl",
+            "--disableTelemetry",
+        ],
+        detach=True,
+        name=f"test-run-azurite-{secrets.token_hex(4)}",
+        environment={"AZURITE_ACCOUNTS": f"{account}:{key}"},
+        ports={f"{AZURITE_PORTS[s]}/tcp": ("127.0.0.1", p) for s, p in ports.items()},
+    )
+    try:
+        arm.emulator.network.connect(azurite, aliases=["azurite"])
+        for svc, port in ports.items():
+            arm.emulator.forward(port, "azurite", AZURITE_PORTS[svc])
+
+        def conn(hosts: dict[str, str]) -> str:
+            return (
+                f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key};"
+                + "".join(
+                    f"{svc.capitalize()}Endpoint=http://{hosts[svc]}/{account};"
+                    for svc in AZURITE_PORTS
+                )
+            )
+
+        host = conn({s: f"127.0.0.1:{p}" for s, p in ports.items()})
+        network = conn({s: f"azurite:{p}" for s, p in AZURITE_PORTS.items()})
+        env = {
+            **base_env,
+            "AZURE_STORAGE_CONNECTION_STRING": host,
+            "DEPLOYER_LOCATION": "westeurope",
+            "DEPLOYER_RUN_EXIT_WHEN_IDLE": "15s",
+            "DEPLOYER_JANITOR_INTERVAL": "1",
+            "DEPLOYER_POLL_INTERVAL": "0.5",
+        }
+        stack = RunStack(arm, env, host, network, root, client)
+        wait_for(lambda: all(_answers(p) for p in ports.values()), 180, "Azurite", interval=0.2)
+        stack.in_worker_image(
+            "import subprocess,sys; sys.exit(subprocess.run(['blast-jobs','init','--demo-db',"
+            "'demo']).returncode)"
+        )
+        yield stack
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            azurite.remove(force=True)
+
+
+def emulator_env(arm: FakeArm, root: Path) -> dict[str, str]:
+    """The deployer's environment pointing at ``arm`` (state under ``root``)."""
+    return {
+        **os.environ,
+        "DEPLOYER_STATE_DIR": str(root / "state"),
+        "DEPLOYER_ARM_ENDPOINT": arm.url,
+        "DEPLOYER_ACCESS_TOKEN": FAKE_TOKEN,
+        "AZURE_SUBSCRIPTION_ID": arm.subscription_id,
+        "DEPLOYER_RESOURCE_GROUP": RESOURCE_GROUP,
+        "DEPLOYER_IMAGE_TAG": TAG,
+        "DEPLOYER_REGISTRY_USERNAME": "emulator",
+        "DEPLOYER_REGISTRY_PASSWORD": "emulator",
+    }
+
+
+@contextlib.contextmanager
+def emulated_run_stack(root: Path) -> Iterator[RunStack]:
+    """The local ACI emulator (this build's images) and :func:`open_run_stack` on it, with
+    state under ``root``; used by the run tests' fixture and the run benches."""
+    settings = EmulatorSettings(image_prefix=IMAGE_PREFIX, image_tag=TAG, restart_delay=0.2)
+    with (
+        FakeArm(emulate=settings, listen_for_containers=True) as arm,
+        open_run_stack(arm, emulator_env(arm, root), root) as stack,
+    ):
+        yield stack
+
+
+def _answers(port: int) -> bool:
+    """True once Azurite itself answers HTTP (a published port accepts before it listens)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as answer:
+            return "Azurite" in answer.headers.get("Server", "")
+    except urllib.error.HTTPError as exc:
+        return "Azurite" in (exc.headers.get("Server") or "")
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def write(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` and return it."""
+    path.write_text(text)
+    return path
