@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import typer
+from blast_client.cli.output import remember_output
 
 from deployer.cli import build, db, down, local, logs, plan, render, run, scale, schema, status, up
 from deployer.cli import options as o
-from deployer.cli.output import remember_output
 
 app = typer.Typer(
     name="deployer",
