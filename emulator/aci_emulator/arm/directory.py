@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -18,7 +19,7 @@ class Principal:
 
     :param object_id: its object id.
     :param kind: ``User`` or ``ServicePrincipal`` (a role assignment's ``principalType``).
-    :param visible_at: ``time.monotonic()`` from which role assignments find it.
+    :param visible_at: the directory's clock from which role assignments find it.
     """
 
     object_id: str
@@ -27,9 +28,14 @@ class Principal:
 
 
 class Directory:
-    """Principals by object id (thread-safe)."""
+    """Principals by object id (thread-safe).
 
-    def __init__(self) -> None:
+    :param clock: monotonic seconds; a test that must not wait out a replication delay
+        gives the client and the directory one fake clock (``arm.directory.clock``).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
         self._lock = threading.Lock()
         self._principals: dict[str, Principal] = {}
 
@@ -41,7 +47,7 @@ class Directory:
         :param delay: the replication delay.
         :return: the principal.
         """
-        principal = Principal(object_id.lower(), kind, time.monotonic() + max(0.0, delay))
+        principal = Principal(object_id.lower(), kind, self.clock() + max(0.0, delay))
         with self._lock:
             self._principals[principal.object_id] = principal
         return principal
@@ -62,6 +68,6 @@ class Directory:
         """
         with self._lock:
             found = self._principals.get(object_id.lower())
-        if found is None or found.visible_at > time.monotonic():
+        if found is None or found.visible_at > self.clock():
             return None
         return found
