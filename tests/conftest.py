@@ -27,14 +27,14 @@ os.environ["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = CLOSED_LOOPBACK_URL
 # port. Its URL, credential and subscription id are `fake_arm.url`,
 # `fake_arm.credential()` and `fake_arm.subscription_id`; `fake_arm_aci_client` is a
 # real ContainerInstanceManagementClient pointed at it. See emulator/README.md.
-import pathlib
-from collections.abc import Iterator
+import pathlib  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 
-import pytest
-from azure.mgmt.containerinstance import ContainerInstanceManagementClient
+import pytest  # noqa: E402
+from azure.mgmt.containerinstance import ContainerInstanceManagementClient  # noqa: E402
 
-from aci_emulator import FakeArm, aci_client, specs_dir
-from testbed.fake_arm import DEPLOYER_ENV_VARS, DEPLOYER_RESOURCE_GROUP, require_specs
+from aci_emulator import FakeArm, aci_client, specs_dir  # noqa: E402
+from testbed.fake_arm import DEPLOYER_ENV_VARS, DEPLOYER_RESOURCE_GROUP, require_specs  # noqa: E402
 
 
 @pytest.fixture
