@@ -406,3 +406,44 @@ def test_destroy_deletes_only_what_init_made(
     fake_arm.complete_operations()
     assert fake_arm.resources.group(sub, "lab3") is None
     assert fake_arm.role_assignments.assignments == {}
+
+
+# --- the examples ---------------------------------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize("example", ["blast-run.yaml", "notebook-cluster.yaml"])
+def test_the_examples_are_ready_for_init(
+    fake_arm: FakeArm,
+    signed_in: dict[str, str],
+    tmp_path: Path,
+    example: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = tmp_path / example
+    original = (EXAMPLES / example).read_text()
+    path.write_text(original)
+    result = cli(*init_args(fake_arm, path, "--yes"))
+    assert result.exit_code == 0, result.output
+    settings = resolve_settings(load(path), NO_OVERRIDES, need_azure=True)
+    assert settings.registry and settings.managed_identity and settings.storage_account
+    # Only lines were added: every line of the example is still there, in order.
+    lines = iter(path.read_text().splitlines())
+    assert all(any(line == kept for kept in lines) for line in original.splitlines())
+
+
+def test_the_workload_file_round_trips_unchanged_and_new_keys_follow_the_schema_order() -> None:
+    from deployer.workfile import set_values
+    from deployer.workload import Deployment
+
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        assert set_values(path.read_text(), {}) == path.read_text(), path.name
+    order = {("deployment",): list(Deployment.model_fields)}
+    text = set_values(WORKLOAD, {("deployment", "registry"): "r.azurecr.io"}, order=order)
+    assert text.splitlines()[4:6] == [
+        "  registry: r.azurecr.io",
+        "  ttl: 8h                # nothing lives longer",
+    ]
+    text = set_values(WORKLOAD, {("deployment", "zzz"): "last"})
+    assert "  zzz: last\n\nworkloads:" in text
