@@ -439,7 +439,7 @@ def test_the_workload_file_round_trips_unchanged_and_new_keys_follow_the_schema_
 
     for path in sorted(EXAMPLES.glob("*.yaml")):
         assert set_values(path.read_text(), {}) == path.read_text(), path.name
-    order = {("deployment",): list(Deployment.model_fields)}
+    order: dict[tuple[str, ...], list[str]] = {("deployment",): list(Deployment.model_fields)}
     text = set_values(WORKLOAD, {("deployment", "registry"): "r.azurecr.io"}, order=order)
     assert text.splitlines()[4:6] == [
         "  registry: r.azurecr.io",
