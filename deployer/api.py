@@ -12,8 +12,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from deployer import contract, defaults, deployment_secrets, pricing, sizing
 from deployer.autoscale import plan_notes
 from deployer.backends.base import Backend, ObservedGroup
@@ -25,7 +23,6 @@ from deployer.errors import (
     DeployerError,
     InputError,
     MissingAzureScopeError,
-    WorkloadFileError,
 )
 from deployer.imagebuild import manifest
 from deployer.plan import Action, Change, GroupSpec, Plan, build, group_names, mpi_notes, mpi_worlds
@@ -33,6 +30,7 @@ from deployer.plan.databases import DatabaseSize, require_known
 from deployer.plan.janitor import deployment_janitor, ending_notes
 from deployer.scope import BackendFactory, aci_backend, janitor_arm_access, scope_settings
 from deployer.settings import NO_OVERRIDES, Overrides, Settings, resolve_settings
+from deployer.workfile import set_values
 from deployer.workload import Tls, Workload, load, parse
 
 
@@ -577,22 +575,6 @@ class ScaleResult:
 SCALE_FIELDS = {"ipyparallel": "engines", "blast": "workers"}
 
 
-def _set_scalar(text: str, path: tuple[str, ...], value: int, source: str) -> tuple[str, int]:
-    """Replace one scalar in YAML text, keeping every comment and the layout."""
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
-    for key in path:
-        if not isinstance(node, yaml.MappingNode):
-            break
-        node = next((v for k, v in node.value if k.value == key), None)
-        if node is None:
-            break
-    if not isinstance(node, yaml.ScalarNode):
-        raise WorkloadFileError([f"{source}: {'.'.join(path)}: is not set in the file"])
-    old = int(node.value)
-    start, end = node.start_mark.index, node.end_mark.index
-    return text[:start] + str(value) + text[end:], old
-
-
 def scale(
     file: Path,
     target: str,
@@ -634,13 +616,15 @@ def scale(
             hint="edit workloads.blast.autoscale.max_workers (or min_workers) instead",
         )
     text = file.read_text(encoding="utf-8")
-    new_text, old = _set_scalar(text, ("workloads", name, SCALE_FIELDS[name]), count, str(file))
+    field_name = SCALE_FIELDS[name]
+    old = int(getattr(getattr(current.workloads, name), field_name))
+    new_text = set_values(text, {("workloads", name, field_name): count}, source=str(file))
     workload = parse(new_text, str(file), file.parent)
     result = up(
         file, overrides, progress=progress, backend_factory=backend_factory, workload=workload
     )
     file.write_text(new_text, encoding="utf-8")
-    return ScaleResult(str(file), name, SCALE_FIELDS[name], old, count, result)
+    return ScaleResult(str(file), name, field_name, old, count, result)
 
 
 # --- down ------------------------------------------------------------------------

@@ -8,7 +8,9 @@ the same credential, auth policy, polling and retry settings.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
+import json
 import os
 import time
 from collections.abc import Callable
@@ -86,6 +88,41 @@ def default_credential() -> TokenCredential:
     from azure.identity import DefaultAzureCredential
 
     return DefaultAzureCredential()
+
+
+def token_claims(token: str) -> dict[str, Any]:
+    """The claims of an Entra ID access token (a JWT), unverified; ``{}`` when it is not one.
+
+    Args:
+        token (str): The bearer token.
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def signed_in_principal(credential: TokenCredential) -> tuple[str, str] | None:
+    """Who is signed in: the ARM token's ``oid`` claim and whether it is a user.
+
+    Args:
+        credential (TokenCredential): The credential the deployer uses.
+
+    Returns:
+        tuple[str, str] | None: (object id, ``User`` or ``ServicePrincipal``); None when
+        the token does not say (a token that is not a JWT).
+    """
+    token = credential.get_token(f"{defaults.PUBLIC_ARM_ENDPOINT}/.default").token
+    claims = token_claims(token)
+    oid = claims.get("oid")
+    if not oid:
+        return None
+    # App-only tokens (a service principal, a managed identity) say idtyp "app".
+    return str(oid), "ServicePrincipal" if claims.get("idtyp") == "app" else "User"
 
 
 def arm_endpoint(endpoint: str | None = None) -> str:

@@ -81,11 +81,13 @@ DEFAULT_PARALLELISM: Final = 16
 TOOL_TAG: Final = "aci-research-deployer"
 
 PRICE_FILE: Final = "aci-prices.json"
+FIXED_PRICE_FILE: Final = "fixed-prices.json"
+"""What ``deployer init``'s registry and storage cost while nothing runs."""
 
 
-def price_file() -> Path:
-    """Return the path of the bundled ACI price file (``deployer/data/aci-prices.json``)."""
-    return Path(str(resources.files("deployer") / "data" / PRICE_FILE))
+def price_file(name: str = PRICE_FILE) -> Path:
+    """Return the path of a bundled price file (``deployer/data/aci-prices.json`` by default)."""
+    return Path(str(resources.files("deployer") / "data" / name))
 
 
 class Env:

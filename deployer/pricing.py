@@ -140,3 +140,11 @@ def _entry(data: dict[str, Any], location: str, name: str, what: str) -> tuple[A
     if entry is not None:
         return entry, None
     return data["default"], f"no {what}prices for {location} in {name}; used its default entry"
+
+
+def fixed_prices() -> dict[str, Any]:
+    """The bundled prices of what ``deployer init`` creates (``data/fixed-prices.json``):
+    the registry per day, storage per GB-month, with their source and date."""
+    path = defaults.price_file(defaults.FIXED_PRICE_FILE)
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data

@@ -6,20 +6,35 @@ benches use too, and the fake ARM server is the ``aci_emulator`` package (``emul
 
 from __future__ import annotations
 
+# --- no request beyond loopback (area: every test) --------------------------------------
+# With no other credential, DefaultAzureCredential probes the instance-metadata service at
+# 169.254.169.254. AZURE_POD_IDENTITY_AUTHORITY_HOST moves that probe; it points at a loopback
+# port that is bound but never listens, so the probe is refused at once, in this process and
+# in every subprocess (they inherit os.environ). tests/unit/test_no_egress.py checks it.
+import os
+import socket
+
+_CLOSED = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+_CLOSED.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+CLOSED_LOOPBACK_URL = f"http://127.0.0.1:{_CLOSED.getsockname()[1]}"
+os.environ["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = CLOSED_LOOPBACK_URL
+
+# --- end of no-egress section ------------------------------------------------------------
+
+
 # --- fake ARM server (area: emulator/) ------------------------------------------------
 # `fake_arm` yields a started aci_emulator.FakeArm on 127.0.0.1 with an ephemeral
 # port. Its URL, credential and subscription id are `fake_arm.url`,
 # `fake_arm.credential()` and `fake_arm.subscription_id`; `fake_arm_aci_client` is a
 # real ContainerInstanceManagementClient pointed at it. See emulator/README.md.
-import os
-import pathlib
-from collections.abc import Iterator
+import pathlib  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 
-import pytest
-from azure.mgmt.containerinstance import ContainerInstanceManagementClient
+import pytest  # noqa: E402
+from azure.mgmt.containerinstance import ContainerInstanceManagementClient  # noqa: E402
 
-from aci_emulator import FakeArm, aci_client, specs_dir
-from testbed.fake_arm import DEPLOYER_ENV_VARS, DEPLOYER_RESOURCE_GROUP, require_specs
+from aci_emulator import FakeArm, aci_client, specs_dir  # noqa: E402
+from testbed.fake_arm import DEPLOYER_ENV_VARS, DEPLOYER_RESOURCE_GROUP, require_specs  # noqa: E402
 
 
 @pytest.fixture

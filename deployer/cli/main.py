@@ -5,7 +5,22 @@ from __future__ import annotations
 import typer
 from blast_client.cli.output import remember_output
 
-from deployer.cli import build, db, down, local, logs, plan, render, run, scale, schema, status, up
+from deployer.cli import (
+    build,
+    db,
+    destroy,
+    down,
+    init,
+    local,
+    logs,
+    plan,
+    render,
+    run,
+    scale,
+    schema,
+    status,
+    up,
+)
 from deployer.cli import options as o
 
 app = typer.Typer(
@@ -23,6 +38,7 @@ def main(output: o.OutputOpt = None) -> None:
     remember_output(output)  # for each command whose own --output is not given
 
 
+app.command("init")(init.command)
 app.command("plan")(plan.command)
 app.command("build")(build.command)
 app.command("up")(up.command)
@@ -30,6 +46,7 @@ app.command("status")(status.command)
 app.command("logs")(logs.command)
 app.command("scale")(scale.command)
 app.command("down")(down.command)
+app.command("destroy")(destroy.command)
 app.command("schema")(schema.command)
 app.add_typer(render.app, name="render")
 app.add_typer(local.app, name="local")

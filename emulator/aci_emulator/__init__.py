@@ -9,13 +9,16 @@ Typical use (see README.md beside this package)::
 
 The layout: :mod:`.arm` (the generic ARM endpoint: routing, async operations, faults),
 :mod:`.spec` (Swagger loading, ``$ref`` resolution, body validation), :mod:`.providers`
-(one per resource provider: ACI, ACR runs), :mod:`.runtime` (emulator mode on Docker),
+(one per resource provider: ACI, ACR runs and registries, resource groups, storage, managed
+identities, role assignments), :mod:`.runtime` (emulator mode on Docker),
 :mod:`.client` (SDK clients for the fake), :mod:`.azurite`, :mod:`.cli` (``aci-emulator``).
 """
 
 from .arm import (
     FAKE_SUBSCRIPTION_ID,
+    FAKE_TENANT_ID,
     FAKE_TOKEN,
+    FAKE_USER_OBJECT_ID,
     ArmRequest,
     ArmResponse,
     AsyncOperation,
@@ -28,7 +31,15 @@ from .arm import (
 )
 from .client import LoopbackHttpPolicy, aci_client, is_loopback_url
 from .fakearm import FakeArm
-from .providers import PROVIDERS
+from .providers import (
+    PROVIDERS,
+    ManagedIdentityProvider,
+    RegistriesProvider,
+    ResourcesProvider,
+    RoleAssignmentsProvider,
+    RoleDefinitionsProvider,
+    StorageProvider,
+)
 from .providers.aci import ACI_SPEC_FILE, ACI_SPEC_NAME, AciProvider, ContainerGroupState
 from .providers.acr import ACR_SPEC_FILE, ACR_SPEC_NAME, AcrProvider, FakeRegistry
 from .runtime import DockerRuntime, EmulatorSettings
@@ -40,7 +51,9 @@ __all__ = [
     "ACR_SPEC_FILE",
     "ACR_SPEC_NAME",
     "FAKE_SUBSCRIPTION_ID",
+    "FAKE_TENANT_ID",
     "FAKE_TOKEN",
+    "FAKE_USER_OBJECT_ID",
     "PROVIDERS",
     "SPECS_DIR",
     "SPECS_ENV",
@@ -59,9 +72,15 @@ __all__ = [
     "FakeRegistry",
     "Faults",
     "LoopbackHttpPolicy",
+    "ManagedIdentityProvider",
     "Problem",
+    "RegistriesProvider",
     "ResourceProvider",
+    "ResourcesProvider",
+    "RoleAssignmentsProvider",
+    "RoleDefinitionsProvider",
     "SpecNotFoundError",
+    "StorageProvider",
     "SwaggerSpec",
     "aci_client",
     "arm_error",

@@ -7,7 +7,16 @@ from pathlib import Path
 from typing import Any, Self, TypeVar
 
 from .arm import FakeArmServer, ResourceProvider
-from .providers import PROVIDERS, AciProvider, AcrProvider
+from .providers import (
+    PROVIDERS,
+    AciProvider,
+    AcrProvider,
+    ManagedIdentityProvider,
+    RegistriesProvider,
+    ResourcesProvider,
+    RoleAssignmentsProvider,
+    StorageProvider,
+)
 from .runtime import DockerRuntime, EmulatorSettings
 from .spec import specs_dir as default_specs_dir
 
@@ -18,9 +27,11 @@ class FakeArm(FakeArmServer):
     """The fake ARM server with every provider this package implements.
 
     The providers are those of :data:`~aci_emulator.providers.PROVIDERS`, each built
-    from its spec file: ``arm.get(AciProvider)``, or for the two served today
-    ``arm.aci`` (Microsoft.ContainerInstance) and ``arm.acr`` (Microsoft.ContainerRegistry
-    runs; give it ``arm.acr.storage`` and ``arm.acr.registry`` before scheduling runs).
+    from its spec file: ``arm.get(AciProvider)``, or ``arm.aci`` (Microsoft.ContainerInstance),
+    ``arm.acr`` (Microsoft.ContainerRegistry runs; give it ``arm.acr.storage`` and
+    ``arm.acr.registry`` before scheduling runs), ``arm.registries`` (registry management),
+    ``arm.resources`` (resource groups, provider registration), ``arm.storage``,
+    ``arm.identities`` and ``arm.role_assignments``.
 
     In emulator mode (``emulate``), container groups become real containers on the
     local Docker engine (see :mod:`aci_emulator.runtime`); :attr:`emulator` is the
@@ -75,6 +86,31 @@ class FakeArm(FakeArmServer):
     def acr(self) -> AcrProvider:
         """The ``Microsoft.ContainerRegistry`` runs provider."""
         return self.get(AcrProvider)
+
+    @property
+    def registries(self) -> RegistriesProvider:
+        """The ``Microsoft.ContainerRegistry`` registry management provider."""
+        return self.get(RegistriesProvider)
+
+    @property
+    def resources(self) -> ResourcesProvider:
+        """The ``Microsoft.Resources`` provider (groups, registration; ARM's checks)."""
+        return self.get(ResourcesProvider)
+
+    @property
+    def storage(self) -> StorageProvider:
+        """The ``Microsoft.Storage`` provider."""
+        return self.get(StorageProvider)
+
+    @property
+    def identities(self) -> ManagedIdentityProvider:
+        """The ``Microsoft.ManagedIdentity`` provider."""
+        return self.get(ManagedIdentityProvider)
+
+    @property
+    def role_assignments(self) -> RoleAssignmentsProvider:
+        """The ``Microsoft.Authorization`` role assignments provider."""
+        return self.get(RoleAssignmentsProvider)
 
     @property
     def emulator(self) -> DockerRuntime:

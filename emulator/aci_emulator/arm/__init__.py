@@ -3,7 +3,13 @@
 the provider base (:mod:`.provider`), HTTP (:mod:`.listener`) and the server that routes
 and validates (:mod:`.server`). Nothing here knows a particular resource provider."""
 
-from .auth import FAKE_SUBSCRIPTION_ID, FAKE_TOKEN, FakeCredential
+from .auth import (
+    FAKE_SUBSCRIPTION_ID,
+    FAKE_TENANT_ID,
+    FAKE_TOKEN,
+    FAKE_USER_OBJECT_ID,
+    FakeCredential,
+)
 from .faults import Faults
 from .messages import ArmRequest, ArmResponse, Call, arm_error, deep_copy_json
 from .operations import AsyncOperation
@@ -12,7 +18,9 @@ from .server import FakeArmServer
 
 __all__ = [
     "FAKE_SUBSCRIPTION_ID",
+    "FAKE_TENANT_ID",
     "FAKE_TOKEN",
+    "FAKE_USER_OBJECT_ID",
     "ArmRequest",
     "ArmResponse",
     "AsyncOperation",

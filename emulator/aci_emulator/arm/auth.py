@@ -1,8 +1,15 @@
 """Authentication of the fake ARM endpoint: the one token it accepts, a credential that
-hands it out, and ARM's 401 answers."""
+hands it out, and ARM's 401 answers.
+
+The token is shaped like an Entra ID access token (a JWT, unsigned) so that clients can
+read the signed-in user's object id from its ``oid`` claim, as they must on Azure to
+assign roles to themselves.
+"""
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from typing import Any
 
@@ -10,8 +17,38 @@ from azure.core.credentials import AccessToken
 
 from .messages import ArmRequest, ArmResponse, arm_error
 
-FAKE_TOKEN = "fake-arm-token"
-"""The only bearer token the server accepts."""
+FAKE_TENANT_ID = "00000000-0000-0000-0000-00000000d1e5"
+"""The directory (tenant) of the fake user and of every identity the fake creates."""
+
+FAKE_USER_OBJECT_ID = "00000000-0000-0000-0000-0000000a11ce"
+"""The signed-in user's object id: the ``oid`` claim of :data:`FAKE_TOKEN`."""
+
+
+def _segment(data: dict[str, Any]) -> str:
+    raw = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def fake_jwt(claims: dict[str, Any]) -> str:
+    """An unsigned JWT with these claims (the fake checks the whole string, not a signature).
+
+    :param claims: the payload, e.g. ``{"oid": ...}``.
+    :return: ``header.payload.signature``.
+    """
+    return f"{_segment({'alg': 'none', 'typ': 'JWT'})}.{_segment(claims)}.fake-signature"
+
+
+FAKE_TOKEN = fake_jwt(
+    {
+        "aud": "https://management.azure.com",
+        "iss": f"https://sts.windows.net/{FAKE_TENANT_ID}/",
+        "name": "Fake Researcher",
+        "oid": FAKE_USER_OBJECT_ID,
+        "tid": FAKE_TENANT_ID,
+        "upn": "researcher@example.org",
+    }
+)
+"""The only bearer token the server accepts: a JWT whose ``oid`` is :data:`FAKE_USER_OBJECT_ID`."""
 
 FAKE_SUBSCRIPTION_ID = "00000000-0000-0000-0000-00000000fa4e"
 """Subscription id used by fixtures; the server accepts any subscription id."""
@@ -50,6 +87,22 @@ class FakeCredential:
         return AccessToken(self.token, int(time.time()) + 3600)
 
 
+def token_claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT-shaped token, unverified (``{}`` when it is not one).
+
+    :param token: a bearer token.
+    :return: its payload.
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
 def authenticate(request: ArmRequest, token: str) -> ArmResponse | None:
     """Check the request's bearer token.
 
@@ -66,6 +119,7 @@ def authenticate(request: ArmRequest, token: str) -> ArmResponse | None:
     scheme, _, given = auth.partition(" ")
     if scheme.lower() != "bearer" or given != token:
         return _unauthorized("InvalidAuthenticationToken", "The access token is invalid.")
+    request.caller = str(token_claims(given).get("oid", ""))
     return None
 
 

@@ -24,6 +24,8 @@ class ArmRequest:
     :param base_url: ``http://127.0.0.1:<port>``, for building absolute URLs.
     :param operation: the spec operation matched, if any.
     :param path_params: decoded path parameters of the matched operation.
+    :param caller: the object id (``oid`` claim) of the signed-in principal, once
+        authenticated; ``""`` when the token carries none.
     """
 
     method: str
@@ -34,6 +36,7 @@ class ArmRequest:
     base_url: str
     operation: Operation | None = None
     path_params: dict[str, str] = field(default_factory=dict)
+    caller: str = ""
 
     def header(self, name: str) -> str | None:
         """Case-insensitive header lookup.

@@ -36,6 +36,8 @@ class AsyncOperation:
     :param status: ``InProgress``, ``Succeeded``, ``Failed`` or ``Canceled``.
     :param finished: ``time.monotonic()`` at completion, or ``None``.
     :param error: the error of a failed operation.
+    :param result: the body of the operation-result URL once it succeeded (providers whose
+        spec says ``final-state-via: location`` answer the resource there); ``None``: 204.
     """
 
     id: str
@@ -52,6 +54,7 @@ class AsyncOperation:
     error: dict[str, str] | None = None
     start_time_iso: str = ""
     end_time_iso: str = ""
+    result: Callable[[], Any] | None = None
 
 
 _OPERATION_PATH = re.compile(
@@ -98,6 +101,7 @@ class OperationTable:
         resource_id: str,
         delay: float,
         on_complete: Callable[[], dict[str, str] | None] | None = None,
+        result: Callable[[], Any] | None = None,
     ) -> AsyncOperation:
         """Register an asynchronous operation completing ``delay`` seconds from now.
 
@@ -109,6 +113,8 @@ class OperationTable:
         :param delay: seconds until completion; 0 completes on the next request.
         :param on_complete: applied once at completion; may return an error dict to
             fail the operation.
+        :param result: the body the operation-result URL answers once it succeeded
+            (``None``: 204 without a body).
         :return: the operation.
         """
         now = time.monotonic()
@@ -123,6 +129,7 @@ class OperationTable:
             due=now + max(0.0, delay),
             on_complete=on_complete,
             start_time_iso=utc_now_iso(),
+            result=result,
         )
         with self.lock:
             self._operations[op.id] = op
@@ -214,6 +221,8 @@ class OperationTable:
                 return ArmResponse(202, None, {**retry, "Location": again})
             if op.status == "Failed":
                 return ArmResponse(400, {"error": op.error})
+            if op.result is not None:
+                return ArmResponse(200, op.result())
             return ArmResponse(204)
         call.operation_id = "AsyncOperationStatus"
         body: dict[str, Any] = {

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from ..spec import SwaggerSpec
 from .messages import ArmRequest, ArmResponse
+from .tracked import ResourceTable
 
 if TYPE_CHECKING:
     from .server import FakeArmServer
@@ -70,6 +71,51 @@ class ResourceProvider:
 
     def reset(self) -> None:
         """Forget all resources (called by :meth:`FakeArmServer.reset`)."""
+        for table in self.tables():
+            table.clear()
+
+    def resources_in(self, subscription_id: str, resource_group: str) -> list[dict[str, Any]]:
+        """The provider's resources in one resource group, as ARM's generic resource list
+        shows them (``Resources_ListByResourceGroup``): ``id``, ``name``, ``type``,
+        ``location``, ``tags``. Called under the server's lock.
+
+        :param subscription_id: the subscription.
+        :param resource_group: the resource group (any case).
+        :return: one entry per resource; by default those of :meth:`tables`.
+        """
+        return [
+            r.generic()
+            for table in self.tables()
+            for r in table.in_group(subscription_id, resource_group)
+        ]
+
+    def delete_resource_group(self, subscription_id: str, resource_group: str) -> None:
+        """Delete every resource of the provider in a resource group being deleted (ARM
+        deletes a group with its contents). Called under the server's lock.
+
+        :param subscription_id: the subscription.
+        :param resource_group: the resource group (any case).
+        """
+        for table in self.tables():
+            for resource in table.in_group(subscription_id, resource_group):
+                self.forget(table, resource.key)
+
+    def tables(self) -> list[ResourceTable]:
+        """The tables of tracked resources the provider keeps (for the defaults of
+        :meth:`resources_in` and :meth:`delete_resource_group`).
+
+        :return: none by default.
+        """
+        return []
+
+    def forget(self, table: ResourceTable, key: tuple[str, str, str]) -> None:
+        """Remove one resource (its resource group is being deleted); providers whose
+        resources own others (a storage account's queues) override it.
+
+        :param table: its table.
+        :param key: its key.
+        """
+        table.pop(key)
 
     def attached(self) -> FakeArmServer:
         """The server this provider is registered with.

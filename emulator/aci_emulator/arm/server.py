@@ -12,17 +12,29 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Self
 
-from .auth import FAKE_SUBSCRIPTION_ID, FAKE_TOKEN, FakeCredential, authenticate
+from ..spec import Operation
+from .auth import (
+    FAKE_SUBSCRIPTION_ID,
+    FAKE_TOKEN,
+    FAKE_USER_OBJECT_ID,
+    FakeCredential,
+    authenticate,
+)
+from .directory import Directory
 from .faults import Faults
 from .listener import listen
 from .messages import ArmRequest, ArmResponse, BadJson, Call, arm_error, invalid_content
 from .operations import AsyncOperation, OperationTable
 from .provider import ResourceProvider
+
+Gate = Callable[[ResourceProvider, ArmRequest], ArmResponse | None]
+"""A check ARM makes before a resource provider sees a request (the subscription is
+registered for the namespace, the resource group exists): ``None`` lets it pass."""
 
 
 class FakeArmServer:
@@ -33,6 +45,10 @@ class FakeArmServer:
     :attr:`operation_retry_after` (``Retry-After`` seconds on operation-status
     answers; ``None`` sends none, as ACI does, so the client's ``polling_interval``
     applies). Provider knobs live on the providers, e.g. ``server.aci``.
+
+    :attr:`directory` holds the principals role assignments may name (the signed-in user,
+    :data:`~.auth.FAKE_USER_OBJECT_ID`, and every managed identity created); :attr:`gates`
+    are ARM's checks before a provider (providers add theirs when attached).
 
     :param providers: resource providers to serve.
     :param token: the bearer token required on every request.
@@ -58,6 +74,9 @@ class FakeArmServer:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._extra: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
+        self.directory = Directory()
+        self.directory.add(FAKE_USER_OBJECT_ID, "User")
+        self.gates: list[Gate] = []
         for provider in self.providers:
             provider.attach(self)
 
@@ -257,12 +276,26 @@ class FakeArmServer:
                 return status_answer
             return self._dispatch(request, call)
 
-    def _dispatch(self, request: ArmRequest, call: Call) -> ArmResponse:
+    def _route(
+        self, request: ArmRequest
+    ) -> tuple[ResourceProvider, Operation, dict[str, str]] | None:
+        """The provider and operation serving a request: the most specific template of all
+        the specs (several specs serve one namespace: ACR runs and registries)."""
+        best: tuple[int, int, ResourceProvider, Operation, dict[str, str]] | None = None
         for provider in self.providers:
             matched = provider.spec.match(request.method, request.path)
             if matched is None:
                 continue
-            operation, path_params = matched
+            operation, params = matched
+            rank = (operation.literal_length, -len(params))
+            if best is None or rank > best[:2]:
+                best = (*rank, provider, operation, params)
+        return None if best is None else best[2:]
+
+    def _dispatch(self, request: ArmRequest, call: Call) -> ArmResponse:
+        routed = self._route(request)
+        if routed is not None:
+            provider, operation, path_params = routed
             request.operation, request.path_params = operation, path_params
             call.operation_id = operation.operation_id
             api_version = request.query.get("api-version")
@@ -280,6 +313,10 @@ class FakeArmServer:
                     f"{provider.namespace} only at api-version '{provider.spec.api_version}' "
                     f"(from {provider.spec.path.name}).",
                 )
+            for gate in self.gates:
+                refused = gate(provider, request)
+                if refused is not None:
+                    return refused
             problems = provider.spec.check_parameters(operation, path_params, request.query)
             if problems:
                 return arm_error(

@@ -8,9 +8,33 @@ provider is its module plus one entry here.
 
 from ..arm import ResourceProvider
 from .aci import AciProvider
-from .acr import AcrProvider
+from .acr import AcrProvider, RegistriesProvider
+from .authorization import RoleAssignmentsProvider, RoleDefinitionsProvider
+from .identity import ManagedIdentityProvider
+from .resources import ResourcesProvider
+from .storage import StorageProvider
 
-PROVIDERS: tuple[type[ResourceProvider], ...] = (AciProvider, AcrProvider)
-"""Every provider the server serves, in routing order."""
+PROVIDERS: tuple[type[ResourceProvider], ...] = (
+    AciProvider,
+    AcrProvider,
+    RegistriesProvider,
+    ResourcesProvider,
+    StorageProvider,
+    ManagedIdentityProvider,
+    RoleAssignmentsProvider,
+    RoleDefinitionsProvider,
+)
+"""Every provider the server serves. A request goes to the operation whose path template is
+the most specific among all of them (ties: the first here)."""
 
-__all__ = ["PROVIDERS", "AciProvider", "AcrProvider"]
+__all__ = [
+    "PROVIDERS",
+    "AciProvider",
+    "AcrProvider",
+    "ManagedIdentityProvider",
+    "RegistriesProvider",
+    "ResourcesProvider",
+    "RoleAssignmentsProvider",
+    "RoleDefinitionsProvider",
+    "StorageProvider",
+]

@@ -20,7 +20,6 @@ resolved by :mod:`.refs`; the validator and its messages are :mod:`.validation`.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -31,8 +30,8 @@ from typing import Any
 
 from jsonschema.protocols import Validator
 
-from .refs import resolve_parameter
-from .schema import convert, convert_definition
+from .refs import SpecDocuments
+from .schema import Converter
 from .validation import FORMATS, VALIDATOR_CLASS, Problem, problems_from
 
 SPECS_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "azure-specs"
@@ -67,6 +66,8 @@ class Operation:
         groups are the path parameters in template order.
     :param parameters: resolved Swagger parameter objects (path, query, body, header).
     :param long_running: the spec marks it ``x-ms-long-running-operation``.
+    :param body_file: the file its body parameter is defined in (the body schema's refs are
+        relative to it); the spec's own file when there is no body.
     """
 
     operation_id: str
@@ -75,6 +76,12 @@ class Operation:
     regex: re.Pattern[str]
     parameters: tuple[Mapping[str, Any], ...]
     long_running: bool
+    body_file: str = ""
+
+    @property
+    def literal_length(self) -> int:
+        """Characters of the template outside its parameters: the more, the more specific."""
+        return len(re.sub(r"{[^}]+}", "", self.template))
 
     @property
     def body_parameter(self) -> Mapping[str, Any] | None:
@@ -99,7 +106,10 @@ class SwaggerSpec:
     :param api_version: ``info.version`` of the spec, which every request's
         ``api-version`` query parameter must equal.
     :param operations: every operation in the spec.
-    :param schema_defs: all definitions converted to JSON Schema, keyed by name.
+    :param schema_defs: all definitions converted to JSON Schema, keyed by name (those of
+        shared files as ``<file>|<name>``, see :mod:`.refs`).
+    :param converter: converts body schemas on demand, adding what they reach to
+        ``schema_defs``.
     """
 
     path: Path
@@ -107,6 +117,7 @@ class SwaggerSpec:
     api_version: str
     operations: tuple[Operation, ...]
     schema_defs: dict[str, Any]
+    converter: Converter = field(repr=False)
     _validators: dict[str, Validator] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -136,9 +147,10 @@ class SwaggerSpec:
     def match(self, method: str, path: str) -> tuple[Operation, dict[str, str]] | None:
         """Find the operation serving ``method path``.
 
-        Matching is case-insensitive, as ARM's is. Literal templates win over
-        templates with more parameters, so ``.../containerGroups/{name}`` never
-        shadows a literal sibling.
+        Matching is case-insensitive, as ARM's is. The template with the most literal
+        text wins (then the one with fewer parameters), so ``.../containerGroups/{name}``
+        never shadows a literal sibling and ``/{scope}/providers/...`` (a scope spans
+        segments) never shadows a path of its own.
 
         :param method: HTTP method, any case.
         :param path: URL path, already percent-decoded per segment is not required:
@@ -156,7 +168,7 @@ class SwaggerSpec:
                 candidates.append((len(op.path_parameter_names), op, m))
         if not candidates:
             return None
-        candidates.sort(key=lambda c: c[0])
+        candidates.sort(key=lambda c: (-c[1].literal_length, c[0]))
         _, op, m = candidates[0]
         return op, {k: unquote(v) for k, v in m.groupdict().items()}
 
@@ -217,7 +229,7 @@ class SwaggerSpec:
     def _validator_for(self, op: Operation, param: Mapping[str, Any]) -> Validator:
         cached = self._validators.get(op.operation_id)
         if cached is None:
-            root = convert(param.get("schema", {}), self.document.get("definitions", {}))
+            root = self.converter.convert(param.get("schema", {}), op.body_file)
             root["$defs"] = self.schema_defs
             cached = VALIDATOR_CLASS(root, format_checker=FORMATS)
             self._validators[op.operation_id] = cached
@@ -231,42 +243,62 @@ def _load_cached(path: Path) -> SwaggerSpec:
             f"Azure REST spec {path} not found: the fake ARM server validates requests "
             f"against it; restore {path.parent} (see SOURCES.md there)"
         )
-    document = json.loads(path.read_text(encoding="utf-8"))
-    definitions: Mapping[str, Any] = document.get("definitions", {})
-    shared_params: Mapping[str, Any] = document.get("parameters", {})
+    documents = SpecDocuments(path)
+    document = documents.document(path.name)
     operations: list[Operation] = []
     for template, item in document.get("paths", {}).items():
-        common = [resolve_parameter(p, shared_params) for p in item.get("parameters", [])]
+        if not re.sub(r"{[^}]+}|/", "", template):
+            # "/{roleAssignmentId}" (a whole resource id): it matches every path, so it cannot
+            # be routed; clients reach the same resources through their scope-and-name paths.
+            continue
+        common = [documents.parameter(p, path.name) for p in item.get("parameters", [])]
         for method in _HTTP_METHODS:
             raw_op = item.get(method)
             if raw_op is None:
                 continue
-            own = [resolve_parameter(p, shared_params) for p in raw_op.get("parameters", [])]
-            params = common + own
+            own = [documents.parameter(p, path.name) for p in raw_op.get("parameters", [])]
+            resolved = common + own
+            params = tuple(p for p, _ in resolved)
+            body_file = next((f for p, f in resolved if p.get("in") == "body"), path.name)
             operations.append(
                 Operation(
                     operation_id=raw_op["operationId"],
                     method=method.upper(),
                     template=template,
-                    regex=_template_regex(template),
-                    parameters=tuple(params),
+                    regex=_template_regex(template, params),
+                    parameters=params,
                     long_running=bool(raw_op.get("x-ms-long-running-operation")),
+                    body_file=body_file,
                 )
             )
-    schema_defs = {name: convert_definition(name, definitions) for name in definitions}
+    converter = Converter(documents)
+    schema_defs = converter.convert_all()
     return SwaggerSpec(
         path=path,
         document=document,
         api_version=str(document["info"]["version"]),
         operations=tuple(operations),
         schema_defs=schema_defs,
+        converter=converter,
     )
 
 
-def _template_regex(template: str) -> re.Pattern[str]:
+def _template_regex(template: str, parameters: tuple[Mapping[str, Any], ...]) -> re.Pattern[str]:
+    """The regex of a path template. A leading parameter the spec does not URL-encode
+    (``/{scope}/providers/...``, ``x-ms-skip-url-encoding``) is a scope: it spans segments."""
+    spanning = {
+        p["name"]
+        for p in parameters
+        if p.get("in") == "path"
+        and p.get("x-ms-skip-url-encoding")
+        and template.startswith("/{" + str(p["name"]) + "}")
+    }
     parts = re.split(r"({[^}]+})", template.rstrip("/"))
     pattern = "".join(
-        f"(?P<{_group_name(p[1:-1])}>[^/]+)" if p.startswith("{") else re.escape(p) for p in parts
+        (f"(?P<{_group_name(p[1:-1])}>{'.+' if p[1:-1] in spanning else '[^/]+'})")
+        if p.startswith("{")
+        else re.escape(p)
+        for p in parts
     )
     return re.compile(pattern, re.IGNORECASE)
 

@@ -90,6 +90,19 @@ class StorageConfig:
         """Name of the poison queue: ``<queue>-poison``."""
         return f"{self.queue}-poison"
 
+    def resources(self) -> dict[str, tuple[str, ...]]:
+        """The storage resources the service needs (what ``blast-jobs init`` creates).
+
+        Returns:
+            ``{"queues": (queue, poison), "tables": (table,), "containers": (db, results,
+            inputs)}``.
+        """
+        return {
+            "queues": (self.queue, self.poison_queue),
+            "tables": (self.table,),
+            "containers": (self.db_container, self.results_container, self.inputs_container),
+        }
+
 
 def env_str(env: Mapping[str, str], name: str, default: str) -> str:
     """A variable's value without surrounding blanks; ``default`` when unset or blank.

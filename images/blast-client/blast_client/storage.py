@@ -134,22 +134,20 @@ class Storage:
             The resources that were created (empty when all existed).
         """
         created: list[str] = []
-        for q in (self.queue, self.poison):
+        needed = self.cfg.resources()
+        for name in needed["queues"]:
             try:
-                q.create_queue()
-                created.append(f"queue {q.queue_name}")
+                self._queues.get_queue_client(name).create_queue()
+                created.append(f"queue {name}")
             except ResourceExistsError:
                 pass
-        try:
-            self._tables.create_table(self.cfg.table)
-            created.append(f"table {self.cfg.table}")
-        except ResourceExistsError:
-            pass
-        for name in (
-            self.cfg.db_container,
-            self.cfg.results_container,
-            self.cfg.inputs_container,
-        ):
+        for name in needed["tables"]:
+            try:
+                self._tables.create_table(name)
+                created.append(f"table {name}")
+            except ResourceExistsError:
+                pass
+        for name in needed["containers"]:
             try:
                 self.container(name).create_container()
                 created.append(f"container {name}")

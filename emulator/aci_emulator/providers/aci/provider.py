@@ -385,6 +385,15 @@ class AciProvider(ResourceProvider):
         if group is None:
             return ArmResponse(204)
         server = self.attached()
+        op = self._start_delete(key, group)
+        return ArmResponse(202, None, server.operation_headers(request.base_url, op, location=True))
+
+    def _start_delete(
+        self, key: tuple[str, str, str], group: ContainerGroupState
+    ) -> AsyncOperation:
+        """The group's delete operation: started now, or the one in flight."""
+        server = self.attached()
+        name = group.name
         if group.deleting_operation is None:
             group.provisioning_state = "Deleting"
 
@@ -414,9 +423,28 @@ class AciProvider(ResourceProvider):
                         op.due = min(op.due, time.monotonic() + self.delete_delay)
 
                 self.runtime.remove(key, removed)
-        else:
-            op = next(o for o in server.operations() if o.id == group.deleting_operation)
-        return ArmResponse(202, None, server.operation_headers(request.base_url, op, location=True))
+            return op
+        return next(o for o in server.operations() if o.id == group.deleting_operation)
+
+    def resources_in(self, subscription_id: str, resource_group: str) -> list[dict[str, Any]]:
+        """The groups of a resource group, as ARM's generic resource list shows them."""
+        sub, rg = subscription_id.lower(), resource_group.lower()
+        return [
+            {
+                k: v
+                for k, v in self.render(g).items()
+                if k in ("id", "name", "type", "location", "tags")
+            }
+            for k, g in sorted(self.groups.items())
+            if k[:2] == (sub, rg)
+        ]
+
+    def delete_resource_group(self, subscription_id: str, resource_group: str) -> None:
+        """Delete the container groups of a resource group being deleted."""
+        sub, rg = subscription_id.lower(), resource_group.lower()
+        for key, group in list(self.groups.items()):
+            if key[:2] == (sub, rg):
+                self._start_delete(key, group)
 
     def op_ContainerGroups_ListByResourceGroup(self, request: ArmRequest) -> ArmResponse:
         """List the groups of one resource group.
