@@ -157,7 +157,8 @@ def test_one_spot_refusal_in_a_burst_makes_the_next_group_regular(
     fast = replace(scaler.settings, max_workers=3, locations=(PRIMARY,), scale_out_interval=3)
     scaler = replace(scaler, settings=fast)
     run, first = scale_pass(scaler, _run(40), {}, backend, [], NOW)
-    assert [o.ok for o in first.outcomes] == [False, True, True]
+    # The three creates go out concurrently: whichever reaches ACI first is the refused one.
+    assert sorted(o.ok for o in first.outcomes) == [False, True, True]
     assert PRIMARY in ScaleState.from_json(run.scale).spot_refusals
     run, second = scale_pass(scaler, run, {}, backend, backend.list("lab"), NOW + 4)
     [create] = second.decision.creates
