@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
-from deployer.cli import build, db, down, local, logs, plan, render, run, scale, schema, status, up
+from deployer.cli import (
+    build,
+    db,
+    down,
+    local,
+    logs,
+    plan,
+    render,
+    run,
+    scale,
+    schema,
+    status,
+    up,
+    url,
+)
 from deployer.cli import options as o
 from deployer.cli.output import remember_output
 
@@ -21,11 +37,15 @@ app = typer.Typer(
 def main(output: o.OutputOpt = None) -> None:
     """Run the aci-research workloads (ipyparallel, BLAST) on Azure Container Instances."""
     remember_output(output)  # for each command whose own --output is not given
+    # azure-identity logs each credential it tried as a warning: a page of text before the
+    # one line (and its hint) the deployer prints when no sign-in is found.
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)
 
 
 app.command("plan")(plan.command)
 app.command("build")(build.command)
 app.command("up")(up.command)
+app.command("url")(url.command)
 app.command("status")(status.command)
 app.command("logs")(logs.command)
 app.command("scale")(scale.command)
