@@ -90,13 +90,13 @@ class AzuriteContainer:
                 f"cannot start {self.image}: {run.stderr.strip()} (build it with `make build`)"
             )
         for service, inner in SERVICES.items():
-            port = subprocess.run(
+            published = subprocess.run(
                 ["docker", "port", self.name, f"{inner}/tcp"],
                 capture_output=True,
                 text=True,
                 check=True,
             ).stdout.split()[0]
-            self.ports[service] = int(port.rsplit(":", 1)[1])
+            self.ports[service] = int(published.rsplit(":", 1)[1])
         self.port = self.ports["blob"]
         deadline = time.monotonic() + self.timeout
         waiting = set(self.ports.values())
