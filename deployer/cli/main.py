@@ -37,9 +37,11 @@ app = typer.Typer(
 def main(output: o.OutputOpt = None) -> None:
     """Run the aci-research workloads (ipyparallel, BLAST) on Azure Container Instances."""
     remember_output(output)  # for each command whose own --output is not given
-    # azure-identity logs each credential it tried as a warning: a page of text before the
-    # one line (and its hint) the deployer prints when no sign-in is found.
-    logging.getLogger("azure.identity").setLevel(logging.ERROR)
+    # Azure's SDKs warn on stderr about what the deployer then reports in one line with its
+    # fix: azure-identity each credential it tried, azure-mgmt-core a provider it could not
+    # register ("Registration failed. Please register manually.").
+    for sdk in ("azure.identity", "azure.mgmt.core"):
+        logging.getLogger(sdk).setLevel(logging.ERROR)
 
 
 app.command("plan")(plan.command)

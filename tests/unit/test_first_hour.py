@@ -35,8 +35,8 @@ TIMEOUT = 300
 
 
 def deployer(*args: str, env: dict[str, str], cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI."""
-    return subprocess.run(
+    """Run the real CLI; its stderr is printed (shown when an assertion fails)."""
+    done = subprocess.run(
         [DEPLOYER, *args],
         env=env,
         cwd=cwd,
@@ -45,6 +45,8 @@ def deployer(*args: str, env: dict[str, str], cwd: Path = REPO) -> subprocess.Co
         timeout=TIMEOUT,
         check=False,
     )
+    print(done.stderr)
+    return done
 
 
 @pytest.fixture
@@ -82,6 +84,7 @@ def test_not_signed_in_every_command_says_how_to_sign_in(
     deployer_env: dict[str, str],
     imds: ImdsTrap,
     lab: Path,
+    workload_file: Callable[..., Path],
     tmp_path: Path,
 ) -> None:
     """No ``az``, no credential variable, no token cache, the managed identity probe on a
@@ -100,7 +103,13 @@ def test_not_signed_in_every_command_says_how_to_sign_in(
     queries.write_text(">q1\nACGTTGCAACGTTGCAACGT\n")
     closed = f"http://127.0.0.1:{imds.url.rsplit(':', 1)[1]}/nothing/"
     storage = {**env, "AZURE_STORAGE_ACCOUNT": "aciresearchdata"}
+    # A database sized only by its manifest in storage, which cannot be read signed out.
+    unsized = workload_file(
+        cluster_yaml(engines=4).replace("{name: demo, bytes_to_cache: 1000000}", "{name: demo}"),
+        "unsized.yaml",
+    )
     commands: list[tuple[list[str], dict[str, str]]] = [
+        (["up", str(unsized)], env),
         (["plan", str(lab)], env),
         (["build", str(lab)], env),
         (["up", str(lab)], env),
@@ -136,6 +145,9 @@ def test_not_signed_in_every_command_says_how_to_sign_in(
         (args, *proc.communicate(timeout=TIMEOUT), proc.returncode) for args, proc in running
     ]
     print(f"{len(commands)} commands in {time.monotonic() - started:.1f} s")
+    unsized_up, *results = results
+    for args, _, stderr, _code in [unsized_up, *results]:
+        print(f"$ deployer {' '.join(args)}\n{stderr}")
     for args, _, stderr, code in results:
         assert code == 1, (args, stderr)
         line, hint = error_and_hint(stderr)
@@ -143,6 +155,13 @@ def test_not_signed_in_every_command_says_how_to_sign_in(
         assert "az login" in hint and "AZURE_CLIENT_SECRET" in hint, (args, hint)
         # azure-identity's own warnings (one per credential tried) are not shown.
         assert "EnvironmentCredential" not in stderr, (args, stderr)
+    # Without the database's size the workers cannot be sized: that says why, and the hint
+    # is still how to sign in.
+    _, _, stderr, code = unsized_up
+    assert code == 2, stderr
+    line, hint = error_and_hint(stderr)
+    assert line.startswith("error: database demo has no bytes_to_cache") and "not signed in" in line
+    assert "az login" in hint
     assert fake_arm.calls() == []  # nothing was sent: no token, no request
     assert imds.connections > 0  # the probe went to loopback, not to 169.254.169.254
     assert lab.read_text() == textwrap.dedent(cluster_yaml(engines=4)).lstrip()  # scale: no edit
@@ -233,6 +252,7 @@ def test_an_unregistered_provider_says_how_to_register_it(
         "registered to use Microsoft.ContainerInstance"
     )
     assert "az provider register --namespace Microsoft.ContainerInstance --wait" in hint
+    assert "Registration failed" not in done.stderr  # azure-mgmt-core's own attempt, unshown
     assert "deployer init" in hint
 
 
