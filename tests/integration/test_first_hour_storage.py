@@ -131,3 +131,22 @@ def test_reading_runs_without_the_table_role_names_the_role_and_the_az_line(
     line, hint = error_and_hint(done.stderr)
     assert line.startswith(f"error: storage account {ACCOUNT} refused the table request")
     assert GRANT.format(role="Storage Table Data Contributor") in hint
+
+
+def test_blast_jobs_names_the_role_and_the_az_line_too(
+    azurite: AzuriteContainer, env: Callable[[str], dict[str, str]]
+) -> None:
+    """``blast-jobs`` signs in to storage the same way; the storage library gives it the
+    same advice."""
+    read_only = azurite.services_connection_string(sas(read=True, list=True))
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "blast-jobs"), "init"],
+        env=env(read_only),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    print(done.stderr)  # shown when an assertion below fails
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert GRANT.format(role="Storage Queue Data Contributor") in done.stderr
