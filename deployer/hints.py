@@ -37,7 +37,9 @@ from deployer.errors import (
     QuotaError,
 )
 
-INIT = "`deployer init <workload file>`"
+WORKLOAD = "<workload file>"
+"""Stands for the command's workload file in a hint; the CLI puts the file's path in."""
+INIT = f"`deployer init {WORKLOAD}`"
 SET_SUBSCRIPTION = (
     "set the subscription: `az account list -o table` lists yours; pass --subscription ID, set "
     f"deployment.subscription in the workload file, or export {Env.SUBSCRIPTION}"
@@ -173,8 +175,8 @@ def _acr_tasks(f: Failure) -> DeployerError:
     return AzureError(
         f"the registry refuses ACR Tasks runs (free-trial subscriptions cannot use them), "
         f"while {f.what}",
-        hint="build with the local Docker engine and push instead: "
-        "`deployer build --local <workload file>`",
+        hint=f"build with the local Docker engine and push instead: `deployer build --local "
+        f"{WORKLOAD}`",
         code=f.code,
     )
 
@@ -291,18 +293,26 @@ def from_blast(exc: BlastClientError) -> DeployerError:
     return DeployerError(exc.message, hint=exc.hint, code=exc.code)
 
 
-def user_error(exc: DeployerError | BlastClientError | SdkError) -> DeployerError:
+def user_error(
+    exc: DeployerError | BlastClientError | SdkError, workload: str | None = None
+) -> DeployerError:
     """Any error a command may end with, as the one user-facing type.
 
     Args:
-        exc: A :class:`DeployerError` (returned as it is), an error of the BLAST client
-            library, or an Azure SDK exception that reached the command line untranslated.
+        exc: A :class:`DeployerError`, an error of the BLAST client library, or an Azure SDK
+            exception that reached the command line untranslated.
+        workload: The command's workload file, which then stands in the hint where
+            :data:`WORKLOAD` does (``deployer init examples/blast-run.yaml``).
     """
     if isinstance(exc, DeployerError):
-        return exc
-    if isinstance(exc, BlastClientError):
-        return from_blast(exc)
-    return from_exception(exc)
+        error = exc
+    elif isinstance(exc, BlastClientError):
+        error = from_blast(exc)
+    else:
+        error = from_exception(exc)
+    if workload and error.hint and WORKLOAD in error.hint:
+        error.hint = error.hint.replace(WORKLOAD, workload)
+    return error
 
 
 def missing_registry_admin(registry: str) -> MissingSettingError:

@@ -99,7 +99,8 @@ def guarded(command: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
             try:
                 return fn(*args, **kwargs)
             except (DeployerError, BlastClientError, SdkError) as caught:
-                exc = hints.user_error(caught)
+                workload = kwargs.get("file") or kwargs.get("workload")
+                exc = hints.user_error(caught, str(workload) if workload else None)
                 fmt = kwargs.get("output", Output.text)
                 if fmt == Output.json:
                     print(envelope(command, error=exc))

@@ -227,7 +227,7 @@ def test_a_missing_resource_group_names_deployer_init(
     line, hint = error_and_hint(done.stderr)
     assert "Resource group 'research' could not be found." in line
     assert "ResourceGroupNotFound" in line
-    assert "`deployer init <workload file>`" in hint
+    assert f"`deployer init {lab}` creates it" in hint  # the command's own file
     assert not fake_arm.calls("PUT")
 
 
@@ -252,6 +252,7 @@ def test_an_unregistered_provider_says_how_to_register_it(
         "registered to use Microsoft.ContainerInstance"
     )
     assert "az provider register --namespace Microsoft.ContainerInstance --wait" in hint
+    assert f"`deployer init {lab}`" in hint
     assert "Registration failed" not in done.stderr  # azure-mgmt-core's own attempt, unshown
     assert "deployer init" in hint
 

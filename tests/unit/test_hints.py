@@ -232,3 +232,12 @@ def test_registry_admin_names_settings_that_exist() -> None:
     ):
         assert piece in hint
     assert "in the workload file" not in hint  # no field of that name exists
+
+
+def test_the_command_s_workload_file_stands_in_the_hint() -> None:
+    missing = Failure("ResourceGroupNotFound", "Resource group 'rg' could not be found.")
+    error = hints.user_error(advise(missing), "examples/blast-run.yaml")
+    assert "`deployer init examples/blast-run.yaml`" in (error.hint or "")
+    tasks = hints.user_error(advise(Failure("TasksOperationsNotAllowed", "no")), "lab.yaml")
+    assert (tasks.hint or "").endswith("`deployer build --local lab.yaml`")
+    assert "<workload file>" in (hints.user_error(advise(missing)).hint or "")

@@ -63,7 +63,7 @@ def test_acr_tasks_refused_names_deployer_build_local(
     assert line.startswith("error: 3 of 3 images failed: the registry refuses ACR Tasks runs")
     assert line.endswith("[TasksOperationsNotAllowed]")
     assert hint == (
-        "  hint: build with the local Docker engine and push instead: "
-        "`deployer build --local <workload file>`"
+        f"  hint: build with the local Docker engine and push instead: "
+        f"`deployer build --local {file}`"
     )
     assert len(fake_acr.arm.calls("POST", path="scheduleRun")) == 2
