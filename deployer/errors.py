@@ -1,4 +1,5 @@
-"""The one user-facing error type, and its named exit codes.
+"""The one user-facing error type (its exit codes are :class:`blast_client.errors.ExitCode`,
+shared with ``blast-jobs``).
 
 The CLI prints a :class:`DeployerError` to stderr without a traceback and exits
 with its ``exit_code``; any other exception is a bug and keeps its traceback.
@@ -6,17 +7,9 @@ with its ``exit_code``; any other exception is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-from enum import IntEnum
+from typing import Any
 
-
-class ExitCode(IntEnum):
-    """Process exit codes of the ``deployer`` CLI."""
-
-    OK = 0
-    #: Azure or runtime failure (the message shows the ARM error code).
-    RUNTIME = 1
-    #: Bad usage or bad input (workload file, flags, sizing that cannot fit).
-    INPUT = 2
+from blast_client.errors import ExitCode
 
 
 class DeployerError(Exception):
@@ -27,15 +20,20 @@ class DeployerError(Exception):
         hint (str | None): What to do next. Default: None.
         code (str | None): A machine-readable code, for Azure errors the ARM error
             code (e.g. ``QuotaExceeded``). Default: None.
+        data (Any): What the command did before it failed (the envelope's ``data``), e.g.
+            the images a build did make. Default: None.
     """
 
     exit_code: ExitCode = ExitCode.RUNTIME
 
-    def __init__(self, message: str, *, hint: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, code: str | None = None, data: Any = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.code = code
+        self.data = data
 
     def __str__(self) -> str:
         text = self.message

@@ -66,6 +66,7 @@ def _failure(result: imagebuild.BuildResult) -> imagebuild.BuildError:
         hint="fix the failing step shown above and run `deployer build` again; images that "
         "succeeded are skipped next time",
         code="BuildFailed",
+        data=result,  # the envelope's data: what did build, and the manifest
     )
 
 
@@ -146,5 +147,5 @@ def command(
     if result.failed:
         if output == o.Output.text:
             show(result)
-        raise _failure(result)  # json: the error envelope alone, as for every command
+        raise _failure(result)  # json: the envelope with the result as its partial data
     emit("build", result, output, show)

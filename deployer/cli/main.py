@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import typer
+from blast_client.cli.output import remember_output
 
 from deployer.cli import (
     build,
@@ -22,7 +23,6 @@ from deployer.cli import (
     url,
 )
 from deployer.cli import options as o
-from deployer.cli.output import remember_output
 
 app = typer.Typer(
     name="deployer",

@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+# One --output for every command line of the project; the command modules read it here.
+from blast_client.cli.output import Output as Output
+from blast_client.cli.output import OutputOpt as OutputOpt
+
 from deployer.settings import Overrides
 
-
-class Output(StrEnum):
-    """Output format of every command."""
-
-    text = "text"
-    json = "json"
-
-
-OutputOpt = Annotated[
-    Output | None,
-    typer.Option(
-        "--output",
-        "-o",
-        help="text: tables and progress for people; json: one envelope "
-        '{"command", "ok", "data"} (or "error"). Accepted before or after the command. '
-        "Default: text.",
-    ),
-]
 FileArg = Annotated[
     Path, typer.Argument(help="Workload file (YAML); see `deployer schema` and examples/.")
 ]

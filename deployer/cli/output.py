@@ -1,26 +1,24 @@
 """The one renderer: rich tables and progress for people, a JSON envelope for programs.
 
 ``--output text|json`` is accepted before the command (``deployer --output json
-status``) and after it; the flag after the command wins. JSON is one envelope,
-``{"command": str, "ok": bool, "data": ...}``, with ``"error": {"code", "message",
-"hint", "exit_code"}`` instead of ``data`` on failure; ``blast-jobs`` prints the same.
+status``) and after it; the flag after the command wins. JSON is the envelope every command
+line of the project prints, ``{"command", "ok", "data", "error"}`` (defined once in
+:mod:`blast_client.cli.output`, which ``blast-jobs`` uses too).
 
 Errors: a :class:`~deployer.errors.DeployerError` prints one line (and its hint) to
-stderr, also as an envelope on stdout with ``--output json``, and exits with its
-code. An Azure SDK or BLAST client error that reached the command untranslated gets the
-same treatment through :func:`deployer.hints.user_error` (Azure's refusals are the user's
-to fix: a missing sign-in, role or resource); any other exception is a bug and keeps its
-traceback.
+stderr, also as an envelope on stdout with ``--output json`` (its ``data`` the error's
+partial result, or null), and exits with its code. An Azure SDK or BLAST client error that
+reached the command untranslated gets the same treatment through
+:func:`deployer.hints.user_error` (Azure's refusals are the user's to fix: a missing sign-in,
+role or resource); any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import threading
 import time
 from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
@@ -28,13 +26,13 @@ from typing import Any, ParamSpec, TypeVar
 import typer
 from azure.core.exceptions import AzureError as SdkError
 from blast_client import BlastClientError
+from blast_client.cli.output import Output, envelope_text, output_format
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
 from deployer import api, hints
-from deployer.cli.options import Output
 from deployer.errors import DeployerError
 from deployer.run.billing import Bill
 
@@ -55,36 +53,14 @@ err = _console(stderr=True)
 
 
 def envelope(command: str, result: Any = None, error: DeployerError | None = None) -> str:
-    """Return the JSON envelope every command prints with ``--output json``."""
-    body: dict[str, Any] = {"command": command, "ok": error is None}
-    if error is None:
-        body["data"] = api.as_dict(result)
-    else:
-        body["error"] = {
-            "code": error.code,
-            "message": error.message,
-            "hint": error.hint,
-            "exit_code": int(error.exit_code),
-        }
-    return json.dumps(body, indent=2, sort_keys=True, default=str)
-
-
-_given_before: ContextVar[Output | None] = ContextVar("output_before_command", default=None)
-
-
-def remember_output(given: Output | None) -> None:
-    """Keep the ``--output`` given before the command (the app's callback calls this)."""
-    _given_before.set(given)
-
-
-def output_format(given: Output | None) -> Output:
-    """Return the command's output format: its own ``--output``, else the one given
-    before the command, else text.
+    """Return the JSON envelope every command prints with ``--output json``.
 
     Args:
-        given (Output | None): The command's own ``--output``; None when not given.
+        command: The command, e.g. ``run status``.
+        result: The result (dataclasses become objects); on failure the partial result.
+        error: The error, or None on success.
     """
-    return given or _given_before.get() or Output.text
+    return envelope_text(command, api.as_dict(result), error)
 
 
 def guarded(command: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -103,7 +79,7 @@ def guarded(command: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 exc = hints.user_error(caught, str(workload) if workload else None)
                 fmt = kwargs.get("output", Output.text)
                 if fmt == Output.json:
-                    print(envelope(command, error=exc))
+                    print(envelope(command, exc.data, exc))
                 err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
                 raise typer.Exit(int(exc.exit_code)) from None
 

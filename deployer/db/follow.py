@@ -3,7 +3,8 @@
 The container runs ``blast-jobs db fetch NAME --output json`` with ``BLAST_PROGRESS=json``,
 so its log holds JSON progress lines on stderr (``{"event": "db-fetch-progress", ...}``,
 :class:`blast_client.cli.progress.JsonProgress`) and, at the end, the JSON envelope on
-stdout (``{"command": "db fetch", "ok": ..., "data" | "error": ...}``, indented).
+stdout (``{"command": "db fetch", "ok": ..., "data": ..., "error": ...}``, indented), with
+the error's one line on stderr when it failed.
 """
 
 from __future__ import annotations

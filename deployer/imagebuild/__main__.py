@@ -12,85 +12,137 @@ extra CA from ``EXTRA_CA_CERTS`` added), so both build paths send the same files
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from deployer.errors import DeployerError, InputError
 from deployer.imagebuild import catalogue, context, images, tls
 
+PROG = "python -m deployer.imagebuild"
+app = typer.Typer(
+    help="What images/build.sh and the Makefile ask of the image catalogue.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+Name = Annotated[str, typer.Argument(metavar="NAME", help="An image of images/images.toml.")]
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """What ``images/build.sh`` and the Makefile ask (exit 2 with one line on bad input).
 
-    Args:
-        argv: Arguments (default: ``sys.argv[1:]``).
-    """
-    parser = argparse.ArgumentParser(prog="python -m deployer.imagebuild")
-    parser.add_argument("--images-dir", type=Path, help="default: found above the cwd")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("order", help="every image, in build order")
-    p = sub.add_parser("folder", help="one image's folder under images/")
-    p.add_argument("name")
-    p = sub.add_parser("docker-args", help="`docker build` arguments of one image")
-    p.add_argument("name")
-    p.add_argument("--prefix", default="aci-research")
-    p.add_argument("--tag", default="latest")
-    p.add_argument("--revision", default="unknown")
-    p.add_argument("--debian", default="debian:trixie-slim")
-    p = sub.add_parser("context", help="one image's context as tar.gz on stdout")
-    p.add_argument("name")
-    p = sub.add_parser("tls-hint", help="print what to set if a build log shows a CA failure")
-    p.add_argument("log", type=Path)
-    args = parser.parse_args(argv)
-    if args.command == "tls-hint":
-        text = args.log.read_text(encoding="utf-8", errors="replace")
-        line = tls.hint(text.splitlines(), os.environ.get("EXTRA_CA_CERTS"))
-        if line:
-            print(line)
-        return 0 if line else 1
+@app.callback()
+def _app(
+    ctx: typer.Context,
+    images_dir: Annotated[
+        Path | None, typer.Option("--images-dir", help="Default: found above the cwd.")
+    ] = None,
+) -> None:
+    ctx.obj = images_dir  # given before the command; the commands read it
+
+
+def _catalogue(ctx: typer.Context) -> tuple[Path, catalogue.Catalogue]:
+    images_dir = ctx.obj or images.find_images_dir(Path.cwd())
+    return images_dir, catalogue.load(images_dir)
+
+
+def _image(ctx: typer.Context, name: str) -> tuple[Path, catalogue.ImageSpec, Path]:
+    """The images folder, the image's entry and its folder (which must hold a Dockerfile)."""
+    images_dir, cat = _catalogue(ctx)
+    spec = cat.get(name)
+    root = images_dir / spec.folder
+    if not (root / "Dockerfile").is_file():
+        raise InputError(f"image {spec.name} has no Dockerfile at {root / 'Dockerfile'}")
+    return images_dir, spec, root
+
+
+def _guarded(action: Callable[[], None]) -> None:
+    """Run ``action``; a DeployerError becomes one line on stderr and its exit code."""
     try:
-        images_dir = args.images_dir or images.find_images_dir(Path.cwd())
-        cat = catalogue.load(images_dir)
-        if args.command == "order":
-            print("\n".join(s.name for s in cat.images))
-            return 0
-        spec = cat.get(args.name)
-        if args.command == "folder":
-            print(spec.folder)
-            return 0
-        root = images_dir / spec.folder
-        if not (root / "Dockerfile").is_file():
-            raise InputError(f"image {spec.name} has no Dockerfile at {root / 'Dockerfile'}")
-        if args.command == "docker-args":
-            words = ["--tag", f"{args.prefix}/{spec.name}:{args.tag}"]
-            if spec.target:
-                words += ["--target", spec.target]
-            values = catalogue.build_args(
-                spec,
-                args.prefix,
-                args.tag,
-                images.project_version(images_dir),
-                args.revision,
-                args.debian,
-            )
-            for key, value in values.items():
-                words += ["--build-arg", f"{key}={value}"]
-            print("\n".join(words))
-            return 0
+        action()
+    except DeployerError as exc:
+        hint = f"; {exc.hint}" if exc.hint else ""
+        print(f"{PROG}: {exc.message}{hint}", file=sys.stderr)
+        raise typer.Exit(int(exc.exit_code)) from None
+
+
+@app.command("order")
+def order(ctx: typer.Context) -> None:
+    """Every image, in build order."""
+    _guarded(lambda: print("\n".join(s.name for s in _catalogue(ctx)[1].images)))
+
+
+@app.command("folder")
+def folder(ctx: typer.Context, name: Name) -> None:
+    """One image's folder under images/."""
+    _guarded(lambda: print(_catalogue(ctx)[1].get(name).folder))
+
+
+@app.command("docker-args")
+def docker_args(
+    ctx: typer.Context,
+    name: Name,
+    prefix: Annotated[str, typer.Option(help="Repository prefix.")] = "aci-research",
+    tag: Annotated[str, typer.Option(help="Image tag.")] = "latest",
+    revision: Annotated[str, typer.Option(help="Commit of the image's folder.")] = "unknown",
+    debian: Annotated[str, typer.Option(help="The root base image.")] = "debian:trixie-slim",
+) -> None:
+    """`docker build` arguments of one image, one word a line."""
+
+    def words() -> None:
+        images_dir, spec, _ = _image(ctx, name)
+        out = ["--tag", f"{prefix}/{spec.name}:{tag}"]
+        if spec.target:
+            out += ["--target", spec.target]
+        version = images.project_version(images_dir)
+        values = catalogue.build_args(spec, prefix, tag, version, revision, debian)
+        for key, value in values.items():
+            out += ["--build-arg", f"{key}={value}"]
+        print("\n".join(out))
+
+    _guarded(words)
+
+
+@app.command("context")
+def context_(ctx: typer.Context, name: Name) -> None:
+    """One image's context as tar.gz on stdout."""
+
+    def pack() -> None:
+        images_dir, spec, root = _image(ctx, name)
         ca_path = os.environ.get("EXTRA_CA_CERTS")
         ca = catalogue.read_ca_bundle(ca_path) if ca_path else None
         extra = catalogue.ca_files(root, ca)
         extra.update(catalogue.source_files(spec, images_dir.parent))
         sys.stdout.buffer.write(context.pack(root, extra=extra).data)
-        return 0
-    except DeployerError as exc:
-        hint = f"; {exc.hint}" if exc.hint else ""
-        print(f"{parser.prog}: {exc.message}{hint}", file=sys.stderr)
-        return int(exc.exit_code)
+
+    _guarded(pack)
+
+
+@app.command("tls-hint")
+def tls_hint(
+    log: Annotated[
+        Path,
+        typer.Argument(metavar="LOG", help="A build log.", exists=True, dir_okay=False),
+    ],
+) -> None:
+    """Print what to set if a build log shows a CA failure (exit 1 if it does not)."""
+    text = log.read_text(encoding="utf-8", errors="replace")
+    line = tls.hint(text.splitlines(), os.environ.get("EXTRA_CA_CERTS"))
+    if not line:
+        raise typer.Exit(1)
+    print(line)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """What ``images/build.sh`` and the Makefile ask; exits 2 with one line on bad input.
+
+    Args:
+        argv: Arguments (default: ``sys.argv[1:]``).
+    """
+    app(args=None if argv is None else list(argv), prog_name=PROG)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -18,6 +18,8 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from blast_client import BlastClient, BlastClientError, JobSpec, JobStatus
 from blast_client.fasta import detect_molecule, iter_records
+from blast_client.joblog import FINAL as JOB_FINAL
+from blast_client.messages import FORMAT_FILES, OUTPUT_FORMATS
 
 from deployer import defaults, deployment_secrets, hints, pricing
 from deployer.backends.base import Backend, ObservedGroup
@@ -36,7 +38,7 @@ from deployer.run.billing import Bill, bill_of, price
 from deployer.run.decide import group_size
 from deployer.run.groups import worker_groups
 from deployer.run.janitor import Janitor, drop_queues
-from deployer.run.state import FINAL, JOB_FINAL, Batch, Run, is_run_id, new_run_id, queue_name
+from deployer.run.state import FINAL, Batch, Run, is_run_id, new_run_id, queue_name
 from deployer.run.store import Conflict, RunStore
 from deployer.scope import (
     ArmAccess,
@@ -115,7 +117,7 @@ def parse_outfmt(text: str) -> tuple[int, ...]:
         fmts = tuple(sorted({int(p) for p in text.split(",") if p.strip()}))
     except ValueError:
         fmts = ()
-    if not fmts or not set(fmts) <= set(merge.MERGED_FORMATS):
+    if not fmts or not set(fmts) <= OUTPUT_FORMATS:
         raise InputError(
             f"--outfmt {text!r} is not a list of 6, 7 and 15", hint="e.g. --outfmt 6,15"
         )
@@ -679,7 +681,7 @@ def results(
             written[merge.batch_file(b.index, b.job_id, 11)] = client.result(b.job_id, 11)
         for fmt in run.params.get("outfmt") or [6]:
             parts = [client.result(b.job_id, int(fmt)) for b in ok]
-            written[merge.FILE_NAMES[int(fmt)]] = merge.merge(int(fmt), parts)
+            written[FORMAT_FILES[int(fmt)]] = merge.merge(int(fmt), parts)
     except BlastClientError as exc:
         raise hints.from_blast(exc) from None
     except merge.MergeError as exc:

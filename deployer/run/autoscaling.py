@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from azure.data.tables import TableClient, UpdateMode
+from blast_client.joblog import FINAL as JOB_FINAL
 
 from deployer.autoscale import Decision, ScaleSettings
 from deployer.backends.base import Backend, ObservedGroup, Usage
@@ -31,7 +32,7 @@ from deployer.contract import Mount
 from deployer.deployment_secrets import DeploymentSecrets, Secret
 from deployer.plan import ContainerSpec, GroupSpec, RegistryAuth
 from deployer.run.groups import worker_group_name, worker_groups
-from deployer.run.state import JOB_FINAL, Run
+from deployer.run.state import Run
 from deployer.scaler import Pass, ScaleState, reconcile
 from deployer.settings import Settings
 from deployer.sizing import Resources

@@ -27,9 +27,11 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from blast_client.joblog import FINAL as JOB_FINAL
+
 from deployer.backends.base import ObservedGroup
 from deployer.run.billing import bill_of
-from deployer.run.state import FINAL, JOB_FINAL, GroupBill, Run
+from deployer.run.state import FINAL, GroupBill, Run
 
 
 @dataclass(frozen=True)

@@ -1,98 +1,42 @@
-"""Merging per-batch results into one file per format, and the run's manifest (pure).
+"""A run's merged results and its manifest (pure).
 
-Batches are contiguous slices of the query file, so concatenating them in batch order keeps
-query order. What each format needs:
-
-* 6 (tabular): plain concatenation; byte-identical to one blastn of the whole file.
-* 7 (commented tabular): blastn writes one header block per query and one closing line
-  ``# BLAST processed N queries`` per file; each batch's closing line is dropped and one with
-  the total is written at the end, as a single blastn would.
-* 15 (JSON): one ``{"BlastOutput2": [...]}`` document holding every query's report.
+The merge of each format is :mod:`blast_client.merge`'s, which the web page uses too; a run
+merges every derived format it asked for (``blast_client.messages.OUTPUT_FORMATS``) into a
+file named as each job's (``FORMAT_FILES``). A run never writes a merged file that silently
+misses a batch: :func:`merge` raises :class:`MergeError` naming every batch whose result
+could not be merged.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from deployer.run.state import Run
+from blast_client import merge as results
+from blast_client.messages import FORMAT_EXTENSIONS
 
-MERGED_FORMATS = (6, 7, 15)
-FILE_NAMES = {6: "results.6.tsv", 7: "results.7.txt", 15: "results.15.json", 11: "results.asn1"}
-"""Merged file names (and the per-batch blob names the worker writes)."""
-_PROCESSED = re.compile(rb"^# BLAST processed (\d+) quer(?:y|ies)\n?\Z", re.MULTILINE)
+from deployer.run.state import Run
 
 
 class MergeError(ValueError):
-    """A batch's result is not what the worker writes; the message names the batch."""
-
-
-def merge_tabular(parts: Sequence[bytes]) -> bytes:
-    """Concatenate outfmt 6 parts in batch order.
-
-    Args:
-        parts (Sequence[bytes]): One result per batch, in batch order.
-    """
-    return b"".join(parts)
-
-
-def merge_commented(parts: Sequence[bytes]) -> bytes:
-    """Concatenate outfmt 7 parts, keeping each query's header block and one closing line.
-
-    Args:
-        parts (Sequence[bytes]): One result per batch, in batch order.
-
-    Raises:
-        MergeError: When a part lacks the closing ``# BLAST processed`` line.
-    """
-    body: list[bytes] = []
-    total = 0
-    for i, part in enumerate(parts, start=1):
-        lines = part.splitlines(keepends=True)
-        if not lines or not (m := _PROCESSED.match(lines[-1])):
-            raise MergeError(f"batch {i}: outfmt 7 result has no '# BLAST processed' line")
-        total += int(m.group(1))
-        body.extend(lines[:-1])
-    noun = "query" if total == 1 else "queries"
-    return b"".join(body) + f"# BLAST processed {total} {noun}\n".encode()
-
-
-def merge_json(parts: Sequence[bytes]) -> bytes:
-    """Join outfmt 15 parts into one BLAST JSON document with every query's report.
-
-    Args:
-        parts (Sequence[bytes]): One result per batch, in batch order.
-
-    Raises:
-        MergeError: When a part is not a ``{"BlastOutput2": [...]}`` document.
-    """
-    reports: list[Any] = []
-    for i, part in enumerate(parts, start=1):
-        try:
-            doc = json.loads(part)
-            items = doc["BlastOutput2"]
-        except (ValueError, KeyError, TypeError):
-            raise MergeError(f"batch {i}: outfmt 15 result is not BLAST JSON") from None
-        if not isinstance(items, list):
-            raise MergeError(f"batch {i}: BlastOutput2 is not a list")
-        reports.extend(items)
-    return (json.dumps({"BlastOutput2": reports}, indent=2) + "\n").encode()
-
-
-MERGERS = {6: merge_tabular, 7: merge_commented, 15: merge_json}
+    """A batch's result is not what the worker writes; the message names each such batch."""
 
 
 def merge(fmt: int, parts: Sequence[bytes]) -> bytes:
-    """Merge the parts of one format (6, 7 or 15).
+    """Merge the parts of one format (6, 7 or 15), refusing to leave a batch out.
 
     Args:
         fmt (int): The output format.
-        parts (Sequence[bytes]): One result per batch, in batch order.
+        parts (Sequence[bytes]): One result per succeeded batch, in batch order.
+
+    Raises:
+        MergeError: When a part cannot be merged.
     """
-    return MERGERS[fmt](parts)
+    merged = results.merge(fmt, parts)
+    if merged.bad:
+        raise MergeError("; ".join(str(b) for b in merged.bad))
+    return merged.data
 
 
 def sha256(data: bytes) -> str:
@@ -102,7 +46,7 @@ def sha256(data: bytes) -> str:
 
 def batch_file(index: int, job_id: str, fmt: int) -> str:
     """Path of a kept per-batch file under the output directory (the archives, 11)."""
-    return f"batches/{index:05d}-{job_id}.{FILE_NAMES[fmt].split('.', 1)[1]}"
+    return f"batches/{index:05d}-{job_id}.{FORMAT_EXTENSIONS[fmt]}"
 
 
 def manifest(run: Run, files: Mapping[str, bytes], job_states: Mapping[str, str]) -> dict[str, Any]:

@@ -18,8 +18,7 @@ RUN_ID = re.compile(r"^r[0-9a-f]{8}$")
 ACTIVE = ("submitting", "running")
 FINAL = ("succeeded", "failed", "cancelled", "expired")
 STATES = (*ACTIVE, *FINAL)
-JOB_FINAL = frozenset({"succeeded", "failed", "poisoned", "cancelled"})
-"""Final job states: the worker's three, and ``cancelled`` written by ``run cancel``/TTL."""
+"""Run states (a job's are ``blast_client.joblog.STATUSES``)."""
 
 
 def new_run_id() -> str:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 from blast_client.cli.jobs import parse_duration
-from blast_client.cli.main import build_parser, main
+from blast_client.cli.main import main
 from blast_client.cli.progress import Progress, TransferProgress
 from blast_client.cli.render import Result, emit, emit_error
 from blast_client.errors import BlastClientError, JobNotFound
@@ -26,12 +26,38 @@ COMMANDS = (
 )
 
 
+@pytest.fixture
+def no_storage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No storage settings: every command fails with the config error (exit 2) once it needs
+    the client, which shows how it printed its output."""
+    monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
+    monkeypatch.delenv("AZURE_STORAGE_ACCOUNT", raising=False)
+
+
+def _exit_code(argv: list[str]) -> object:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    return info.value.code
+
+
 @pytest.mark.parametrize("argv", COMMANDS)
-def test_output_json_works_before_and_after_the_command(argv: list[str]) -> None:
-    parser = build_parser()
-    assert parser.parse_args([*argv, "--output", "json"]).output == "json"
-    assert parser.parse_args(["--output", "json", *argv]).output == "json"
-    assert parser.parse_args(argv).output == "text"
+@pytest.mark.usefixtures("no_storage")
+def test_output_json_works_before_and_after_the_command(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    where = [[*argv, "--output", "json"], ["--output", "json", *argv], [*argv, "-o", "json"]]
+    if argv[0] == "db":  # a group takes it between its name and the action too
+        where.append(["db", "--output", "json", *argv[1:]])
+    for args in where:
+        assert _exit_code(args) == 2, args
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["command"] == " ".join(argv[:2] if argv[0] == "db" else argv[:1])
+        assert doc["error"]["code"] == "config", args
+    # Without the flag (or after json before the command, text after it): one line on stderr.
+    for args in (argv, ["--output", "json", *argv, "--output", "text"]):
+        assert _exit_code(args) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.startswith("blast-jobs: "), args
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -68,12 +94,14 @@ def test_json_envelope_and_text() -> None:
         "ok": True,
         "command": "status",
         "data": {"a": 1},
+        "error": None,
     }
     out = io.StringIO()
     assert emit("status", Result({"a": 1}, lambda d: f"a={d['a']}"), "text", out) == 0
     assert out.getvalue() == "a=1\n"
     out = io.StringIO()
     failed = BlastClientError("1 of 1 jobs did not succeed")
+    # A failure keeps the same four keys; data is the partial result (the jobs waited for).
     assert emit("wait", Result([], error=failed), "json", out) == 1
     assert json.loads(out.getvalue()) == {
         "command": "wait",

@@ -11,8 +11,15 @@ import pytest
 from blast_client import BlastClient, InvalidRequest, JobStatus, Options, plan_jobs
 from blast_client.config import ConfigError
 from blast_client.databases import build_manifest, database_info, parse_metadata
-from blast_client.joblog import index_partition, index_partitions_since, index_row, run_partition
-from blast_client.messages import parse_message
+from blast_client.joblog import (
+    FINAL,
+    STATUSES,
+    index_partition,
+    index_partitions_since,
+    index_row,
+    run_partition,
+)
+from blast_client.messages import hit_fasta_blob, parse_message, query_blob
 
 
 def fasta(*lengths: int) -> str:
@@ -89,9 +96,19 @@ def test_job_status_from_a_row() -> None:
     )
     assert st.final and st.submitted == when.timestamp() and st.results[15] == "https://x/15"
     assert st.result_blob(6) == "job-1/results.6.tsv"
+    # The layout the worker writes and every reader reads (blast_client.messages).
+    assert (hit_fasta_blob("job-1"), query_blob("job-1")) == ("job-1/hits.fasta", "job-1/query.fa")
     doc = st.to_json()
     assert doc["status"] == "succeeded" and doc["blast_s"] == 1.5 and doc["results"]["6"]
     assert not JobStatus("job-2", "unknown").final
+
+
+def test_cancelled_is_final_everywhere() -> None:
+    # deployer run cancel (and a run's TTL) write it: a wait ends, a redelivery is dropped,
+    # a run counts the batch done with.
+    assert set(FINAL) <= set(STATUSES) and "cancelled" in FINAL
+    assert JobStatus("job-3", "cancelled").final
+    assert not JobStatus("job-4", "running").final
 
 
 def test_table_keys_sort_cover_the_window_and_keep_runs_apart() -> None:

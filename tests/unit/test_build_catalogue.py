@@ -118,6 +118,18 @@ def test_the_shell_asks_the_same_catalogue() -> None:
     bad = run_catalogue("docker-args", "nope")
     assert bad.returncode == 2 and "unknown image nope" in bad.stderr
     assert "Traceback" not in bad.stderr
+    folder = run_catalogue("folder", "blast-web")
+    assert folder.returncode == 0 and folder.stdout == f"{CATALOGUE.get('blast-web').folder}\n"
+    assert run_catalogue("no-such-command").returncode == 2
+
+
+def test_the_shell_asks_for_a_tls_hint(tmp_path: Path) -> None:
+    quiet = tmp_path / "quiet.log"
+    quiet.write_text("Step 1/2 : FROM x\nSuccessfully built abc\n")
+    none = run_catalogue("tls-hint", str(quiet))
+    assert none.returncode == 1 and none.stdout == ""  # build.sh: "see above"
+    missing = run_catalogue("tls-hint", str(tmp_path / "missing.log"))
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
 
 
 def test_deployer_image_gets_the_repository_sources_under_src() -> None:

@@ -7,10 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import typer
+from blast_client.cli.output import Output
 from typer.testing import CliRunner
 
 from deployer.cli.main import app
-from deployer.cli.output import ProgressPrinter
+from deployer.cli.output import ProgressPrinter, envelope, guarded
+from deployer.errors import DeployerError, InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = ROOT / "examples" / "cluster.yaml"
@@ -109,7 +112,8 @@ def test_output_json_works_before_and_after_the_command(
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
-    assert set(body) == {"command", "ok", "data"} and body["command"] == "plan"
+    assert set(body) == {"command", "ok", "data", "error"} and body["command"] == "plan"
+    assert body["ok"] is True and body["error"] is None and body["data"]["groups"]
 
 
 def test_error_envelope_before_the_command(
@@ -119,12 +123,46 @@ def test_error_envelope_before_the_command(
     result = CliRunner().invoke(app, ["--output", "json", "plan", str(path), "--offline"])
     assert result.exit_code == 2
     body = json.loads(result.stdout)
-    assert body["ok"] is False and body["command"] == "plan" and "data" not in body
+    # The same four keys as on success; no partial result here, so data is null.
+    assert set(body) == {"command", "ok", "data", "error"}
+    assert body["ok"] is False and body["command"] == "plan" and body["data"] is None
     assert set(body["error"]) == {"code", "message", "hint", "exit_code"}
-    assert body["error"]["exit_code"] == 2
+    assert body["error"]["exit_code"] == 2 and body["error"]["code"] == "InvalidWorkloadFile"
     assert len(result.stderr.strip().splitlines()) <= 2  # one line (and a hint), no traceback
     text = CliRunner().invoke(app, ["plan", str(path), "--offline"])
     assert text.exit_code == 2 and text.stdout == ""
+
+
+def test_a_failure_with_a_partial_result_gives_it_as_data(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # What `deployer build` (the images that did build) and `deployer run` (the summary of a
+    # failed run) do: the error carries the partial result, the envelope gives it as data.
+    @guarded("build")
+    def fails(output: Output | None = None) -> None:
+        raise DeployerError("1 of 2 images failed", code="BuildFailed", data={"built": ["a"]})
+
+    with pytest.raises(typer.Exit) as info:
+        fails(output=Output.json)
+    assert info.value.exit_code == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {
+        "command": "build",
+        "ok": False,
+        "data": {"built": ["a"]},
+        "error": {
+            "code": "BuildFailed",
+            "message": "1 of 2 images failed",
+            "hint": None,
+            "exit_code": 1,
+        },
+    }
+    assert "1 of 2 images failed" in captured.err
+
+
+def test_an_error_without_a_code_gets_a_generic_one() -> None:
+    assert json.loads(envelope("up", error=DeployerError("no")))["error"]["code"] == "error"
+    assert json.loads(envelope("up", error=InputError("bad")))["error"]["code"] == ("invalid_input")
 
 
 def test_local_secrets_creates_then_keeps_the_env_file(tmp_path: Path) -> None:

@@ -108,6 +108,18 @@ def test_merge_15_is_one_document_with_every_report() -> None:
         merge.merge(15, [b"{}"])
 
 
+def test_a_run_refuses_to_merge_without_a_batch_and_names_each_bad_one() -> None:
+    # The merge is blast_client's (the web page's too); a run writes no merged file that
+    # misses a batch.
+    good = json.dumps({"BlastOutput2": [{"report": {"q": 1}}]}).encode()
+    with pytest.raises(merge.MergeError) as info:
+        merge.merge(15, [b"not json", good, b'{"BlastOutput2": 3}'])
+    assert str(info.value) == (
+        "batch 1: outfmt 15 result is not BLAST JSON; batch 3: BlastOutput2 is not a list"
+    )
+    assert merge.batch_file(3, "job-1", 11) == "batches/00003-job-1.asn1"
+
+
 def test_manifest_lists_batches_hashes_and_parameters() -> None:
     run = Run(
         "r00000001",

@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from blast_client.messages import OUTPUT_FORMATS
 
 from deployer.cli import options as o
 from deployer.cli.output import emit, err, guarded, out
 from deployer.cli.run.show import Follower, summary
+from deployer.errors import DeployerError
 from deployer.run import api
 
 
@@ -24,7 +26,11 @@ def command(
     task: Annotated[str | None, typer.Option("--task", help="BLAST -task.")] = None,
     evalue: Annotated[float | None, typer.Option("--evalue", help="BLAST -evalue.")] = None,
     outfmt: Annotated[
-        str, typer.Option("--outfmt", help="Merged formats: 6, 7, 15 (e.g. 6,15).")
+        str,
+        typer.Option(
+            "--outfmt",
+            help=f"Merged formats: {', '.join(map(str, sorted(OUTPUT_FORMATS)))} (e.g. 6,15).",
+        ),
     ] = "6",
     batch_len: Annotated[
         int | None,
@@ -75,6 +81,15 @@ def command(
     with Follower(live) as follow:
         api.watch(run.run_id, on_progress=follow, scaler=started.scaler, scope=started.scope)
     result = api.results(run.run_id, out_dir, scope=started.scope)
-    emit("run", result, output, summary)
     if result.status != "succeeded":
-        raise typer.Exit(1)
+        if output != o.Output.json:
+            summary(result)
+        raise DeployerError(
+            f"run {run.run_id} {result.status}: {result.reason}",
+            hint=f"the manifest in {result.out_dir}/ lists every batch and its state"
+            if result.out_dir
+            else None,
+            code="RunFailed",
+            data=result,  # the envelope's data: the summary of what did finish
+        )
+    emit("run", result, output, summary)

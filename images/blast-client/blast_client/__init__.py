@@ -2,7 +2,9 @@
 
 Modules:
     client: ``BlastClient`` (submit with batching, status, wait, results, recent, databases).
-    messages: the versioned job message, the legacy shape, the option whitelist.
+    messages: the versioned job message, the legacy shape, the option whitelist, the output
+        formats and their file names.
+    merge: a search's batches merged into one file per format (``deployer run``, the page).
     fasta: FASTA validation, molecule detection, ElasticBLAST-style batching.
     names: checks for names that end up in paths, blobs and storage resources.
     joblog: the job log table (job rows, time index, run index, final states).
@@ -11,8 +13,9 @@ Modules:
     dbfetch: ``db fetch``: NCBI volumes streamed into Blob storage, verified, resumable.
     config: the storage settings, read from the environment.
     storage: the storage clients.
-    errors: the errors of the API, shaped like the CLI's JSON error envelope.
-    cli: the ``blast-jobs`` command line, a thin layer over ``BlastClient``.
+    errors: the errors of the API, shaped like the CLI's JSON error envelope; the exit codes.
+    cli: the ``blast-jobs`` command line, a thin layer over ``BlastClient``; its ``output``
+        module (``--output`` and the JSON envelope) is ``deployer``'s too.
 
 The worker (``blast_worker``) imports its message and validation code from here.
 """

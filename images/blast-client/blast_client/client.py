@@ -50,13 +50,15 @@ from blast_client.fasta import (
 from blast_client.joblog import FINAL, JobLog, to_jsonable
 from blast_client.messages import (
     FORMAT_FILES,
-    HIT_FASTA_FILE,
     PROGRAMS,
     JobSpec,
     MessageError,
     Options,
     Query,
+    hit_fasta_blob,
     parse_options,
+    query_blob,
+    result_blob,
 )
 from blast_client.names import InvalidName, check_db_name, check_job_id, check_run_id
 from blast_client.ncbi import HttpSource, SourceDirectory, check_date, source_url
@@ -72,7 +74,7 @@ class JobStatus:
 
     Attributes:
         job_id: The job id.
-        status: queued, running, succeeded, failed, poisoned, or unknown (no row yet).
+        status: One of ``joblog.STATUSES``, or unknown (no row yet).
         program: BLAST program.
         db: Database name.
         name: Label given at submission ("" or None when none).
@@ -106,7 +108,7 @@ class JobStatus:
 
     @property
     def final(self) -> bool:
-        """True once the job succeeded, failed or was poisoned."""
+        """True once the job succeeded, failed, was poisoned or cancelled (:data:`FINAL`)."""
         return self.status in FINAL
 
     def result_blob(self, fmt: int) -> str:
@@ -115,7 +117,7 @@ class JobStatus:
         Args:
             fmt: Output format (6, 7, 15 or 11).
         """
-        return f"{self.job_id}/{FORMAT_FILES[fmt]}"
+        return result_blob(self.job_id, fmt)
 
     @property
     def hit_fasta_note(self) -> str | None:
@@ -341,7 +343,7 @@ class BlastClient:
             for spec in specs:
                 fasta = spec.query.fasta
                 if fasta is not None and len(fasta.encode()) > MAX_INLINE_BYTES:
-                    blob = f"{spec.job_id}/query.fa"
+                    blob = query_blob(spec.job_id)
                     inputs.upload_blob(blob, fasta.encode(), overwrite=True)
                     spec = replace(spec, query=Query(blob=blob))
                 self.joblog.record_queued(
@@ -492,7 +494,7 @@ class BlastClient:
         container = self.storage.container(self.config.results_container)
         with storage_errors():
             try:
-                blob = container.download_blob(f"{job_id}/{HIT_FASTA_FILE}")
+                blob = container.download_blob(hit_fasta_blob(job_id))
                 return bytes(blob.readall())
             except ResourceNotFoundError:
                 raise NoResult(f"job {job_id} has no hit sequences stored") from None

@@ -48,7 +48,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from blast_client.errors import BlastClientError
+from blast_client.errors import BlastClientError, ExitCode
 from blast_client.names import InvalidName, check_resource_name
 
 
@@ -56,7 +56,7 @@ class ConfigError(BlastClientError):
     """A configuration variable is missing or invalid; the message names it and the fix."""
 
     code = "config"
-    exit_code = 2
+    exit_code = ExitCode.INPUT
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,18 @@ in one line), ``hint`` (what to do, or None) and ``exit_code`` (what a CLI shoul
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of every command line of the project (``blast-jobs``, ``deployer``)."""
+
+    OK = 0
+    #: A failure: storage or Azure unreachable or refusing, a job failed, a wait timed out.
+    RUNTIME = 1
+    #: Bad usage or bad input (a flag, a file, a name, a setting).
+    INPUT = 2
 
 
 class BlastClientError(Exception):
@@ -21,7 +32,7 @@ class BlastClientError(Exception):
     """
 
     code = "error"
-    exit_code = 1
+    exit_code: ExitCode = ExitCode.RUNTIME
 
     def __init__(self, message: str, hint: str | None = None, data: Any = None) -> None:
         super().__init__(message)
@@ -35,7 +46,7 @@ class BlastClientError(Exception):
             "code": self.code,
             "message": self.message,
             "hint": self.hint,
-            "exit_code": self.exit_code,
+            "exit_code": int(self.exit_code),
         }
 
 
@@ -43,7 +54,7 @@ class InvalidRequest(BlastClientError):
     """The input cannot be used: a bad name, FASTA, option or file (exit code 2)."""
 
     code = "invalid_input"
-    exit_code = 2
+    exit_code = ExitCode.INPUT
 
 
 class JobNotFound(BlastClientError):

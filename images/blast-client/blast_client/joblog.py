@@ -3,7 +3,7 @@
 Layout (both kinds of entity live in the one table ``BLAST_JOB_TABLE``):
 
 * Job row: ``PartitionKey=<job id>``, ``RowKey="job"``. A point read finds a job by id.
-  Fields: status (queued, running, succeeded, failed, poisoned), program, db, name, run_id,
+  Fields: status (one of :data:`STATUSES`), program, db, name, run_id,
   submitted, started, finished, updated (UTC datetimes), worker, attempts, hits, error,
   results (JSON ``{"6": url, ...}``), results_expiry, and durations: download_s (database
   and query), blast_s (the search), upload_s (blast_formatter and uploads, which overlap).
@@ -27,8 +27,12 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-STATUSES = ("queued", "running", "succeeded", "failed", "poisoned")
-FINAL = frozenset({"succeeded", "failed", "poisoned"})
+STATUSES = ("queued", "running", "succeeded", "failed", "poisoned", "cancelled")
+"""Every status a job row can have. The client writes ``queued``, the worker the next four;
+``cancelled`` is written by ``deployer run cancel`` and by a run's janitor (deployment.ttl
+reached, or no worker left to run the job)."""
+FINAL = frozenset({"succeeded", "failed", "poisoned", "cancelled"})
+"""Statuses that never change again: a wait ends, and a worker drops a redelivered message."""
 JOB_ROW = "job"
 RUN_PREFIX = "run."
 

@@ -55,17 +55,49 @@ OUTPUT_FORMATS = frozenset({6, 7, 15})
 
 OPTION_NAMES = ("evalue", "max_target_seqs", "word_size", "task", "outfmt")
 
+FORMAT_EXTENSIONS: dict[int, str] = {11: "asn1", 6: "tsv", 7: "txt", 15: "json"}
+"""File extension of each output format: the archive (11) and the derived formats."""
 FORMAT_FILES: dict[int, str] = {
-    11: "results.asn1",
-    6: "results.6.tsv",
-    7: "results.7.txt",
-    15: "results.15.json",
+    fmt: "results.asn1" if fmt == 11 else f"results.{fmt}.{ext}"
+    for fmt, ext in FORMAT_EXTENSIONS.items()
 }
-"""Result file name for each output format; the blob is ``<job id>/<file>`` in the results
-container."""
+"""Result file name for each output format (``results.asn1``, ``results.6.tsv``,
+``results.7.txt``, ``results.15.json``); the blob is ``<job id>/<file>`` in the results
+container, and a run's merged file has the same name."""
 HIT_FASTA_FILE = "hits.fasta"
 """The whole subject of every hit, as FASTA (``blastdbcmd``), beside the format files when the
 database can be searched by id; the job row's ``hit_fasta`` column says whether it was stored."""
+QUERY_FILE = "query.fa"
+"""A query too large to travel inline is the blob ``<job id>/query.fa`` in the inputs
+container."""
+
+
+def result_blob(job_id: str, fmt: int) -> str:
+    """Blob name of one result file of a job in the results container: ``<job id>/<file>``.
+
+    Args:
+        job_id: The job id.
+        fmt: Output format (11, 6, 7 or 15).
+    """
+    return f"{job_id}/{FORMAT_FILES[fmt]}"
+
+
+def hit_fasta_blob(job_id: str) -> str:
+    """Blob name of a job's hit sequences in the results container.
+
+    Args:
+        job_id: The job id.
+    """
+    return f"{job_id}/{HIT_FASTA_FILE}"
+
+
+def query_blob(job_id: str) -> str:
+    """Blob name of a job's query in the inputs container, when not inline.
+
+    Args:
+        job_id: The job id.
+    """
+    return f"{job_id}/{QUERY_FILE}"
 
 
 class MessageError(ValueError):

@@ -38,7 +38,7 @@ from typing import Any
 import requests
 import urllib3
 
-from blast_client.errors import BlastClientError, InvalidRequest
+from blast_client.errors import BlastClientError, ExitCode, InvalidRequest
 
 SOURCES = {
     "ncbi": "https://ftp.ncbi.nlm.nih.gov/blast/db",
@@ -68,7 +68,7 @@ class UnknownDatabase(BlastClientError):
     """The source has no database of that name (exit code 2: the name is the bad input)."""
 
     code = "unknown_database"
-    exit_code = 2
+    exit_code = ExitCode.INPUT
 
 
 @dataclass(frozen=True)

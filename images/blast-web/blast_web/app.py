@@ -347,8 +347,8 @@ class Pages:
         if search.state in ("succeeded", "partial"):
             try:
                 report = await run_in_threadpool(self.service.report, search)
-            except (BlastClientError, ValueError) as exc:
-                error = str(exc)
+            except BlastClientError as exc:
+                error = exc.message
         if report is None:
             return self.render(request, "search.html", search=search, report=None, error=error)
         params = request.query_params
@@ -370,8 +370,8 @@ class Pages:
             return search
         try:
             report = await run_in_threadpool(self.service.report, search)
-        except (BlastClientError, ValueError) as exc:
-            return self.render(request, "error.html", status=404, message=str(exc))
+        except BlastClientError as exc:
+            return self.render(request, "error.html", status=404, message=exc.message)
         q, n = request.path_params["q"], request.path_params["hit"]
         query = report.queries[q - 1] if 1 <= q <= len(report.queries) else None
         hit = next((h for h in query.hits if h.num == n), None) if query else None

@@ -1,19 +1,21 @@
 """BLAST JSON (``-outfmt 15``) as typed rows for the results page (pure functions, no I/O).
 
 A search of many batches has one JSON document per batch; :func:`parse_reports` joins them
-in batch order, so query numbers run across the whole search.
+in batch order, so query numbers run across the whole search. A batch whose document cannot
+be read is left out and named in :attr:`Report.problems`, so the page shows the rest.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from blast_client.merge import BadPart, json_reports
+
 
 class ReportError(ValueError):
-    """The document is not BLAST JSON (``-outfmt 15``); the message says what is wrong."""
+    """A report in a BLAST JSON document is not as BLAST writes it; the message says what."""
 
 
 @dataclass(frozen=True)
@@ -133,13 +135,15 @@ class Report:
         program: e.g. ``blastn``.
         version: e.g. ``BLASTN 2.16.0+``.
         db: The database searched.
-        queries: Every query, in order.
+        queries: Every query of the batches that could be read, in order.
+        problems: The batches left out, each with why (shown on the page).
     """
 
     program: str
     version: str
     db: str
     queries: tuple[QueryResult, ...]
+    problems: tuple[BadPart, ...] = ()
 
     @property
     def hit_count(self) -> int:
@@ -207,27 +211,29 @@ def _hit(doc: dict[str, Any], query_len: int) -> Hit:
     )
 
 
-def parse_reports(documents: Sequence[bytes | str]) -> Report:
+def parse_reports(documents: Sequence[bytes | str], batches: Sequence[int] | None = None) -> Report:
     """Join the ``-outfmt 15`` documents of a search's batches into one :class:`Report`.
+
+    A document that is not BLAST JSON, or holds a report BLAST would not write, is left out
+    whole and named in ``problems``; the other batches are shown.
 
     Args:
         documents: One JSON document per batch, in batch order.
-
-    Raises:
-        ReportError: if a document is not BLAST JSON.
+        batches: The batch number of each document (default 1, 2, ...), for the problems.
     """
     program = version = db = ""
     queries: list[QueryResult] = []
-    for number, raw in enumerate(documents, start=1):
+    problems: list[BadPart] = []
+    numbers = batches if batches is not None else range(1, len(documents) + 1)
+    for number, raw in zip(numbers, documents, strict=True):
         try:
-            doc = json.loads(raw)
-            entries = doc["BlastOutput2"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ReportError(f"batch {number}: not BLAST JSON (-outfmt 15): {exc}") from None
-        if isinstance(entries, dict):  # a single query is sometimes not wrapped in a list
-            entries = [entries]
-        for entry in entries:
-            try:
+            entries = json_reports(raw)
+        except ValueError as exc:
+            problems.append(BadPart(number, f"{exc} (-outfmt 15)"))
+            continue
+        batch: list[QueryResult] = []
+        try:
+            for entry in entries:
                 report = entry["report"]
                 program = program or str(report.get("program", ""))
                 version = version or str(report.get("version", ""))
@@ -235,9 +241,9 @@ def parse_reports(documents: Sequence[bytes | str]) -> Report:
                 search = report["results"]["search"]
                 length = int(search.get("query_len", 0))
                 hits = tuple(_hit(h, length) for h in search.get("hits", ()))
-                queries.append(
+                batch.append(
                     QueryResult(
-                        index=len(queries) + 1,
+                        index=len(queries) + len(batch) + 1,
                         query_id=str(search.get("query_id", "")),
                         title=str(search.get("query_title", "")),
                         length=length,
@@ -245,9 +251,11 @@ def parse_reports(documents: Sequence[bytes | str]) -> Report:
                         message=str(search.get("message", "")),
                     )
                 )
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ReportError(f"batch {number}: unexpected BLAST JSON: {exc}") from None
-    return Report(program, version, db, tuple(queries))
+        except (KeyError, TypeError, ValueError) as exc:
+            problems.append(BadPart(number, f"unexpected BLAST JSON: {exc}"))
+            continue
+        queries.extend(batch)
+    return Report(program, version, db, tuple(queries), tuple(problems))
 
 
 SORT_KEYS: dict[str, tuple[str, bool]] = {

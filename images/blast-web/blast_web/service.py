@@ -2,14 +2,13 @@
 
 A *search* is what a user submits from the form: one run (``run_id``) of one or more batch jobs
 planned by the library (ElasticBLAST-style batching). Its state, progress and results are
-derived from its jobs here; the message protocol, validation and storage layout stay in the
-library.
+derived from its jobs here; the message protocol, validation, storage layout, job statuses
+and the merging of batches stay in the library.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import secrets
 import threading
 import time
@@ -20,6 +19,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from blast_client import BlastClientError, DatabaseInfo, JobNotFound, JobSpec, JobStatus, NoResult
+from blast_client.joblog import FINAL
+from blast_client.merge import merge
+from blast_client.messages import FORMAT_EXTENSIONS
 
 from blast_web.report import Report, parse_reports
 
@@ -42,11 +44,11 @@ __all__ = [
 OUTPUT_FORMATS = (6, 15)
 """Formats every search asks for: the TSV download and the JSON the page renders."""
 
-DOWNLOADS: dict[str, tuple[int, str, str]] = {
-    # kind -> (format, file suffix, media type)
-    "tsv": (6, "tsv", "text/tab-separated-values; charset=utf-8"),
-    "json": (15, "json", "application/json"),
-    "archive": (11, "asn", "application/octet-stream"),
+DOWNLOADS: dict[str, tuple[int, str]] = {
+    # kind -> (format, media type); the file extension is the format's
+    "tsv": (6, "text/tab-separated-values; charset=utf-8"),
+    "json": (15, "application/json"),
+    "archive": (11, "application/octet-stream"),
 }
 
 
@@ -91,16 +93,15 @@ def search_state(statuses: Sequence[str]) -> str:
     """One state for a search from its jobs' states.
 
     Args:
-        statuses: Each job's status (queued, running, succeeded, failed, poisoned, unknown).
+        statuses: Each job's status (``blast_client.joblog.STATUSES``, or unknown).
 
     Returns:
         ``queued`` (nothing started), ``running``, ``succeeded``, ``failed`` (nothing
         succeeded) or ``partial`` (finished, some batches failed).
     """
-    final = {"succeeded", "failed", "poisoned"}
     if not statuses:
         return "queued"
-    if any(s not in final for s in statuses):
+    if any(s not in FINAL for s in statuses):
         started = any(s != "queued" and s != "unknown" for s in statuses)
         return "running" if started else "queued"
     if all(s == "succeeded" for s in statuses):
@@ -318,30 +319,31 @@ class Service:
         # Jobs, not searches, are limited: a generous cap keeps the poll cheap.
         return group_searches(self.client.recent(limit=20 * limit, since=since))[:limit]
 
-    def _results(self, search: Search, fmt: int) -> list[bytes]:
-        return [
-            self.client.result(job.job_id, fmt) for job in search.jobs if job.status == "succeeded"
-        ]
+    def _results(self, search: Search, fmt: int) -> tuple[list[int], list[bytes]]:
+        """The batch numbers (from 1) of the succeeded batches, and their results."""
+        done = [(i, j) for i, j in enumerate(search.jobs, start=1) if j.status == "succeeded"]
+        return [i for i, _ in done], [self.client.result(j.job_id, fmt) for _, j in done]
 
     def report(self, search: Search) -> Report:
         """The parsed JSON results of the search's succeeded batches (cached once final).
+
+        A batch whose result cannot be read is left out and named in ``problems``.
 
         Args:
             search: The search.
 
         Raises:
             NoResult: if no batch succeeded yet.
-            ReportError: if a result is not BLAST JSON.
         """
         with self._lock:
             cached = self._reports.get(search.search_id)
             if cached is not None:
                 self._reports.move_to_end(search.search_id)
                 return cached
-        documents = self._results(search, 15)
+        batches, documents = self._results(search, 15)
         if not documents:
             raise NoResult(f"search {search.search_id} has no results yet")
-        report = parse_reports(documents)
+        report = parse_reports(documents, batches)
         if search.final:
             with self._lock:
                 self._reports[search.search_id] = report
@@ -351,6 +353,10 @@ class Service:
 
     def download(self, search: Search, kind: str) -> Download:
         """One download of a search's results.
+
+        The batches are merged as ``deployer run`` merges them (:mod:`blast_client.merge`); a
+        batch whose result cannot be merged is left out of the file, and the search's page
+        names it (the same check as :meth:`report`).
 
         Args:
             search: The search.
@@ -362,28 +368,19 @@ class Service:
             KeyError: on an unknown kind.
             NoResult: if no batch succeeded.
         """
-        fmt, suffix, media = DOWNLOADS[kind]
-        parts = self._results(search, fmt)
+        fmt, media = DOWNLOADS[kind]
+        batches, parts = self._results(search, fmt)
         if not parts:
             raise NoResult(f"search {search.search_id} has no results yet")
-        base = f"blast-{search.search_id}"
-        if kind == "tsv":
-            return Download(b"".join(parts), f"{base}.{suffix}", media)
-        if kind == "json":
-            if len(parts) == 1:
-                return Download(parts[0], f"{base}.{suffix}", media)
-            merged: list[Any] = []
-            for part in parts:
-                entries = json.loads(part)["BlastOutput2"]
-                merged.extend(entries if isinstance(entries, list) else [entries])
-            data = json.dumps({"BlastOutput2": merged}, indent=1).encode()
-            return Download(data, f"{base}.{suffix}", media)
+        base, ext = f"blast-{search.search_id}", FORMAT_EXTENSIONS[fmt]
+        if kind != "archive":
+            return Download(merge(fmt, parts).data, f"{base}.{ext}", media)
         if len(parts) == 1:
-            return Download(parts[0], f"{base}.{suffix}", media)
+            return Download(parts[0], f"{base}.{ext}", media)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for number, part in enumerate(parts, start=1):
-                archive.writestr(f"{base}-batch{number:03d}.{suffix}", part)
+            for number, part in zip(batches, parts, strict=True):
+                archive.writestr(f"{base}-batch{number:03d}.{ext}", part)
         return Download(buffer.getvalue(), f"{base}.zip", "application/zip")
 
     def hit_fasta(self, search: Search) -> Download:

@@ -9,7 +9,7 @@ from pathlib import Path
 from blast_client.demo import DemoSpec, generate, makeblastdb_argv, write_demo
 from blast_client.fasta import iter_records
 from blast_client.joblog import JobLog
-from blast_client.messages import FORMAT_FILES
+from blast_client.messages import result_blob
 from blast_worker.worker import SUCCESS_MARKER
 
 from testbed.blast_stack import BIG_DB, BIG_SEQS, Stack, WorkerContainer
@@ -30,11 +30,7 @@ def assert_succeeded_once(stack: Stack, ids: list[str]) -> None:
         index = list(table.query_entities("job_id eq @j", parameters={"j": job}))
         assert len(index) == 1, (job, index)
         names = {b.name for b in results.list_blobs(name_starts_with=f"{job}/")}
-        assert {
-            f"{job}/{FORMAT_FILES[6]}",
-            f"{job}/{FORMAT_FILES[11]}",
-            f"{job}/{SUCCESS_MARKER}",
-        } <= names
+        assert {result_blob(job, 6), result_blob(job, 11), f"{job}/{SUCCESS_MARKER}"} <= names
 
 
 def kill_mid_blast(worker: WorkerContainer, timeout: float = 60) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from blast_client.messages import FORMAT_FILES
+from blast_client.messages import result_blob
 
 from testbed.blast_stack import BIG_DB, Stack
 from testbed.soak import SoakConfig, run_soak
@@ -60,7 +60,7 @@ def test_chaos_soak_loses_nothing_and_recovers_in_time(stack: Stack, tmp_path: P
     for n, (job, query) in enumerate(result.queries.items()):
         if query not in expected:
             expected[query] = direct_blastn(stack, db, config.task, query, tmp_path / f"q{n}.fa")
-        got = results.download_blob(f"{job}/{FORMAT_FILES[6]}").readall()
+        got = results.download_blob(result_blob(job, 6)).readall()
         assert got == expected[query], f"{job} differs from direct blastn"
 
     # Every interrupted job recovered; how fast is a figure (printed above, and by

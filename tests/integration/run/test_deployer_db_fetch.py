@@ -165,7 +165,7 @@ def test_the_fetch_runs_in_a_group_fills_storage_is_billed_and_leaves_nothing(
     [size] = planned["data"]["databases"]
     assert (size["name"], size["source"]) == (DB, "storage manifest")
     assert size["bytes_to_cache"] == mirror.metadata["bytes-to-cache"]
-    assert size["detail"].startswith("container blastdb of account h9run")
+    assert size["detail"].startswith("container blastdb of account testrun")
 
     # Fetched again: current, nothing transferred, still billed and deleted (JSON envelope).
     again = stack.run_json("db", "fetch", str(path), DB, "--source", mirror.url())

@@ -3,12 +3,14 @@ results, alignments and downloads, over the real library's planning and a jobs s
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from collections.abc import Iterator
 
 import pytest
 from argon2 import PasswordHasher
-from blast_client import DatabaseInfo
+from blast_client import DatabaseInfo, JobSpec
 from blast_web.app import create_app
 from blast_web.service import Service
 from blast_web.settings import load_settings
@@ -227,30 +229,79 @@ def test_alignment_and_downloads(web: TestClient, fake: FakeClient) -> None:
     assert web.get(f"/searches/{search_id}/queries/1/hits/99").status_code == 404
 
 
-def test_a_multi_batch_search_is_one_search_with_progress(fake: FakeClient) -> None:
-    with make_client(fake) as web:
-        web.get(f"/?token={TOKEN}")
-        token = csrf(web.get("/").text)
-        # Three records of 150 letters; the planner's batch length splits them 3 ways.
-        original = fake.plan
-        fake.plan = lambda *a, **k: original(*a, **{**k, "batch_len": 150})  # type: ignore[method-assign]
-        query = DNA + DNA.replace("seq1", "seq2") + DNA.replace("seq1", "seq3")
-        assert (
-            web.post("/", data={"csrf_token": token, "query": query, "db": "demo"}).status_code
-            == 303
-        )
-        jobs = fake.submitted
-        assert len(jobs) == 3 and len({j.run_id for j in jobs}) == 1
-        fake.finish(jobs[0].job_id, {15: report_doc([("seq1", 150, 2)]), 6: b"1\n"})
-        listing = web.get("/searches.json").json()["searches"]
-        assert len(listing) == 1 and listing[0]["done"] == 1 and listing[0]["total"] == 3
-        assert listing[0]["state"] == "running" or listing[0]["state"] == "queued"
-        fake.finish(jobs[1].job_id, {15: report_doc([("seq2", 150, 1)]), 6: b"2\n"})
-        fake.finish(jobs[2].job_id, {15: report_doc([("seq3", 150, 0)]), 6: b"3\n"})
-        run = jobs[0].run_id
-        assert web.get(f"/searches/{run}/download/tsv").content == b"1\n2\n3\n"
-        page = web.get(f"/searches/{run}?q=3")
-        assert "Query 3" in page.text and "No hits for this query" in page.text
+def search_of_batches(web: TestClient, fake: FakeClient, batches: int) -> list[JobSpec]:
+    """Submit ``batches`` records of 150 letters (seq1, seq2, ...) with a batch length that
+    gives each its own batch: one search of that many jobs, which are returned."""
+    token = csrf(web.get("/").text)
+    original = fake.plan
+    fake.plan = lambda *a, **k: original(*a, **{**k, "batch_len": 150})  # type: ignore[method-assign]
+    query = "".join(DNA.replace("seq1", f"seq{i}") for i in range(1, batches + 1))
+    response = web.post("/", data={"csrf_token": token, "query": query, "db": "demo"})
+    assert response.status_code == 303
+    jobs = list(fake.submitted)
+    assert len(jobs) == batches and len({j.run_id for j in jobs}) == 1
+    return jobs
+
+
+def test_a_multi_batch_search_is_one_search_with_progress(
+    web: TestClient, fake: FakeClient
+) -> None:
+    jobs = search_of_batches(web, fake, 3)
+    fake.finish(jobs[0].job_id, {15: report_doc([("seq1", 150, 2)]), 6: b"1\n"})
+    listing = web.get("/searches.json").json()["searches"]
+    assert len(listing) == 1 and listing[0]["done"] == 1 and listing[0]["total"] == 3
+    assert listing[0]["state"] == "running" or listing[0]["state"] == "queued"
+    fake.finish(jobs[1].job_id, {15: report_doc([("seq2", 150, 1)]), 6: b"2\n"})
+    fake.finish(jobs[2].job_id, {15: report_doc([("seq3", 150, 0)]), 6: b"3\n"})
+    run = jobs[0].run_id
+    assert web.get(f"/searches/{run}/download/tsv").content == b"1\n2\n3\n"
+    page = web.get(f"/searches/{run}?q=3")
+    assert "Query 3" in page.text and "No hits for this query" in page.text
+
+
+def test_a_batch_that_is_not_blast_json_is_named_and_the_rest_shown(
+    web: TestClient, fake: FakeClient
+) -> None:
+    # The same merge as `deployer run`'s (blast_client.merge): a bad part is never dropped
+    # silently; here the page says which batch it is and shows the others.
+    first, second, third = search_of_batches(web, fake, 3)
+    fake.finish(first.job_id, {15: report_doc([("seq1", 150, 2)]), 6: b"1\n"})
+    fake.finish(second.job_id, {15: b"<html>gateway timeout</html>", 6: b"2\n"})
+    fake.finish(third.job_id, {15: report_doc([("seq3", 150, 1)]), 6: b"3\n"})
+    run = first.run_id
+    page = web.get(f"/searches/{run}")
+    assert page.status_code == 200 and "Query 1" in page.text
+    assert "The results of batch 2: outfmt 15 result is not BLAST JSON" in page.text
+    assert "(2, 3 hits)" in page.text  # the queries of batches 1 and 3
+    assert "seq3" in web.get(f"/searches/{run}?q=2").text
+    merged = web.get(f"/searches/{run}/download/json").json()["BlastOutput2"]
+    titles = [r["report"]["results"]["search"]["query_title"] for r in merged]
+    assert titles == ["seq1", "seq3"]
+    assert web.get(f"/searches/{run}/download/tsv").content == b"1\n2\n3\n"
+
+
+def test_archives_of_several_batches_are_zipped_by_batch_number(
+    web: TestClient, fake: FakeClient
+) -> None:
+    first, second, third = search_of_batches(web, fake, 3)
+    fake.finish(first.job_id, {11: b"A1"})
+    fake.finish(second.job_id, {}, status="failed")
+    fake.finish(third.job_id, {11: b"A3"})
+    zipped = web.get(f"/searches/{first.run_id}/download/archive")
+    base = f"blast-{first.run_id}"
+    assert zipped.headers["content-disposition"] == f'attachment; filename="{base}.zip"'
+    with zipfile.ZipFile(io.BytesIO(zipped.content)) as archive:
+        assert archive.namelist() == [f"{base}-batch001.asn1", f"{base}-batch003.asn1"]
+
+
+def test_cancelled_batches_end_a_search(web: TestClient, fake: FakeClient) -> None:
+    # `deployer run cancel` and a run's TTL write "cancelled": final, not succeeded.
+    first, second = search_of_batches(web, fake, 2)
+    fake.finish(first.job_id, {15: report_doc([("seq1", 150, 1)])})
+    fake.finish(second.job_id, {}, status="cancelled")
+    state = web.get(f"/searches/{first.run_id}/status.json").json()
+    assert state["state"] == "partial" and state["final"] and state["done"] == 2
+    assert state["errors"] == ["batch 2: cancelled"]
 
 
 def test_a_database_uploaded_a_moment_ago_is_offered_and_accepted(
@@ -265,23 +316,18 @@ def test_a_database_uploaded_a_moment_ago_is_offered_and_accepted(
     assert response.status_code == 303 and fake.submitted[-1].db == "fresher"
 
 
-def test_hit_sequences_of_batches_are_joined_with_each_subject_once(fake: FakeClient) -> None:
-    with make_client(fake) as web:
-        web.get(f"/?token={TOKEN}")
-        token = csrf(web.get("/").text)
-        original = fake.plan
-        fake.plan = lambda *a, **k: original(*a, **{**k, "batch_len": 150})  # type: ignore[method-assign]
-        query = DNA + DNA.replace("seq1", "seq2")
-        web.post("/", data={"csrf_token": token, "query": query, "db": "demo"})
-        first, second = fake.submitted
-        fake.finish(first.job_id, {15: report_doc([("seq1", 150, 1)])}, fasta=b">s1 a\nAC\nGT\n")
-        fake.finish(
-            second.job_id, {15: report_doc([("seq2", 150, 2)])}, fasta=b">s2 b\nTT\n>s1 a\nAC\nGT\n"
-        )
-        run = first.run_id
-        assert 'id="download-fasta"' in web.get(f"/searches/{run}").text
-        fasta = web.get(f"/searches/{run}/download/fasta")
-        assert fasta.status_code == 200 and fasta.content == b">s1 a\nAC\nGT\n>s2 b\nTT\n"
+def test_hit_sequences_of_batches_are_joined_with_each_subject_once(
+    web: TestClient, fake: FakeClient
+) -> None:
+    first, second = search_of_batches(web, fake, 2)
+    fake.finish(first.job_id, {15: report_doc([("seq1", 150, 1)])}, fasta=b">s1 a\nAC\nGT\n")
+    fake.finish(
+        second.job_id, {15: report_doc([("seq2", 150, 2)])}, fasta=b">s2 b\nTT\n>s1 a\nAC\nGT\n"
+    )
+    run = first.run_id
+    assert 'id="download-fasta"' in web.get(f"/searches/{run}").text
+    fasta = web.get(f"/searches/{run}/download/fasta")
+    assert fasta.status_code == 200 and fasta.content == b">s1 a\nAC\nGT\n>s2 b\nTT\n"
 
 
 def test_a_database_without_seqids_says_so_instead_of_a_fasta_link(

@@ -6,7 +6,6 @@ import json
 
 import pytest
 from blast_web.report import (
-    ReportError,
     format_evalue,
     paginate,
     parse_reports,
@@ -93,7 +92,23 @@ def test_a_subject_of_a_database_without_seqids_is_named_by_its_title() -> None:
     assert [hit.subject_id for hit in query.hits] == ["prot_045", "s2"]
 
 
-@pytest.mark.parametrize("raw", [b"", b"{}", b"not json", b'{"BlastOutput2": [{"report": {}}]}'])
-def test_not_blast_json_is_one_clear_error(raw: bytes) -> None:
-    with pytest.raises(ReportError, match="batch 1"):
-        parse_reports([raw])
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        (b"", "not BLAST JSON"),
+        (b"{}", "not BLAST JSON"),
+        (b"not json", "not BLAST JSON"),
+        (b'{"BlastOutput2": 7}', "BlastOutput2 is not a list"),
+        (b'{"BlastOutput2": [{"report": {}}]}', "unexpected BLAST JSON"),
+    ],
+)
+def test_a_batch_that_is_not_blast_json_is_named_and_the_others_shown(raw: bytes, why: str) -> None:
+    good = report_doc([("q1", 300, 2)])
+    report = parse_reports([good, raw, report_doc([("q3", 100, 1)])])
+    assert [q.title for q in report.queries] == ["q1", "q3"]
+    assert [q.index for q in report.queries] == [1, 2]
+    (problem,) = report.problems
+    assert problem.batch == 2 and why in str(problem) and str(problem).startswith("batch 2: ")
+    # The batch numbers are the search's when given (a failed batch 2 has no document).
+    report = parse_reports([good, raw], batches=[1, 3])
+    assert [p.batch for p in report.problems] == [3] and len(report.queries) == 1

@@ -1,1 +1,2 @@
-"""The ``blast-jobs`` command line: one module per command, one renderer for all output."""
+"""The ``blast-jobs`` command line: :mod:`.main` declares the commands (Typer), one module
+per group of commands does the work, :mod:`.render` prints every result."""

@@ -70,7 +70,7 @@ def _describe(doc: dict[str, Any]) -> str:
 
 
 def status(ctx: Context, job: str) -> Result:
-    """The job row for ``job``; exit 1 if the job failed or was poisoned.
+    """The job row for ``job``; exit 1 if the job ended without success.
 
     Args:
         ctx: CLI context.
@@ -78,7 +78,7 @@ def status(ctx: Context, job: str) -> Result:
     """
     st = ctx.client.status(job)
     error = None
-    if st.status in ("failed", "poisoned"):
+    if st.final and st.status != "succeeded":
         error = JobFailed(f"job {job} {st.status}: {st.error}")
     return Result(st.to_json(), _describe, error=error)
 
@@ -101,7 +101,7 @@ def wait(ctx: Context, jobs: list[str], timeout: float | None, interval: float) 
         interval: Seconds between polls.
 
     Returns:
-        Exit 0 if all succeeded, 1 if any failed, was poisoned or is unfinished at timeout.
+        Exit 0 if all succeeded, 1 if any ended otherwise or is unfinished at timeout.
     """
     bar = Progress(len(jobs), enabled=ctx.output != "json")
     try:

@@ -1,186 +1,259 @@
 """``blast-jobs``: submit BLAST jobs, follow them, fetch results, manage databases.
 
-A thin command line over :class:`blast_client.BlastClient`. Storage settings come from the
-same environment variables as the worker (see :mod:`blast_client.config`). ``--output
-text|json`` is accepted before and after the command; JSON output is one envelope
-(:mod:`blast_client.cli.render`).
+A thin command line (Typer, as ``deployer``) over :class:`blast_client.BlastClient`: this
+module declares the commands and their options; :mod:`.jobs`, :mod:`.submit` and :mod:`.db`
+do the work and return a :class:`~blast_client.cli.render.Result`. Storage settings come from
+the same environment variables as the worker (see :mod:`blast_client.config`). ``--output
+text|json`` is accepted before and after the command (:mod:`blast_client.cli.output`).
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from blast_client.cli import db, jobs, submit
-from blast_client.cli.context import Context
-from blast_client.cli.render import Result, emit, emit_error
+from blast_client.cli.output import OutputOpt, remember_output
+from blast_client.cli.render import run
 from blast_client.demo import DemoSpec
-from blast_client.errors import BlastClientError, InvalidRequest
-from blast_client.messages import PROGRAMS
+from blast_client.messages import FORMAT_FILES, OUTPUT_FORMATS, PROGRAMS
+
+app = typer.Typer(
+    name="blast-jobs",
+    help="Submit and follow BLAST jobs run by blast-worker.",
+    epilog="Exit codes: 0 success, 1 failure (job failed, storage unreachable), "
+    "2 bad usage or input.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Manage databases.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 
-def _outfmt(text: str) -> list[int]:
+@app.callback()
+def _app(output: OutputOpt = None) -> None:
+    """Submit and follow BLAST jobs run by blast-worker."""
+    remember_output(output)  # for each command whose own --output is not given
+
+
+@db_app.callback()
+def _db(output: OutputOpt = None) -> None:
+    """Manage databases."""
+    remember_output(output, nested=True)
+
+
+def _formats(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
     try:
         return [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give formats like 6 or 6,15") from None
+        raise typer.BadParameter(f"{text!r}: give formats like 6 or 6,15") from None
 
 
-def _output_flag(parser: argparse.ArgumentParser, default: str | None) -> None:
-    # Subcommands default to SUPPRESS so that a flag given before the command survives.
-    parser.add_argument(
-        "--output",
-        choices=("text", "json"),
-        default=argparse.SUPPRESS if default is None else default,
-        help="output format (default: text)",
+def _program(value: str) -> str:
+    if value not in PROGRAMS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(PROGRAMS)}")
+    return value
+
+
+def _result_format(value: int) -> int:
+    if value not in FORMAT_FILES:
+        raise typer.BadParameter(f"{value} is not one of {', '.join(map(str, FORMAT_FILES))}")
+    return value
+
+
+@app.command("init")
+def init(
+    demo_db: Annotated[
+        str | None,
+        typer.Option("--demo-db", metavar="NAME", help="Also build and upload the demo database."),
+    ] = None,
+    demo_seqs: Annotated[int, typer.Option(help="Demo subjects.")] = DemoSpec.seqs,
+    demo_seq_len: Annotated[int, typer.Option(help="Subject length.")] = DemoSpec.seq_len,
+    seed: Annotated[int, typer.Option(help="Demo PRNG seed.")] = DemoSpec.seed,
+    force: Annotated[bool, typer.Option(help="Rebuild the demo database if present.")] = False,
+    output: OutputOpt = None,
+) -> None:
+    """Create queues, table, containers (and the demo database)."""
+    spec = DemoSpec(seqs=demo_seqs, seq_len=demo_seq_len, seed=seed)
+    run("init", output, lambda ctx: db.init(ctx, demo_db, spec, force))
+
+
+@app.command("submit")
+def submit_jobs(
+    db_name: Annotated[str, typer.Option("--db", help="Database name.")],
+    files: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="FASTA", help="Query files; none or - for stdin.", show_default=False
+        ),
+    ] = None,
+    program: Annotated[
+        str, typer.Option(callback=_program, help=f"One of {', '.join(PROGRAMS)}.")
+    ] = "blastn",
+    evalue: Annotated[float | None, typer.Option(help="BLAST -evalue.")] = None,
+    max_target_seqs: Annotated[int | None, typer.Option(help="BLAST -max_target_seqs.")] = None,
+    word_size: Annotated[int | None, typer.Option(help="BLAST -word_size.")] = None,
+    task: Annotated[str | None, typer.Option(help="BLAST -task.")] = None,
+    outfmt: Annotated[
+        str | None,
+        typer.Option(
+            help="Derived formats: "
+            + ", ".join(map(str, sorted(OUTPUT_FORMATS)))
+            + " (e.g. 6,15; the archive, 11, is always stored)."
+        ),
+    ] = None,
+    batch_len: Annotated[
+        int | None,
+        typer.Option(help="Residues per job (default after ElasticBLAST: 5000000 for blastn)."),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Label recorded with the jobs.")] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option(help="Run the jobs belong to (`blast-jobs run-jobs` lists them)."),
+    ] = None,
+    output: OutputOpt = None,
+) -> None:
+    """Queue FASTA queries (prints job ids)."""
+    options: dict[str, object] = {
+        k: v
+        for k, v in {
+            "evalue": evalue,
+            "max_target_seqs": max_target_seqs,
+            "word_size": word_size,
+            "task": task,
+            "outfmt": _formats(outfmt),
+        }.items()
+        if v is not None
+    }
+    run(
+        "submit",
+        output,
+        lambda ctx: submit.submit(
+            ctx, files or [], program, db_name, options, batch_len, name, run_id
+        ),
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exits 2 on usage errors)."""
-    common = argparse.ArgumentParser(add_help=False)
-    _output_flag(common, None)
-    parser = argparse.ArgumentParser(
-        prog="blast-jobs",
-        description="Submit and follow BLAST jobs run by blast-worker.",
-        epilog="Exit codes: 0 success, 1 failure (job failed, storage unreachable), "
-        "2 bad usage or input.",
-    )
-    _output_flag(parser, "text")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("init", parents=[common], help="create queues, table, containers")
-    p.add_argument("--demo-db", metavar="NAME", help="also build and upload the demo database")
-    p.add_argument("--demo-seqs", type=int, default=DemoSpec.seqs, help="demo subjects")
-    p.add_argument("--demo-seq-len", type=int, default=DemoSpec.seq_len, help="subject length")
-    p.add_argument("--seed", type=int, default=DemoSpec.seed, help="demo PRNG seed")
-    p.add_argument("--force", action="store_true", help="rebuild the demo database if present")
-
-    p = sub.add_parser("submit", parents=[common], help="queue FASTA queries (prints job ids)")
-    p.add_argument("files", nargs="*", metavar="FASTA", help="query files; none or - for stdin")
-    p.add_argument("--db", required=True, help="database name")
-    p.add_argument("--program", choices=PROGRAMS, default="blastn")
-    p.add_argument("--evalue", type=float)
-    p.add_argument("--max-target-seqs", type=int)
-    p.add_argument("--word-size", type=int)
-    p.add_argument("--task")
-    p.add_argument("--outfmt", type=_outfmt, help="derived formats: 6, 7, 15 (e.g. 6,15)")
-    p.add_argument(
-        "--batch-len",
-        type=int,
-        help="residues per job (default after ElasticBLAST: 5000000 for blastn)",
-    )
-    p.add_argument("--name", help="label recorded with the jobs")
-    p.add_argument("--run-id", help="run the jobs belong to (`blast-jobs run-jobs` lists them)")
-
-    p = sub.add_parser("status", parents=[common], help="show one job")
-    p.add_argument("job")
-
-    p = sub.add_parser("wait", parents=[common], help="wait for jobs to finish")
-    p.add_argument("jobs", nargs="+", metavar="JOB")
-    p.add_argument("--timeout", type=float, help="give up after this many seconds")
-    p.add_argument("--interval", type=float, default=2.0, help="seconds between polls")
-
-    p = sub.add_parser("results", parents=[common], help="print or download results")
-    p.add_argument("job")
-    p.add_argument("--format", type=int, choices=(6, 7, 11, 15), default=6)
-    p.add_argument("--download", type=Path, metavar="PATH", help="save to a file or directory")
-
-    p = sub.add_parser("recent", parents=[common], help="jobs submitted recently")
-    p.add_argument("--since", default="1h", help="window such as 15m, 2h, 1d (default 1h)")
-    p.add_argument("--limit", type=int, help="at most this many (the newest)")
-
-    p = sub.add_parser("run-jobs", parents=[common], help="the jobs of one run")
-    p.add_argument("run_id", metavar="RUN_ID")
-
-    p = sub.add_parser("db", parents=[common], help="manage databases")
-    dbsub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    up = dbsub.add_parser("upload", parents=[common], help="upload makeblastdb output")
-    up.add_argument("name")
-    up.add_argument("files", nargs="+", metavar="FILE")
-    fetch = dbsub.add_parser(
-        "fetch",
-        parents=[common],
-        help="stream an NCBI database into storage (verified, resumable)",
-        description="Stream NCBI's preformatted database NAME from the source into the "
-        "database container, volume by volume through gunzip and tar, without local disk. "
-        "Each tarball's MD5 is checked; the database appears only when all have passed. "
-        "An interrupted fetch resumes; a current database is left alone.",
-    )
-    fetch.add_argument("name", metavar="NAME", help="NCBI's name, e.g. swissprot")
-    fetch.add_argument(
-        "--source",
-        metavar="URL",
-        help="ncbi (default), gcp, aws, or the URL of a mirror with NCBI's layout",
-    )
-    fetch.add_argument(
-        "--date", metavar="YYYY-MM-DD", help="the snapshot of that day (gcp and aws keep them)"
-    )
-    fetch.add_argument("--as", dest="as_name", metavar="NAME", help="store it under this name")
-    dbsub.add_parser("list", parents=[common], help="databases with title, molecule, size")
-    return parser
+@app.command("status")
+def status(
+    job: Annotated[str, typer.Argument(metavar="JOB", help="Job id.")],
+    output: OutputOpt = None,
+) -> None:
+    """Show one job (exit 1 if it did not succeed)."""
+    run("status", output, lambda ctx: jobs.status(ctx, job))
 
 
-def dispatch(ctx: Context, args: argparse.Namespace) -> Result:
-    """Run the chosen command.
+@app.command("wait")
+def wait(
+    job_ids: Annotated[list[str], typer.Argument(metavar="JOB", help="Job ids.")],
+    timeout: Annotated[float | None, typer.Option(help="Give up after this many seconds.")] = None,
+    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 2.0,
+    output: OutputOpt = None,
+) -> None:
+    """Wait for jobs to finish."""
+    run("wait", output, lambda ctx: jobs.wait(ctx, job_ids, timeout, interval))
 
-    Args:
-        ctx: CLI context.
-        args: Parsed arguments.
+
+@app.command("results")
+def results(
+    job: Annotated[str, typer.Argument(metavar="JOB", help="Job id.")],
+    fmt: Annotated[
+        int,
+        typer.Option(
+            "--format",
+            callback=_result_format,
+            help=f"One of {', '.join(map(str, sorted(FORMAT_FILES)))}.",
+        ),
+    ] = 6,
+    download: Annotated[
+        Path | None,
+        typer.Option(metavar="PATH", help="Save to a file or directory."),
+    ] = None,
+    output: OutputOpt = None,
+) -> None:
+    """Print or download results."""
+    run("results", output, lambda ctx: jobs.results(ctx, job, fmt, download))
+
+
+@app.command("recent")
+def recent(
+    since: Annotated[str, typer.Option(help="Window such as 15m, 2h, 1d.")] = "1h",
+    limit: Annotated[int | None, typer.Option(help="At most this many (the newest).")] = None,
+    output: OutputOpt = None,
+) -> None:
+    """Jobs submitted recently."""
+    run("recent", output, lambda ctx: jobs.recent(ctx, since, limit))
+
+
+@app.command("run-jobs")
+def run_jobs(
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="Run id.")],
+    output: OutputOpt = None,
+) -> None:
+    """The jobs of one run."""
+    run("run-jobs", output, lambda ctx: jobs.run(ctx, run_id))
+
+
+@db_app.command("upload")
+def db_upload(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Database name.")],
+    files: Annotated[list[str], typer.Argument(metavar="FILE", help="makeblastdb output files.")],
+    output: OutputOpt = None,
+) -> None:
+    """Upload makeblastdb output."""
+    run("db upload", output, lambda ctx: db.db_upload(ctx, name, files))
+
+
+@db_app.command("fetch")
+def db_fetch(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="NCBI's name, e.g. swissprot.")],
+    source: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URL",
+            help="ncbi (default), gcp, aws, or the URL of a mirror with NCBI's layout.",
+        ),
+    ] = None,
+    date: Annotated[
+        str | None,
+        typer.Option(
+            metavar="YYYY-MM-DD", help="The snapshot of that day (gcp and aws keep them)."
+        ),
+    ] = None,
+    as_name: Annotated[
+        str | None, typer.Option("--as", metavar="NAME", help="Store it under this name.")
+    ] = None,
+    output: OutputOpt = None,
+) -> None:
+    """Stream an NCBI database into storage (verified, resumable).
+
+    Streams NCBI's preformatted database NAME from the source into the database container,
+    volume by volume through gunzip and tar, without local disk. Each tarball's MD5 is
+    checked; the database appears only when all have passed. An interrupted fetch resumes;
+    a current database is left alone.
     """
-    if args.command == "init":
-        spec = DemoSpec(seqs=args.demo_seqs, seq_len=args.demo_seq_len, seed=args.seed)
-        return db.init(ctx, args.demo_db, spec, args.force)
-    if args.command == "submit":
-        options: dict[str, object] = {
-            k: v
-            for k, v in {
-                "evalue": args.evalue,
-                "max_target_seqs": args.max_target_seqs,
-                "word_size": args.word_size,
-                "task": args.task,
-                "outfmt": args.outfmt,
-            }.items()
-            if v is not None
-        }
-        return submit.submit(
-            ctx, args.files, args.program, args.db, options, args.batch_len, args.name, args.run_id
-        )
-    if args.command == "status":
-        return jobs.status(ctx, args.job)
-    if args.command == "wait":
-        return jobs.wait(ctx, args.jobs, args.timeout, args.interval)
-    if args.command == "results":
-        return jobs.results(ctx, args.job, args.format, args.download)
-    if args.command == "recent":
-        return jobs.recent(ctx, args.since, args.limit)
-    if args.command == "run-jobs":
-        return jobs.run(ctx, args.run_id)
-    if args.command == "db" and args.db_command == "list":
-        return db.db_list(ctx)
-    if args.command == "db" and args.db_command == "fetch":
-        return db.db_fetch(ctx, args.name, args.source, args.date, args.as_name)
-    if args.command == "db":
-        return db.db_upload(ctx, args.name, args.files)
-    raise InvalidRequest(f"unknown command {args.command}")
+    run("db fetch", output, lambda ctx: db.db_fetch(ctx, name, source, date, as_name))
+
+
+@db_app.command("list")
+def db_list(output: OutputOpt = None) -> None:
+    """Databases with title, molecule, size."""
+    run("db list", output, db.db_list)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of ``blast-jobs``.
+    """Entry point of ``blast-jobs``; exits with the command's code (2 on bad usage).
 
     Args:
         argv: Arguments (default: ``sys.argv[1:]``).
     """
-    args = build_parser().parse_args(argv)
-    ctx = Context(output=args.output)
-    command = args.command if args.command != "db" else f"db {args.db_command}"
-    try:
-        code = emit(command, dispatch(ctx, args), ctx.output)
-    except BlastClientError as exc:
-        code = emit_error(command, exc, ctx.output)
-    sys.exit(code)
+    app(args=None if argv is None else list(argv), prog_name="blast-jobs")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,5 @@
-"""Output for every command: human text, or one JSON envelope with ``--output json``.
-
-The envelope (shared with ``deployer``)::
-
-    {"command": "<name>", "ok": true, "data": <payload>}
-    {"command": "<name>", "ok": false, "data": <payload or null>,
-     "error": {"code": str, "message": str, "hint": str | null, "exit_code": int}}
+"""Output of every ``blast-jobs`` command: human text, or the JSON envelope of
+:mod:`blast_client.cli.output` with ``--output json``.
 
 Exit codes: 0 success; 1 failure (storage unreachable, job failed or missing, wait timed
 out); 2 bad usage, input or configuration. Errors for people are one line on stderr.
@@ -16,13 +11,13 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
-from blast_client.errors import BlastClientError
+import typer
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
+from blast_client.cli.context import Context
+from blast_client.cli.output import Output, envelope_text, output_format
+from blast_client.errors import BlastClientError, ExitCode
 
 
 @dataclass
@@ -32,7 +27,8 @@ class Result:
     Attributes:
         data: JSON-able payload.
         text: Renders the payload for humans; defaults to pretty JSON.
-        error: Set when the command did not fully succeed (its exit code is the error's).
+        error: Set when the command did not fully succeed (its exit code is the error's);
+            ``data`` is then the partial result.
         raw: Bytes to write to stdout verbatim in text mode (e.g. result files).
     """
 
@@ -44,21 +40,7 @@ class Result:
     @property
     def code(self) -> int:
         """The exit code."""
-        return self.error.exit_code if self.error is not None else EXIT_OK
-
-
-def envelope(command: str, data: Any, error: BlastClientError | None) -> dict[str, Any]:
-    """The JSON envelope.
-
-    Args:
-        command: Command name.
-        data: Payload.
-        error: The error, or None on success.
-    """
-    doc: dict[str, Any] = {"command": command, "ok": error is None, "data": data}
-    if error is not None:
-        doc["error"] = error.to_json()
-    return doc
+        return int(self.error.exit_code if self.error is not None else ExitCode.OK)
 
 
 def error_line(error: BlastClientError) -> str:
@@ -80,11 +62,9 @@ def emit(command: str, result: Result, output: str, out: TextIO | None = None) -
         out: Stream; defaults to stdout.
     """
     out = out or sys.stdout
-    if output == "json":
-        doc = envelope(command, result.data, result.error)
-        out.write(json.dumps(doc, indent=2, default=str) + "\n")
-        return result.code
-    if result.raw is not None:
+    if output == Output.json:
+        out.write(envelope_text(command, result.data, result.error) + "\n")
+    elif result.raw is not None:
         out.flush()
         sys.stdout.buffer.write(result.raw)
         sys.stdout.buffer.flush()
@@ -97,17 +77,31 @@ def emit(command: str, result: Result, output: str, out: TextIO | None = None) -
     return result.code
 
 
-def emit_error(command: str, exc: BlastClientError, output: str) -> int:
-    """Print a failed command (JSON envelope on stdout, or one line on stderr).
+def emit_error(command: str, exc: BlastClientError, output: str, out: TextIO | None = None) -> int:
+    """Print a failed command (the envelope on stdout with ``--output json``; one line on
+    stderr in both formats) and return its exit code.
 
     Args:
         command: Command name.
-        exc: The error.
+        exc: The error; its ``data``, if any, is the partial result.
         output: "text" or "json".
+        out: Stream; defaults to stdout.
     """
-    if output == "json":
-        doc = envelope(command, exc.data, exc)
-        sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
-    else:
-        sys.stderr.write(error_line(exc))
-    return exc.exit_code
+    return emit(command, Result(exc.data, lambda _: "", error=exc), output, out)
+
+
+def run(command: str, output: Output | None, action: Callable[[Context], Result]) -> NoReturn:
+    """Run one command: resolve ``--output``, print its result or error, exit with its code.
+
+    Args:
+        command: Command name, recorded in the JSON envelope.
+        output: The command's own ``--output`` (None: the one before the command, or text).
+        action: Does the work with a fresh :class:`Context`.
+    """
+    fmt = output_format(output)
+    ctx = Context(output=fmt)
+    try:
+        code = emit(command, action(ctx), fmt)
+    except BlastClientError as exc:
+        code = emit_error(command, exc, fmt)
+    raise typer.Exit(code)
