@@ -20,12 +20,24 @@ from deployer.dbsizes import resolve_sizes
 from deployer.defaults import Env
 from deployer.deployment_secrets import Secret
 from deployer.errors import (
+    AzureError,
     DeployerError,
     InputError,
     MissingAzureScopeError,
 )
 from deployer.imagebuild import manifest
-from deployer.plan import Action, Change, GroupSpec, Plan, build, group_names, mpi_notes, mpi_worlds
+from deployer.plan import (
+    LABEL_SUFFIX_UNKNOWN,
+    Action,
+    Change,
+    GroupSpec,
+    Plan,
+    build,
+    group_names,
+    mpi_notes,
+    mpi_worlds,
+    signed_in_links,
+)
 from deployer.plan.databases import DatabaseSize, require_known
 from deployer.plan.janitor import deployment_janitor, ending_notes
 from deployer.scope import BackendFactory, aci_backend, janitor_arm_access, scope_settings
@@ -317,6 +329,12 @@ def plan(
         observed = cluster.observe(prep.settings.deployment)
         desired = prep.plan(_head_ip(prep.settings, observed))
         changes = cluster.changes(desired, observed)
+    if any(LABEL_SUFFIX_UNKNOWN in url for _, url in desired.endpoints):
+        notes.append(
+            f"DNS labels end in a hash of the subscription and resource group "
+            f"({LABEL_SUFFIX_UNKNOWN} above), so no two deployments share one; set both to see "
+            "it, or give the workload's dns_label"
+        )
     prices = pricing.load(prep.settings.location, prices_file, workload.deployment.prices)
     return plan_result(
         desired, changes, prices, [*notes, *ending_notes(workload, prep.settings)], prep.databases
@@ -419,6 +437,79 @@ def up(
         secrets_file=str(deployment_secrets.path_for(prep.settings.deployment)),
         counts=counts,
     )
+
+
+def access_links(deployment: str, endpoints: dict[str, str]) -> dict[str, str]:
+    """The front doors of a deployment this machine brought up, with their access token.
+
+    Args:
+        deployment (str): The deployment's name (its secrets file holds the token).
+        endpoints (dict[str, str]): Endpoint name -> URL, as ``up`` or ``plan`` report them.
+    """
+    token = deployment_secrets.load_or_generate(deployment, persist=False).notebook_token
+    return signed_in_links(endpoints, token)
+
+
+# --- url ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UrlResult:
+    """What ``deployer url`` prints: each front door's URL with the access token."""
+
+    deployment: str
+    urls: dict[str, str]
+
+
+def urls(
+    file: Path,
+    overrides: Overrides = NO_OVERRIDES,
+    *,
+    backend_factory: BackendFactory = aci_backend,
+) -> UrlResult:
+    """The notebook's and the BLAST page's URLs, signed in, of a deployment that is up.
+
+    The token comes from this machine's secrets file of the deployment (written by ``up``);
+    the addresses are those ``up`` gave the groups (their DNS labels, or in subnet mode the
+    head's private IP, read from Azure).
+
+    Args:
+        file (Path): The workload file.
+        overrides (Overrides): Command-line settings. Default: none.
+        backend_factory (BackendFactory): Builds the backend. Default: ACI.
+
+    Raises:
+        InputError: The workload has no front door, or this machine has no token for it.
+        AzureError: The deployment has no group in Azure (it is not up).
+    """
+    workload = load(file)
+    name = workload.deployment.name
+    ipp, blast = workload.workloads.ipyparallel, workload.workloads.blast
+    if not ((ipp and ipp.notebook) or (blast and blast.web_page)):
+        raise InputError(
+            f"{file} has no notebook and no BLAST web page to open",
+            hint="set workloads.ipyparallel.notebook: true or workloads.blast.web: true",
+            code="NoFrontDoor",
+        )
+    secrets_file = deployment_secrets.path_for(name)
+    if not secrets_file.exists():
+        raise InputError(
+            f"no access token of deployment {name} on this machine ({secrets_file})",
+            hint="run `deployer url` where `deployer up` ran, or copy that file here",
+            code="NoSecrets",
+        )
+    prep = _prepare(file, workload, overrides, need_azure=True, persist=False, read_storage=False)
+    observed = _cluster(backend_factory(prep.settings), None).observe(name)
+    if not observed:
+        raise AzureError(
+            f"deployment {name} is not up: no container group of it in resource group "
+            f"{prep.settings.resource_group}",
+            hint=f"`deployer up {file}` brings it up",
+            code="NotDeployed",
+        )
+    desired = prep.plan(_head_ip(prep.settings, observed))
+    links = signed_in_links(dict(desired.endpoints), prep.secrets.notebook_token)
+    return UrlResult(name, links)
 
 
 # --- status ------------------------------------------------------------------------
@@ -684,10 +775,13 @@ __all__ = [
     "ScaleResult",
     "StatusResult",
     "UpResult",
+    "UrlResult",
+    "access_links",
     "down",
     "logs",
     "plan",
     "scale",
     "status",
     "up",
+    "urls",
 ]

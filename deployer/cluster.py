@@ -216,6 +216,16 @@ def raise_for_failures(outcomes: Sequence[Outcome], verb: str) -> None:
     failed = [o for o in outcomes if o.error is not None]
     if not failed:
         return
+    errors = [o.error for o in failed if o.error is not None]
+    first = errors[0]
+    if first.hint and all((e.code, e.hint) == (first.code, first.hint) for e in errors):
+        # One cause for every group (no provider, no quota...): one line and its fix, with
+        # that cause's exit code.
+        raise type(first)(
+            f"{len(failed)} of {len(outcomes)} group(s) failed to {verb}: {first.message}",
+            hint=first.hint,
+            code=first.code,
+        )
     lines = [f"{o.name}: {o.error}" for o in failed]
     codes = sorted({o.error.code for o in failed if o.error and o.error.code})
     raise AzureError(

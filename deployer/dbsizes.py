@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from blast_client import BlastClientError
 
+from deployer import hints
 from deployer.errors import MissingSettingError
 from deployer.plan.databases import (
     OFFLINE,
@@ -59,7 +60,7 @@ def read_stored_sizes(settings: Settings, names: Sequence[str]) -> StoredSizes:
             if info is not None:
                 sizes[name] = info.bytes_to_cache
     except BlastClientError as exc:
-        return StoredSizes(where=where, error=exc.message)
+        return StoredSizes(where=where, error=exc.message, hint=hints.from_blast(exc).hint)
     return StoredSizes(sizes, where)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from deployer import defaults
+from deployer import defaults, hints
 from deployer.defaults import Env
 from deployer.deployment_secrets import Secret
 from deployer.errors import MissingAzureScopeError, MissingSettingError
@@ -170,29 +170,18 @@ def resolve_settings(workload: Workload, overrides: Overrides, *, need_azure: bo
     if auth == "identity" and not d.managed_identity and os.environ.get(Env.REGISTRY_PASSWORD):
         auth = "admin"  # no identity to pull with: fall back to the registry's admin user
     if auth == "admin" and need_azure:
-        username = defaults.resolve(
-            "registry admin user",
-            None,
-            None,
-            Env.REGISTRY_USERNAME,
-            discover=f"az acr credential show -n {registry.split('.')[0]}",
-        )
-        password = Secret(
-            defaults.resolve(
-                "registry admin password",
-                None,
-                None,
-                Env.REGISTRY_PASSWORD,
-                discover=f"az acr credential show -n {registry.split('.')[0]}",
-            )
-        )
+        username = os.environ.get(Env.REGISTRY_USERNAME)
+        raw_password = os.environ.get(Env.REGISTRY_PASSWORD)
+        if not (username and raw_password):
+            raise hints.missing_registry_admin(registry)
+        password = Secret(raw_password)
     elif auth == "identity" and not d.managed_identity:
         raise MissingSettingError(
             "deployment.managed_identity is not set, and it pulls the images (registry_auth: "
             "identity)",
             hint="set deployment.managed_identity to a user-assigned identity with AcrPull "
-            "(`az identity list --query [].id -o tsv`), or set registry_auth: admin and export "
-            f"{Env.REGISTRY_USERNAME} and {Env.REGISTRY_PASSWORD}",
+            "(`az identity list --query [].id -o tsv`; `deployer init` creates one), or set "
+            f"registry_auth: admin and export {Env.REGISTRY_USERNAME} and {Env.REGISTRY_PASSWORD}",
         )
     conn = os.environ.get(Env.STORAGE_CONNECTION_STRING)
     return Settings(

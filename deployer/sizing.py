@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from deployer import defaults
+from deployer import defaults, hints
 from deployer.errors import QuotaError, SizingError
 
 
@@ -360,8 +360,7 @@ def check_quota(needed_cpu: int, limit_cores: int, used_cores: int, location: st
     if needed > free:
         raise QuotaError(
             f"the plan needs {needed} cores in {location} but only {free} of {limit_cores} are "
-            f"free ({used_cores} in use); nothing was created",
-            hint="use fewer or smaller engines/workers, delete other container groups, or request "
-            f"more quota (`az container list-usage -l {location} -o table` shows it)",
+            f"free ({used_cores} in use, ACI quota StandardCores); nothing was created",
+            hint=hints.quota_hint("StandardCores", location),
             code="QuotaExceeded",
         )

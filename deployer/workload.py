@@ -9,6 +9,7 @@ reported as ``FILE:LINE: field.path: message`` with the allowed values, through
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -186,8 +187,9 @@ class IPyParallel(_Model):
     dns_label: str | None = Field(
         None,
         pattern=r"^[a-z][a-z0-9-]{1,61}[a-z0-9]$",
-        description="DNS label of the head: <label>.<location>.azurecontainer.io. "
-        "Default: <deployment>-head. Ignored with a subnet.",
+        description="DNS label of the head: <label>.<location>.azurecontainer.io, unique in "
+        "the region across all of Azure. Default: <deployment>-head-<6 hex digits of a hash of "
+        "subscription, resource group and deployment>. Ignored with a subnet.",
     )
 
     idle_shutdown: str | None = Field(
@@ -276,8 +278,9 @@ class BlastWeb(_Model):
     dns_label: str | None = Field(
         None,
         pattern=r"^[a-z][a-z0-9-]{1,61}[a-z0-9]$",
-        description="DNS label of the page: <label>.<location>.azurecontainer.io. "
-        "Default: <deployment>-blast. Ignored with a subnet.",
+        description="DNS label of the page: <label>.<location>.azurecontainer.io, unique in "
+        "the region across all of Azure. Default: <deployment>-blast-<6 hex digits of a hash "
+        "of subscription, resource group and deployment>. Ignored with a subnet.",
     )
 
 
@@ -415,6 +418,26 @@ def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
             _lines(item, sub, out)
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML with YAML 1.2's booleans: only ``true`` and ``false``.
+
+    Under YAML 1.1 (PyYAML's default) ``on``, ``off``, ``yes`` and ``no`` are booleans too, so
+    ``tls: {mode: off}`` would arrive as False where the schema wants the word ``off``. Here
+    they stay words: a string field gets the word, and a boolean field still accepts it
+    (pydantic reads ``yes``/``no``/``on``/``off`` as booleans).
+    """
+
+
+_BOOL = "tag:yaml.org,2002:bool"
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
 def _describe(err: dict[str, Any]) -> str:
     """Turn one pydantic error into a short sentence with the allowed values."""
     kind, ctx, got = err["type"], err.get("ctx") or {}, err.get("input")
@@ -437,6 +460,9 @@ def _describe(err: dict[str, Any]) -> str:
         return f"must match {ctx.get('pattern')} (got {got!r})"
     if kind == "value_error":
         return str(ctx.get("error", err["msg"]))
+    if kind == "string_type" and isinstance(got, bool | int | float):
+        # YAML typed the value (1.10 is the number 1.1): only quotes keep the text.
+        return f"must be text: put the value in quotes (YAML read it as {got!r})"
     return f"{err['msg'][0].lower()}{err['msg'][1:]} (got {got!r})"
 
 
@@ -501,8 +527,8 @@ def parse(text: str, source: str = "<workload>", base_dir: Path | None = None) -
         WorkloadFileError: Listing every problem as ``FILE:LINE: field: message``.
     """
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""

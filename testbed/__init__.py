@@ -3,6 +3,7 @@ wrap these). One module per test bed:
 
 engine: Docker, Compose, ports, image names, polling waits, running images.
 fake_arm: the deployer against the fake ARM server (specs, environment, a cluster workload).
+first_hour: a machine with no Azure sign-in, and what a failing command must print.
 elastic: autoscaled workloads and the scalers built for them.
 blast_stack: the BLAST service on the compose stack (``Stack``, ``bench_stack``).
 soak: the chaos soak of the BLAST service.

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from azure.core.credentials import TokenCredential
+from azure.core.exceptions import AzureError as SdkError
 from azure.core.exceptions import (
-    ClientAuthenticationError,
     HttpResponseError,
     ResourceNotFoundError,
     ServiceRequestError,
@@ -23,11 +23,10 @@ from azure.core.exceptions import (
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 from azure.mgmt.containerinstance import models as m
 
-from deployer import defaults
+from deployer import defaults, hints
 from deployer.arm import management_client
 from deployer.backends.base import Backend, ContainerStatus, ObservedGroup, Usage
-from deployer.defaults import Env
-from deployer.errors import AzureError, CredentialError, DeployerError
+from deployer.errors import AzureError, DeployerError
 from deployer.plan import GroupSpec, secret_volume
 from deployer.sizing import fmt, to_tenths
 
@@ -77,38 +76,16 @@ def make_client(
 
 
 def translate(exc: Exception, what: str) -> DeployerError:
-    """Turn an SDK exception into a user-facing error with the ARM error code."""
-    if isinstance(exc, ClientAuthenticationError):
-        if exc.response is None:  # raised by the credential: nothing was found
-            return CredentialError(
-                f"no Azure credential found while {what}",
-                hint="run `az login`, or export AZURE_CLIENT_ID, AZURE_TENANT_ID and "
-                "AZURE_CLIENT_SECRET for a service principal, or run where a managed identity "
-                f"is available, or export {Env.ACCESS_TOKEN}",
-                code="CredentialUnavailable",
-            )
-        code = exc.error.code if exc.error else "AuthenticationFailed"
-        return CredentialError(
-            f"Azure refused the credential while {what}: {_message(exc)}",
-            hint="check `az account show`; the identity needs Contributor on the resource group",
-            code=code,
-        )
-    if isinstance(exc, HttpResponseError):
-        code = exc.error.code if exc.error and exc.error.code else f"HTTP{exc.status_code}"
-        return AzureError(f"Azure refused {what}: {_message(exc)}", code=code)
-    if isinstance(exc, ServiceRequestError | ServiceResponseError):
-        return AzureError(
-            f"cannot reach Azure Resource Manager while {what}: {exc.message}",
-            hint=f"check the network, or {Env.ARM_ENDPOINT}",
-            code="ServiceUnreachable",
-        )
+    """Turn an SDK exception into a user-facing error with the ARM error code and the fix
+    (:mod:`deployer.hints`)."""
+    if isinstance(exc, SdkError):
+        return hints.from_exception(exc, what)
     raise exc
 
 
-def _message(exc: HttpResponseError) -> str:
-    if exc.error and exc.error.message:
-        return str(exc.error.message)
-    return str(exc.reason or exc.message).splitlines()[0]
+def _group_missing(exc: ResourceNotFoundError) -> bool:
+    """A 404 about the group itself, not about its resource group (which is an error)."""
+    return not (exc.error and exc.error.code == "ResourceGroupNotFound")
 
 
 def _call(what: str, fn: Callable[[], T]) -> T:
@@ -368,8 +345,10 @@ class AciBackend(Backend):
         def run() -> bool:
             try:
                 self.client.container_groups.begin_delete(self.resource_group, name).result()
-            except ResourceNotFoundError:
-                return False
+            except ResourceNotFoundError as exc:
+                if _group_missing(exc):
+                    return False
+                raise
             return True
 
         return _call(f"deleting container group {name}", run)
@@ -394,8 +373,10 @@ class AciBackend(Backend):
         def run() -> ObservedGroup | None:
             try:
                 return observe(self.client.container_groups.get(self.resource_group, name))
-            except ResourceNotFoundError:
-                return None
+            except ResourceNotFoundError as exc:
+                if _group_missing(exc):
+                    return None
+                raise
 
         return _call(f"reading container group {name}", run)
 

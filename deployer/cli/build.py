@@ -46,9 +46,18 @@ def show(result: imagebuild.BuildResult) -> None:
 
 
 def _failure(result: imagebuild.BuildResult) -> imagebuild.BuildError:
+    refused = [i for i in result.failed if i.code]
+    if refused and len({(i.code, i.hint) for i in refused}) == 1 and refused[0].hint:
+        # One refusal for every build (no sign-in, ACR Tasks not allowed...): say it once.
+        first = refused[0]
+        return imagebuild.BuildError(
+            f"{len(result.failed)} of {len(result.images)} images failed: {first.reason}",
+            hint=first.hint,
+            code=first.code,
+        )
     parts = []
     for i in result.failed:
-        parts.append(f"{i.name}: {i.reason}")
+        parts.append(f"{i.name}: {i.reason}" + (f" (hint: {i.hint})" if i.hint else ""))
         parts.extend(f"    {line}" for line in i.tail)
     names = ", ".join(i.name for i in result.failed)
     return imagebuild.BuildError(

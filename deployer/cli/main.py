@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 from blast_client.cli.output import remember_output
 
@@ -20,6 +22,7 @@ from deployer.cli import (
     schema,
     status,
     up,
+    url,
 )
 from deployer.cli import options as o
 
@@ -36,12 +39,18 @@ app = typer.Typer(
 def main(output: o.OutputOpt = None) -> None:
     """Run the aci-research workloads (ipyparallel, BLAST) on Azure Container Instances."""
     remember_output(output)  # for each command whose own --output is not given
+    # Azure's SDKs warn on stderr about what the deployer then reports in one line with its
+    # fix: azure-identity each credential it tried, azure-mgmt-core a provider it could not
+    # register ("Registration failed. Please register manually.").
+    for sdk in ("azure.identity", "azure.mgmt.core"):
+        logging.getLogger(sdk).setLevel(logging.ERROR)
 
 
 app.command("init")(init.command)
 app.command("plan")(plan.command)
 app.command("build")(build.command)
 app.command("up")(up.command)
+app.command("url")(url.command)
 app.command("status")(status.command)
 app.command("logs")(logs.command)
 app.command("scale")(scale.command)

@@ -7,8 +7,10 @@ line of the project prints, ``{"command", "ok", "data", "error"}`` (defined once
 
 Errors: a :class:`~deployer.errors.DeployerError` prints one line (and its hint) to
 stderr, also as an envelope on stdout with ``--output json`` (its ``data`` the error's
-partial result, or null), and exits with its code; any other exception is a bug and keeps
-its traceback.
+partial result, or null), and exits with its code. An Azure SDK or BLAST client error that
+reached the command untranslated gets the same treatment through
+:func:`deployer.hints.user_error` (Azure's refusals are the user's to fix: a missing sign-in,
+role or resource); any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
 import typer
+from azure.core.exceptions import AzureError as SdkError
+from blast_client import BlastClientError
 from blast_client.cli.output import Output, envelope_text, output_format
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from deployer import api
+from deployer import api, hints
 from deployer.errors import DeployerError
 from deployer.run.billing import Bill
 
@@ -70,7 +74,9 @@ def guarded(command: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 kwargs["output"] = output_format(kwargs["output"])  # type: ignore[arg-type]
             try:
                 return fn(*args, **kwargs)
-            except DeployerError as exc:
+            except (DeployerError, BlastClientError, SdkError) as caught:
+                workload = kwargs.get("file") or kwargs.get("workload")
+                exc = hints.user_error(caught, str(workload) if workload else None)
                 fmt = kwargs.get("output", Output.text)
                 if fmt == Output.json:
                     print(envelope(command, exc.data, exc))

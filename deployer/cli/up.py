@@ -8,15 +8,16 @@ from deployer.cli.output import emit, guarded, out, with_progress
 
 
 def show(result: api.UpResult) -> None:
-    """Print what ``up`` did and the endpoints."""
+    """Print what ``up`` did and the endpoints: on a terminal the front doors with their
+    access token, ready to open; in a log or a pipe without it (``deployer url`` prints it)."""
     counts = ", ".join(f"{n} {a}" for a, n in sorted(result.counts.items()))
     out.print(f"{result.deployment}: {len(result.groups)} groups ready ({counts})", markup=False)
+    links = api.access_links(result.deployment, result.endpoints)
     for name, url in result.endpoints.items():
-        out.print(f"  {name}: {url}", markup=False)
-    if "notebook" in result.endpoints:
-        out.print(
-            f"  notebook token: stored in {result.secrets_file} (key notebook_token)", markup=False
-        )
+        shown = links.get(name, url) if out.is_terminal else url
+        out.print(f"  {name}: {shown}", markup=False, soft_wrap=True)
+    if links and not out.is_terminal:
+        out.print("  with the access token: `deployer url FILE`", markup=False)
 
 
 @guarded("up")

@@ -29,7 +29,7 @@ from blast_client import BlastClientError
 from blast_client.names import InvalidName, check_db_name
 from blast_client.ncbi import HttpSource, SourceDirectory, check_date, source_url
 
-from deployer import defaults, pricing, sizing
+from deployer import defaults, hints, pricing, sizing
 from deployer.api import PlanResult, plan_result, with_built_images
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.cluster import Cluster
@@ -140,12 +140,6 @@ class FetchOutcome:
 # --- checks (before anything exists) --------------------------------------------------
 
 
-def _input(exc: BlastClientError) -> DeployerError:
-    if exc.exit_code == 2:
-        return InputError(exc.message, hint=exc.hint, code=exc.code)
-    return DeployerError(exc.message, hint=exc.hint, code=exc.code)
-
-
 def _check_args(args: FetchArgs) -> str:
     """The source's URL, after the checks ``blast-jobs`` would make (pure).
 
@@ -161,7 +155,7 @@ def _check_args(args: FetchArgs) -> str:
         check_date(args.date)
         return source_url(args.source)
     except BlastClientError as exc:
-        raise _input(exc) from None
+        raise hints.from_blast(exc) from None
 
 
 def look_at_source(url: str, args: FetchArgs, http: HttpSource | None = None) -> SourceLook:
@@ -181,7 +175,7 @@ def look_at_source(url: str, args: FetchArgs, http: HttpSource | None = None) ->
         db = source.database(args.name, args.date)
     except BlastClientError as exc:
         if exc.exit_code == 2:
-            raise _input(exc) from None
+            raise hints.from_blast(exc) from None
         return SourceLook(url, error=exc.message)
     meta = db.metadata
 

@@ -16,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deployer import defaults
+from azure.core.exceptions import AzureError as SdkAzureError
+
+from deployer import defaults, hints
 from deployer.arm import default_credential
 from deployer.defaults import Env
 from deployer.errors import DeployerError, InputError
@@ -107,7 +109,10 @@ def is_acr(server: str) -> bool:
 
 
 def _acr_credentials(server: str) -> tuple[str, str]:
-    token = default_credential().get_token(f"{defaults.PUBLIC_ARM_ENDPOINT}/.default").token
+    try:
+        token = default_credential().get_token(f"{defaults.PUBLIC_ARM_ENDPOINT}/.default").token
+    except SdkAzureError as exc:
+        raise hints.from_exception(exc, f"signing in to registry {server}") from None
     return ACR_USERNAME, acr_refresh_token(server, token)
 
 

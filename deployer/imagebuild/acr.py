@@ -22,7 +22,6 @@ from azure.core.exceptions import (
     AzureError as SdkAzureError,
 )
 from azure.core.exceptions import (
-    ClientAuthenticationError,
     HttpResponseError,
     ResourceNotFoundError,
 )
@@ -30,8 +29,9 @@ from azure.mgmt.containerregistry.v2019_06_01_preview import ContainerRegistryMa
 from azure.mgmt.containerregistry.v2019_06_01_preview import models as m
 from azure.storage.blob import BlobClient
 
+from deployer import hints
 from deployer.arm import management_client
-from deployer.errors import AzureError, CredentialError
+from deployer.errors import AzureError, DeployerError
 from deployer.imagebuild.jobs import BuildFailedError, BuildJob, LogSink, Tail
 
 SUCCEEDED = "Succeeded"
@@ -61,23 +61,19 @@ def make_client(
     )
 
 
-def _azure_error(exc: Exception, what: str, registry: str) -> AzureError | CredentialError:
-    if isinstance(exc, ClientAuthenticationError):
-        return CredentialError(
-            f"Azure refused the credential while trying to {what}",
-            hint="`az login`, or export AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET",
-            code="AuthenticationFailed",
-        )
-    if isinstance(exc, ResourceNotFoundError):
+def _azure_error(exc: Exception, what: str, registry: str) -> DeployerError:
+    if isinstance(exc, ResourceNotFoundError) and not (
+        exc.error and exc.error.code == "ResourceGroupNotFound"
+    ):
         return AzureError(
             f"registry {registry} not found while trying to {what}",
             hint="check --registry-name and the resource group "
             "(`az acr list --query [].name -o tsv`)",
             code="ResourceNotFound",
         )
-    code = getattr(getattr(exc, "error", None), "code", None)
-    message = getattr(getattr(exc, "error", None), "message", None) or str(exc).splitlines()[0]
-    return AzureError(f"could not {what} in registry {registry}: {message}", code=code)
+    if isinstance(exc, SdkAzureError):
+        return hints.from_exception(exc, f"trying to {what} in registry {registry}")
+    raise exc
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,9 @@ class ImageResult:
         digest (str | None): Manifest digest, when known.
         reason (str | None): Why it failed.
         tail (list[str]): Last log lines of a failed build.
+        code (str | None): The error code when Azure or the registry refused (not a failed
+            build step), e.g. ``TasksOperationsNotAllowed``.
+        hint (str | None): That refusal's fix.
     """
 
     name: str
@@ -49,6 +52,8 @@ class ImageResult:
     digest: str | None = None
     reason: str | None = None
     tail: list[str] = field(default_factory=list)
+    code: str | None = None
+    hint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -190,8 +195,19 @@ def run_build(
         except BuildFailedError as exc:
             return ImageResult(name, FAILED, ref, job.build_hash, reason=exc.message, tail=exc.tail)
         except DeployerError as exc:
-            return ImageResult(name, FAILED, ref, job.build_hash, reason=str(exc))
+            return refused(job, exc)
         return ImageResult(name, SUCCEEDED, ref, job.build_hash, digest)
+
+    def refused(job: BuildJob, exc: DeployerError) -> ImageResult:
+        return ImageResult(
+            job.spec.name,
+            FAILED,
+            job.refs[0],
+            job.build_hash,
+            reason=exc.message,
+            code=exc.code,
+            hint=exc.hint,
+        )
 
     results: dict[str, ImageResult] = {}
     waiting = list(plan.jobs)
@@ -224,9 +240,7 @@ def run_build(
                 try:
                     result = future.result()
                 except DeployerError as exc:
-                    result = ImageResult(
-                        job.spec.name, FAILED, job.refs[0], job.build_hash, reason=str(exc)
-                    )
+                    result = refused(job, exc)
                 results[job.spec.name] = result
                 status(job.spec.name, result.status)
     return [results[j.spec.name] for j in plan.jobs]

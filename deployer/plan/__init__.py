@@ -14,7 +14,13 @@ One module per concern; this package re-exports their public names:
 * :mod:`.compare`: :func:`diff` of desired and observed groups.
 """
 
-from deployer.plan.common import secret_volume, storage_env
+from deployer.plan.common import (
+    LABEL_SUFFIX_UNKNOWN,
+    NOTEBOOK_ENDPOINT,
+    secret_volume,
+    signed_in_links,
+    storage_env,
+)
 from deployer.plan.compare import Action, Change, canonical, diff
 from deployer.plan.ipyparallel import (
     HEAD_IP_PLACEHOLDER,
@@ -46,6 +52,8 @@ __all__ = [
     "FETCH_TAG",
     "HEAD_IP_PLACEHOLDER",
     "IPP",
+    "LABEL_SUFFIX_UNKNOWN",
+    "NOTEBOOK_ENDPOINT",
     "ONE_OFF_TAGS",
     "RUN_TAG",
     "SECRETS_TAG",
@@ -68,5 +76,6 @@ __all__ = [
     "mpi_notes",
     "mpi_worlds",
     "secret_volume",
+    "signed_in_links",
     "storage_env",
 ]

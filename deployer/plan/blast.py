@@ -139,7 +139,7 @@ def web_group(
         Resources(defaults.WEB_CPU, defaults.WEB_MEMORY),
         env,
     )
-    label = page.dns_label or f"{settings.deployment}-blast"
+    label = common.dns_label(settings, "blast", page.dns_label)
     host = (
         "<private IP>" if settings.subnet_id else f"{label}.{settings.location}.azurecontainer.io"
     )
@@ -154,4 +154,4 @@ def web_group(
         ports=(contract.WEB_PORT,),
         dns_label=None if settings.subnet_id else label,
     )
-    return group, ("blast web", f"{scheme}://{host}:{contract.WEB_PORT}/")
+    return group, (common.WEB_ENDPOINT, f"{scheme}://{host}:{contract.WEB_PORT}/")

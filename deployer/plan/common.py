@@ -5,8 +5,10 @@ the storage variables of BLAST's containers.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from deployer import contract, defaults
 from deployer.contract import Mount, Role
@@ -35,6 +37,53 @@ def image(settings: Settings, name: str) -> str:
     return dict(settings.images).get(name) or contract.image_ref(
         settings.registry, name, settings.image_tag
     )
+
+
+NOTEBOOK_ENDPOINT = "notebook"
+WEB_ENDPOINT = "blast web"
+SIGN_IN_PATHS = {NOTEBOOK_ENDPOINT: "lab", WEB_ENDPOINT: ""}
+"""The front doors a browser opens, and the path that takes the access token (``?token=``)."""
+
+
+def signed_in_links(endpoints: Mapping[str, str], token: str) -> dict[str, str]:
+    """The front doors' URLs with the access token, ready to open (pure): the notebook's
+    ``.../lab?token=...`` and the BLAST page's ``.../?token=...``, as ``make up`` prints them.
+
+    Args:
+        endpoints (Mapping[str, str]): Endpoint name -> URL (``Plan.endpoints``).
+        token (str): The deployment's access token.
+    """
+    return {
+        name: f"{url}{SIGN_IN_PATHS[name]}?token={quote(token, safe='')}"
+        for name, url in endpoints.items()
+        if name in SIGN_IN_PATHS
+    }
+
+
+LABEL_SUFFIX_UNKNOWN = "<hash>"
+"""The DNS label suffix while the subscription or resource group is unknown (an offline plan)."""
+
+
+def dns_label(settings: Settings, name: str, given: str | None) -> str:
+    """The DNS label of a public group: the workload's, else ``<deployment>-<name>-<hash>``.
+
+    ACI DNS labels are unique per region across every customer, so the default ends in six
+    hex digits of a hash of the subscription, resource group and deployment: two users who
+    deploy the same example get different names, and one deployment always the same.
+
+    Args:
+        settings (Settings): Resolved settings (deployment, subscription, resource group).
+        name (str): The group's role in the label, e.g. ``head``.
+        given (str | None): The label the workload file sets.
+    """
+    if given:
+        return given
+    if not (settings.subscription and settings.resource_group):
+        return f"{settings.deployment}-{name}-{LABEL_SUFFIX_UNKNOWN}"
+    # Resource group names are case-insensitive in Azure; subscription ids are GUIDs.
+    scope = f"{settings.subscription.lower()}/{settings.resource_group.lower()}"
+    digest = hashlib.sha256(f"{scope}/{settings.deployment}".encode()).hexdigest()[:6]
+    return f"{settings.deployment}-{name}-{digest}"
 
 
 def secret_volume(container: str) -> str:

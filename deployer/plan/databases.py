@@ -46,12 +46,14 @@ class StoredSizes:
         where (str): The database container and account, for messages.
         error (str | None): Why storage could not be read (then ``sizes`` is empty).
         read (bool): False when storage was not read at all (``plan --offline``).
+        hint (str | None): How to let storage be read (sign in, a data role), with ``error``.
     """
 
     sizes: Mapping[str, int | None] = field(default_factory=dict)
     where: str = ""
     error: str | None = None
     read: bool = True
+    hint: str | None = None
 
 
 OFFLINE = StoredSizes(read=False)
@@ -68,6 +70,7 @@ class DatabaseSize:
         source (SizeSource): Where the number came from.
         detail (str): The metadata file, the manifest's blob, or why it is unknown.
         absent (bool): Storage was read and has no such database (fetch it first).
+        hint (str | None): When storage could not be read, how to let it be (sign in...).
     """
 
     name: str
@@ -75,6 +78,7 @@ class DatabaseSize:
     source: SizeSource
     detail: str
     absent: bool = False
+    hint: str | None = None
 
 
 def _unknown_why(name: str, stored: StoredSizes) -> str:
@@ -115,7 +119,7 @@ def database_sizes(blast: Blast, stored: StoredSizes) -> tuple[DatabaseSize, ...
         else:
             absent = stored.read and stored.error is None and db.name not in stored.sizes
             why = _unknown_why(db.name, stored)
-            sizes.append(DatabaseSize(db.name, None, SizeSource.ASSUMED, why, absent))
+            sizes.append(DatabaseSize(db.name, None, SizeSource.ASSUMED, why, absent, stored.hint))
     return tuple(sizes)
 
 
@@ -171,6 +175,7 @@ def require_known(sizes: Sequence[DatabaseSize], workload_file: str) -> None:
     raise InputError(
         f"database {first.name}{more} has no bytes_to_cache in the workload file and "
         f"{first.detail}: {todo} bytes_to_cache or metadata in workloads.blast.databases",
+        hint=first.hint,
         code="UnknownDatabaseSize",
     )
 

@@ -33,9 +33,10 @@ def head_host(settings: Settings, workload: Workload, private_ip: str | None = N
 
 
 def dns_label(settings: Settings, workload: Workload) -> str:
-    """Return the head's DNS label: the workload's, else ``<deployment>-head``."""
+    """Return the head's DNS label: the workload's, else ``<deployment>-head-<hash>``
+    (:func:`deployer.plan.common.dns_label`)."""
     ipp = workload.workloads.ipyparallel
-    return (ipp.dns_label if ipp and ipp.dns_label else None) or f"{settings.deployment}-head"
+    return common.dns_label(settings, "head", ipp.dns_label if ipp else None)
 
 
 def engine_connection_info(secrets: DeploymentSecrets, host: str) -> str:
@@ -128,7 +129,7 @@ def head_group(
         containers.append(_notebook(workload, settings, secrets, notebook_tls, resources))
         ports.insert(0, contract.NOTEBOOK_PORT)
         scheme = "http" if ipp.tls.mode == "off" else "https"
-        endpoints.append(("notebook", f"{scheme}://{host}:{contract.NOTEBOOK_PORT}/"))
+        endpoints.append((common.NOTEBOOK_ENDPOINT, f"{scheme}://{host}:{contract.NOTEBOOK_PORT}/"))
     entry = f"ssh://{contract.ENGINE_SSH_USER}@{host}:{contract.ENGINE_ENTRY_PORT}"
     endpoints.append(("engine entry", entry))
     head = common.group(

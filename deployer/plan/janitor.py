@@ -117,7 +117,7 @@ def deployment_janitor(
         # The controller's task activity, from its ipp-activity log lines (read through ARM).
         extra["JANITOR_IPP_LOGS"] = _controller(plan)
     if idle and ipp is not None and ipp.notebook:
-        extra["JANITOR_NOTEBOOK_URL"] = dict(plan.endpoints).get("notebook")
+        extra["JANITOR_NOTEBOOK_URL"] = dict(plan.endpoints).get(common.NOTEBOOK_ENDPOINT)
         extra["NOTEBOOK_TOKEN"] = Secret(secrets.notebook_token)
         extra["JANITOR_NOTEBOOK_INSECURE"] = "1" if ipp.tls.mode == "self-signed" else None
     storage: dict[str, EnvValue | None] = {}

@@ -21,7 +21,7 @@ from blast_client.fasta import detect_molecule, iter_records
 from blast_client.joblog import FINAL as JOB_FINAL
 from blast_client.messages import FORMAT_FILES, OUTPUT_FORMATS
 
-from deployer import defaults, deployment_secrets, pricing
+from deployer import defaults, deployment_secrets, hints, pricing
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.cluster import Cluster
 from deployer.dbsizes import resolve_sizes
@@ -75,12 +75,6 @@ class ContainerEnv:
     EXIT_WHEN_IDLE = "DEPLOYER_RUN_EXIT_WHEN_IDLE"
     #: Least seconds between two create bursts of an autoscaled run (default 30).
     SCALE_OUT_INTERVAL = "DEPLOYER_SCALE_OUT_INTERVAL"
-
-
-def _error(exc: BlastClientError) -> DeployerError:
-    if exc.exit_code == 2:
-        return InputError(exc.message, hint=exc.hint, code=exc.code)
-    return DeployerError(exc.message, hint=exc.hint, code=exc.code)
 
 
 # --- start -------------------------------------------------------------------------
@@ -314,7 +308,7 @@ def _plan_batches(
         )
         _check_molecules(client, fasta, request.db, request.program)
     except BlastClientError as exc:
-        raise _error(exc) from None
+        raise hints.from_blast(exc) from None
     return specs
 
 
@@ -405,7 +399,7 @@ def _submit(
         assert found is not None
         store.save(replace(found[0], status="running"), found[1])
     except BlastClientError as exc:
-        raise _error(exc) from None
+        raise hints.from_blast(exc) from None
     return created, store
 
 
@@ -689,7 +683,7 @@ def results(
             parts = [client.result(b.job_id, int(fmt)) for b in ok]
             written[FORMAT_FILES[int(fmt)]] = merge.merge(int(fmt), parts)
     except BlastClientError as exc:
-        raise _error(exc) from None
+        raise hints.from_blast(exc) from None
     except merge.MergeError as exc:
         raise DeployerError(f"run {run_id}: {exc}", code="MergeFailed") from None
     out.mkdir(parents=True, exist_ok=True)

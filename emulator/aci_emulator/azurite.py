@@ -1,8 +1,9 @@
-"""A private Azurite (blob service only) for tests, from the project's own image.
+"""A private Azurite for tests, from the project's own image.
 
 Debian's nodejs cannot run Azurite without an npm install, so tests run the
-``aci-research/azurite`` image (``make build``) on an ephemeral loopback port, with
-the well-known development account. Reuse it: ``with AzuriteContainer() as az: ...``.
+``aci-research/azurite`` image (``make build``) with its blob, queue and table services on
+ephemeral loopback ports, with the well-known development account. Reuse it:
+``with AzuriteContainer() as az: ...``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ ACCOUNT_KEY = (
 )
 """Azurite's published development key (not a secret)."""
 IMAGE = "aci-research/azurite:latest"
+SERVICES = {"blob": 10000, "queue": 10001, "table": 10002}
+"""Each service's port inside the container."""
 
 
 class AzuriteContainer:
@@ -34,11 +37,25 @@ class AzuriteContainer:
         self.timeout = timeout
         self.name = f"aci-research-test-azurite-{uuid.uuid4().hex[:8]}"
         self.port = 0
+        self.ports: dict[str, int] = {}
 
     @property
     def blob_endpoint(self) -> str:
         """``http://127.0.0.1:<port>/devstoreaccount1``."""
         return f"http://127.0.0.1:{self.port}/{ACCOUNT}"
+
+    def endpoint(self, service: str) -> str:
+        """``http://127.0.0.1:<port>/devstoreaccount1`` of ``blob``, ``queue`` or ``table``."""
+        return f"http://127.0.0.1:{self.ports[service]}/{ACCOUNT}"
+
+    def services_connection_string(self, sas: str | None = None) -> str:
+        """A connection string of all three services, with the account key or a SAS.
+
+        :param sas: an account SAS (``generate_account_sas``) to sign with instead of the key.
+        """
+        endpoints = ";".join(f"{s.capitalize()}Endpoint={self.endpoint(s)}" for s in SERVICES)
+        credential = f"SharedAccessSignature={sas}" if sas else f"AccountKey={ACCOUNT_KEY}"
+        return f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};{credential};{endpoints};"
 
     @property
     def connection_string(self) -> str:
@@ -61,8 +78,7 @@ class AzuriteContainer:
                 "--rm",
                 "--name",
                 self.name,
-                "-p",
-                "127.0.0.1::10000",
+                *(arg for port in SERVICES.values() for arg in ("-p", f"127.0.0.1::{port}")),
                 self.image,
             ],
             capture_output=True,
@@ -73,19 +89,28 @@ class AzuriteContainer:
             raise RuntimeError(
                 f"cannot start {self.image}: {run.stderr.strip()} (build it with `make build`)"
             )
-        port = subprocess.run(
-            ["docker", "port", self.name, "10000/tcp"], capture_output=True, text=True, check=True
-        ).stdout.split()[0]
-        self.port = int(port.rsplit(":", 1)[1])
+        for service, inner in SERVICES.items():
+            published = subprocess.run(
+                ["docker", "port", self.name, f"{inner}/tcp"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()[0]
+            self.ports[service] = int(published.rsplit(":", 1)[1])
+        self.port = self.ports["blob"]
         deadline = time.monotonic() + self.timeout
+        waiting = set(self.ports.values())
         while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                    sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
-                    if sock.recv(12).startswith(b"HTTP/"):
-                        return self
-            except OSError:
-                pass
+            for port in list(waiting):
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                        sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                        if sock.recv(12).startswith(b"HTTP/"):
+                            waiting.discard(port)
+                except OSError:
+                    pass
+            if not waiting:
+                return self
             time.sleep(0.2)
         logs = subprocess.run(["docker", "logs", self.name], capture_output=True, text=True)
         self.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 
@@ -19,6 +20,16 @@ IDENTITY = (
     "userAssignedIdentities/id"
 )
 SECRETS = DeploymentSecrets.generate("demo")
+SUBSCRIPTION = "0b1f6471-1bf0-4dda-aec3-cb9272f09590"
+
+
+def _suffix(subscription: str = SUBSCRIPTION, group: str = "rg", deployment: str = "demo") -> str:
+    """The DNS label suffix: six hex digits of sha256 of subscription/group/deployment."""
+    return hashlib.sha256(f"{subscription}/{group}/{deployment}".encode()).hexdigest()[:6]
+
+
+HEAD_LABEL = f"demo-head-{_suffix()}"
+WEB_LABEL = f"demo-blast-{_suffix()}"
 
 
 def _workload(engines: int = 6, blast: bool = True, **ipp: object) -> str:
@@ -43,6 +54,8 @@ def _settings(**changes: object) -> Settings:
         managed_identity=IDENTITY,
         managed_identity_client_id="client-id",
         storage_account="data",
+        subscription=SUBSCRIPTION,
+        resource_group="rg",
     )
     return replace(base, **changes)  # type: ignore[arg-type]
 
@@ -70,7 +83,7 @@ def test_head_exposes_only_the_notebook_and_engine_entry_ports() -> None:
     head = _plan().groups[0]
     assert head.name == "demo-head" and head.ip == "Public"
     assert head.ports == (contract.NOTEBOOK_PORT, contract.ENGINE_ENTRY_PORT)
-    assert head.dns_label == "demo-head"
+    assert head.dns_label == HEAD_LABEL
     assert [c.name for c in head.containers] == ["ipcontroller", "notebook"]
     assert {p for c in head.containers for p in c.ports} == {8888, 2222}
     assert head.volumes == ("ipp-security",)
@@ -120,7 +133,7 @@ def test_engines_find_the_head_by_dns_name_and_pin_its_host_key() -> None:
     assert [len(g.containers) for g in engines] == [3, 3]  # 6 engines, 1 vCPU/2 GB: 4 max
     c = engines[0].containers[0]
     env, secure = dict(c.env), {k: v.reveal() for k, v in c.secret_files}
-    host = "demo-head.eastus.azurecontainer.io"
+    host = f"{HEAD_LABEL}.eastus.azurecontainer.io"
     assert env["IPP_SSH_KNOWN_HOSTS"] == f"[{host}]:2222 " + " ".join(
         SECRETS.host_key.public.split()[:2]
     )
@@ -264,14 +277,14 @@ def test_blast_web_is_a_group_of_its_own_with_one_public_port_and_tls() -> None:
     [web] = [g for g in p.groups if g.kind == "web"]
     assert web.name == "demo-web" and web.workload == "blast"
     assert web.ip == "Public" and web.ports == (contract.WEB_PORT,)
-    assert len(web.ports) <= 5 and web.dns_label == "demo-blast"
+    assert len(web.ports) <= 5 and web.dns_label == WEB_LABEL
     [page] = web.containers
     assert page.role == "blast-web" and page.image == "r.azurecr.io/blast-web:1.0"
     env, secure = dict(page.env), dict(page.secret_files)
     assert env["WEB_TLS"] == "self-signed" and env["AZURE_STORAGE_ACCOUNT"] == "data"
     assert env["WEB_TOKEN_FILE"] == "/run/secrets/web_token" and "WEB_TOKEN" not in env
     assert secure["web_token"].reveal() == SECRETS.notebook_token
-    assert ("blast web", "https://demo-blast.eastus.azurecontainer.io:8080/") in p.endpoints
+    assert ("blast web", f"https://{WEB_LABEL}.eastus.azurecontainer.io:8080/") in p.endpoints
 
 
 def test_blast_web_settings_label_tls_and_subnet() -> None:
@@ -337,3 +350,51 @@ def test_without_mpi_engines_get_no_ipp_mpi_and_no_notes() -> None:
         assert plan.mpi_worlds(g) == {}
         assert all("IPP_MPI" not in dict(c.env) for c in g.containers)
     assert plan.mpi_notes(p) == []
+
+
+# --- DNS labels: unique per subscription, resource group and deployment ---------------
+
+
+def test_two_users_deploying_the_same_example_get_different_dns_names() -> None:
+    """ACI DNS labels are unique per region across Azure: the default label ends in a hash
+    of the subscription, resource group and deployment."""
+    mine = _plan()
+    theirs = _plan(subscription="5e0f2a3c-8d1b-4c6e-9f70-0a1b2c3d4e5f")
+    other_group = _plan(resource_group="rg2")
+    heads = [p.groups[0].dns_label for p in (mine, theirs, other_group)]
+    assert heads == [
+        HEAD_LABEL,
+        f"demo-head-{_suffix('5e0f2a3c-8d1b-4c6e-9f70-0a1b2c3d4e5f')}",
+        f"demo-head-{_suffix(group='rg2')}",
+    ]
+    assert len(set(heads)) == 3
+    # The same deployment always gets the same name (resource groups ignore case in Azure).
+    assert _plan(resource_group="RG").groups[0].dns_label == HEAD_LABEL
+    # Every address of the head follows the label: the endpoints and the engines' host.
+    assert (
+        dict(mine.endpoints)["notebook"] == f"https://{HEAD_LABEL}.eastus.azurecontainer.io:8888/"
+    )
+    engines = next(g for g in mine.groups if g.kind == "engines")
+    assert (
+        f"{HEAD_LABEL}.eastus.azurecontainer.io"
+        in dict(engines.containers[0].env)["IPP_SSH_KNOWN_HOSTS"]
+    )
+
+
+def test_a_label_the_workload_sets_is_kept_and_an_unknown_scope_shows_a_placeholder() -> None:
+    given = _plan(_workload(dns_label="my-lab"))
+    assert given.groups[0].dns_label == "my-lab"
+    offline = _plan(subscription=None, resource_group=None)
+    assert offline.groups[0].dns_label == f"demo-head-{plan.LABEL_SUFFIX_UNKNOWN}"
+
+
+def test_signed_in_links_open_the_front_doors_with_the_token() -> None:
+    endpoints = {
+        "notebook": "https://h.eastus.azurecontainer.io:8888/",
+        "blast web": "http://w.eastus.azurecontainer.io:8080/",
+        "engine entry": "ssh://ipp@h.eastus.azurecontainer.io:2222",
+    }
+    assert plan.signed_in_links(endpoints, "t0k-en_") == {
+        "notebook": "https://h.eastus.azurecontainer.io:8888/lab?token=t0k-en_",
+        "blast web": "http://w.eastus.azurecontainer.io:8080/?token=t0k-en_",
+    }

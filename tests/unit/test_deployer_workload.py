@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal, get_args
 
 import jsonschema
 import pytest
+import yaml
+from pydantic import BaseModel
 
 from deployer import workload
 from deployer.errors import WorkloadFileError
@@ -139,3 +142,85 @@ def test_mpi_needs_more_than_one_engine_per_container(tmp_path: Path) -> None:
     path.write_text(text + "    engines_per_container: 2\n", encoding="utf-8")
     ipp = workload.load(path).workloads.ipyparallel
     assert ipp is not None and ipp.mpi and ipp.engines_per_container == 2
+
+
+# --- YAML 1.1 booleans: on/off/yes/no are words where the schema wants words ----------
+
+YAML11_BOOLEANS = ("on", "off", "yes", "no", "y", "n", "On", "OFF", "Yes", "NO")
+"""Words PyYAML (YAML 1.1) reads as booleans unless quoted (y and n only in YAML 1.1's spec)."""
+
+
+def _models(annotation: object) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models(arg)]
+
+
+def _literal_fields(
+    model: type[BaseModel], path: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Every Literal field below ``model``, with its allowed words."""
+    found = []
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        args = get_args(annotation)
+        if getattr(annotation, "__origin__", None) is Literal:
+            found.append(((*path, name), tuple(str(a) for a in args)))
+        for inner in _models(annotation):
+            found += _literal_fields(inner, (*path, name))
+    return found
+
+
+def test_every_literal_word_that_yaml_1_1_reads_as_a_boolean_is_accepted_unquoted() -> None:
+    """``mode: off`` was False under YAML 1.1 and failed with "got False"; every field whose
+    allowed words include such a word takes it unquoted."""
+    fields = [
+        (path, word)
+        for path, words in _literal_fields(workload.Workload)
+        for word in words
+        if word in YAML11_BOOLEANS
+    ]
+    assert fields, "the schema has a field that takes off/on/yes/no (tls.mode: off)"
+    for path, word in fields:
+        doc: dict[str, object] = {
+            "deployment": {"name": "demo"},
+            "workloads": {
+                "ipyparallel": {"engines": 1},
+                "blast": {"workers": 1, "databases": [{"name": "d", "bytes_to_cache": 1}]},
+            },
+        }
+        node = doc
+        for part in path[:-1]:
+            child = node.get(part)
+            node[part] = child = child if isinstance(child, dict) else {}
+            node = child
+        node[path[-1]] = "WORD"
+        text = yaml.safe_dump(doc).replace("WORD", word)  # unquoted, as a user writes it
+        loaded = workload.parse(text)
+        value: object = loaded
+        for part in path:
+            value = getattr(value, part)
+        assert value == word, (path, text)
+
+
+def test_boolean_fields_take_yes_no_on_off(tmp_path: Path) -> None:
+    text = (
+        "deployment: {name: demo}\nworkloads:\n"
+        "  ipyparallel: {engines: 2, notebook: no, tls: {mode: off}}\n"
+        "  blast: {workers: 1, web: yes, priority: spot, spot_fallback: on,"
+        " databases: [{name: no, bytes_to_cache: 1}]}\n"
+    )
+    w = workload.parse(text)
+    assert w.workloads.ipyparallel is not None and w.workloads.blast is not None
+    assert w.workloads.ipyparallel.notebook is False
+    assert w.workloads.ipyparallel.tls.mode == "off"
+    assert w.workloads.blast.web is True and w.workloads.blast.spot_fallback is True
+    assert w.workloads.blast.databases[0].name == "no"  # a name stays the word
+    assert workload.parse(text.replace("notebook: no", "notebook: true")).workloads.ipyparallel
+
+
+def test_a_value_yaml_typed_as_a_number_says_to_quote_it(tmp_path: Path) -> None:
+    problems = _problems(GOOD.replace("registry: r.azurecr.io", "image_tag: 1.10"), tmp_path)
+    assert problems == [
+        "FILE:5: deployment.image_tag: must be text: put the value in quotes (YAML read it as 1.1)"
+    ]

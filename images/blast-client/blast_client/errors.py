@@ -7,6 +7,7 @@ in one line), ``hint`` (what to do, or None) and ``exit_code`` (what a CLI shoul
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
@@ -68,7 +69,46 @@ class NoResult(BlastClientError):
     code = "no_result"
 
 
+NOT_SIGNED_IN = "CredentialUnavailable"
+"""``StorageFailure.code`` when no Entra ID credential could be found (nothing was sent)."""
+
+
+@dataclass(frozen=True)
+class StorageFailure:
+    """What a storage SDK error said (``blast_client.storage.storage_failure`` reads it).
+
+    Attributes:
+        code: Storage's error code (``AuthorizationPermissionMismatch``...), or
+            :data:`NOT_SIGNED_IN` when the credential found no sign-in.
+        status: HTTP status, None when nothing was answered.
+        service: ``blob``, ``queue`` or ``table``; None when unknown.
+        account: The storage account; None when unknown.
+        sas: The request was signed with a SAS.
+        message: Storage's message, first line.
+    """
+
+    code: str | None
+    status: int | None
+    service: str | None
+    account: str | None
+    sas: bool
+    message: str
+
+
 class StorageError(BlastClientError):
-    """Storage is unreachable or refused a request."""
+    """Storage is unreachable or refused a request.
+
+    Args:
+        message: What went wrong, one line.
+        hint: What to do about it, or None.
+        failure: What the storage SDK reported (Azure's error code, the service and
+            account), for callers that add their own advice; None when not from the SDK.
+    """
 
     code = "storage"
+
+    def __init__(
+        self, message: str, hint: str | None = None, failure: StorageFailure | None = None
+    ) -> None:
+        super().__init__(message, hint)
+        self.failure = failure

@@ -11,8 +11,14 @@ import datetime as dt
 import os
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceExistsError,
+)
 from azure.data.tables import TableClient, TableServiceClient
 from azure.storage.blob import (
     BlobSasPermissions,
@@ -23,7 +29,7 @@ from azure.storage.blob import (
 from azure.storage.queue import QueueClient, QueueServiceClient
 
 from blast_client.config import StorageConfig
-from blast_client.errors import StorageError
+from blast_client.errors import NOT_SIGNED_IN, StorageError, StorageFailure
 
 # One quick SDK-level retry only: the worker's own backoff (with jitter, and logged) handles
 # longer outages. The storage SDKs' default ExponentialRetry would otherwise sleep 15 s, 18 s,
@@ -43,23 +49,123 @@ def _storage_retry(module: Any, total: int = 1) -> Any:
     )
 
 
+DATA_ROLES = {
+    "blob": "Storage Blob Data Contributor",
+    "queue": "Storage Queue Data Contributor",
+    "table": "Storage Table Data Contributor",
+}
+"""The built-in role that lets an Entra ID identity read and write each storage service's data
+(Owner and Contributor on the account do not)."""
+_SDK_SERVICES = {"storage-blob": "blob", "storage-queue": "queue", "data-tables": "table"}
+
+
+def storage_failure(exc: AzureError) -> StorageFailure:
+    """Read what a storage SDK exception says, from the exception alone (pure).
+
+    The service comes from the SDK's user agent (else the host name), the account from the
+    request URL (``<account>.<service>.core.windows.net``, or path style ``/<account>/``).
+
+    Args:
+        exc: The exception a blob, queue or table client raised.
+    """
+    first = (str(getattr(exc, "message", None) or exc) or type(exc).__name__).splitlines()[0]
+    response = getattr(exc, "response", None)
+    if isinstance(exc, ClientAuthenticationError) and response is None:
+        return StorageFailure(NOT_SIGNED_IN, None, None, None, False, first)
+    code = getattr(exc, "error_code", None)
+    error = getattr(exc, "error", None)
+    code = str(code) if code else (getattr(error, "code", None) if error else None)
+    request = getattr(response, "request", None)
+    url = str(getattr(request, "url", "") or "")
+    agent = str((getattr(request, "headers", None) or {}).get("User-Agent", ""))
+    service = next((s for sdk, s in _SDK_SERVICES.items() if f"-{sdk}/" in agent), None)
+    parts = urlsplit(url)
+    labels = (parts.hostname or "").split(".")
+    account: str | None
+    if len(labels) > 2 and not labels[-1].isdigit():  # <account>.<service>.core.windows.net
+        account = labels[0]
+        service = service or (labels[1] if labels[1] in DATA_ROLES else None)
+    else:  # path style (Azurite, custom endpoints): /<account>/...
+        account = parts.path.lstrip("/").split("/")[0] or None
+    status = getattr(exc, "status_code", None)
+    return StorageFailure(code, status, service, account, "sig=" in parts.query, first)
+
+
+def data_role_hint(failure: StorageFailure) -> str:
+    """The fix for a 403 ``AuthorizationPermissionMismatch`` (pure): the data role the
+    identity lacks, and the exact ``az`` line that grants it to the signed-in user.
+
+    Args:
+        failure: The refused request.
+    """
+    roles = [DATA_ROLES[failure.service]] if failure.service in DATA_ROLES else list(DATA_ROLES)
+    account = failure.account or "ACCOUNT"
+    grant = " ; ".join(
+        f'az role assignment create --role "{role}" '
+        '--assignee "$(az ad signed-in-user show --query id -o tsv)" '
+        f'--scope "$(az storage account show -n {account} --query id -o tsv)"'
+        for role in roles
+    )
+    sas = (
+        "the connection string's SAS does not allow this request (give one that does), or, "
+        "signed in with Entra ID, "
+        if failure.sas
+        else ""
+    )
+    return (
+        f"{sas}the signed-in identity needs the {' and '.join(roles)} role on storage account "
+        f"{account} (Owner or Contributor give no data access; BLAST runs need the Blob, Queue "
+        f"and Table Data Contributor roles): {grant}"
+    )
+
+
+SIGN_IN_HINT = (
+    "sign in with `az login`, or export AZURE_CLIENT_ID, AZURE_TENANT_ID and "
+    "AZURE_CLIENT_SECRET for a service principal"
+)
+"""How to sign in to Azure, for every command line of the project."""
+
+
+def storage_error(exc: AzureError) -> StorageError:
+    """The one-line :class:`StorageError` for a storage SDK exception, with the fix.
+
+    Args:
+        exc: The exception.
+    """
+    failure = storage_failure(exc)
+    if failure.code == NOT_SIGNED_IN:
+        return StorageError(
+            f"not signed in to Azure, so storage cannot be reached ({failure.message})",
+            hint=SIGN_IN_HINT,
+            failure=failure,
+        )
+    if failure.code == "AuthorizationPermissionMismatch":
+        return StorageError(
+            f"storage account {failure.account} refused the request ({failure.status}: "
+            f"{failure.message})",
+            hint=data_role_hint(failure),
+            failure=failure,
+        )
+    if isinstance(exc, HttpResponseError):
+        return StorageError(
+            f"storage refused the request ({exc.status_code}: {failure.message})",
+            hint="check the account, the credentials and that `blast-jobs init` has run",
+            failure=failure,
+        )
+    return StorageError(
+        f"cannot reach storage ({failure.message})",
+        hint="check AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT and the network",
+        failure=failure,
+    )
+
+
 @contextlib.contextmanager
 def storage_errors() -> Iterator[None]:
-    """Turn storage SDK failures into one-line :class:`StorageError`."""
+    """Turn storage SDK failures into one-line :class:`StorageError` (see :func:`storage_error`)."""
     try:
         yield
-    except HttpResponseError as exc:
-        message = (exc.message or str(exc)).splitlines()[0]
-        raise StorageError(
-            f"storage refused the request ({exc.status_code}: {message})",
-            hint="check the account, the credentials and that `blast-jobs init` has run",
-        ) from None
     except AzureError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise StorageError(
-            f"cannot reach storage ({first})",
-            hint="check AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT and the network",
-        ) from None
+        raise storage_error(exc) from None
 
 
 class Storage:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from typing import Any
@@ -73,7 +74,10 @@ def test_deployer_up_status_logs_down_on_the_emulator(
     engines = groups["ipp-small-engines-1"]["containers"]
     assert len(engines) == 3
     assert all(c["state"] == "Running" for c in engines)
-    assert groups["ipp-small-head"]["fqdn"] == "ipp-small-head.eastus.azurecontainer.io"
+    # The label ends in a hash of subscription, resource group and deployment.
+    assert re.fullmatch(
+        r"ipp-small-head-[0-9a-f]{6}\.eastus\.azurecontainer\.io", groups["ipp-small-head"]["fqdn"]
+    )
     # As `az container show`: the instance view's state, not ARM's provisioning state.
     assert {g["state"] for g in groups.values()} == {"Running"}
     assert {g["provisioning_state"] for g in groups.values()} == {"Succeeded"}
