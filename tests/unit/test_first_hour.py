@@ -110,6 +110,7 @@ def test_not_signed_in_every_command_says_how_to_sign_in(
     )
     commands: list[tuple[list[str], dict[str, str]]] = [
         (["up", str(unsized)], env),
+        (["init", str(lab), "--yes"], env),
         (["plan", str(lab)], env),
         (["build", str(lab)], env),
         (["up", str(lab)], env),
@@ -118,6 +119,7 @@ def test_not_signed_in_every_command_says_how_to_sign_in(
         (["logs", "lab-head", "--file", str(lab)], env),
         (["scale", str(lab), "ipyparallel=8"], env),
         (["down", str(lab)], env),
+        (["destroy", str(lab), "--yes"], env),
         (["run", str(lab), str(queries), "--db", "demo"], env),
         (["run", "status", "r0123abcd"], storage),
         (["run", "list"], storage),
