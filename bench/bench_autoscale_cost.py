@@ -2,7 +2,10 @@
 
 A skewed run of 40 batches (``--long`` long ones, the rest short: one 400-bp query each)
 runs twice with ``deployer run`` on the emulator (real worker containers, Azurite, blastn
-``-task blastn`` against a 40 Mb demo database):
+``-task blastn`` against a 40 Mb demo database). Scale-in saves only while the long batches
+outlast the short ones by more than ``scale_in_after``, so their length is not fixed: the
+bench first measures blastn's rate on this machine and sizes each long query to search for
+``--long-scale-ins`` (default 8) times ``scale_in_after``.
 
 * **fixed**: ``max_workers`` worker groups for the whole run (workers never exit when idle;
   the janitor deletes them when the last batch is done);
@@ -15,13 +18,15 @@ autoscaled run the seconds from the run's creation to its first create burst (th
 reaction, from the decision log). Needs Docker and the images of ``make build`` (TAG=...).
 From the repository root:
 
-    .venv/bin/python bench/bench_autoscale_cost.py [--workers 4] [--long 2] [--long-kb 3000]
+    .venv/bin/python bench/bench_autoscale_cost.py [--workers 4] [--long 2] [--long-scale-ins 8]
+        [--long-kb N (fixed instead of sized)]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import subprocess
 import sys
@@ -35,6 +40,7 @@ from azure.data.tables import TableClient
 from blast_client.demo import DemoSpec, generate
 from blast_client.fasta import iter_records
 
+from deployer.workload import duration_seconds
 from tests.integration.run.conftest import BIN, RunStack, emulated_run_stack
 
 BATCHES = 40
@@ -53,6 +59,44 @@ workloads:
 """
 """8 GB to cache: one 1-vCPU worker per group, so workers are groups."""
 
+# Runs in the worker image: builds the bench database as `blast-jobs init` does, then times
+# blastn -task blastn on random queries (1 kb, then doubling until the search takes 2 s more
+# than that) and prints the fixed seconds and the seconds per kb.
+MEASURE = """
+import json, random, subprocess, tempfile, time
+from pathlib import Path
+from blast_client.demo import DemoSpec, makeblastdb_argv, write_demo
+tmp = Path(tempfile.mkdtemp())
+subjects, _ = write_demo(DemoSpec(name="bench", seqs={seqs}, seq_len={seq_len}), tmp)
+subprocess.run(makeblastdb_argv(subjects, tmp / "bench", "bench"), check=True, capture_output=True)
+rnd = random.Random(11)
+def timed(kb):
+    query = tmp / "q.fa"
+    query.write_text(">q\\n" + "".join(rnd.choices("ACGT", k=kb * 1000)) + "\\n")
+    argv = ["blastn", "-task", "blastn", "-db", str(tmp / "bench"), "-query", str(query),
+            "-outfmt", "6", "-num_threads", "1"]
+    started = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+one = timed(1)
+kb = 64
+while (seconds := timed(kb)) - one < 2 and kb < 1 << 16:
+    kb *= 2
+per_kb = (seconds - one) / (kb - 1)
+print(json.dumps({{"fixed_s": max(one - per_kb, 0.0), "per_kb_s": per_kb}}))
+"""
+
+
+def long_kb_for(stack: RunStack, seconds: float) -> tuple[int, str]:
+    """Kb of a random query that blastn searches for at least ``seconds`` (measured here)."""
+    out = stack.in_worker_image(MEASURE.format(seqs=DB.seqs, seq_len=DB.seq_len), timeout=900)
+    rate = json.loads(out.decode().strip().splitlines()[-1])
+    kb = max(1, math.ceil((seconds - rate["fixed_s"]) / rate["per_kb_s"]))
+    return kb, (
+        f"measured blastn -task blastn: {rate['fixed_s']:.2f} s + {rate['per_kb_s'] * 1000:.1f} "
+        f"ms per kb; long queries of {kb} kb search for ~{seconds:.0f} s each"
+    )
+
 
 def skewed_queries(long: int, long_kb: int) -> str:
     """``BATCHES`` records, each a batch of its own at ``--batch-len 400``: ``long`` random
@@ -63,7 +107,7 @@ def skewed_queries(long: int, long_kb: int) -> str:
     rnd = random.Random(7)
     records = planted[: BATCHES - long]
     for i in range(long):
-        seq = "".join(rnd.choice("ACGT") for _ in range(long_kb * 1000))
+        seq = "".join(rnd.choices("ACGT", k=long_kb * 1000))
         lines = "\n".join(seq[j : j + 80] for j in range(0, len(seq), 80))
         records.insert((i + 1) * len(records) // (long + 1), f">long_{i + 1}\n{lines}\n")
     return "".join(records)
@@ -130,9 +174,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=4, help="max_workers (and the pool)")
     parser.add_argument("--long", type=int, default=2, help="long batches")
-    parser.add_argument("--long-kb", type=int, default=3000, help="kb of each long query")
+    parser.add_argument(
+        "--long-scale-ins",
+        type=float,
+        default=8,
+        help="long batches search for this many times scale_in_after (default 8)",
+    )
+    parser.add_argument("--long-kb", type=int, help="kb of each long query (default: sized)")
     parser.add_argument("--scale-in-after", default="10s")
     args = parser.parse_args()
+    scale_in_s = duration_seconds(args.scale_in_after)
     with tempfile.TemporaryDirectory(prefix="bench-autoscale-") as tmp:
         root = Path(tmp)
         with emulated_run_stack(root) as stack:
@@ -140,10 +191,14 @@ def main() -> None:
                 "import subprocess,sys; sys.exit(subprocess.run(['blast-jobs','init','--demo-db',"
                 f"'bench','--demo-seqs','{DB.seqs}','--demo-seq-len','{DB.seq_len}']).returncode)"
             )
+            long_kb = args.long_kb
+            if long_kb is None:
+                long_kb, sizing = long_kb_for(stack, args.long_scale_ins * scale_in_s)
+                print(sizing, flush=True)
             queries = root / "skewed.fa"
-            queries.write_text(skewed_queries(args.long, args.long_kb))
+            queries.write_text(skewed_queries(args.long, long_kb))
             print(
-                f"{BATCHES} batches: {args.long} of {args.long_kb} kb, {BATCHES - args.long} of "
+                f"{BATCHES} batches: {args.long} of {long_kb} kb, {BATCHES - args.long} of "
                 f"400 bp (blastn -task blastn, {DB.seqs} x {DB.seq_len} bp database); "
                 f"{args.workers} workers of 1 vCPU, one per group",
                 flush=True,
