@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import docker
 import pytest
 from docker.models.containers import Container
 
@@ -18,12 +19,16 @@ from tests.integration.conftest import exec_text
 
 
 def health(container: Container) -> dict[str, object]:
-    """The engine supervisor's health report, or an empty dict while it is unhealthy.
+    """The engine supervisor's health report, or an empty dict while it is unhealthy (or
+    not running: a container that exited waits a moment to be restarted).
 
     Args:
         container (Container): An engine container.
     """
-    code, out = exec_text(container, ["/usr/local/bin/healthcheck"])
+    try:
+        code, out = exec_text(container, ["/usr/local/bin/healthcheck"])
+    except docker.errors.APIError:  # 409: the container is restarting or not running
+        return {}
     if code != 0:
         return {}
     report: dict[str, object] = json.loads(out.strip().splitlines()[-1])
