@@ -66,20 +66,20 @@ def run(stack: Stack, root: Path, args: argparse.Namespace) -> None:
     )
     worker.wait_state("idle", timeout=300)
     db_path = worker.cache / DB / DB
-    search = ["blastn", "-db", str(db_path), "-num_threads", str(args.threads)]
-    search += ["-task", args.task, "-word_size", str(args.word_size)]
+    blastn = ["blastn", "-db", str(db_path), "-num_threads", str(args.threads)]
+    blastn += ["-task", args.task, "-word_size", str(args.word_size)]
     # Subjects come first from the PRNG, so asking for more planted queries leaves the
     # database unchanged; distinct queries keep BLAST from sharing work between them.
     count = args.queries
     if count is None:
         demo = DemoSpec(name=DB, seqs=SEQS, queries=500, decoys=0)
-        cost = stack.tools.cost(search, [r.text for r in iter_records(generate(demo).queries)])
+        cost = stack.tools.cost(blastn, [r.text for r in iter_records(generate(demo).queries)])
         count = cost.records_for(args.job_seconds)
     demo = DemoSpec(name=DB, seqs=SEQS, queries=count, decoys=0)
     query_text = join_records(list(iter_records(generate(demo).queries)))
     query = root / "q.fa"
     query.write_text(query_text)
-    bare_argv = [*search, "-query", str(query), "-outfmt", "6"]
+    bare_argv = [*blastn, "-query", str(query), "-outfmt", "6"]
     storage = stack.storage
     log = JobLog(storage.table)
     options = Options(task=args.task, word_size=args.word_size)
