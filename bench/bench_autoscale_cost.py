@@ -61,7 +61,7 @@ workloads:
 
 # Runs in the worker image: builds the bench database as `blast-jobs init` does, then times
 # blastn -task blastn on random queries (1 kb, then doubling until the search takes 2 s more
-# than that) and prints the fixed seconds and the seconds per kb.
+# than that; each the faster of two runs) and prints the fixed seconds and the seconds per kb.
 MEASURE = """
 import json, random, subprocess, tempfile, time
 from pathlib import Path
@@ -75,9 +75,12 @@ def timed(kb):
     query.write_text(">q\\n" + "".join(rnd.choices("ACGT", k=kb * 1000)) + "\\n")
     argv = ["blastn", "-task", "blastn", "-db", str(tmp / "bench"), "-query", str(query),
             "-outfmt", "6", "-num_threads", "1"]
-    started = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    best = float("inf")
+    for _ in range(2):  # the faster of two: a burst of load slows one run
+        started = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        best = min(best, time.perf_counter() - started)
+    return best
 one = timed(1)
 kb = 64
 while (seconds := timed(kb)) - one < 2 and kb < 1 << 16:
