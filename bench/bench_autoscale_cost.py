@@ -2,10 +2,13 @@
 
 A skewed run of 40 batches (``--long`` long ones, the rest short: one 400-bp query each)
 runs twice with ``deployer run`` on the emulator (real worker containers, Azurite, blastn
-``-task blastn`` against a 40 Mb demo database). Scale-in saves only while the long batches
-outlast the short ones by more than ``scale_in_after``, so their length is not fixed: the
-bench first measures blastn's rate on this machine and sizes each long query to search for
-``--long-scale-ins`` (default 8) times ``scale_in_after``.
+``-task blastn`` against a 40 Mb demo database). Scale-in saves only the time the long
+batches outlast the short ones plus ``scale_in_after``, so their length is not fixed: the
+bench first times blastn on this machine and sizes each long query to search for
+``--long-factor`` (default 3) times that: the short batches' time on the other workers
+(their search at each worker's share of the CPUs, plus the worker's own work per batch)
+plus ``scale_in_after``. The autoscaled run then pays for about half the workers most of
+the time.
 
 * **fixed**: ``max_workers`` worker groups for the whole run (workers never exit when idle;
   the janitor deletes them when the last batch is done);
@@ -18,7 +21,7 @@ autoscaled run the seconds from the run's creation to its first create burst (th
 reaction, from the decision log). Needs Docker and the images of ``make build`` (TAG=...).
 From the repository root:
 
-    .venv/bin/python bench/bench_autoscale_cost.py [--workers 4] [--long 2] [--long-scale-ins 8]
+    .venv/bin/python bench/bench_autoscale_cost.py [--workers 4] [--long 2] [--long-factor 3]
         [--long-kb N (fixed instead of sized)]
 """
 
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import subprocess
 import sys
@@ -37,11 +41,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from azure.data.tables import TableClient
-from blast_client.demo import DemoSpec, generate
+from blast_client.demo import DemoSpec, generate, makeblastdb_argv, write_demo
 from blast_client.fasta import iter_records
 
 from deployer.workload import duration_seconds
 from tests.integration.run.conftest import BIN, RunStack, emulated_run_stack
+from tests.support.blast_stack import BlastTools
+from tests.support.engine import docker_engine
 
 BATCHES = 40
 DB = DemoSpec(name="bench", seqs=20000, seq_len=2000)
@@ -59,45 +65,66 @@ workloads:
 """
 """8 GB to cache: one 1-vCPU worker per group, so workers are groups."""
 
-# Runs in the worker image: builds the bench database as `blast-jobs init` does, then times
-# blastn -task blastn on random queries (1 kb, then doubling until the search takes 2 s more
-# than that; each the faster of two runs) and prints the fixed seconds and the seconds per kb.
-MEASURE = """
-import json, random, subprocess, tempfile, time
-from pathlib import Path
-from blast_client.demo import DemoSpec, makeblastdb_argv, write_demo
-tmp = Path(tempfile.mkdtemp())
-subjects, _ = write_demo(DemoSpec(name="bench", seqs={seqs}, seq_len={seq_len}), tmp)
-subprocess.run(makeblastdb_argv(subjects, tmp / "bench", "bench"), check=True, capture_output=True)
-rnd = random.Random(11)
-def timed(kb):
-    query = tmp / "q.fa"
-    query.write_text(">q\\n" + "".join(rnd.choices("ACGT", k=kb * 1000)) + "\\n")
-    argv = ["blastn", "-task", "blastn", "-db", str(tmp / "bench"), "-query", str(query),
-            "-outfmt", "6", "-num_threads", "1"]
-    best = float("inf")
-    for _ in range(2):  # the faster of two: a burst of load slows one run
-        started = time.perf_counter()
-        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
-        best = min(best, time.perf_counter() - started)
-    return best
-one = timed(1)
-kb = 64
-while (seconds := timed(kb)) - one < 2 and kb < 1 << 16:
-    kb *= 2
-per_kb = (seconds - one) / (kb - 1)
-print(json.dumps({{"fixed_s": max(one - per_kb, 0.0), "per_kb_s": per_kb}}))
-"""
+JOB_OVERHEAD_S = 0.5
+"""The worker's own work per batch besides the search (query, formatter, uploads, rows):
+twice bench_blast_overhead's 250 ms target."""
 
 
-def long_kb_for(stack: RunStack, seconds: float) -> tuple[int, str]:
-    """Kb of a random query that blastn searches for at least ``seconds`` (measured here)."""
-    out = stack.in_worker_image(MEASURE.format(seqs=DB.seqs, seq_len=DB.seq_len), timeout=900)
-    rate = json.loads(out.decode().strip().splitlines()[-1])
-    kb = max(1, math.ceil((seconds - rate["fixed_s"]) / rate["per_kb_s"]))
-    return kb, (
-        f"measured blastn -task blastn: {rate['fixed_s']:.2f} s + {rate['per_kb_s'] * 1000:.1f} "
-        f"ms per kb; long queries of {kb} kb search for ~{seconds:.0f} s each"
+def long_seconds(
+    scale_in_s: float, short_s: float, workers: int, long: int, cpus: int, factor: float
+) -> float:
+    """Seconds the long batches should search for scale-in to save (pure): ``factor`` times
+    the short batches' time on the other workers plus ``scale_in_after``.
+
+    Args:
+        scale_in_s: ``scale_in_after`` in seconds.
+        short_s: Seconds one short batch searches alone.
+        workers: Workers (max_workers and the fixed pool).
+        long: Long batches.
+        cpus: CPUs of the machine.
+        factor: How many times.
+    """
+    share = min(1.0, cpus / workers)  # each worker's CPU while all of them run
+    per_worker = math.ceil((BATCHES - long) / max(workers - long, 1))
+    shorts = per_worker * (short_s / share + JOB_OVERHEAD_S)
+    return factor * (shorts + scale_in_s)
+
+
+def long_kb_for(root: Path, args: argparse.Namespace, scale_in_s: float) -> tuple[int, str]:
+    """Kb of the long random queries: blastn timed here (the worker image's, on the bench
+    database), sized by :func:`long_seconds`.
+
+    Search time grows faster than the query beyond a few hundred kb, so the query doubles
+    until it searches for a quarter of the target, and only that rate is extrapolated.
+    """
+    tools = BlastTools(docker_engine(), root, f"bench-autoscale-{os.getpid()}")
+    try:
+        subjects, _ = write_demo(DB, root / "db")
+        tools.run(makeblastdb_argv(subjects, root / "db" / DB.name, DB.name))
+        query = root / "measure.fa"
+        rnd = random.Random(11)
+        blastn = ["blastn", "-task", "blastn", "-db", str(root / "db" / DB.name)]
+        blastn += ["-outfmt", "6", "-num_threads", "1", "-query", str(query)]
+
+        def timed(kb: int) -> float:
+            query.write_text(">q\n" + "".join(rnd.choices("ACGT", k=kb * 1000)) + "\n")
+            return tools.timed(blastn)
+
+        short_s = min(timed(1), timed(1))  # the faster of two: a burst of load slows one
+        cpus = os.cpu_count() or 1
+        target = long_seconds(scale_in_s, short_s, args.workers, args.long, cpus, args.long_factor)
+        kb, seconds = 64, timed(64)
+        while seconds < target / 4:
+            kb = math.ceil(kb * min(8.0, max(2.0, target / 4 / max(seconds, 0.01))))
+            seconds = timed(kb)
+    finally:
+        tools.close()
+    per_kb = (seconds - short_s) / (kb - 1)
+    long_kb = max(1, math.ceil(kb + (target - seconds) / per_kb))
+    return long_kb, (
+        f"measured blastn -task blastn: a short batch {short_s:.2f} s, {kb} kb {seconds:.1f} s; "
+        f"long queries of {long_kb} kb search for ~{target:.0f} s each ({args.long_factor:g} x "
+        f"the short batches on the other workers + scale_in_after, on {cpus} CPUs)"
     )
 
 
@@ -151,10 +178,11 @@ def one_run(
     return data
 
 
-def worker_seconds(summary: dict[str, Any]) -> tuple[float, int]:
-    """(billed worker vCPU-seconds, worker groups) of a run's summary."""
+def worker_seconds(summary: dict[str, Any]) -> tuple[float, list[float]]:
+    """(billed worker vCPU-seconds, each worker group's billed seconds) of a run's summary."""
     lines = [line for line in summary["bill"]["lines"] if line["kind"] == "workers"]
-    return sum(float(line["vcpu_seconds"]) for line in lines), len(lines)
+    seconds = sorted(float(line["seconds"]) for line in lines)
+    return sum(float(line["vcpu_seconds"]) for line in lines), seconds
 
 
 def reaction(stack: RunStack, summary: dict[str, Any]) -> float | None:
@@ -178,10 +206,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="max_workers (and the pool)")
     parser.add_argument("--long", type=int, default=2, help="long batches")
     parser.add_argument(
-        "--long-scale-ins",
+        "--long-factor",
         type=float,
-        default=8,
-        help="long batches search for this many times scale_in_after (default 8)",
+        default=3,
+        help="long batches search this many times the short ones + scale_in_after (default 3)",
     )
     parser.add_argument("--long-kb", type=int, help="kb of each long query (default: sized)")
     parser.add_argument("--scale-in-after", default="10s")
@@ -196,7 +224,7 @@ def main() -> None:
             )
             long_kb = args.long_kb
             if long_kb is None:
-                long_kb, sizing = long_kb_for(stack, args.long_scale_ins * scale_in_s)
+                long_kb, sizing = long_kb_for(root, args, scale_in_s)
                 print(sizing, flush=True)
             queries = root / "skewed.fa"
             queries.write_text(skewed_queries(args.long, long_kb))
@@ -225,12 +253,16 @@ def main() -> None:
                 assert s["status"] == "succeeded" and s["batches"] == BATCHES, s["reason"]
             fixed_s, fixed_groups = worker_seconds(fixed)
             auto_s, auto_groups = worker_seconds(auto)
+
+            def each(seconds: list[float]) -> str:
+                return f"{len(seconds)} groups: " + ", ".join(f"{s:.0f}" for s in seconds) + " s"
+
             print(
-                f"fixed pool : {fixed_s:7.0f} worker vCPU-s billed ({fixed_groups} groups), "
+                f"fixed pool : {fixed_s:7.0f} worker vCPU-s billed ({each(fixed_groups)}), "
                 f"wall {fixed['wall_seconds']:5.0f} s"
             )
             print(
-                f"autoscale  : {auto_s:7.0f} worker vCPU-s billed ({auto_groups} groups), "
+                f"autoscale  : {auto_s:7.0f} worker vCPU-s billed ({each(auto_groups)}), "
                 f"wall {auto['wall_seconds']:5.0f} s (scale_in_after {args.scale_in_after})"
             )
             print(
