@@ -2,7 +2,13 @@
 
 A skewed run of 40 batches (``--long`` long ones, the rest short: one 400-bp query each)
 runs twice with ``deployer run`` on the emulator (real worker containers, Azurite, blastn
-``-task blastn`` against a 40 Mb demo database):
+``-task blastn`` against a 40 Mb demo database). Scale-in saves only the time the long
+batches outlast the short ones plus ``scale_in_after``, so their length is not fixed: the
+bench first times blastn on this machine and sizes each long query to search for
+``--long-factor`` (default 3) times that: the short batches' time on the other workers
+(their search at each worker's share of the CPUs, plus the worker's own work per batch)
+plus ``scale_in_after``. The autoscaled run then pays for about half the workers most of
+the time.
 
 * **fixed**: ``max_workers`` worker groups for the whole run (workers never exit when idle;
   the janitor deletes them when the last batch is done);
@@ -15,14 +21,16 @@ autoscaled run the seconds from the run's creation to its first create burst (th
 reaction, from the decision log). Needs Docker and the images of ``make build`` (TAG=...).
 From the repository root:
 
-    .venv/bin/python bench/bench_autoscale_cost.py [--workers 4] [--long 2] [--long-kb 3000]
-        [--batches 40] [--db-seqs 20000] [--smoke]
+    .venv/bin/python bench/bench_autoscale_cost.py [--workers 4] [--long 2] [--long-factor 3]
+        [--long-kb N (fixed instead of sized)] [--batches 40] [--db-seqs 20000] [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import random
 import subprocess
 import tempfile
@@ -30,10 +38,13 @@ from pathlib import Path
 from typing import Any
 
 from azure.data.tables import TableClient
-from blast_client.demo import DemoSpec, generate
+from blast_client.demo import DemoSpec, generate, makeblastdb_argv, write_demo
 from blast_client.fasta import iter_records
 
+from deployer.workload import duration_seconds
 from testbed.bench import parse_args
+from testbed.blast_stack import BlastTools
+from testbed.engine import docker_engine
 from testbed.run_stack import BIN, RunStack, emulated_run_stack
 
 BATCHES = 40
@@ -52,6 +63,79 @@ workloads:
 """
 """8 GB to cache: one 1-vCPU worker per group, so workers are groups."""
 
+JOB_OVERHEAD_S = 0.5
+"""The worker's own work per batch besides the search (query, formatter, uploads, rows):
+twice bench_blast_overhead's 250 ms target."""
+
+
+def long_seconds(
+    scale_in_s: float,
+    short_s: float,
+    workers: int,
+    long: int,
+    cpus: int,
+    factor: float,
+    batches: int = BATCHES,
+) -> float:
+    """Seconds the long batches should search for scale-in to save (pure): ``factor`` times
+    the short batches' time on the other workers plus ``scale_in_after``.
+
+    Args:
+        scale_in_s: ``scale_in_after`` in seconds.
+        short_s: Seconds one short batch searches alone.
+        workers: Workers (max_workers and the fixed pool).
+        long: Long batches.
+        cpus: CPUs of the machine.
+        factor: How many times.
+        batches: Batches of the run.
+    """
+    share = min(1.0, cpus / workers)  # each worker's CPU while all of them run
+    per_worker = math.ceil((batches - long) / max(workers - long, 1))
+    shorts = per_worker * (short_s / share + JOB_OVERHEAD_S)
+    return factor * (shorts + scale_in_s)
+
+
+def long_kb_for(
+    root: Path, args: argparse.Namespace, scale_in_s: float, db: DemoSpec
+) -> tuple[int, str]:
+    """Kb of the long random queries: blastn timed here (the worker image's, on the bench
+    database), sized by :func:`long_seconds`.
+
+    Search time grows faster than the query beyond a few hundred kb, so the query doubles
+    until it searches for a quarter of the target, and only that rate is extrapolated.
+    """
+    tools = BlastTools(docker_engine(), root, f"bench-autoscale-{os.getpid()}")
+    try:
+        subjects, _ = write_demo(db, root / "db")
+        tools.run(makeblastdb_argv(subjects, root / "db" / db.name, db.name))
+        query = root / "measure.fa"
+        rnd = random.Random(11)
+        blastn = ["blastn", "-task", "blastn", "-db", str(root / "db" / db.name)]
+        blastn += ["-outfmt", "6", "-num_threads", "1", "-query", str(query)]
+
+        def timed(kb: int) -> float:
+            query.write_text(">q\n" + "".join(rnd.choices("ACGT", k=kb * 1000)) + "\n")
+            return tools.timed(blastn)
+
+        short_s = min(timed(1), timed(1))  # the faster of two: a burst of load slows one
+        cpus = os.cpu_count() or 1
+        target = long_seconds(
+            scale_in_s, short_s, args.workers, args.long, cpus, args.long_factor, args.batches
+        )
+        kb, seconds = 64, timed(64)
+        while seconds < target / 4:
+            kb = math.ceil(kb * min(8.0, max(2.0, target / 4 / max(seconds, 0.01))))
+            seconds = timed(kb)
+    finally:
+        tools.close()
+    per_kb = (seconds - short_s) / (kb - 1)
+    long_kb = max(1, math.ceil(kb + (target - seconds) / per_kb))
+    return long_kb, (
+        f"measured blastn -task blastn: a short batch {short_s:.2f} s, {kb} kb {seconds:.1f} s; "
+        f"long queries of {long_kb} kb search for ~{target:.0f} s each ({args.long_factor:g} x "
+        f"the short batches on the other workers + scale_in_after, on {cpus} CPUs)"
+    )
+
 
 def skewed_queries(long: int, long_kb: int, db: DemoSpec, batches: int = BATCHES) -> str:
     """``batches`` records, each a batch of its own at ``--batch-len 400``: ``long`` random
@@ -62,7 +146,7 @@ def skewed_queries(long: int, long_kb: int, db: DemoSpec, batches: int = BATCHES
     rnd = random.Random(7)
     records = planted[: batches - long]
     for i in range(long):
-        seq = "".join(rnd.choice("ACGT") for _ in range(long_kb * 1000))
+        seq = "".join(rnd.choices("ACGT", k=long_kb * 1000))
         lines = "\n".join(seq[j : j + 80] for j in range(0, len(seq), 80))
         records.insert((i + 1) * len(records) // (long + 1), f">long_{i + 1}\n{lines}\n")
     return "".join(records)
@@ -103,10 +187,11 @@ def one_run(
     return data
 
 
-def worker_seconds(summary: dict[str, Any]) -> tuple[float, int]:
-    """(billed worker vCPU-seconds, worker groups) of a run's summary."""
+def worker_seconds(summary: dict[str, Any]) -> tuple[float, list[float]]:
+    """(billed worker vCPU-seconds, each worker group's billed seconds) of a run's summary."""
     lines = [line for line in summary["bill"]["lines"] if line["kind"] == "workers"]
-    return sum(float(line["vcpu_seconds"]) for line in lines), len(lines)
+    seconds = sorted(float(line["seconds"]) for line in lines)
+    return sum(float(line["vcpu_seconds"]) for line in lines), seconds
 
 
 def reaction(stack: RunStack, summary: dict[str, Any]) -> float | None:
@@ -129,7 +214,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=4, help="max_workers (and the pool)")
     parser.add_argument("--long", type=int, default=2, help="long batches")
-    parser.add_argument("--long-kb", type=int, default=3000, help="kb of each long query")
+    parser.add_argument(
+        "--long-factor",
+        type=float,
+        default=3,
+        help="long batches search this many times the short ones + scale_in_after (default 3)",
+    )
+    parser.add_argument("--long-kb", type=int, help="kb of each long query (default: sized)")
     parser.add_argument("--scale-in-after", default="10s")
     parser.add_argument("--batches", type=int, default=BATCHES, help=f"batches (default {BATCHES})")
     parser.add_argument(
@@ -147,6 +238,7 @@ def main() -> None:
         },
     )
     db = DemoSpec(**{**vars(DB), "seqs": args.db_seqs})
+    scale_in_s = duration_seconds(args.scale_in_after)
     with tempfile.TemporaryDirectory(prefix="bench-autoscale-") as tmp:
         root = Path(tmp)
         with emulated_run_stack(root) as stack:
@@ -154,10 +246,14 @@ def main() -> None:
                 "import subprocess,sys; sys.exit(subprocess.run(['blast-jobs','init','--demo-db',"
                 f"'bench','--demo-seqs','{db.seqs}','--demo-seq-len','{db.seq_len}']).returncode)"
             )
+            long_kb = args.long_kb
+            if long_kb is None:
+                long_kb, sizing = long_kb_for(root, args, scale_in_s, db)
+                print(sizing, flush=True)
             queries = root / "skewed.fa"
-            queries.write_text(skewed_queries(args.long, args.long_kb, db, args.batches))
+            queries.write_text(skewed_queries(args.long, long_kb, db, args.batches))
             print(
-                f"{args.batches} batches: {args.long} of {args.long_kb} kb, "
+                f"{args.batches} batches: {args.long} of {long_kb} kb, "
                 f"{args.batches - args.long} of 400 bp (blastn -task blastn, "
                 f"{db.seqs} x {db.seq_len} bp database); "
                 f"{args.workers} workers of 1 vCPU, one per group",
@@ -182,12 +278,16 @@ def main() -> None:
                 assert s["status"] == "succeeded" and s["batches"] == args.batches, s["reason"]
             fixed_s, fixed_groups = worker_seconds(fixed)
             auto_s, auto_groups = worker_seconds(auto)
+
+            def each(seconds: list[float]) -> str:
+                return f"{len(seconds)} groups: " + ", ".join(f"{s:.0f}" for s in seconds) + " s"
+
             print(
-                f"fixed pool : {fixed_s:7.0f} worker vCPU-s billed ({fixed_groups} groups), "
+                f"fixed pool : {fixed_s:7.0f} worker vCPU-s billed ({each(fixed_groups)}), "
                 f"wall {fixed['wall_seconds']:5.0f} s"
             )
             print(
-                f"autoscale  : {auto_s:7.0f} worker vCPU-s billed ({auto_groups} groups), "
+                f"autoscale  : {auto_s:7.0f} worker vCPU-s billed ({each(auto_groups)}), "
                 f"wall {auto['wall_seconds']:5.0f} s (scale_in_after {args.scale_in_after})"
             )
             print(

@@ -5,12 +5,13 @@ The service path: message sent -> worker receives it -> writes the query -> blas
 polling the table every 20 ms). The bare path: blastn -outfmt 6 with the same arguments, run
 in the blast-worker image (the same binary) on the worker's copy of the database and timed
 inside that container. Targets: median overhead at most 10% for ~2-second jobs and at most
-250 ms absolute. The worker is a container without a CPU limit on the compose stack's Azurite
-under a private project: it needs Docker, Compose and the images of `make build`, nothing on
-the host. Run from the repository root:
+250 ms absolute. A job's queries are sized from blastn's rate measured here first, so the jobs
+search for ``--job-seconds`` (default 2 s) on any machine. The worker is a container without a
+CPU limit on the compose stack's Azurite under a private project: it needs Docker, Compose and
+the images of `make build`, nothing on the host. Run from the repository root:
 
-    .venv/bin/python bench/bench_blast_overhead.py [--jobs 8] [--queries 80] [--task blastn]
-        [--word-size 9] [--seqs 40000] [--smoke]
+    .venv/bin/python bench/bench_blast_overhead.py [--jobs 8] [--job-seconds 2] [--task blastn]
+        [--word-size 9] [--queries N (fixed instead of sized)] [--seqs 40000] [--smoke]
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import time
 from pathlib import Path
 
 from blast_client.demo import DemoSpec, generate
-from blast_client.fasta import iter_records, join_records
+from blast_client.fasta import MAX_INLINE_BYTES, iter_records, join_records
 from blast_client.joblog import JobLog
 from blast_client.messages import JobSpec, Options, Query
 
@@ -41,8 +42,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=8, help="jobs to time (default 8)")
     parser.add_argument(
-        "--queries", type=int, default=80, help="queries per job (default 80: about 2 s on 2 cores)"
+        "--job-seconds", type=float, default=2.0, help="BLAST seconds per job (default 2)"
     )
+    parser.add_argument("--queries", type=int, help="queries per job (default: sized)")
     parser.add_argument("--task", default="blastn", help="BLAST task (default blastn)")
     parser.add_argument(
         "--word-size", type=int, default=9, help="word size (default 9: about 2 s per job here)"
@@ -65,31 +67,30 @@ def run(stack: Stack, root: Path, args: argparse.Namespace) -> None:
         BLAST_DBS=DB, BLAST_THREADS=str(args.threads), BLAST_POLL_INTERVAL="0.05"
     )
     worker.wait_state("idle", timeout=300)
+    db_path = worker.cache / DB / DB
+    blastn = ["blastn", "-db", str(db_path), "-num_threads", str(args.threads)]
+    blastn += ["-task", args.task, "-word_size", str(args.word_size)]
     # Subjects come first from the PRNG, so asking for more planted queries leaves the
     # database unchanged; distinct queries keep BLAST from sharing work between them.
-    demo = DemoSpec(name=DB, seqs=args.seqs, queries=args.queries, decoys=0)
+    count = args.queries
+    if count is None:
+        demo = DemoSpec(name=DB, seqs=args.seqs, queries=500, decoys=0)
+        cost = stack.tools.cost(blastn, [r.text for r in iter_records(generate(demo).queries)])
+        count = cost.records_for(args.job_seconds)
+    demo = DemoSpec(name=DB, seqs=args.seqs, queries=count, decoys=0)
     query_text = join_records(list(iter_records(generate(demo).queries)))
     query = root / "q.fa"
     query.write_text(query_text)
-    db_path = worker.cache / DB / DB
-    bare_argv = [
-        "blastn",
-        "-db",
-        str(db_path),
-        "-query",
-        str(query),
-        "-outfmt",
-        "6",
-        "-num_threads",
-        str(args.threads),
-        "-task",
-        args.task,
-        "-word_size",
-        str(args.word_size),
-    ]
+    bare_argv = [*blastn, "-query", str(query), "-outfmt", "6"]
     storage = stack.storage
     log = JobLog(storage.table)
     options = Options(task=args.task, word_size=args.word_size)
+    job_query = Query(fasta=query_text)
+    if len(query_text.encode()) > MAX_INLINE_BYTES:  # too large for a message: a blob
+        blob = f"bench-{secrets.token_hex(4)}/query.fa"
+        inputs = storage.container(stack.client.config.inputs_container)
+        inputs.upload_blob(blob, query_text.encode(), overwrite=True)
+        job_query = Query(blob=blob)
     bare: list[float] = []
     service: list[float] = []
     service_by_job: dict[str, float] = {}
@@ -97,9 +98,7 @@ def run(stack: Stack, root: Path, args: argparse.Namespace) -> None:
     for i in range(args.jobs):
         bare.append(stack.tools.timed(bare_argv))
 
-        spec = JobSpec(
-            f"bench-{secrets.token_hex(4)}-{i}", "blastn", DB, Query(fasta=query_text), options
-        )
+        spec = JobSpec(f"bench-{secrets.token_hex(4)}-{i}", "blastn", DB, job_query, options)
         log.record_queued(spec.job_id, "blastn", DB, None)
         t0 = time.perf_counter()
         storage.queue.send_message(spec.to_message())
@@ -113,7 +112,7 @@ def run(stack: Stack, root: Path, args: argparse.Namespace) -> None:
         service_by_job[spec.job_id] = service[-1]
     b, s = statistics.median(bare), statistics.median(service)
     print(
-        f"jobs: {args.jobs} x {args.queries} queries, task {args.task}, "
+        f"jobs: {args.jobs} x {count} queries, task {args.task}, "
         f"word_size {args.word_size}, "
         f"{args.threads} threads, db {args.seqs} x 2000 bp"
     )

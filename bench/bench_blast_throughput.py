@@ -2,11 +2,14 @@
 
 Each worker runs BLAST with one thread, as one single-CPU container would. The same batch of
 jobs is queued for each configuration; the figure is jobs per minute from the first send to
-the last success. Workers are blast-worker containers limited to 1 CPU each (as in compose) on
-the compose stack's Azurite under a private project: it needs Docker, Compose and the images of
-`make build`, nothing on the host. Run from the repository root:
+the last success. The speed-up shows only where BLAST, not the per-job overhead, fills the
+time: so each job's queries are sized from blastn's rate measured here first, to search for
+``--job-seconds`` (default 3 s) alone. Workers are blast-worker containers limited to 1 CPU
+each (as in compose) on the compose stack's Azurite under a private project: it needs Docker,
+Compose and the images of `make build`, nothing on the host. Run from the repository root:
 
-    .venv/bin/python bench/bench_blast_throughput.py [--jobs 16] [--seqs 40000] [--smoke]
+    .venv/bin/python bench/bench_blast_throughput.py [--jobs 16] [--job-seconds 3] [--seqs 40000]
+        [--smoke]
 """
 
 from __future__ import annotations
@@ -24,38 +27,39 @@ from blast_client.joblog import JobLog
 from blast_client.messages import JobSpec, Options, Query
 
 from testbed.bench import parse_args
-from testbed.blast_stack import Stack, bench_stack
+from testbed.blast_stack import Stack, WorkerContainer, bench_stack
 from testbed.engine import StackError, wait_for
 
 DB = "bench"
 SEQS = 40_000
 
 
+def start_worker(stack: Stack, name: str) -> WorkerContainer:
+    """A one-thread worker on the database, all sharing one cache."""
+    return stack.start_worker(
+        name,
+        BLAST_DBS=DB,
+        BLAST_THREADS="1",
+        BLAST_POLL_INTERVAL="0.05",
+        BLAST_DB_CACHE=str(stack.root / "shared-cache"),
+    )
+
+
 def measure(stack: Stack, workers: int, jobs: int, queries: str, options: Options) -> float:
     """Seconds for ``workers`` workers to finish ``jobs`` jobs."""
     run = len(stack.workers)
-    started = [
-        stack.start_worker(
-            f"n{workers}-{run + i}",
-            BLAST_DBS=DB,
-            BLAST_THREADS="1",
-            BLAST_POLL_INTERVAL="0.05",
-            BLAST_DB_CACHE=str(stack.root / "shared-cache"),
-        )
-        for i in range(workers)
-    ]
+    started = [start_worker(stack, f"n{workers}-{run + i}") for i in range(workers)]
     for w in started:
         w.wait_state("idle", timeout=300)
-    storage = stack.storage
-    log = JobLog(storage.table)
+    log = JobLog(stack.storage.table)
+    client = stack.client
     ids = []
     t0 = time.perf_counter()
     for i in range(jobs):
         spec = JobSpec(
             f"tp{workers}-{secrets.token_hex(4)}-{i}", "blastn", DB, Query(fasta=queries), options
         )
-        log.record_queued(spec.job_id, "blastn", DB, None)
-        storage.queue.send_message(spec.to_message())
+        client.submit([spec])  # a query too large for a message goes as a blob
         ids.append(spec.job_id)
 
     remaining = list(ids)
@@ -77,11 +81,33 @@ def measure(stack: Stack, workers: int, jobs: int, queries: str, options: Option
     return elapsed
 
 
+def sized(stack: Stack, args: argparse.Namespace) -> int:
+    """Queries per job for ``args.job_seconds`` of BLAST alone, at the rate measured here."""
+    prep = start_worker(stack, "prep")  # fills the shared cache
+    prep.wait_state("idle", timeout=300)
+    prep.terminate()
+    db = stack.root / "shared-cache" / DB / DB
+    argv = ["blastn", "-db", str(db), "-task", args.task, "-word_size", str(args.word_size)]
+    spec = DemoSpec(name=DB, seqs=args.seqs, queries=500, decoys=0)
+    records = [r.text for r in iter_records(generate(spec).queries)]
+    cost = stack.tools.cost([*argv, "-num_threads", "1"], records)
+    count = cost.records_for(args.job_seconds)
+    print(
+        f"measured: {cost.fixed_s:.2f} s + {cost.per_record_s * 1000:.1f} ms per query; "
+        f"jobs of {count} queries search for ~{cost.seconds(count):.1f} s alone",
+        flush=True,
+    )
+    return count
+
+
 def main() -> None:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=16, help="jobs per run (default 16)")
-    parser.add_argument("--queries", type=int, default=20, help="queries per job (default 20)")
+    parser.add_argument(
+        "--job-seconds", type=float, default=3.0, help="BLAST seconds per job, alone (default 3)"
+    )
+    parser.add_argument("--queries", type=int, help="queries per job (default: sized)")
     parser.add_argument("--task", default="blastn")
     parser.add_argument("--word-size", type=int, default=9)
     parser.add_argument("--repeat", type=int, default=1, help="runs per setting; best is kept")
@@ -94,13 +120,14 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="bench-blast-") as tmp,
         bench_stack(Path(tmp), init) as stack,
     ):
-        spec = DemoSpec(name=DB, seqs=args.seqs, queries=args.queries, decoys=0)
+        count = args.queries or sized(stack, args)
+        spec = DemoSpec(name=DB, seqs=args.seqs, queries=count, decoys=0)
         queries = join_records(list(iter_records(generate(spec).queries)))
         options = Options(task=args.task, word_size=args.word_size)
         one = min(measure(stack, 1, args.jobs, queries, options) for _ in range(args.repeat))
         two = min(measure(stack, 2, args.jobs, queries, options) for _ in range(args.repeat))
     print(
-        f"{args.jobs} jobs x {args.queries} queries, task {args.task}, word_size "
+        f"{args.jobs} jobs x {count} queries, task {args.task}, word_size "
         f"{args.word_size}, 1 BLAST thread per worker"
     )
     print(f"1 worker : {one:7.1f} s  {60 * args.jobs / one:6.1f} jobs/min")

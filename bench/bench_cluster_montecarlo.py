@@ -4,10 +4,13 @@ Runs the Monte Carlo notebook's own pricing task (``price_cell``, read from
 ``images/notebook/notebooks/monte-carlo-options.ipynb``) over its default grid of 6 strikes x
 5 volatilities x 260 days, from a client in the notebook container, through a load-balanced
 view restricted to the first engine, then to the first two. Each figure is the median of
-``--repeat`` runs. Run from the repository root, with the images built:
+``--repeat`` runs. The speed-up shows only when a task outlasts its dispatch, so the paths per
+cell are sized from a task timed on an engine first: each task simulates for
+``--task-seconds`` (default 0.1 s and 0.5 s, one row each). Run from the repository root,
+with the images built:
 
     .venv/bin/python bench/bench_cluster_montecarlo.py [--project aci-research] [--repeat 3]
-        [--smoke]
+        [--task-seconds 0.1 0.5] [--paths N ... (fixed instead of sized)] [--smoke]
 
 Without ``--project`` it starts (and removes) a private compose stack with 2 engine
 containers of 1 CPU each.
@@ -54,8 +57,14 @@ def run(targets, paths):
     return time.perf_counter() - started
 
 run(ids, 2000)  # warm up: imports and first allocations on both engines
+# Seconds per path of one task on one engine (as the notebook's own timing says), to size the
+# tasks when no paths were given.
+probe = 20_000
+per_path = rc[ids[0]].apply_sync(
+    price_cell, 100.0, 100.0, 0.25, 0.05, 260, probe, (2026, 99))["seconds"] / probe
+sizes = {paths} or [max(1000, int(round(s / per_path, -3))) for s in {task_seconds}]
 rows = []
-for paths in {paths}:
+for paths in sizes:
     for n in (1, 2):
         times = [run(ids[:n], paths) for _ in range({repeat})]
         rows.append({{"paths": paths, "engines": n, "seconds": statistics.median(times)}})
@@ -79,12 +88,20 @@ def main() -> None:
     parser.add_argument("--project", help="use this running compose stack (make up: aci-research)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per configuration (median)")
     parser.add_argument(
-        "--paths", type=int, nargs="+", default=[10_000, 50_000], help="paths per grid cell"
+        "--task-seconds",
+        type=float,
+        nargs="+",
+        default=[0.1, 0.5],
+        help="size the paths per cell so one task simulates this long (default 0.1 0.5)",
     )
+    parser.add_argument("--paths", type=int, nargs="+", help="paths per grid cell (fixed)")
     args = parse_args(parser, smoke={"repeat": 1, "paths": [500]})
     try:
         code = CLIENT.format(
-            price_cell=price_cell_source(), paths=list(args.paths), repeat=args.repeat
+            price_cell=price_cell_source(),
+            paths=list(args.paths or []),
+            task_seconds=list(args.task_seconds),
+            repeat=args.repeat,
         )
         with cluster_stack(args.project) as project:
             output = run_python(service(project, "notebook"), code)
@@ -93,7 +110,7 @@ def main() -> None:
     rows = json.loads(output.strip().splitlines()[-1])
     print("Monte Carlo grid: 30 tasks (6 strikes x 5 volatilities), 260 days")
     print(f"{'paths/cell':>10} {'1 engine (s)':>13} {'2 engines (s)':>14} {'speed-up':>9}")
-    for paths in args.paths:
+    for paths in sorted({r["paths"] for r in rows}):
         one, two = (
             next(r["seconds"] for r in rows if r["paths"] == paths and r["engines"] == n)
             for n in (1, 2)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import secrets
 import subprocess
@@ -312,6 +313,39 @@ class ComposeAzurite:
         self.compose("down", "--volumes", "--remove-orphans", "--timeout", "5", timeout=120)
 
 
+@dataclass(frozen=True)
+class BlastCost:
+    """What one single-threaded BLAST run costs on this machine, measured (never assumed):
+    ``fixed_s`` for the run plus ``per_record_s`` for each query record.
+
+    Tests that need a job of at least some length size it from this, so the job is long
+    enough on a fast machine and no longer than needed on a slow one.
+
+    Attributes:
+        fixed_s: Seconds of a run whatever its query (start, database load).
+        per_record_s: Seconds per query record.
+    """
+
+    fixed_s: float
+    per_record_s: float
+
+    def records_for(self, seconds: float) -> int:
+        """Query records for a run of at least ``seconds`` at the measured rate (at least 1).
+
+        Args:
+            seconds: Wanted run time.
+        """
+        return max(1, math.ceil((seconds - self.fixed_s) / self.per_record_s))
+
+    def seconds(self, records: int) -> float:
+        """Expected seconds of a run of ``records`` query records.
+
+        Args:
+            records: Query records.
+        """
+        return self.fixed_s + self.per_record_s * records
+
+
 class BlastTools:
     """One idle container of the worker image for running ncbi-blast+ programs directly.
 
@@ -367,6 +401,40 @@ class BlastTools:
         )
         out = self.run(["python", "-c", timer, *argv]).stdout
         return float(out)
+
+    def cost(self, argv: list[str], records: list[str], at_least: float = 1.0) -> BlastCost:
+        """Measure what a search costs: time ``argv`` on 1 record, then on more until the
+        extra records take ``at_least`` seconds, and fit fixed + per-record seconds.
+
+        Each point is the faster of two runs: on a shared machine a burst of load slows one
+        run, and sizing for "at least so long" wants the fastest the machine can go.
+
+        Args:
+            argv: A single-threaded BLAST command without ``-query`` (e.g. ``blastn -db
+                <path> -task dc-megablast -num_threads 1``).
+            records: Query records (FASTA text each) to draw from, cycled if needed.
+            at_least: Seconds the extra records must take, so the rate is not noise.
+        """
+        query = self.root / f"cost-{os.getpid()}-{secrets.token_hex(3)}.fa"
+
+        def timed(n: int) -> float:
+            query.write_text("".join(records[i % len(records)] for i in range(n)))
+            return min(self.timed([*argv, "-query", str(query)]) for _ in range(2))
+
+        try:
+            one = timed(1)
+            n = 4
+            while True:
+                more = timed(n)
+                # Enough records that the difference is signal: else grow towards at_least.
+                if more - one >= at_least or n >= 100_000:
+                    break
+                rate = max(more - one, 0.01 * (n - 1)) / (n - 1)
+                n = min(100_000, max(2 * n, math.ceil(1.5 * at_least / rate)))
+        finally:
+            query.unlink(missing_ok=True)
+        per_record = (more - one) / (n - 1)
+        return BlastCost(max(one - per_record, 0.0), per_record)
 
     def close(self) -> None:
         """Hand files the uid-1000 workers wrote back to the host user, then remove it."""

@@ -186,12 +186,16 @@ def logs_since(container: Container, since: float) -> str:
 
 
 def health(container: Container) -> dict[str, object]:
-    """The engine supervisor's health report, or an empty dict while it is unhealthy.
+    """The engine supervisor's health report, or an empty dict while it is unhealthy (or
+    not running: a container that exited waits a moment to be restarted).
 
     Args:
         container (Container): An engine container.
     """
-    code, out = exec_text(container, ["/usr/local/bin/healthcheck"])
+    try:
+        code, out = exec_text(container, ["/usr/local/bin/healthcheck"])
+    except docker.errors.APIError:  # 409: the container is restarting or not running
+        return {}
     if code != 0:
         return {}
     report: dict[str, object] = json.loads(out.strip().splitlines()[-1])

@@ -1,13 +1,14 @@
 """The chaos soak: many jobs through several workers while workers are killed, storage
 restarts and a worker loses its network. Shared by the soak test and ``bench/``.
 
-:func:`run_soak` submits one job per query, then (with ``chaos``) every
-:attr:`SoakConfig.kill_every` seconds freezes a random worker, notes the job it is running
-(from its log), kills it with ``-9`` and starts it again (as ``restart: unless-stopped``
-would); it restarts Azurite once and disconnects one worker from the network for
-:attr:`SoakConfig.disconnect_for` seconds. It waits until every job is final and returns
-what happened: per job its row, per kill the job it interrupted, and the recovery time
-from that kill to the job's success.
+:func:`run_soak` sizes the jobs from a rate it measures first (so they outlast the faults
+on a fast machine and take no longer than needed on a slow one) and submits them. With
+``chaos``, every :attr:`SoakConfig.kill_every` seconds it kills with ``-9`` a worker whose log
+shows it mid-job (frozen first, so it stays mid-job until the kill) and starts it again (as
+``restart: unless-stopped`` would); it restarts Azurite once and disconnects one worker from
+the network for :attr:`SoakConfig.disconnect_for` seconds. It waits until every job is final
+and returns what happened: per job its row, per kill the job it interrupted, and the recovery
+time from that kill to the job's success.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
+import os
 import random
 import secrets
 import statistics
@@ -49,7 +51,11 @@ class SoakConfig:
         kill_every: Seconds between kills of a random worker.
         disconnect_for: Seconds one worker spends off the network.
         visibility_timeout: The workers' ``BLAST_VISIBILITY_TIMEOUT`` in seconds.
-        task: The blastn task (dc-megablast: seconds per query, so kills catch jobs).
+        task: The blastn task.
+        job_s: Seconds of BLAST each job takes at least (at the rate measured before the
+            run), so a kill has a job to land in.
+        kills: Kills the run must outlast: the jobs together take (at the measured rate, on
+            ``min(workers, CPUs)`` CPUs) at least one kill interval more than these.
         timeout: Seconds the whole run may take before it fails.
         seed: Seed of the random choices (which worker, when).
         log_dir: Where to keep each worker's JSON log lines (``<worker>.jsonl``); None
@@ -63,6 +69,8 @@ class SoakConfig:
     disconnect_for: float = 30.0
     visibility_timeout: int = 60
     task: str = "dc-megablast"
+    job_s: float = 1.0
+    kills: int = 3
     timeout: float = 1800.0
     seed: int = 13
     log_dir: Path | None = None
@@ -106,6 +114,7 @@ class SoakResult:
         events: Other faults, as (seconds from start, description).
         elapsed: Seconds from the first submission to the last job's end.
         run_s: Median seconds of one job from its start to its success (single-attempt jobs).
+        sizing: How the jobs were sized (from the rate measured before the run).
     """
 
     config: SoakConfig
@@ -115,6 +124,7 @@ class SoakResult:
     events: list[tuple[float, str]] = field(default_factory=list)
     elapsed: float = 0.0
     run_s: float = 0.0
+    sizing: str = ""
 
     @property
     def throughput(self) -> float:
@@ -163,6 +173,7 @@ class SoakResult:
             "last kill); other faults: "
             + ("; ".join(f"{t:.0f}s {what}" for t, what in self.events) or "none"),
             f"attempts per job: {attempts}",
+            self.sizing,
         ]
         if rec:
             lines.append(
@@ -180,16 +191,68 @@ class SoakResult:
         return lines
 
 
-def soak_queries(count: int) -> list[str]:
-    """``count`` distinct query records planted from the big database (then repeated)."""
-    data = generate(DemoSpec(name=BIG_DB, seqs=BIG_SEQS, queries=min(count, 200), decoys=5))
-    records = [r.text for r in iter_records(data.queries)]
-    return [records[i % len(records)] for i in range(count)]
+def soak_records() -> list[str]:
+    """200 distinct query records planted from the big database, and 5 decoys."""
+    data = generate(DemoSpec(name=BIG_DB, seqs=BIG_SEQS, queries=200, decoys=5))
+    return [r.text for r in iter_records(data.queries)]
+
+
+def soak_queries(count: int, records_per_job: int = 1, distinct: int = 10) -> list[str]:
+    """The queries of ``count`` jobs of ``records_per_job`` records each (from
+    :func:`soak_records`), ``distinct`` different ones in turn, so checking every job's result
+    takes ``distinct`` direct searches.
+
+    Args:
+        count: Jobs.
+        records_per_job: Query records in each job.
+        distinct: Different queries among the jobs.
+    """
+    records = soak_records()
+    texts = [
+        "".join(records[(d * records_per_job + j) % len(records)] for j in range(records_per_job))
+        for d in range(distinct)
+    ]
+    return [texts[i % distinct] for i in range(count)]
+
+
+def job_seconds(config: SoakConfig, cpus: int | None = None) -> float:
+    """Seconds of BLAST per job, so that the jobs outlast ``config.kills`` + 1 kill intervals
+    on ``min(workers, cpus)`` CPUs, and each takes at least ``config.job_s`` (pure).
+
+    Args:
+        config: The run.
+        cpus: CPUs of the machine (default: ``os.cpu_count()``).
+    """
+    parallel = min(config.workers, cpus or os.cpu_count() or 1)
+    span = (config.kills + 1) * config.kill_every if config.chaos else 0.0
+    return max(config.job_s, span * parallel / config.jobs)
+
+
+def sized_queries(stack: Stack, config: SoakConfig, db: Path) -> tuple[list[str], str]:
+    """Measure the task's rate on ``db`` (the workers' copy), then size the jobs with it.
+
+    Args:
+        stack: The stack (its BLAST tools).
+        config: The run.
+        db: The big database's path on the host.
+
+    Returns:
+        The queries, and a line for people saying how they were sized.
+    """
+    argv = ["blastn", "-task", config.task, "-db", str(db), "-num_threads", "1"]
+    cost = stack.tools.cost(argv, soak_records())
+    want = job_seconds(config)
+    records = cost.records_for(want)
+    return soak_queries(config.jobs, records), (
+        f"jobs of {records} queries: BLAST {cost.seconds(records):.1f} s each alone (wanted "
+        f">= {want:.1f} s; measured {cost.fixed_s:.2f} s + {cost.per_record_s:.3f} s per query)"
+    )
 
 
 def in_flight_job(worker: WorkerContainer) -> str | None:
-    """The job ``worker`` (frozen) is running according to its log since it last started,
-    or None. (A restarted container keeps the log of its earlier runs.)"""
+    """The job ``worker`` is running according to its log since it last started, or None;
+    None as well once that job's BLAST has finished (killed later, it may have succeeded).
+    (A restarted container keeps the log of its earlier runs.)"""
     container = worker.container
     container.reload()
     started = datetime.fromisoformat(container.attrs["State"]["StartedAt"][:19] + "+00:00")
@@ -207,6 +270,7 @@ def in_flight_job(worker: WorkerContainer) -> str | None:
         if line.get("msg") == "job started":
             started_jobs.append(str(job))
         elif line.get("msg") in (
+            "BLAST finished",
             "job succeeded",
             "job had already succeeded in another delivery; kept that record",
             "job failed",
@@ -261,30 +325,34 @@ class Chaos:
     def _event(self, what: str) -> None:
         self.result.events.append((time.time() - self.t0, what))
 
-    def _kill(self) -> None:
-        # Prefer a worker that is mid-job: on a quiet machine jobs are short, and a kill
-        # at random would often find every worker idle and test nothing.
-        candidates = self.rng.sample(self.workers, len(self.workers))
-        worker = candidates[0]
-        for candidate in candidates:
-            with contextlib.suppress(docker.errors.APIError):
-                if in_flight_job(candidate):
-                    worker = candidate
-                    break
-        container = worker.container
-        container.reload()
-        if container.status != "running":
-            return
-        job = None
-        with contextlib.suppress(docker.errors.APIError):
-            worker.freeze()
+    def _kill(self) -> bool:
+        """Kill -9 a worker that its log shows mid-job, observed again while it is frozen, so
+        the kill lands in that job. False when no worker is mid-job now (try again later)."""
+        for worker in self.rng.sample(self.workers, len(self.workers)):
+            with contextlib.suppress(docker.errors.APIError):  # exited or restarting
+                if in_flight_job(worker) and self._kill_if_mid_job(worker):
+                    return True
+        return False
+
+    def _kill_if_mid_job(self, worker: WorkerContainer) -> bool:
+        """Freeze ``worker``; kill it if it is still mid-job, else thaw it. True if killed."""
+        worker.freeze()
+        try:
             job = in_flight_job(worker)
+        except BaseException:
+            worker.thaw()
+            raise
+        if job is None:  # its job's BLAST ended between the look and the freeze
+            worker.thaw()
+            return False
         at = time.time()
         worker.kill9()
         kill = Kill(at, worker.name, job)
         self.result.kills.append(kill)
-        container.start()  # as compose's restart policy would
-        kill.started_after = time.time() - at
+        with contextlib.suppress(docker.errors.APIError):  # else _restart_exited retries
+            worker.container.start()  # as compose's restart policy would
+            kill.started_after = time.time() - at
+        return True
 
     def _run(self) -> None:
         try:
@@ -294,6 +362,7 @@ class Chaos:
             reconnect_at: float | None = None
             cut: WorkerContainer | None = None
             next_kill = cfg.kill_every
+            kill_due = False  # from each kill time until a worker is found mid-job
             next_check = 2.0
             while not self.stop.wait(0.2):
                 now = time.time() - self.t0
@@ -302,7 +371,9 @@ class Chaos:
                     self._restart_exited()
                 if now >= next_kill:
                     next_kill += cfg.kill_every
-                    self._kill()
+                    kill_due = True
+                if kill_due and self._kill():
+                    kill_due = False
                 if restart_at is not None and now >= restart_at:
                     restart_at = None
                     self.stack.azurite.container().restart(timeout=5)
@@ -343,13 +414,14 @@ def run_soak(stack: Stack, config: SoakConfig, queries: list[str] | None = None)
     Args:
         stack: A fresh stack (its own queue and table).
         config: The run.
-        queries: One query record per job; default :func:`soak_queries`.
+        queries: The query of each job; default: sized from a rate measured first
+            (:func:`sized_queries`). Reuse ``result.queries`` to run the same jobs again.
 
     Returns:
         Rows, kills and figures; the workers are removed afterwards.
     """
-    queries = queries or soak_queries(config.jobs)
     tag = secrets.token_hex(3)
+    cache = stack.root / "soak-cache"
     workers = [
         stack.start_worker(
             f"soak{tag}-{i}",
@@ -361,16 +433,20 @@ def run_soak(stack: Stack, config: SoakConfig, queries: list[str] | None = None)
             # A kill every 10 s can catch one message several times (each counts as a
             # delivery); the README's advice for crash-prone workers: raise the limit.
             BLAST_MAX_DEQUEUE="20",
-            BLAST_DB_CACHE=str(stack.root / "soak-cache"),
+            BLAST_DB_CACHE=str(cache),
         )
         for i in range(config.workers)
     ]
     for w in workers:
         w.wait_state("idle", timeout=300)
+    sizing = "jobs given"
+    if not queries:
+        queries, sizing = sized_queries(stack, config, cache / BIG_DB / BIG_DB)
     storage = stack.storage
     log = JobLog(storage.table)
+    client = stack.client
     ids = [f"soak{tag}-{i:04d}" for i in range(len(queries))]
-    result = SoakResult(config, dict(zip(ids, queries, strict=True)))
+    result = SoakResult(config, dict(zip(ids, queries, strict=True)), sizing=sizing)
     t0 = time.time()
     waiting = collections.deque(ids)
     outstanding: set[str] = set()
@@ -387,8 +463,7 @@ def run_soak(stack: Stack, config: SoakConfig, queries: list[str] | None = None)
         for _ in range(min(len(waiting), window - visible)):
             job = waiting[0]  # taken off only once sent: a send can fail while Azurite restarts
             spec = JobSpec(job, "blastn", BIG_DB, Query(fasta=result.queries[job]), options)
-            log.record_queued(job, "blastn", BIG_DB, None)
-            storage.queue.send_message(spec.to_message())
+            client.submit([spec])  # records it as queued; a large query goes as a blob
             outstanding.add(waiting.popleft())
 
     def all_final() -> bool:

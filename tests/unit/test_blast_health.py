@@ -7,6 +7,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -70,7 +71,15 @@ def test_a_probe_that_hangs_up_leaves_no_traceback(capfd: pytest.CaptureFixture[
             with socket.create_connection(("127.0.0.1", server.server_port)) as sock:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 sock.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
-        time.sleep(0.5)
+        # Connections are accepted in order: once a 21st probe is answered, the 20 were
+        # accepted; then wait for their handler threads, however slow the machine.
+        url = f"http://127.0.0.1:{server.server_port}/healthz"
+        with urllib.request.urlopen(url, timeout=30):
+            pass
+        deadline = time.monotonic() + 30
+        while any("process_request" in t.name for t in threading.enumerate()):
+            assert time.monotonic() < deadline, "the server's handlers did not finish"
+            time.sleep(0.01)
     finally:
         server.shutdown()
         server.server_close()

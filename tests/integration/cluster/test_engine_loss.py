@@ -47,8 +47,10 @@ with open({RESULT!r}, "w") as fh:
     json.dump({{"values": values, "engine_ids": result.engine_id}}, fh)
 """
 
-# Kills the ipengine process (SIGKILL, like an OOM kill) that the supervisor started, as soon
-# as it is running a task, and prints its engine id from the supervisor's health endpoint.
+# Kills the ipengine process (SIGKILL, like an OOM kill) that the supervisor started while it
+# runs a task, and prints its engine id from the supervisor's health endpoint. It stops the
+# engine (SIGSTOP) before looking at the task marker, so a marker it sees is of a task still
+# running when the kill lands; otherwise it lets the engine go on and looks again.
 KILL = r"""
 import json, os, signal, time, urllib.request
 health = json.load(urllib.request.urlopen("http://127.0.0.1:8081/healthz", timeout=5))
@@ -63,14 +65,20 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
 supervisor = {p for p, (cmd, _) in procs.items() if cmd[1:2] == [b"/usr/local/bin/start-ipengines"]}
 (engine,) = [p for p, (cmd, ppid) in procs.items()
              if ppid in supervisor and any(b"ipyparallel.engine.app" in c for c in cmd)]
-def busy():
-    # A marker left by a task killed in an earlier run of this container is stale.
+def stopped():
     try:
-        return time.time() - os.stat("/tmp/task-running").st_mtime < 0.5
-    except FileNotFoundError:
+        return all(open(f"/proc/{engine}/task/{t}/stat").read().rsplit(")", 1)[1].split()[0]
+                   in "TtZX" for t in os.listdir(f"/proc/{engine}/task"))
+    except OSError:  # a thread ended meanwhile
         return False
-while not busy():
-    time.sleep(0.001)
+while True:
+    os.kill(engine, signal.SIGSTOP)
+    while not stopped():
+        time.sleep(0.0005)
+    if os.path.exists("/tmp/task-running"):
+        break
+    os.kill(engine, signal.SIGCONT)
+    time.sleep(0.002)
 os.kill(engine, signal.SIGKILL)
 print(json.dumps({"pid": engine, "ids": health["ids"]}))
 """
@@ -95,11 +103,13 @@ def test_killed_engine_task_is_retried_and_all_results_are_correct(
     engines: list[Container],
 ) -> None:
     exec_text(notebook, ["rm", "-f", PROGRESS, RESULT])
+    victim = engines[0]
+    # A marker left by a task killed in an earlier run of this container would be stale.
+    exec_text(victim, ["rm", "-f", "/tmp/task-running"])
     notebook.exec_run(["timeout", "240", "python", "-c", MAP], detach=True)
     wait_until(lambda: progress(notebook) >= 20, 90, "the map to get going", interval=0.3)
 
     since = time.time() - 1
-    victim = engines[0]
     killed = python_in(victim, KILL, timeout=30)
     (engine_id,) = killed["ids"]
     done_at_kill = progress(notebook)

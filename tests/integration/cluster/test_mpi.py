@@ -262,8 +262,8 @@ def test_a_killed_rank_is_reported_and_the_world_restarts_as_a_whole(
     log = logs_since(mpi_container, since)
     [report] = [line for line in log.splitlines() if "restarts as a whole" in line]
     assert f"ERROR: MPI rank 2 (engine id {ranks['2']}) " in report, report
-    # How it died, when mpiexec said so before the supervisor stopped the world.
-    assert " was killed by signal 9 (Killed); " in report or " died; " in report, report
+    # How it died, as its rank process saw it: before Open MPI ended the other ranks.
+    assert " was killed by signal 9 (Killed); " in report, report
     assert f"ended the other {RANKS - 1} ranks of this container's MPI world" in report
 
     # Meanwhile the stack's other engines keep working.
@@ -281,7 +281,12 @@ def test_a_killed_rank_is_reported_and_the_world_restarts_as_a_whole(
     # The container restarted as a whole: a new world of 4, under new engine ids.
     wait_until(lambda: bool(world_ready(mpi_container)), 180, "the MPI world to come back")
     mpi_container.reload()
-    assert mpi_container.attrs["RestartCount"] == restarts + 1
+    # One restart for the kill, and one more for each new world whose registration then
+    # timed out (a loaded machine), each reported as such.
+    ends = [x for x in logs_since(mpi_container, since).splitlines() if "restarts as a whole" in x]
+    assert ends[0] == report, ends
+    assert all(" did not complete registration and hung; " in x for x in ends[1:]), ends
+    assert mpi_container.attrs["RestartCount"] == restarts + len(ends)
     again = world_ready(mpi_container)
     new_mpi = again["mpi"]
     assert isinstance(new_mpi, dict) and sorted(new_mpi["ranks"]) == ["0", "1", "2", "3"]

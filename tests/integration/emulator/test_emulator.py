@@ -6,6 +6,7 @@ background while the SDK polls, so a test costs a few seconds.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import docker
@@ -233,8 +234,12 @@ def test_evict_spot_group_and_restore(
     wait_for(lambda: group_state(aci_emulator_client, "spot") == "Running", 30, "a restore")
     assert views(aci_emulator_client, "spot")["work"].restart_count == 1
 
-    # Capacity coming back by itself, as ACI restarts evicted groups.
-    aci_emulator.aci.evict(RG, "spot", restore_after=0.5)
+    # Capacity coming back by itself, as ACI restarts evicted groups: late enough that the
+    # test sees it stopped first (ten times what a look at its state takes here).
+    started = time.monotonic()
+    group_state(aci_emulator_client, "spot")
+    look = time.monotonic() - started
+    aci_emulator.aci.evict(RG, "spot", restore_after=max(0.5, 10 * look))
     assert group_state(aci_emulator_client, "spot") == "Stopped"
     wait_for(lambda: group_state(aci_emulator_client, "spot") == "Running", 30, "a restart")
     assert views(aci_emulator_client, "spot")["work"].restart_count == 2
@@ -402,16 +407,20 @@ def test_readiness_and_liveness_probes(
             failure_threshold=2,
         )
 
-    slow = container("slow", ["sh", "-c", "sleep 3; touch /tmp/ready; sleep 600"])
+    # Never ready (nothing creates the file), so its probe fails however slow the machine.
+    slow = container("slow", ["sleep", "600"])
     slow.readiness_probe = probe("test", "-f", "/tmp/ready")
     doomed = container("doomed", ["sleep", "600"])
     doomed.liveness_probe = probe("false")
     create(aci_emulator_client, {"probed": group([slow, doomed])})
 
+    def restarted_and_unready() -> dict[str, Any] | None:
+        v = views(aci_emulator_client, "probed")
+        unready = any(e.name == "Unhealthy" for e in v["slow"].events)
+        return v if v["doomed"].restart_count >= 1 and unready else None
+
     killed = wait_for(
-        lambda: (v := views(aci_emulator_client, "probed"))["doomed"].restart_count >= 1 and v,
-        60,
-        "the liveness probe to restart its container",
+        restarted_and_unready, 60, "the liveness probe's restart and a failed readiness probe"
     )
     events = {e.name: e for e in killed["doomed"].events}
     assert "Liveness probe failed" in events["Unhealthy"].message
