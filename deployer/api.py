@@ -25,7 +25,7 @@ from deployer.errors import (
     InputError,
     MissingAzureScopeError,
 )
-from deployer.imagebuild import manifest
+from deployer.imagerefs import deploy_settings
 from deployer.plan import (
     LABEL_SUFFIX_UNKNOWN,
     Action,
@@ -41,7 +41,7 @@ from deployer.plan import (
 from deployer.plan.databases import DatabaseSize, require_known
 from deployer.plan.janitor import deployment_janitor, ending_notes
 from deployer.scope import BackendFactory, aci_backend, janitor_arm_access, scope_settings
-from deployer.settings import NO_OVERRIDES, Overrides, Settings, resolve_settings
+from deployer.settings import NO_OVERRIDES, Overrides, Settings
 from deployer.workfile import set_values
 from deployer.workload import Tls, Workload, load, parse
 
@@ -107,6 +107,23 @@ class GroupRow:
 
 
 @dataclass(frozen=True)
+class ImageRow:
+    """One exact image reference a plan deploys, and the groups whose containers run it."""
+
+    ref: str
+    groups: list[str]
+
+
+def image_rows(groups: list[GroupRow]) -> list[ImageRow]:
+    """Each distinct image of ``groups`` with the groups that run it, by reference (pure)."""
+    users: dict[str, list[str]] = {}
+    for g in groups:
+        for ref in g.images:
+            users.setdefault(ref, []).append(g.name)
+    return [ImageRow(ref, names) for ref, names in sorted(users.items())]
+
+
+@dataclass(frozen=True)
 class PlanResult:
     """What ``deployer plan`` shows."""
 
@@ -128,6 +145,8 @@ class PlanResult:
     """What ACI itself provides in place of compose's hardening (capabilities etc.)."""
     databases: list[DatabaseSize] = field(default_factory=list)
     """Each BLAST database's bytes-to-cache and where it came from."""
+    images: list[ImageRow] = field(default_factory=list)
+    """The exact reference of every container's image, with the groups that run it."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -212,6 +231,7 @@ def plan_result(
         cost_per_hour_regular=round(regular, 4),
         cost_per_hour_spot=round(spot, 4),
         databases=list(databases),
+        images=image_rows(rows),
     )
 
 
@@ -248,14 +268,6 @@ class _Prepared:
         )
 
 
-def with_built_images(settings: Settings) -> Settings:
-    """Deploy exactly what `deployer build` pushed to this registry, unless a tag is pinned."""
-    if settings.image_tag_pinned:
-        return settings
-    found = manifest.load(settings.registry)
-    return replace(settings, images=tuple(sorted(found.refs().items())) if found else ())
-
-
 def _prepare(
     file: Path,
     workload: Workload,
@@ -267,7 +279,7 @@ def _prepare(
 ) -> _Prepared:
     """Resolve the settings, the secrets, the TLS files and the databases' sizes (the
     manifests in storage for those the file does not size, unless ``read_storage`` is off)."""
-    settings = with_built_images(resolve_settings(workload, overrides, need_azure=need_azure))
+    settings = deploy_settings(workload, overrides, need_azure=need_azure)
     secs = deployment_secrets.load_or_generate(settings.deployment, persist=persist)
     workload, sizes = resolve_sizes(workload, settings, read=read_storage)
     return _Prepared(

@@ -30,18 +30,19 @@ from blast_client.names import InvalidName, check_db_name
 from blast_client.ncbi import HttpSource, SourceDirectory, check_date, source_url
 
 from deployer import defaults, hints, pricing, sizing
-from deployer.api import PlanResult, plan_result, with_built_images
+from deployer.api import PlanResult, plan_result
 from deployer.backends.base import Backend, ObservedGroup
 from deployer.cluster import Cluster
 from deployer.db import follow
 from deployer.db.follow import LogProgress
 from deployer.defaults import Env
 from deployer.errors import DeployerError, InputError, SizingError
+from deployer.imagerefs import deploy_settings
 from deployer.plan import Action, Change, GroupSpec, Plan, storage_env
 from deployer.plan.dbfetch import KIND, FetchArgs, fetch_group
 from deployer.run.billing import Bill, bill_of, price
 from deployer.scope import BackendFactory, aci_backend
-from deployer.settings import NO_OVERRIDES, Overrides, Settings, resolve_settings
+from deployer.settings import NO_OVERRIDES, Overrides, Settings
 from deployer.workload import Workload, load
 
 LOG_TAIL = 40
@@ -214,7 +215,7 @@ def prepare(
             f"{request.workload} defines no blast workload",
             hint="add workloads.blast (workers, databases); the fetch writes to its storage",
         )
-    settings = with_built_images(resolve_settings(workload, overrides, need_azure=need_azure))
+    settings = deploy_settings(workload, overrides, need_azure=need_azure)
     spec = fetch_group(settings, storage_env(settings, workload), request.args)
     prices = pricing.load(settings.location, prices_file, workload.deployment.prices)
     return Prepared(

@@ -14,6 +14,7 @@ from deployer import contract, defaults
 from deployer.contract import Mount, Role
 from deployer.deployment_secrets import Secret, digest
 from deployer.errors import MissingSettingError
+from deployer.imagerefs import reference
 from deployer.plan.spec import (
     RUN_TAG,
     SECRETS_TAG,
@@ -26,17 +27,8 @@ from deployer.settings import Settings
 from deployer.sizing import Resources
 from deployer.workload import Workload
 
-
-def image(settings: Settings, name: str) -> str:
-    """The reference of image ``name``: what ``deployer build`` recorded, else registry and tag.
-
-    Args:
-        settings (Settings): Resolved settings (their ``images`` come from the build manifest).
-        name (str): The image's name in ``images/images.toml``.
-    """
-    return dict(settings.images).get(name) or contract.image_ref(
-        settings.registry, name, settings.image_tag
-    )
+image = reference
+"""The exact reference of an image (:func:`deployer.imagerefs.reference`)."""
 
 
 NOTEBOOK_ENDPOINT = "notebook"

@@ -28,6 +28,7 @@ from deployer.dbsizes import resolve_sizes
 from deployer.defaults import Env
 from deployer.deployment_secrets import Secret
 from deployer.errors import AzureError, DeployerError, InputError
+from deployer.imagerefs import deploy_settings
 from deployer.plan import RUN_TAG, Action, Change, GroupSpec, storage_env
 from deployer.plan.databases import require_known
 from deployer.plan.janitor import janitor_group
@@ -48,7 +49,7 @@ from deployer.scope import (
     scope_settings,
     storage_client,
 )
-from deployer.settings import NO_OVERRIDES, Overrides, Settings, resolve_settings
+from deployer.settings import NO_OVERRIDES, Overrides, Settings
 from deployer.workload import Workload, duration_seconds, load
 
 DEFAULT_EXIT_WHEN_IDLE = "120s"
@@ -283,7 +284,7 @@ def _check_inputs(request: RunRequest, overrides: Overrides) -> _Inputs:
     except (OSError, UnicodeDecodeError) as exc:
         why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise InputError(f"cannot read the queries {request.queries}: {why}") from None
-    settings = resolve_settings(workload, overrides, need_azure=True)
+    settings = deploy_settings(workload, overrides, need_azure=True)
     workload, sizes = resolve_sizes(workload, settings)
     require_known(sizes, str(request.workload))
     return _Inputs(workload, fasta, settings, _janitor_access(settings, request.detach))

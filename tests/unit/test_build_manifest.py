@@ -53,8 +53,9 @@ def test_up_deploys_the_refs_build_recorded(
     file = workload_file(WORKLOAD.format(tag=""))
     _record("myacr.azurecr.io", "0.1.0-abc1234")
     refs = _images(api.plan(file, offline=True))
-    assert refs["ipengine"] == "myacr.azurecr.io/ipengine:0.1.0-abc1234"
-    assert refs["ipcontroller"] == "myacr.azurecr.io/ipcontroller:0.1.0-abc1234"
+    # By digest: a rebuild that moves the tag does not change what this deployment runs.
+    assert refs["ipengine"] == "myacr.azurecr.io/ipengine@sha256:" + "a" * 64
+    assert refs["ipcontroller"] == "myacr.azurecr.io/ipcontroller@sha256:" + "a" * 64
 
 
 def test_a_pinned_tag_wins_over_the_manifest(
