@@ -18,6 +18,7 @@ from pathlib import Path
 from aci_emulator import FAKE_TOKEN, FakeArm
 from deployer import api
 from testbed.bench import parse_args
+from testbed.fake_arm import registry_with_images
 
 IDENTITY = (
     "/subscriptions/00000000-0000-0000-0000-00000000fa4e/resourceGroups/research/providers/"
@@ -60,11 +61,16 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=2.0, help="provisioning delay (s)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per size; best is kept")
     args = parse_args(parser, smoke={"delay": 0.2, "repeat": 1})
-    with tempfile.TemporaryDirectory() as tmp, FakeArm() as arm:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        FakeArm() as arm,
+        registry_with_images() as registry,
+    ):
         arm.aci.provisioning_delay = args.delay
         os.environ.update(
             DEPLOYER_STATE_DIR=str(Path(tmp) / "state"),
             DEPLOYER_ARM_ENDPOINT=arm.url,
+            DEPLOYER_REGISTRY_ENDPOINT=registry.server,
             DEPLOYER_ACCESS_TOKEN=FAKE_TOKEN,
             AZURE_SUBSCRIPTION_ID=arm.subscription_id,
             DEPLOYER_RESOURCE_GROUP="research",

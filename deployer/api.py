@@ -25,7 +25,7 @@ from deployer.errors import (
     InputError,
     MissingAzureScopeError,
 )
-from deployer.imagerefs import deploy_settings
+from deployer.imagerefs import deploy_settings, group_images, missing_images, require_images
 from deployer.plan import (
     LABEL_SUFFIX_UNKNOWN,
     Action,
@@ -112,15 +112,25 @@ class ImageRow:
 
     ref: str
     groups: list[str]
+    found: bool | None = None
+    """Whether the registry holds it; None when the plan did not ask (offline)."""
 
 
-def image_rows(groups: list[GroupRow]) -> list[ImageRow]:
-    """Each distinct image of ``groups`` with the groups that run it, by reference (pure)."""
+def image_rows(groups: list[GroupRow], missing: list[str] | None = None) -> list[ImageRow]:
+    """Each distinct image of ``groups`` with the groups that run it, by reference (pure).
+
+    Args:
+        groups (list[GroupRow]): The plan's rows.
+        missing (list[str] | None): The references the registry lacks; None: not checked.
+    """
     users: dict[str, list[str]] = {}
     for g in groups:
         for ref in g.images:
             users.setdefault(ref, []).append(g.name)
-    return [ImageRow(ref, names) for ref, names in sorted(users.items())]
+    return [
+        ImageRow(ref, names, None if missing is None else ref not in missing)
+        for ref, names in sorted(users.items())
+    ]
 
 
 @dataclass(frozen=True)
@@ -169,6 +179,7 @@ def plan_result(
     prices: pricing.PriceSheet,
     notes: list[str],
     databases: tuple[DatabaseSize, ...] = (),
+    missing_images: list[str] | None = None,
 ) -> PlanResult:
     """What ``deployer plan`` shows for ``plan``: rows, totals and costs per hour (pure).
 
@@ -178,6 +189,8 @@ def plan_result(
         prices (pricing.PriceSheet): The price sheet of the region.
         notes (list[str]): Notes to print under the table.
         databases (tuple[DatabaseSize, ...]): The BLAST databases' sizes and sources.
+        missing_images (list[str] | None): The references the registry lacks; None when
+            the registry was not asked.
     """
     by_name = {c.name: c for c in changes}
     rows = []
@@ -231,7 +244,7 @@ def plan_result(
         cost_per_hour_regular=round(regular, 4),
         cost_per_hour_spot=round(spot, 4),
         databases=list(databases),
-        images=image_rows(rows),
+        images=image_rows(rows, missing_images),
     )
 
 
@@ -347,9 +360,28 @@ def plan(
             f"({LABEL_SUFFIX_UNKNOWN} above), so no two deployments share one; set both to see "
             "it, or give the workload's dns_label"
         )
+    missing: list[str] | None = None
+    refs = group_images(desired.groups)
+    if offline:
+        notes.append(f"did not check that registry {prep.settings.registry} holds the images")
+    else:
+        try:
+            missing = missing_images(refs, prep.settings)
+        except DeployerError as exc:
+            notes.append(f"could not check the images: {exc.message}")
+        notes += [
+            f"image {ref} is not in registry {prep.settings.registry}: `up` refuses until "
+            f"`deployer build {file}` pushes it"
+            for ref in missing or []
+        ]
     prices = pricing.load(prep.settings.location, prices_file, workload.deployment.prices)
     return plan_result(
-        desired, changes, prices, [*notes, *ending_notes(workload, prep.settings)], prep.databases
+        desired,
+        changes,
+        prices,
+        [*notes, *ending_notes(workload, prep.settings)],
+        prep.databases,
+        missing,
     )
 
 
@@ -414,6 +446,7 @@ def up(
     observed = cluster.observe(prep.settings.deployment)
     desired = prep.plan(_head_ip(prep.settings, observed))
     changes = cluster.changes(desired, observed)
+    require_images(group_images(desired.groups), prep.settings, str(file))
     cluster.check_quota(changes, observed, prep.settings.location)
     first = [c for c in changes if not (c.spec and c.spec.after_head)]
     later = [c for c in changes if c.spec and c.spec.after_head]

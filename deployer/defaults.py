@@ -99,6 +99,8 @@ class Env:
     REGISTRY: Final = "DEPLOYER_REGISTRY"
     IMAGE_TAG: Final = "DEPLOYER_IMAGE_TAG"
     ARM_ENDPOINT: Final = "DEPLOYER_ARM_ENDPOINT"
+    #: ``host:port`` answering for the workload's registry (the local emulator's registry).
+    REGISTRY_ENDPOINT: Final = "DEPLOYER_REGISTRY_ENDPOINT"
     ACCESS_TOKEN: Final = "DEPLOYER_ACCESS_TOKEN"
     STATE_DIR: Final = "DEPLOYER_STATE_DIR"
     POLL_INTERVAL: Final = "DEPLOYER_POLL_INTERVAL"

@@ -4,9 +4,13 @@ cluster workload of many groups."""
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
+from collections.abc import Iterable, Iterator
 
 import pytest
+
+from aci_emulator import FakeRegistry
 
 
 def require_specs(specs_dir: pathlib.Path, ci: bool) -> pathlib.Path:
@@ -35,6 +39,7 @@ DEPLOYER_ENV_VARS = (
     "DEPLOYER_REGISTRY",
     "DEPLOYER_IMAGE_TAG",
     "DEPLOYER_ARM_ENDPOINT",
+    "DEPLOYER_REGISTRY_ENDPOINT",
     "DEPLOYER_ACCESS_TOKEN",
     "DEPLOYER_REGISTRY_USERNAME",
     "DEPLOYER_REGISTRY_PASSWORD",
@@ -74,3 +79,37 @@ def cluster_yaml(engines: int = 44, vcpu: float = 1, notebook: bool = True) -> s
         databases:
           - {{name: demo, bytes_to_cache: 1000000}}
     """
+
+
+REGISTRY_ADMIN = ("aciresearch", "registry-password-9f8e7d")
+"""The admin user and password the registry of :func:`registry_with_images` accepts."""
+SEEDED_TAGS = ("1.0", "1.1", "latest")
+"""The tags the deployer's fake-ARM tests pin (``cluster_yaml``'s, an update's, the default)."""
+
+
+@contextlib.contextmanager
+def registry_with_images(tags: Iterable[str] = SEEDED_TAGS) -> Iterator[FakeRegistry]:
+    """A registry data plane holding a manifest of every image ACI deploys, at ``tags``.
+
+    The deployer checks with it (``DEPLOYER_REGISTRY_ENDPOINT``) that each image it deploys
+    exists, with the groups' credentials: :data:`REGISTRY_ADMIN`, or the fake ARM token
+    exchanged for an ACR token (managed identity).
+
+    :param tags: the tags each image has.
+    :return: the started registry; stopped afterwards.
+    """
+    from deployer.imagebuild import catalogue, images
+
+    from .engine import REPO
+
+    registry = FakeRegistry().start()
+    try:
+        registry.admins[REGISTRY_ADMIN[0]] = REGISTRY_ADMIN[1]
+        found = catalogue.load(images.find_images_dir(REPO))
+        for spec in found.images:
+            if spec.service:
+                for tag in dict.fromkeys(tags):
+                    registry.push(spec.name, tag, {"org.aci-research.image": spec.name})
+        yield registry
+    finally:
+        registry.stop()

@@ -28,15 +28,18 @@ import docker
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueClient
 
-from aci_emulator import FAKE_TOKEN, EmulatorSettings, FakeArm, aci_client
+from aci_emulator import FAKE_TOKEN, EmulatorSettings, FakeArm, FakeRegistry, aci_client
 from aci_emulator.runtime import LABEL_INSTANCE
+from deployer.imagebuild import manifest
+from deployer.imagerefs import by_digest
 from testbed.engine import IMAGE_PREFIX, TAG, free_port, wait_for
-from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP
+from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP, REGISTRY_ADMIN, registry_with_images
 
 BIN = Path(sys.executable).parent
 DEMO_DB = "demo"
 RESOURCE_GROUP = DEPLOYER_RESOURCE_GROUP
 AZURITE_PORTS = {"blob": 10000, "queue": 10001, "table": 10002}
+WORKLOAD_REGISTRY = "emulator.azurecr.io"
 WORKLOAD = """\
 deployment:
   name: {name}
@@ -71,6 +74,24 @@ class RunStack:
     network_connection_string: str
     root: Path
     client: Any
+    registry: FakeRegistry | None = None
+    """The registry the deployer checks images in (``DEPLOYER_REGISTRY_ENDPOINT``)."""
+
+    def record_build(self) -> dict[str, str]:
+        """Record, as ``deployer build`` does, every image of :attr:`registry` at ``TAG`` with
+        its digest for the workloads' registry; return image name -> the reference to deploy
+        (by digest)."""
+        assert self.registry is not None, "the stack has no registry"
+        images = {
+            repo: manifest.BuiltImage(
+                f"{WORKLOAD_REGISTRY}/{repo}:{TAG}", self.registry.digest(repo, TAG), "", "skipped"
+            )
+            for repo, tag in list(self.registry.manifests)
+            if tag == TAG
+        }
+        path = manifest.path_for(WORKLOAD_REGISTRY, Path(self.env["DEPLOYER_STATE_DIR"]))
+        manifest.save(manifest.BuildManifest(WORKLOAD_REGISTRY, TAG, images), path)
+        return {name: by_digest(i.ref, i.digest) for name, i in images.items()}
 
     def workload(self, name: str, workers: int = 2, extra: str = "") -> Path:
         """Write a run workload file; return its path."""
@@ -231,30 +252,35 @@ def open_run_stack(arm: FakeArm, base_env: dict[str, str], root: Path) -> Iterat
             azurite.remove(force=True)
 
 
-def emulator_env(arm: FakeArm, root: Path) -> dict[str, str]:
-    """The deployer's environment pointing at ``arm`` (state under ``root``)."""
+def emulator_env(arm: FakeArm, root: Path, registry: FakeRegistry) -> dict[str, str]:
+    """The deployer's environment pointing at ``arm`` and, for its image check, at
+    ``registry`` (state under ``root``)."""
     return {
         **os.environ,
         "DEPLOYER_STATE_DIR": str(root / "state"),
         "DEPLOYER_ARM_ENDPOINT": arm.url,
+        "DEPLOYER_REGISTRY_ENDPOINT": registry.server,
         "DEPLOYER_ACCESS_TOKEN": FAKE_TOKEN,
         "AZURE_SUBSCRIPTION_ID": arm.subscription_id,
         "DEPLOYER_RESOURCE_GROUP": RESOURCE_GROUP,
         "DEPLOYER_IMAGE_TAG": TAG,
-        "DEPLOYER_REGISTRY_USERNAME": "emulator",
-        "DEPLOYER_REGISTRY_PASSWORD": "emulator",
+        "DEPLOYER_REGISTRY_USERNAME": REGISTRY_ADMIN[0],
+        "DEPLOYER_REGISTRY_PASSWORD": REGISTRY_ADMIN[1],
     }
 
 
 @contextlib.contextmanager
 def emulated_run_stack(root: Path) -> Iterator[RunStack]:
     """The local ACI emulator (this build's images) and :func:`open_run_stack` on it, with
-    state under ``root``; used by the run tests' fixture and the run benches."""
+    state under ``root``; used by the run tests' fixture and the run benches. The deployer
+    checks images in a registry holding every image at ``TAG`` (``stack.registry``)."""
     settings = EmulatorSettings(image_prefix=IMAGE_PREFIX, image_tag=TAG, restart_delay=0.2)
     with (
+        registry_with_images((TAG,)) as registry,
         FakeArm(emulate=settings, listen_for_containers=True) as arm,
-        open_run_stack(arm, emulator_env(arm, root), root) as stack,
+        open_run_stack(arm, emulator_env(arm, root, registry), root) as stack,
     ):
+        stack.registry = registry
         yield stack
 
 

@@ -34,7 +34,12 @@ import pytest  # noqa: E402
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient  # noqa: E402
 
 from aci_emulator import FakeArm, aci_client, specs_dir  # noqa: E402
-from testbed.fake_arm import DEPLOYER_ENV_VARS, DEPLOYER_RESOURCE_GROUP, require_specs  # noqa: E402
+from testbed.fake_arm import (  # noqa: E402
+    DEPLOYER_ENV_VARS,
+    DEPLOYER_RESOURCE_GROUP,
+    registry_with_images,
+    require_specs,
+)
 
 
 @pytest.fixture
@@ -87,7 +92,7 @@ def fake_arm_aci_client(fake_arm: FakeArm) -> Iterator[ContainerInstanceManageme
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from aci_emulator import FAKE_TOKEN  # noqa: E402
+from aci_emulator import FAKE_TOKEN, FakeRegistry  # noqa: E402
 
 
 @pytest.fixture
@@ -110,13 +115,27 @@ def deployer_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, s
 
 
 @pytest.fixture
+def fake_registry() -> Iterator[FakeRegistry]:
+    """A registry data plane holding every image ACI deploys at the tags the tests pin
+    (:func:`testbed.fake_arm.registry_with_images`); ``deployer_arm`` points the deployer's
+    image check at it."""
+    with registry_with_images() as registry:
+        yield registry
+
+
+@pytest.fixture
 def deployer_arm(
-    fake_arm: FakeArm, deployer_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    fake_arm: FakeArm,
+    fake_registry: FakeRegistry,
+    deployer_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> dict[str, str]:
-    """Point the deployer at ``fake_arm``; return the full environment for subprocesses."""
+    """Point the deployer at ``fake_arm`` and ``fake_registry``; return the full environment
+    for subprocesses."""
     env = {
         **deployer_env,
         "DEPLOYER_ARM_ENDPOINT": fake_arm.url,
+        "DEPLOYER_REGISTRY_ENDPOINT": fake_registry.server,
         "DEPLOYER_ACCESS_TOKEN": FAKE_TOKEN,
         "AZURE_SUBSCRIPTION_ID": fake_arm.subscription_id,
         "DEPLOYER_RESOURCE_GROUP": DEPLOYER_RESOURCE_GROUP,

@@ -82,7 +82,10 @@ def show(result: api.PlanResult) -> None:
     read = f", read {result.price_read_on}" if result.price_read_on else ""
     out.print(f"Prices: {result.price_source}{read}", markup=False)
     for image in result.images:
-        out.print(f"Image {image.ref}: {', '.join(image.groups)}", markup=False)
+        where = {True: "in the registry", False: "MISSING from the registry", None: "not checked"}
+        out.print(
+            f"Image {image.ref} ({where[image.found]}): {', '.join(image.groups)}", markup=False
+        )
     for db in result.databases:
         out.print(describe(db), markup=False)
     for name, url in result.endpoints.items():

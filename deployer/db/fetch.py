@@ -37,7 +37,7 @@ from deployer.db import follow
 from deployer.db.follow import LogProgress
 from deployer.defaults import Env
 from deployer.errors import DeployerError, InputError, SizingError
-from deployer.imagerefs import deploy_settings
+from deployer.imagerefs import deploy_settings, group_images, require_images
 from deployer.plan import Action, Change, GroupSpec, Plan, storage_env
 from deployer.plan.dbfetch import KIND, FetchArgs, fetch_group
 from deployer.run.billing import Bill, bill_of, price
@@ -453,6 +453,7 @@ def fetch(
     taken_over = run.take_over_or_clear()
     if not taken_over:
         change = Change(spec.name, Action.CREATE, spec)
+        require_images(group_images([spec]), prep.settings, str(request.workload))
         Cluster(backend).check_quota([change], {}, prep.settings.location)
     failure: DeployerError | None = None
     envelope: dict[str, Any] | None = None

@@ -56,10 +56,11 @@ class BuildManifest:
         return {name: image.ref for name, image in self.images.items()}
 
 
-def path_for(registry: str) -> Path:
-    """Return the manifest file of ``registry`` in the state directory."""
+def path_for(registry: str, state: Path | None = None) -> Path:
+    """Return the manifest file of ``registry`` in the state directory (``state``, else
+    :func:`deployer.defaults.state_dir`)."""
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", registry.rstrip("/"))
-    return defaults.state_dir() / "builds" / f"{safe}.json"
+    return (state or defaults.state_dir()) / "builds" / f"{safe}.json"
 
 
 def save(manifest: BuildManifest, path: Path | None = None) -> Path:

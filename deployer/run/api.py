@@ -28,7 +28,7 @@ from deployer.dbsizes import resolve_sizes
 from deployer.defaults import Env
 from deployer.deployment_secrets import Secret
 from deployer.errors import AzureError, DeployerError, InputError
-from deployer.imagerefs import deploy_settings
+from deployer.imagerefs import deploy_settings, group_images, require_images
 from deployer.plan import RUN_TAG, Action, Change, GroupSpec, storage_env
 from deployer.plan.databases import require_known
 from deployer.plan.janitor import janitor_group
@@ -253,6 +253,8 @@ def start(
     client = storage_client(queue_name(run_id), inputs.settings)
     specs = _plan_batches(client, request, inputs.fasta, run_id)
     groups = _plan_groups(inputs, run_id, len(specs))
+    template = (groups.scaler.template,) if groups.scaler is not None else ()
+    require_images(group_images([*groups.all, *template]), inputs.settings, str(request.workload))
     run = _new_run(request, inputs.workload, inputs.settings, run_id, specs, groups, clock())
     cluster = Cluster(backend_factory(inputs.settings))
     changes = [Change(g.name, Action.CREATE, g) for g in groups.all]

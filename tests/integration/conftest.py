@@ -36,7 +36,7 @@ from testbed.engine import (
     free_port,
     image,
 )
-from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP
+from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP, REGISTRY_ADMIN, registry_with_images
 
 # The compose file names Azurite by AZURITE_IMAGE (docker-compose 1.29 has no nested
 # defaults for IMAGE_PREFIX/TAG there): stacks of these tests run this TAG's Azurite.
@@ -171,30 +171,33 @@ def aci_emulator_client(aci_emulator: FakeArm) -> Iterator[ContainerInstanceMana
 @pytest.fixture
 def emulator_deployer_env(
     aci_emulator: FakeArm, deployer_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> dict[str, str]:
+) -> Iterator[dict[str, str]]:
     """Point the deployer at :func:`aci_emulator`; return the environment for subprocesses.
 
     Images resolve to the local ``IMAGE_PREFIX/<name>:TAG`` whatever the workload's
-    registry; the registry credentials are placeholders the emulator ignores.
+    registry; the deployer checks them in a registry holding every image at ``TAG``, with
+    its admin user (:data:`testbed.fake_arm.REGISTRY_ADMIN`).
 
     Args:
         aci_emulator (FakeArm): The running emulator.
         deployer_env (dict[str, str]): The isolated deployer environment.
         monkeypatch (pytest.MonkeyPatch): Sets the variables for in-process calls.
     """
-    env = {
-        **deployer_env,
-        "DEPLOYER_ARM_ENDPOINT": aci_emulator.url,
-        "DEPLOYER_ACCESS_TOKEN": FAKE_TOKEN,
-        "AZURE_SUBSCRIPTION_ID": aci_emulator.subscription_id,
-        "DEPLOYER_RESOURCE_GROUP": DEPLOYER_RESOURCE_GROUP,
-        "DEPLOYER_IMAGE_TAG": TAG,
-        "DEPLOYER_REGISTRY_USERNAME": "emulator",
-        "DEPLOYER_REGISTRY_PASSWORD": "emulator",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    return {**os.environ, **env}
+    with registry_with_images((TAG,)) as registry:
+        env = {
+            **deployer_env,
+            "DEPLOYER_ARM_ENDPOINT": aci_emulator.url,
+            "DEPLOYER_REGISTRY_ENDPOINT": registry.server,
+            "DEPLOYER_ACCESS_TOKEN": FAKE_TOKEN,
+            "AZURE_SUBSCRIPTION_ID": aci_emulator.subscription_id,
+            "DEPLOYER_RESOURCE_GROUP": DEPLOYER_RESOURCE_GROUP,
+            "DEPLOYER_IMAGE_TAG": TAG,
+            "DEPLOYER_REGISTRY_USERNAME": REGISTRY_ADMIN[0],
+            "DEPLOYER_REGISTRY_PASSWORD": REGISTRY_ADMIN[1],
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        yield {**os.environ, **env}
 
 
 # --- end of local ACI emulator section -------------------------------------------------

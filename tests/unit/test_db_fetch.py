@@ -11,6 +11,7 @@ import pytest
 from blast_client.cli.progress import FETCH_EVENT
 from blast_client.ncbi import HttpSource
 
+from aci_emulator import FAKE_TOKEN, FakeRegistry
 from deployer import plan
 from deployer.backends.base import ContainerStatus, ObservedGroup
 from deployer.backends.memory import MemoryBackend
@@ -245,10 +246,16 @@ workloads:
 
 @pytest.fixture
 def request_(
-    tmp_path: Path, deployer_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    deployer_env: dict[str, str],
+    fake_registry: FakeRegistry,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> FetchRequest:
     monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "sub")
     monkeypatch.setenv("DEPLOYER_RESOURCE_GROUP", "rg")
+    # The image check asks the registry with an ACR token for this token (managed identity).
+    monkeypatch.setenv("DEPLOYER_REGISTRY_ENDPOINT", fake_registry.server)
+    monkeypatch.setenv("DEPLOYER_ACCESS_TOKEN", FAKE_TOKEN)
     path = tmp_path / "lab.yaml"
     path.write_text(LAB)
     # A source nobody listens on: this machine cannot read it, so the group is left to try.

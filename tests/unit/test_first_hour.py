@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from aci_emulator import FAKE_TOKEN, FakeArm
+from aci_emulator import FAKE_TOKEN, FakeArm, FakeRegistry
 from deployer import deployment_secrets
 from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP, cluster_yaml
 from testbed.first_hour import ImdsTrap, error_and_hint, signed_out_env
@@ -57,13 +57,17 @@ def imds() -> Iterator[ImdsTrap]:
 
 
 @pytest.fixture
-def signed_in(fake_arm: FakeArm, deployer_env: dict[str, str], imds: ImdsTrap) -> dict[str, str]:
-    """The fake ARM's endpoint, subscription, resource group and token; nothing else."""
+def signed_in(
+    fake_arm: FakeArm, fake_registry: FakeRegistry, deployer_env: dict[str, str], imds: ImdsTrap
+) -> dict[str, str]:
+    """The fake ARM's endpoint, subscription, resource group and token, and the registry
+    that holds the images; nothing else."""
     return signed_out_env(
         Path(deployer_env["DEPLOYER_STATE_DIR"]).parent,
         imds.url,
         **deployer_env,
         DEPLOYER_ARM_ENDPOINT=fake_arm.url,
+        DEPLOYER_REGISTRY_ENDPOINT=fake_registry.server,
         DEPLOYER_ACCESS_TOKEN=FAKE_TOKEN,
         AZURE_SUBSCRIPTION_ID=fake_arm.subscription_id,
         DEPLOYER_RESOURCE_GROUP=DEPLOYER_RESOURCE_GROUP,

@@ -9,10 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from aci_emulator import FakeArm, FakeRegistry
 from deployer import api, imagerefs
+from deployer.cli.main import app
 from deployer.deployment_secrets import DeploymentSecrets
 from deployer.imagebuild import manifest
+from deployer.imagebuild.registry import RegistryError
 from deployer.plan import storage_env
 from deployer.plan.dbfetch import FetchArgs, fetch_group
 from deployer.plan.janitor import janitor_group
@@ -21,7 +25,7 @@ from deployer.run.groups import worker_groups
 from deployer.settings import NO_OVERRIDES
 from deployer.workload import load
 from testbed.engine import REPO
-from testbed.fake_arm import IDENTITY
+from testbed.fake_arm import IDENTITY, REGISTRY_ADMIN, cluster_yaml
 
 REGISTRY = "myacr.azurecr.io"
 DIGEST = "sha256:" + "b" * 64
@@ -138,3 +142,75 @@ def test_the_examples_pin_no_image_tag() -> None:
         if re.search(r"^\s*image_tag:", path.read_text(encoding="utf-8"), re.MULTILINE)
     ]
     assert pinned == []
+
+
+# --- the registry holds them: checked before anything is created ------------------------
+
+
+@pytest.mark.parametrize(
+    ("ref", "parts"),
+    [
+        ("r.io/blast-worker:1.0", ("r.io", "blast-worker", "1.0")),
+        (f"127.0.0.1:5000/team/x@{DIGEST}", ("127.0.0.1:5000", "team/x", DIGEST)),
+        ("r.io/x", ("r.io", "x", "latest")),
+    ],
+)
+def test_references_split_into_registry_repository_and_tag_or_digest(
+    ref: str, parts: tuple[str, str, str]
+) -> None:
+    assert imagerefs.split_ref(ref) == parts
+
+
+def test_up_of_a_missing_image_refuses_before_any_put_naming_the_image_and_build(
+    fake_arm: FakeArm,
+    fake_registry: FakeRegistry,
+    deployer_arm: dict[str, str],
+    workload_file: Callable[..., Path],
+) -> None:
+    path = workload_file(cluster_yaml(engines=4))
+    result = CliRunner().invoke(app, ["up", str(path), "--image-tag", "9.9"])
+    assert result.exit_code == 1, result.output
+    # The command's header, then one line and its hint: no traceback.
+    header, error, hint = result.stderr.strip().splitlines()
+    assert header == f"up {path}"
+    assert "aciresearch.azurecr.io/" in error and ":9.9 " in error, error
+    assert f"deployer build {path}" in hint
+    assert fake_arm.calls("PUT") == []
+    # It asked the registry, with an ACR token for the signed-in user (managed identity).
+    paths = [p for _, p in fake_registry.requests]
+    assert "/oauth2/exchange" in paths and any(p.endswith("/manifests/9.9") for p in paths)
+
+
+def test_plan_says_which_images_the_registry_holds_and_an_offline_plan_did_not_check(
+    deployer_arm: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    path = workload_file(cluster_yaml(engines=4).replace('"1.0"', '"1.1"'))
+    found = api.plan(path)
+    assert found.images and all(row.found for row in found.images)
+    missing = api.plan(path, api.Overrides(image_tag="9.9"))
+    assert {row.found for row in missing.images} == {False}
+    assert any("is not in registry" in n and "deployer build" in n for n in missing.notes)
+    offline = api.plan(path, offline=True)
+    assert {row.found for row in offline.images} == {None}
+    assert any("did not check" in n for n in offline.notes)
+
+
+def test_the_check_uses_the_admin_credentials_the_groups_pull_with(
+    fake_arm: FakeArm,
+    deployer_arm: dict[str, str],
+    workload_file: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = workload_file(
+        cluster_yaml(engines=4).replace(
+            "managed_identity:", "registry_auth: admin\n      managed_identity:"
+        )
+    )
+    monkeypatch.setenv("DEPLOYER_REGISTRY_USERNAME", REGISTRY_ADMIN[0])
+    monkeypatch.setenv("DEPLOYER_REGISTRY_PASSWORD", "not-the-password")
+    with pytest.raises(RegistryError) as err:
+        api.up(path)
+    assert err.value.code == "RegistryAuthenticationFailed"
+    assert fake_arm.calls("PUT") == []
+    monkeypatch.setenv("DEPLOYER_REGISTRY_PASSWORD", REGISTRY_ADMIN[1])
+    assert all(g.ready for g in api.up(path).groups)

@@ -152,6 +152,9 @@ def test_elastic_run_scales_0_to_max_to_0_survives_eviction_spot_refusal_and_a_k
     is byte-identical to one direct blastn and nothing is lost or duplicated; every decision
     is in the log table and the latest in `run status`; nothing is left afterwards."""
     stack = run_stack
+    # A build recorded the images by digest, and no tag is pinned: every group of the run,
+    # those the janitor creates later from its template too, must name exactly those.
+    built = stack.record_build()
     workload = stack.workload("e2e", workers=1)
     text = workload.read_text().replace(
         "bytes_to_cache: 100000000", f"bytes_to_cache: {BIG_WORKER}"
@@ -181,7 +184,7 @@ def test_elastic_run_scales_0_to_max_to_0_survives_eviction_spot_refusal_and_a_k
             "--output",
             "json",
         ],
-        env={**stack.env, "DEPLOYER_SCALE_OUT_INTERVAL": "3"},
+        env={**stack.env, "DEPLOYER_SCALE_OUT_INTERVAL": "3", "DEPLOYER_IMAGE_TAG": ""},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -297,6 +300,20 @@ def test_elastic_run_scales_0_to_max_to_0_survives_eviction_spot_refusal_and_a_k
     assert refused and refused[0]["verdict"]["kind"] == "capacity", refused
     shown = _status(stack, rid)["decisions"]
     assert shown and set(shown[-1]) >= {"backlog", "in_flight", "quota_left", "desired", "actual"}
+
+    # Issue 19's regression: the run's janitor and every worker group, created by the run or
+    # later by the janitor, named the references the build recorded (by digest).
+    named = {
+        call.path.rsplit("/", 1)[1]: {
+            c["properties"]["image"] for c in call.body["properties"]["containers"]
+        }
+        for call in stack.arm.calls("PUT", operation_id="ContainerGroups_CreateOrUpdate")
+        if call.path.rsplit("/", 1)[1].startswith(f"e2e-{rid}-")
+    }
+    assert named[janitor] == {built["deployer"]}
+    assert set(named) - {janitor} == watch.seen
+    assert all(named[g] == {built["blast-worker"]} for g in watch.seen), named
+    assert "@sha256:" in built["blast-worker"] and "@sha256:" in built["deployer"]
 
     assert stack.groups("e2e") == []
     assert stack.containers() == [], "containers left after the run"

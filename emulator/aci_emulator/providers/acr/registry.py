@@ -26,12 +26,15 @@ class FakeRegistry:
     """A registry data plane on 127.0.0.1: ACR's token exchange plus v2 manifests.
 
     ``POST /oauth2/exchange`` takes the fake ARM token and answers a refresh token;
-    ``GET /oauth2/token`` (basic auth: null user + refresh token) answers an access
-    token; ``/v2/<repo>/manifests/<ref>`` (HEAD, GET, PUT) needs it and otherwise
-    answers 401 with a Bearer challenge, as ACR does.
+    ``GET /oauth2/token`` (basic auth: null user + refresh token, or a user of
+    :attr:`admins`, the registry's admin user) answers an access token;
+    ``/v2/<repo>/manifests/<ref>`` (HEAD, GET, PUT) needs it and otherwise answers 401
+    with a Bearer challenge, as ACR does.
     """
 
     def __init__(self) -> None:
+        self.admins: dict[str, str] = {}
+        """User name -> password of the admin users (``az acr credential show``)."""
         self.manifests: dict[tuple[str, str], tuple[str, bytes]] = {}
         self.requests: list[tuple[str, str]] = []
         self.lock = threading.Lock()
@@ -108,6 +111,26 @@ class FakeRegistry:
             )
         return "sha256:" + hashlib.sha256(manifest).hexdigest()
 
+    def digest(self, repository: str, tag: str) -> str:
+        """The digest of the manifest stored at ``repository:tag``."""
+        with self.lock:
+            _, body = self.manifests[(repository, tag)]
+        return "sha256:" + hashlib.sha256(body).hexdigest()
+
+    def _find(self, repository: str, ref: str) -> tuple[str, bytes] | None:
+        """The manifest at a tag, or (``sha256:...``) with that digest; call with the lock."""
+        found = self.manifests.get((repository, ref))
+        if found is None and ref.startswith("sha256:"):
+            found = next(
+                (
+                    m
+                    for (repo, _), m in self.manifests.items()
+                    if repo == repository and "sha256:" + hashlib.sha256(m[1]).hexdigest() == ref
+                ),
+                None,
+            )
+        return found
+
     def labels(self, repository: str, tag: str) -> dict[str, str]:
         """The labels of a stored image (from its manifest's annotations)."""
         with self.lock:
@@ -126,8 +149,9 @@ class FakeRegistry:
             return 200, json.dumps({"refresh_token": REFRESH_TOKEN}).encode(), {}
         if split.path == "/oauth2/token":
             auth = headers.get("Authorization", "")
-            expected = "Basic " + base64.b64encode(f"{NULL_USER}:{REFRESH_TOKEN}".encode()).decode()
-            if auth != expected:
+            pairs = [(NULL_USER, REFRESH_TOKEN), *self.admins.items()]
+            accepted = {"Basic " + base64.b64encode(f"{u}:{p}".encode()).decode() for u, p in pairs}
+            if auth not in accepted:
                 return 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {}
             return 200, json.dumps({"access_token": ACCESS_TOKEN}).encode(), {}
         match = re.fullmatch(r"/v2/(?P<repo>.+)/manifests/(?P<ref>[^/]+)", split.path)
@@ -146,7 +170,7 @@ class FakeRegistry:
                 self.manifests[(repo, ref)] = (media, raw)
                 digest = "sha256:" + hashlib.sha256(raw).hexdigest()
                 return 201, b"", {"Docker-Content-Digest": digest}
-            found = self.manifests.get((repo, ref))
+            found = self._find(repo, ref)
         if found is None:
             return 404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}', {}
         media, body = found
