@@ -21,7 +21,10 @@ import docker.errors
 import typer
 
 from .fakearm import FakeArm
+from .providers.acr import FakeRegistry
 from .runtime import EmulatorSettings, remove_instance
+from .runtime.images import ImageResolver
+from .runtime.settings import EmulatorError
 from .spec import SPECS_DIR, SPECS_ENV, SpecNotFoundError
 
 RESOURCE_GROUP = "local"
@@ -144,21 +147,50 @@ def parse_args(argv: list[str]) -> Options:
     )
 
 
-def exports(arm: FakeArm) -> dict[str, str]:
-    """The environment that points the deployer at a running emulator.
+LOCAL_ADMIN = ("emulator", "emulator")
+"""The admin user of the local-image registry (it holds nothing secret)."""
+
+
+def exports(arm: FakeArm, registry: FakeRegistry) -> dict[str, str]:
+    """The environment that points the deployer at a running emulator and its registry.
 
     :param arm: the running server.
+    :param registry: the registry the deployer checks images in.
     :return: variable name to value.
     """
     return {
         "DEPLOYER_ARM_ENDPOINT": arm.url,
+        "DEPLOYER_REGISTRY_ENDPOINT": registry.server,
         "DEPLOYER_ACCESS_TOKEN": arm.token,
         "AZURE_SUBSCRIPTION_ID": arm.subscription_id,
         "DEPLOYER_RESOURCE_GROUP": RESOURCE_GROUP,
-        # The emulator never pulls, so registry credentials are placeholders.
-        "DEPLOYER_REGISTRY_USERNAME": "emulator",
-        "DEPLOYER_REGISTRY_PASSWORD": "emulator",
+        "DEPLOYER_REGISTRY_USERNAME": LOCAL_ADMIN[0],
+        "DEPLOYER_REGISTRY_PASSWORD": LOCAL_ADMIN[1],
     }
+
+
+def local_image_registry(arm: FakeArm, client: docker.DockerClient) -> FakeRegistry:
+    """A registry data plane whose images are those the emulator runs from the local engine
+    (``<prefix>/<name>:<tag>``), so the deployer's image check asks what the emulator has.
+
+    :param arm: the running emulator (its token and image settings).
+    :param client: the Docker client.
+    :return: the started registry.
+    """
+    resolver = ImageResolver(client, arm.emulator.settings)
+
+    def runs(repository: str, ref: str) -> bool:
+        sep = "@" if ref.startswith("sha256:") else ":"
+        try:
+            resolver.resolve(f"registry/{repository}{sep}{ref}")
+        except EmulatorError:
+            return False
+        return True
+
+    registry = FakeRegistry(token=arm.token)
+    registry.admins[LOCAL_ADMIN[0]] = LOCAL_ADMIN[1]
+    registry.fallback = runs
+    return registry.start()
 
 
 def serve(args: Options) -> int:
@@ -211,7 +243,8 @@ def serve(args: Options) -> int:
     try:
         for location, limit in quotas.items():
             arm.aci.set_quota(location, cores=limit)
-        env = exports(arm)
+        registry = local_image_registry(arm, client)
+        env = exports(arm, registry)
         lines = [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
         runtime = arm.emulator
         if args.env_file:
@@ -224,14 +257,16 @@ def serve(args: Options) -> int:
         else:
             print("# loopback only: groups cannot reach it (--container-access for `deployer run`)")
         print(
-            f"# images: <registry>/<name>:<tag> runs local {settings.image_prefix}/<name>:"
-            f"{settings.image_tag or '<tag>'}; network {runtime.network.name}"
+            f"# local-image mode: <registry>/<name>:<tag> runs local {settings.image_prefix}/"
+            f"<name>:{settings.image_tag or '<tag>'} (nothing is pulled; the registry at "
+            f"{registry.server} answers for those images); network {runtime.network.name}"
         )
         print("# paste into the shell that runs the deployer:")
         print("\n".join(lines))
         print("# Ctrl-C stops it and removes every container it started.", flush=True)
         while not stop.wait(1.0):
             pass
+        registry.stop()
     finally:
         arm.stop()
         print("# emulator stopped; its containers and network are removed", file=sys.stderr)

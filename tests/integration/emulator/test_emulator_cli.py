@@ -12,6 +12,7 @@ import docker
 from aci_emulator.runtime import LABEL_INSTANCE
 from deployer.arm import StaticTokenCredential
 from deployer.backends.aci import make_client
+from deployer.imagebuild.registry import RegistryClient
 from testbed.engine import IMAGE_PREFIX, REPO, TAG, wait_for
 
 
@@ -57,6 +58,15 @@ def test_emulator_command_prints_the_deployer_environment_and_cleans_up(
         }
         assert limits["StandardCores"] == 3
         assert list(client.container_groups.list_by_resource_group("local")) == []
+        # The deployer's image check asks the emulator's registry, which (local-image mode)
+        # holds what the local engine has at IMAGE_PREFIX/<name>:TAG.
+        registry = RegistryClient(
+            exports["DEPLOYER_REGISTRY_ENDPOINT"],
+            exports["DEPLOYER_REGISTRY_USERNAME"],
+            exports["DEPLOYER_REGISTRY_PASSWORD"],
+        )
+        assert registry.digest("azurite", "any-tag") is not None
+        assert registry.digest("no-such-image", TAG) is None
         selector = {"label": f"{LABEL_INSTANCE}={instance_id}"}
         assert len(docker_client.networks.list(filters=selector)) == 1
     finally:
@@ -64,4 +74,5 @@ def test_emulator_command_prints_the_deployer_environment_and_cleans_up(
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "loopback only" in out and "emulator stopped" in err
+    assert "local-image mode" in out
     assert docker_client.networks.list(filters=selector) == []

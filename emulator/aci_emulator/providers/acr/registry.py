@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
@@ -20,6 +21,7 @@ from ...arm import FAKE_TOKEN
 REFRESH_TOKEN = "fake-acr-refresh-token"
 ACCESS_TOKEN = "fake-acr-access-token"
 NULL_USER = "00000000-0000-0000-0000-000000000000"
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 
 
 class FakeRegistry:
@@ -32,7 +34,12 @@ class FakeRegistry:
     with a Bearer challenge, as ACR does.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, token: str = FAKE_TOKEN) -> None:
+        self.token = token
+        """The ARM token ``/oauth2/exchange`` accepts (the fake ARM server's)."""
+        self.fallback: Callable[[str, str], bool] | None = None
+        """Answers (repository, tag or digest) -> exists for what is not stored: the
+        emulator's local-image mode, where the engine's images are the registry."""
         self.admins: dict[str, str] = {}
         """User name -> password of the admin users (``az acr credential show``)."""
         self.manifests: dict[tuple[str, str], tuple[str, bytes]] = {}
@@ -144,7 +151,7 @@ class FakeRegistry:
         split = urlsplit(path)
         if split.path == "/oauth2/exchange" and method == "POST":
             form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
-            if form.get("grant_type") != "access_token" or form.get("access_token") != FAKE_TOKEN:
+            if form.get("grant_type") != "access_token" or form.get("access_token") != self.token:
                 return 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {}
             return 200, json.dumps({"refresh_token": REFRESH_TOKEN}).encode(), {}
         if split.path == "/oauth2/token":
@@ -171,6 +178,11 @@ class FakeRegistry:
                 digest = "sha256:" + hashlib.sha256(raw).hexdigest()
                 return 201, b"", {"Docker-Content-Digest": digest}
             found = self._find(repo, ref)
+        if found is None and self.fallback is not None and self.fallback(repo, ref):
+            found = (
+                "application/vnd.docker.distribution.manifest.v2+json",
+                f"{repo}:{ref}".encode(),
+            )
         if found is None:
             return 404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}', {}
         media, body = found
