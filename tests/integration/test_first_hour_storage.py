@@ -19,7 +19,7 @@ import pytest
 from azure.storage.blob import AccountSasPermissions, ResourceTypes, generate_account_sas
 from blast_client import BlastClient
 
-from aci_emulator import FAKE_TOKEN, FakeArm
+from aci_emulator import FAKE_TOKEN, FakeArm, FakeRegistry
 from aci_emulator.azurite import ACCOUNT, ACCOUNT_KEY, AzuriteContainer
 from testbed.engine import REPO, image
 from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP, cluster_yaml
@@ -67,9 +67,10 @@ def sas(**allowed: bool) -> str:
 
 @pytest.fixture
 def env(
-    fake_arm: FakeArm, deployer_env: dict[str, str], tmp_path: Path
+    fake_arm: FakeArm, fake_registry: FakeRegistry, deployer_env: dict[str, str], tmp_path: Path
 ) -> Iterator[Callable[[str], dict[str, str]]]:
-    """The environment of a user signed in to ARM whose storage is Azurite signed by a SAS."""
+    """The environment of a user signed in to ARM whose storage is Azurite signed by a SAS
+    (and whose registry holds the images)."""
     with ImdsTrap() as imds:
 
         def make(connection_string: str) -> dict[str, str]:
@@ -78,6 +79,7 @@ def env(
                 imds.url,
                 **deployer_env,
                 DEPLOYER_ARM_ENDPOINT=fake_arm.url,
+                DEPLOYER_REGISTRY_ENDPOINT=fake_registry.server,
                 DEPLOYER_ACCESS_TOKEN=FAKE_TOKEN,
                 AZURE_SUBSCRIPTION_ID=fake_arm.subscription_id,
                 DEPLOYER_RESOURCE_GROUP=DEPLOYER_RESOURCE_GROUP,
