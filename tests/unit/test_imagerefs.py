@@ -214,3 +214,37 @@ def test_the_check_uses_the_admin_credentials_the_groups_pull_with(
     assert fake_arm.calls("PUT") == []
     monkeypatch.setenv("DEPLOYER_REGISTRY_PASSWORD", REGISTRY_ADMIN[1])
     assert all(g.ready for g in api.up(path).groups)
+
+
+def test_a_deployment_keeps_its_digests_when_a_rebuild_moves_the_tag_until_the_next_up(
+    fake_arm: FakeArm,
+    fake_registry: FakeRegistry,
+    deployer_arm: dict[str, str],
+    workload_file: Callable[..., Path],
+) -> None:
+    text = cluster_yaml(engines=4).replace("aciresearch.azurecr.io", REGISTRY)
+    path = workload_file(text.replace('      image_tag: "1.0"\n', ""))
+    names = ("ipcontroller", "notebook", "ipengine", "blast-worker")
+
+    def build(revision: str) -> dict[str, str]:
+        """Push every image at one tag (moving it) and record it, as `deployer build` does."""
+        for name in names:
+            fake_registry.push(name, "0.3.0", {"revision": revision})
+        _record({name: fake_registry.digest(name, "0.3.0") for name in names}, tag="0.3.0")
+        return {name: f"{REGISTRY}/{name}@{fake_registry.digest(name, '0.3.0')}" for name in names}
+
+    def running() -> set[str]:
+        return {
+            c["properties"]["image"]
+            for group in fake_arm.aci.groups.values()
+            for c in group.body["properties"]["containers"]
+        }
+
+    first = build("a")
+    api.up(path)
+    assert running() == set(first.values())
+    second = build("b")
+    assert set(second.values()).isdisjoint(first.values()), "the rebuild moved the tag"
+    assert running() == set(first.values()), "a rebuild changes nothing that runs"
+    api.up(path)
+    assert running() == set(second.values())
