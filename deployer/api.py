@@ -362,6 +362,12 @@ def plan(
         )
     missing: list[str] | None = None
     refs = group_images(desired.groups)
+    if not prep.settings.images and not prep.settings.image_tag_pinned:
+        notes.append(
+            f"no `deployer build` is recorded for registry {prep.settings.registry} on this "
+            f"machine, so the images are tagged {prep.settings.image_tag}; `deployer build "
+            f"{file}` builds, pushes and records them"
+        )
     if offline:
         notes.append(f"did not check that registry {prep.settings.registry} holds the images")
     else:

@@ -193,6 +193,9 @@ def test_plan_says_which_images_the_registry_holds_and_an_offline_plan_did_not_c
     offline = api.plan(path, offline=True)
     assert {row.found for row in offline.images} == {None}
     assert any("did not check" in n for n in offline.notes)
+    unbuilt = api.plan(workload_file(cluster_yaml(engines=4).replace('image_tag: "1.0"', "")))
+    assert any("no `deployer build` is recorded" in n for n in unbuilt.notes)
+    assert not any("no `deployer build`" in n for n in found.notes), "a pinned tag needs none"
 
 
 def test_the_check_uses_the_admin_credentials_the_groups_pull_with(
