@@ -117,10 +117,11 @@ class DockerRuntime:
         """
         return self.images.resolve(ref)
 
-    def check(self, body: Mapping[str, Any]) -> dict[str, str]:
+    def check(self, body: Mapping[str, Any], name: str = "") -> dict[str, str]:
         """Check what the emulator must support in a group body.
 
         :param body: the validated PUT body.
+        :param name: the group's name.
         :return: the local image per container name.
         :raises EmulatorError: for an image missing locally or an unsupported volume.
         """
@@ -148,7 +149,11 @@ class DockerRuntime:
                     f"The local ACI emulator does not run privileged containers "
                     f"('{container['name']}').",
                 )
-            images[str(container["name"])] = self.images.resolve(str(cprops.get("image", "")))
+            images[str(container["name"])] = self.images.resolve(
+                str(cprops.get("image", "")),
+                name,
+                props.get("imageRegistryCredentials") or (),
+            )
         return images
 
     # --- lifecycle of a group -------------------------------------------------------

@@ -33,6 +33,13 @@ class EmulatorSettings:
         ``<image_prefix>/base:<image_tag or latest>``.
     :param restart_delay: seconds before the first restart of a stopped container.
     :param restart_delay_max: cap of the doubling restart backoff.
+    :param registry: strict mode: ``host:port`` of a real registry (Debian's
+        ``docker-registry``, :class:`~aci_emulator.registry.LocalRegistry`) that every
+        container's exact reference is pulled from, as ACI pulls; None: local-image mode.
+    :param registry_hosts: the login servers that registry stands for (the workload's, the
+        fake ACR's); an image of any other registry is inaccessible.
+    :param identity_login: strict mode: the registry user a managed identity pulls as (the
+        identity the body names is accepted, as ACR accepts an identity with AcrPull).
     """
 
     image_prefix: str = "aci-research"
@@ -40,6 +47,9 @@ class EmulatorSettings:
     sandbox_image: str | None = None
     restart_delay: float = _DEFAULT_RESTART_DELAY
     restart_delay_max: float = _DEFAULT_RESTART_DELAY_MAX
+    registry: str | None = None
+    registry_hosts: tuple[str, ...] = ()
+    identity_login: tuple[str, str] | None = None
 
     @property
     def sandbox(self) -> str:

@@ -402,6 +402,16 @@ def test_bad_input_exits_2_with_one_line_and_creates_nothing(
         DEPLOYER_ARM_ENDPOINT="https://management.azure.com",
     )
     assert proc.returncode == 2 and "managed identity" in proc.stderr, proc.stderr
+    # An image the registry does not hold: refused before anything is created, in one line
+    # that names it and `deployer build`.
+    proc = stack.deployer(
+        "run", str(workload), str(tmp_path / "q.fa"), "--db", "demo", DEPLOYER_IMAGE_TAG="nope"
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    assert "emulator.azurecr.io/blast-worker:nope" in lines[0], proc.stderr
+    assert f"deployer build {workload}" in proc.stderr and "Traceback" not in proc.stderr
+    assert stack.arm.calls("PUT", path="/bad-") == []
     assert stack.groups("bad") == []
     assert _queues(stack) == before, "bad input created queues"
     runs = stack.run_json("run", "list")["data"]["runs"]

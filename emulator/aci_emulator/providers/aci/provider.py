@@ -284,7 +284,7 @@ class AciProvider(ResourceProvider):
                         for r in reasons
                     ],
                 )
-            images = self._emulator_check(body)
+            images = self._emulator_check(body, name)
             if isinstance(images, ArmResponse):
                 return images
             existing.body = body
@@ -300,7 +300,7 @@ class AciProvider(ResourceProvider):
         )
         if refusal is not None:
             return refusal
-        images = self._emulator_check(body)
+        images = self._emulator_check(body, name)
         if isinstance(images, ArmResponse):
             return images
         group = ContainerGroupState(subscription_id=sub, resource_group=rg, name=name, body=body)
@@ -348,11 +348,13 @@ class AciProvider(ResourceProvider):
             self.runtime.launch(key, group.body, images, aliases(group), done)
         return op
 
-    def _emulator_check(self, body: dict[str, Any]) -> dict[str, str] | ArmResponse | None:
+    def _emulator_check(
+        self, body: dict[str, Any], name: str
+    ) -> dict[str, str] | ArmResponse | None:
         if self.runtime is None:
             return None
         try:
-            return self.runtime.check(body)
+            return self.runtime.check(body, name)
         except EmulatorError as exc:
             return arm_error(400, exc.code, exc.message)
 
