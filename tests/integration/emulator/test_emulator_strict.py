@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import docker
 import docker.errors
@@ -76,7 +77,7 @@ def strict(docker_client: docker.DockerClient) -> Iterator[Strict]:
                     docker_client.images.remove(ref)
 
 
-def _group(image: str, cred: m.ImageRegistryCredential, **kw: object) -> m.ContainerGroup:
+def _group(image: str, cred: m.ImageRegistryCredential, **kw: Any) -> m.ContainerGroup:
     return m.ContainerGroup(
         location="westeurope",
         os_type="Linux",
