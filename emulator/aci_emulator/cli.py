@@ -22,6 +22,7 @@ import typer
 
 from .fakearm import FakeArm
 from .providers.acr import FakeRegistry
+from .registry import LocalRegistry
 from .runtime import EmulatorSettings, remove_instance
 from .runtime.images import ImageResolver
 from .runtime.settings import EmulatorError
@@ -42,6 +43,8 @@ class Options:
     :param quota: ``LOCATION=CORES`` entries.
     :param env_file: also write the exports to this file.
     :param cleanup: remove what emulator ``cleanup`` left, then exit.
+    :param strict: pull each exact image from a real local registry (strict mode) instead
+        of running local images (local-image mode).
     """
 
     port: int
@@ -52,6 +55,7 @@ class Options:
     quota: list[str]
     env_file: Path | None
     cleanup: str | None
+    strict: bool = False
 
 
 app = typer.Typer(
@@ -117,10 +121,27 @@ def command(
             "network), then exit",
         ),
     ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="strict mode: start Debian's docker-registry and pull each group's exact "
+            "images from it with the group's credentials, as ACI does (push with `deployer "
+            "build --local`); default: local-image mode",
+        ),
+    ] = False,
 ) -> None:
     """Start the emulator and serve until interrupted (Ctrl-C or SIGTERM)."""
     options = Options(
-        port, specs, image_prefix, tag or None, container_access, quota or [], env_file, cleanup
+        port,
+        specs,
+        image_prefix,
+        tag or None,
+        container_access,
+        quota or [],
+        env_file,
+        cleanup,
+        strict,
     )
     code = serve(options)
     if code:
@@ -144,6 +165,7 @@ def parse_args(argv: list[str]) -> Options:
         list(p["quota"] or []),
         p["env_file"],
         p["cleanup"],
+        p["strict"],
     )
 
 
@@ -166,6 +188,26 @@ def exports(arm: FakeArm, registry: FakeRegistry) -> dict[str, str]:
         "DEPLOYER_RESOURCE_GROUP": RESOURCE_GROUP,
         "DEPLOYER_REGISTRY_USERNAME": LOCAL_ADMIN[0],
         "DEPLOYER_REGISTRY_PASSWORD": LOCAL_ADMIN[1],
+    }
+
+
+def strict_exports(arm: FakeArm, registry: LocalRegistry) -> dict[str, str]:
+    """The environment that points the deployer at a strict emulator: its registry is the
+    workload's registry (``DEPLOYER_REGISTRY``), with the registry's admin user.
+
+    :param arm: the running server.
+    :param registry: the strict mode's registry.
+    :return: variable name to value.
+    """
+    admin = next(iter(registry.users.items()))
+    return {
+        "DEPLOYER_ARM_ENDPOINT": arm.url,
+        "DEPLOYER_ACCESS_TOKEN": arm.token,
+        "AZURE_SUBSCRIPTION_ID": arm.subscription_id,
+        "DEPLOYER_RESOURCE_GROUP": RESOURCE_GROUP,
+        "DEPLOYER_REGISTRY": registry.server,
+        "DEPLOYER_REGISTRY_USERNAME": admin[0],
+        "DEPLOYER_REGISTRY_PASSWORD": admin[1],
     }
 
 
@@ -217,6 +259,33 @@ def serve(args: Options) -> int:
             return 2
         quotas[location] = int(cores)
     settings = EmulatorSettings(image_prefix=args.image_prefix, image_tag=args.tag)
+    strict: LocalRegistry | None = None
+    if args.strict:
+        admin = ("emulator", secrets.token_urlsafe(18))
+        identity = ("identity", secrets.token_urlsafe(18))
+        try:
+            strict = LocalRegistry(dict([admin, identity])).start()
+        except RuntimeError as exc:
+            print(f"error: cannot start the strict mode's registry: {exc}", file=sys.stderr)
+            return 1
+        settings.registry = strict.server
+        settings.registry_hosts = (strict.server,)
+        settings.identity_login = identity
+    try:
+        return _serve(args, settings, quotas, strict, client)
+    finally:
+        if strict is not None:
+            strict.stop()
+
+
+def _serve(
+    args: Options,
+    settings: EmulatorSettings,
+    quotas: dict[str, int],
+    strict: LocalRegistry | None,
+    client: docker.DockerClient,
+) -> int:
+    """Serve with ``settings`` (``strict``: the strict mode's registry) until interrupted."""
     try:
         # A random token: whoever can reach the port can start containers on this machine.
         arm = FakeArm(
@@ -243,8 +312,13 @@ def serve(args: Options) -> int:
     try:
         for location, limit in quotas.items():
             arm.aci.set_quota(location, cores=limit)
-        registry = local_image_registry(arm, client)
-        env = exports(arm, registry)
+        if strict is not None:
+            # The fake ACR's registries report it as their login server (`deployer init`).
+            arm.registries.data_plane = strict.server
+            env = strict_exports(arm, strict)
+        else:
+            registry = local_image_registry(arm, client)
+            env = exports(arm, registry)
         lines = [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
         runtime = arm.emulator
         if args.env_file:
@@ -256,17 +330,25 @@ def serve(args: Options) -> int:
             print(f"# groups reach it at {arm.url} too (and {arm.container_url})")
         else:
             print("# loopback only: groups cannot reach it (--container-access for `deployer run`)")
-        print(
-            f"# local-image mode: <registry>/<name>:<tag> runs local {settings.image_prefix}/"
-            f"<name>:{settings.image_tag or '<tag>'} (nothing is pulled; the registry at "
-            f"{registry.server} answers for those images); network {runtime.network.name}"
-        )
+        if strict is not None:
+            print(
+                f"# strict mode: each group pulls its exact images from the registry at "
+                f"{strict.server} (Debian's docker-registry; `deployer build --local` pushes "
+                f"there); network {runtime.network.name}"
+            )
+        else:
+            print(
+                f"# local-image mode: <registry>/<name>:<tag> runs local {settings.image_prefix}"
+                f"/<name>:{settings.image_tag or '<tag>'} (nothing is pulled; the registry at "
+                f"{registry.server} answers for those images); network {runtime.network.name}"
+            )
         print("# paste into the shell that runs the deployer:")
         print("\n".join(lines))
         print("# Ctrl-C stops it and removes every container it started.", flush=True)
         while not stop.wait(1.0):
             pass
-        registry.stop()
+        if strict is None:
+            registry.stop()
     finally:
         arm.stop()
         print("# emulator stopped; its containers and network are removed", file=sys.stderr)

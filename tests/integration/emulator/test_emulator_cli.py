@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import docker
+import pytest
+import requests
 
 from aci_emulator.runtime import LABEL_INSTANCE
 from deployer.arm import StaticTokenCredential
@@ -76,3 +78,42 @@ def test_emulator_command_prints_the_deployer_environment_and_cleans_up(
     assert "loopback only" in out and "emulator stopped" in err
     assert "local-image mode" in out
     assert docker_client.networks.list(filters=selector) == []
+
+
+def test_strict_mode_starts_a_registry_that_is_the_workloads_registry(tmp_path: Path) -> None:
+    """``--strict`` says so, exports its registry as DEPLOYER_REGISTRY with an admin user the
+    registry (a real docker-registry, htpasswd) accepts and nobody else, and stops it."""
+    env_file = tmp_path / "emulator.env"
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "aci-emulator"),
+            "--image-prefix",
+            IMAGE_PREFIX,
+            "--tag",
+            TAG,
+            "--env-file",
+            str(env_file),
+            "--strict",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: env_file.exists() and env_file.stat().st_size, 60, "the env file")
+        _, *lines = env_file.read_text().splitlines()
+        exports = dict(line.removeprefix("export ").split("=", 1) for line in lines)
+        server = exports["DEPLOYER_REGISTRY"]
+        assert server.startswith("127.0.0.1:") and "DEPLOYER_REGISTRY_ENDPOINT" not in exports
+        admin = (exports["DEPLOYER_REGISTRY_USERNAME"], exports["DEPLOYER_REGISTRY_PASSWORD"])
+        assert requests.get(f"http://{server}/v2/", timeout=10).status_code == 401
+        assert requests.get(f"http://{server}/v2/", auth=admin, timeout=10).status_code == 200
+        assert RegistryClient(server, *admin).digest("blast-worker", TAG) is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert f"strict mode: each group pulls its exact images from the registry at {server}" in out
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://{server}/v2/", timeout=5)
