@@ -5,76 +5,46 @@ with ACI's message, whether the image is missing or the credentials are wrong.""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import docker
-import docker.errors
 import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient
 from azure.mgmt.containerinstance import models as m
 
-from aci_emulator import EmulatorSettings, FakeArm, aci_client
-from aci_emulator.registry import LocalRegistry
-from testbed.engine import IMAGE_PREFIX, TAG
-from testbed.fake_arm import IDENTITY
+from aci_emulator import FakeArm, aci_client
+from testbed.engine import TAG
+from testbed.fake_arm import IDENTITY, REGISTRY_ADMIN
+from testbed.registry import PushedRegistry, registry_with_pushed_images
 
 pytestmark = pytest.mark.docker
 HOST = "strict.azurecr.io"
-ADMIN = ("strict-admin", "admin-password-3c1d")
-PULLER = ("strict-identity", "identity-password-77aa")
+ADMIN = REGISTRY_ADMIN
 RG = "strict"
 
 
 @dataclass
 class Strict:
-    """The registry, the pushed image's tag and digest, and a client of the emulator."""
+    """The registry, the pushed image's digest, and a client of the strict emulator."""
 
-    registry: LocalRegistry
+    pushed: PushedRegistry
     digest: str
     client: ContainerInstanceManagementClient
 
 
 @pytest.fixture(scope="module")
 def strict(docker_client: docker.DockerClient) -> Iterator[Strict]:
-    """A registry holding the base image as ``base:strict`` (pushed once: its layers are
-    local, so the push and the pulls are quick), and a strict emulator in front of it."""
-    with LocalRegistry(dict([ADMIN, PULLER])) as registry:
-        name = f"{registry.server}/base"
-        docker_client.images.get(f"{IMAGE_PREFIX}/base:{TAG}").tag(name, "strict")
-        auth = {"username": ADMIN[0], "password": ADMIN[1]}
-        digest = ""
-        for line in docker_client.images.push(
-            name, tag="strict", auth_config=auth, stream=True, decode=True
-        ):
-            assert "error" not in line, line
-            digest = (line.get("aux") or {}).get("Digest", digest)
-        docker_client.images.remove(f"{name}:strict")  # the emulator must pull it
-        settings = EmulatorSettings(
-            image_prefix=IMAGE_PREFIX,
-            image_tag=TAG,
-            restart_delay=0.2,
-            registry=registry.server,
-            registry_hosts=(HOST,),
-            identity_login=PULLER,
-        )
-        try:
-            with FakeArm(emulate=settings) as arm, aci_client(arm) as client:
-                yield Strict(registry, digest, client)
-        finally:
-            # Untag what the pulls added; the image itself stays (IMAGE_PREFIX/base:TAG).
-            refs = {
-                ref
-                for image in docker_client.images.list(name)
-                for ref in [*image.tags, *image.attrs.get("RepoDigests", [])]
-                if ref.startswith(name)
-            }
-            for ref in refs:
-                with contextlib.suppress(docker.errors.ImageNotFound):
-                    docker_client.images.remove(ref)
+    """A registry holding the base image as ``base:TAG`` (pushed once: its layers are local,
+    so the push and the pulls are quick), and a strict emulator in front of it."""
+    with (
+        registry_with_pushed_images(["base"]) as pushed,
+        FakeArm(emulate=pushed.settings((HOST,))) as arm,
+        aci_client(arm) as client,
+    ):
+        yield Strict(pushed, pushed.digests["base"], client)
 
 
 def _group(image: str, cred: m.ImageRegistryCredential, **kw: Any) -> m.ContainerGroup:
@@ -102,7 +72,7 @@ ADMIN_CRED = m.ImageRegistryCredential(server=HOST, username=ADMIN[0], password=
 
 def test_the_exact_tag_and_digest_are_pulled_with_the_admin_login(strict: Strict) -> None:
     for name, image in (
-        ("by-tag", f"{HOST}/base:strict"),
+        ("by-tag", f"{HOST}/base:{TAG}"),
         ("by-digest", f"{HOST}/base@{strict.digest}"),
     ):
         poller = strict.client.container_groups.begin_create_or_update(
@@ -114,7 +84,7 @@ def test_the_exact_tag_and_digest_are_pulled_with_the_admin_login(strict: Strict
 
 def test_a_managed_identity_pulls_as_the_identity_login(strict: Strict) -> None:
     body = _group(
-        f"{HOST}/base:strict",
+        f"{HOST}/base:{TAG}",
         m.ImageRegistryCredential(server=HOST, identity=IDENTITY),
         identity=m.ContainerGroupIdentity(
             type="UserAssigned", user_assigned_identities={IDENTITY: m.UserAssignedIdentities()}
@@ -129,11 +99,11 @@ def test_a_managed_identity_pulls_as_the_identity_login(strict: Strict) -> None:
     ("image", "cred"),
     [
         (f"{HOST}/base:no-such-tag", ADMIN_CRED),
-        (f"{HOST}/no-such-repo:strict", ADMIN_CRED),
+        (f"{HOST}/no-such-repo:{TAG}", ADMIN_CRED),
         (f"{HOST}/base@sha256:{'0' * 64}", ADMIN_CRED),
-        ("other.azurecr.io/base:strict", ADMIN_CRED),
+        (f"other.azurecr.io/base:{TAG}", ADMIN_CRED),
         (
-            f"{HOST}/base:strict",
+            f"{HOST}/base:{TAG}",
             m.ImageRegistryCredential(server=HOST, username=ADMIN[0], password="wrong"),
         ),
     ],
