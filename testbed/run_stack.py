@@ -1,8 +1,9 @@
 """``deployer run`` end to end on the local ACI emulator, for the run tests and benches.
 
-Real parts only: the emulator (``aci_emulator`` in emulator mode: every accepted group runs as
-real containers from the local ``IMAGE_PREFIX/*:TAG`` images), Azurite from the project's
-image, blastn in the worker image, and the ``deployer`` CLI from the dev venv.
+Real parts only: the emulator (``aci_emulator`` in strict mode: every accepted group pulls its
+exact images from a real registry holding this build's ``IMAGE_PREFIX/*:TAG`` images, and runs
+them as real containers), Azurite from the project's image, blastn in the worker image, and
+the ``deployer`` CLI from the dev venv.
 
 :class:`RunStack` holds what a test needs: the connection string that works both on the host
 and inside every group (Azurite on the emulator's network, published on loopback and
@@ -20,7 +21,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,13 @@ import docker
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueClient
 
-from aci_emulator import FAKE_TOKEN, EmulatorSettings, FakeArm, FakeRegistry, aci_client
+from aci_emulator import FAKE_TOKEN, FakeArm, aci_client
 from aci_emulator.runtime import LABEL_INSTANCE
 from deployer.imagebuild import manifest
 from deployer.imagerefs import by_digest
 from testbed.engine import IMAGE_PREFIX, TAG, free_port, wait_for
-from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP, REGISTRY_ADMIN, registry_with_images
+from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP, REGISTRY_ADMIN
+from testbed.registry import registry_with_pushed_images
 
 BIN = Path(sys.executable).parent
 DEMO_DB = "demo"
@@ -74,20 +76,16 @@ class RunStack:
     network_connection_string: str
     root: Path
     client: Any
-    registry: FakeRegistry | None = None
-    """The registry the deployer checks images in (``DEPLOYER_REGISTRY_ENDPOINT``)."""
+    digests: dict[str, str] = field(default_factory=dict)
+    """Image name -> digest of each image pushed to the stack's registry at ``TAG``."""
 
     def record_build(self) -> dict[str, str]:
-        """Record, as ``deployer build`` does, every image of :attr:`registry` at ``TAG`` with
-        its digest for the workloads' registry; return image name -> the reference to deploy
-        (by digest)."""
-        assert self.registry is not None, "the stack has no registry"
+        """Record, as ``deployer build`` does, every image pushed at ``TAG`` with its digest
+        for the workloads' registry; return image name -> the reference to deploy (by
+        digest)."""
         images = {
-            repo: manifest.BuiltImage(
-                f"{WORKLOAD_REGISTRY}/{repo}:{TAG}", self.registry.digest(repo, TAG), "", "skipped"
-            )
-            for repo, tag in list(self.registry.manifests)
-            if tag == TAG
+            name: manifest.BuiltImage(f"{WORKLOAD_REGISTRY}/{name}:{TAG}", digest, "", "skipped")
+            for name, digest in self.digests.items()
         }
         path = manifest.path_for(WORKLOAD_REGISTRY, Path(self.env["DEPLOYER_STATE_DIR"]))
         manifest.save(manifest.BuildManifest(WORKLOAD_REGISTRY, TAG, images), path)
@@ -252,14 +250,14 @@ def open_run_stack(arm: FakeArm, base_env: dict[str, str], root: Path) -> Iterat
             azurite.remove(force=True)
 
 
-def emulator_env(arm: FakeArm, root: Path, registry: FakeRegistry) -> dict[str, str]:
-    """The deployer's environment pointing at ``arm`` and, for its image check, at
-    ``registry`` (state under ``root``)."""
+def emulator_env(arm: FakeArm, root: Path, registry: str) -> dict[str, str]:
+    """The deployer's environment pointing at ``arm`` and, for the workloads' registry, at
+    ``registry`` (``host:port``; state under ``root``)."""
     return {
         **os.environ,
         "DEPLOYER_STATE_DIR": str(root / "state"),
         "DEPLOYER_ARM_ENDPOINT": arm.url,
-        "DEPLOYER_REGISTRY_ENDPOINT": registry.server,
+        "DEPLOYER_REGISTRY_ENDPOINT": registry,
         "DEPLOYER_ACCESS_TOKEN": FAKE_TOKEN,
         "AZURE_SUBSCRIPTION_ID": arm.subscription_id,
         "DEPLOYER_RESOURCE_GROUP": RESOURCE_GROUP,
@@ -269,19 +267,25 @@ def emulator_env(arm: FakeArm, root: Path, registry: FakeRegistry) -> dict[str, 
     }
 
 
+RUN_IMAGES = ("blast-worker", "deployer", "ipcontroller", "ipengine", "notebook")
+"""What the run tests' groups run: workers, janitors, the idle-shutdown test's cluster."""
+
+
 @contextlib.contextmanager
 def emulated_run_stack(root: Path) -> Iterator[RunStack]:
-    """The local ACI emulator (this build's images) and :func:`open_run_stack` on it, with
-    state under ``root``; used by the run tests' fixture and the run benches. The deployer
-    checks images in a registry holding every image at ``TAG`` (``stack.registry``)."""
-    settings = EmulatorSettings(image_prefix=IMAGE_PREFIX, image_tag=TAG, restart_delay=0.2)
-    with (
-        registry_with_images((TAG,)) as registry,
-        FakeArm(emulate=settings, listen_for_containers=True) as arm,
-        open_run_stack(arm, emulator_env(arm, root, registry), root) as stack,
-    ):
-        stack.registry = registry
-        yield stack
+    """The local ACI emulator in strict mode and :func:`open_run_stack` on it, with state
+    under ``root``; used by the run tests' fixture and the run benches. This build's images
+    (``TAG``) are pushed once to a real registry standing for the workloads' registry
+    (``emulator.azurecr.io``), and every group pulls its exact images from there with its
+    credentials; the deployer checks them there too."""
+    with registry_with_pushed_images(RUN_IMAGES) as pushed:
+        settings = pushed.settings((WORKLOAD_REGISTRY,))
+        with (
+            FakeArm(emulate=settings, listen_for_containers=True) as arm,
+            open_run_stack(arm, emulator_env(arm, root, pushed.registry.server), root) as stack,
+        ):
+            stack.digests = pushed.digests
+            yield stack
 
 
 def _answers(port: int) -> bool:
