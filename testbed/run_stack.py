@@ -35,7 +35,7 @@ from deployer.imagebuild import manifest
 from deployer.imagerefs import by_digest
 from testbed.engine import IMAGE_PREFIX, TAG, free_port, wait_for
 from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP, REGISTRY_ADMIN
-from testbed.registry import registry_with_pushed_images
+from testbed.registry import PushedRegistry, registry_with_pushed_images
 
 BIN = Path(sys.executable).parent
 DEMO_DB = "demo"
@@ -272,13 +272,21 @@ RUN_IMAGES = ("blast-worker", "deployer", "ipcontroller", "ipengine", "notebook"
 
 
 @contextlib.contextmanager
-def emulated_run_stack(root: Path) -> Iterator[RunStack]:
+def emulated_run_stack(root: Path, pushed: PushedRegistry | None = None) -> Iterator[RunStack]:
     """The local ACI emulator in strict mode and :func:`open_run_stack` on it, with state
     under ``root``; used by the run tests' fixture and the run benches. This build's images
-    (``TAG``) are pushed once to a real registry standing for the workloads' registry
+    (``TAG``) are in a real registry standing for the workloads' registry
     (``emulator.azurecr.io``), and every group pulls its exact images from there with its
-    credentials; the deployer checks them there too."""
-    with registry_with_pushed_images(RUN_IMAGES) as pushed:
+    credentials; the deployer checks them there too.
+
+    Args:
+        root: The stack's folder.
+        pushed: A registry holding :data:`RUN_IMAGES` (the tests share one per session);
+            default: one pushed for this stack.
+    """
+    with contextlib.ExitStack() as stack_of:
+        if pushed is None:
+            pushed = stack_of.enter_context(registry_with_pushed_images(RUN_IMAGES))
         settings = pushed.settings((WORKLOAD_REGISTRY,))
         with (
             FakeArm(emulate=settings, listen_for_containers=True) as arm,

@@ -8,14 +8,25 @@ from collections.abc import Iterator
 import pytest
 from blast_client.demo import DemoSpec, generate
 
-from testbed.run_stack import DEMO_DB, RunStack, emulated_run_stack
+from testbed.registry import PushedRegistry, registry_with_pushed_images
+from testbed.run_stack import DEMO_DB, RUN_IMAGES, RunStack, emulated_run_stack
+
+
+@pytest.fixture(scope="session")
+def pushed_images() -> Iterator[PushedRegistry]:
+    """The real registry the strict emulator pulls from, this build's images pushed once per
+    session (every module's stack shares it)."""
+    with registry_with_pushed_images(RUN_IMAGES) as pushed:
+        yield pushed
 
 
 @pytest.fixture(scope="module")
-def run_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunStack]:
-    """One emulator plus Azurite (with the demo database) for a module's tests; each test
-    uses its own deployment name."""
-    with emulated_run_stack(tmp_path_factory.mktemp("run")) as stack:
+def run_stack(
+    tmp_path_factory: pytest.TempPathFactory, pushed_images: PushedRegistry
+) -> Iterator[RunStack]:
+    """One strict emulator plus Azurite (with the demo database) for a module's tests; each
+    test uses its own deployment name."""
+    with emulated_run_stack(tmp_path_factory.mktemp("run"), pushed_images) as stack:
         yield stack
 
 
