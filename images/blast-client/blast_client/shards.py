@@ -30,6 +30,7 @@ margin is 0, :func:`shard_max_target_seqs`), and the merge cuts to it again.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -127,6 +128,18 @@ def split(db: str, volumes: Sequence[Volume], count: int) -> tuple[Shard, ...]:
         shards.append(shard)
         oid += shard.sequences
     return tuple(shards)
+
+
+def largest_shard(sizes: Sequence[int], count: int) -> int:
+    """The bytes of the largest of :func:`split`'s ``count`` shards of volumes of ``sizes``.
+
+    Raises:
+        ValueError: When ``count`` is not between 1 and ``len(sizes)``.
+    """
+    if not 1 <= count <= len(sizes):
+        raise ValueError(f"{len(sizes)} volume(s) take 1 to {len(sizes)} shards, not {count}")
+    bounds = (0, *_balanced_cuts(sizes, count), len(sizes))
+    return max(sum(sizes[a:b]) for a, b in itertools.pairwise(bounds))
 
 
 def _balanced_cuts(sizes: Sequence[int], count: int) -> tuple[int, ...]:
