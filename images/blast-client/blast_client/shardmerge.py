@@ -18,6 +18,7 @@ not line up with its archive is refused (:class:`ValueError`), never merged by g
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -26,6 +27,8 @@ from typing import Any
 
 from blast_client.merge import json_reports
 from blast_client.shards import DEFAULT_MAX_TARGET_SEQS, whole_db
+
+_DOCUMENT = b"Blast4-archive ::= {"
 
 TIED_EVALUE = 1.0e-180
 """BLAST compares e-values below this as equal (``s_EvalueComp``)."""
@@ -113,11 +116,25 @@ def _split_ids(inner: bytes) -> tuple[str, str]:
 def parse_archive(archive: bytes) -> Archive:
     """The queries and every HSP's ids, raw score and e-value of a BLAST archive (11).
 
+    BLAST searches many queries in chunks and writes one ``Blast4-archive`` document per
+    chunk, one after the other in the same file; they are read in order.
+
     Raises:
         ValueError: When it is not a BLAST archive with results.
     """
-    if not archive.lstrip().startswith(b"Blast4-archive ::="):
+    if not archive.lstrip().startswith(_DOCUMENT):
         raise ValueError("archive is not a BLAST archive (-outfmt 11)")
+    queries: list[str] = []
+    hsps: list[Hsp] = []
+    starts = [m.start() for m in re.finditer(rb"^" + re.escape(_DOCUMENT), archive, re.M)]
+    for start, end in itertools.pairwise([*starts, len(archive)]):
+        doc = _parse_document(archive[start:end])
+        queries += doc.queries
+        hsps += doc.hsps
+    return Archive(tuple(queries), tuple(hsps))
+
+
+def _parse_document(archive: bytes) -> Archive:
     found = _RESULTS.search(archive)
     if found is None:
         raise ValueError("archive has no results")
@@ -205,18 +222,33 @@ def merge_tabular(
     return b"".join(b for q in parsed[0].queries for b in _merged(per_shard, q, limit))
 
 
-def _commented_sections(part: bytes) -> list[tuple[list[str], list[str]]]:
-    """One (header lines, hit lines) per query of an outfmt 7 document."""
+@dataclass
+class _Section:
+    """One query of an outfmt 7 document: its header, its hit lines, and the closing line
+    ``# BLAST processed N queries`` that follows the last query of each chunk."""
+
+    header: list[str] = field(default_factory=list)
+    hits: list[str] = field(default_factory=list)
+    closing: list[str] = field(default_factory=list)
+
+
+def _commented_sections(part: bytes) -> list[_Section]:
+    """The sections, one per query, of an outfmt 7 document."""
     lines = part.decode("utf-8").splitlines()
     if not lines or not _PROCESSED.match(lines[-1]):
         raise ValueError("outfmt 7 result has no '# BLAST processed' line")
-    sections: list[tuple[list[str], list[str]]] = []
-    for line in lines[:-1]:
+    sections: list[_Section] = []
+    for line in lines:
         if _PROGRAM_LINE.match(line):
-            sections.append(([], []))
+            sections.append(_Section())
         if not sections:
             raise ValueError("outfmt 7 result does not start with the program line")
-        sections[-1][0 if line.startswith("#") else 1].append(line)
+        if _PROCESSED.match(line):
+            sections[-1].closing.append(line)
+        elif line.startswith("#"):
+            sections[-1].header.append(line)
+        else:
+            sections[-1].hits.append(line)
     return sections
 
 
@@ -224,6 +256,10 @@ def merge_commented(
     archives: Sequence[bytes], parts: Sequence[bytes], max_target_seqs: int | None
 ) -> bytes:
     """Merge the outfmt 7 of every shard of one batch; headers name the whole database.
+
+    ``blast_formatter`` closes each chunk of queries (one archive document) with its own
+    ``# BLAST processed N queries``; every shard searched the same queries in the same chunks,
+    so the first shard's closing lines stand.
 
     Args:
         archives: Each shard's archive (11), in shard order.
@@ -237,20 +273,22 @@ def merge_commented(
     sections = [_commented_sections(p) for p in parts]
     for i, secs in enumerate(sections, start=1):
         if len(secs) != len(parsed[0].queries):
-            raise ValueError(f"shard {i}: outfmt 7 has {len(secs)} queries, its archive more")
+            raise ValueError(
+                f"shard {i}: outfmt 7 has {len(secs)} queries, its archive {len(parsed[0].queries)}"
+            )
     per_shard = [
-        _subjects(i, arch.hsps, [line for _, hits in secs for line in hits])
+        _subjects(i, arch.hsps, [line for sec in secs for line in sec.hits])
         for i, (arch, secs) in enumerate(zip(parsed, sections, strict=True))
     ]
     fields = next(
-        (h for secs in sections for head, _ in secs for h in head if h.startswith("# Fields:")),
+        (h for secs in sections for sec in secs for h in sec.header if h.startswith("# Fields:")),
         None,
     )
     limit = _limit(max_target_seqs)
     out: list[str] = []
-    for n, query in enumerate(parsed[0].queries):
+    for section, query in zip(sections[0], parsed[0].queries, strict=True):
         hits = _merged(per_shard, query, limit)
-        for line in sections[0][n][0]:
+        for line in section.header:
             if line.startswith("# Database: "):
                 out.append("# Database: " + whole_db(line.removeprefix("# Database: ")))
             elif line.startswith("# Fields:"):
@@ -261,9 +299,8 @@ def merge_commented(
                 out.append(f"# {len(hits)} hits found")
             else:
                 out.append(line)
-        out.extend(hits)
-    total = len(parsed[0].queries)
-    out.append(f"# BLAST processed {total} {'query' if total == 1 else 'queries'}")
+        out += hits
+        out += section.closing
     return ("\n".join(out) + "\n").encode()
 
 

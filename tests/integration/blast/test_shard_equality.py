@@ -133,6 +133,14 @@ def test_sharded_merge_equals_one_search_of_the_whole_database(
     case = root / f"{task}-{count}-{limit}"
     case.mkdir()
     query = root / f"{db_name}.query.fa"
+    if limit is not None:
+        # Many queries: BLAST then writes its archive as several documents, one per chunk
+        # of queries, which the merge must read in turn.
+        records = query.read_text().split(">")[1:]
+        query = case / "many.fa"
+        query.write_text(
+            "".join(f">{'' if i < 3 else f'c{i}_'}{records[i % 3]}" for i in range(24))
+        )
     options = Options(task=task, max_target_seqs=limit)
     parts = shards.split(db_name, db.volumes, count)
     for shard in parts:
@@ -154,6 +162,8 @@ def test_sharded_merge_equals_one_search_of_the_whole_database(
     tools.run(["python3", "-c", RUN_ALL, json.dumps(argv)])
 
     archives = [(case / f"s{i}.asn1").read_bytes() for i in range(count)]
+    if limit is not None and db.data.dbtype == "nucl":
+        assert (case / "direct.asn1").read_bytes().count(b"Blast4-archive ::=") > 1
 
     def shard_parts(fmt: int) -> list[bytes]:
         return [(case / f"s{i}.{fmt}").read_bytes() for i in range(count)]
