@@ -223,6 +223,22 @@ def test_database_too_big_for_a_group_is_planned_in_shards(
     assert "a run of B batches is B x 2 jobs" in result.stdout
 
 
+def test_database_too_big_for_a_standard_group_gets_a_declared_large_group(
+    deployer_env: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    text = CLUSTER.read_text().replace("bytes_to_cache: 1048576", "bytes_to_cache: 15200000000")
+    path = workload_file(
+        text.replace("deployment:\n", "deployment:\n  max_group: {vcpu: 31, memory_gb: 240}\n", 1)
+    )
+    result = CliRunner().invoke(app, ["--output", "json", "plan", str(path), "--offline"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)["data"]
+    [search] = data["searches"]
+    assert search.startswith("Database demo: searched whole by workers of 17.3 GB in large")
+    workers = [g for g in data["groups"] if "-blast-" in g["name"]]
+    assert workers and all(float(g["memory_gb"]) > 16 for g in workers)
+
+
 def test_progress_is_plain_lines_off_a_tty_and_a_live_table_on_one(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
