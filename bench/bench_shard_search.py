@@ -12,7 +12,10 @@ cut into volumes by ``makeblastdb -max_file_sz``):
   (:mod:`blast_client.shardmerge`, timed on the host).
 
 Each search writes the archive and its outfmt 6 as a worker does. Billed vCPU-s is cores x
-wall time (what one-vCPU groups alive for the whole run would cost). BLAST runs in the worker
+wall time (what one-vCPU groups alive for the whole run would cost). Each shard aligns and
+returns up to ``max_target_seqs`` subjects per query, so queries with more hits than the
+limit (these queries hit a quarter of the database) cost more sharded: compare
+``--max-target-seqs 20``. BLAST runs in the worker
 image, timed inside its container; this measures the searches and the merge, not ACI's
 queueing or group start-up (``bench_run.py`` does those). The merged outfmt 6 is checked
 byte-identical to the direct search's. Run from the repository root:
@@ -53,10 +56,10 @@ print(json.dumps(out))
 """
 
 
-def _search(db: Path, query: Path, out: Path, threads: int, task: str) -> list[str]:
+def _search(db: Path, query: Path, out: Path, threads: int, task: str, most: int) -> list[str]:
     return [
         "blastn", "-db", str(db), "-query", str(query), "-task", task, "-outfmt", "11",
-        "-out", str(out), "-num_threads", str(threads),
+        "-out", str(out), "-num_threads", str(threads), "-max_target_seqs", str(most),
     ]  # fmt: skip
 
 
@@ -71,6 +74,13 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=4000, help="database sequences")
     parser.add_argument("--queries", type=int, default=40, help="queries (copies of 3)")
     parser.add_argument("--task", default="blastn")
+    parser.add_argument(
+        "--max-target-seqs",
+        type=int,
+        default=shards.DEFAULT_MAX_TARGET_SEQS,
+        help="BLAST's limit (default 500); each shard aligns and returns up to this many "
+        "subjects per query, so queries with more hits than the limit cost more sharded",
+    )
     parser.add_argument("--repeat", type=int, default=2, help="runs per setting; best is kept")
     args = parse_args(parser, smoke={"subjects": 400, "queries": 3, "repeat": 1})
     client = docker.from_env()
@@ -102,12 +112,13 @@ def main() -> None:
             batches = [root / f"batch{i}.fa" for i in range(cores)]
             for i, path in enumerate(batches):
                 path.write_text("".join(lines[i::cores]))
-            task = args.task
+            task, most = args.task, args.max_target_seqs
             out = [root / f"s{s.index}" for s in parts]
             groups = [
-                [_search(db, query, root / "direct.asn1", cores, task)],
-                [_search(db, b, root / f"b{i}.asn1", 1, task) for i, b in enumerate(batches)],
-                [_search(root / s.name, query, o.with_suffix(".asn1"), 1, task)
+                [_search(db, query, root / "direct.asn1", cores, task, most)],
+                [_search(db, b, root / f"b{i}.asn1", 1, task, most)
+                 for i, b in enumerate(batches)],
+                [_search(root / s.name, query, o.with_suffix(".asn1"), 1, task, most)
                  for s, o in zip(parts, out, strict=True)],
                 [_format(root / "direct.asn1", root / "direct.6")]
                 + [_format(o.with_suffix(".asn1"), o.with_suffix(".6")) for o in out],
@@ -119,7 +130,7 @@ def main() -> None:
             archives = [o.with_suffix(".asn1").read_bytes() for o in out]
             tabular = [o.with_suffix(".6").read_bytes() for o in out]
             t = time.perf_counter()
-            merged = shardmerge.merge_tabular(archives, tabular, None)
+            merged = shardmerge.merge_tabular(archives, tabular, most)
             merge_s = time.perf_counter() - t
         finally:
             tools.close()
@@ -128,7 +139,8 @@ def main() -> None:
     sharded += merge_s
     print(
         f"{args.queries} queries x {data.subjects} subjects ({len(volumes)} volumes, "
-        f"{letters} letters), task {args.task}, {cores} cores, {count} shards"
+        f"{letters} letters), task {args.task}, max_target_seqs {args.max_target_seqs}, "
+        f"{cores} cores, {count} shards"
     )
     print(f"direct   : {direct:7.2f} s  {cores * direct:8.1f} vCPU-s (one blastn, {cores} threads)")
     print(f"unsharded: {unsharded:7.2f} s  {cores * unsharded:8.1f} vCPU-s ({cores} batches)")
