@@ -29,7 +29,7 @@ from deployer.defaults import Env
 from deployer.deployment_secrets import Secret
 from deployer.errors import AzureError, DeployerError, InputError
 from deployer.plan import RUN_TAG, Action, Change, GroupSpec, storage_env
-from deployer.plan.databases import require_known
+from deployer.plan.databases import require_known, require_unsharded
 from deployer.plan.janitor import janitor_group
 from deployer.run import merge
 from deployer.run.autoscaling import DECISIONS_SHOWN, RunScaler, decisions, run_scaler
@@ -286,6 +286,7 @@ def _check_inputs(request: RunRequest, overrides: Overrides) -> _Inputs:
     settings = resolve_settings(workload, overrides, need_azure=True)
     workload, sizes = resolve_sizes(workload, settings)
     require_known(sizes, str(request.workload))
+    require_unsharded(workload)
     return _Inputs(workload, fasta, settings, _janitor_access(settings, request.detach))
 
 
