@@ -19,7 +19,7 @@ from pathlib import Path
 from azure.core.exceptions import AzureError as SdkAzureError
 
 from deployer import defaults, hints
-from deployer.arm import default_credential
+from deployer.arm import default_credential, management_client
 from deployer.defaults import Env
 from deployer.errors import DeployerError, InputError
 from deployer.imagebuild import catalogue, images, manifest
@@ -108,6 +108,31 @@ def is_acr(server: str) -> bool:
     return server.split(":")[0].lower().endswith(ACR_SUFFIXES)
 
 
+def registry_name(subscription: str, resource_group: str, server: str) -> str:
+    """The name of the registry of the resource group whose login server is ``server``.
+
+    A login server is ``<name>.azurecr.io`` only by default (a domain name label scope adds a
+    hash, and a local emulator reports its own address), so ARM is asked; when it cannot say,
+    the first label of the server is the name.
+
+    Args:
+        subscription (str): The subscription.
+        resource_group (str): The registry's resource group.
+        server (str): The workload's registry (a login server).
+    """
+    from azure.mgmt.containerregistry import ContainerRegistryManagementClient
+
+    guess = server.split(".")[0]
+    try:
+        with management_client(ContainerRegistryManagementClient, subscription) as client:
+            for found in client.registries.list_by_resource_group(resource_group):
+                if str(found.login_server or "").lower() == server.lower() and found.name:
+                    return str(found.name)
+    except SdkAzureError:
+        return guess  # not readable here: the runs' own errors then say what is wrong
+    return guess
+
+
 def _acr_credentials(server: str) -> tuple[str, str]:
     try:
         token = default_credential().get_token(f"{defaults.PUBLIC_ARM_ENDPOINT}/.default").token
@@ -191,7 +216,7 @@ def build(
         subscription, resource_group = resolve_azure_scope(
             workload, overrides, discover_group="az acr list --query [].resourceGroup -o tsv"
         )
-        name = options.registry_name or registry.split(".")[0]
+        name = options.registry_name or registry_name(subscription, resource_group, registry)
         # DEPLOYER_POLL_INTERVAL also paces the log polls (tests make it short).
         polling = LogPolling(interval_s=min(1.0, defaults.env_float(Env.POLL_INTERVAL, 1.0)))
         builder = AcrBuilder(make_client(subscription), resource_group, name, polling)
