@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 from urllib.parse import urlsplit
 
 from blast_client import BlastClient, BlastClientError
@@ -180,3 +181,24 @@ def local_storage(settings: Settings) -> Settings:
 def _loopback_http(url: str) -> bool:
     parts = urlsplit(url)
     return parts.scheme == "http" and is_loopback(parts.hostname)
+
+
+def registry_with_login_server(registries: Any, resource_group: str, server: str) -> str | None:
+    """The name of the resource group's registry whose login server is ``server``, or None.
+
+    A login server is ``<name>.azurecr.io`` only by default (a domain name label scope adds a
+    hash, and the local emulator reports its own address), so only ARM can say which
+    registry serves it.
+
+    Args:
+        registries (Any): A ``ContainerRegistryManagementClient`` (registry management).
+        resource_group (str): Where to look.
+        server (str): The workload's registry (a login server).
+
+    Raises:
+        azure.core.exceptions.AzureError: When ARM cannot list the registries.
+    """
+    for found in registries.registries.list_by_resource_group(resource_group):
+        if found.name and str(found.login_server or "").lower() == server.lower():
+            return str(found.name)
+    return None

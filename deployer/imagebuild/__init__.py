@@ -33,6 +33,7 @@ from deployer.imagebuild.runner import (
     plan_build,
     run_build,
 )
+from deployer.scope import registry_with_login_server
 from deployer.settings import Overrides, resolve_azure_scope
 from deployer.workload import load
 
@@ -109,11 +110,8 @@ def is_acr(server: str) -> bool:
 
 
 def registry_name(subscription: str, resource_group: str, server: str) -> str:
-    """The name of the registry of the resource group whose login server is ``server``.
-
-    A login server is ``<name>.azurecr.io`` only by default (a domain name label scope adds a
-    hash, and a local emulator reports its own address), so ARM is asked; when it cannot say,
-    the first label of the server is the name.
+    """The name of the registry whose login server is ``server``: ARM's answer, else (ARM
+    cannot say) the first label of the server.
 
     Args:
         subscription (str): The subscription.
@@ -122,15 +120,12 @@ def registry_name(subscription: str, resource_group: str, server: str) -> str:
     """
     from azure.mgmt.containerregistry import ContainerRegistryManagementClient
 
-    guess = server.split(".")[0]
     try:
         with management_client(ContainerRegistryManagementClient, subscription) as client:
-            for found in client.registries.list_by_resource_group(resource_group):
-                if str(found.login_server or "").lower() == server.lower() and found.name:
-                    return str(found.name)
+            found = registry_with_login_server(client, resource_group, server)
     except SdkAzureError:
-        return guess  # not readable here: the runs' own errors then say what is wrong
-    return guess
+        found = None  # not readable here: the runs' own errors then say what is wrong
+    return found or server.split(".")[0]
 
 
 def _acr_credentials(server: str) -> tuple[str, str]:

@@ -4,6 +4,9 @@ with its key, and a registry is named by its login server whatever that server i
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 from azure.mgmt.containerregistry import ContainerRegistryManagementClient
 from azure.mgmt.containerregistry import models as cm
@@ -11,10 +14,12 @@ from azure.mgmt.storage import StorageManagementClient
 from azure.mgmt.storage import models as sm
 
 from aci_emulator import FakeArm
+from deployer import bootstrap
 from deployer.arm import management_client
 from deployer.imagebuild import registry_name
 from deployer.scope import local_storage, storage_client
 from deployer.settings import Settings
+from deployer.workload import load
 from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP as GROUP
 
 AZURITE = (
@@ -83,3 +88,32 @@ def test_a_registry_is_named_by_its_login_server_whatever_the_server(
     # No registry has that server (or ARM cannot say): the first label is the guess.
     assert registry_name(sub, GROUP, "other.azurecr.io") == "other"
     assert registry_name(sub, "nogroup", "127.0.0.1:5999") == "127"
+
+
+def test_init_writes_the_login_server_arm_reports_and_finds_the_registry_by_it_again(
+    fake_arm: FakeArm, deployer_arm: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    fake_arm.registries.data_plane = "127.0.0.1:5999"
+    path = workload_file(
+        """
+        deployment:
+          name: lab
+          location: westeurope
+        workloads:
+          blast:
+            workers: 1
+            databases:
+              - {name: demo, bytes_to_cache: 1000000}
+        """
+    )
+    bootstrap.init(path, confirm=lambda plan: True)
+    assert load(path).deployment.registry == "127.0.0.1:5999"
+    (registry,) = fake_arm.registries.registries.in_subscription(fake_arm.subscription_id)
+    fake_arm.clear_calls()
+    again = bootstrap.init(path, confirm=lambda plan: True)
+    assert again.done == [] and fake_arm.calls(method="PUT") == []
+    # destroy knows the registry by its login server too: its role assignments go with it.
+    bootstrap.destroy(path, confirm=lambda preview: True)
+    fake_arm.complete_operations()
+    assert fake_arm.registries.registries.get(registry.key) is None
+    assert fake_arm.role_assignments.assignments == {}
