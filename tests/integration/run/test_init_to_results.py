@@ -140,15 +140,15 @@ def test_init_build_run_from_an_empty_subscription_then_init_again_and_destroy(
             assert arm.resources.registration_state(sub, namespace) == "Registered"
         assert len(arm.role_assignments.assignments) == 9
 
-        # The data: the demo database, into the account init made (Azurite behind it).
-        stack.upload_demo_db()
-
         # build: ACR runs in the registry init made, pushing there.
         built = deployer(env, "build", str(workload))
         assert built.returncode == 0, built.stderr[-3000:]
         assert arm.calls(operation_id="Registries_ScheduleRun"), "build ran nothing in ACR"
         pushed = {repo.rsplit("/", 1)[-1] for repo, _ in registry.manifests}
         assert "blast-worker" in pushed, pushed
+
+        # The data: the demo database, into the account init made (Azurite behind it).
+        stack.upload_demo_db()
 
         # run: merged results, byte-identical to one direct blastn of the whole file.
         fasta = generate(DemoSpec(name=DEMO_DB, queries=3, decoys=1)).queries
