@@ -175,8 +175,11 @@ def test_init_build_run_from_an_empty_subscription_then_init_again_and_destroy(
         gone = deployer(env, "destroy", str(workload), "--yes")
         assert gone.returncode == 0, gone.stderr[-3000:]
         arm.complete_operations()
-        group = arm.resources.group(sub, THEIRS)
-        assert group is not None and group.tags == {"owner": "lab"}
+        with management_client(
+            ResourceManagementClient, sub, endpoint=arm.url, credential=arm.credential()
+        ) as resources:
+            groups = {g.name: g.tags for g in resources.resource_groups.list()}
+        assert groups == {THEIRS: {"owner": "lab"}}, groups
         left = [r for p in arm.providers for r in p.resources_in(sub, THEIRS)]
         assert left == [], left
         assert not arm.storage.accounts.in_subscription(sub)
