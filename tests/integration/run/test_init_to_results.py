@@ -115,6 +115,8 @@ def deployer(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
 def test_init_build_run_from_an_empty_subscription_then_init_again_and_destroy(
     tmp_path: Path,
 ) -> None:
+    """init in the user's resource group, build, run one small search on 1 worker; init
+    again (no PUT); destroy (nothing of init's left, the user's group kept)."""
     with empty_subscription(tmp_path) as (stack, registry):
         arm = stack.arm
         sub = arm.subscription_id
@@ -169,6 +171,7 @@ def test_init_build_run_from_an_empty_subscription_then_init_again_and_destroy(
         again = deployer(env, "init", str(workload), "--yes")
         assert again.returncode == 0, again.stderr[-3000:]
         assert arm.calls(method="PUT") == [], [c.path for c in arm.calls(method="PUT")]
+        assert arm.calls(method="POST", path="/register") == []
         assert workload.read_text() == before
 
         # destroy: nothing init made is left; the user's group stays.
