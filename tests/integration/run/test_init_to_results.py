@@ -47,6 +47,8 @@ workloads:
     databases:
       - name: {DEMO_DB}   # its size comes from its manifest in storage
 """
+RUN_IMAGES = ("--image", "blast-worker", "--image", "deployer")
+"""What a run's groups run: the workers and the janitor."""
 PACING = {
     "DEPLOYER_RUN_EXIT_WHEN_IDLE": "15s",
     "DEPLOYER_JANITOR_INTERVAL": "1",
@@ -142,12 +144,13 @@ def test_init_build_run_from_an_empty_subscription_then_init_again_and_destroy(
             assert arm.resources.registration_state(sub, namespace) == "Registered"
         assert len(arm.role_assignments.assignments) == 9
 
-        # build: ACR runs in the registry init made, pushing there.
-        built = deployer(env, "build", str(workload))
+        # build: ACR runs in the registry init made, pushing there; the images a run needs
+        # (and their parents: every image is built by tests/integration/imagebuild).
+        built = deployer(env, "build", str(workload), *RUN_IMAGES)
         assert built.returncode == 0, built.stderr[-3000:]
         assert arm.calls(operation_id="Registries_ScheduleRun"), "build ran nothing in ACR"
         pushed = {repo.rsplit("/", 1)[-1] for repo, _ in registry.manifests}
-        assert "blast-worker" in pushed, pushed
+        assert {"blast-worker", "deployer"} <= pushed, pushed
 
         # The data: the demo database, into the account init made (Azurite behind it).
         stack.upload_demo_db()
