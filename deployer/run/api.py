@@ -45,6 +45,7 @@ from deployer.scope import (
     BackendFactory,
     aci_backend,
     janitor_arm_access,
+    local_storage,
     scope_settings,
     storage_client,
 )
@@ -283,7 +284,7 @@ def _check_inputs(request: RunRequest, overrides: Overrides) -> _Inputs:
     except (OSError, UnicodeDecodeError) as exc:
         why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise InputError(f"cannot read the queries {request.queries}: {why}") from None
-    settings = resolve_settings(workload, overrides, need_azure=True)
+    settings = local_storage(resolve_settings(workload, overrides, need_azure=True))
     workload, sizes = resolve_sizes(workload, settings)
     require_known(sizes, str(request.workload))
     require_unsharded(workload)
