@@ -12,6 +12,7 @@ a registry data plane on loopback that the fake ACR's runs push to
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -167,6 +168,16 @@ def test_init_build_run_from_an_empty_subscription_then_init_again_and_destroy(
         with aci_client(arm) as aci:
             assert list(aci.container_groups.list_by_resource_group(THEIRS)) == []
         assert stack.containers() == [], "containers left after the run"
+
+        # The other run commands take a run id only, and find the run's account and scope.
+        listed = deployer(env, "run", "list", "--output", "json")
+        assert listed.returncode == 0, listed.stderr[-3000:]
+        (run_id,) = [r["run_id"] for r in json.loads(listed.stdout)["data"]["runs"]]
+        status = deployer(env, "run", "status", run_id, "--output", "json")
+        assert status.returncode == 0, status.stderr[-3000:]
+        progress = json.loads(status.stdout)["data"]
+        assert progress["run"]["status"] == "succeeded", status.stdout
+        assert progress["counts"]["done"] == len(progress["run"]["batches"]) > 0, status.stdout
 
         # A second init changes nothing: no PUT at all, the file as it was.
         before = workload.read_text()
