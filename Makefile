@@ -72,8 +72,12 @@ logs: ## Follow the local stack's logs
 ps: ## Show the local stack's containers and their health
 	$(DC) ps
 
+# Test processes: the integration tests wait on containers most of the time, so two processes
+# take far less wall time on 2 cores. Tests of one session (a stack) stay in one process.
+TEST_PROCESSES ?= 2
+
 test: venv build ## Run every test: unit tests, a clean install, then the image and compose integration tests (prints the 30 slowest)
-	$(VENV)/bin/pytest --durations 30 tests/unit tests/packaging tests/integration
+	$(VENV)/bin/pytest -n $(TEST_PROCESSES) --dist loadgroup --durations 30 tests/unit tests/packaging tests/integration
 
 test-unit: venv ## Run the fast unit tests (no Docker needed)
 	$(VENV)/bin/pytest -m "not docker" tests

@@ -6,6 +6,7 @@ state file, TLS files, and talking to Azure. Planning and sizing stay pure.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -38,7 +39,12 @@ from deployer.plan import (
     mpi_worlds,
     signed_in_links,
 )
-from deployer.plan.databases import DatabaseSize, require_known
+from deployer.plan.databases import (
+    DatabaseSize,
+    require_known,
+    require_unsharded,
+    worker_sizing,
+)
 from deployer.plan.janitor import deployment_janitor, ending_notes
 from deployer.scope import BackendFactory, aci_backend, janitor_arm_access, scope_settings
 from deployer.settings import NO_OVERRIDES, Overrides, Settings
@@ -157,6 +163,8 @@ class PlanResult:
     """Each BLAST database's bytes-to-cache and where it came from."""
     images: list[ImageRow] = field(default_factory=list)
     """The exact reference of every container's image, with the groups that run it."""
+    searches: list[str] = field(default_factory=list)
+    """How each BLAST database is searched: whole or in shards, standard or large groups, why."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -381,7 +389,7 @@ def plan(
             for ref in missing or []
         ]
     prices = pricing.load(prep.settings.location, prices_file, workload.deployment.prices)
-    return plan_result(
+    result = plan_result(
         desired,
         changes,
         prices,
@@ -389,6 +397,11 @@ def plan(
         prep.databases,
         missing,
     )
+    if prep.workload.workloads.blast is None:
+        return result
+    sized = worker_sizing(prep.workload)
+    searches = [sizing.describe_choice(c, sized.worker) for c in sized.choices]
+    return dataclasses.replace(result, searches=searches)
 
 
 # --- up ------------------------------------------------------------------------
@@ -448,6 +461,7 @@ def up(
     """
     prep = _prepare(file, workload or load(file), overrides, need_azure=True, persist=True)
     require_known(prep.databases, str(file))
+    require_unsharded(prep.workload)
     cluster = _cluster(backend_factory(prep.settings), progress)
     observed = cluster.observe(prep.settings.deployment)
     desired = prep.plan(_head_ip(prep.settings, observed))

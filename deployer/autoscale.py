@@ -35,6 +35,7 @@ from typing import Literal
 from deployer import defaults, sizing
 from deployer.backends.base import ObservedGroup
 from deployer.plan import GroupSpec
+from deployer.plan.databases import worker_sizing
 from deployer.sizing import Resources
 from deployer.spot import spot_retry_at
 from deployer.workload import Workload, duration_seconds
@@ -100,8 +101,8 @@ class ScaleSettings:
         if blast is None or blast.autoscale is None:
             raise ValueError("the workload has no workloads.blast.autoscale")
         auto = blast.autoscale
-        dbs = [(db.name, db.bytes_to_cache or 0) for db in blast.databases]
-        worker = sizing.blast_worker(dbs, blast.threads_per_worker)
+        sized = worker_sizing(workload)
+        worker = sized.worker
         overflow = [loc for loc in workload.deployment.overflow_locations if loc != location]
         return cls(
             min_workers=auto.min_workers,
@@ -109,7 +110,7 @@ class ScaleSettings:
             target_backlog_per_worker=auto.target_backlog_per_worker,
             scale_in_after=duration_seconds(auto.scale_in_after),
             worker=worker,
-            workers_per_group=sizing.units_per_group(worker, 1, sizing.ACI),
+            workers_per_group=sizing.units_per_group(worker, 1, sized.limits),
             locations=(location, *overflow),
             priority="Spot" if blast.priority == "spot" else "Regular",
             spot_fallback=blast.spot_fallback,

@@ -22,8 +22,10 @@ TENTHS: Final = 10
 """ACI accepts cpu and memoryInGB in steps of 0.1; sizing counts in tenths."""
 MAX_GROUP_CPU: Final = 40
 MAX_GROUP_MEMORY: Final = 160
+MAX_QUOTA_GROUP_CPU: Final = 310
 MAX_QUOTA_GROUP_MEMORY: Final = 2400
-"""The largest standard group ACI allows after a quota request (240 GB); not used for sizing."""
+"""The largest group ACI allows after a quota request (31 vCPU, 240 GB): the bound of
+``deployment.max_group``."""
 MIN_GROUP_CPU: Final = 10
 MIN_GROUP_MEMORY: Final = 10
 MAX_CONTAINERS_PER_GROUP: Final = 60

@@ -17,6 +17,7 @@ import jinja2
 
 from deployer import contract, defaults, sizing
 from deployer.contract import Role
+from deployer.plan.databases import worker_sizing
 from deployer.sizing import Resources
 from deployer.workload import Workload, load
 
@@ -76,13 +77,12 @@ def context(workload: Workload) -> dict[str, object]:
             mpi=ipp.mpi,
         )
     if blast:
-        dbs = [(db.name, db.bytes_to_cache or 0) for db in blast.databases]
-        size = _padded(sizing.blast_worker(dbs, blast.threads_per_worker))
+        size = _padded(worker_sizing(workload).worker)
         workers = Scaled(
             blast.workers,
             sizing.fmt(size.cpu),
             mem_limit(size.memory),
-            dbs=",".join(name for name, _ in dbs),
+            dbs=",".join(db.name for db in blast.databases),
         )
     volumes: list[str] = []
     if blast:

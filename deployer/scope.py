@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 from urllib.parse import urlsplit
 
 from blast_client import BlastClient, BlastClientError
 
-from deployer.arm import is_loopback
+from deployer import hints
+from deployer.arm import is_loopback, management_client
 from deployer.backends.aci import AciBackend, make_client
 from deployer.backends.base import Backend
 from deployer.defaults import Env
+from deployer.deployment_secrets import Secret
 from deployer.errors import InputError, MissingSettingError
 from deployer.settings import Overrides, Settings, resolve_azure_scope
 from deployer.workload import Workload
@@ -86,6 +89,8 @@ def storage_client(queue: str | None = None, settings: Settings | None = None) -
     try:
         if settings is not None and settings.storage_account:
             return BlastClient(account_name=settings.storage_account, queue=queue)
+        if settings is not None and settings.storage_connection_string:
+            return BlastClient(settings.storage_connection_string.reveal(), queue=queue)
         return BlastClient.from_env(queue=queue)
     except BlastClientError as exc:
         raise MissingSettingError(
@@ -124,3 +129,76 @@ def janitor_arm_access() -> ArmAccess:
     if access.local:
         return ArmAccess(access.endpoint, os.environ.get(Env.ACCESS_TOKEN))
     return access
+
+
+def local_storage(settings: Settings) -> Settings:
+    """Settings that open the deployment's storage account when it is an Azurite behind the
+    local emulator; otherwise ``settings`` unchanged.
+
+    Towards the local emulator (a loopback ARM endpoint) a storage account may report plain
+    http endpoints on loopback: an Azurite, which takes no Entra ID token. The deployer and the
+    groups then open it with the key ARM lists and the endpoints it reports, as a connection
+    string. Towards Azure nothing changes: everyone signs in to storage with Entra ID.
+
+    Args:
+        settings (Settings): Resolved settings (subscription and resource group included).
+
+    Raises:
+        DeployerError: When ARM refuses to show the account or its keys.
+    """
+    if not settings.storage_account or not ArmAccess(os.environ.get(Env.ARM_ENDPOINT), None).local:
+        return settings
+    from azure.core.exceptions import AzureError as SdkAzureError
+    from azure.mgmt.storage import StorageManagementClient
+
+    subscription, group = settings.require_azure()
+    name = settings.storage_account
+    try:
+        with management_client(StorageManagementClient, subscription) as client:
+            found = client.storage_accounts.get_properties(group, name).primary_endpoints
+            urls = {
+                "Blob": found.blob if found else None,
+                "Queue": found.queue if found else None,
+                "Table": found.table if found else None,
+            }
+            if not all(u and _loopback_http(u) for u in urls.values()):
+                return settings
+            # The model is a Mapping: its `keys` field is `keys_property`.
+            keys = client.storage_accounts.list_keys(group, name).keys_property or []
+    except SdkAzureError as exc:
+        raise hints.from_exception(exc, f"reading storage account {name}") from None
+    key = next((k.value for k in keys if k.value), None)
+    if key is None:
+        return settings
+    # Azurite's endpoints are path-style: their path names the account Azurite signs for.
+    account = urlsplit(str(urls["Blob"])).path.strip("/").split("/")[0] or name
+    conn = f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key};" + "".join(
+        f"{service}Endpoint={str(url).rstrip('/')};" for service, url in urls.items()
+    )
+    return replace(settings, storage_account=None, storage_connection_string=Secret(conn))
+
+
+def _loopback_http(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "http" and is_loopback(parts.hostname)
+
+
+def registry_with_login_server(registries: Any, resource_group: str, server: str) -> str | None:
+    """The name of the resource group's registry whose login server is ``server``, or None.
+
+    A login server is ``<name>.azurecr.io`` only by default (a domain name label scope adds a
+    hash, and the local emulator reports its own address), so only ARM can say which
+    registry serves it.
+
+    Args:
+        registries (Any): A ``ContainerRegistryManagementClient`` (registry management).
+        resource_group (str): Where to look.
+        server (str): The workload's registry (a login server).
+
+    Raises:
+        azure.core.exceptions.AzureError: When ARM cannot list the registries.
+    """
+    for found in registries.registries.list_by_resource_group(resource_group):
+        if found.name and str(found.login_server or "").lower() == server.lower():
+            return str(found.name)
+    return None

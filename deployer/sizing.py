@@ -10,6 +10,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from blast_client.shards import largest_shard
+
 from deployer import defaults, hints
 from deployer.errors import QuotaError, SizingError
 
@@ -275,7 +277,7 @@ def check_cache_fits(databases: Sequence[tuple[str, int]], limits: Limits = ACI)
         return
     larger = (
         f"or larger groups (ACI allows up to {fmt(defaults.MAX_QUOTA_GROUP_MEMORY)} GB after a "
-        f"quota request; the deployer does not size beyond {fmt(limits.max_memory)} GB yet)"
+        "quota request: deployment.max_group)"
     )
     big = sorted((size, name) for name, size in databases if size > limit)
     if big:
@@ -285,8 +287,8 @@ def check_cache_fits(databases: Sequence[tuple[str, int]], limits: Limits = ACI)
         raise SizingError(
             f"database {name} {_too_large(size, limits, limit)}"
             f"{others if rest else ''}: use a smaller database (e.g. swissprot or pdbaa "
-            "instead of nr), split it into shards (the workloads.blast.databases shards: key is "
-            f"coming), {larger}",
+            "instead of nr), search it in shards (shards: auto or a number in "
+            f"workloads.blast.databases), {larger}",
             code="DatabaseTooLarge",
         )
     names = ", ".join(name for name, _ in databases)
@@ -324,6 +326,202 @@ def blast_worker(
     check_cache_fits(databases, limits)
     cache = sum(size for _, size in databases)
     return Resources(threads * defaults.TENTHS, _worker_memory(cache))
+
+
+def large_limits(vcpu: int, memory_gb: float) -> Limits:
+    """The limits of the larger groups ``deployment.max_group`` declares."""
+    return Limits(max_cpu=vcpu * defaults.TENTHS, max_memory=to_tenths(memory_gb))
+
+
+def _group_text(limits: Limits) -> str:
+    return f"{fmt(limits.max_cpu)} vCPU, {fmt(limits.max_memory)} GB"
+
+
+@dataclass(frozen=True)
+class ShardChoice:
+    """How one database is searched: whole, or in shards, and in which size of group.
+
+    Args:
+        database (str): The database.
+        bytes_to_cache (int): Its bytes-to-cache.
+        shards (int): Shards (1: the whole database in every worker).
+        shard_bytes (int): Bytes-to-cache of the largest shard, which sizes the workers (an
+            even split when the volumes' sizes are not known).
+        limits (Limits): The groups the workers are sized for.
+        large (bool): Whether those are ``deployment.max_group``'s larger groups.
+        why (str): Why, for ``deployer plan``.
+    """
+
+    database: str
+    bytes_to_cache: int
+    shards: int
+    shard_bytes: int
+    limits: Limits
+    large: bool
+    why: str
+
+
+def choose_shards(
+    name: str,
+    bytes_to_cache: int,
+    shards: int | str,
+    large: Limits | None = None,
+    volumes: Sequence[int] | None = None,
+) -> ShardChoice:
+    """Whole or in shards, standard or large groups: the sizing of one database (pure).
+
+    ``auto`` keeps a database that one standard group's worker can cache whole; else one
+    large group (``large``) when it fits there, which needs no merge; else as few shards as
+    fit the largest allowed group. A number forces that many shards, in standard groups when a
+    shard fits there, else in large ones.
+
+    Args:
+        name (str): The database.
+        bytes_to_cache (int): Its bytes-to-cache.
+        shards (int | str): ``"auto"`` or a number of shards.
+        large (Limits | None): ``deployment.max_group``'s limits, if declared.
+        volumes (Sequence[int] | None): Bytes of each volume, in order, when known (shards
+            are whole volumes); else shards are sized as an even split.
+
+    Raises:
+        SizingError: When no shard count fits (a volume larger than a group holds), or the
+            number given does not.
+    """
+    standard = worker_cache_limit(ACI)
+    biggest_limits = large if large is not None else ACI
+    most = worker_cache_limit(biggest_limits)
+    count_max = len(volumes) if volumes else None
+
+    def largest(n: int) -> int:
+        if volumes:
+            return largest_shard(volumes, n)
+        return math.ceil(bytes_to_cache / n)
+
+    def choice(n: int, why: str) -> ShardChoice:
+        size = largest(n)
+        fits_standard = size <= standard
+        limits = ACI if fits_standard else biggest_limits
+        return ShardChoice(name, bytes_to_cache, n, size, limits, not fits_standard, why)
+
+    gb = f"{bytes_to_cache / defaults.GB:.1f} GB"
+    if shards == "auto":
+        if bytes_to_cache <= standard:
+            return choice(1, f"bytes-to-cache {gb} fits one standard group's worker")
+        if bytes_to_cache <= most:
+            return choice(
+                1,
+                f"bytes-to-cache {gb} exceeds a standard group (16 GB) but fits one large "
+                f"group ({_group_text(biggest_limits)}, deployment.max_group): no shards to merge",
+            )
+        n = 1
+        while n < (count_max or n + 1) and largest(n) > most:
+            n += 1
+        if largest(n) > most:
+            raise SizingError(
+                f"database {name}: a volume of {largest(n) / defaults.GB:.1f} GB is larger than "
+                f"a worker of the largest allowed group ({_group_text(biggest_limits)}) caches "
+                f"({most / defaults.GB:.1f} GB), and shards are whole volumes",
+                hint="rebuild it with a smaller makeblastdb -max_file_sz, or declare larger "
+                "groups (deployment.max_group)",
+                code="DatabaseTooLarge",
+            )
+        where = "a large group" if large is not None else "a standard group"
+        return choice(
+            n,
+            f"bytes-to-cache {gb} exceeds what the largest allowed group holds "
+            f"({most / defaults.GB:.1f} GB in {where}): {n} shards of at most "
+            f"{largest(n) / defaults.GB:.1f} GB",
+        )
+    n = int(shards)
+    if count_max is not None and n > count_max:
+        raise SizingError(
+            f"database {name} has {count_max} volumes, so at most {count_max} shards, not {n}",
+            hint="set shards: auto, or fewer shards",
+        )
+    if largest(n) > most:
+        if n == 1:
+            check_cache_fits([(name, bytes_to_cache)], biggest_limits)
+        raise SizingError(
+            f"database {name} in {n} shards: a shard of {largest(n) / defaults.GB:.1f} GB "
+            f"needs {fmt(_worker_memory(largest(n)))} GB per worker, more than the largest "
+            f"allowed group holds ({_group_text(biggest_limits)})",
+            hint="set shards: auto, or more shards",
+            code="DatabaseTooLarge",
+        )
+    return choice(n, f"shards: {n} in the workload file" if n > 1 else "shards: 1 (whole)")
+
+
+@dataclass(frozen=True)
+class BlastSizing:
+    """One worker's request, the groups it is packed in, and each database's choice."""
+
+    worker: Resources
+    limits: Limits
+    choices: tuple[ShardChoice, ...]
+
+    @property
+    def shards(self) -> int:
+        """Shards of the sharded database (1 when none is sharded)."""
+        return max((c.shards for c in self.choices), default=1)
+
+
+def blast_sizing(
+    databases: Sequence[tuple[str, int, int | str]], threads: int, large: Limits | None = None
+) -> BlastSizing:
+    """Size the BLAST workers of a workload, sharding its database if needed (pure).
+
+    Only a workload of one database is sharded; several databases cached together must fit
+    one group's worker (:func:`check_cache_fits`).
+
+    Args:
+        databases (Sequence[tuple[str, int, int | str]]): (name, bytes-to-cache, shards).
+        threads (int): BLAST threads (= vCPU) per worker.
+        large (Limits | None): ``deployment.max_group``'s limits, if declared.
+
+    Raises:
+        SizingError: When the workers cannot fit, or several databases ask for shards.
+    """
+    if len(databases) == 1:
+        name, size, shards = databases[0]
+        choice = choose_shards(name, size, shards, large)
+        worker = blast_worker([(name, choice.shard_bytes)], threads, choice.limits)
+        return BlastSizing(worker, choice.limits, (choice,))
+    forced = [name for name, _, shards in databases if shards not in ("auto", 1)]
+    if forced:
+        raise SizingError(
+            f"database {forced[0]} asks for shards, but only a deployment of one database is "
+            "sharded: give it a workload file of its own",
+            code="DatabaseTooLarge",
+        )
+    pairs = [(name, size) for name, size, _ in databases]
+    total = sum(size for _, size in pairs)
+    limits = ACI if total <= worker_cache_limit(ACI) or large is None else large
+    worker = blast_worker(pairs, threads, limits)
+    why = "cached together by every worker"
+    return BlastSizing(
+        worker,
+        limits,
+        tuple(ShardChoice(n, size, 1, size, limits, limits is not ACI, why) for n, size in pairs),
+    )
+
+
+def describe_choice(choice: ShardChoice, worker: Resources) -> str:
+    """One line for ``deployer plan``: whole or shards, the groups, the memory, and why."""
+    group = (
+        f"large groups ({_group_text(choice.limits)}, deployment.max_group)"
+        if choice.large
+        else "standard groups"
+    )
+    if choice.shards == 1:
+        what = f"searched whole by workers of {fmt(worker.memory)} GB in {group}"
+    else:
+        what = (
+            f"searched in {choice.shards} shards (contiguous volume ranges, merged into one "
+            f"search's results), up to {choice.shard_bytes / defaults.GB:.1f} GB of "
+            f"bytes-to-cache and {fmt(worker.memory)} GB per worker, in {group}; a run of B "
+            f"batches is B x {choice.shards} jobs"
+        )
+    return f"Database {choice.database}: {what}: {choice.why}"
 
 
 def blast_groups(

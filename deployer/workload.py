@@ -75,6 +75,23 @@ class Prices(_Model):
     )
 
 
+class MaxGroup(_Model):
+    """The largest container group the subscription may create (ACI quota for larger groups)."""
+
+    vcpu: int = Field(
+        ge=defaults.MAX_GROUP_CPU // defaults.TENTHS,
+        le=defaults.MAX_QUOTA_GROUP_CPU // defaults.TENTHS,
+        description="Most vCPU per group, 4 to 31 (above 4 only after an ACI quota request).",
+    )
+    memory_gb: float = Field(
+        ge=defaults.MAX_GROUP_MEMORY / defaults.TENTHS,
+        le=defaults.MAX_QUOTA_GROUP_MEMORY / defaults.TENTHS,
+        description="Most GB per group, 16 to 240 (above 16 only after an ACI quota request).",
+    )
+
+    _tenth = field_validator("memory_gb")(_check_tenth)
+
+
 class Deployment(_Model):
     """Where and how the workloads run."""
 
@@ -139,6 +156,13 @@ class Deployment(_Model):
         "(`az network vnet subnet list -g RG --vnet-name VNET --query [].id -o tsv`).",
     )
     prices: Prices | None = Field(None, description="Override of the bundled ACI prices.")
+    max_group: MaxGroup | None = Field(
+        None,
+        description="Larger container groups this subscription's quota allows (up to 31 vCPU "
+        "and 240 GB, where the region has the capacity). A BLAST database too large for a "
+        "standard group (4 vCPU, 16 GB) then gets one large worker group instead of shards "
+        "when it fits; `deployer plan` says which and why.",
+    )
     ttl: str | None = Field(
         None,
         description="Time to live, e.g. 8h: the janitor deletes every group of the deployment "
@@ -262,6 +286,13 @@ class BlastDatabase(_Model):
         None,
         description="BLAST database metadata JSON (`<db>-<type>-metadata.json` of "
         "update_blastdb.pl), read for bytes-to-cache; relative to the workload file.",
+    )
+    shards: Literal["auto"] | Annotated[int, Field(ge=1, le=1000)] = Field(
+        "auto",
+        description="Search the database in this many shards (contiguous ranges of its "
+        "volumes, each cached by its own workers, merged into one search's results). auto: "
+        "shard only a database larger than the largest allowed worker group holds "
+        "(deployment.max_group), into as few shards as fit.",
     )
 
     @model_validator(mode="after")

@@ -26,6 +26,8 @@ COMPOSE_FILE = REPO / "compose" / "docker-compose.yml"
 """The compose file ``make up`` runs."""
 STACK_TIMEOUT = 240.0
 """Seconds a compose stack may take to become healthy."""
+COMPOSE_STACK_GROUP = "compose-stack"
+"""The test process group (pytest-xdist) of every test on the compose stack of ``COMPOSE_FILE``."""
 
 
 class StackError(Exception):

@@ -146,6 +146,14 @@ class RunStack:
         except ResourceNotFoundError:
             return True
 
+    def upload_demo_db(self) -> None:
+        """``blast-jobs init --demo-db demo`` in the worker image: the storage resources and
+        the demo database (its manifest gives its size)."""
+        self.in_worker_image(
+            "import subprocess,sys; sys.exit(subprocess.run(['blast-jobs','init','--demo-db',"
+            "'demo']).returncode)"
+        )
+
     def in_worker_image(self, script: str, timeout: float = 300) -> bytes:
         """Run a Python ``script`` in the blast-worker image (its blastn); return stdout."""
         container = self.client.containers.run(
@@ -180,7 +188,9 @@ sys.stdout.buffer.write(out.stdout)
 
 
 @contextlib.contextmanager
-def open_run_stack(arm: FakeArm, base_env: dict[str, str], root: Path) -> Iterator[RunStack]:
+def open_run_stack(
+    arm: FakeArm, base_env: dict[str, str], root: Path, *, demo_db: bool = True
+) -> Iterator[RunStack]:
     """Azurite on the emulator's network (reachable at one address from the host and from
     every group), the demo database in it, and the environment of ``deployer run``.
 
@@ -188,6 +198,7 @@ def open_run_stack(arm: FakeArm, base_env: dict[str, str], root: Path) -> Iterat
         arm: A running emulator (``listen_for_containers``).
         base_env: The deployer's environment pointing at it.
         root: Working directory.
+        demo_db: Upload the demo database (else :meth:`RunStack.upload_demo_db` later).
     """
     client = docker.from_env()
     account = "testrun" + secrets.token_hex(3)
@@ -240,10 +251,8 @@ def open_run_stack(arm: FakeArm, base_env: dict[str, str], root: Path) -> Iterat
         }
         stack = RunStack(arm, env, host, network, root, client)
         wait_for(lambda: all(_answers(p) for p in ports.values()), 180, "Azurite", interval=0.2)
-        stack.in_worker_image(
-            "import subprocess,sys; sys.exit(subprocess.run(['blast-jobs','init','--demo-db',"
-            "'demo']).returncode)"
-        )
+        if demo_db:
+            stack.upload_demo_db()
         yield stack
     finally:
         with contextlib.suppress(docker.errors.APIError):

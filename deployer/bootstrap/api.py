@@ -56,6 +56,7 @@ class _Base:
     storage_account: str | None
     registry: str | None
     registry_is_acr: bool
+    server: str | None
     identity: IdentityRef
     storage: Mapping[str, tuple[str, ...]]
     user: Principal | None
@@ -115,10 +116,20 @@ def _base(file: Path, workload: Workload, overrides: Overrides, user: Principal 
         storage_account=d.storage_account,
         registry=registry,
         registry_is_acr=server is None or registry is not None,
+        server=server,
         identity=identity,
         storage=config.resources(),
         user=user,
     )
+
+
+def _known_registry(azure: Azure, base: _Base) -> _Base:
+    """``base`` with the registry ARM names for a login server that does not say its name
+    (a domain name label scope's hash, the local emulator's address)."""
+    if base.registry is not None or not base.server:
+        return base
+    name = azure.registry_named_by(base.resource_group, base.server)
+    return replace(base, registry=name, registry_is_acr=True) if name else base
 
 
 def _target(azure: Azure, base: _Base) -> tuple[Target, list[str]]:
@@ -274,8 +285,13 @@ def _file_values(
         "subscription": d.subscription or target.subscription,
         "resource_group": d.resource_group or target.resource_group,
         "location": d.location or target.location,
-        "registry": d.registry
-        or (login_server or (names.login_server(target.registry) if target.registry else None)),
+        # ARM's login server once the registry exists: not always <name>.azurecr.io.
+        "registry": (
+            d.registry
+            if login_server is None or (d.registry or "").lower() == login_server.lower()
+            else login_server
+        )
+        or (names.login_server(target.registry) if target.registry else None),
         "managed_identity": d.managed_identity or target.identity.id,
         "managed_identity_client_id": identity[1] if identity else d.managed_identity_client_id,
         "storage_account": d.storage_account or target.storage_account,
@@ -332,6 +348,7 @@ def init(
     credential = credential or default_credential()
     base = _base(file, workload, overrides, _user(credential))
     azure = Azure(base.subscription, credential=credential, report=report, clock=clock)
+    base = _known_registry(azure, base)
     target, notes = _target(azure, base)
     observed = azure.observe(target)
     steps = init_steps(target, observed)
@@ -510,6 +527,7 @@ def destroy(
     credential = credential or default_credential()
     base = _base(file, workload, overrides, _user(credential))
     azure = Azure(base.subscription, credential=credential, report=report)
+    base = _known_registry(azure, base)
     draft = Target(
         deployment=workload.deployment.name,
         subscription=base.subscription,

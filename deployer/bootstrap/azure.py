@@ -54,6 +54,7 @@ from deployer.bootstrap.plan import (
 from deployer.bootstrap.roles import Grant
 from deployer.defaults import Env
 from deployer.errors import AzureError
+from deployer.scope import registry_with_login_server
 
 T = TypeVar("T")
 Report = Callable[[str, str], None]
@@ -196,6 +197,14 @@ class Azure:
             lambda: self.registries.registries.get(target.resource_group, registry),
         )
         return None if found is None else str(found.login_server)
+
+    def registry_named_by(self, resource_group: str, server: str) -> str | None:
+        """The name of the group's registry whose login server is ``server``; None when none
+        is (or the group does not exist)."""
+        return self._read(
+            f"looking for registry {server}",
+            lambda: registry_with_login_server(self.registries, resource_group, server),
+        )
 
     def identity(self, target: Target) -> tuple[str, str] | None:
         """The identity's (principal id, client id), None when it does not exist."""

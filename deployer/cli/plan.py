@@ -88,6 +88,8 @@ def show(result: api.PlanResult) -> None:
         )
     for db in result.databases:
         out.print(describe(db), markup=False)
+    for line in result.searches:
+        out.print(line, markup=False)
     for name, url in result.endpoints.items():
         out.print(f"Endpoint {name}: {url}", markup=False)
     for note in result.notes:

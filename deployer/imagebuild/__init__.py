@@ -19,7 +19,7 @@ from pathlib import Path
 from azure.core.exceptions import AzureError as SdkAzureError
 
 from deployer import defaults, hints
-from deployer.arm import default_credential
+from deployer.arm import default_credential, management_client
 from deployer.defaults import Env
 from deployer.errors import DeployerError, InputError
 from deployer.imagebuild import catalogue, images, manifest
@@ -33,6 +33,7 @@ from deployer.imagebuild.runner import (
     plan_build,
     run_build,
 )
+from deployer.scope import registry_with_login_server
 from deployer.settings import Overrides, resolve_azure_scope
 from deployer.workload import load
 
@@ -106,6 +107,25 @@ class BuildError(DeployerError):
 def is_acr(server: str) -> bool:
     """Return True for an Azure Container Registry login server."""
     return server.split(":")[0].lower().endswith(ACR_SUFFIXES)
+
+
+def registry_name(subscription: str, resource_group: str, server: str) -> str:
+    """The name of the registry whose login server is ``server``: ARM's answer, else (ARM
+    cannot say) the first label of the server.
+
+    Args:
+        subscription (str): The subscription.
+        resource_group (str): The registry's resource group.
+        server (str): The workload's registry (a login server).
+    """
+    from azure.mgmt.containerregistry import ContainerRegistryManagementClient
+
+    try:
+        with management_client(ContainerRegistryManagementClient, subscription) as client:
+            found = registry_with_login_server(client, resource_group, server)
+    except SdkAzureError:
+        found = None  # not readable here: the runs' own errors then say what is wrong
+    return found or server.split(".")[0]
 
 
 def _acr_credentials(server: str) -> tuple[str, str]:
@@ -191,7 +211,7 @@ def build(
         subscription, resource_group = resolve_azure_scope(
             workload, overrides, discover_group="az acr list --query [].resourceGroup -o tsv"
         )
-        name = options.registry_name or registry.split(".")[0]
+        name = options.registry_name or registry_name(subscription, resource_group, registry)
         # DEPLOYER_POLL_INTERVAL also paces the log polls (tests make it short).
         polling = LogPolling(interval_s=min(1.0, defaults.env_float(Env.POLL_INTERVAL, 1.0)))
         builder = AcrBuilder(make_client(subscription), resource_group, name, polling)

@@ -10,23 +10,26 @@ from deployer import contract, defaults, sizing
 from deployer.contract import Mount
 from deployer.deployment_secrets import DeploymentSecrets, Secret
 from deployer.plan import common
+from deployer.plan.databases import worker_sizing
 from deployer.plan.spec import BLAST, ContainerSpec, EnvValue, GroupSpec
 from deployer.settings import Settings
 from deployer.sizing import Resources
-from deployer.workload import Blast, BlastWeb, Workload
+from deployer.workload import BlastWeb, Workload
 
 Endpoint = tuple[str, str]
 """(name, URL) users connect to."""
 
 
-def _worker_sizes(blast: Blast) -> list[sizing.GroupSize]:
-    dbs = [(db.name, db.bytes_to_cache or 0) for db in blast.databases]
-    return sizing.blast_groups(blast.workers, dbs, blast.threads_per_worker)
+def _worker_sizes(workload: Workload) -> list[sizing.GroupSize]:
+    blast = workload.workloads.blast
+    assert blast is not None, "checked by the caller"
+    sized = worker_sizing(workload)
+    return sizing.pack(blast.workers, sized.worker, 1, sized.limits)
 
 
-def group_names(blast: Blast, deployment: str) -> list[str]:
+def group_names(workload: Workload, deployment: str) -> list[str]:
     """The names of the worker groups (no secrets needed)."""
-    return [f"{deployment}-blast-{i + 1}" for i in range(len(_worker_sizes(blast)))]
+    return [f"{deployment}-blast-{i + 1}" for i in range(len(_worker_sizes(workload)))]
 
 
 def groups(
@@ -51,7 +54,7 @@ def groups(
     blast = workload.workloads.blast
     assert blast is not None, "checked by the caller"
     storage = common.storage_env(settings, workload)
-    groups = worker_groups(blast, settings, storage)
+    groups = worker_groups(workload, settings, storage)
     if not blast.web_page:
         return groups, []
     web, endpoint = web_group(settings, blast.web_page, storage, secrets, web_tls)
@@ -59,21 +62,23 @@ def groups(
 
 
 def worker_groups(
-    blast: Blast, settings: Settings, storage: Mapping[str, EnvValue | None]
+    workload: Workload, settings: Settings, storage: Mapping[str, EnvValue | None]
 ) -> list[GroupSpec]:
-    """The worker groups, sized by :func:`deployer.sizing.blast_groups`; Spot if asked.
+    """The worker groups, sized by :func:`deployer.plan.databases.worker_sizing`; Spot if asked.
 
     Args:
-        blast (Blast): The workload's ``blast`` block.
+        workload (Workload): The workload file (``workloads.blast`` set).
         settings (Settings): Resolved settings.
         storage (Mapping[str, EnvValue | None]): :func:`~deployer.plan.common.storage_env`.
     """
+    blast = workload.workloads.blast
+    assert blast is not None, "checked by the caller"
     dbs = ",".join(db.name for db in blast.databases)
     image = common.image(settings, "blast-worker")
     spot = blast.priority == "spot"
     groups = []
     n = 0
-    for i, sized in enumerate(_worker_sizes(blast)):
+    for i, sized in enumerate(_worker_sizes(workload)):
         workers: list[ContainerSpec] = []
         volumes: list[str] = []
         for c in sized.containers:

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from deployer import defaults
+from deployer import defaults, sizing
 from deployer.errors import InputError
 from deployer.workload import Blast, Workload
 
@@ -194,3 +194,40 @@ def describe(size: DatabaseSize) -> str:
         SizeSource.STORAGE_MANIFEST: f"from the storage manifest ({size.detail})",
     }[size.source]
     return f"Database {size.name}: bytes-to-cache {gb:.2f} GB, {where}"
+
+
+def worker_sizing(workload: Workload) -> sizing.BlastSizing:
+    """The BLAST workers' size, and whether the database is searched whole or in shards, in
+    standard or ``deployment.max_group``'s large groups (pure; unknown sizes count as 0).
+
+    Raises:
+        SizingError: When the workers cannot fit (:func:`deployer.sizing.blast_sizing`).
+    """
+    blast = workload.workloads.blast
+    assert blast is not None, "checked by the caller"
+    most = workload.deployment.max_group
+    large = sizing.large_limits(most.vcpu, most.memory_gb) if most is not None else None
+    dbs = [(db.name, db.bytes_to_cache or 0, db.shards) for db in blast.databases]
+    return sizing.blast_sizing(dbs, blast.threads_per_worker, large)
+
+
+def require_unsharded(workload: Workload) -> None:
+    """Refuse, in one line, to create workers for a database that needs shards (pure).
+
+    ``deployer plan`` shows the shards; the workers cannot search one yet (each would have
+    to cache only its shard's volumes), so ``up`` and ``run`` stop before creating anything.
+
+    Raises:
+        InputError: Naming the database, its shards and the alternatives.
+    """
+    if workload.workloads.blast is None:
+        return
+    for choice in worker_sizing(workload).choices:
+        if choice.shards > 1:
+            raise InputError(
+                f"database {choice.database} needs {choice.shards} shards ({choice.why}), but "
+                "the workers cannot search shards yet: declare larger groups "
+                "(deployment.max_group, up to 31 vCPU and 240 GB after an ACI quota "
+                "request) or use a smaller database",
+                code="ShardsNotSupported",
+            )

@@ -22,7 +22,7 @@ def group_names(workload: Workload, deployment: str) -> list[str]:
     bl = workload.workloads.blast
     return [
         *(ipyparallel.group_names(ipp, deployment) if ipp else []),
-        *(blast.group_names(bl, deployment) if bl else []),
+        *(blast.group_names(workload, deployment) if bl else []),
     ]
 
 

@@ -30,9 +30,9 @@ from deployer.deployment_secrets import Secret
 from deployer.errors import AzureError, DeployerError, InputError
 from deployer.imagerefs import deploy_settings, group_images, require_images
 from deployer.plan import RUN_TAG, Action, Change, GroupSpec, storage_env
-from deployer.plan.databases import require_known
+from deployer.plan.databases import require_known, require_unsharded
 from deployer.plan.janitor import janitor_group
-from deployer.run import merge
+from deployer.run import merge, places
 from deployer.run.autoscaling import DECISIONS_SHOWN, RunScaler, decisions, run_scaler
 from deployer.run.autoscaling import ENV as AUTOSCALE_ENV
 from deployer.run.billing import Bill, bill_of, price
@@ -46,6 +46,7 @@ from deployer.scope import (
     BackendFactory,
     aci_backend,
     janitor_arm_access,
+    local_storage,
     scope_settings,
     storage_client,
 )
@@ -215,6 +216,9 @@ class _Inputs:
     fasta: str
     settings: Settings
     access: ArmAccess | None
+    place: Settings
+    """The settings as the workload resolves them, before a local Azurite's key replaces the
+    account name: what :mod:`deployer.run.places` remembers."""
 
 
 @dataclass(frozen=True)
@@ -260,6 +264,7 @@ def start(
     changes = [Change(g.name, Action.CREATE, g) for g in groups.all]
     cluster.check_quota(changes, {}, inputs.settings.location)
     created, store = _submit(client, run, specs)
+    places.remember(run_id, inputs.place)
     scope = RunScope(run, client, store, cluster.backend)
     _create_groups(cluster, changes, scope)
     scope = _reread(scope)
@@ -286,10 +291,12 @@ def _check_inputs(request: RunRequest, overrides: Overrides) -> _Inputs:
     except (OSError, UnicodeDecodeError) as exc:
         why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise InputError(f"cannot read the queries {request.queries}: {why}") from None
-    settings = deploy_settings(workload, overrides, need_azure=True)
+    resolved = deploy_settings(workload, overrides, need_azure=True)
+    settings = local_storage(resolved)
     workload, sizes = resolve_sizes(workload, settings)
     require_known(sizes, str(request.workload))
-    return _Inputs(workload, fasta, settings, _janitor_access(settings, request.detach))
+    require_unsharded(workload)
+    return _Inputs(workload, fasta, settings, _janitor_access(settings, request.detach), resolved)
 
 
 def _plan_batches(
@@ -503,7 +510,20 @@ def _open(
             hint="`deployer run list` lists the runs",
             code="RunNotFound",
         )
-    client = storage_client(queue_name(run_id))
+    # A run started here recorded its account and scope: flags and the environment still win.
+    place = places.recall(run_id)
+    settings = local_storage(place.settings()) if place and not places.storage_in_env() else None
+    if place is not None:
+        overrides = replace(
+            overrides,
+            subscription=overrides.subscription
+            or os.environ.get(Env.SUBSCRIPTION)
+            or place.subscription,
+            resource_group=overrides.resource_group
+            or os.environ.get(Env.RESOURCE_GROUP)
+            or place.resource_group,
+        )
+    client = storage_client(queue_name(run_id), settings)
     store = RunStore(client.storage.table)
     try:
         found = store.get(run_id)
@@ -761,7 +781,9 @@ class RunList:
 
 def list_runs() -> RunList:
     """Every run recorded in the storage account, newest first."""
-    client = storage_client()
+    # Without storage settings, the account of the run started here last.
+    place = None if places.storage_in_env() else places.latest()
+    client = storage_client(settings=local_storage(place.settings()) if place else None)
     try:
         return RunList(RunStore(client.storage.table).list())
     except ResourceNotFoundError:  # no table yet: no runs

@@ -29,6 +29,7 @@ from deployer.localstack import (
 )
 from testbed.engine import (
     COMPOSE_FILE,
+    COMPOSE_STACK_GROUP,
     IMAGE_PREFIX,
     STACK_TIMEOUT,
     TAG,
@@ -43,12 +44,38 @@ from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP, REGISTRY_ADMIN, registry_w
 os.environ.setdefault("AZURITE_IMAGE", image("azurite"))
 
 
+# `make test` runs these tests in two processes (pytest-xdist, --dist loadgroup). Tests that share
+# a session's fixtures must stay in one process: the compose stack (this folder's `stack`) and
+# each subfolder's own stack. So every test gets the group of the session it belongs to.
+def uses_compose_stack(item: pytest.Item) -> bool:
+    """The test asks for this folder's `stack` (blast/ and run/ define stacks of their own)."""
+    info = getattr(item, "_fixtureinfo", None)
+    chain = list(info.name2fixturedefs.get("stack", ())) if info is not None else []
+    return bool(chain) and chain[-1].func.__module__ == __name__
+
+
+def session_group(item: pytest.Item, here: Path) -> str:
+    """The process group of an integration test: the stack's, else its subfolder or file."""
+    relative = Path(str(item.fspath)).relative_to(here)
+    # cluster/ orders all its tests after the stack's others (cluster/conftest.py).
+    if uses_compose_stack(item) or relative.parts[0] == "cluster":
+        return COMPOSE_STACK_GROUP
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test in this folder ``docker``."""
+    """Mark every test in this folder ``docker`` and give it its process group; the stack's
+    log test goes first, before any test disturbs the cluster (engines added, killed)."""
     here = Path(__file__).parent
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.docker)
+            if not any(m.name == "xdist_group" for m in item.iter_markers()):
+                item.add_marker(pytest.mark.xdist_group(session_group(item, here)))
+    first = [item for item in items if Path(str(item.fspath)) == here / "test_stack.py"]
+    rest = [item for item in items if item not in first]
+    at = next((i for i, item in enumerate(rest) if here in Path(str(item.fspath)).parents), 0)
+    items[:] = rest[:at] + first + rest[at:]
 
 
 @pytest.fixture(scope="session")

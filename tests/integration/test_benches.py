@@ -16,7 +16,7 @@ import docker
 import pytest
 
 from testbed.cluster import cluster_settled, one, wait_until
-from testbed.engine import REPO
+from testbed.engine import COMPOSE_STACK_GROUP, REPO
 
 BENCHES = sorted((REPO / "bench").glob("bench_*.py"))
 ON_THE_STACK = {"bench_cluster_montecarlo", "bench_cluster_mpi", "bench_cluster_roundtrip"}
@@ -28,7 +28,17 @@ def test_every_bench_is_here() -> None:
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("bench", BENCHES, ids=lambda path: path.stem)
+@pytest.mark.parametrize(
+    "bench",
+    [
+        # The cluster benches share the stack, so they share its test process too.
+        pytest.param(b, marks=pytest.mark.xdist_group(COMPOSE_STACK_GROUP))
+        if b.stem in ON_THE_STACK
+        else b
+        for b in BENCHES
+    ],
+    ids=lambda path: path.stem,
+)
 def test_bench_runs_in_smoke_mode(bench: Path, request: pytest.FixtureRequest) -> None:
     command = [sys.executable, str(bench), "--smoke"]
     project = None

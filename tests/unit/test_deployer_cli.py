@@ -196,17 +196,47 @@ def test_missing_setting_exits_2_naming_flag_field_and_variable(
     assert body["ok"] is False and body["error"]["exit_code"] == 2
 
 
-def test_database_too_big_is_refused_before_azure(
+def test_database_too_big_unsharded_is_refused_before_azure(
     deployer_env: dict[str, str], workload_file: Callable[..., Path]
 ) -> None:
     path = workload_file(
-        CLUSTER.read_text().replace("bytes_to_cache: 1048576", "bytes_to_cache: 15200000000")
+        CLUSTER.read_text().replace(
+            "bytes_to_cache: 1048576", "bytes_to_cache: 15200000000\n        shards: 1"
+        )
     )
     result = CliRunner().invoke(app, ["plan", str(path), "--offline"])
     assert result.exit_code == 2
     assert "database demo needs 17.3 GB per worker" in result.stderr
     assert "use a smaller database" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1  # one line, options included
+
+
+def test_database_too_big_for_a_group_is_planned_in_shards(
+    deployer_env: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    path = workload_file(
+        CLUSTER.read_text().replace("bytes_to_cache: 1048576", "bytes_to_cache: 15200000000")
+    )
+    result = CliRunner().invoke(app, ["plan", str(path), "--offline"])
+    assert result.exit_code == 0, result.output
+    assert "Database demo: searched in 2 shards" in result.stdout
+    assert "a run of B batches is B x 2 jobs" in result.stdout
+
+
+def test_database_too_big_for_a_standard_group_gets_a_declared_large_group(
+    deployer_env: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    text = CLUSTER.read_text().replace("bytes_to_cache: 1048576", "bytes_to_cache: 15200000000")
+    path = workload_file(
+        text.replace("deployment:\n", "deployment:\n  max_group: {vcpu: 31, memory_gb: 240}\n", 1)
+    )
+    result = CliRunner().invoke(app, ["--output", "json", "plan", str(path), "--offline"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)["data"]
+    [search] = data["searches"]
+    assert search.startswith("Database demo: searched whole by workers of 17.3 GB in large")
+    workers = [g for g in data["groups"] if "-blast-" in g["name"]]
+    assert workers and all(float(g["memory_gb"]) > 16 for g in workers)
 
 
 def test_progress_is_plain_lines_off_a_tty_and_a_live_table_on_one(

@@ -109,8 +109,9 @@ def test_blast_database_that_cannot_fit_is_refused_in_one_line_naming_the_option
     assert text.startswith("database est_human needs 17.3 GB per worker")
     assert "the largest worker group holds 16 GB (14.1 GB of bytes-to-cache)" in text
     assert "use a smaller database" in text
-    assert "shards: key is coming" in text  # not there yet: said to be coming
+    assert "search it in shards (shards: auto or a number" in text
     assert "larger groups (ACI allows up to 240 GB after a quota request" in text
+    assert "deployment.max_group)" in text
     assert err.exit_code == 2 and err.code == "DatabaseTooLarge"
 
 

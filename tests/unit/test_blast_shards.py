@@ -1,0 +1,111 @@
+"""Shards of a BLAST database and the merge's refusals (pure; the equality with one search of
+the whole database is proved with real BLAST in tests/integration/blast/test_shard_equality.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from blast_client import shardmerge, shards
+from blast_client.shards import Volume
+
+
+def _volumes(*sizes: int) -> list[Volume]:
+    return [Volume(f"nt.{i:02d}", 10 + i, 1000 * (i + 1), size) for i, size in enumerate(sizes)]
+
+
+def test_split_keeps_volumes_contiguous_in_order_and_offsets_ordinal_ids() -> None:
+    vols = _volumes(5, 5, 5, 5, 5)
+    parts = shards.split("nt", vols, 2)
+    assert [v for s in parts for v in s.volumes] == vols
+    assert [s.first_oid for s in parts] == [0, sum(v.sequences for v in parts[0].volumes)]
+    assert [s.name for s in parts] == ["nt.shard1of2", "nt.shard2of2"]
+
+
+@pytest.mark.parametrize("sizes", [(9, 1, 1, 1, 1, 9), (1, 2, 3, 4, 5, 6, 7), (4, 4, 4, 4)])
+def test_split_minimises_the_largest_shard(sizes: tuple[int, ...]) -> None:
+    vols = _volumes(*sizes)
+    for count in range(1, len(vols) + 1):
+        best = min(
+            max(sum(sizes[a:b]) for a, b in itertools.pairwise((0, *cuts, len(sizes))))
+            for cuts in itertools.combinations(range(1, len(sizes)), count - 1)
+        )
+        parts = shards.split("nt", vols, count)
+        assert len(parts) == count and all(s.volumes for s in parts)
+        assert max(s.bytes for s in parts) == best
+
+
+def test_split_refuses_more_shards_than_volumes() -> None:
+    with pytest.raises(ValueError, match="has 2 volume"):
+        shards.split("nt", _volumes(1, 1), 3)
+
+
+def test_alias_file_lists_the_volumes_with_the_whole_database_statistics() -> None:
+    shard = shards.split("nt", _volumes(1, 1, 1, 1), 2)[1]
+    text = shards.alias_file(shard, "nt", 1234, 567890)
+    assert "DBLIST nt.02 nt.03\n" in text
+    assert "STATS_NSEQ 1234\n" in text and "STATS_TOTLEN 567890\n" in text
+    assert "TITLE nt\n" in text
+
+
+def test_whole_db_names_the_database_a_shard_belongs_to() -> None:
+    assert shards.whole_db("/cache/nt/nt.shard2of4") == "/cache/nt/nt"
+    assert shards.whole_db("/cache/nt/nt") == "/cache/nt/nt"
+
+
+def test_shards_are_asked_for_the_users_limit_or_blasts_default() -> None:
+    assert shards.shard_max_target_seqs(7) == 7
+    assert shards.shard_max_target_seqs(None) == shards.DEFAULT_MAX_TARGET_SEQS == 500
+
+
+ARCHIVE = b"""Blast4-archive ::= {
+  request {
+    body queue-search {
+      queries bioseq-set {
+        seq-set {
+          seq {
+            id {
+              local str "Query_1"
+            },
+          }
+        }
+      }
+    }
+  },
+  results {
+    alignments {
+      {
+        score {
+          { id str "score", value int 50 },
+          { id str "e_value", value real { 123456789012345, 10, -20 } }
+        },
+        segs denseg { ids { local str "Query_1", general { db "BL_ORD_ID", tag id 3 } } }
+      },
+      {
+        score {
+          { id str "score", value int 40 },
+          { id str "e_value", value real 0 }
+        },
+        segs denseg { ids { local str "Query_1", local str "s2" } }
+      }
+    }
+  }
+}
+"""
+
+
+def test_parse_archive_reads_ids_raw_scores_and_full_evalues() -> None:
+    arch = shardmerge.parse_archive(ARCHIVE)
+    assert arch.queries == ('local str "Query_1"',)
+    first, second = arch.hsps
+    assert first.score == 50 and first.evalue == 1.23456789012345e-6
+    assert first.subject == 'general { db "BL_ORD_ID", tag id 3 }'
+    assert second.score == 40 and second.evalue == 0.0
+
+
+def test_merge_refuses_a_part_that_does_not_match_its_archive() -> None:
+    with pytest.raises(ValueError, match="1 HSPs in the output but 2 in its archive"):
+        shardmerge.merge_tabular([ARCHIVE], [b"q1\ts1\n"], None)
+    with pytest.raises(ValueError, match="not a BLAST archive"):
+        shardmerge.merge_tabular([b"garbage"], [b""], None)
