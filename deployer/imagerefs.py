@@ -3,10 +3,11 @@
 Every path that creates a container group (``up`` and ``scale``, ``run``'s workers and
 janitor, the autoscaler's worker template the janitor keeps, ``db fetch``'s one-off group)
 resolves its settings through :func:`deploy_settings`, and the planner names each
-container's image through :func:`reference`. An image is what the last ``deployer build``
-recorded for the workload's registry, by digest when the build knew it (a running group
-then keeps its image until the next ``up``, even when a rebuild moves the tag), unless the
-user pinned a tag (``--image-tag``, ``deployment.image_tag`` or ``DEPLOYER_IMAGE_TAG``).
+container's image through :func:`reference` (``deployer.plan.common.image``, pure). An
+image is what the last ``deployer build`` recorded for the workload's registry, by digest
+when the build knew it (a running group then keeps its image until the next ``up``, even
+when a rebuild moves the tag), unless the user pinned a tag (``--image-tag``,
+``deployment.image_tag`` or ``DEPLOYER_IMAGE_TAG``).
 
 Before ``up``, ``run`` or ``db fetch`` create anything, :func:`require_images` asks the
 registry (its v2 API, ``HEAD /v2/<repo>/manifests/<ref>``) whether each reference exists,
@@ -23,12 +24,13 @@ from typing import Protocol
 
 from azure.core.exceptions import AzureError as SdkAzureError
 
-from deployer import contract, defaults, hints
+from deployer import defaults, hints
 from deployer.arm import default_credential
 from deployer.defaults import Env
 from deployer.errors import DeployerError
 from deployer.imagebuild import manifest
 from deployer.imagebuild.registry import ACR_USERNAME, RegistryClient, acr_refresh_token
+from deployer.plan.common import image as reference
 from deployer.settings import Overrides, Settings, resolve_settings
 from deployer.workload import Workload
 
@@ -52,19 +54,6 @@ def recorded(found: manifest.BuildManifest) -> tuple[tuple[str, str], ...]:
     """(image, reference) of each image a build recorded, digests preferred (pure)."""
     return tuple(
         sorted((name, by_digest(image.ref, image.digest)) for name, image in found.images.items())
-    )
-
-
-def reference(settings: Settings, name: str) -> str:
-    """The exact reference of image ``name`` (pure): what ``deployer build`` recorded (see
-    :func:`with_built_images`), else ``<registry>/<name>:<tag>``.
-
-    Args:
-        settings (Settings): Resolved settings.
-        name (str): The image's name in ``images/images.toml``.
-    """
-    return dict(settings.images).get(name) or contract.image_ref(
-        settings.registry, name, settings.image_tag
     )
 
 

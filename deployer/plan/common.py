@@ -14,7 +14,6 @@ from deployer import contract, defaults
 from deployer.contract import Mount, Role
 from deployer.deployment_secrets import Secret, digest
 from deployer.errors import MissingSettingError
-from deployer.imagerefs import reference
 from deployer.plan.spec import (
     RUN_TAG,
     SECRETS_TAG,
@@ -27,8 +26,19 @@ from deployer.settings import Settings
 from deployer.sizing import Resources
 from deployer.workload import Workload
 
-image = reference
-"""The exact reference of an image (:func:`deployer.imagerefs.reference`)."""
+
+def image(settings: Settings, name: str) -> str:
+    """The exact reference of image ``name`` (pure): what ``deployer build`` recorded
+    (``settings.images``, which :func:`deployer.imagerefs.deploy_settings` fills), else
+    ``<registry>/<name>:<tag>``.
+
+    Args:
+        settings (Settings): Resolved settings.
+        name (str): The image's name in ``images/images.toml``.
+    """
+    return dict(settings.images).get(name) or contract.image_ref(
+        settings.registry, name, settings.image_tag
+    )
 
 
 NOTEBOOK_ENDPOINT = "notebook"
