@@ -6,7 +6,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from blast_worker.hitseqs import ResidueLimit, blastdbcmd_argv, subject_ids, write_hit_fasta
+from blast_worker.hitseqs import (
+    ResidueLimit,
+    archive_subject_ids,
+    blastdbcmd_argv,
+    subject_ids,
+    write_hit_fasta,
+)
 from blast_worker.runner import Prestarted
 
 
@@ -30,10 +36,8 @@ def test_blastdbcmd_reads_the_ids_on_stdin_never_a_shell(tmp_path: Path) -> None
 
 
 def test_no_hits_is_an_empty_fasta_and_blastdbcmd_is_stopped(tmp_path: Path) -> None:
-    tsv = tmp_path / "results.6.tsv"
-    tsv.write_text("")
     waiting = Prestarted([sys.executable, "-c", "import sys; sys.stdin.read()"], tmp_path)
-    assert write_hit_fasta(waiting, tmp_path / "no-such-db", tmp_path, tsv, 10.0) is None
+    assert write_hit_fasta(waiting, tmp_path / "no-such-db", tmp_path, [], 10.0) is None
     assert (tmp_path / "hits.fasta").read_bytes() == b"" and not waiting.alive()
 
 
@@ -46,17 +50,16 @@ FAKE_DBCMD = (
 
 
 def test_hit_fasta_holds_what_blastdbcmd_prints_within_the_residue_limit(tmp_path: Path) -> None:
-    tsv = tmp_path / "results.6.tsv"
-    tsv.write_text("q1\tdemo_2\t99\nq2\tdemo_1\t98\nq2\tdemo_2\t97\n")
+    ids = ["demo_2", "demo_1"]
     fake = Prestarted([sys.executable, "-c", FAKE_DBCMD], tmp_path)
-    assert write_hit_fasta(fake, tmp_path / "db", tmp_path, tsv, 60.0, max_residues=500) is None
+    assert write_hit_fasta(fake, tmp_path / "db", tmp_path, ids, 60.0, max_residues=500) is None
     text = (tmp_path / "hits.fasta").read_text()
     assert [line for line in text.splitlines() if line.startswith(">")] == [
         ">demo_2 a title",
         ">demo_1 a title",
     ]
     fake = Prestarted([sys.executable, "-c", FAKE_DBCMD], tmp_path)
-    reason = write_hit_fasta(fake, tmp_path / "db", tmp_path, tsv, 60.0, max_residues=499)
+    reason = write_hit_fasta(fake, tmp_path / "db", tmp_path, ids, 60.0, max_residues=499)
     assert reason is not None and "more than the 499 residues" in reason
     assert not (tmp_path / "hits.fasta").exists()
 
@@ -69,3 +72,43 @@ def test_residues_are_counted_across_any_split_of_the_text() -> None:
         assert limit.residues == 10 and all(results)
     over = ResidueLimit(9)
     assert over(text) is False
+
+
+def archive(*subjects: str) -> str:
+    """Seq-aligns of a BLAST archive (-outfmt 11 text) naming ``subjects``, as blastn writes."""
+    aligns = "".join(
+        f"""      {{
+        segs denseg {{
+          dim 2,
+          numseg 1,
+          ids {{
+            local str "Query_{i}",
+            {subject}
+          }},
+          starts {{ 0, 10 }},
+          lens {{ 20 }}
+        }}
+      }},
+"""
+        for i, subject in enumerate(subjects)
+    )
+    query = '  request { queries { id { local str "Query_1" } } },\n'
+    return f"Blast4-archive ::= {{\n{query}{aligns}}}\n"
+
+
+def test_subject_ids_are_guessed_from_local_ids_in_the_archive(tmp_path: Path) -> None:
+    path = tmp_path / "results.asn1"
+    path.write_text(
+        archive('local str "demo_000002"', 'local str "demo_000001"', 'local str "demo_000002"')
+    )
+    assert archive_subject_ids(path) == ["demo_000002", "demo_000001"]
+    path.write_text(archive())
+    assert archive_subject_ids(path) == []
+
+
+def test_no_guess_when_any_subject_is_named_otherwise(tmp_path: Path) -> None:
+    path = tmp_path / "results.asn1"
+    path.write_text(archive('local str "demo_000002"', "gi 12345"))
+    assert archive_subject_ids(path) is None
+    path.write_text(archive('general { db "BL_ORD_ID", tag id 7 }'))
+    assert archive_subject_ids(path) is None

@@ -9,6 +9,7 @@ why there are no hit sequences.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -88,21 +89,23 @@ def write_hit_fasta(
     dbcmd: Prestarted,
     db: Path,
     workdir: Path,
-    tabular: Path,
+    ids: list[str],
     timeout: float,
     should_abort: Callable[[], bool] | None = None,
     max_residues: int = MAX_HIT_RESIDUES,
+    out: Path | None = None,
 ) -> str | None:
-    """Write ``workdir/hits.fasta``: the whole subject of every hit in ``tabular``.
+    """Write the whole subject of every id in ``ids`` (``workdir/hits.fasta`` by default).
 
     Args:
         dbcmd: ``blastdbcmd`` started with :func:`blastdbcmd_argv` on ``db`` (used up here).
         db: The database's ``-db`` path.
         workdir: The job's directory.
-        tabular: Its ``-outfmt 6`` results.
+        ids: Subject ids (:func:`subject_ids` of the job's ``-outfmt 6`` results).
         timeout: Seconds ``blastdbcmd`` may take.
         should_abort: Polled; True kills ``blastdbcmd`` (worker shutdown).
         max_residues: Largest total subject length written.
+        out: The file written (absent when there are no hit sequences).
 
     Returns:
         None once written, else why there are no hit sequences (one line).
@@ -110,8 +113,7 @@ def write_hit_fasta(
     Raises:
         BlastError: only when aborted (any other failure is the returned reason).
     """
-    ids = subject_ids(tabular)
-    out = workdir / HIT_FASTA_FILE
+    out = out or workdir / HIT_FASTA_FILE
     if not ids:
         dbcmd.kill()
         out.write_bytes(b"")
@@ -135,6 +137,36 @@ def write_hit_fasta(
             "use blastdbcmd on the database"
         )
     return None
+
+
+_ALIGNED_IDS = re.compile(rb"\bids \{")
+_LOCAL_SUBJECT = re.compile(rb'\bids \{\s*local str "[^"]*",\s*local str "([^"]*)"\s*\}')
+MAX_GUESSED_ARCHIVE = 64 << 20
+"""Largest archive whose subject ids are guessed (it is read whole)."""
+
+
+def archive_subject_ids(archive: Path) -> list[str] | None:
+    """Guess the subject ids of the tabular output from the BLAST archive (``-outfmt 11``
+    text), in order of first appearance, so that ``blastdbcmd`` can run beside
+    ``blast_formatter``. Only plain local ids are read (a database made with
+    ``makeblastdb -parse_seqids`` from ids without ``|``); other archives give None.
+
+    The guess is used only when it equals :func:`subject_ids` of the formatter's output, so
+    the hit sequences are always those of the tabular results.
+
+    Args:
+        archive: The search's archive.
+    """
+    if archive.stat().st_size > MAX_GUESSED_ARCHIVE:
+        return None
+    text = archive.read_bytes()
+    found = _LOCAL_SUBJECT.findall(text)
+    if len(found) != len(_ALIGNED_IDS.findall(text)):
+        return None  # some alignment names its subject otherwise
+    try:
+        return list(dict.fromkeys(sid.decode("utf-8") for sid in found))
+    except UnicodeDecodeError:
+        return None
 
 
 def _without_seqids(db: Path, workdir: Path, first: str, timeout: float) -> bool:

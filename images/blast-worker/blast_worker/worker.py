@@ -66,17 +66,19 @@ from blast_worker import jsonlog
 from blast_worker.backoff import Backoff, is_transient
 from blast_worker.config import WorkerConfig, load_worker_config
 from blast_worker.health import HealthState, serve
-from blast_worker.hitseqs import write_hit_fasta
+from blast_worker.hitseqs import archive_subject_ids, subject_ids, write_hit_fasta
 from blast_worker.journal import LeaseJournal
 from blast_worker.jsonlog import job_context, kv
 from blast_worker.provision import Provisioner, ProvisionError
 from blast_worker.ready import ReadyTools, ToolKey
-from blast_worker.runner import BlastError, Prestarted, blast_argv, count_hits, run
+from blast_worker.runner import BlastError, blast_argv, count_hits, run
 
 log = logging.getLogger("blast_worker.worker")
 T = TypeVar("T")
 
 SUCCESS_MARKER = "_SUCCESS.json"
+GUESSED_FASTA = "hits.guessed.fasta"
+"""The hit sequences of the ids guessed from the archive (renamed to hits.fasta if right)."""
 # JSON escaping can grow a body up to 6x; the envelope must fit a 64 KiB queue message.
 POISON_BODY_LIMIT = 8 * 1024
 
@@ -730,7 +732,8 @@ class Worker:
         self, spec: JobSpec, workdir: Path, tools: ReadyTools, formats: list[int]
     ) -> tuple[dict[str, str], float | None, int, str | None]:
         """Derive the formats from the archive, write the hit FASTA and upload everything,
-        each step as soon as its input exists; the success marker goes last.
+        each step as soon as its input exists (the hit FASTA from the ids the archive names,
+        beside blast_formatter, when they prove right); the success marker goes last.
 
         Returns:
             The result links, their expiry, the number of hits, and why there is no hit
@@ -748,7 +751,7 @@ class Worker:
             derive(fmt)
             return self._upload_file(spec, workdir, fmt)
 
-        with ThreadPoolExecutor(max_workers=len(formats) + 3) as pool:
+        with ThreadPoolExecutor(max_workers=len(formats) + 4) as pool:
 
             def submit(fn: Callable[..., T], *args: Any) -> Future[T]:
                 # copy_context: log lines from these threads keep the job id
@@ -756,13 +759,9 @@ class Worker:
 
             uploads = {11: submit(self._upload_file, spec, workdir, 11)}
             uploads.update({fmt: submit(derive_and_upload, fmt) for fmt in formats if fmt != 6})
-            dbcmd = tools.dbcmd()
-            try:
-                derive(6)
-            except BaseException:
-                dbcmd.kill()
-                raise
-            fasta = submit(self._hit_fasta, spec, workdir, dbcmd, tools.key.db)
+            guess = submit(self._guess_hit_fasta, workdir, tools)
+            derive(6)
+            fasta = submit(self._hit_fasta, spec, workdir, tools, guess)
             uploads[6] = submit(self._upload_file, spec, workdir, 6)
             hits = count_hits(workdir / FORMAT_FILES[6])
             done = {fmt: future.result() for fmt, future in uploads.items()}
@@ -772,18 +771,54 @@ class Worker:
         links = {str(fmt): done[fmt][0] for fmt in [11, *formats]}
         return links, done[11][1], hits, no_fasta
 
-    def _hit_fasta(
-        self, spec: JobSpec, workdir: Path, dbcmd: Prestarted, db_path: Path
-    ) -> str | None:
-        """Store ``hits.fasta`` (whole hit subjects); None once stored, else why not."""
+    def _guess_hit_fasta(
+        self, workdir: Path, tools: ReadyTools
+    ) -> tuple[list[str], str | None] | None:
+        """Fetch the hit sequences of the subject ids guessed from the archive, beside
+        blast_formatter: the ids and why there are no sequences (None: written), or None when
+        the archive does not tell."""
+        ids = archive_subject_ids(workdir / FORMAT_FILES[11])
+        if ids is None:
+            return None
         reason = write_hit_fasta(
-            dbcmd,
-            db_path,
+            tools.dbcmd(),
+            tools.key.db,
             workdir,
-            workdir / FORMAT_FILES[6],
+            ids,
             self.cfg.job_timeout,
             should_abort=self.stop_deadline_passed,
+            out=workdir / GUESSED_FASTA,
         )
+        return ids, reason
+
+    def _hit_fasta(
+        self,
+        spec: JobSpec,
+        workdir: Path,
+        tools: ReadyTools,
+        guess: Future[tuple[list[str], str | None] | None],
+    ) -> str | None:
+        """Store ``hits.fasta`` (whole hit subjects); None once stored, else why not.
+
+        The sequences fetched for the guessed ids are kept only when those are exactly the
+        ids of the tabular results; otherwise they are fetched for those.
+        """
+        ids = subject_ids(workdir / FORMAT_FILES[6])
+        guessed = guess.result()
+        if guessed is not None and guessed[0] == ids:
+            reason = guessed[1]
+            if reason is None:
+                (workdir / GUESSED_FASTA).replace(workdir / HIT_FASTA_FILE)
+        else:
+            (workdir / GUESSED_FASTA).unlink(missing_ok=True)
+            reason = write_hit_fasta(
+                tools.dbcmd(),
+                tools.key.db,
+                workdir,
+                ids,
+                self.cfg.job_timeout,
+                should_abort=self.stop_deadline_passed,
+            )
         if reason is not None:
             log.info("no hit sequences: %s", reason)
             return reason
