@@ -188,7 +188,7 @@ class JobLog:
         if run_id is not None:
             self.table.upsert_entity({"PartitionKey": run_partition(run_id), "RowKey": job_id})
 
-    def update(self, job_id: str, exists: bool | None = None, **fields: Any) -> None:
+    def update(self, job_id: str, exists: bool | None = None, **fields: Any) -> str | None:
         """Merge ``fields`` into the job row, creating it (and its index entry) if missing.
 
         Epoch floats named ``submitted``, ``started``, ``finished`` become datetimes; a dict
@@ -198,6 +198,9 @@ class JobLog:
             job_id: The job id.
             exists: Whether the row exists, if the caller knows (saves a read).
             fields: Columns to set.
+
+        Returns:
+            The row's etag after this write (for :meth:`finish_once`), if the service said.
         """
         now = time.time()
         entity: dict[str, Any] = {"PartitionKey": job_id, "RowKey": JOB_ROW, "updated": _utc(now)}
@@ -206,17 +209,20 @@ class JobLog:
             exists = self.get(job_id) is not None
         if not exists:
             entity.setdefault("submitted", _utc(now))
-            self.table.upsert_entity(entity, mode=UpdateMode.MERGE)
+        written = self.table.upsert_entity(entity, mode=UpdateMode.MERGE)
+        if not exists:
             run_id = fields.get("run_id")
             self._index(job_id, now, run_id if isinstance(run_id, str) else None)
-        else:
-            self.table.upsert_entity(entity, mode=UpdateMode.MERGE)
+        etag = written.get("etag") if isinstance(written, dict) else None
+        return etag if isinstance(etag, str) else None
 
-    def finish_once(self, job_id: str, **fields: Any) -> bool:
+    def finish_once(self, job_id: str, etag: str | None = None, **fields: Any) -> bool:
         """Mark a job succeeded unless another delivery already did; etag-guarded.
 
         Args:
             job_id: The job id.
+            etag: The etag of this delivery's own last write to the row, if known: while the
+                row is unchanged since, it cannot say succeeded, and one write suffices.
             fields: Columns to set along with ``status="succeeded"``.
 
         Returns:
@@ -224,22 +230,25 @@ class JobLog:
         """
         from azure.core.exceptions import ResourceModifiedError
 
+        columns = _columns(fields)
         for _ in range(5):
-            row = self.table.get_entity(job_id, JOB_ROW)
-            if row.get("status") == "succeeded":
-                return False
-            entity = dict(row)
+            if etag is None:
+                row = self.table.get_entity(job_id, JOB_ROW)
+                if row.get("status") == "succeeded":
+                    return False
+                etag = row.metadata["etag"]
+            entity = {"PartitionKey": job_id, "RowKey": JOB_ROW, **columns}
             entity.update({"status": "succeeded", "updated": _utc(time.time())})
-            entity.update(_columns(fields))
             try:
                 self.table.update_entity(
                     entity,
                     mode=UpdateMode.MERGE,
-                    etag=row.metadata["etag"],
+                    etag=etag,
                     match_condition=MatchConditions.IfNotModified,
                 )
                 return True
             except ResourceModifiedError:
+                etag = None
                 continue
         raise RuntimeError(f"job {job_id}: the row kept changing while recording success")
 
