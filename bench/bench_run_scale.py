@@ -4,7 +4,7 @@ Workers finish each job at once through the real job protocol (``blast_client``)
 small real result (:mod:`testbed.fast_workers`), so this measures the control plane (submit,
 janitor, ``run status``, merge), not BLAST. Each run's side (``deployer run``: ``start``, the
 janitor's loop, the foreground watch, ``run status``, the merge; :mod:`testbed.scale_run`)
-runs in a process of its own, so its peak memory is its own; the workers run in this one.
+runs in a process of its own, so its peak memory is its own; the workers in two more.
 Storage requests are counted at the client (:mod:`testbed.storage_wire`).
 
 Targets (issue 22): at 10,000 batches submit <= 60 s, a janitor pass <= 2 s, ``run status``
@@ -19,6 +19,7 @@ Needs Docker and the azurite image of ``make build`` (TAG=...). From the repo ro
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import queue
@@ -32,7 +33,7 @@ from typing import Any
 from aci_emulator import FakeArm
 from testbed.azurite import azurite
 from testbed.bench import parse_args
-from testbed.fast_workers import FastWorkers
+from testbed.fast_workers import worker_processes
 from testbed.run_stack import emulator_env
 from testbed.scale_run import Figures, drive, prepare
 from testbed.storage_wire import Wire, installed
@@ -70,27 +71,24 @@ def one_run(
     out = ctx.Queue()
     child = ctx.Process(target=_run_side, args=(n, str(root), env, dict(ports), interval, out))
     child.start()
-    workers: FastWorkers | None = None
-    try:
-        while True:
-            try:
-                kind, value = out.get(timeout=5)
-            except queue.Empty:
-                if not child.is_alive():
-                    sys.exit(f"the run's process died (exit {child.exitcode})")
-                continue
-            if kind == "started":
-                conn = env["AZURE_STORAGE_CONNECTION_STRING"]
-                workers = FastWorkers(conn, f"run-{value}", threads).start()
-            elif kind == "failed":
-                sys.exit(f"run of {n} batches failed: {value}")
-            else:
-                fields = dict(value)
-                return Figures(**fields)
-    finally:
-        if workers is not None:
-            workers.stop()
-        child.join(60)
+    with contextlib.ExitStack() as workers:
+        try:
+            while True:
+                try:
+                    kind, value = out.get(timeout=5)
+                except queue.Empty:
+                    if not child.is_alive():
+                        sys.exit(f"the run's process died (exit {child.exitcode})")
+                    continue
+                if kind == "started":
+                    conn = env["AZURE_STORAGE_CONNECTION_STRING"]
+                    workers.enter_context(worker_processes(conn, f"run-{value}", threads=threads))
+                elif kind == "failed":
+                    sys.exit(f"run of {n} batches failed: {value}")
+                else:
+                    return Figures(**dict(value))
+        finally:
+            child.join(60)
 
 
 def verdict(ok: bool) -> str:
@@ -104,22 +102,34 @@ def report(figures: list[Figures]) -> None:
         "(small real results), so no figure below includes BLAST"
     )
     print(
+        "janitor passes: median and max of all; 'read max' leaves out the passes that called "
+        "ARM (billing and deleting the groups at the end)"
+    )
+    print(
         f"{'batches':>8} {'submit s':>9} {'pass med s':>10} {'pass max s':>10} "
-        f"{'status s':>9} {'merge s':>8} {'peak MB':>8} {'req/batch':>10}  requests by phase"
+        f"{'read max s':>10} {'status s':>9} {'merge s':>8} {'peak MB':>8} {'req/batch':>10}"
+        "  requests by phase"
     )
     for f in figures:
         passes = f.passes_s or [float("nan")]
+        reads = f.observe_passes_s or [float("nan")]
         print(
             f"{f.batches:>8} {f.submit_s:>9.2f} {statistics.median(passes):>10.3f} "
-            f"{max(passes):>10.3f} {f.status_s:>9.2f} {f.merge_s:>8.2f} {f.peak_mb:>8.0f} "
-            f"{f.per_batch:>10.2f}  {f.requests} ({len(f.passes_s)} passes, run {f.status})"
+            f"{max(passes):>10.3f} {max(reads):>10.3f} {f.status_s:>9.2f} {f.merge_s:>8.2f} "
+            f"{f.peak_mb:>8.0f} {f.per_batch:>10.2f}  {f.requests} "
+            f"({len(f.passes_s)} passes, run {f.status})"
         )
         if f.problems:
             print(f"         merged output WRONG: {'; '.join(f.problems)}")
     big, small = figures[-1], figures[0]
     checks = {
         f"submit <= {TARGETS['submit_s']:g} s": big.submit_s <= TARGETS["submit_s"],
-        f"janitor pass <= {TARGETS['pass_s']:g} s": max(big.passes_s or [0]) <= TARGETS["pass_s"],
+        f"janitor pass <= {TARGETS['pass_s']:g} s (max of all)": max(big.passes_s or [0])
+        <= TARGETS["pass_s"],
+        f"janitor pass <= {TARGETS['pass_s']:g} s (max of reading passes)": max(
+            big.observe_passes_s or [0]
+        )
+        <= TARGETS["pass_s"],
         f"run status <= {TARGETS['status_s']:g} s": big.status_s <= TARGETS["status_s"],
         f"merge <= {TARGETS['merge_s']:g} s": big.merge_s <= TARGETS["merge_s"],
         f"peak memory <= {TARGETS['peak_mb']:g} MB": big.peak_mb <= TARGETS["peak_mb"],
@@ -153,8 +163,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,3000,10000")
     parser.add_argument("--janitor-interval", type=float, default=10.0)
-    parser.add_argument("--worker-threads", type=int, default=8)
-    args = parse_args(parser, smoke={"sizes": "20,40", "janitor_interval": 1.0})
+    parser.add_argument("--worker-threads", type=int, default=4, help="per worker process (2)")
+    args = parse_args(parser, smoke={"sizes": "10,20", "janitor_interval": 1.0})
     sizes = [int(s) for s in args.sizes.split(",")]
     figures: list[Figures] = []
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp, FakeArm() as arm:

@@ -17,6 +17,7 @@ import json
 import resource
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,8 @@ class Figures:
         run_id: Its id.
         submit_s: ``start`` (validate, plan, submit, create the groups).
         passes_s: Each janitor pass.
+        observe_passes_s: The passes that only read and decided (no step: no ARM call, such
+            as the final ones that bill and delete the groups).
         status_s: ``run status`` once the run is over.
         merge_s: The merge (``results``).
         wall_s: From ``start`` to the merged files.
@@ -81,6 +84,7 @@ class Figures:
     run_id: str = ""
     submit_s: float = 0.0
     passes_s: list[float] = field(default_factory=list)
+    observe_passes_s: list[float] = field(default_factory=list)
     status_s: float = 0.0
     merge_s: float = 0.0
     wall_s: float = 0.0
@@ -98,14 +102,22 @@ class Figures:
 
 @dataclass
 class _TimedJanitor(Janitor):
-    """The janitor, each pass timed."""
+    """The janitor, each pass timed, and whether it carried out steps (ARM calls)."""
 
-    passes: list[float] = field(default_factory=list)
+    passes: list[tuple[float, bool]] = field(default_factory=list)
+    _steps: int = 0
+
+    def __post_init__(self) -> None:
+        self.on_step = self._count
+
+    def _count(self, step: object) -> None:
+        self._steps += 1
 
     def step(self) -> Any:
+        before = self._steps
         t0 = time.perf_counter()
         out = super().step()
-        self.passes.append(time.perf_counter() - t0)
+        self.passes.append((time.perf_counter() - t0, self._steps > before))
         return out
 
 
@@ -119,6 +131,7 @@ def drive(
     watch_interval: float = 2.0,
     on_started: Callable[[str], None] = lambda run_id: None,
     timeout: float = 1800,
+    outfmt: tuple[int, ...] = OUTFMT,
 ) -> Figures:
     """Run ``n`` one-query batches; the process's environment points at the stack, and
     ``wire`` is installed. ``on_started`` gets the run id once the batches are submitted
@@ -126,7 +139,7 @@ def drive(
     fig = Figures(n)
     fasta = root / f"q{n}.fa"
     fasta.write_text(queries(n))
-    request = api.RunRequest(workload, fasta, DB, batch_len=1, outfmt=OUTFMT)
+    request = api.RunRequest(workload, fasta, DB, batch_len=1, outfmt=outfmt)
     wire.reset()
     t0 = time.perf_counter()
     started = api.start(request)
@@ -160,7 +173,8 @@ def drive(
     thread.join(timeout)
     if failed:
         raise failed[0]
-    fig.passes_s = janitor.passes
+    fig.passes_s = [seconds for seconds, _ in janitor.passes]
+    fig.observe_passes_s = [seconds for seconds, acted in janitor.passes if not acted]
     fig.status = progress.run.status
     fig.requests["running"] = wire.total
 
@@ -179,11 +193,11 @@ def drive(
     fig.wall_s = time.perf_counter() - t0
     fig.busy = sum(wire.busy.values())
     fig.peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    fig.problems = merged_problems(out, n)
+    fig.problems = merged_problems(out, n, outfmt)
     return fig
 
 
-def merged_problems(out: Path, n: int) -> list[str]:
+def merged_problems(out: Path, n: int, outfmt: tuple[int, ...] = OUTFMT) -> list[str]:
     """What is wrong with a run's merged files: each of the ``n`` queries must be in every
     format exactly once, in query order (an empty list when all is well)."""
     expected = [f"q{i:06d}" for i in range(1, n + 1)]
@@ -191,14 +205,10 @@ def merged_problems(out: Path, n: int) -> list[str]:
     tabular = [line.split("\t")[0] for line in (out / "results.6.tsv").read_text().splitlines()]
     if tabular != expected:
         problems.append(f"results.6.tsv: {_diff(tabular, expected)}")
-    commented = (out / "results.7.txt").read_text().splitlines()
-    named = [line.split(": ", 1)[1] for line in commented if line.startswith("# Query: ")]
-    if named != expected or commented[-1] != f"# BLAST processed {n} queries":
-        problems.append(f"results.7.txt: {_diff(named, expected)}; ends {commented[-1]!r}")
-    reports = json.loads((out / "results.15.json").read_text())["BlastOutput2"]
-    titles = [r["report"]["results"]["search"]["query_title"] for r in reports]
-    if titles != expected:
-        problems.append(f"results.15.json: {_diff(titles, expected)}")
+    if 7 in outfmt:
+        problems += _commented_problems(out, n, expected)
+    if 15 in outfmt:
+        problems += _json_problems(out, expected)
     manifest = json.loads((out / "manifest.json").read_text())
     states = [b["state"] for b in manifest["batches"]]
     if states != ["succeeded"] * n:
@@ -209,9 +219,25 @@ def merged_problems(out: Path, n: int) -> list[str]:
     return problems
 
 
+def _commented_problems(out: Path, n: int, expected: list[str]) -> list[str]:
+    commented = (out / "results.7.txt").read_text().splitlines()
+    named = [line.split(": ", 1)[1] for line in commented if line.startswith("# Query: ")]
+    if named != expected or commented[-1] != f"# BLAST processed {n} queries":
+        return [f"results.7.txt: {_diff(named, expected)}; ends {commented[-1]!r}"]
+    return []
+
+
+def _json_problems(out: Path, expected: list[str]) -> list[str]:
+    reports = json.loads((out / "results.15.json").read_text())["BlastOutput2"]
+    titles = [r["report"]["results"]["search"]["query_title"] for r in reports]
+    if titles != expected:
+        return [f"results.15.json: {_diff(titles, expected)}"]
+    return []
+
+
 def _diff(got: list[str], expected: list[str]) -> str:
     missing = sorted(set(expected) - set(got))
-    twice = sorted({q for q in got if got.count(q) > 1}) if len(got) != len(set(got)) else []
+    twice = sorted(q for q, n in Counter(got).items() if n > 1)
     return (
         f"{len(got)} entries for {len(expected)} queries, missing {missing[:5]}, "
         f"twice {twice[:5]}, in order: {got == sorted(got)}"

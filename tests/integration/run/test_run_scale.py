@@ -8,17 +8,18 @@ real job protocol (:mod:`testbed.fast_workers`). These check correctness at scal
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from aci_emulator import FakeArm, specs_dir
 
+from aci_emulator import FakeArm, specs_dir
 from testbed.azurite import Azurite, azurite
 from testbed.fake_arm import require_specs
-from testbed.fast_workers import FastWorkers
+from testbed.fast_workers import worker_processes
 from testbed.run_stack import emulator_env
 from testbed.scale_run import Figures, drive, prepare
 from testbed.storage_wire import Wire, installed
@@ -30,15 +31,14 @@ class ScaleStack:
     root: Path
     workload: Path
 
-    def run(self, n: int, wire: Wire, threads: int = 8) -> Figures:
-        """A run of ``n`` batches with ``threads`` fast workers, through ``wire``."""
-        workers: list[FastWorkers] = []
+    def run(self, n: int, wire: Wire, outfmt: tuple[int, ...]) -> Figures:
+        """A run of ``n`` batches through ``wire``, fast workers in two processes."""
+        with contextlib.ExitStack() as stack:
 
-        def start_workers(run_id: str) -> None:
-            conn = self.store.connection_string()
-            workers.append(FastWorkers(conn, f"run-{run_id}", threads).start())
+            def start_workers(run_id: str) -> None:
+                conn = self.store.connection_string()
+                stack.enter_context(worker_processes(conn, f"run-{run_id}"))
 
-        try:
             with installed(wire):
                 return drive(
                     n,
@@ -48,11 +48,9 @@ class ScaleStack:
                     janitor_interval=1.0,
                     watch_interval=1.0,
                     on_started=start_workers,
-                    timeout=900,
+                    timeout=1200,
+                    outfmt=outfmt,
                 )
-        finally:
-            for w in workers:
-                w.stop()
 
 
 @pytest.fixture(scope="module")
@@ -74,20 +72,20 @@ def scale_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleStack
         yield ScaleStack(store, root, prepare(root, conn))
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1500)
 def test_2000_batches_are_each_merged_exactly_once(scale_stack: ScaleStack) -> None:
     wire = Wire(scale_stack.store.ports)
-    fig = scale_stack.run(2000, wire)
+    fig = scale_stack.run(2000, wire, outfmt=(6,))
     assert fig.status == "succeeded"
     assert fig.problems == []
     # One range query a pass, not a point read per job: far fewer requests than batches.
     assert fig.requests["status"] < 50, fig.requests
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1500)
 def test_a_throttled_run_loses_and_repeats_nothing(scale_stack: ScaleStack) -> None:
     wire = Wire(scale_stack.store.ports, busy_rate=0.05, seed=22)
-    fig = scale_stack.run(300, wire)
+    fig = scale_stack.run(200, wire, outfmt=(6, 7, 15))
     assert fig.busy > 20, f"only {fig.busy} requests were throttled"
     assert fig.status == "succeeded"
     assert fig.problems == []
