@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import multiprocessing
 import threading
 import time
@@ -26,6 +27,8 @@ from blast_client.fasta import iter_records
 from blast_client.joblog import FINAL
 from blast_client.messages import parse_message, result_blob
 from blast_client.storage import Storage
+
+log = logging.getLogger("testbed.fast_workers")
 
 FIELDS = (
     "query acc.ver, subject acc.ver, % identity, alignment length, mismatches, gap opens, "
@@ -103,7 +106,9 @@ class FastWorkers:
         while not self._stop.is_set():
             try:
                 messages = list(
-                    storage.queue.receive_messages(messages_per_page=16, visibility_timeout=120)
+                    storage.queue.receive_messages(
+                        messages_per_page=4, max_messages=4, visibility_timeout=600
+                    )
                 )
             except ResourceNotFoundError:  # the run ended and its queue was dropped
                 return
@@ -111,36 +116,46 @@ class FastWorkers:
                 time.sleep(0.2)
                 continue
             for msg in messages:
-                spec = parse_message(str(msg.content))
-                row = client.joblog.get(spec.job_id)
-                if row is None or row.get("status") not in FINAL:
-                    client.joblog.update(
-                        spec.job_id,
-                        status="running",
-                        started=time.time(),
-                        worker=worker,
-                        attempts=int(msg.dequeue_count or 1),
-                        run_id=spec.run_id,
-                        exists=row is not None,
-                    )
-                    fasta = spec.query.fasta
-                    if fasta is None:
-                        fasta = client.get_input(str(spec.query.blob)).decode()
-                    files = results(fasta, spec.db)
-                    links = {}
-                    for fmt in sorted({11, 6, *spec.options.outfmt}):
-                        name = result_blob(spec.job_id, fmt)
-                        results_container.upload_blob(name, files[fmt], overwrite=True)
-                        links[str(fmt)] = storage.blob_link(client.config.results_container, name)[
-                            0
-                        ]
-                    hits = files[6].count(b"\n")
-                    client.joblog.finish_once(
-                        spec.job_id, finished=time.time(), worker=worker, hits=hits, results=links
-                    )
-                storage.queue.delete_message(msg)
+                try:
+                    self._finish(client, storage, results_container, worker, msg)
+                except Exception as exc:  # noqa: BLE001 - the message comes back; carry on
+                    # e.g. PopReceiptMismatch: the lease ran out on a loaded machine and another
+                    # thread took the message (it finds the row final and drops it).
+                    log.warning("fast worker %s: %s", worker, str(exc).splitlines()[0])
+                    continue
                 with self._lock:
                     self.done += 1
+
+    def _finish(
+        self, client: BlastClient, storage: Storage, results_container: Any, worker: str, msg: Any
+    ) -> None:
+        """The job protocol for one message: row read, running, results, finish, delete."""
+        spec = parse_message(str(msg.content))
+        row = client.joblog.get(spec.job_id)
+        if row is None or row.get("status") not in FINAL:
+            client.joblog.update(
+                spec.job_id,
+                status="running",
+                started=time.time(),
+                worker=worker,
+                attempts=int(msg.dequeue_count or 1),
+                run_id=spec.run_id,
+                exists=row is not None,
+            )
+            fasta = spec.query.fasta
+            if fasta is None:
+                fasta = client.get_input(str(spec.query.blob)).decode()
+            files = results(fasta, spec.db)
+            links = {}
+            for fmt in sorted({11, 6, *spec.options.outfmt}):
+                name = result_blob(spec.job_id, fmt)
+                results_container.upload_blob(name, files[fmt], overwrite=True)
+                links[str(fmt)] = storage.blob_link(client.config.results_container, name)[0]
+            hits = files[6].count(b"\n")
+            client.joblog.finish_once(
+                spec.job_id, finished=time.time(), worker=worker, hits=hits, results=links
+            )
+        storage.queue.delete_message(msg)
 
 
 def _serve(connection_string: str, queue: str, threads: int, stop: Any) -> None:
