@@ -198,9 +198,6 @@ def aci_emulator_client(aci_emulator: FakeArm) -> Iterator[ContainerInstanceMana
         yield client
 
 
-RUN_GROUP = "run"
-"""The process group of the tests that share :func:`pushed_images` (run/ and the deployer's
-emulator tests), so the images are pushed once per ``make test``."""
 EXAMPLE_REGISTRY = "aciresearch.azurecr.io"
 """The registry the examples name; the strict emulator stands its registry in for it."""
 
@@ -208,7 +205,7 @@ EXAMPLE_REGISTRY = "aciresearch.azurecr.io"
 @pytest.fixture(scope="session")
 def pushed_images() -> Iterator[PushedRegistry]:
     """The real registry the strict emulator pulls from, this build's images pushed once per
-    session (every test of the :data:`RUN_GROUP` process shares it)."""
+    session (the tests of the :data:`~testbed.run_stack.RUN_GROUP` process share it)."""
     with registry_with_pushed_images(RUN_IMAGES) as pushed:
         yield pushed
 
@@ -218,8 +215,11 @@ def strict_emulator(
     azure_specs: Path, docker_client: docker.DockerClient, pushed_images: PushedRegistry
 ) -> Iterator[FakeArm]:
     """The emulator in strict mode: each group pulls its exact images, with its registry
-    credentials, from :func:`pushed_images` standing for :data:`EXAMPLE_REGISTRY`."""
-    settings = pushed_images.settings((EXAMPLE_REGISTRY,))
+    credentials, from :func:`pushed_images`, which stands for :data:`EXAMPLE_REGISTRY` and
+    for itself (a workload may name it, ``127.0.0.1:<port>``, as ``deployer build --local``
+    pushes to the workload's registry)."""
+    server = pushed_images.registry.server
+    settings = pushed_images.settings((EXAMPLE_REGISTRY, server))
     with FakeArm(emulate=settings, listen_for_containers=True) as arm:
         yield arm
 

@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -15,12 +16,12 @@ import pytest
 
 from aci_emulator import FakeArm
 from aci_emulator.runtime import LABEL_INSTANCE
+from deployer.imagebuild import manifest
 from testbed.cluster import registered_engines, wait_until
-from testbed.engine import REPO, TAG
+from testbed.engine import IMAGE_PREFIX, REPO, TAG
 from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP, REGISTRY_ADMIN, registry_with_images
 from testbed.registry import PushedRegistry
-
-from ..conftest import RUN_GROUP
+from testbed.run_stack import RUN_GROUP
 
 # In the run tests' process: their session registry (pushed_images) serves these tests too.
 pytestmark = pytest.mark.xdist_group(RUN_GROUP)
@@ -174,3 +175,69 @@ def test_when_aci_cannot_pull_with_the_group_s_credentials_up_reports_aci_s_erro
     assert "AcrPull" in lines[1], lines
     refused = strict_emulator.calls(method="PUT")
     assert refused and {c.status for c in refused} == {400}
+
+
+CLUSTER_IMAGES = ("ipcontroller", "ipengine")
+THIN_DOCKERFILE = """\
+FROM {image}
+LABEL org.aci-research.test="build-then-up"
+"""
+
+
+def thin_images(root: Path) -> Path:
+    """An ``images/`` tree whose cluster images are this build's (``FROM IMAGE_PREFIX/<name>:
+    TAG`` plus a label), so ``deployer build --local`` builds them from the cache in seconds
+    and pushes only a new manifest; the label gives them digests of their own."""
+    entries = []
+    for name in CLUSTER_IMAGES:
+        (root / name).mkdir(parents=True)
+        (root / name / "Dockerfile").write_text(
+            THIN_DOCKERFILE.format(image=f"{IMAGE_PREFIX}/{name}:{TAG}")
+        )
+        entries.append(f'[[image]]\nname = "{name}"\n')
+    (root / "images.toml").write_text("\n".join(entries))
+    return root
+
+
+def test_build_local_then_up_runs_the_pushed_images(
+    strict_emulator: FakeArm,
+    pushed_images: PushedRegistry,
+    emulator_deployer_env: dict[str, str],
+    docker_client: docker.DockerClient,
+    tmp_path: Path,
+) -> None:
+    """``deployer build --local`` pushes to the emulator's registry (the workload names it)
+    and records the digests; ``deployer up`` then deploys exactly those (the bodies name
+    them), the emulator pulls them, and the cluster works (its engines register)."""
+    server = pushed_images.registry.server
+    workload = tmp_path / "cluster.yaml"
+    workload.write_text(EXAMPLE.read_text().replace("aciresearch.azurecr.io", server))
+    # The build record, not a pinned tag, decides the images.
+    env = {k: v for k, v in emulator_deployer_env.items() if k != "DEPLOYER_IMAGE_TAG"}
+    env["DEPLOYER_READY_TIMEOUT"] = "240"
+    images_dir = thin_images(tmp_path / "images")
+    build = payload(
+        deployer(
+            env, "build", str(workload), "--local", "--images-dir", str(images_dir), "-o", "json"
+        ).stdout
+    )
+    assert build is not None
+    built = manifest.load(server)
+    assert built is not None and set(built.images) == set(CLUSTER_IMAGES)
+    expected = {name: f"{server}/{name}@{built.images[name].digest}" for name in CLUSTER_IMAGES}
+    for name in CLUSTER_IMAGES:
+        digest = built.images[name].digest
+        assert digest and digest != pushed_images.digests.get(name), name
+
+    deployer(env, "up", str(workload), "-o", "json")
+    sent = {
+        container["properties"]["image"]
+        for call in strict_emulator.calls(method="PUT")
+        if call.status in (200, 201) and call.body
+        for container in call.body["properties"]["containers"]
+    }
+    assert sent == set(expected.values())
+    head = strict_emulator.aci.docker_ids(DEPLOYER_RESOURCE_GROUP, "ipp-small-head")
+    controller = docker_client.containers.get(head["ipcontroller"])
+    wait_until(lambda: len(registered_engines(controller)) == 3, 180, "3 engines to register")
+    deployer(env, "down", str(workload), "-o", "json")
