@@ -121,11 +121,12 @@ def _refused_up(env: dict[str, str], arm: FakeArm, client: docker.DockerClient) 
     stderr, no traceback, and no group nor container left. Returns stderr's lines."""
     result = attempt(env, "up", str(EXAMPLE))
     assert result.returncode == 1, result.stdout + result.stderr
-    # stderr: the command's progress title, then the error and its hint.
+    # stderr: the progress (title, each group's steps), then the error and its hint.
     out = result.stderr.strip().splitlines()
-    lines = [line for line in out if not line.startswith("up ")]
-    assert len(lines) == 2 and lines[0].startswith("error: "), result.stderr
-    assert lines[1].startswith("  hint: "), result.stderr
+    errors = [i for i, line in enumerate(out) if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    lines = out[errors[0] :]
+    assert len(lines) == 2 and lines[1].startswith("  hint: "), result.stderr
     assert arm.aci.resources_in(arm.subscription_id, DEPLOYER_RESOURCE_GROUP) == []
     left = client.containers.list(
         all=True, filters={"label": f"{LABEL_INSTANCE}={arm.emulator.instance_id}"}
