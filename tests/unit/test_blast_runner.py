@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 from blast_client.messages import Options, parse_options
-from blast_worker.runner import BlastError, blast_argv, count_hits, formatter_argv, run
+from blast_worker.runner import (
+    BlastError,
+    Prestarted,
+    blast_argv,
+    count_hits,
+    formatter_argv,
+    run,
+)
 
 
 def test_blast_argv_is_a_fixed_list() -> None:
@@ -43,15 +50,13 @@ def test_default_options_add_nothing() -> None:
     assert argv[-2:] == ["-num_threads", "1"]
 
 
-def test_formatter_argv() -> None:
-    assert formatter_argv(Path("a"), 15, Path("o"), Options(max_target_seqs=3)) == [
+def test_formatter_argv_reads_the_archive_on_stdin() -> None:
+    assert formatter_argv(15, Options(max_target_seqs=3)) == [
         "blast_formatter",
         "-archive",
-        "a",
+        "-",
         "-outfmt",
         "15",
-        "-out",
-        "o",
         "-max_target_seqs",
         "3",
     ]
@@ -94,3 +99,47 @@ def test_count_hits(tmp_path: Path) -> None:
     f = tmp_path / "r.tsv"
     f.write_text("# comment\nq1\ts1\nq1\ts2\n\n")
     assert count_hits(f) == 2
+
+
+# A stand-in for blast_formatter/blastdbcmd: copies stdin to stdout in small pieces.
+CAT = "import sys, shutil; shutil.copyfileobj(sys.stdin.buffer, sys.stdout.buffer, 7)"
+
+
+def test_prestarted_copies_its_input_through_byte_for_byte(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 300
+    proc = Prestarted([sys.executable, "-c", CAT], tmp_path)
+    assert proc.alive()
+    src = tmp_path / "in.bin"
+    src.write_bytes(data)
+    proc.finish(src, tmp_path / "out.bin", timeout=60)
+    assert (tmp_path / "out.bin").read_bytes() == data
+    proc = Prestarted([sys.executable, "-c", CAT], tmp_path)
+    proc.finish(b"abc", tmp_path / "out2.bin", timeout=60)
+    assert (tmp_path / "out2.bin").read_bytes() == b"abc" and not proc.cut
+
+
+def test_prestarted_stops_when_the_output_is_refused(tmp_path: Path) -> None:
+    seen: list[int] = []
+
+    def keep(piece: bytes) -> bool:
+        seen.append(len(piece))
+        return False
+
+    endless = "import sys\nwhile True: sys.stdout.write('x' * 4096)"
+    proc = Prestarted([sys.executable, "-c", endless], tmp_path)
+    proc.finish(b"", tmp_path / "out", timeout=60, keep=keep)
+    assert proc.cut and len(seen) >= 1 and proc.proc.returncode == -9
+
+
+def test_prestarted_fails_times_out_and_is_killed(tmp_path: Path) -> None:
+    script = "import sys; sys.stdin.read(); sys.stderr.write('Skipped x'); sys.exit(1)"
+    with pytest.raises(BlastError, match="exited with 1: Skipped x"):
+        Prestarted([sys.executable, "-c", script], tmp_path).finish(b"x\n", tmp_path / "o", 60)
+    sleeper = [sys.executable, "-c", "import time; time.sleep(30)"]
+    with pytest.raises(BlastError, match="timed out"):
+        Prestarted(sleeper, tmp_path).finish(b"", tmp_path / "o", timeout=0.5)
+    idle = Prestarted(sleeper, tmp_path)
+    idle.kill()
+    assert not idle.alive() and idle.proc.returncode == -9
+    with pytest.raises(BlastError, match="not found"):
+        Prestarted(["no-such-blast-formatter"], tmp_path)

@@ -2,16 +2,25 @@
 
 The search writes the BLAST archive (``-outfmt 11``); tabular (6, 7) and JSON (15) outputs are
 derived from it with ``blast_formatter``, so one search serves every format.
+
+A BLAST+ program spends tens of milliseconds of CPU loading its libraries before it reads a
+byte; :class:`Prestarted` starts ``blast_formatter`` and ``blastdbcmd`` ahead of their input
+(on stdin, ``-`` in their arguments) so that cost stays off a job's critical path. A process
+end is noticed through a pidfd at once, not at the next poll.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
+import shutil
 import signal
 import subprocess
+import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,16 +78,15 @@ def blast_argv(
     ]
 
 
-def formatter_argv(archive: Path, fmt: int, out: Path, options: Options) -> list[str]:
-    """The ``blast_formatter`` command deriving format ``fmt`` from the archive.
+def formatter_argv(fmt: int, options: Options) -> list[str]:
+    """The ``blast_formatter`` command deriving format ``fmt`` from the archive on its stdin,
+    writing to its stdout (so it can start before the archive exists).
 
     Args:
-        archive: The ``-outfmt 11`` archive.
         fmt: 6, 7 or 15.
-        out: Output file.
         options: Validated options (max_target_seqs also limits the formatted output).
     """
-    argv = ["blast_formatter", "-archive", str(archive), "-outfmt", str(fmt), "-out", str(out)]
+    argv = ["blast_formatter", "-archive", "-", "-outfmt", str(fmt)]
     if options.max_target_seqs is not None:
         argv += ["-max_target_seqs", str(options.max_target_seqs)]
     return argv
@@ -135,25 +143,7 @@ def run(
             )
         except FileNotFoundError:
             raise BlastError(f"{argv[0]} not found: install ncbi-blast+") from None
-        next_tick = start + tick_every
-        reason: str | None = None
-        while True:
-            try:
-                proc.wait(timeout=0.05)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-            now = time.monotonic()
-            if now - start > timeout:
-                reason = f"timed out after {timeout:g} s (BLAST_JOB_TIMEOUT)"
-            elif should_abort is not None and should_abort():
-                reason = "aborted because the worker is stopping"
-            if reason is not None:
-                _kill_group(proc)
-                break
-            if tick is not None and now >= next_tick:
-                next_tick = now + tick_every
-                tick()
+        reason = _wait(proc, start, timeout, tick, tick_every, should_abort)
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
     err_path.unlink(missing_ok=True)
@@ -164,6 +154,187 @@ def run(
         tail = stderr.strip()[-1000:] or "(no stderr)"
         raise BlastError(f"{Path(argv[0]).name} exited with {proc.returncode}: {tail}")
     return RunResult(seconds, stderr)
+
+
+@contextlib.contextmanager
+def _exit_watch(proc: subprocess.Popen[bytes]) -> Iterator[Callable[[float], bool]]:
+    """A function waiting up to its argument (seconds) for ``proc`` to exit; True once it has.
+
+    A pidfd wakes the wait the moment the process ends, where ``Popen.wait`` would notice
+    only at its next poll; without one (an old kernel, or the process already reaped) it polls.
+    """
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+
+        def polled(seconds: float) -> bool:
+            try:
+                proc.wait(timeout=seconds)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+
+        yield polled
+        return
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+
+    def pidfd(seconds: float) -> bool:
+        if not poller.poll(seconds * 1000):
+            return False
+        proc.wait()
+        return True
+
+    try:
+        yield pidfd
+    finally:
+        os.close(fd)
+
+
+def _wait(
+    proc: subprocess.Popen[bytes],
+    start: float,
+    timeout: float,
+    tick: Callable[[], None] | None = None,
+    tick_every: float = 5.0,
+    should_abort: Callable[[], bool] | None = None,
+) -> str | None:
+    """Wait for ``proc`` (started at ``start``), ticking; kill it on timeout or abort.
+
+    Returns:
+        None when it exited by itself, else why it was killed.
+    """
+    next_tick = start + tick_every
+    with _exit_watch(proc) as exited:
+        while not exited(0.05):
+            now = time.monotonic()
+            reason: str | None = None
+            if now - start > timeout:
+                reason = f"timed out after {timeout:g} s (BLAST_JOB_TIMEOUT)"
+            elif should_abort is not None and should_abort():
+                reason = "aborted because the worker is stopping"
+            if reason is not None:
+                _kill_group(proc)
+                return reason
+            if tick is not None and now >= next_tick:
+                next_tick = now + tick_every
+                tick()
+    return None
+
+
+class Prestarted:
+    """A program started before its input exists: stdin is a pipe, stdout is kept.
+
+    Args:
+        argv: Command and arguments (its input file given as ``-``); no shell.
+        cwd: Working directory.
+
+    Raises:
+        BlastError: the executable is missing.
+    """
+
+    def __init__(self, argv: list[str], cwd: Path) -> None:
+        self.argv = argv
+        self.name = Path(argv[0]).name
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115 - closed by finish/kill
+        try:
+            self.proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._err,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            self._err.close()
+            raise BlastError(f"{argv[0]} not found: install ncbi-blast+") from None
+        self.cut = False
+        """True when ``finish``'s ``keep`` stopped the program before its end."""
+
+    def alive(self) -> bool:
+        """True while the program still waits for (or reads) its input."""
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        """Kill the program (if still running) and free its pipes."""
+        if self.proc.poll() is None:
+            _kill_group(self.proc)
+        self._close()
+
+    def _close(self) -> None:
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        self._err.close()
+
+    def finish(
+        self,
+        data: bytes | Path,
+        out: Path,
+        timeout: float,
+        should_abort: Callable[[], bool] | None = None,
+        keep: Callable[[bytes], bool] | None = None,
+    ) -> RunResult:
+        """Give the program its input, copy its stdout to ``out`` and wait for its end.
+
+        Args:
+            data: Its whole stdin, or a file holding it.
+            out: File that receives its stdout.
+            timeout: Seconds from now before it is killed.
+            should_abort: Polled; True kills it (worker shutdown).
+            keep: Called with each piece of output; False kills the program and sets
+                :attr:`cut` (a size limit).
+
+        Returns:
+            Wall time (from this call) and stderr.
+
+        Raises:
+            BlastError: non-zero exit (unless cut), timeout or abort.
+        """
+        start = time.monotonic()
+        stdin, stdout = self.proc.stdin, self.proc.stdout
+        assert stdin is not None and stdout is not None
+
+        def feed() -> None:
+            with contextlib.suppress(OSError):  # it may exit before reading everything
+                if isinstance(data, Path):
+                    with data.open("rb") as fh:
+                        shutil.copyfileobj(fh, stdin, 1 << 20)
+                else:
+                    stdin.write(data)
+                stdin.close()
+
+        def copy() -> None:
+            with out.open("wb") as fh:
+                while piece := os.read(stdout.fileno(), 1 << 16):
+                    fh.write(piece)
+                    if keep is not None and not self.cut and not keep(piece):
+                        self.cut = True
+                        _kill_group(self.proc)
+
+        threads = [
+            threading.Thread(target=feed, name=f"{self.name}-in", daemon=True),
+            threading.Thread(target=copy, name=f"{self.name}-out", daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            reason = _wait(self.proc, start, timeout, should_abort=should_abort)
+            for thread in threads:
+                thread.join()
+            self._err.seek(0)
+            stderr = self._err.read().decode("utf-8", "replace")
+        finally:
+            self._close()
+        seconds = time.monotonic() - start
+        if reason is not None:
+            raise BlastError(f"{self.name} {reason}")
+        if self.proc.returncode != 0 and not self.cut:
+            tail = stderr.strip()[-1000:] or "(no stderr)"
+            raise BlastError(f"{self.name} exited with {self.proc.returncode}: {tail}")
+        return RunResult(seconds, stderr)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

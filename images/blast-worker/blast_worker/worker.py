@@ -35,7 +35,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
@@ -65,16 +66,19 @@ from blast_worker import jsonlog
 from blast_worker.backoff import Backoff, is_transient
 from blast_worker.config import WorkerConfig, load_worker_config
 from blast_worker.health import HealthState, serve
-from blast_worker.hitseqs import write_hit_fasta
+from blast_worker.hitseqs import archive_subject_ids, subject_ids, write_hit_fasta
 from blast_worker.journal import LeaseJournal
 from blast_worker.jsonlog import job_context, kv
 from blast_worker.provision import Provisioner, ProvisionError
-from blast_worker.runner import BlastError, blast_argv, count_hits, formatter_argv, run
+from blast_worker.ready import ReadyTools, ToolKey
+from blast_worker.runner import BlastError, blast_argv, count_hits, run
 
 log = logging.getLogger("blast_worker.worker")
 T = TypeVar("T")
 
 SUCCESS_MARKER = "_SUCCESS.json"
+GUESSED_FASTA = "hits.guessed.fasta"
+"""The hit sequences of the ids guessed from the archive (renamed to hits.fasta if right)."""
 # JSON escaping can grow a body up to 6x; the envelope must fit a 64 KiB queue message.
 POISON_BODY_LIMIT = 8 * 1024
 
@@ -207,6 +211,10 @@ class Worker:
         self.stop_requested_at: float | None = None
         self.backoff = Backoff()
         self.journal: LeaseJournal | None = None
+        self.rows = ThreadPoolExecutor(max_workers=1, thread_name_prefix="row")
+        """Writes of a job row made beside the job's work (see _handle)."""
+        self.ready: ReadyTools | None = None
+        """Formatters and blastdbcmd started between jobs for the next one (see ready.py)."""
         self.provisioner = Provisioner(
             self.storage.container(cfg.storage.db_container),
             cfg.db_cache,
@@ -389,6 +397,8 @@ class Worker:
             idle_since = None
             self.handle(msg)
             self.health.set("idle")
+        if self.ready is not None:
+            self.ready.close()
         if self.stop_event.is_set():
             log.info("worker stopped")
         else:
@@ -476,7 +486,11 @@ class Worker:
             lease.delete()
             return
         self.health.set("busy", spec.job_id)
-        self.retry(
+        # The "running" write goes on beside the search: every later write to the row waits
+        # for it (so none lands before it), and success is recorded against its etag.
+        running = self.rows.submit(
+            contextvars.copy_context().run,
+            self.retry,
             lambda: self.joblog.update(
                 spec.job_id,
                 status="running",
@@ -490,16 +504,17 @@ class Worker:
                 message_id=msg.id,
                 error="",
                 exists=row is not None,
-            )
+            ),
         )
         log.info("job started", extra=kv(program=spec.program, db=spec.db, attempt=count))
         try:
-            self.execute(spec, lease)
+            self.execute(spec, lease, running)
         except (JobFailed, ProvisionError, BlastError, FastaError) as exc:
             if isinstance(exc, BlastError) and self.stop_deadline_passed():
                 raise Released() from exc
             reason = str(exc)
             log.error("job failed: %s", reason)
+            running.result()
             self.retry(
                 lambda: self.joblog.update(
                     spec.job_id,
@@ -510,6 +525,8 @@ class Worker:
                 )
             )
             lease.delete()
+        finally:
+            futures_wait([running])  # a release's "queued" must land after it too
 
     def poison(self, lease: Lease, body: str, reason: str, job_id: str | None) -> None:
         """Move the message to the poison queue with ``reason`` and record it.
@@ -585,12 +602,13 @@ class Worker:
             raise box["error"]
         return box["value"]  # type: ignore[no-any-return]
 
-    def execute(self, spec: JobSpec, lease: Lease) -> None:
+    def execute(self, spec: JobSpec, lease: Lease, running: Future[str | None]) -> None:
         """Fetch database and query, run BLAST, upload results, record success, delete.
 
         Args:
             spec: The validated job.
             lease: Its message lease.
+            running: The write of the "running" row (its etag).
 
         Raises:
             JobFailed, ProvisionError, BlastError, FastaError: the job cannot succeed.
@@ -599,10 +617,14 @@ class Worker:
         workdir = self.cfg.work_dir / spec.job_id
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True)
+        tools: ReadyTools | None = None
         try:
             t0 = time.monotonic()
             db_path, _ = self.with_lease(lease, lambda: self.provisioner.ensure(spec.db))
             self.health.set("busy", spec.job_id)
+            formats = sorted(set(spec.options.outfmt) | {6})
+            key = ToolKey(db_path, tuple(formats), spec.options.max_target_seqs)
+            tools = self._tools(key)  # they start up while the search runs
             query = workdir / "query.fa"
             query.write_text(self.with_lease(lease, lambda: self._query_text(spec)))
             download_s = time.monotonic() - t0
@@ -620,20 +642,17 @@ class Worker:
             blast_s = result.seconds
             log.info("BLAST finished", extra=kv(blast_s=round(blast_s, 3)))
 
-            # Derive the formats and upload every file at once: the archive uploads while
-            # blast_formatter runs, so the service adds little to the search time.
             t1 = time.monotonic()
-            formats = sorted(set(spec.options.outfmt) | {6})
-            links, expiry = self.with_lease(
-                lease, lambda: self._derive_and_upload(spec, workdir, formats)
+            ready = tools
+            links, expiry, hits, no_fasta = self.with_lease(
+                lease, lambda: self._results(spec, workdir, ready, formats)
             )
-            hits = count_hits(workdir / FORMAT_FILES[6])
-            no_fasta = self.with_lease(lease, lambda: self._hit_fasta(spec, workdir, db_path))
-            self.retry(lambda: self._upload_marker(spec, [11, *formats], hits))
             upload_s = time.monotonic() - t1
+            etag = running.result()
             recorded = self.retry(
                 lambda: self.joblog.finish_once(
                     spec.job_id,
+                    etag,
                     finished=time.time(),
                     worker=self.cfg.worker_id,
                     hits=hits,
@@ -661,8 +680,29 @@ class Worker:
             else:
                 log.info("job had already succeeded in another delivery; kept that record")
             lease.delete()
+            self._start_ready(key)
         finally:
+            if tools is not None:
+                tools.close()
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def _tools(self, key: ToolKey) -> ReadyTools:
+        """The tools started between jobs if they fit ``key``, else new ones."""
+        ready, self.ready = self.ready, None
+        if ready is not None and ready.key == key:
+            return ready
+        if ready is not None:
+            ready.close()
+        return ReadyTools(key, self.cfg.work_dir)
+
+    def _start_ready(self, key: ToolKey) -> None:
+        """Start the next job's tools now, guessing it uses the same database and formats."""
+        if self.stop_event.is_set():
+            return
+        try:
+            self.ready = ReadyTools(key, self.cfg.work_dir)
+        except (BlastError, OSError) as exc:  # the next job starts its own (or says why not)
+            log.warning("could not start the next job's tools: %s", exc)
 
     def _query_text(self, spec: JobSpec) -> str:
         if spec.query.fasta is not None:
@@ -688,52 +728,109 @@ class Worker:
         validate_fasta(text, spec.program)
         return text
 
-    def _derive_and_upload(
-        self, spec: JobSpec, workdir: Path, formats: list[int]
-    ) -> tuple[dict[str, str], float | None]:
+    def _results(
+        self, spec: JobSpec, workdir: Path, tools: ReadyTools, formats: list[int]
+    ) -> tuple[dict[str, str], float | None, int, str | None]:
+        """Derive the formats from the archive, write the hit FASTA and upload everything,
+        each step as soon as its input exists (the hit FASTA from the ids the archive names,
+        beside blast_formatter, when they prove right); the success marker goes last.
+
+        Returns:
+            The result links, their expiry, the number of hits, and why there is no hit
+            FASTA (None when it is stored).
+        """
         archive = workdir / FORMAT_FILES[11]
 
-        def derive(fmt: int) -> tuple[str, float | None]:
-            run(
-                formatter_argv(archive, fmt, workdir / FORMAT_FILES[fmt], spec.options),
+        def derive(fmt: int) -> None:
+            tools.formatter(fmt).finish(
+                archive, workdir / FORMAT_FILES[fmt], self.cfg.job_timeout,
+                self.stop_deadline_passed,
+            )  # fmt: skip
+
+        def derive_and_upload(fmt: int) -> tuple[str, float | None]:
+            derive(fmt)
+            return self._upload_file(spec, workdir, fmt)
+
+        with ThreadPoolExecutor(max_workers=len(formats) + 4) as pool:
+
+            def submit(fn: Callable[..., T], *args: Any) -> Future[T]:
+                # copy_context: log lines from these threads keep the job id
+                return pool.submit(contextvars.copy_context().run, fn, *args)
+
+            uploads = {11: submit(self._upload_file, spec, workdir, 11)}
+            uploads.update({fmt: submit(derive_and_upload, fmt) for fmt in formats if fmt != 6})
+            guess = submit(self._guess_hit_fasta, workdir, tools)
+            derive(6)
+            fasta = submit(self._hit_fasta, spec, workdir, tools, guess)
+            uploads[6] = submit(self._upload_file, spec, workdir, 6)
+            hits = count_hits(workdir / FORMAT_FILES[6])
+            done = {fmt: future.result() for fmt, future in uploads.items()}
+            marker = submit(self.retry, lambda: self._upload_marker(spec, [11, *formats], hits))
+            no_fasta = fasta.result()
+            marker.result()
+        links = {str(fmt): done[fmt][0] for fmt in [11, *formats]}
+        return links, done[11][1], hits, no_fasta
+
+    def _guess_hit_fasta(
+        self, workdir: Path, tools: ReadyTools
+    ) -> tuple[list[str], str | None] | None:
+        """Fetch the hit sequences of the subject ids guessed from the archive, beside
+        blast_formatter: the ids and why there are no sequences (None: written), or None when
+        the archive does not tell."""
+        ids = archive_subject_ids(workdir / FORMAT_FILES[11])
+        if ids is None:
+            return None
+        reason = write_hit_fasta(
+            tools.dbcmd(),
+            tools.key.db,
+            workdir,
+            ids,
+            self.cfg.job_timeout,
+            should_abort=self.stop_deadline_passed,
+            out=workdir / GUESSED_FASTA,
+        )
+        return ids, reason
+
+    def _hit_fasta(
+        self,
+        spec: JobSpec,
+        workdir: Path,
+        tools: ReadyTools,
+        guess: Future[tuple[list[str], str | None] | None],
+    ) -> str | None:
+        """Store ``hits.fasta`` (whole hit subjects); None once stored, else why not.
+
+        The sequences fetched for the guessed ids are kept only when those are exactly the
+        ids of the tabular results; otherwise they are fetched for those.
+        """
+        ids = subject_ids(workdir / FORMAT_FILES[6])
+        guessed = guess.result()
+        if guessed is not None and guessed[0] == ids:
+            reason = guessed[1]
+            if reason is None:
+                (workdir / GUESSED_FASTA).replace(workdir / HIT_FASTA_FILE)
+        else:
+            (workdir / GUESSED_FASTA).unlink(missing_ok=True)
+            reason = write_hit_fasta(
+                tools.dbcmd(),
+                tools.key.db,
                 workdir,
+                ids,
                 self.cfg.job_timeout,
                 should_abort=self.stop_deadline_passed,
             )
-            return self._upload_file(spec, workdir, fmt)
-
-        with ThreadPoolExecutor(max_workers=len(formats) + 1) as pool:
-            # copy_context: log lines from these threads keep the job id
-            futures = {
-                11: pool.submit(
-                    contextvars.copy_context().run, self._upload_file, spec, workdir, 11
-                )
-            }
-            futures.update(
-                {fmt: pool.submit(contextvars.copy_context().run, derive, fmt) for fmt in formats}
-            )
-            done = {fmt: future.result() for fmt, future in futures.items()}
-        links = {str(fmt): url for fmt, (url, _) in done.items()}
-        expiry = done[11][1]
-        return links, expiry
-
-    def _hit_fasta(self, spec: JobSpec, workdir: Path, db_path: Path) -> str | None:
-        """Store ``hits.fasta`` (whole hit subjects); None once stored, else why not."""
-        reason = write_hit_fasta(
-            db_path,
-            workdir,
-            workdir / FORMAT_FILES[6],
-            self.cfg.job_timeout,
-            should_abort=self.stop_deadline_passed,
-        )
         if reason is not None:
             log.info("no hit sequences: %s", reason)
             return reason
         name = f"{spec.job_id}/{HIT_FASTA_FILE}"
-        with (workdir / HIT_FASTA_FILE).open("rb") as fh:
-            self.storage.container(self.cfg.storage.results_container).upload_blob(
-                name, fh, overwrite=True, max_concurrency=4
-            )
+
+        def put() -> None:
+            with (workdir / HIT_FASTA_FILE).open("rb") as fh:
+                self.storage.container(self.cfg.storage.results_container).upload_blob(
+                    name, fh, overwrite=True, max_concurrency=4
+                )
+
+        self.retry(put)
         return None
 
     def _upload_file(self, spec: JobSpec, workdir: Path, fmt: int) -> tuple[str, float | None]:

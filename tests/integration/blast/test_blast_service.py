@@ -107,6 +107,15 @@ def test_tabular_output_is_byte_identical_to_direct_blastn(
     listed = stack.cli("--output", "json", "run-jobs", f"run-{stack.suffix}")
     assert sorted(j["job_id"] for j in json.loads(listed.stdout)["data"]) == sorted(ids)
 
+    # The hit FASTA (fetched beside blast_formatter, for the ids the archive names) is what
+    # blastdbcmd prints for the tabular output's subjects, in order of first hit.
+    for job in ids[:3]:
+        tsv = client.result(job, 6).decode().splitlines()
+        batch = tmp_path / f"{job}.ids"
+        batch.write_text("".join(f"{s}\n" for s in dict.fromkeys(t.split("\t")[1] for t in tsv)))
+        fetch = ["blastdbcmd", "-db", str(db), "-entry_batch", str(batch), "-outfmt", "%f"]
+        assert client.hit_sequences(job) == stack.run_tool(fetch).stdout, job
+
     # Database facts from the upload's manifest agree with blastdbcmd on the worker's copy.
     info = stack.run_tool(["blastdbcmd", "-db", str(db), "-info"]).stdout.decode()
     counts = re.search(r"([\d,]+) sequences; ([\d,]+) total", info)

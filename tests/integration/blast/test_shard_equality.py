@@ -80,7 +80,15 @@ def _search(program: str, db: Path, query: Path, out: Path, options: Options) ->
     """The worker's commands: the archive, then each format from it."""
     archive = out.with_suffix(".asn1")
     argv = [blast_argv(program, db, query, archive, options, 1)]
-    return argv + [formatter_argv(archive, f, out.with_suffix(f".{f}"), options) for f in FORMATS]
+    return argv + [
+        _from_file(formatter_argv(f, options), archive, out.with_suffix(f".{f}")) for f in FORMATS
+    ]
+
+
+def _from_file(argv: list[str], archive: Path, out: Path) -> list[str]:
+    """The worker's formatter reads the archive on stdin and writes stdout; here, files."""
+    i = argv.index("-archive")
+    return [*argv[: i + 1], str(archive), *argv[i + 2 :], "-out", str(out)]
 
 
 def _diff(name: str, want: bytes, got: bytes) -> str:
