@@ -201,6 +201,20 @@ def _forbidden(f: Failure) -> DeployerError:
     )
 
 
+def _inaccessible_image(f: Failure) -> DeployerError:
+    # ACI says the same for a missing image and for refused credentials; the deployer's own
+    # check before `up` already found every image with the user's credentials, so what is
+    # left is the group's: the admin password or the identity's pull role.
+    return AzureError(
+        f"{f.message} (while {f.what})",
+        hint=f"the registry refused the group's pull: with registry_auth: admin compare "
+        f"{Env.REGISTRY_USERNAME} and {Env.REGISTRY_PASSWORD} with `az acr credential show`; "
+        "with a managed identity give it AcrPull on the registry; `deployer plan` shows each "
+        "image and whether the registry holds it",
+        code=f.code,
+    )
+
+
 RULES: dict[str, Rule] = {
     NOT_SIGNED_IN: _not_signed_in,
     "AuthenticationFailed": _sign_in_refused,
@@ -216,6 +230,7 @@ RULES: dict[str, Rule] = {
     "TasksOperationsNotAllowed": _acr_tasks,
     "AuthorizationPermissionMismatch": _storage_role,
     "AuthorizationFailed": _forbidden,
+    "InaccessibleImage": _inaccessible_image,
 }
 """Azure's error code -> the error the user sees, with the fix as its hint."""
 

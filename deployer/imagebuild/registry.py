@@ -207,14 +207,18 @@ class RegistryClient:
         if reply.status_code < 300:
             return
         hint = (
-            "check the registry credentials and your role on it (AcrPush)"
+            "check the registry credentials and your role on it (AcrPull to read, AcrPush to push)"
             if reply.status_code in (401, 403)
             else None
         )
+        # ACR refuses wrong credentials at its token endpoint (``_token``); a registry with
+        # basic auth (the distribution registry) refuses them here.
+        code = "RegistryAuthenticationFailed" if reply.status_code == 401 else None
         raise RegistryError(
             f"registry {self.server} could not {what}: HTTP {reply.status_code} "
-            f"{reply.text[:200].strip()}",
+            f"{reply.text[:200].strip()}".strip(),
             hint=hint,
+            code=code,
         )
 
 

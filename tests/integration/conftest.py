@@ -37,7 +37,6 @@ from testbed.engine import (
     free_port,
     image,
 )
-from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP, REGISTRY_ADMIN, registry_with_images
 
 # The compose file names Azurite by AZURITE_IMAGE (docker-compose 1.29 has no nested
 # defaults for IMAGE_PREFIX/TAG there): stacks of these tests run this TAG's Azurite.
@@ -163,12 +162,16 @@ def run_image(docker_client: docker.DockerClient) -> Iterator[object]:
 # accepts runs as real containers from the local IMAGE_PREFIX/*:TAG images, on a Docker
 # network of its own; groups reach it at the same URL as the host (`aci_emulator.url`,
 # forwarded inside each group). `aci_emulator_client` is a real ACI SDK client on it;
-# `emulator_deployer_env` points the deployer (in-process and subprocesses) at it.
+# `strict_emulator` is the strict mode the deployer's tests use: groups pull their exact
+# images from a real registry (`pushed_images`, once per session); `emulator_deployer_env`
+# points the deployer (in-process and subprocesses) at it.
 # Knobs: `aci_emulator.aci.evict(rg, name)`, `.set_quota(loc, cores=)`, `.refuse_spot()`,
 # `.docker_ids(rg, name)`, `aci_emulator.faults.script(429, ...)`. README: emulator/.
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient  # noqa: E402
 
-from aci_emulator import FAKE_TOKEN, EmulatorSettings, FakeArm, aci_client  # noqa: E402
+from aci_emulator import EmulatorSettings, FakeArm, aci_client  # noqa: E402
+from testbed.registry import PushedRegistry, registry_with_pushed_images  # noqa: E402
+from testbed.run_stack import RUN_IMAGES, emulator_env  # noqa: E402
 
 
 @pytest.fixture
@@ -195,36 +198,62 @@ def aci_emulator_client(aci_emulator: FakeArm) -> Iterator[ContainerInstanceMana
         yield client
 
 
+EXAMPLE_REGISTRY = "aciresearch.azurecr.io"
+"""The registry the examples name; the strict emulator stands its registry in for it."""
+
+
+@pytest.fixture(scope="session")
+def pushed_images() -> Iterator[PushedRegistry]:
+    """The real registry the strict emulator pulls from, this build's images pushed once per
+    session (the tests of the :data:`~testbed.run_stack.RUN_GROUP` process share it)."""
+    with registry_with_pushed_images(RUN_IMAGES) as pushed:
+        yield pushed
+
+
+@pytest.fixture
+def strict_emulator(
+    azure_specs: Path, docker_client: docker.DockerClient, pushed_images: PushedRegistry
+) -> Iterator[FakeArm]:
+    """The emulator in strict mode: each group pulls its exact images, with its registry
+    credentials, from :func:`pushed_images`, which stands for :data:`EXAMPLE_REGISTRY` and
+    for itself (a workload may name it, ``127.0.0.1:<port>``, as ``deployer build --local``
+    pushes to the workload's registry)."""
+    server = pushed_images.registry.server
+    settings = pushed_images.settings((EXAMPLE_REGISTRY, server))
+    with FakeArm(emulate=settings, listen_for_containers=True) as arm:
+        yield arm
+
+
 @pytest.fixture
 def emulator_deployer_env(
-    aci_emulator: FakeArm, deployer_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[dict[str, str]]:
-    """Point the deployer at :func:`aci_emulator`; return the environment for subprocesses.
+    strict_emulator: FakeArm,
+    pushed_images: PushedRegistry,
+    deployer_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, str]:
+    """Point the deployer at :func:`strict_emulator`; return the environment for subprocesses.
 
-    Images resolve to the local ``IMAGE_PREFIX/<name>:TAG`` whatever the workload's
-    registry; the deployer checks them in a registry holding every image at ``TAG``, with
-    its admin user (:data:`testbed.fake_arm.REGISTRY_ADMIN`).
+    The deployer pins ``TAG`` and checks and deploys ``aciresearch.azurecr.io/<name>:TAG``
+    with the registry's admin user (:data:`testbed.fake_arm.REGISTRY_ADMIN`); the groups
+    pull exactly those from :func:`pushed_images`.
 
     Args:
-        aci_emulator (FakeArm): The running emulator.
+        strict_emulator (FakeArm): The running emulator.
+        pushed_images (PushedRegistry): The registry it pulls from.
         deployer_env (dict[str, str]): The isolated deployer environment.
         monkeypatch (pytest.MonkeyPatch): Sets the variables for in-process calls.
     """
-    with registry_with_images((TAG,)) as registry:
-        env = {
-            **deployer_env,
-            "DEPLOYER_ARM_ENDPOINT": aci_emulator.url,
-            "DEPLOYER_REGISTRY_ENDPOINT": registry.server,
-            "DEPLOYER_ACCESS_TOKEN": FAKE_TOKEN,
-            "AZURE_SUBSCRIPTION_ID": aci_emulator.subscription_id,
-            "DEPLOYER_RESOURCE_GROUP": DEPLOYER_RESOURCE_GROUP,
-            "DEPLOYER_IMAGE_TAG": TAG,
-            "DEPLOYER_REGISTRY_USERNAME": REGISTRY_ADMIN[0],
-            "DEPLOYER_REGISTRY_PASSWORD": REGISTRY_ADMIN[1],
-        }
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        yield {**os.environ, **env}
+    env = {
+        **deployer_env,
+        **emulator_env(
+            strict_emulator,
+            Path(deployer_env["DEPLOYER_STATE_DIR"]).parent,
+            pushed_images.registry.server,
+        ),
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return {**os.environ, **env}
 
 
 # --- end of local ACI emulator section -------------------------------------------------

@@ -181,6 +181,20 @@ ROWS = [
         "does not have authorization",
         ("Contributor", "az role assignment"),
     ),
+    Row(
+        "ACI cannot pull an image",
+        Failure(
+            "InaccessibleImage",
+            "The image 'r.azurecr.io/ipengine:1.0' in container group 'lab-engines-1' is not "
+            "accessible. Please check the image and registry credential.",
+            "creating group lab-engines-1",
+            400,
+        ),
+        DeployerError,
+        1,
+        "is not accessible",
+        ("DEPLOYER_REGISTRY_PASSWORD", "az acr credential show", "AcrPull", "deployer plan"),
+    ),
 ]
 
 

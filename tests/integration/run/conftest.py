@@ -8,16 +8,8 @@ from collections.abc import Iterator
 import pytest
 from blast_client.demo import DemoSpec, generate
 
-from testbed.registry import PushedRegistry, registry_with_pushed_images
-from testbed.run_stack import DEMO_DB, RUN_IMAGES, RunStack, emulated_run_stack
-
-
-@pytest.fixture(scope="session")
-def pushed_images() -> Iterator[PushedRegistry]:
-    """The real registry the strict emulator pulls from, this build's images pushed once per
-    session (every module's stack shares it)."""
-    with registry_with_pushed_images(RUN_IMAGES) as pushed:
-        yield pushed
+from testbed.registry import PushedRegistry
+from testbed.run_stack import DEMO_DB, RunStack, emulated_run_stack
 
 
 @pytest.fixture(scope="module")
