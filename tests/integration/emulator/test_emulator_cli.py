@@ -18,28 +18,21 @@ from deployer.imagebuild.registry import RegistryClient
 from testbed.engine import IMAGE_PREFIX, REPO, TAG, wait_for
 
 
+def start_emulator(env_file: Path, *args: str) -> subprocess.Popen[str]:
+    """``aci-emulator`` with this build's images, writing its exports to ``env_file``."""
+    command = [str(Path(sys.executable).parent / "aci-emulator"), "--image-prefix", IMAGE_PREFIX]
+    command += ["--tag", TAG, "--env-file", str(env_file), *args]
+    return subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
 def test_emulator_command_prints_the_deployer_environment_and_cleans_up(
     tmp_path: Path, docker_client: docker.DockerClient
 ) -> None:
     """The exports it writes reach it with the real deployer client; SIGTERM removes all."""
     env_file = tmp_path / "emulator.env"
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "aci-emulator"),
-            "--image-prefix",
-            IMAGE_PREFIX,
-            "--tag",
-            TAG,
-            "--env-file",
-            str(env_file),
-            "--quota",
-            "westeurope=3",
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_emulator(env_file, "--quota", "westeurope=3")
     try:
         wait_for(lambda: env_file.exists() and env_file.stat().st_size, 30, "the env file")
         assert env_file.stat().st_mode & 0o777 == 0o600
@@ -84,22 +77,7 @@ def test_strict_mode_starts_a_registry_that_is_the_workloads_registry(tmp_path: 
     """``--strict`` says so, exports its registry as DEPLOYER_REGISTRY with an admin user the
     registry (a real docker-registry, htpasswd) accepts and nobody else, and stops it."""
     env_file = tmp_path / "emulator.env"
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "aci-emulator"),
-            "--image-prefix",
-            IMAGE_PREFIX,
-            "--tag",
-            TAG,
-            "--env-file",
-            str(env_file),
-            "--strict",
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_emulator(env_file, "--strict")
     try:
         wait_for(lambda: env_file.exists() and env_file.stat().st_size, 60, "the env file")
         _, *lines = env_file.read_text().splitlines()
