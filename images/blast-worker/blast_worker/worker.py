@@ -780,16 +780,22 @@ class Worker:
         ids = archive_subject_ids(workdir / FORMAT_FILES[11])
         if ids is None:
             return None
-        reason = write_hit_fasta(
+        return ids, self._fetch_hits(workdir, tools, ids, workdir / GUESSED_FASTA)
+
+    def _fetch_hits(
+        self, workdir: Path, tools: ReadyTools, ids: list[str], out: Path | None
+    ) -> str | None:
+        """:func:`write_hit_fasta` with the ready blastdbcmd: to ``out`` (None: the stored
+        name); None once written, else why not."""
+        return write_hit_fasta(
             tools.dbcmd(),
             tools.key.db,
             workdir,
             ids,
             self.cfg.job_timeout,
             should_abort=self.stop_deadline_passed,
-            out=workdir / GUESSED_FASTA,
+            out=out,
         )
-        return ids, reason
 
     def _hit_fasta(
         self,
@@ -811,14 +817,7 @@ class Worker:
                 (workdir / GUESSED_FASTA).replace(workdir / HIT_FASTA_FILE)
         else:
             (workdir / GUESSED_FASTA).unlink(missing_ok=True)
-            reason = write_hit_fasta(
-                tools.dbcmd(),
-                tools.key.db,
-                workdir,
-                ids,
-                self.cfg.job_timeout,
-                should_abort=self.stop_deadline_passed,
-            )
+            reason = self._fetch_hits(workdir, tools, ids, None)
         if reason is not None:
             log.info("no hit sequences: %s", reason)
             return reason
