@@ -13,6 +13,7 @@ from blast_client.messages import (
     MessageError,
     Options,
     Query,
+    ShardRef,
     parse_message,
     parse_options,
     parse_parameter_string,
@@ -185,3 +186,25 @@ def test_legacy_parameter_injection_is_rejected(params: str) -> None:
 def test_outfmt_deduplicates_and_accepts_a_single_int() -> None:
     assert parse_options({"outfmt": [15, 6, 15]}, "blastn").outfmt == (15, 6)
     assert parse_options({"outfmt": 7}, "blastn").outfmt == (7,)
+
+
+def test_a_shard_travels_in_the_message_and_is_checked() -> None:
+    spec = parse_message(v1(shard={"index": 1, "count": 4}))
+    assert spec.shard == ShardRef(1, 4)
+    assert parse_message(spec.to_message()) == spec
+    assert parse_message(v1()).shard is None and "shard" not in json.loads(
+        parse_message(v1()).to_message()
+    )
+    bad_shards: list[object] = [
+        {"index": 4, "count": 4},
+        {"index": 0, "count": 1},
+        {"index": -1, "count": 2},
+        {"index": True, "count": 2},
+        {"index": 0},
+        [0, 2],
+        {"index": 0, "count": 2, "x": 1},
+    ]
+    for bad in bad_shards:
+        with pytest.raises(MessageError, match="'shard'") as exc:
+            parse_message(v1(shard=bad))
+        assert exc.value.job_id == "job-1"

@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from blast_client.messages import Options, parse_options
+from blast_client.messages import JobSpec, Options, Query, ShardRef, parse_options
+from blast_client.shards import DEFAULT_MAX_TARGET_SEQS
 from blast_worker.runner import (
     BlastError,
     Prestarted,
@@ -15,6 +16,7 @@ from blast_worker.runner import (
     formatter_argv,
     run,
 )
+from blast_worker.worker import search_options
 
 
 def test_blast_argv_is_a_fixed_list() -> None:
@@ -143,3 +145,13 @@ def test_prestarted_fails_times_out_and_is_killed(tmp_path: Path) -> None:
     assert not idle.alive() and idle.proc.returncode == -9
     with pytest.raises(BlastError, match="not found"):
         Prestarted(["no-such-blast-formatter"], tmp_path)
+
+
+def test_a_shard_searches_with_the_merges_limit_and_a_whole_search_as_asked() -> None:
+    opts = Options(evalue=1e-5, max_target_seqs=7, task="megablast")
+    whole = JobSpec("j", "blastn", "nt", Query(fasta=">q\nACGT\n"), opts)
+    assert search_options(whole) is opts
+    shard = JobSpec("j", "blastn", "nt", Query(fasta=">q\nACGT\n"), opts, shard=ShardRef(0, 2))
+    assert search_options(shard) == opts  # the margin is 0: the user's limit
+    default = JobSpec("j", "blastn", "nt", Query(fasta=">q\nACGT\n"), shard=ShardRef(1, 2))
+    assert search_options(default).max_target_seqs == DEFAULT_MAX_TARGET_SEQS

@@ -52,6 +52,35 @@ def test_alias_file_lists_the_volumes_with_the_whole_database_statistics() -> No
 def test_whole_db_names_the_database_a_shard_belongs_to() -> None:
     assert shards.whole_db("/cache/nt/nt.shard2of4") == "/cache/nt/nt"
     assert shards.whole_db("/cache/nt/nt") == "/cache/nt/nt"
+    # A worker caches a shard in a directory of its own; reports name the whole database's.
+    assert shards.whole_db("/cache/nt.shard2of4/nt.shard2of4") == "/cache/nt/nt"
+    assert shards.whole_db("nt.shard2of4/nt.shard2of4") == "nt/nt"
+
+
+STORED = {
+    "nt.nal": 80, "nt.ndb": 4096, "nt.nos": 50, "nt.njs": 300,
+    "nt.00.nsq": 700, "nt.00.nhr": 100, "nt.01.nsq": 300, "nt.01.nhr": 100,
+    "nt.02.nsq": 300, "nt.02.nhr": 100, "manifest.json": 900,
+}  # fmt: skip
+
+
+def test_stored_volumes_follow_the_alias_order_and_weigh_their_files() -> None:
+    alias = "#\nTITLE nt\nDBLIST nt.00 nt.01 nt.02\n"
+    vols = shards.stored_volumes("nt", alias, STORED)
+    assert [(v.name, v.bytes) for v in vols] == [("nt.00", 800), ("nt.01", 400), ("nt.02", 400)]
+    assert [s.volumes for s in shards.split("nt", vols, 2)] == [vols[:1], vols[1:]]
+    with pytest.raises(ValueError, match=r"volume nt\.03"):
+        shards.stored_volumes("nt", "DBLIST nt.00 nt.03\n", STORED)
+    with pytest.raises(ValueError, match="DBLIST"):
+        shards.stored_volumes("nt", "TITLE nt\n", STORED)
+
+
+def test_a_shard_fetches_its_volumes_and_the_databases_own_files_only() -> None:
+    vols = shards.stored_volumes("nt", "DBLIST nt.00 nt.01 nt.02\n", STORED)
+    second = shards.split("nt", vols, 2)[1]
+    assert sorted(shards.shard_files(second, list(STORED))) == [
+        "nt.01.nhr", "nt.01.nsq", "nt.02.nhr", "nt.02.nsq", "nt.ndb", "nt.njs", "nt.nos",
+    ]  # fmt: skip
 
 
 def test_shards_are_asked_for_the_users_limit_or_blasts_default() -> None:

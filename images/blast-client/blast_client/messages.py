@@ -8,7 +8,11 @@ Version 1 (what ``blast-jobs submit`` sends)::
      "options": {"evalue": 1e-5, "max_target_seqs": 10, "word_size": 11,
                  "task": "megablast", "outfmt": [6, 15]},
      "name": "optional label",
-     "run_id": "optional run the job belongs to"}
+     "run_id": "optional run the job belongs to",
+     "shard": {"index": 1, "count": 4}}   # optional: search shard 2 of 4 of db only
+
+``shard`` (0-based ``index``) makes the worker cache and search only that shard of the
+database (:mod:`blast_client.shards`); a run's merge joins the shards of a batch.
 
 Legacy (the original sample's front ends)::
 
@@ -155,6 +159,27 @@ class Query:
     blob: str | None = None
 
 
+MAX_SHARDS = 1000
+"""More shards than any database has volumes (nt has about 100)."""
+
+
+@dataclass(frozen=True)
+class ShardRef:
+    """Which shard of the database a job searches.
+
+    Attributes:
+        index: The shard, from 0.
+        count: How many shards the database is cut into (2 or more).
+    """
+
+    index: int
+    count: int
+
+    def to_json(self) -> dict[str, int]:
+        """The shard as version-1 JSON."""
+        return {"index": self.index, "count": self.count}
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """A validated job.
@@ -168,6 +193,7 @@ class JobSpec:
         name: Optional label.
         legacy: True if the message had the legacy shape.
         run_id: Optional run the job belongs to (``BlastClient.run_jobs`` lists a run's jobs).
+        shard: Optional shard of ``db`` to search instead of the whole database.
     """
 
     job_id: str
@@ -178,6 +204,7 @@ class JobSpec:
     name: str | None = None
     legacy: bool = False
     run_id: str | None = None
+    shard: ShardRef | None = None
 
     def to_message(self) -> str:
         """Serialise as a version-1 message."""
@@ -198,6 +225,8 @@ class JobSpec:
             doc["name"] = self.name
         if self.run_id is not None:
             doc["run_id"] = self.run_id
+        if self.shard is not None:
+            doc["shard"] = self.shard.to_json()
         return json.dumps(doc, separators=(",", ":"))
 
 
@@ -278,7 +307,7 @@ def _parse_v1(doc: dict[str, Any]) -> JobSpec:
             f"unsupported message version {version!r}: this worker understands version 1 "
             "and the legacy {Id, Name, InputFile} shape"
         )
-    allowed = {"version", "job_id", "program", "db", "query", "options", "name", "run_id"}
+    allowed = {"version", "job_id", "program", "db", "query", "options", "name", "run_id", "shard"}
     unknown = sorted(set(doc) - allowed)
     if unknown:
         raise MessageError(f"unknown message fields {unknown}; allowed: {sorted(allowed)}")
@@ -292,7 +321,21 @@ def _parse_v1(doc: dict[str, Any]) -> JobSpec:
     options = parse_options(doc.get("options") or {}, program)
     name = _name(doc.get("name"))
     run_id = check_run_id(doc["run_id"]) if doc.get("run_id") is not None else None
-    return JobSpec(job_id, program, db, query, options, name, run_id=run_id)
+    shard = _shard(doc["shard"]) if doc.get("shard") is not None else None
+    return JobSpec(job_id, program, db, query, options, name, run_id=run_id, shard=shard)
+
+
+def _shard(value: object) -> ShardRef:
+    if not isinstance(value, dict) or set(value) != {"index", "count"}:
+        raise MessageError('\'shard\' must be {"index": <from 0>, "count": <shards>}')
+    count, index = value["count"], value["index"]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (count, index)):
+        raise MessageError("'shard' index and count must be whole numbers")
+    if not 2 <= count <= MAX_SHARDS or not 0 <= index < count:
+        raise MessageError(
+            f"'shard' {index} of {count} does not exist: count is 2..{MAX_SHARDS}, index 0..count-1"
+        )
+    return ShardRef(index, count)
 
 
 def _parse_legacy(doc: dict[str, Any], default_db: str | None) -> JobSpec:

@@ -32,13 +32,19 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 DEFAULT_MAX_TARGET_SEQS = 500
 """BLAST's own default ``-max_target_seqs``; the merge cuts to it when a job sets none."""
 
 _SHARD = re.compile(r"^(?P<db>.+)\.shard(?P<index>\d+)of(?P<count>\d+)$")
+# A worker's cache of one shard: <cache>/nt.shard2of4/nt.shard2of4 (its own directory).
+_CACHED_SHARD = re.compile(
+    r"^(?P<dir>.*/)?(?P<db>[^/]+)\.shard(?P<tag>\d+of\d+)/(?P=db)\.shard(?P=tag)$"
+)
+ALIAS_SUFFIXES = (".nal", ".pal")
+"""A database's alias file: nucleotide, protein."""
 
 
 @dataclass(frozen=True)
@@ -98,10 +104,69 @@ def shard_name(db: str, index: int, count: int) -> str:
 
 
 def whole_db(path: str) -> str:
-    """The database a shard's ``-db`` belongs to (``/c/nt/nt.shard2of4`` -> ``/c/nt/nt``);
-    any other path is returned as is."""
+    """The database a shard's ``-db`` belongs to (``/c/nt/nt.shard2of4`` -> ``/c/nt/nt``,
+    and a worker's cached shard ``/c/nt.shard2of4/nt.shard2of4`` -> ``/c/nt/nt``, the path
+    of the whole database in a worker's cache); any other path is returned as is."""
+    cached = _CACHED_SHARD.match(path)
+    if cached:
+        return f"{cached.group('dir') or ''}{cached.group('db')}/{cached.group('db')}"
     found = _SHARD.match(path)
     return found.group("db") if found else path
+
+
+def alias_volumes(alias: str) -> tuple[str, ...]:
+    """The volumes a database's alias file lists (its ``DBLIST``), in order.
+
+    Raises:
+        ValueError: When it has no DBLIST.
+    """
+    for line in alias.splitlines():
+        if line.startswith("DBLIST "):
+            return tuple(line.split()[1:])
+    raise ValueError("the alias file has no DBLIST line")
+
+
+def stored_volumes(db: str, alias: str, sizes: Mapping[str, int]) -> tuple[Volume, ...]:
+    """A stored database's volumes, each with the bytes of its files, for :func:`split`.
+
+    Every worker and the deployer compute the same shards from the same storage: volumes in
+    the order of the database's alias file, weighed by their blobs' sizes (sequence counts
+    are not known here and are left 0).
+
+    Args:
+        db: The database.
+        alias: Its alias file (``nt.nal``).
+        sizes: File name -> bytes of every file of the database.
+
+    Raises:
+        ValueError: When the alias file lists a volume without files.
+    """
+    volumes = []
+    for name in alias_volumes(alias):
+        files = [n for n in sizes if n.startswith(f"{name}.")]
+        if not files:
+            raise ValueError(f"database {db}: volume {name} of its alias file has no files")
+        volumes.append(Volume(name, 0, 0, sum(sizes[n] for n in files)))
+    return tuple(volumes)
+
+
+def shard_files(shard: Shard, files: Sequence[str]) -> tuple[str, ...]:
+    """The files a worker fetches to search ``shard``: its volumes', and the database's own
+    (``nt.ndb``, ``nt.nos``... the seqid index that ``blastdbcmd -entry`` and the formatter
+    look ids up in), but not the whole database's alias file nor other volumes.
+
+    Args:
+        shard: The shard.
+        files: Every file of the database.
+    """
+    own = {f"{shard.db}{ext}" for ext in ALIAS_SUFFIXES}
+    prefixes = tuple(f"{v.name}." for v in shard.volumes)
+    return tuple(
+        f
+        for f in files
+        if f.startswith(prefixes)
+        or (f.startswith(f"{shard.db}.") and "." not in f[len(shard.db) + 1 :] and f not in own)
+    )
 
 
 def split(db: str, volumes: Sequence[Volume], count: int) -> tuple[Shard, ...]:

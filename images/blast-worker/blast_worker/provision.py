@@ -6,6 +6,8 @@ Cache layout (``BLAST_DB_CACHE``, a volume that several workers may share)::
 
     <cache>/<name>/<name>.n*       ready database (BLAST's -db is <cache>/<name>/<name>)
     <cache>/<name>/.ready.json     written last; its presence means "verified"
+    <cache>/<name>.shard2of4/      one shard (:meth:`Provisioner.ensure_shard`): its volumes,
+                                   the database's own files and <name>.shard2of4.nal
     <cache>/.staging/<name>/       downloads in progress: <file>.part + <file>.part.state
     <cache>/.locks/<name>.lock     flock held by the one worker that downloads
 
@@ -42,8 +44,11 @@ from pathlib import Path
 from typing import Any
 
 from azure.core import MatchConditions
+from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient
+from blast_client import shards
 from blast_client.databases import MANIFEST, md5_file
+from blast_client.messages import ShardRef
 from blast_client.names import check_db_name
 
 from blast_worker.jsonlog import kv
@@ -209,6 +214,76 @@ class Provisioner:
             self._download(name)
         return self.db_path(name), time.monotonic() - start
 
+    def ensure_shard(self, name: str, ref: ShardRef) -> tuple[Path, float]:
+        """Make one shard of ``name`` ready locally: only its volumes and the database's own
+        files are fetched and verified, and its alias file carries the whole database's
+        statistics (:mod:`blast_client.shards`).
+
+        Args:
+            name: Database name.
+            ref: The shard.
+
+        Returns:
+            The shard's ``-db`` path and the seconds spent downloading (0 if it was there).
+
+        Raises:
+            ProvisionError: as :meth:`ensure`, and when the database cannot be cut so.
+            azure.core.exceptions.AzureError: on storage trouble (retry later).
+        """
+        # A database name has no dots, so a shard's directory never meets a database's.
+        key = shards.shard_name(check_db_name(name), ref.index, ref.count)
+        ready = self.cache / key / READY
+        if ready.is_file():
+            return self.cache / key / key, 0.0
+        start = time.monotonic()
+        with self._lock(key):
+            if ready.is_file():
+                return self.cache / key / key, 0.0
+            self.status("provisioning")
+            files = self.remote_files(name)
+            shard, alias = self._shard_alias(name, ref, files)
+            wanted = set(shards.shard_files(shard, [f.name for f in files]))
+            self._install(key, [f for f in files if f.name in wanted], {alias[0]: alias[1]})
+        return self.cache / key / key, time.monotonic() - start
+
+    def _shard_alias(
+        self, name: str, ref: ShardRef, files: list[RemoteFile]
+    ) -> tuple[shards.Shard, tuple[str, str]]:
+        """The shard and its alias file (name, text), from the database's alias file, its
+        blobs' sizes and its manifest's totals."""
+        by_name = {f.name: f for f in files}
+        top = next((by_name[name + s] for s in shards.ALIAS_SUFFIXES if name + s in by_name), None)
+        if top is None:
+            raise ProvisionError(
+                f"database {name} has one volume (no {name}.nal or {name}.pal), so it cannot "
+                f"be cut into {ref.count} shards: rebuild it with makeblastdb -max_file_sz"
+            )
+        raw = self.container.download_blob(top.blob).readall()
+        if any(hashlib.md5(raw, usedforsecurity=False).digest() != d for d in top.md5):
+            raise ProvisionError(f"MD5 mismatch: {top.blob}; re-upload the database")
+        alias = raw.decode("utf-8", "replace")
+        try:
+            manifest = json.loads(self.container.download_blob(f"{name}/{MANIFEST}").readall())
+        except ResourceNotFoundError:
+            manifest = {}
+        nseq, letters = manifest.get("sequences"), manifest.get("residues")
+        if not isinstance(nseq, int) or not isinstance(letters, int):
+            raise ProvisionError(
+                f"database {name}: its manifest has no sequences and residues, which a shard's "
+                "statistics need; re-upload it with `blast-jobs db upload` (makeblastdb's "
+                "metadata file)"
+            )
+        try:
+            sizes = {f.name: f.size for f in files}
+            volumes = shards.stored_volumes(name, alias, sizes)
+            shard = shards.split(name, volumes, ref.count)[ref.index]
+        except ValueError as exc:
+            raise ProvisionError(str(exc)) from None
+        title = manifest.get("title") or name
+        suffix = top.name[len(name) :]
+        text = shards.alias_file(shard, str(title), nseq, letters)
+        return shard, (shard.name + suffix, text)
+
     def remote_files(self, name: str) -> list[RemoteFile]:
         """List the database's blobs with their expected MD5s.
 
@@ -278,7 +353,13 @@ class Provisioner:
         return result
 
     def _download(self, name: str) -> None:
-        files = self.remote_files(name)
+        self._install(name, self.remote_files(name))
+
+    def _install(
+        self, name: str, files: list[RemoteFile], written: dict[str, str] | None = None
+    ) -> None:
+        """Fetch ``files`` (and write ``written``: file name -> text) into ``<cache>/<name>``,
+        check it with blastdbcmd, then mark it ready."""
         staging = self.cache / ".staging" / name
         staging.mkdir(parents=True, exist_ok=True)
         total = sum(f.size for f in files)
@@ -291,6 +372,8 @@ class Provisioner:
         )
         start = time.monotonic()
         self.download_files(files, staging)
+        for fname, text in (written or {}).items():
+            (staging / fname).write_text(text)
         self._check(name, staging)
         (staging / READY).write_text(
             json.dumps(

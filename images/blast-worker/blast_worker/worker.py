@@ -26,6 +26,7 @@ Delivery contract (at-least-once, idempotent by job id):
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import json
 import logging
 import os
@@ -56,10 +57,12 @@ from blast_client.messages import (
     HIT_FASTA_FILE,
     JobSpec,
     MessageError,
+    Options,
     decode_body,
     parse_message,
     peek_job_id,
 )
+from blast_client.shards import shard_max_target_seqs
 from blast_client.storage import Storage
 
 from blast_worker import jsonlog
@@ -620,17 +623,18 @@ class Worker:
         tools: ReadyTools | None = None
         try:
             t0 = time.monotonic()
-            db_path, _ = self.with_lease(lease, lambda: self.provisioner.ensure(spec.db))
+            db_path, _ = self.with_lease(lease, lambda: self._provision(spec))
             self.health.set("busy", spec.job_id)
             formats = sorted(set(spec.options.outfmt) | {6})
-            key = ToolKey(db_path, tuple(formats), spec.options.max_target_seqs)
+            options = search_options(spec)
+            key = ToolKey(db_path, tuple(formats), options.max_target_seqs)
             tools = self._tools(key)  # they start up while the search runs
             query = workdir / "query.fa"
             query.write_text(self.with_lease(lease, lambda: self._query_text(spec)))
             download_s = time.monotonic() - t0
 
             archive = workdir / FORMAT_FILES[11]
-            argv = blast_argv(spec.program, db_path, query, archive, spec.options, self.cfg.threads)
+            argv = blast_argv(spec.program, db_path, query, archive, options, self.cfg.threads)
             result = run(
                 argv,
                 workdir,
@@ -685,6 +689,12 @@ class Worker:
             if tools is not None:
                 tools.close()
             shutil.rmtree(workdir, ignore_errors=True)
+
+    def _provision(self, spec: JobSpec) -> tuple[Path, float]:
+        """The job's database, or only its shard, ready in the cache."""
+        if spec.shard is None:
+            return self.provisioner.ensure(spec.db)
+        return self.provisioner.ensure_shard(spec.db, spec.shard)
 
     def _tools(self, key: ToolKey) -> ReadyTools:
         """The tools started between jobs if they fit ``key``, else new ones."""
@@ -857,6 +867,15 @@ class Worker:
         self.storage.container(self.cfg.storage.results_container).upload_blob(
             f"{spec.job_id}/{SUCCESS_MARKER}", json.dumps(marker), overwrite=True
         )
+
+
+def search_options(spec: JobSpec) -> Options:
+    """The options the job searches with: a shard is asked for the margin the merge needs
+    over the user's ``max_target_seqs`` (:func:`blast_client.shards.shard_max_target_seqs`)."""
+    if spec.shard is None:
+        return spec.options
+    limit = shard_max_target_seqs(spec.options.max_target_seqs)
+    return dataclasses.replace(spec.options, max_target_seqs=limit)
 
 
 def _fatal(message: str) -> int:
