@@ -21,11 +21,13 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import UpdateMode
 from azure.storage.blob import ContentSettings
 
 from blast_client.config import StorageConfig, load_storage_config
@@ -47,7 +49,7 @@ from blast_client.fasta import (
     join_records,
     validate_fasta,
 )
-from blast_client.joblog import FINAL, JobLog, to_jsonable
+from blast_client.joblog import FINAL, JobLog, index_entries, queued_row, to_jsonable
 from blast_client.messages import (
     FORMAT_FILES,
     PROGRAMS,
@@ -63,6 +65,11 @@ from blast_client.messages import (
 from blast_client.names import InvalidName, check_db_name, check_job_id, check_run_id
 from blast_client.ncbi import HttpSource, SourceDirectory, check_date, source_url
 from blast_client.storage import Storage, storage_errors
+
+SUBMIT_THREADS = 16
+"""Storage requests in flight at once while submitting. At Azure's ~10 ms a request that is
+under 2,000 a second: within a queue's 2,000 messages/s and a partition's 2,000 entities/s;
+throttled answers (503) are retried by the SDK, slowing the submit down."""
 
 RESULT_FORMATS = (6, 7, 15, 11)
 """Formats :meth:`BlastClient.result` can return; 11 is the BLAST archive, always stored."""
@@ -252,6 +259,9 @@ class BlastClient:
         queue: Job queue name (runs use their own); None for the default ``blast-jobs``.
         config: A complete storage configuration instead of the three above.
         storage: Ready storage clients (tests and callers that share them).
+        retries: SDK-level retries of a failed request when the client builds its storage
+            clients (1: quick, for workers with their own backoff; a control plane that must
+            ride out throttling asks for more).
 
     Raises:
         ConfigError: when neither a connection string nor an account name is given.
@@ -265,6 +275,7 @@ class BlastClient:
         queue: str | None = None,
         config: StorageConfig | None = None,
         storage: Storage | None = None,
+        retries: int = 1,
     ) -> None:
         if storage is not None:
             config = storage.cfg
@@ -279,16 +290,18 @@ class BlastClient:
             storage = None
         self.config = config
         self._storage = storage
+        self._retries = retries
 
     @classmethod
     def from_env(
-        cls, queue: str | None = None, env: Mapping[str, str] | None = None
+        cls, queue: str | None = None, env: Mapping[str, str] | None = None, retries: int = 1
     ) -> BlastClient:
         """A client configured like the workers (see :mod:`blast_client.config`).
 
         Args:
             queue: Job queue, overriding ``BLAST_QUEUE``.
             env: Environment mapping; defaults to ``os.environ``.
+            retries: SDK-level retries of a failed request (see :class:`Storage`).
 
         Raises:
             ConfigError: naming the missing or invalid variable.
@@ -296,13 +309,13 @@ class BlastClient:
         cfg = load_storage_config(env)
         if queue is not None:
             cfg = replace(cfg, queue=queue)
-        return cls(config=cfg)
+        return cls(config=cfg, retries=retries)
 
     @property
     def storage(self) -> Storage:
         """The storage clients, built on first use."""
         if self._storage is None:
-            self._storage = Storage(self.config)
+            self._storage = Storage(self.config, retries=self._retries)
         return self._storage
 
     @property
@@ -330,6 +343,8 @@ class BlastClient:
         """Queue planned jobs: upload large queries, record each as queued, then enqueue.
 
         The row is written before the message, so a job is never running without a row.
+        Index entries go in batch transactions; blobs, rows and messages go
+        :data:`SUBMIT_THREADS` at a time.
 
         Args:
             specs: Jobs from :meth:`plan`.
@@ -338,20 +353,28 @@ class BlastClient:
             Their job ids, in order.
         """
         inputs = self.storage.container(self.config.inputs_container)
-        ids: list[str] = []
-        with storage_errors():
-            for spec in specs:
-                fasta = spec.query.fasta
-                if fasta is not None and len(fasta.encode()) > MAX_INLINE_BYTES:
-                    blob = query_blob(spec.job_id)
-                    inputs.upload_blob(blob, fasta.encode(), overwrite=True)
-                    spec = replace(spec, query=Query(blob=blob))
-                self.joblog.record_queued(
-                    spec.job_id, spec.program, spec.db, spec.name, run_id=spec.run_id
-                )
-                self.storage.queue.send_message(spec.to_message())
-                ids.append(spec.job_id)
-        return ids
+        now = time.time()
+
+        def place(spec: JobSpec) -> JobSpec:
+            fasta = spec.query.fasta
+            if fasta is None or len(fasta.encode()) <= MAX_INLINE_BYTES:
+                return spec
+            blob = query_blob(spec.job_id)
+            inputs.upload_blob(blob, fasta.encode(), overwrite=True)
+            return replace(spec, query=Query(blob=blob))
+
+        def enqueue(spec: JobSpec) -> None:
+            row = queued_row(spec.job_id, spec.program, spec.db, spec.name, now, spec.run_id)
+            self.storage.table.upsert_entity(row, mode=UpdateMode.REPLACE)
+            self.storage.queue.send_message(spec.to_message())
+
+        with storage_errors(), ThreadPoolExecutor(SUBMIT_THREADS) as pool:
+            placed = list(pool.map(place, specs))
+            self.joblog.upsert_batched(
+                e for spec in placed for e in index_entries(spec.job_id, now, spec.run_id)
+            )
+            list(pool.map(enqueue, placed))
+        return [spec.job_id for spec in placed]
 
     # -- following ------------------------------------------------------------------------
 
@@ -443,12 +466,13 @@ class BlastClient:
             pause = interval if deadline is None else min(interval, deadline - time.monotonic())
             time.sleep(max(pause, 0.0))
 
-    def result(self, job_id: str, fmt: int = 6) -> bytes:
+    def result(self, job_id: str, fmt: int = 6, job: JobStatus | None = None) -> bytes:
         """One result file of a succeeded job.
 
         Args:
             job_id: The job id.
             fmt: 6 (tabular), 7 (commented tabular), 15 (JSON) or 11 (the BLAST archive).
+            job: Its row as already read (saves reading it again), or None.
 
         Raises:
             InvalidRequest: on an unknown format.
@@ -459,7 +483,7 @@ class BlastClient:
             raise InvalidRequest(
                 f"format {fmt} is not stored; choose from {', '.join(map(str, RESULT_FORMATS))}"
             )
-        job = self.status(job_id)
+        job = job or self.status(job_id)
         if job.status != "succeeded":
             raise NoResult(
                 f"job {job_id} is {job.status}, so it has no results"
