@@ -176,14 +176,30 @@ class JobStatus:
         )
 
 
+def new_job_ids(n: int, now: float | None = None) -> list[str]:
+    """``n`` fresh, time-sortable job ids ``YYYYMMDDTHHMMSS-<8 hex>`` that sort in the order
+    given: one time stamp, distinct random suffixes in ascending order. A search's batches
+    take them in batch order, so ordering its jobs by id is batch order even when they share
+    a submission time (``submit`` gives them one).
+
+    Args:
+        n: How many.
+        now: Epoch seconds; defaults to the clock.
+    """
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(time.time() if now is None else now))
+    suffixes: set[str] = set()
+    while len(suffixes) < n:
+        suffixes.add(secrets.token_hex(4))
+    return [f"{stamp}-{suffix}" for suffix in sorted(suffixes)]
+
+
 def new_job_id(now: float | None = None) -> str:
     """A fresh, time-sortable job id: ``YYYYMMDDTHHMMSS-<8 hex>``.
 
     Args:
         now: Epoch seconds; defaults to the clock.
     """
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(time.time() if now is None else now))
-    return f"{stamp}-{secrets.token_hex(4)}"
+    return new_job_ids(1, now)[0]
 
 
 def plan_jobs(
@@ -208,7 +224,8 @@ def plan_jobs(
         run_id: Run the jobs belong to.
 
     Returns:
-        One inline-query job per batch; :meth:`BlastClient.submit` moves large ones to blobs.
+        One inline-query job per batch, in batch order with ascending ids
+        (:func:`new_job_ids`); :meth:`BlastClient.submit` moves large ones to blobs.
 
     Raises:
         InvalidRequest: on a bad program, database name, run id, option or FASTA.
@@ -234,18 +251,10 @@ def plan_jobs(
         raise InvalidRequest("the name must be at most 256 characters")
     if batch_len is not None and batch_len < 1:
         raise InvalidRequest(f"batch_len must be at least 1, not {batch_len}")
-    size = batch_len or DEFAULT_BATCH_LEN[program]
+    batches = list(batch_records(records, batch_len or DEFAULT_BATCH_LEN[program]))
     return [
-        JobSpec(
-            new_job_id(),
-            program,
-            db,
-            Query(fasta=join_records(batch)),
-            opts,
-            name,
-            run_id=run_id,
-        )
-        for batch in batch_records(records, size)
+        JobSpec(job_id, program, db, Query(fasta=join_records(batch)), opts, name, run_id=run_id)
+        for job_id, batch in zip(new_job_ids(len(batches)), batches, strict=True)
     ]
 
 
