@@ -13,7 +13,7 @@ written after the scan passed it, so after ``start``: its Timestamp is at least
 ``mark``, is at most ``end + SKEW_S``. Read k asks for ``Timestamp >= mark - seconds -
 2 * SKEW_S``, which is at most ``start - SKEW_S``: the row is read again. Rows read twice (ties
 and the overlap) are simply replaced, since a later read of a row is never older.
-:mod:`tests.unit.test_run_jobview` checks it against a full read over random histories.
+``tests/unit/test_run_scale_pure.py`` checks it against a full read over random histories.
 """
 
 from __future__ import annotations

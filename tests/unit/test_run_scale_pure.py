@@ -11,7 +11,7 @@ from typing import Any
 from blast_client import JobStatus
 from blast_client import merge as blast_merge
 from blast_client.joblog import MAX_TRANSACTION, STATUSES, transactions
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deployer.run import decide, merge
@@ -58,6 +58,9 @@ def _run(ids: list[str]) -> Run:
     return Run("r00000001", "scale", "running", 0.0, batches=batches)
 
 
+# Each example draws a history of up to ~300 writes: 200 examples take seconds, where the
+# ci profile's 2,000 would take a minute or more of CI's budget.
+@settings(max_examples=200)
 @given(histories)
 def test_incremental_reads_reach_the_decisions_of_full_reads(
     history: list[tuple[list[tuple[int, str, float, float]], tuple[list[list[Any]], float]]],
@@ -123,6 +126,7 @@ _fmt15 = st.one_of(
 )
 
 
+@settings(max_examples=500)  # about a second a hundred: the ci profile's 2,000 cost 40 s
 @given(st.data())
 def test_streamed_merge_is_byte_identical_to_the_merge(data: st.DataObject) -> None:
     fmt = data.draw(st.sampled_from([6, 7, 15]))
@@ -154,6 +158,7 @@ def test_write_run_writes_nothing_merged_when_a_batch_is_bad(tmp_path: Any) -> N
 # --- batch transactions ---------------------------------------------------------------------
 
 
+@settings(max_examples=300)  # lists of hundreds: the ci profile's 2,000 cost 15 s
 @given(st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 10**6)), max_size=450))
 def test_transactions_hold_one_partition_and_at_most_100(keys: list[tuple[str, int]]) -> None:
     entities = [{"PartitionKey": p, "RowKey": f"{i:07d}-{n}"} for n, (p, i) in enumerate(keys)]
