@@ -1,22 +1,35 @@
-"""A run's merged results and its manifest (pure).
+"""A run's merged results and its manifest.
 
 The merge of each format is :mod:`blast_client.merge`'s, which the web page uses too; a run
 merges every derived format it asked for (``blast_client.messages.OUTPUT_FORMATS``) into a
 file named as each job's (``FORMAT_FILES``). A run never writes a merged file that silently
-misses a batch: :func:`merge` raises :class:`MergeError` naming every batch whose result
-could not be merged.
+misses a batch: :func:`merge` and :func:`write_run` raise :class:`MergeError` naming every
+batch whose result could not be merged.
+
+:func:`write_run` streams: it downloads the batches :data:`MERGE_THREADS` at a time, in
+order, and appends each to the output files as it comes (:class:`Streamed`), so a run's
+results are never all in memory; its files are byte-identical to :func:`merge`'s.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
-from typing import Any
+import json
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
 
 from blast_client import merge as results
-from blast_client.messages import FORMAT_EXTENSIONS
+from blast_client.messages import FORMAT_EXTENSIONS, FORMAT_FILES
 
-from deployer.run.state import Run
+from deployer.run.state import Batch, Run
+
+MERGE_THREADS = 16
+"""Batches downloaded at once (and at most twice as many held) while merging."""
 
 
 class MergeError(ValueError):
@@ -49,14 +62,28 @@ def batch_file(index: int, job_id: str, fmt: int) -> str:
     return f"batches/{index:05d}-{job_id}.{FORMAT_EXTENSIONS[fmt]}"
 
 
-def manifest(run: Run, files: Mapping[str, bytes], job_states: Mapping[str, str]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Digest:
+    """A written file's sha256 (hex) and size."""
+
+    sha256: str
+    bytes: int
+
+
+def manifest(
+    run: Run, files: Mapping[str, bytes | Digest], job_states: Mapping[str, str]
+) -> dict[str, Any]:
     """The run's ``manifest.json``: batches, job ids, sha256 of every file, parameters.
 
     Args:
         run (Run): The run record.
-        files (Mapping[str, bytes]): Every written file by its path under the output directory.
+        files (Mapping[str, bytes | Digest]): Every written file (its content or its digest)
+            by its path under the output directory.
         job_states (Mapping[str, str]): Final state of each job id.
     """
+    digests = {
+        path: f if isinstance(f, Digest) else Digest(sha256(f), len(f)) for path, f in files.items()
+    }
     return {
         "run_id": run.run_id,
         "deployment": run.deployment,
@@ -76,7 +103,151 @@ def manifest(run: Run, files: Mapping[str, bytes], job_states: Mapping[str, str]
             for b in run.batches
         ],
         "files": {
-            path: {"sha256": sha256(data), "bytes": len(data)}
-            for path, data in sorted(files.items())
+            path: {"sha256": d.sha256, "bytes": d.bytes} for path, d in sorted(digests.items())
         },
     }
+
+
+class _Sink:
+    """A file being written, hashed as it goes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.file: IO[bytes] = path.open("wb")
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.file.write(data)
+        self.hash.update(data)
+        self.size += len(data)
+
+    def close(self) -> Digest:
+        self.file.close()
+        return Digest(self.hash.hexdigest(), self.size)
+
+
+class Streamed:
+    """One format merged part by part into a file, byte-identical to :func:`merge`.
+
+    Args:
+        fmt (int): 6, 7 or 15.
+        sink (IO[bytes]): Where the merged bytes go.
+    """
+
+    def __init__(self, fmt: int, sink: Any) -> None:
+        if fmt not in results.MERGERS:
+            raise KeyError(fmt)
+        self.fmt = fmt
+        self.sink = sink
+        self.bad: list[results.BadPart] = []
+        self.parts = 0
+        self.total = 0  # queries (7) or reports (15) so far
+        if fmt == 15:
+            sink.write(b'{\n  "BlastOutput2": [')
+
+    def add(self, part: bytes) -> None:
+        """Append the next batch's part (a bad one is recorded, not written)."""
+        self.parts += 1
+        if self.fmt == 6:
+            self.sink.write(part)
+        elif self.fmt == 7:
+            split = results.split_commented(part)
+            if split is None:
+                self.bad.append(results.BadPart(self.parts, results.NO_PROCESSED_LINE))
+                return
+            self.sink.write(split[0])
+            self.total += split[1]
+        else:
+            try:
+                reports = results.json_reports(part)
+            except ValueError as exc:
+                self.bad.append(results.BadPart(self.parts, str(exc)))
+                return
+            for report in reports:
+                # json.dumps of the whole document nests each report two levels deep
+                text = json.dumps(report, indent=2).replace("\n", "\n    ")
+                self.sink.write((("," if self.total else "") + "\n    " + text).encode())
+                self.total += 1
+
+    def finish(self) -> None:
+        """Write the end of the file."""
+        if self.fmt == 7:
+            noun = "query" if self.total == 1 else "queries"
+            self.sink.write(f"# BLAST processed {self.total} {noun}\n".encode())
+        elif self.fmt == 15:
+            self.sink.write(b"\n  ]\n}\n" if self.total else b"]\n}\n")
+
+
+def write_run(
+    out: Path,
+    batches: Sequence[Batch],
+    fmts: Sequence[int],
+    fetch: Callable[[Batch, int], bytes],
+    threads: int = MERGE_THREADS,
+) -> dict[str, Digest]:
+    """Write a run's results under ``out``: each batch's archive under ``batches/`` and each
+    format in ``fmts`` merged into its file, downloading ``threads`` batches at a time.
+
+    Args:
+        out (Path): The output directory (created).
+        batches (Sequence[Batch]): The succeeded batches, in batch order.
+        fmts (Sequence[int]): The merged formats (6, 7, 15).
+        fetch (Callable[[Batch, int], bytes]): One result file of a batch.
+        threads (int): Batches downloaded at once.
+
+    Returns:
+        The digest of every file written, by its path under ``out``.
+
+    Raises:
+        MergeError: naming every batch whose result could not be merged; no merged file is
+            left then (nor after any other error).
+    """
+    (out / "batches").mkdir(parents=True, exist_ok=True)
+    sinks = {fmt: _Sink(out / f"{FORMAT_FILES[fmt]}.part") for fmt in fmts}
+    merged = {fmt: Streamed(fmt, sinks[fmt]) for fmt in fmts}
+    files: dict[str, Digest] = {}
+
+    def download(batch: Batch) -> dict[int, bytes]:
+        return {fmt: fetch(batch, fmt) for fmt in (11, *fmts)}
+
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            for batch, parts in zip(
+                batches, _in_order(pool, download, batches, 2 * threads), strict=False
+            ):
+                path = batch_file(batch.index, batch.job_id, 11)
+                (out / path).write_bytes(parts[11])
+                files[path] = Digest(sha256(parts[11]), len(parts[11]))
+                for fmt in fmts:
+                    merged[fmt].add(parts[fmt])
+        for m in merged.values():
+            m.finish()
+        bad = [str(b) for m in merged.values() for b in m.bad]
+        if bad:
+            raise MergeError("; ".join(bad))
+    except BaseException:
+        for sink in sinks.values():
+            sink.close()
+            sink.path.unlink(missing_ok=True)
+        raise
+    for fmt, sink in sinks.items():
+        files[FORMAT_FILES[fmt]] = sink.close()
+        os.replace(sink.path, out / FORMAT_FILES[fmt])
+    return files
+
+
+def _in_order(
+    pool: ThreadPoolExecutor,
+    fn: Callable[[Batch], dict[int, bytes]],
+    items: Iterable[Batch],
+    window: int,
+) -> Iterable[dict[int, bytes]]:
+    """``fn`` of each item, in order, with at most ``window`` in flight or waiting."""
+    pending: deque[Future[dict[int, bytes]]] = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
