@@ -62,6 +62,9 @@ def session_group(item: pytest.Item, here: Path) -> str:
     return relative.parts[0] if len(relative.parts) > 1 else relative.stem
 
 
+# First: xdist's own hook of this name turns each `xdist_group` mark into the test's process
+# group, so the marks must be there before it runs (a plain conftest hook runs after it).
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test in this folder ``docker`` and give it its process group; the stack's
     log test goes first, before any test disturbs the cluster (engines added, killed)."""
@@ -75,6 +78,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rest = [item for item in items if item not in first]
     at = next((i for i, item in enumerate(rest) if here in Path(str(item.fspath)).parents), 0)
     items[:] = rest[:at] + first + rest[at:]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Refuse to run a test process whose groups did not take: its tests would share
+    stacks with tests in the other process (xdist appends ``@<group>`` to each grouped
+    test's id; pytest 9.2 ignores that, see pyproject.toml)."""
+    if not getattr(session.config.option, "loadgroup", False):
+        return
+    lost = [
+        i.nodeid
+        for i in session.items
+        if i.get_closest_marker("xdist_group") and "@" not in i.nodeid
+    ]
+    if lost:
+        raise pytest.UsageError(
+            f"--dist loadgroup did not group {len(lost)} tests (e.g. {lost[0]}): "
+            "pytest-xdist cannot set their group with this pytest; run `make venv`"
+        )
 
 
 @pytest.fixture(scope="session")
