@@ -8,8 +8,9 @@ construction*:
   capped by its window and round-trip time, so parallel streams add up);
 * ``drop(path, after)``: the next GET of ``path`` sends ``after`` body bytes, then the
   connection is cut;
-* ``hold(path, after)``: the next GET of ``path`` sends ``after`` bytes and then waits until
-  the returned event is set (a transfer frozen mid-volume), then the connection is cut;
+* ``hold(path, after)``: the next GET of ``path`` sends ``after`` bytes, then one byte every
+  :data:`TRICKLE_S` until the returned event is set (a transfer stuck mid-volume that no read
+  timeout ends, so the client neither retries nor finishes), then the connection is cut;
 * ``ranges = False``: the server ignores ``Range`` and does not advertise it.
 
 Every request is logged (:class:`Served`): which file, which range, how many body bytes
@@ -31,6 +32,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 CHUNK = 64 * 1024
+TRICKLE_S = 1.0
+"""Seconds between the bytes of a held transfer: far below any client's read timeout."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Served:
 class _Fault:
     after: int
     release: threading.Event | None
+    every: float = 0.0
 
 
 class MirrorServer:
@@ -117,17 +121,20 @@ class MirrorServer:
         with self._lock:
             self._faults.setdefault(path, []).append(_Fault(after, None))
 
-    def hold(self, path: str, after: int) -> threading.Event:
-        """Freeze the next GET of ``path`` after ``after`` bytes until the event is set;
-        the connection is then cut.
+    def hold(self, path: str, after: int, every: float = TRICKLE_S) -> threading.Event:
+        """Stall the next GET of ``path`` after ``after`` bytes until the event is set: one
+        byte every :data:`TRICKLE_S` keeps the client reading (a frozen one would time out
+        and retry with a ``Range`` request, which would finish the file); the connection is
+        then cut.
 
         Args:
             path: URL path.
-            after: Bytes sent before freezing.
+            after: Bytes sent before the stall.
+            every: Seconds between the bytes of the stall.
         """
         event = threading.Event()
         with self._lock:
-            self._faults.setdefault(path, []).append(_Fault(after, event))
+            self._faults.setdefault(path, []).append(_Fault(after, event, every))
         return event
 
     def clear_log(self) -> None:
@@ -257,7 +264,10 @@ def _handler(server: MirrorServer) -> type[BaseHTTPRequestHandler]:
                                 time.sleep(ahead)
                     self.wfile.flush()
                     if fault is not None and fault.release is not None:
-                        fault.release.wait()
+                        while sent < length - 1 and not fault.release.wait(fault.every):
+                            self.wfile.write(fh.read(1))
+                            self.wfile.flush()
+                            sent += 1
             except OSError:
                 pass  # the client went away
             return sent

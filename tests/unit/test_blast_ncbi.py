@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -179,6 +180,27 @@ def test_ranges_survive_a_dropped_connection(site: Path) -> None:
         assert http.head(url).ranges is False
         with http.stream(url) as stream:
             assert stream.read(len(body) + 1) == body
+
+
+def test_a_held_transfer_outlasts_read_timeouts_until_released(site: Path) -> None:
+    # What the Ctrl-C and kill tests rely on: held, the volume cannot finish, and no read
+    # timeout ends the GET (a retry with Range would finish it).
+    http = HttpSource(retries=2, backoff=0.01, timeout=2.0)
+    body = (site / "flat" / "tiny.tar.gz").read_bytes()
+    with MirrorServer(site) as server:
+        url = server.url("flat/tiny.tar.gz")
+        release = server.hold("/flat/tiny.tar.gz", after=1000, every=0.1)
+        got: list[bytes] = []
+        reader = threading.Thread(target=lambda: got.append(http.get_range(url, 0, len(body))))
+        reader.start()
+        reader.join(3 * http.timeout)
+        assert reader.is_alive() and len(server.requests("tiny.tar.gz")) == 1
+        release.set()
+        reader.join(60)
+        assert got == [body]
+        held, rest = server.requests("tiny.tar.gz")
+        assert held.start == 0 and 1000 < held.sent < len(body) and not held.complete
+        assert (rest.start, rest.sent, rest.complete) == (held.sent, len(body) - held.sent, True)
 
 
 def test_unreachable_source_fails_fast() -> None:
