@@ -292,17 +292,23 @@ def plan(
 
 
 @contextlib.contextmanager
-def _no_interrupt() -> Iterator[None]:
-    """Ignore Ctrl-C while the group is billed and deleted: a second Ctrl-C must not leave it
-    running (only the main thread can set signal handlers)."""
+def _ctrl_c_sets(stop: threading.Event) -> Iterator[None]:
+    """While the group may exist, Ctrl-C only sets ``stop``; the follow loop ends at its next
+    look. A KeyboardInterrupt raised wherever the signal lands could skip the deletion (on
+    the way into it) or be lost (while it ran), so the command would leave the group
+    running, or end as if nothing was pressed (only the main thread can set handlers)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+class _Stopped(Exception):
+    """Ctrl-C, seen by the follow loop."""
 
 
 @dataclass
@@ -316,6 +322,7 @@ class _Follow:
     began: float = field(default_factory=time.monotonic)
     last: ObservedGroup | None = None
     progress: LogProgress | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
 
     @property
     def name(self) -> str:
@@ -346,9 +353,12 @@ class _Follow:
 
         Raises:
             DeployerError: The group could not start, or vanished (deleted by someone).
+            _Stopped: Ctrl-C.
         """
         unseen_since = time.monotonic()
         while True:
+            if self.stop.is_set():
+                raise _Stopped
             found = self.backend.get(self.name)
             if found is None:
                 # ARM may lag just after the create; a group seen before and gone was deleted.
@@ -359,7 +369,7 @@ class _Follow:
                         "again to resume",
                         code="FetchGroupGone",
                     )
-                time.sleep(self.interval)
+                self.stop.wait(self.interval)
                 continue
             self.last = found
             if follow.exit_code(found) is not None:
@@ -378,35 +388,34 @@ class _Follow:
                 with contextlib.suppress(DeployerError):  # no log yet: next poll
                     self.progress = follow.last_progress(self._log(LOG_TAIL)) or self.progress
             self.event(follow.phase(found))
-            time.sleep(self.interval)
+            self.stop.wait(self.interval)
 
     def _log(self, tail: int | None) -> str:
         return self.backend.logs(self.name, KIND, tail=tail)
 
     def bill_and_delete(self) -> Bill:
-        """Bill the group from its own start and stop times, then delete it (both even on
-        a second Ctrl-C)."""
-        with _no_interrupt():
-            self.event("deleting the group")
-            with contextlib.suppress(DeployerError):
-                self.last = self.backend.get(self.name) or self.last
-            bills = []
-            if self.last is not None:
-                resources = self.prep.spec.resources
-                vcpu, gb = resources.cpu / defaults.TENTHS, resources.memory / defaults.TENTHS
-                billed = bill_of(self.last, KIND, vcpu, gb, time.time())
-                if billed is not None:
-                    bills.append(billed)
-            try:
-                self.backend.delete(self.name)
-            except DeployerError as exc:
-                rg = self.prep.settings.resource_group or "<resource group>"
-                raise DeployerError(
-                    f"could not delete group {self.name}: {exc.message}",
-                    hint=f"delete it: az container delete -g {rg} -n {self.name} --yes "
-                    "(or `deployer down`)",
-                    code=exc.code,
-                ) from None
+        """Bill the group from its own start and stop times, then delete it (Ctrl-C
+        only sets :attr:`stop` meanwhile, see :func:`_ctrl_c_sets`)."""
+        self.event("deleting the group")
+        with contextlib.suppress(DeployerError):
+            self.last = self.backend.get(self.name) or self.last
+        bills = []
+        if self.last is not None:
+            resources = self.prep.spec.resources
+            vcpu, gb = resources.cpu / defaults.TENTHS, resources.memory / defaults.TENTHS
+            billed = bill_of(self.last, KIND, vcpu, gb, time.time())
+            if billed is not None:
+                bills.append(billed)
+        try:
+            self.backend.delete(self.name)
+        except DeployerError as exc:
+            rg = self.prep.settings.resource_group or "<resource group>"
+            raise DeployerError(
+                f"could not delete group {self.name}: {exc.message}",
+                hint=f"delete it: az container delete -g {rg} -n {self.name} --yes "
+                "(or `deployer down`)",
+                code=exc.code,
+            ) from None
         return price(bills, self.prep.prices)
 
 
@@ -459,21 +468,30 @@ def fetch(
     envelope: dict[str, Any] | None = None
     observed: ObservedGroup | None = None
     log = ""
-    try:
-        if not taken_over:
-            run.event(f"creating the group in {prep.settings.location}")
-            backend.start_create(spec)
-        observed, log = run.until_done()
-        envelope = follow.envelope(log)
-    except KeyboardInterrupt:
-        failure = DeployerError(
-            "interrupted: the fetch was stopped", hint=_RESUME, code="Interrupted"
-        )
-    except DeployerError as exc:
-        failure = exc
-    finally:
-        bill = run.bill_and_delete()
+    interrupted = DeployerError(
+        "interrupted: the fetch was stopped", hint=_RESUME, code="Interrupted"
+    )
+    with _ctrl_c_sets(run.stop):
+        try:
+            if not taken_over:
+                run.event(f"creating the group in {prep.settings.location}")
+                backend.start_create(spec)
+            observed, log = run.until_done()
+            envelope = follow.envelope(log)
+        except (_Stopped, KeyboardInterrupt):
+            failure = interrupted
+        except DeployerError as exc:
+            failure = exc
+        finally:
+            bill = run.bill_and_delete()
     seconds = time.monotonic() - run.began
+    if failure is None and run.stop.is_set():
+        # Ctrl-C after the fetch ended, while its group was deleted: still an interrupted
+        # command (exit 1), which says how the fetch ended.
+        ended = "ended" if observed is None else f"ended (exit code {follow.exit_code(observed)})"
+        failure = DeployerError(
+            f"interrupted: the fetch had already {ended}", hint=_RESUME, code="Interrupted"
+        )
     if failure is None and observed is not None:
         code = follow.exit_code(observed)
         if envelope is not None and envelope.get("ok") and code == 0:

@@ -4,6 +4,9 @@ what a failed fetch says."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -323,6 +326,57 @@ def test_ctrl_c_deletes_the_group_and_says_how_to_resume(request_: FetchRequest)
     assert info.value.message.startswith("interrupted: the fetch was stopped; group lab-fetch")
     assert info.value.hint is not None and "run the same command again" in info.value.hint
     assert backend.groups == {} and backend.count("delete") == 1
+
+
+class CtrlC(FetchBackend):
+    """A successful fetch, and a real Ctrl-C (SIGINT to this process) at the moment named:
+    at a phase event, or while the group is deleted."""
+
+    def __init__(self, at: str) -> None:
+        super().__init__(SUCCESS, 0)
+        self.at = at
+
+    def press(self) -> None:
+        assert threading.current_thread() is threading.main_thread()  # else it stops pytest
+        os.kill(os.getpid(), signal.SIGINT)
+
+    def on_event(self, event: Event) -> None:
+        if event.phase == self.at:
+            self.press()
+
+    def delete(self, name: str) -> None:
+        if self.at == "delete":
+            self.press()
+        super().delete(name)
+
+
+@pytest.mark.parametrize(
+    ("at", "message"),
+    [
+        ("fetching", "interrupted: the fetch was stopped; group lab-fetch-swissprot deleted"),
+        # As the fetch ends, and during the deletion (the signal was ignored there: exit 0).
+        ("finished (exit code 0)", "interrupted: the fetch had already ended (exit code 0); "),
+        ("deleting the group", "interrupted: the fetch had already ended (exit code 0); "),
+        ("delete", "interrupted: the fetch had already ended (exit code 0); "),
+    ],
+)
+def test_ctrl_c_at_any_moment_ends_interrupted_and_deletes_the_group(
+    request_: FetchRequest, at: str, message: str
+) -> None:
+    backend = CtrlC(at)
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(DeployerError) as info:
+        fetch(
+            request_,
+            backend_factory=lambda settings: backend,
+            on_event=backend.on_event,
+            interval=0.001,
+            http=HttpSource(retries=0, timeout=2.0),
+        )
+    assert info.value.message.startswith(message), info.value.message
+    assert info.value.code == "Interrupted" and info.value.exit_code == 1
+    assert backend.groups == {} and backend.count("delete") == 1
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_a_finished_group_left_behind_is_deleted_and_a_running_one_followed(
