@@ -344,10 +344,10 @@ class CtrlC(FetchBackend):
         if event.phase == self.at:
             self.press()
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str) -> bool:
         if self.at == "delete":
             self.press()
-        super().delete(name)
+        return super().delete(name)
 
 
 @pytest.mark.parametrize(
