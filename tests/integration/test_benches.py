@@ -31,10 +31,14 @@ def test_every_bench_is_here() -> None:
 @pytest.mark.parametrize(
     "bench",
     [
-        # The cluster benches share the stack, so they share its test process too.
-        pytest.param(b, marks=pytest.mark.xdist_group(COMPOSE_STACK_GROUP))
-        if b.stem in ON_THE_STACK
-        else b
+        # The cluster benches share the stack, so they share its test process too; the
+        # others share nothing, so each is a group of its own and they spread over processes.
+        pytest.param(
+            b,
+            marks=pytest.mark.xdist_group(
+                COMPOSE_STACK_GROUP if b.stem in ON_THE_STACK else f"bench-{b.stem}"
+            ),
+        )
         for b in BENCHES
     ],
     ids=lambda path: path.stem,
