@@ -30,7 +30,7 @@ from deployer.deployment_secrets import Secret
 from deployer.errors import AzureError, DeployerError, InputError
 from deployer.imagerefs import deploy_settings, group_images, require_images
 from deployer.plan import RUN_TAG, Action, Change, GroupSpec, storage_env
-from deployer.plan.databases import require_known, require_unsharded
+from deployer.plan.databases import require_known, worker_sizing
 from deployer.plan.janitor import janitor_group
 from deployer.run import merge, places
 from deployer.run.autoscaling import DECISIONS_SHOWN, RunScaler, decisions, run_scaler
@@ -39,7 +39,16 @@ from deployer.run.billing import Bill, bill_of, price
 from deployer.run.decide import group_size
 from deployer.run.groups import worker_groups
 from deployer.run.janitor import Janitor, drop_queues
-from deployer.run.state import FINAL, Batch, Run, is_run_id, new_run_id, queue_name
+from deployer.run.state import (
+    FINAL,
+    Batch,
+    Run,
+    batch_state,
+    is_run_id,
+    new_run_id,
+    queue_name,
+    shard_jobs,
+)
 from deployer.run.store import Conflict, RunStore
 from deployer.scope import (
     ArmAccess,
@@ -219,6 +228,8 @@ class _Inputs:
     place: Settings
     """The settings as the workload resolves them, before a local Azurite's key replaces the
     account name: what :mod:`deployer.run.places` remembers."""
+    shards: int = 1
+    """Shards the run's database is searched in (each batch is one job per shard)."""
 
 
 @dataclass(frozen=True)
@@ -255,11 +266,14 @@ def start(
     inputs = _check_inputs(request, overrides)
     run_id = new_run_id()
     client = storage_client(queue_name(run_id), inputs.settings)
-    specs = _plan_batches(client, request, inputs.fasta, run_id)
+    batches = [
+        shard_jobs(s, inputs.shards) for s in _plan_batches(client, request, inputs.fasta, run_id)
+    ]
+    specs = [job for jobs in batches for job in jobs]
     groups = _plan_groups(inputs, run_id, len(specs))
     template = (groups.scaler.template,) if groups.scaler is not None else ()
     require_images(group_images([*groups.all, *template]), inputs.settings, str(request.workload))
-    run = _new_run(request, inputs.workload, inputs.settings, run_id, specs, groups, clock())
+    run = _new_run(request, inputs.workload, inputs.settings, run_id, batches, groups, clock())
     cluster = Cluster(backend_factory(inputs.settings))
     changes = [Change(g.name, Action.CREATE, g) for g in groups.all]
     cluster.check_quota(changes, {}, inputs.settings.location)
@@ -295,8 +309,18 @@ def _check_inputs(request: RunRequest, overrides: Overrides) -> _Inputs:
     settings = local_storage(resolved)
     workload, sizes = resolve_sizes(workload, settings)
     require_known(sizes, str(request.workload))
-    require_unsharded(workload)
-    return _Inputs(workload, fasta, settings, _janitor_access(settings, request.detach), resolved)
+    shards = next(
+        (c.shards for c in worker_sizing(workload).choices if c.database == request.db), 1
+    )
+    if shards > 1 and 15 in request.outfmt:
+        raise InputError(
+            f"database {request.db} is searched in {shards} shards, and a sharded run merges "
+            "outfmt 6 and 7 only so far",
+            hint="ask for --outfmt 6,7 (each shard's archive, 11, is kept under batches/)",
+            code="ShardedFormat",
+        )
+    access = _janitor_access(settings, request.detach)
+    return _Inputs(workload, fasta, settings, access, resolved, shards)
 
 
 def _plan_batches(
@@ -355,15 +379,24 @@ def _new_run(
     workload: Workload,
     settings: Settings,
     run_id: str,
-    specs: list[JobSpec],
+    specs: list[tuple[JobSpec, ...]],
     groups: _RunGroups,
     now: float,
 ) -> Run:
-    """The run's record as it is first stored, ``submitting`` (pure)."""
+    """The run's record as it is first stored, ``submitting`` (pure).
+
+    Args:
+        specs (list[tuple[JobSpec, ...]]): Each batch's jobs (one per shard when sharded).
+    """
     ttl = workload.deployment.ttl
     batches = tuple(
-        Batch(i, spec.job_id, len(list(iter_records(spec.query.fasta or ""))))
-        for i, spec in enumerate(specs, start=1)
+        Batch(
+            i,
+            jobs[0].job_id,
+            len(list(iter_records(jobs[0].query.fasta or ""))),
+            tuple(j.job_id for j in jobs) if len(jobs) > 1 else (),
+        )
+        for i, jobs in enumerate(specs, start=1)
     )
     scaler = groups.scaler
     return Run(
@@ -378,6 +411,7 @@ def _new_run(
             "evalue": request.evalue,
             "outfmt": list(request.outfmt),
             "batch_len": request.batch_len,
+            "shards": len(specs[0]) if specs else 1,
             "queries_file": request.queries.name,
             "workers": sum(len(g.containers) for g in groups.workers),
             "exit_when_idle": groups.exit_when_idle,
@@ -453,8 +487,9 @@ class Progress:
 
 def _counts(run: Run, jobs: Mapping[str, JobStatus]) -> dict[str, int]:
     counts = {"queued": 0, "running": 0, "done": 0, "failed": 0, "cancelled": 0}
+    states = {j: s.status for j, s in jobs.items()}
     for b in run.batches:
-        status = jobs[b.job_id].status if b.job_id in jobs else "queued"
+        status = batch_state(b, states)
         key = {"succeeded": "done", "poisoned": "failed", "unknown": "queued"}.get(status, status)
         counts[key if key in counts else "queued"] += 1
     return counts
@@ -649,7 +684,8 @@ def summarize(
     files: Mapping[str, str] | None = None,
 ) -> Summary:
     """The summary of a run from its record and job rows (pure)."""
-    states = [jobs.get(b.job_id) for b in run.batches]
+    states = [jobs.get(j) for b in run.batches for j in b.jobs]
+    done = {j: s.status for j, s in jobs.items()}
     end = run.finished or time.time()
     return Summary(
         run.run_id,
@@ -658,7 +694,7 @@ def summarize(
         run.queries,
         sum(j.hits or 0 for j in states if j is not None),
         len(run.batches),
-        sum(1 for j in states if j is None or j.status != "succeeded"),
+        sum(1 for b in run.batches if batch_state(b, done) != "succeeded"),
         sum(1 for j in states if j is not None and (j.attempts or 0) > 1),
         max(0.0, end - run.created),
         price(run.bills, _prices(run)),
@@ -687,9 +723,8 @@ def results(
     )
     run, client = scope.run, scope.client
     jobs = {j.job_id: j for j in client.run_jobs(run_id)}
-    unfinished = [
-        b for b in run.batches if b.job_id not in jobs or jobs[b.job_id].status not in JOB_FINAL
-    ]
+    states = {j: s.status for j, s in jobs.items()}
+    unfinished = [b for b in run.batches if batch_state(b, states) not in JOB_FINAL]
     if unfinished and not run.final:
         raise InputError(
             f"run {run_id} is still {run.status}: {len(unfinished)} batches are not final",
@@ -697,13 +732,21 @@ def results(
             code="RunNotFinished",
         )
     out = out_dir or Path(f"blast-run-{run_id}")
-    ok = [b for b in run.batches if b.job_id in jobs and jobs[b.job_id].status == "succeeded"]
+    ok = [b for b in run.batches if batch_state(b, states) == "succeeded"]
     written: dict[str, bytes] = {}
     try:
         for b in ok:
-            written[merge.batch_file(b.index, b.job_id, 11)] = client.result(b.job_id, 11)
+            for job in b.jobs:
+                written[merge.batch_file(b.index, job, 11)] = client.result(job, 11)
         for fmt in run.params.get("outfmt") or [6]:
-            parts = [client.result(b.job_id, int(fmt)) for b in ok]
+            parts = [
+                merge.batch_part(
+                    int(fmt),
+                    [written[merge.batch_file(b.index, j, 11)] for j in b.jobs],
+                    [client.result(j, int(fmt)) for j in b.jobs],
+                )
+                for b in ok
+            ]
             written[FORMAT_FILES[int(fmt)]] = merge.merge(int(fmt), parts)
     except BlastClientError as exc:
         raise hints.from_blast(exc) from None
@@ -764,11 +807,9 @@ def cancel(
     janitor = Janitor(run_id, scope.store, scope.client, scope.backend)
     run, _ = janitor.step()
     jobs = {j.job_id: j.status for j in scope.client.run_jobs(run_id)}
-    for b in run.batches:
-        if jobs.get(b.job_id, "queued") not in JOB_FINAL:
-            scope.client.joblog.update(
-                b.job_id, status="cancelled", error=reason, finished=time.time()
-            )
+    for job in (j for b in run.batches for j in b.jobs):
+        if jobs.get(job, "queued") not in JOB_FINAL:
+            scope.client.joblog.update(job, status="cancelled", error=reason, finished=time.time())
     return run
 
 

@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from blast_client import merge as results
+from blast_client import shardmerge
 from blast_client.messages import FORMAT_EXTENSIONS
 
-from deployer.run.state import Run
+from deployer.run.state import Run, batch_state
 
 
 class MergeError(ValueError):
@@ -37,6 +38,31 @@ def merge(fmt: int, parts: Sequence[bytes]) -> bytes:
     if merged.bad:
         raise MergeError("; ".join(str(b) for b in merged.bad))
     return merged.data
+
+
+def batch_part(fmt: int, archives: Sequence[bytes], parts: Sequence[bytes]) -> bytes:
+    """One batch's result in format ``fmt``: its job's, or its shards' merged into one
+    search of the whole database (:mod:`blast_client.shardmerge`; a run sets no
+    ``max_target_seqs``, so BLAST's 500, which each shard was asked for too).
+
+    Args:
+        fmt (int): 6 or 7 for a batch of shards (15 is refused before such a run starts).
+        archives (Sequence[bytes]): Each job's archive (11), in shard order.
+        parts (Sequence[bytes]): Each job's result in ``fmt``, in shard order.
+
+    Raises:
+        MergeError: When the shards' results cannot be merged.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    try:
+        if fmt == 6:
+            return shardmerge.merge_tabular(archives, parts, None)
+        if fmt == 7:
+            return shardmerge.merge_commented(archives, parts, None)
+    except ValueError as exc:
+        raise MergeError(str(exc)) from None
+    raise MergeError(f"outfmt {fmt} of a batch of shards is not merged")
 
 
 def sha256(data: bytes) -> str:
@@ -72,6 +98,22 @@ def manifest(run: Run, files: Mapping[str, bytes], job_states: Mapping[str, str]
                 "queries": b.queries,
                 "state": job_states.get(b.job_id, "unknown"),
                 "archive": batch_file(b.index, b.job_id, 11),
+                **(
+                    {
+                        "shards": [
+                            {
+                                "shard": i,
+                                "job_id": job,
+                                "state": job_states.get(job, "unknown"),
+                                "archive": batch_file(b.index, job, 11),
+                            }
+                            for i, job in enumerate(b.shards, start=1)
+                        ],
+                        "state": batch_state(b, job_states),
+                    }
+                    if b.shards
+                    else {}
+                ),
             }
             for b in run.batches
         ],
