@@ -76,6 +76,12 @@ def scope_settings(
     )
 
 
+STORAGE_RETRIES = 6
+"""SDK-level retries of the control plane's storage requests, with exponential backoff (about
+30 s in all): a throttled account (503 ServerBusy) slows a run's submit, janitor and merge
+down instead of failing them."""
+
+
 def storage_client(queue: str | None = None, settings: Settings | None = None) -> BlastClient:
     """The BLAST client of the run's storage: the deployment's account, else the environment.
 
@@ -88,10 +94,14 @@ def storage_client(queue: str | None = None, settings: Settings | None = None) -
     """
     try:
         if settings is not None and settings.storage_account:
-            return BlastClient(account_name=settings.storage_account, queue=queue)
+            return BlastClient(
+                account_name=settings.storage_account, queue=queue, retries=STORAGE_RETRIES
+            )
         if settings is not None and settings.storage_connection_string:
-            return BlastClient(settings.storage_connection_string.reveal(), queue=queue)
-        return BlastClient.from_env(queue=queue)
+            return BlastClient(
+                settings.storage_connection_string.reveal(), queue=queue, retries=STORAGE_RETRIES
+            )
+        return BlastClient.from_env(queue=queue, retries=STORAGE_RETRIES)
     except BlastClientError as exc:
         raise MissingSettingError(
             f"no storage for the run: {exc.message}",

@@ -46,3 +46,8 @@ if ! "${catalogue[@]}" context "$name" | docker build "${args[@]}" ${DOCKER_BUIL
     fi
     exit 1
 fi
+# A second tag, the build hash `deployer build` tags this context with: the emulator's fake
+# ACR pushes the local image so tagged for a run of the same context (emulator/README.md).
+hash_tag=$("${catalogue[@]}" hash-tag "$name")
+docker tag "$prefix/$name:$tag" "$prefix/$name:$hash_tag"
+echo "==> tagged $prefix/$name:$hash_tag" >&2

@@ -13,6 +13,7 @@ import docker
 import docker.errors
 
 from aci_emulator import EmulatorSettings
+from aci_emulator.providers.acr.push import push_image
 from aci_emulator.registry import LocalRegistry
 from testbed.engine import IMAGE_PREFIX, TAG
 from testbed.fake_arm import REGISTRY_ADMIN
@@ -47,17 +48,7 @@ class PushedRegistry:
 def push(client: docker.DockerClient, local: str, target: str, tag: str) -> str:
     """Push the local image ``local`` as ``target:tag`` with the admin user; return its
     digest. The ``target`` name is removed again, so the emulator has to pull it."""
-    client.images.get(local).tag(target, tag)
-    auth = {"username": REGISTRY_ADMIN[0], "password": REGISTRY_ADMIN[1]}
-    digest = ""
-    try:
-        for line in client.images.push(target, tag=tag, auth_config=auth, stream=True, decode=True):
-            if "error" in line:
-                raise RuntimeError(f"push of {target}:{tag} failed: {line['error']}")
-            digest = (line.get("aux") or {}).get("Digest", digest)
-    finally:
-        client.images.remove(f"{target}:{tag}")
-    return digest
+    return push_image(client, local, target, [tag], REGISTRY_ADMIN)
 
 
 @contextlib.contextmanager

@@ -13,7 +13,6 @@ forwarded into each group), a workload file, the demo database, and helpers to r
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
@@ -33,14 +32,14 @@ from aci_emulator import FAKE_TOKEN, FakeArm, aci_client
 from aci_emulator.runtime import LABEL_INSTANCE
 from deployer.imagebuild import manifest
 from deployer.imagerefs import by_digest
-from testbed.engine import IMAGE_PREFIX, TAG, free_port, wait_for
+from testbed.azurite import PORTS, azurite
+from testbed.engine import IMAGE_PREFIX, TAG
 from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP, REGISTRY_ADMIN
 from testbed.registry import PushedRegistry, registry_with_pushed_images
 
 BIN = Path(sys.executable).parent
 DEMO_DB = "demo"
 RESOURCE_GROUP = DEPLOYER_RESOURCE_GROUP
-AZURITE_PORTS = {"blob": 10000, "queue": 10001, "table": 10002}
 WORKLOAD_REGISTRY = "emulator.azurecr.io"
 WORKLOAD = """\
 deployment:
@@ -201,46 +200,12 @@ def open_run_stack(
         demo_db: Upload the demo database (else :meth:`RunStack.upload_demo_db` later).
     """
     client = docker.from_env()
-    account = "testrun" + secrets.token_hex(3)
-    key = base64.b64encode(secrets.token_bytes(32)).decode()
-    ports = {svc: free_port() for svc in AZURITE_PORTS}
-    azurite = client.containers.run(
-        f"{IMAGE_PREFIX}/azurite:{TAG}",
-        [
-            "azurite",
-            "--blobHost",
-            "0.0.0.0",
-            "--queueHost",
-            "0.0.0.0",
-            "--tableHost",
-            "0.0.0.0",
-            "--location",
-            "/data",
-            "--skipApiVersionCheck",
-            "--disableProductStyleUrl",
-            "--disableTelemetry",
-        ],
-        detach=True,
-        name=f"test-run-azurite-{secrets.token_hex(4)}",
-        environment={"AZURITE_ACCOUNTS": f"{account}:{key}"},
-        ports={f"{AZURITE_PORTS[s]}/tcp": ("127.0.0.1", p) for s, p in ports.items()},
-    )
-    try:
-        arm.emulator.network.connect(azurite, aliases=["azurite"])
-        for svc, port in ports.items():
-            arm.emulator.forward(port, "azurite", AZURITE_PORTS[svc])
-
-        def conn(hosts: dict[str, str]) -> str:
-            return (
-                f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key};"
-                + "".join(
-                    f"{svc.capitalize()}Endpoint=http://{hosts[svc]}/{account};"
-                    for svc in AZURITE_PORTS
-                )
-            )
-
-        host = conn({s: f"127.0.0.1:{p}" for s, p in ports.items()})
-        network = conn({s: f"azurite:{p}" for s, p in AZURITE_PORTS.items()})
+    with azurite("test-run-azurite", client) as store:
+        arm.emulator.network.connect(store.container, aliases=["azurite"])
+        for svc, port in store.ports.items():
+            arm.emulator.forward(port, "azurite", PORTS[svc])
+        host = store.connection_string()
+        network = store.connection_string({s: f"azurite:{p}" for s, p in PORTS.items()})
         env = {
             **base_env,
             "AZURE_STORAGE_CONNECTION_STRING": host,
@@ -250,13 +215,9 @@ def open_run_stack(
             "DEPLOYER_POLL_INTERVAL": "0.5",
         }
         stack = RunStack(arm, env, host, network, root, client)
-        wait_for(lambda: all(_answers(p) for p in ports.values()), 180, "Azurite", interval=0.2)
         if demo_db:
             stack.upload_demo_db()
         yield stack
-    finally:
-        with contextlib.suppress(docker.errors.APIError):
-            azurite.remove(force=True)
 
 
 def emulator_env(arm: FakeArm, root: Path, registry: str) -> dict[str, str]:
@@ -306,20 +267,6 @@ def emulated_run_stack(root: Path, pushed: PushedRegistry | None = None) -> Iter
         ):
             stack.digests = pushed.digests
             yield stack
-
-
-def _answers(port: int) -> bool:
-    """True once Azurite itself answers HTTP (a published port accepts before it listens)."""
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as answer:
-            return "Azurite" in answer.headers.get("Server", "")
-    except urllib.error.HTTPError as exc:
-        return "Azurite" in (exc.headers.get("Server") or "")
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def write(path: Path, text: str) -> Path:

@@ -106,13 +106,13 @@ class FakeClient:
         return plan_jobs(fasta, db, program, options, batch_len, name, run_id)
 
     def submit(self, specs: Sequence[JobSpec]) -> list[str]:
-        now = time.time()
-        for i, spec in enumerate(specs):
+        now = time.time()  # one submission time for all, as BlastClient.submit records it
+        for spec in specs:
             self.submitted.append(spec)
             self.specs[spec.job_id] = spec
             self.jobs[spec.job_id] = JobStatus(
                 spec.job_id, "queued", spec.program, spec.db, spec.name, spec.run_id,
-                submitted=now + i * 0.001,
+                submitted=now,
             )  # fmt: skip
         return [s.job_id for s in specs]
 

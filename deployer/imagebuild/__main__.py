@@ -4,6 +4,7 @@
     python -m deployer.imagebuild folder NAME            # its folder under images/
     python -m deployer.imagebuild docker-args NAME ...   # --tag, --target, --build-arg words
     python -m deployer.imagebuild context NAME           # its context as tar.gz on stdout
+    python -m deployer.imagebuild hash-tag NAME          # ctx-<build hash>, deployer build's tag
     python -m deployer.imagebuild tls-hint LOG           # what to set, if LOG shows a CA failure
 
 The context is packed as ``deployer build`` packs it (``.dockerignore`` honoured, the
@@ -21,7 +22,7 @@ from typing import Annotated
 import typer
 
 from deployer.errors import DeployerError, InputError
-from deployer.imagebuild import catalogue, context, images, tls
+from deployer.imagebuild import catalogue, context, images, runner, tls
 
 PROG = "python -m deployer.imagebuild"
 app = typer.Typer(
@@ -118,6 +119,18 @@ def context_(ctx: typer.Context, name: Name) -> None:
         sys.stdout.buffer.write(context.pack(root, extra=extra).data)
 
     _guarded(pack)
+
+
+@app.command("hash-tag")
+def hash_tag(ctx: typer.Context, name: Name) -> None:
+    """The tag `deployer build` gives this context (``ctx-<build hash>``): a local build
+    tagged with it is what the emulator's fake ACR pushes for a run of the same context."""
+
+    def show() -> None:
+        images_dir, spec, _ = _image(ctx, name)
+        print(images.hash_tag(runner.build_hashes(images_dir, spec.name)[spec.name]))
+
+    _guarded(show)
 
 
 @app.command("tls-hint")

@@ -71,6 +71,33 @@ class Plan:
     jobs: tuple[BuildJob, ...]
 
 
+def _hashed(
+    images_dir: Path, spec: catalogue.ImageSpec, hashes: dict[str, str]
+) -> tuple[dict[str, bytes], context.Packed]:
+    """Pack ``spec``'s context without extras and add its build hash to ``hashes`` (its
+    parents' must be there); return its source files and the packed context."""
+    dockerfile = images_dir / spec.folder / "Dockerfile"
+    if not dockerfile.is_file():
+        raise InputError(f"image {spec.name} has no Dockerfile at {dockerfile}")
+    sources = catalogue.source_files(spec, images_dir.parent)
+    packed = context.pack(images_dir / spec.folder, extra=sources)
+    hashes[spec.name] = images.build_hash(packed.sha256, spec, hashes)
+    return sources, packed
+
+
+def build_hashes(images_dir: Path, name: str) -> dict[str, str]:
+    """Return the build hash of image ``name`` and of each of its parents, as
+    :func:`plan_build` computes them (``images/build.sh`` tags each local build with it).
+
+    Raises:
+        InputError: For an unknown image or a missing context folder.
+    """
+    hashes: dict[str, str] = {}
+    for spec in catalogue.load(images_dir).select([name]):
+        _hashed(images_dir, spec, hashes)
+    return hashes
+
+
 def plan_build(
     images_dir: Path,
     registry: str,
@@ -108,11 +135,7 @@ def plan_build(
     for spec in catalogue.load(images_dir).select(names):
         root = images_dir / spec.folder
         dockerfile = root / "Dockerfile"
-        if not dockerfile.is_file():
-            raise InputError(f"image {spec.name} has no Dockerfile at {dockerfile}")
-        sources = catalogue.source_files(spec, images_dir.parent)
-        packed = context.pack(root, extra=sources)
-        hashes[spec.name] = images.build_hash(packed.sha256, spec, hashes)
+        sources, packed = _hashed(images_dir, spec, hashes)
         extra = {
             images.GENERATED_DOCKERFILE: images.labelled_dockerfile(
                 dockerfile.read_text(encoding="utf-8"), spec, hashes[spec.name]

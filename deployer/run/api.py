@@ -8,6 +8,7 @@ raise :class:`~deployer.errors.InputError` (exit 2) with nothing written.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -19,7 +20,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from blast_client import BlastClient, BlastClientError, JobSpec, JobStatus
 from blast_client.fasta import detect_molecule, iter_records
 from blast_client.joblog import FINAL as JOB_FINAL
-from blast_client.messages import FORMAT_FILES, OUTPUT_FORMATS
+from blast_client.messages import OUTPUT_FORMATS
 
 from deployer import defaults, deployment_secrets, hints, pricing
 from deployer.backends.base import Backend, ObservedGroup
@@ -36,9 +37,10 @@ from deployer.run import merge, places
 from deployer.run.autoscaling import DECISIONS_SHOWN, RunScaler, decisions, run_scaler
 from deployer.run.autoscaling import ENV as AUTOSCALE_ENV
 from deployer.run.billing import Bill, bill_of, price
-from deployer.run.decide import group_size
+from deployer.run.decide import group_size, unfinished
 from deployer.run.groups import worker_groups
-from deployer.run.janitor import Janitor, drop_queues
+from deployer.run.janitor import Janitor, cancel_jobs, drop_queues
+from deployer.run.jobview import JobView
 from deployer.run.state import (
     FINAL,
     Batch,
@@ -512,9 +514,16 @@ def running_bill(run: Run, groups: list[ObservedGroup], now: float) -> Bill:
     return price(bills, _prices(run))
 
 
-def snapshot(run: Run, client: BlastClient, groups: list[ObservedGroup], now: float) -> Progress:
-    """A :class:`Progress` of ``run`` from its jobs and groups."""
-    jobs = {j.job_id: j for j in client.run_jobs(run.run_id)}
+def snapshot(
+    run: Run,
+    client: BlastClient,
+    groups: list[ObservedGroup],
+    now: float,
+    jobs: Mapping[str, JobStatus] | None = None,
+) -> Progress:
+    """A :class:`Progress` of ``run`` from its jobs (read unless given) and groups."""
+    if jobs is None:
+        jobs = JobView.of(run).refresh(client)
     workers = sum(
         1 for g in groups if g.name != run.janitor for c in g.containers if c.state == "Running"
     )
@@ -636,7 +645,8 @@ def watch(
     """
     scope = scope or _open(run_id, overrides, backend_factory, need_backend=True)
     assert scope.backend is not None
-    janitor = Janitor(run_id, scope.store, scope.client, scope.backend, scaler=scaler)
+    view = JobView.of(scope.run)
+    janitor = Janitor(run_id, scope.store, scope.client, scope.backend, scaler=scaler, view=view)
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         found = scope.store.get(run_id)
@@ -645,8 +655,10 @@ def watch(
         groups = _groups(replace(scope, run=run))
         own_janitor = run.janitor is not None and any(g.name == run.janitor for g in groups)
         if not own_janitor and not (run.final and not groups):
-            run, groups = janitor.step()
-        progress = snapshot(run, scope.client, groups, time.time())
+            run, groups = janitor.step()  # reads the changed job rows into the view
+        else:
+            view.refresh(scope.client)
+        progress = snapshot(run, scope.client, groups, time.time(), view.jobs)
         if on_progress is not None:
             on_progress(progress)
         if progress.final:
@@ -722,44 +734,27 @@ def results(
         _reread(scope) if scope else _open(run_id, NO_OVERRIDES, aci_backend, need_backend=False)
     )
     run, client = scope.run, scope.client
-    jobs = {j.job_id: j for j in client.run_jobs(run_id)}
+    jobs = JobView.of(run).refresh(client)
     states = {j: s.status for j, s in jobs.items()}
-    unfinished = [b for b in run.batches if batch_state(b, states) not in JOB_FINAL]
-    if unfinished and not run.final:
+    pending = [b for b in run.batches if batch_state(b, states) not in JOB_FINAL]
+    if pending and not run.final:
         raise InputError(
-            f"run {run_id} is still {run.status}: {len(unfinished)} batches are not final",
+            f"run {run_id} is still {run.status}: {len(pending)} batches are not final",
             hint=f"wait with `deployer run status {run_id}`",
             code="RunNotFinished",
         )
     out = out_dir or Path(f"blast-run-{run_id}")
     ok = [b for b in run.batches if batch_state(b, states) == "succeeded"]
-    written: dict[str, bytes] = {}
+    fmts = [int(fmt) for fmt in run.params.get("outfmt") or [6]]
     try:
-        for b in ok:
-            for job in b.jobs:
-                written[merge.batch_file(b.index, job, 11)] = client.result(job, 11)
-        for fmt in run.params.get("outfmt") or [6]:
-            parts = [
-                merge.batch_part(
-                    int(fmt),
-                    [written[merge.batch_file(b.index, j, 11)] for j in b.jobs],
-                    [client.result(j, int(fmt)) for j in b.jobs],
-                )
-                for b in ok
-            ]
-            written[FORMAT_FILES[int(fmt)]] = merge.merge(int(fmt), parts)
+        written = merge.write_run(
+            out, ok, fmts, lambda job, fmt: client.result(job, fmt, job=jobs[job])
+        )
     except BlastClientError as exc:
         raise hints.from_blast(exc) from None
     except merge.MergeError as exc:
         raise DeployerError(f"run {run_id}: {exc}", code="MergeFailed") from None
-    out.mkdir(parents=True, exist_ok=True)
-    for path, data in written.items():
-        target = out / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
     doc = merge.manifest(run, written, {j: s.status for j, s in jobs.items()})
-    import json
-
     (out / "manifest.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
     files = {p: str(out / p) for p in written if not p.startswith("batches/")}
     return summarize(run, jobs, out, files)
@@ -806,10 +801,9 @@ def cancel(
     # Delete the groups first: no worker can then mark a batch running after we cancel it.
     janitor = Janitor(run_id, scope.store, scope.client, scope.backend)
     run, _ = janitor.step()
-    jobs = {j.job_id: j.status for j in scope.client.run_jobs(run_id)}
-    for job in (j for b in run.batches for j in b.jobs):
-        if jobs.get(job, "queued") not in JOB_FINAL:
-            scope.client.joblog.update(job, status="cancelled", error=reason, finished=time.time())
+    jobs = JobView.of(run).refresh(scope.client)
+    left = unfinished(run, {j: s.status for j, s in jobs.items()})
+    cancel_jobs(scope.client, run_id, left, reason, time.time(), jobs)
     return run
 
 

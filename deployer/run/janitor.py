@@ -3,8 +3,9 @@
 It runs as a small ACI group (``deployer-janitor`` in the ``deployer`` image, entry point
 :mod:`deployer.cli.janitor`) with the deployment's managed identity, or inside ``deployer
 run`` when there is no janitor group.
-Every pass reads the run record, the job rows and the groups afresh, so a killed janitor that
-ACI restarts (``restartPolicy: OnFailure``) simply carries on.
+Every pass reads the run record, the groups and the job rows changed since the last pass
+(:mod:`deployer.run.jobview`; a restarted janitor's first pass reads them all), so a killed
+janitor that ACI restarts (``restartPolicy: OnFailure``) simply carries on.
 
 Environment of ``deployer-janitor``: ``JANITOR_DEPLOYMENT``, ``JANITOR_RUN`` (a run id; unset
 for a deployment janitor, see :mod:`deployer.run.deployment_janitor`), ``JANITOR_INTERVAL``
@@ -18,7 +19,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -38,6 +40,7 @@ from deployer.run.autoscaling import (
     scale_pass,
     worth_recording,
 )
+from deployer.run.jobview import JobView
 from deployer.run.state import Run, queue_name
 from deployer.run.store import Conflict, RunStore
 from deployer.scope import aci_backend, scope_settings, storage_client
@@ -60,6 +63,8 @@ class Janitor:
         on_step (Callable[[d.Step], None]): Told about each step before it is carried out.
         scaler (RunScaler | None): Scales the workers of an autoscaled run (after the run's
             own steps, in the same pass); None leaves the workers as they are.
+        view (JobView | None): The job rows read so far (None: the first pass makes it);
+            ``deployer run`` shares it with its progress display.
     """
 
     run_id: str
@@ -70,15 +75,20 @@ class Janitor:
     clock: Callable[[], float] = time.time
     on_step: Callable[[d.Step], None] = field(default=lambda step: None)
     scaler: RunScaler | None = None
+    view: JobView | None = None
     _recorded: str = field(default="", init=False, repr=False)  # last decision key logged
 
     def groups(self, deployment: str) -> list[ObservedGroup]:
         """The run's existing groups."""
         return [g for g in self.backend.list(deployment) if g.tags.get(RUN_TAG) == self.run_id]
 
-    def jobs(self) -> dict[str, str]:
-        """State of each of the run's jobs."""
-        return {j.job_id: j.status for j in self.client.run_jobs(self.run_id)}
+    def jobs(self, run: Run) -> dict[str, str]:
+        """State of each of the run's jobs: the rows changed since the last pass, read into
+        :attr:`view` (the first pass reads them all)."""
+        if self.view is None:
+            self.view = JobView.of(run)
+        self.view.refresh(self.client)
+        return self.view.statuses()
 
     def step(self) -> tuple[Run, list[ObservedGroup]]:
         """One pass: observe, decide, act. Returns the run and the groups left after it.
@@ -92,7 +102,7 @@ class Janitor:
                 raise DeployerError(f"run {self.run_id} not found", code="RunNotFound")
             run, etag = found
             groups = self.groups(run.deployment)
-            jobs = self.jobs()
+            jobs = self.jobs(run)
             steps = d.decide(run, jobs, groups, self.clock())
             try:
                 run, etag = self._carry_out(run, etag, steps)
@@ -126,10 +136,10 @@ class Janitor:
                 run = replace(run, status=step.status, reason=step.reason, finished=self.clock())
                 etag = self.store.save(run, etag)
             elif isinstance(step, d.CancelJobs):
-                for job_id in step.job_ids:
-                    self.client.joblog.update(
-                        job_id, status="cancelled", error=step.reason, finished=self.clock()
-                    )
+                known = self.view.jobs if self.view is not None else ()
+                cancel_jobs(
+                    self.client, self.run_id, step.job_ids, step.reason, self.clock(), known
+                )
             elif isinstance(step, d.Bill):
                 run = run.with_bill(step.bill)
                 etag = self.store.save(run, etag)
@@ -163,6 +173,35 @@ class Janitor:
             if run.final and not groups:
                 return run
             time.sleep(interval)
+
+
+CANCEL_THREADS = 16
+"""Job rows marked cancelled at once (see ``blast_client.client.SUBMIT_THREADS``)."""
+
+
+def cancel_jobs(
+    client: BlastClient,
+    run_id: str,
+    job_ids: Iterable[str],
+    reason: str,
+    now: float,
+    known: Container[str] = (),
+) -> None:
+    """Mark a run's jobs ``cancelled``, creating the rows (and index entries) of those not in
+    ``known`` (the rows read) if they are missing."""
+
+    def cancel(job_id: str) -> None:
+        client.joblog.update(
+            job_id,
+            exists=True if job_id in known else None,
+            status="cancelled",
+            error=reason,
+            finished=now,
+            run_id=run_id,
+        )
+
+    with ThreadPoolExecutor(CANCEL_THREADS) as pool:
+        list(pool.map(cancel, job_ids))
 
 
 def drop_queues(client: BlastClient) -> None:

@@ -1,23 +1,36 @@
-"""A run's merged results and its manifest (pure).
+"""A run's merged results and its manifest.
 
 The merge of each format is :mod:`blast_client.merge`'s, which the web page uses too; a run
 merges every derived format it asked for (``blast_client.messages.OUTPUT_FORMATS``) into a
 file named as each job's (``FORMAT_FILES``). A run never writes a merged file that silently
-misses a batch: :func:`merge` raises :class:`MergeError` naming every batch whose result
-could not be merged.
+misses a batch: :func:`merge` and :func:`write_run` raise :class:`MergeError` naming every
+batch whose result could not be merged.
+
+:func:`write_run` streams: it downloads the batches :data:`MERGE_THREADS` at a time, in
+order, and appends each to the output files as it comes (:class:`Streamed`), so a run's
+results are never all in memory; its files are byte-identical to :func:`merge`'s.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
-from typing import Any
+import json
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
 
 from blast_client import merge as results
 from blast_client import shardmerge
-from blast_client.messages import FORMAT_EXTENSIONS
+from blast_client.messages import FORMAT_EXTENSIONS, FORMAT_FILES
 
-from deployer.run.state import Run, batch_state
+from deployer.run.state import Batch, Run, batch_state
+
+MERGE_THREADS = 16
+"""Batches downloaded at once (and at most twice as many held) while merging."""
 
 
 class MergeError(ValueError):
@@ -75,14 +88,28 @@ def batch_file(index: int, job_id: str, fmt: int) -> str:
     return f"batches/{index:05d}-{job_id}.{FORMAT_EXTENSIONS[fmt]}"
 
 
-def manifest(run: Run, files: Mapping[str, bytes], job_states: Mapping[str, str]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Digest:
+    """A written file's sha256 (hex) and size."""
+
+    sha256: str
+    bytes: int
+
+
+def manifest(
+    run: Run, files: Mapping[str, bytes | Digest], job_states: Mapping[str, str]
+) -> dict[str, Any]:
     """The run's ``manifest.json``: batches, job ids, sha256 of every file, parameters.
 
     Args:
         run (Run): The run record.
-        files (Mapping[str, bytes]): Every written file by its path under the output directory.
+        files (Mapping[str, bytes | Digest]): Every written file (its content or its digest)
+            by its path under the output directory.
         job_states (Mapping[str, str]): Final state of each job id.
     """
+    digests = {
+        path: f if isinstance(f, Digest) else Digest(sha256(f), len(f)) for path, f in files.items()
+    }
     return {
         "run_id": run.run_id,
         "deployment": run.deployment,
@@ -118,7 +145,163 @@ def manifest(run: Run, files: Mapping[str, bytes], job_states: Mapping[str, str]
             for b in run.batches
         ],
         "files": {
-            path: {"sha256": sha256(data), "bytes": len(data)}
-            for path, data in sorted(files.items())
+            path: {"sha256": d.sha256, "bytes": d.bytes} for path, d in sorted(digests.items())
         },
     }
+
+
+class _Sink:
+    """A file being written, hashed as it goes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.file: IO[bytes] = path.open("wb")
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.file.write(data)
+        self.hash.update(data)
+        self.size += len(data)
+
+    def close(self) -> Digest:
+        self.file.close()
+        return Digest(self.hash.hexdigest(), self.size)
+
+
+class Streamed:
+    """One format merged part by part into a file, byte-identical to :func:`merge`.
+
+    Args:
+        fmt (int): 6, 7 or 15.
+        sink (IO[bytes]): Where the merged bytes go.
+    """
+
+    def __init__(self, fmt: int, sink: Any) -> None:
+        if fmt not in results.MERGERS:
+            raise KeyError(fmt)
+        self.fmt = fmt
+        self.sink = sink
+        self.bad: list[results.BadPart] = []
+        self.parts = 0
+        self.total = 0  # queries (7) or reports (15) so far
+        if fmt == 15:
+            sink.write(b'{\n  "BlastOutput2": [')
+
+    def add(self, part: bytes) -> None:
+        """Append the next batch's part (a bad one is recorded, not written)."""
+        self.parts += 1
+        if self.fmt == 6:
+            self.sink.write(part)
+        elif self.fmt == 7:
+            split = results.split_commented(part)
+            if split is None:
+                self.bad.append(results.BadPart(self.parts, results.NO_PROCESSED_LINE))
+                return
+            self.sink.write(split[0])
+            self.total += split[1]
+        else:
+            try:
+                reports = results.json_reports(part)
+            except ValueError as exc:
+                self.bad.append(results.BadPart(self.parts, str(exc)))
+                return
+            for report in reports:
+                # json.dumps of the whole document nests each report two levels deep
+                text = json.dumps(report, indent=2).replace("\n", "\n    ")
+                self.sink.write((("," if self.total else "") + "\n    " + text).encode())
+                self.total += 1
+
+    def reject(self, reason: str) -> None:
+        """Count the next batch's part as bad without writing it (its shards did not merge)."""
+        self.parts += 1
+        self.bad.append(results.BadPart(self.parts, reason))
+
+    def finish(self) -> None:
+        """Write the end of the file."""
+        if self.fmt == 7:
+            noun = "query" if self.total == 1 else "queries"
+            self.sink.write(f"# BLAST processed {self.total} {noun}\n".encode())
+        elif self.fmt == 15:
+            self.sink.write(b"\n  ]\n}\n" if self.total else b"]\n}\n")
+
+
+def write_run(
+    out: Path,
+    batches: Sequence[Batch],
+    fmts: Sequence[int],
+    fetch: Callable[[str, int], bytes],
+    threads: int = MERGE_THREADS,
+) -> dict[str, Digest]:
+    """Write a run's results under ``out``: each job's archive under ``batches/`` and each
+    format in ``fmts`` merged into its file, downloading ``threads`` batches at a time (a
+    batch of shards is first merged into one search of the whole database, :func:`batch_part`).
+
+    Args:
+        out (Path): The output directory (created).
+        batches (Sequence[Batch]): The succeeded batches, in batch order.
+        fmts (Sequence[int]): The merged formats (6, 7, 15).
+        fetch (Callable[[str, int], bytes]): One result file of a job (by its id).
+        threads (int): Batches downloaded at once.
+
+    Returns:
+        The digest of every file written, by its path under ``out``.
+
+    Raises:
+        MergeError: naming every batch whose result could not be merged; no merged file is
+            left then (nor after any other error).
+    """
+    (out / "batches").mkdir(parents=True, exist_ok=True)
+    sinks = {fmt: _Sink(out / f"{FORMAT_FILES[fmt]}.part") for fmt in fmts}
+    merged = {fmt: Streamed(fmt, sinks[fmt]) for fmt in fmts}
+    files: dict[str, Digest] = {}
+
+    def download(batch: Batch) -> dict[int, list[bytes]]:
+        return {fmt: [fetch(job, fmt) for job in batch.jobs] for fmt in (11, *fmts)}
+
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            for batch, parts in zip(
+                batches, _in_order(pool, download, batches, 2 * threads), strict=False
+            ):
+                for job, archive in zip(batch.jobs, parts[11], strict=True):
+                    path = batch_file(batch.index, job, 11)
+                    (out / path).write_bytes(archive)
+                    files[path] = Digest(sha256(archive), len(archive))
+                for fmt in fmts:
+                    try:
+                        part = batch_part(fmt, parts[11], parts[fmt])
+                    except MergeError as exc:
+                        merged[fmt].reject(str(exc))
+                    else:
+                        merged[fmt].add(part)
+        for m in merged.values():
+            m.finish()
+        bad = [str(b) for m in merged.values() for b in m.bad]
+        if bad:
+            raise MergeError("; ".join(bad))
+    except BaseException:
+        for sink in sinks.values():
+            sink.close()
+            sink.path.unlink(missing_ok=True)
+        raise
+    for fmt, sink in sinks.items():
+        files[FORMAT_FILES[fmt]] = sink.close()
+        os.replace(sink.path, out / FORMAT_FILES[fmt])
+    return files
+
+
+def _in_order(
+    pool: ThreadPoolExecutor,
+    fn: Callable[[Batch], dict[int, list[bytes]]],
+    items: Iterable[Batch],
+    window: int,
+) -> Iterable[dict[int, list[bytes]]]:
+    """``fn`` of each item, in order, with at most ``window`` in flight or waiting."""
+    pending: deque[Future[dict[int, list[bytes]]]] = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()

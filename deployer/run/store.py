@@ -21,6 +21,7 @@ from typing import Any
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
+from blast_client.joblog import JobLog
 
 from deployer.run.state import Batch, GroupBill, Run
 
@@ -102,22 +103,23 @@ class RunStore:
 
     def __init__(self, table: TableClient) -> None:
         self.table = table
+        self._batches_of: dict[str, tuple[Batch, ...]] = {}  # never change once written
 
     def create(self, run: Run) -> None:
-        """Write a new record and its batches (batches first: a record is never partial)."""
+        """Write a new record and its batches (batches first, in batch transactions: a record
+        is never partial)."""
         partition = _batch_partition(run.run_id)
-        for b in run.batches:
-            self.table.upsert_entity(
-                {
-                    "PartitionKey": partition,
-                    "RowKey": f"{b.index:05d}",
-                    "job_id": b.job_id,
-                    "queries": b.queries,
-                    # A sharded batch's job ids, comma-separated (job ids have no commas).
-                    **({"shards": ",".join(b.shards)} if b.shards else {}),
-                },
-                mode=UpdateMode.REPLACE,
-            )
+        JobLog(self.table).upsert_batched(
+            {
+                "PartitionKey": partition,
+                "RowKey": f"{b.index:05d}",
+                "job_id": b.job_id,
+                "queries": b.queries,
+                # A sharded batch's job ids, comma-separated (job ids have no commas).
+                **({"shards": ",".join(b.shards)} if b.shards else {}),
+            }
+            for b in run.batches
+        )
         self.table.upsert_entity(to_entity(run), mode=UpdateMode.REPLACE)
 
     def get(self, run_id: str) -> tuple[Run, str] | None:
@@ -126,13 +128,18 @@ class RunStore:
             entity = self.table.get_entity(RUNS_PARTITION, run_id)
         except ResourceNotFoundError:
             return None
-        return from_entity(dict(entity), self._batches(run_id)), str(entity.metadata["etag"])
+        batches = self._batches(run_id, int(entity.get("batch_count", -1)))
+        return from_entity(dict(entity), batches), str(entity.metadata["etag"])
 
-    def _batches(self, run_id: str) -> tuple[Batch, ...]:
+    def _batches(self, run_id: str, count: int) -> tuple[Batch, ...]:
+        """The run's batches: read once (all ``count`` of them), then remembered."""
+        known = self._batches_of.get(run_id)
+        if known is not None and len(known) == count:
+            return known
         rows = self.table.query_entities(
             "PartitionKey eq @p", parameters={"p": _batch_partition(run_id)}
         )
-        return tuple(
+        batches = tuple(
             sorted(
                 (
                     Batch(
@@ -146,6 +153,9 @@ class RunStore:
                 key=lambda b: b.index,
             )
         )
+        if len(batches) == count:
+            self._batches_of[run_id] = batches
+        return batches
 
     def save(self, run: Run, etag: str) -> str:
         """Replace the record if it is unchanged since ``etag`` was read; return the new etag.

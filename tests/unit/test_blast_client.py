@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from blast_client import BlastClient, InvalidRequest, JobStatus, Options, plan_jobs
+from blast_client.client import new_job_ids
 from blast_client.config import ConfigError
 from blast_client.databases import build_manifest, database_info, parse_metadata
 from blast_client.joblog import (
@@ -41,6 +42,18 @@ def test_plan_takes_raw_options_and_checks_them_for_the_program() -> None:
     assert spec.options == Options(evalue=1e-3, outfmt=(6, 15))
     with pytest.raises(InvalidRequest, match="task 'blastp' is not valid for blastn"):
         plan_jobs(fasta(100), "demo", "blastn", Options(task="blastp"))
+
+
+def test_a_plans_job_ids_ascend_in_batch_order() -> None:
+    # submit gives a search's batches one submission time, so their ids alone keep the order
+    # (the web page and `blast-jobs run-jobs` list them by submission time, then id).
+    specs = plan_jobs(fasta(*[100] * 300), "demo", "blastn", batch_len=100)
+    queries = [s.query.fasta.split()[0] for s in specs if s.query.fasta is not None]
+    assert queries == [f">s{i}" for i in range(300)]
+    ids = [s.job_id for s in specs]
+    assert ids == sorted(ids) and len(set(ids)) == 300
+    assert len({i.split("-")[0] for i in ids}) == 1  # one time stamp
+    assert new_job_ids(3, now=0.0)[0].startswith("19700101T000000-")
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from deployer.errors import InputError
-from deployer.imagebuild import catalogue, images
+from deployer.imagebuild import catalogue, images, runner
 
 IMAGES_DIR = images.find_images_dir(Path(__file__).parent)
 CATALOGUE = catalogue.load(IMAGES_DIR)
@@ -121,6 +121,20 @@ def test_the_shell_asks_the_same_catalogue() -> None:
     folder = run_catalogue("folder", "blast-web")
     assert folder.returncode == 0 and folder.stdout == f"{CATALOGUE.get('blast-web').folder}\n"
     assert run_catalogue("no-such-command").returncode == 2
+
+
+def test_the_shell_tags_a_local_build_as_deployer_build_tags_its_context() -> None:
+    """images/build.sh's ``ctx-`` tag is the one ``deployer build`` schedules the same
+    context with: the fake ACR pushes the local build it finds by that tag."""
+    shown = run_catalogue("hash-tag", "blast-worker")
+    plan = runner.plan_build(IMAGES_DIR, "reg.example", ["blast-worker"], tag="t")
+    (job,) = [j for j in plan.jobs if j.spec.name == "blast-worker"]
+    assert (
+        shown.returncode == 0 and job.refs[1] == f"reg.example/blast-worker:{shown.stdout.strip()}"
+    )
+    assert shown.stdout.startswith("ctx-")
+    bad = run_catalogue("hash-tag", "nope")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
 
 def test_the_shell_asks_for_a_tls_hint(tmp_path: Path) -> None:

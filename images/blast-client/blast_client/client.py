@@ -21,11 +21,13 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import UpdateMode
 from azure.storage.blob import ContentSettings
 
 from blast_client.config import StorageConfig, load_storage_config
@@ -47,7 +49,7 @@ from blast_client.fasta import (
     join_records,
     validate_fasta,
 )
-from blast_client.joblog import FINAL, JobLog, to_jsonable
+from blast_client.joblog import FINAL, JobLog, index_entries, queued_row, to_jsonable
 from blast_client.messages import (
     FORMAT_FILES,
     PROGRAMS,
@@ -63,6 +65,11 @@ from blast_client.messages import (
 from blast_client.names import InvalidName, check_db_name, check_job_id, check_run_id
 from blast_client.ncbi import HttpSource, SourceDirectory, check_date, source_url
 from blast_client.storage import Storage, storage_errors
+
+SUBMIT_THREADS = 16
+"""Storage requests in flight at once while submitting. At Azure's ~10 ms a request that is
+under 2,000 a second: within a queue's 2,000 messages/s and a partition's 2,000 entities/s;
+throttled answers (503) are retried by the SDK, slowing the submit down."""
 
 RESULT_FORMATS = (6, 7, 15, 11)
 """Formats :meth:`BlastClient.result` can return; 11 is the BLAST archive, always stored."""
@@ -169,14 +176,30 @@ class JobStatus:
         )
 
 
+def new_job_ids(n: int, now: float | None = None) -> list[str]:
+    """``n`` fresh, time-sortable job ids ``YYYYMMDDTHHMMSS-<8 hex>`` that sort in the order
+    given: one time stamp, distinct random suffixes in ascending order. A search's batches
+    take them in batch order, so ordering its jobs by id is batch order even when they share
+    a submission time (``submit`` gives them one).
+
+    Args:
+        n: How many.
+        now: Epoch seconds; defaults to the clock.
+    """
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(time.time() if now is None else now))
+    suffixes: set[str] = set()
+    while len(suffixes) < n:
+        suffixes.add(secrets.token_hex(4))
+    return [f"{stamp}-{suffix}" for suffix in sorted(suffixes)]
+
+
 def new_job_id(now: float | None = None) -> str:
     """A fresh, time-sortable job id: ``YYYYMMDDTHHMMSS-<8 hex>``.
 
     Args:
         now: Epoch seconds; defaults to the clock.
     """
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(time.time() if now is None else now))
-    return f"{stamp}-{secrets.token_hex(4)}"
+    return new_job_ids(1, now)[0]
 
 
 def plan_jobs(
@@ -201,7 +224,8 @@ def plan_jobs(
         run_id: Run the jobs belong to.
 
     Returns:
-        One inline-query job per batch; :meth:`BlastClient.submit` moves large ones to blobs.
+        One inline-query job per batch, in batch order with ascending ids
+        (:func:`new_job_ids`); :meth:`BlastClient.submit` moves large ones to blobs.
 
     Raises:
         InvalidRequest: on a bad program, database name, run id, option or FASTA.
@@ -227,18 +251,10 @@ def plan_jobs(
         raise InvalidRequest("the name must be at most 256 characters")
     if batch_len is not None and batch_len < 1:
         raise InvalidRequest(f"batch_len must be at least 1, not {batch_len}")
-    size = batch_len or DEFAULT_BATCH_LEN[program]
+    batches = list(batch_records(records, batch_len or DEFAULT_BATCH_LEN[program]))
     return [
-        JobSpec(
-            new_job_id(),
-            program,
-            db,
-            Query(fasta=join_records(batch)),
-            opts,
-            name,
-            run_id=run_id,
-        )
-        for batch in batch_records(records, size)
+        JobSpec(job_id, program, db, Query(fasta=join_records(batch)), opts, name, run_id=run_id)
+        for job_id, batch in zip(new_job_ids(len(batches)), batches, strict=True)
     ]
 
 
@@ -252,6 +268,9 @@ class BlastClient:
         queue: Job queue name (runs use their own); None for the default ``blast-jobs``.
         config: A complete storage configuration instead of the three above.
         storage: Ready storage clients (tests and callers that share them).
+        retries: SDK-level retries of a failed request when the client builds its storage
+            clients (1: quick, for workers with their own backoff; a control plane that must
+            ride out throttling asks for more).
 
     Raises:
         ConfigError: when neither a connection string nor an account name is given.
@@ -265,6 +284,7 @@ class BlastClient:
         queue: str | None = None,
         config: StorageConfig | None = None,
         storage: Storage | None = None,
+        retries: int = 1,
     ) -> None:
         if storage is not None:
             config = storage.cfg
@@ -279,16 +299,18 @@ class BlastClient:
             storage = None
         self.config = config
         self._storage = storage
+        self._retries = retries
 
     @classmethod
     def from_env(
-        cls, queue: str | None = None, env: Mapping[str, str] | None = None
+        cls, queue: str | None = None, env: Mapping[str, str] | None = None, retries: int = 1
     ) -> BlastClient:
         """A client configured like the workers (see :mod:`blast_client.config`).
 
         Args:
             queue: Job queue, overriding ``BLAST_QUEUE``.
             env: Environment mapping; defaults to ``os.environ``.
+            retries: SDK-level retries of a failed request (see :class:`Storage`).
 
         Raises:
             ConfigError: naming the missing or invalid variable.
@@ -296,13 +318,13 @@ class BlastClient:
         cfg = load_storage_config(env)
         if queue is not None:
             cfg = replace(cfg, queue=queue)
-        return cls(config=cfg)
+        return cls(config=cfg, retries=retries)
 
     @property
     def storage(self) -> Storage:
         """The storage clients, built on first use."""
         if self._storage is None:
-            self._storage = Storage(self.config)
+            self._storage = Storage(self.config, retries=self._retries)
         return self._storage
 
     @property
@@ -330,6 +352,8 @@ class BlastClient:
         """Queue planned jobs: upload large queries, record each as queued, then enqueue.
 
         The row is written before the message, so a job is never running without a row.
+        Index entries go in batch transactions; blobs, rows and messages go
+        :data:`SUBMIT_THREADS` at a time.
 
         Args:
             specs: Jobs from :meth:`plan`.
@@ -338,20 +362,28 @@ class BlastClient:
             Their job ids, in order.
         """
         inputs = self.storage.container(self.config.inputs_container)
-        ids: list[str] = []
-        with storage_errors():
-            for spec in specs:
-                fasta = spec.query.fasta
-                if fasta is not None and len(fasta.encode()) > MAX_INLINE_BYTES:
-                    blob = query_blob(spec.job_id)
-                    inputs.upload_blob(blob, fasta.encode(), overwrite=True)
-                    spec = replace(spec, query=Query(blob=blob))
-                self.joblog.record_queued(
-                    spec.job_id, spec.program, spec.db, spec.name, run_id=spec.run_id
-                )
-                self.storage.queue.send_message(spec.to_message())
-                ids.append(spec.job_id)
-        return ids
+        now = time.time()
+
+        def place(spec: JobSpec) -> JobSpec:
+            fasta = spec.query.fasta
+            if fasta is None or len(fasta.encode()) <= MAX_INLINE_BYTES:
+                return spec
+            blob = query_blob(spec.job_id)
+            inputs.upload_blob(blob, fasta.encode(), overwrite=True)
+            return replace(spec, query=Query(blob=blob))
+
+        def enqueue(spec: JobSpec) -> None:
+            row = queued_row(spec.job_id, spec.program, spec.db, spec.name, now, spec.run_id)
+            self.storage.table.upsert_entity(row, mode=UpdateMode.REPLACE)
+            self.storage.queue.send_message(spec.to_message())
+
+        with storage_errors(), ThreadPoolExecutor(SUBMIT_THREADS) as pool:
+            placed = list(pool.map(place, specs))
+            self.joblog.upsert_batched(
+                e for spec in placed for e in index_entries(spec.job_id, now, spec.run_id)
+            )
+            list(pool.map(enqueue, placed))
+        return [spec.job_id for spec in placed]
 
     # -- following ------------------------------------------------------------------------
 
@@ -443,12 +475,13 @@ class BlastClient:
             pause = interval if deadline is None else min(interval, deadline - time.monotonic())
             time.sleep(max(pause, 0.0))
 
-    def result(self, job_id: str, fmt: int = 6) -> bytes:
+    def result(self, job_id: str, fmt: int = 6, job: JobStatus | None = None) -> bytes:
         """One result file of a succeeded job.
 
         Args:
             job_id: The job id.
             fmt: 6 (tabular), 7 (commented tabular), 15 (JSON) or 11 (the BLAST archive).
+            job: Its row as already read (saves reading it again), or None.
 
         Raises:
             InvalidRequest: on an unknown format.
@@ -459,7 +492,7 @@ class BlastClient:
             raise InvalidRequest(
                 f"format {fmt} is not stored; choose from {', '.join(map(str, RESULT_FORMATS))}"
             )
-        job = self.status(job_id)
+        job = job or self.status(job_id)
         if job.status != "succeeded":
             raise NoResult(
                 f"job {job_id} is {job.status}, so it has no results"

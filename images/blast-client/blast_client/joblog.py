@@ -11,8 +11,13 @@ Layout (both kinds of entity live in the one table ``BLAST_JOB_TABLE``):
   ``RowKey="<epoch ms, 13 digits>-<job id>"``. ``recent --since 15m`` reads one or two
   partitions with a RowKey range instead of scanning the table.
 * Run index: ``PartitionKey="run.<run id>"``, ``RowKey="<job id>"`` for jobs whose message
-  named a run. ``run_jobs`` reads one partition. The dot keeps it apart from job rows (job
-  ids have no dots).
+  named a run. The dot keeps it apart from job rows (job ids have no dots).
+
+A run's job rows are read with one range query, not a point read each: job ids start with
+their submission time, so a run's rows lie between its first and last job id
+(:meth:`JobLog.run_rows`), filtered by ``run_id`` and, for a reader that keeps what it read
+before, by ``Timestamp`` (the rows changed since). Index entries are written in batch
+transactions of at most :data:`MAX_TRANSACTION` entities, one partition each.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from azure.core import MatchConditions
@@ -35,6 +40,8 @@ FINAL = frozenset({"succeeded", "failed", "poisoned", "cancelled"})
 """Statuses that never change again: a wait ends, and a worker drops a redelivered message."""
 JOB_ROW = "job"
 RUN_PREFIX = "run."
+MAX_TRANSACTION = 100
+"""Entities per batch transaction (Table storage's limit)."""
 
 
 def _utc(epoch: float) -> dt.datetime:
@@ -120,6 +127,49 @@ def _columns(fields: dict[str, Any]) -> dict[str, Any]:
     return columns
 
 
+def queued_row(
+    job_id: str, program: str, db: str, name: str | None, now: float, run_id: str | None
+) -> dict[str, Any]:
+    """The row of a job just submitted (pure)."""
+    entity: dict[str, Any] = {
+        "PartitionKey": job_id,
+        "RowKey": JOB_ROW,
+        "status": "queued",
+        "program": program,
+        "db": db,
+        "name": name or "",
+        "submitted": _utc(now),
+        "updated": _utc(now),
+        "attempts": 0,
+    }
+    if run_id is not None:
+        entity["run_id"] = run_id
+    return entity
+
+
+def index_entries(job_id: str, now: float, run_id: str | None) -> list[dict[str, Any]]:
+    """A job's time-index entry and, for a run's job, its run-index entry (pure)."""
+    entries: list[dict[str, Any]] = [
+        {"PartitionKey": index_partition(now), "RowKey": index_row(now, job_id), "job_id": job_id}
+    ]
+    if run_id is not None:
+        entries.append({"PartitionKey": run_partition(run_id), "RowKey": job_id})
+    return entries
+
+
+def transactions(entities: Iterable[dict[str, Any]]) -> list[Sequence[dict[str, Any]]]:
+    """Entities in batch transactions: grouped by partition (first seen first), at most
+    :data:`MAX_TRANSACTION` each, order kept within a partition (pure)."""
+    parts: dict[str, list[dict[str, Any]]] = {}
+    for entity in entities:
+        parts.setdefault(str(entity["PartitionKey"]), []).append(entity)
+    return [
+        rows[i : i + MAX_TRANSACTION]
+        for rows in parts.values()
+        for i in range(0, len(rows), MAX_TRANSACTION)
+    ]
+
+
 class JobLog:
     """Reads and writes job rows.
 
@@ -161,32 +211,32 @@ class JobLog:
             run_id: The run the job belongs to, if any.
         """
         now = time.time() if now is None else now
-        entity: dict[str, Any] = {
-            "PartitionKey": job_id,
-            "RowKey": JOB_ROW,
-            "status": "queued",
-            "program": program,
-            "db": db,
-            "name": name or "",
-            "submitted": _utc(now),
-            "updated": _utc(now),
-            "attempts": 0,
-        }
-        if run_id is not None:
-            entity["run_id"] = run_id
-        self.table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        self.table.upsert_entity(
+            queued_row(job_id, program, db, name, now, run_id), mode=UpdateMode.REPLACE
+        )
         self._index(job_id, now, run_id)
 
     def _index(self, job_id: str, now: float, run_id: str | None) -> None:
-        self.table.upsert_entity(
-            {
-                "PartitionKey": index_partition(now),
-                "RowKey": index_row(now, job_id),
-                "job_id": job_id,
-            }
-        )
-        if run_id is not None:
-            self.table.upsert_entity({"PartitionKey": run_partition(run_id), "RowKey": job_id})
+        for entry in index_entries(job_id, now, run_id):
+            self.table.upsert_entity(entry)
+
+    def upsert_batched(self, entities: Iterable[dict[str, Any]]) -> int:
+        """Upsert (replace) entities in batch transactions: one partition and at most
+        :data:`MAX_TRANSACTION` entities each, in the order given within a partition.
+
+        Args:
+            entities: Entities with their keys.
+
+        Returns:
+            The number of transactions sent.
+        """
+        sent = 0
+        for chunk in transactions(entities):
+            self.table.submit_transaction(
+                [("upsert", e, {"mode": UpdateMode.REPLACE}) for e in chunk]
+            )
+            sent += 1
+        return sent
 
     def update(self, job_id: str, exists: bool | None = None, **fields: Any) -> str | None:
         """Merge ``fields`` into the job row, creating it (and its index entry) if missing.
@@ -253,16 +303,39 @@ class JobLog:
         raise RuntimeError(f"job {job_id}: the row kept changing while recording success")
 
     def run_jobs(self, run_id: str) -> list[dict[str, Any]]:
-        """Job rows of one run, by job id.
+        """Job rows of one run, by job id: the run index gives the run's first and last job
+        id, one range query the rows.
 
         Args:
             run_id: The run id.
         """
         entries = self.table.query_entities(
-            "PartitionKey eq @pk", parameters={"pk": run_partition(run_id)}
+            "PartitionKey eq @pk", parameters={"pk": run_partition(run_id)}, select=["RowKey"]
         )
-        rows = (self.get(str(e["RowKey"])) for e in sorted(entries, key=lambda e: e["RowKey"]))
-        return [row for row in rows if row is not None]
+        ids = [str(e["RowKey"]) for e in entries]
+        if not ids:
+            return []
+        return sorted(self.run_rows(run_id, min(ids), max(ids)), key=lambda r: r["PartitionKey"])
+
+    def run_rows(
+        self, run_id: str, first: str, last: str, since: dt.datetime | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Job rows of one run between two job ids (a range of partitions), optionally only
+        those changed at or after ``since`` (by their ``Timestamp``, the service's clock).
+
+        Args:
+            run_id: The run id.
+            first: Its smallest job id.
+            last: Its largest job id.
+            since: Only rows whose Timestamp is at or after it; None for every row.
+        """
+        query = "PartitionKey ge @first and PartitionKey le @last and RowKey eq @row"
+        query += " and run_id eq @run"
+        params: dict[str, Any] = {"first": first, "last": last, "row": JOB_ROW, "run": run_id}
+        if since is not None:
+            query += " and Timestamp ge @since"
+            params["since"] = since
+        yield from self.table.query_entities(query, parameters=params)
 
     def recent(self, since: float, now: float | None = None) -> Iterator[dict[str, Any]]:
         """Job rows submitted at or after ``since``, oldest first.

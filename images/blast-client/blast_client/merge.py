@@ -84,6 +84,22 @@ def merge_tabular(parts: Sequence[bytes]) -> Merged:
     return Merged(b"".join(parts))
 
 
+NO_PROCESSED_LINE = "outfmt 7 result has no '# BLAST processed' line"
+
+
+def split_commented(part: bytes) -> tuple[bytes, int] | None:
+    """An outfmt 7 part without its closing line, and the number of queries that line gives;
+    None when it has no closing ``# BLAST processed`` line (a truncated file).
+
+    Args:
+        part: One batch's commented tabular result.
+    """
+    lines = part.splitlines(keepends=True)
+    if not lines or not (m := _PROCESSED.match(lines[-1])):
+        return None
+    return b"".join(lines[:-1]), int(m.group(1))
+
+
 def merge_commented(parts: Sequence[bytes]) -> Merged:
     """Concatenate outfmt 7 parts, keeping each query's header block and one closing line.
 
@@ -96,12 +112,12 @@ def merge_commented(parts: Sequence[bytes]) -> Merged:
     bad: list[BadPart] = []
     total = 0
     for i, part in enumerate(parts, start=1):
-        lines = part.splitlines(keepends=True)
-        if not lines or not (m := _PROCESSED.match(lines[-1])):
-            bad.append(BadPart(i, "outfmt 7 result has no '# BLAST processed' line"))
+        split = split_commented(part)
+        if split is None:
+            bad.append(BadPart(i, NO_PROCESSED_LINE))
             continue
-        total += int(m.group(1))
-        body.extend(lines[:-1])
+        body.append(split[0])
+        total += split[1]
     noun = "query" if total == 1 else "queries"
     return Merged(b"".join(body) + f"# BLAST processed {total} {noun}\n".encode(), tuple(bad))
 

@@ -42,6 +42,12 @@ _CLIENT_KWARGS: dict[str, Any] = {
 }
 
 
+TRANSPORT: Any = None
+"""An azure-core transport every client built afterwards in this process uses instead of its
+own (None: each its own). Benches and tests count and throttle requests with it
+(``testbed.storage_wire``)."""
+
+
 def _storage_retry(module: Any, total: int = 1) -> Any:
     """An ExponentialRetry from a storage SDK (blob and queue each ship their own)."""
     return module.ExponentialRetry(
@@ -191,6 +197,8 @@ class Storage:
     ) -> None:
         self.cfg = cfg
         kwargs = {**_CLIENT_KWARGS, "retry_total": retries, **(client_kwargs or {})}
+        if TRANSPORT is not None:
+            kwargs.setdefault("transport", TRANSPORT)
         import azure.storage.blob as blob_sdk
         import azure.storage.queue as queue_sdk
 

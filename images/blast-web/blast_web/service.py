@@ -240,7 +240,9 @@ def join_fasta(parts: Sequence[bytes]) -> bytes:
 
 
 def _in_order(jobs: Sequence[JobStatus]) -> list[JobStatus]:
-    # Batches are queued one after the other, so submission time is batch order.
+    # A search's batches are submitted together (one submission time) and their ids ascend
+    # in batch order (blast_client.new_job_ids), so this is batch order; rows of clients
+    # that queued batches one after the other have ascending times instead.
     return sorted(jobs, key=lambda j: (j.submitted or 0.0, j.job_id))
 
 

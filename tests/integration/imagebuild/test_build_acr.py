@@ -6,17 +6,24 @@ import gzip
 import io
 import json
 import tarfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import docker
+import requests
 from azure.storage.blob import BlobServiceClient
 from typer.testing import CliRunner
 
 from aci_emulator.azurite import AzuriteContainer
+from aci_emulator.providers.acr.push import LocalImagePusher
+from aci_emulator.registry import LocalRegistry
 from deployer import imagebuild
 from deployer.cli.main import app
-from deployer.imagebuild import images, manifest
+from deployer.imagebuild import images, manifest, runner
+from deployer.imagebuild.registry import RegistryClient
 from deployer.settings import Overrides
+from testbed.engine import IMAGE_PREFIX, TAG
 from testbed.imagebuild import CHILD_DOCKERFILE, FakeAcr
 
 
@@ -235,3 +242,58 @@ def test_json_output_of_a_successful_build(
     body = json.loads(result.stdout[result.stdout.index("{") :])
     assert body["ok"] is True
     assert [i["name"] for i in body["data"]["images"]] == ["base-builder", "base", "blast-worker"]
+
+
+def test_fake_acr_pushes_the_local_build_of_the_same_context_to_a_real_registry(
+    fake_acr: FakeAcr,
+    mini_images: Callable[..., Path],
+    build_workload: Callable[[str], Path],
+) -> None:
+    """With a pusher, a run pushes the local image tagged ``ctx-<build hash>`` to the real
+    registry behind the fake's data plane (the digest the build records is the one there);
+    a context with no local build fails its run, naming the tag and ``images/build.sh``."""
+    images_dir = mini_images()
+    hashes = runner.build_hashes(images_dir, "ipengine")
+    client = docker.from_env()
+    prefix = f"acr-push-test-{uuid.uuid4().hex[:8]}"
+    tiny = client.images.get(f"{IMAGE_PREFIX}/blast-client:{TAG}")  # 84 kB: a quick push
+    login = ("pusher", "pusher-password-3c1d")
+    local = [
+        f"{prefix}/{name}:{images.hash_tag(hashes[name])}" for name in ("base-builder", "base")
+    ]
+    with LocalRegistry(dict([login])) as real:
+        fake_acr.registry.upstream = (real.server, login)
+        fake_acr.arm.acr.pusher = LocalImagePusher(client, real.server, login, prefix)
+        try:
+            for ref in local:  # ipengine has no local build
+                tiny.tag(*ref.split(":"))
+            result, _, lines = _build(
+                fake_acr, build_workload(fake_acr.server), images_dir, "1.0-abc"
+            )
+            fake_acr.arm.acr.join()
+            in_real = RegistryClient(real.server, *login)
+            through_acr = {n: in_real.digest(n, "1.0-abc") for n in ("base-builder", "base")}
+            missing = in_real.digest("ipengine", "1.0-abc")
+            config = requests.get(
+                f"http://{real.server}/v2/base/manifests/1.0-abc",
+                headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+                auth=login,
+                timeout=30,
+            ).json()["config"]["digest"]
+        finally:
+            for ref in local:
+                client.images.remove(ref)
+
+    assert [(i.name, i.status) for i in result.images] == [
+        ("base-builder", "succeeded"),
+        ("base", "succeeded"),
+        ("ipengine", "failed"),
+    ]
+    for image in result.images[:2]:
+        assert image.digest and image.digest == through_acr[image.name], image
+    assert missing is None
+    assert config == tiny.id, "the registry holds another image than the local build"
+    failure = "\n".join(text for n, text in lines if n == "ipengine")
+    ipengine_tag = images.hash_tag(hashes["ipengine"])
+    assert f"{prefix}/ipengine:{{1.0-abc,{ipengine_tag}}}" in failure, failure
+    assert "images/build.sh ipengine" in failure, failure

@@ -5,8 +5,10 @@ the environment but the sign-in (the fake's token) and the fake's endpoint:
 
 The fake ARM serves every provider; its knobs stand in for Azure's data planes: storage
 accounts report a real Azurite's endpoints and key (``arm.storage.azurite``), registries report
-a registry data plane on loopback that the fake ACR's runs push to
-(``arm.registries.data_plane``), and container groups run as real containers (the emulator).
+a registry data plane on loopback (``arm.registries.data_plane``: ACR's token exchange in front
+of a real ``docker-registry``) that the fake ACR's runs push real images to, and container
+groups run as real containers (the strict emulator), each pulling exactly the image its body
+names from that registry, as the group's managed identity.
 """
 
 from __future__ import annotations
@@ -18,16 +20,22 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 from azure.mgmt.resource.resources import ResourceManagementClient
 from blast_client.demo import DemoSpec, generate
 
 from aci_emulator import FAKE_TOKEN, EmulatorSettings, FakeArm, FakeRegistry, aci_client
+from aci_emulator.providers.acr.push import LocalImagePusher
+from aci_emulator.registry import LocalRegistry
 from deployer.arm import management_client
 from deployer.bootstrap.plan import INIT_TAG, PROVIDERS
+from deployer.imagebuild import manifest
+from deployer.imagerefs import recorded
 from deployer.workload import load
 from testbed.engine import IMAGE_PREFIX, REPO, TAG
-from testbed.fake_arm import DEPLOYER_ENV_VARS
+from testbed.fake_arm import DEPLOYER_ENV_VARS, REGISTRY_ADMIN
+from testbed.registry import IDENTITY_LOGIN, PushedRegistry
 from testbed.run_stack import BIN, DEMO_DB, DIRECT_BLASTN, RunStack, open_run_stack, write
 
 pytestmark = pytest.mark.docker
@@ -59,24 +67,39 @@ PACING = {
 
 
 @contextlib.contextmanager
-def empty_subscription(root: Path) -> Iterator[tuple[RunStack, FakeRegistry]]:
-    """The emulator as an empty subscription (no provider registered, no resource group),
-    Azurite behind its storage accounts, and a registry data plane behind its registries."""
-    settings = EmulatorSettings(image_prefix=IMAGE_PREFIX, image_tag=TAG, restart_delay=0.2)
+def empty_subscription(root: Path, real: LocalRegistry) -> Iterator[tuple[RunStack, FakeRegistry]]:
+    """The strict emulator as an empty subscription (no provider registered, no resource
+    group), Azurite behind its storage accounts, and ACR's data plane behind its registries:
+    a fake token exchange in front of the real registry ``real``, which the fake ACR's runs
+    push the local builds of their contexts to and every group pulls from. (The session's
+    registry: its layers are there already, so a push moves manifests, not layers.)"""
     with contextlib.ExitStack() as stack:
+        registry = FakeRegistry()
+        registry.upstream = (real.server, REGISTRY_ADMIN)
+        registry.start()
+        stack.callback(registry.stop)
+        settings = EmulatorSettings(
+            image_prefix=IMAGE_PREFIX,
+            image_tag=TAG,
+            restart_delay=0.2,
+            registry=real.server,
+            registry_hosts=(registry.server,),
+            identity_login=IDENTITY_LOGIN,
+        )
         arm = stack.enter_context(FakeArm(emulate=settings, listen_for_containers=True))
         arm.resources.require_registration = True
         arm.resources.require_groups = True
         arm.resources.registration_delay = 0.1
         run = stack.enter_context(open_run_stack(arm, {}, root, demo_db=False))
-        registry = FakeRegistry().start()
-        stack.callback(registry.stop)
         stack.callback(arm.acr.join)
         # Every account is this Azurite (one connection string works on the host and in
         # every group); every registry's login server is this data plane.
         arm.storage.azurite = run.connection_string
         arm.acr.storage = run.connection_string
         arm.acr.registry = registry
+        arm.acr.pusher = LocalImagePusher(
+            docker.from_env(), real.server, REGISTRY_ADMIN, IMAGE_PREFIX
+        )
         arm.registries.data_plane = registry.server
         yield run, registry
 
@@ -116,11 +139,11 @@ def deployer(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
 
 
 def test_init_build_run_from_an_empty_subscription_then_init_again_and_destroy(
-    tmp_path: Path,
+    tmp_path: Path, pushed_images: PushedRegistry
 ) -> None:
     """init in the user's resource group, build, run one small search on 1 worker; init
     again (no PUT); destroy (nothing of init's left, the user's group kept)."""
-    with empty_subscription(tmp_path) as (stack, registry):
+    with empty_subscription(tmp_path, pushed_images.registry) as (stack, registry):
         arm = stack.arm
         sub = arm.subscription_id
         with management_client(
@@ -150,8 +173,12 @@ def test_init_build_run_from_an_empty_subscription_then_init_again_and_destroy(
         built = deployer(env, "build", str(workload), *RUN_IMAGES)
         assert built.returncode == 0, built.stderr[-3000:]
         assert arm.calls(operation_id="Registries_ScheduleRun"), "build ran nothing in ACR"
-        pushed = {repo.rsplit("/", 1)[-1] for repo, _ in registry.manifests}
-        assert {"blast-worker", "deployer"} <= pushed, pushed
+        (record_file,) = (tmp_path / "home").rglob("builds/*.json")
+        record = manifest.load(registry.server, record_file)
+        assert record is not None
+        refs = dict(recorded(record))
+        assert {"blast-worker", "deployer"} <= set(refs), refs
+        assert all("@sha256:" in ref for ref in refs.values()), refs
 
         # The data: the demo database, into the account init made (Azurite behind it).
         stack.upload_demo_db()
@@ -162,6 +189,11 @@ def test_init_build_run_from_an_empty_subscription_then_init_again_and_destroy(
         out = tmp_path / "out"
         ran = deployer(env, "run", str(workload), str(queries), "--db", DEMO_DB, "--out", str(out))
         assert ran.returncode == 0, ran.stderr[-3000:]
+        # Today's bug was groups naming `:latest`: each group ran exactly what build recorded,
+        # pulled from the real registry (a strict emulator runs nothing else).
+        bodies = [c.body for c in arm.calls(method="PUT", path="/containerGroups/") if c.body]
+        images = {c["properties"]["image"] for b in bodies for c in b["properties"]["containers"]}
+        assert images == {refs["blast-worker"], refs["deployer"]}, (images, refs)
         merged = (out / "results.6.tsv").read_bytes()
         direct = stack.in_worker_image(f"import sys; sys.argv[1:] = [{fasta!r}]\n" + DIRECT_BLASTN)
         assert merged and merged == direct, "merged outfmt 6 differs from one direct blastn"

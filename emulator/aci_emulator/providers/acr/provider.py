@@ -13,7 +13,9 @@ Behaviour follows ``az acr build`` as recorded in azure-cli's ACR module:
   ``successful`` or ``failed``), the way the ACR agent finishes a log, and the run
   becomes ``Succeeded`` or ``Failed``;
 * a successful run pushes each ``imageNames`` entry to :class:`FakeRegistry`, a
-  registry data plane (token exchange and manifests) on its own loopback port;
+  registry data plane (token exchange and manifests) on its own loopback port: a
+  synthetic manifest, or with :attr:`AcrProvider.pusher` set a real image, the local
+  build of the same context (:mod:`.push`), pushed to the real registry behind it;
 * ``runs/{id}`` and ``runs/{id}/listLogSasUrl`` serve the run and a read SAS URL.
 """
 
@@ -27,6 +29,7 @@ import tarfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +43,7 @@ from azure.storage.blob import (
 
 from ...arm import ArmRequest, ArmResponse, ResourceProvider, arm_error
 from ...spec import SPECS_DIR
+from .push import LocalImagePusher, NoLocalBuildError
 from .registry import FakeRegistry
 
 ACR_SPEC_NAME = "containerregistry-build-2019-06-01-preview.json"
@@ -75,7 +79,8 @@ class AcrProvider(ResourceProvider):
 
     Set :attr:`storage` (an Azurite connection string) and :attr:`registry` (a
     started :class:`FakeRegistry`) before scheduling runs. ``step_delay`` is the
-    time each Dockerfile step "takes".
+    time each Dockerfile step "takes". With :attr:`pusher` set, runs push real images
+    (the registry should then forward to the same real registry, ``registry.upstream``).
     """
 
     namespace: ClassVar[str] = "Microsoft.ContainerRegistry"
@@ -85,6 +90,7 @@ class AcrProvider(ResourceProvider):
         super().__init__(spec_file)
         self.storage: str | None = None
         self.registry: FakeRegistry | None = None
+        self.pusher: LocalImagePusher | None = None
         self.step_delay = 0.02
         self.runs: dict[str, RunState] = {}
         self._ids = itertools.count(1)
@@ -181,10 +187,32 @@ class AcrProvider(ResourceProvider):
                 break
             emit(" ---> Running in " + uuid.uuid4().hex[:12])
         if failed is None and self.registry is not None:
-            for name in run.request.get("imageNames", []):
-                ref = name.split("/", 1)[1] if "/" in name else name
-                repo, _, tag = ref.rpartition(":")
-                digest = self.registry.push(repo, tag, labels)
+            failed = self._push(run, labels, emit)
+        emit(f"Run ID: {run.run_id} was {'successful' if failed is None else 'failed'}")
+        log.set_blob_metadata({"Complete": "successful" if failed is None else "failed"})
+        run.finish_time = _now()
+        run.status = "Succeeded" if failed is None else "Failed"
+
+    def _push(
+        self, run: RunState, labels: dict[str, str], emit: Callable[[str], None]
+    ) -> str | None:
+        """Push the run's images (their names grouped by repository); return why not."""
+        assert self.registry is not None
+        tags: dict[str, list[str]] = {}
+        for name in run.request.get("imageNames", []):
+            ref = name.split("/", 1)[1] if "/" in name else name
+            repo, _, tag = ref.rpartition(":")
+            tags.setdefault(repo, []).append(tag)
+        for repo, repo_tags in tags.items():
+            if self.pusher is None:
+                digests = [self.registry.push(repo, tag, labels) for tag in repo_tags]
+            else:
+                try:
+                    digests = [self.pusher.push(repo, repo_tags)] * len(repo_tags)
+                except (NoLocalBuildError, RuntimeError) as exc:
+                    emit(f"failed to push {repo}: {exc}")
+                    return "push"
+            for tag, digest in zip(repo_tags, digests, strict=True):
                 emit(f"{tag}: digest: {digest} size: 0")
                 run.output_images.append(
                     {
@@ -194,10 +222,7 @@ class AcrProvider(ResourceProvider):
                         "digest": digest,
                     }
                 )
-        emit(f"Run ID: {run.run_id} was {'successful' if failed is None else 'failed'}")
-        log.set_blob_metadata({"Complete": "successful" if failed is None else "failed"})
-        run.finish_time = _now()
-        run.status = "Succeeded" if failed is None else "Failed"
+        return None
 
     def _render(self, run: RunState, request: ArmRequest) -> dict[str, Any]:
         prefix = request.path.split("/scheduleRun")[0].split("/runs/")[0]

@@ -1,7 +1,10 @@
 """A registry data plane on 127.0.0.1: ACR's token exchange plus v2 manifests.
 
 What a successful fake ACR run pushes to (:class:`~.provider.AcrProvider`), and what the
-deployer's build reads back.
+deployer's build reads back. With :attr:`FakeRegistry.upstream` set it keeps only ACR's
+token exchange and forwards the manifests to a real registry (Debian's ``docker-registry``,
+which cannot exchange an Entra ID token), so the digest the deployer reads by HEAD is the
+one the strict emulator pulls.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import hashlib
 import json
 import re
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -42,6 +47,9 @@ class FakeRegistry:
         emulator's local-image mode, where the engine's images are the registry."""
         self.admins: dict[str, str] = {}
         """User name -> password of the admin users (``az acr credential show``)."""
+        self.upstream: tuple[str, tuple[str, str]] | None = None
+        """``host:port`` of a real registry and a user of it: manifests are forwarded
+        there (with that user) instead of stored here."""
         self.manifests: dict[tuple[str, str], tuple[str, bytes]] = {}
         self.requests: list[tuple[str, str]] = []
         self.lock = threading.Lock()
@@ -174,6 +182,8 @@ class FakeRegistry:
                 f'scope="repository:{repo}:pull"'
             )
             return 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {"WWW-Authenticate": challenge}
+        if self.upstream is not None:
+            return self._forward(method, split.path, headers, raw)
         with self.lock:
             if method == "PUT":
                 media = headers.get("Content-Type", "")
@@ -191,3 +201,25 @@ class FakeRegistry:
         media, body = found
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
         return 200, body, {"Content-Type": media, "Docker-Content-Digest": digest}
+
+    def _forward(
+        self, method: str, path: str, headers: Any, raw: bytes
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """One manifest request, sent on to :attr:`upstream` with its user."""
+        assert self.upstream is not None
+        server, (user, password) = self.upstream
+        basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+        sent = {"Authorization": f"Basic {basic}"}
+        for name in ("Accept", "Content-Type"):
+            if headers.get(name):
+                sent[name] = str(headers.get(name))
+        request = urllib.request.Request(
+            f"http://{server}{path}", data=raw or None, headers=sent, method=method
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as reply:
+                status, body, got = reply.status, reply.read(), reply.headers
+        except urllib.error.HTTPError as exc:
+            status, body, got = exc.code, exc.read(), exc.headers
+        kept = {k: got[k] for k in ("Content-Type", "Docker-Content-Digest") if got.get(k)}
+        return status, body, kept

@@ -1,0 +1,200 @@
+"""The run machinery at scale: runs of 1,000, 3,000 and 10,000 batches on Azurite.
+
+Workers finish each job at once through the real job protocol (``blast_client``) with a
+small real result (:mod:`testbed.fast_workers`), so this measures the control plane (submit,
+janitor, ``run status``, merge), not BLAST. Each run's side (``deployer run``: ``start``, the
+janitor's loop, the foreground watch, ``run status``, the merge; :mod:`testbed.scale_run`)
+runs in a process of its own, so its peak memory is its own; the workers in two more.
+Storage requests are counted at the client (:mod:`testbed.storage_wire`).
+
+Targets (issue 22): at 10,000 batches submit <= 60 s, a janitor pass <= 2 s, ``run status``
+<= 2 s, merge <= 60 s, peak memory <= 500 MB; from the smallest to the largest run, time and
+storage requests per batch grow at most 1.5x.
+
+Needs Docker and the azurite image of ``make build`` (TAG=...). From the repo root:
+
+    .venv/bin/python bench/bench_run_scale.py [--sizes 1000,3000,10000] [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import multiprocessing
+import os
+import queue
+import statistics
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from aci_emulator import FakeArm
+from testbed.azurite import azurite
+from testbed.bench import parse_args
+from testbed.engine import TAG
+from testbed.fake_arm import registry_with_images
+from testbed.fast_workers import worker_processes
+from testbed.run_stack import emulator_env
+from testbed.scale_run import Figures, drive, prepare
+from testbed.storage_wire import Wire, installed
+
+TARGETS = {"submit_s": 60.0, "pass_s": 2.0, "status_s": 2.0, "merge_s": 60.0, "peak_mb": 500.0}
+GROWTH = 1.5
+
+
+def _run_side(
+    n: int, root: str, env: dict[str, str], ports: dict[str, int], interval: float, out: Any
+) -> None:
+    """The run's side in its own process: figures (or the failure) go to ``out``."""
+    os.environ.update(env)
+    try:
+        with installed(Wire(ports)) as wire:
+            workload = Path(root) / "scale.yaml"
+            fig = drive(
+                n,
+                Path(root),
+                workload,
+                wire,
+                janitor_interval=interval,
+                on_started=lambda run_id: out.put(("started", run_id)),
+            )
+        out.put(("figures", asdict(fig)))
+    except BaseException as exc:  # noqa: BLE001 - reported by the parent
+        out.put(("failed", f"{type(exc).__name__}: {exc}"))
+
+
+def one_run(
+    n: int, root: Path, env: dict[str, str], ports: dict[str, int], interval: float, threads: int
+) -> Figures:
+    """One run of ``n`` batches: its side in a child process, the workers here."""
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    child = ctx.Process(target=_run_side, args=(n, str(root), env, dict(ports), interval, out))
+    child.start()
+    with contextlib.ExitStack() as workers:
+        try:
+            while True:
+                try:
+                    kind, value = out.get(timeout=5)
+                except queue.Empty:
+                    if not child.is_alive():
+                        sys.exit(f"the run's process died (exit {child.exitcode})")
+                    continue
+                if kind == "started":
+                    conn = env["AZURE_STORAGE_CONNECTION_STRING"]
+                    workers.enter_context(worker_processes(conn, f"run-{value}", threads=threads))
+                elif kind == "failed":
+                    sys.exit(f"run of {n} batches failed: {value}")
+                else:
+                    return Figures(**dict(value))
+        finally:
+            child.join(60)
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def report(figures: list[Figures]) -> None:
+    """Print each run's figures, then whether each target holds."""
+    print(
+        "control plane only: workers finish each job at once through the real job protocol "
+        "(small real results), so no figure below includes BLAST"
+    )
+    print(
+        "janitor passes: median and max of all; 'read max' leaves out the passes that called "
+        "ARM (billing and deleting the groups at the end)"
+    )
+    print(
+        f"{'batches':>8} {'submit s':>9} {'pass med s':>10} {'pass max s':>10} "
+        f"{'read max s':>10} {'status s':>9} {'merge s':>8} {'peak MB':>8} {'req/batch':>10}"
+        "  requests by phase"
+    )
+    for f in figures:
+        passes = f.passes_s or [float("nan")]
+        reads = f.observe_passes_s or [float("nan")]
+        print(
+            f"{f.batches:>8} {f.submit_s:>9.2f} {statistics.median(passes):>10.3f} "
+            f"{max(passes):>10.3f} {max(reads):>10.3f} {f.status_s:>9.2f} {f.merge_s:>8.2f} "
+            f"{f.peak_mb:>8.0f} {f.per_batch:>10.2f}  {f.requests} "
+            f"({len(f.passes_s)} passes, run {f.status})"
+        )
+        if f.problems:
+            print(f"         merged output WRONG: {'; '.join(f.problems)}")
+    big, small = figures[-1], figures[0]
+    checks = {
+        f"submit <= {TARGETS['submit_s']:g} s": big.submit_s <= TARGETS["submit_s"],
+        f"janitor pass <= {TARGETS['pass_s']:g} s (max of all)": max(big.passes_s or [0])
+        <= TARGETS["pass_s"],
+        f"janitor pass <= {TARGETS['pass_s']:g} s (max of reading passes)": max(
+            big.observe_passes_s or [0]
+        )
+        <= TARGETS["pass_s"],
+        f"run status <= {TARGETS['status_s']:g} s": big.status_s <= TARGETS["status_s"],
+        f"merge <= {TARGETS['merge_s']:g} s": big.merge_s <= TARGETS["merge_s"],
+        f"peak memory <= {TARGETS['peak_mb']:g} MB": big.peak_mb <= TARGETS["peak_mb"],
+    }
+    print(f"targets at {big.batches} batches:")
+    for name, ok in checks.items():
+        print(f"  {name}: {verdict(ok)}")
+    if big.batches > small.batches:
+        ratio = big.batches / small.batches
+        growth = {
+            "submit time per batch": big.submit_s / small.submit_s / ratio,
+            "merge time per batch": big.merge_s / small.merge_s / ratio,
+            "janitor pass (median)": statistics.median(big.passes_s)
+            / statistics.median(small.passes_s),
+            "storage requests per batch": big.per_batch / small.per_batch,
+        }
+        print(f"growth from {small.batches} to {big.batches} batches (target <= {GROWTH:g}x):")
+        for name, x in growth.items():
+            print(f"  {name}: {x:.2f}x {verdict(x <= GROWTH)}")
+    print(
+        "merged output: "
+        + (
+            "every batch exactly once, in order"
+            if not any(f.problems for f in figures)
+            else "WRONG (above)"
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,3000,10000")
+    parser.add_argument("--janitor-interval", type=float, default=10.0)
+    parser.add_argument("--worker-threads", type=int, default=4, help="per worker process (2)")
+    args = parse_args(parser, smoke={"sizes": "10,20", "janitor_interval": 1.0})
+    sizes = [int(s) for s in args.sizes.split(",")]
+    figures: list[Figures] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp,
+        FakeArm() as arm,
+        # The groups are records only; the deployer still checks its images are there.
+        registry_with_images((TAG,)) as registry,
+    ):
+        root = Path(tmp)
+        with azurite("bench-scale-azurite") as store:
+            conn = store.connection_string()
+            env = {
+                **emulator_env(arm, root, registry.server),
+                "AZURE_STORAGE_CONNECTION_STRING": conn,
+                "DEPLOYER_LOCATION": "westeurope",
+            }
+            prepare(root, conn)
+            for n in sizes:
+                figures.append(
+                    one_run(
+                        n, root, env, dict(store.ports), args.janitor_interval, args.worker_threads
+                    )
+                )
+                print(f"... {n} batches done", file=sys.stderr, flush=True)
+    report(figures)
+    if any(f.problems for f in figures):
+        sys.exit("merged output wrong")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""A private Azurite container from the project's image, for the run tests and benches.
+
+:func:`azurite` starts one with a fresh account and key, publishes its three ports on
+loopback and waits until Azurite itself answers. :mod:`testbed.run_stack` puts it on the
+emulator's network as well; the scale tests and bench use it alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import secrets
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+
+from testbed.engine import IMAGE_PREFIX, TAG, free_port, wait_for
+
+PORTS = {"blob": 10000, "queue": 10001, "table": 10002}
+"""Azurite's port of each service inside its container."""
+
+
+@dataclass(frozen=True)
+class Azurite:
+    """A running Azurite.
+
+    Attributes:
+        container: Its Docker container.
+        account: The storage account name.
+        key: The account key.
+        ports: Loopback port of each service (``blob``, ``queue``, ``table``).
+    """
+
+    container: Any
+    account: str
+    key: str
+    ports: Mapping[str, int]
+
+    def connection_string(self, hosts: Mapping[str, str] | None = None) -> str:
+        """Connection string with each service at ``hosts[service]`` (``host:port``);
+        default the published loopback ports."""
+        where = hosts or {s: f"127.0.0.1:{p}" for s, p in self.ports.items()}
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={self.account};AccountKey={self.key};"
+            + "".join(f"{s.capitalize()}Endpoint=http://{where[s]}/{self.account};" for s in PORTS)
+        )
+
+
+@contextlib.contextmanager
+def azurite(name: str, client: Any | None = None) -> Iterator[Azurite]:
+    """Start Azurite (in memory of its container) as ``<name>-<random>``; remove it after.
+
+    Args:
+        name: Container name prefix (say whose it is: tests share the engine).
+        client: Docker SDK client; default from the environment.
+    """
+    client = client or docker.from_env()
+    account = "testrun" + secrets.token_hex(3)
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    ports = {svc: free_port() for svc in PORTS}
+    container = client.containers.run(
+        f"{IMAGE_PREFIX}/azurite:{TAG}",
+        [
+            "azurite",
+            "--blobHost",
+            "0.0.0.0",
+            "--queueHost",
+            "0.0.0.0",
+            "--tableHost",
+            "0.0.0.0",
+            "--location",
+            "/data",
+            "--skipApiVersionCheck",
+            "--disableProductStyleUrl",
+            "--disableTelemetry",
+        ],
+        detach=True,
+        name=f"{name}-{secrets.token_hex(4)}",
+        environment={"AZURITE_ACCOUNTS": f"{account}:{key}"},
+        ports={f"{PORTS[s]}/tcp": ("127.0.0.1", p) for s, p in ports.items()},
+    )
+    try:
+        wait_for(lambda: all(_answers(p) for p in ports.values()), 180, "Azurite", interval=0.2)
+        yield Azurite(container, account, key, ports)
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            container.remove(force=True)
+
+
+def _answers(port: int) -> bool:
+    """True once Azurite itself answers HTTP (a published port accepts before it listens)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as answer:
+            return "Azurite" in answer.headers.get("Server", "")
+    except urllib.error.HTTPError as exc:
+        return "Azurite" in (exc.headers.get("Server") or "")
+    except (urllib.error.URLError, OSError):
+        return False

@@ -1,0 +1,189 @@
+"""Workers that finish jobs at once: the run machinery under load, without BLAST.
+
+Each thread takes messages from the run's queue and goes through the job protocol of the
+real worker with :mod:`blast_client`: the row read (a finished job's redelivery is dropped),
+``running``, the result blobs uploaded, ``finish_once``, the message deleted. The results are
+small but real in form: one tabular line per query (6), its commented form (7), BLAST JSON
+(15) and a stand-in archive (11), so the merge reads what a run of BLAST would give it. The
+scale bench and tests use them to measure and check the control plane, not BLAST.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import multiprocessing
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.core.pipeline.transport import RequestsTransport
+from blast_client import BlastClient
+from blast_client.fasta import iter_records
+from blast_client.joblog import FINAL
+from blast_client.messages import parse_message, result_blob
+from blast_client.storage import Storage
+
+log = logging.getLogger("testbed.fast_workers")
+
+FIELDS = (
+    "query acc.ver, subject acc.ver, % identity, alignment length, mismatches, gap opens, "
+    "q. start, q. end, s. start, s. end, evalue, bit score"
+)
+
+
+def results(fasta: str, db: str) -> dict[int, bytes]:
+    """The result files of one batch: a hit of each query on itself (pure).
+
+    Args:
+        fasta: The batch's queries.
+        db: The database name (in the commented header).
+    """
+    records = list(iter_records(fasta))
+    lines, blocks, reports = [], [], []
+    for record in records:
+        qid = record.header.split()[0]
+        n = len(record.sequence)
+        line = f"{qid}\tsubj_{qid}\t100.000\t{n}\t0\t0\t1\t{n}\t1\t{n}\t1.00e-10\t{2 * n}\n"
+        lines.append(line)
+        blocks.append(
+            f"# BLASTN 2.16.0+\n# Query: {qid}\n# Database: {db}\n# Fields: {FIELDS}\n"
+            f"# 1 hits found\n{line}"
+        )
+        reports.append(
+            {"report": {"results": {"search": {"query_title": qid, "hits": [{"num": 1}]}}}}
+        )
+    noun = "query" if len(records) == 1 else "queries"
+    return {
+        6: "".join(lines).encode(),
+        7: ("".join(blocks) + f"# BLAST processed {len(records)} {noun}\n").encode(),
+        15: (json.dumps({"BlastOutput2": reports}, indent=2) + "\n").encode(),
+        11: f"Blast4-archive ::= {{ queries {len(records)} }}\n".encode(),
+    }
+
+
+@dataclass
+class FastWorkers:
+    """Threads that finish the jobs of one queue through the job protocol.
+
+    Args:
+        connection_string: The storage account.
+        queue: The run's queue.
+        threads: How many take messages at once.
+    """
+
+    connection_string: str
+    queue: str
+    threads: int = 4
+    done: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> FastWorkers:
+        """Start the threads (each its own clients, never a shared test transport)."""
+        for i in range(self.threads):
+            t = threading.Thread(target=self._loop, args=(f"fast-{i}",), daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def stop(self) -> None:
+        """Stop after the messages in hand."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(60)
+
+    def _loop(self, worker: str) -> None:
+        config = BlastClient(connection_string=self.connection_string, queue=self.queue).config
+        storage = Storage(config, client_kwargs={"transport": RequestsTransport()}, retries=5)
+        client = BlastClient(storage=storage)
+        results_container = storage.container(client.config.results_container)
+        while not self._stop.is_set():
+            try:
+                messages = list(
+                    storage.queue.receive_messages(
+                        messages_per_page=4, max_messages=4, visibility_timeout=600
+                    )
+                )
+            except ResourceNotFoundError:  # the run ended and its queue was dropped
+                return
+            if not messages:
+                time.sleep(0.2)
+                continue
+            for msg in messages:
+                try:
+                    self._finish(client, storage, results_container, worker, msg)
+                except Exception as exc:  # noqa: BLE001 - the message comes back; carry on
+                    # e.g. PopReceiptMismatch: the lease ran out on a loaded machine and another
+                    # thread took the message (it finds the row final and drops it).
+                    log.warning("fast worker %s: %s", worker, str(exc).splitlines()[0])
+                    continue
+                with self._lock:
+                    self.done += 1
+
+    def _finish(
+        self, client: BlastClient, storage: Storage, results_container: Any, worker: str, msg: Any
+    ) -> None:
+        """The job protocol for one message: row read, running, results, finish, delete."""
+        spec = parse_message(str(msg.content))
+        row = client.joblog.get(spec.job_id)
+        if row is None or row.get("status") not in FINAL:
+            client.joblog.update(
+                spec.job_id,
+                status="running",
+                started=time.time(),
+                worker=worker,
+                attempts=int(msg.dequeue_count or 1),
+                run_id=spec.run_id,
+                exists=row is not None,
+            )
+            fasta = spec.query.fasta
+            if fasta is None:
+                fasta = client.get_input(str(spec.query.blob)).decode()
+            files = results(fasta, spec.db)
+            links = {}
+            for fmt in sorted({11, 6, *spec.options.outfmt}):
+                name = result_blob(spec.job_id, fmt)
+                results_container.upload_blob(name, files[fmt], overwrite=True)
+                links[str(fmt)] = storage.blob_link(client.config.results_container, name)[0]
+            hits = files[6].count(b"\n")
+            client.joblog.finish_once(
+                spec.job_id, finished=time.time(), worker=worker, hits=hits, results=links
+            )
+        storage.queue.delete_message(msg)
+
+
+def _serve(connection_string: str, queue: str, threads: int, stop: Any) -> None:
+    """One worker process: threads until ``stop`` is set."""
+    workers = FastWorkers(connection_string, queue, threads).start()
+    stop.wait()
+    workers.stop()
+
+
+@contextlib.contextmanager
+def worker_processes(
+    connection_string: str, queue: str, processes: int = 2, threads: int = 4
+) -> Iterator[None]:
+    """Fast workers in processes of their own (so the run's side keeps its CPU and its
+    memory figure), stopped on leaving."""
+    ctx = multiprocessing.get_context("spawn")
+    stop = ctx.Event()
+    procs = [
+        ctx.Process(target=_serve, args=(connection_string, queue, threads, stop), daemon=True)
+        for _ in range(processes)
+    ]
+    for p in procs:
+        p.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for p in procs:
+            p.join(60)
+            if p.is_alive():
+                p.kill()

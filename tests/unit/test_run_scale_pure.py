@@ -1,0 +1,173 @@
+"""The pure parts of runs at scale: the incremental job view, the streamed merge and the
+batch transactions."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from blast_client import JobStatus
+from blast_client import merge as blast_merge
+from blast_client.joblog import MAX_TRANSACTION, STATUSES, transactions
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deployer.run import decide, merge
+from deployer.run.jobview import JobView
+from deployer.run.state import Batch, Run
+
+# --- the incremental view against a full read ---------------------------------------------
+
+SKEW = 5.0
+
+
+@dataclass
+class Table:
+    """Job rows as the service holds them: each row's status and its Timestamp, which is the
+    writing server's clock (true time plus that server's skew)."""
+
+    now: float = 0.0
+    rows: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+    def write(self, job_id: str, status: str, after: float, skew: float) -> None:
+        self.now += after
+        self.rows[job_id] = (status, self.now + skew)
+
+
+# A write: which job, its new status, true seconds since the previous event (0: a tie), the
+# skew of the server that stamps it.
+writes = st.tuples(
+    st.integers(0, 5),
+    st.sampled_from(STATUSES),
+    st.sampled_from([0.0, 0.0, 0.001, 0.5, 1.0, 3.0, 7.0, 20.0]),
+    st.sampled_from([-SKEW, 0.0, SKEW]) | st.floats(-SKEW, SKEW),
+)
+# A read scans the rows in key order; after scanning row i, the writes listed at i happen
+# (writes racing the scan), then it may take extra time of its own.
+reads = st.tuples(
+    st.lists(st.lists(writes, max_size=3), min_size=6, max_size=6),
+    st.sampled_from([0.0, 0.01, 1.0, 4.0]),
+)
+histories = st.lists(st.tuples(st.lists(writes, max_size=8), reads), min_size=1, max_size=12)
+
+
+def _run(ids: list[str]) -> Run:
+    batches = tuple(Batch(i, job_id, 1) for i, job_id in enumerate(ids, start=1))
+    return Run("r00000001", "scale", "running", 0.0, batches=batches)
+
+
+# Each example draws a history of up to ~300 writes: 200 examples take seconds, where the
+# ci profile's 2,000 would take a minute or more of CI's budget.
+@settings(max_examples=200)
+@given(histories)
+def test_incremental_reads_reach_the_decisions_of_full_reads(
+    history: list[tuple[list[tuple[int, str, float, float]], tuple[list[list[Any]], float]]],
+) -> None:
+    ids = [f"20261206T040000-{i:08x}" for i in range(6)]
+    run = _run(ids)
+    table = Table()
+    for job_id in ids:
+        table.write(job_id, "queued", 0.0, 0.0)
+    view = JobView.of(run, skew=SKEW)
+    for between, (racing, extra) in history:
+        for i, status, after, skew in between:
+            table.write(ids[i], status, after, skew)
+        since, start = view.since(), table.now
+        seen, full = [], {}
+        for job_id, racers in zip(ids, racing, strict=True):
+            status, stamp = table.rows[job_id]  # the row as the scan passes it
+            full[job_id] = status
+            if since is None or stamp >= since:
+                seen.append((JobStatus(job_id, status), stamp))
+            for i, new, after, skew in racers:
+                table.write(ids[i], new, after, skew)
+        table.now += extra
+        view.absorb(seen, table.now - start)
+        assert view.statuses() == full
+        now = table.now
+        assert decide.decide(run, view.statuses(), [], now) == decide.decide(run, full, [], now)
+
+
+def test_a_margin_below_the_skew_misses_a_change() -> None:
+    """The check above can fail: without the skew margin, a row stamped by a slow clock after
+    a fast one's newer stamp is never read again."""
+    ids = ["20261206T040000-00000000", "20261206T040000-00000001"]
+    view = JobView.of(_run(ids), skew=0.0)
+    view.absorb([(JobStatus(ids[0], "queued"), 100.0), (JobStatus(ids[1], "running"), 104.0)], 0)
+    stamp = 101.0  # written after the read, by a server 4 s behind
+    since = view.since()
+    assert since is not None and stamp < since  # so the next read leaves it out
+    view.absorb([], 0.0)
+    assert view.statuses()[ids[0]] == "queued"  # while the row says succeeded
+
+
+# --- the streamed merge is the merge -------------------------------------------------------
+
+_reports = st.lists(
+    st.dictionaries(st.sampled_from(["report", "x", "é"]), st.integers() | st.text(max_size=5)),
+    max_size=3,
+)
+_fmt6 = st.binary(max_size=30)
+_fmt7 = st.builds(
+    lambda rows, n, cut: (
+        b"".join(f"# Query: q{r}\nq{r}\ts\t99\n".encode() for r in rows)
+        + f"# BLAST processed {n} {'query' if n == 1 else 'queries'}\n".encode()
+    )[: len(rows) * 20 if cut else None],
+    st.lists(st.integers(0, 99), max_size=3),
+    st.integers(0, 5),
+    st.booleans(),
+)
+_fmt15 = st.one_of(
+    _reports.map(lambda r: json.dumps({"BlastOutput2": r}, indent=1).encode()),
+    _reports.map(lambda r: json.dumps({"BlastOutput2": r[0] if r else {}}).encode()),
+    st.just(b"not json"),
+)
+
+
+@settings(max_examples=500)  # about a second a hundred: the ci profile's 2,000 cost 40 s
+@given(st.data())
+def test_streamed_merge_is_byte_identical_to_the_merge(data: st.DataObject) -> None:
+    fmt = data.draw(st.sampled_from([6, 7, 15]))
+    parts = data.draw(st.lists({6: _fmt6, 7: _fmt7, 15: _fmt15}[fmt], max_size=6))
+    sink = io.BytesIO()
+    streamed = merge.Streamed(fmt, sink)
+    for part in parts:
+        streamed.add(part)
+    streamed.finish()
+    whole = blast_merge.merge(fmt, parts)
+    assert tuple(streamed.bad) == whole.bad
+    if not whole.bad:
+        assert sink.getvalue() == whole.data
+
+
+def test_write_run_writes_nothing_merged_when_a_batch_is_bad(tmp_path: Any) -> None:
+    good = b"# Query: q1\n# BLAST processed 1 query\n"
+    batches = [Batch(1, "j1", 1), Batch(2, "j2", 1)]
+    parts = {("j1", 7): good, ("j2", 7): b"truncated", ("j1", 11): b"a", ("j2", 11): b"b"}
+    try:
+        merge.write_run(tmp_path, batches, [7], lambda job, fmt: parts[(job, fmt)])
+    except merge.MergeError as exc:
+        assert "batch 2" in str(exc)
+    else:
+        raise AssertionError("a truncated part was merged")
+    assert not list(tmp_path.glob("results*"))
+
+
+# --- batch transactions ---------------------------------------------------------------------
+
+
+@settings(max_examples=300)  # lists of hundreds: the ci profile's 2,000 cost 15 s
+@given(st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 10**6)), max_size=450))
+def test_transactions_hold_one_partition_and_at_most_100(keys: list[tuple[str, int]]) -> None:
+    entities = [{"PartitionKey": p, "RowKey": f"{i:07d}-{n}"} for n, (p, i) in enumerate(keys)]
+    chunks = transactions(entities)
+    assert all(0 < len(c) <= MAX_TRANSACTION for c in chunks)
+    assert all(len({e["PartitionKey"] for e in c}) == 1 for c in chunks)
+    flat = [e for c in chunks for e in c]
+    assert sorted(map(id, flat)) == sorted(map(id, entities))
+    for p in "abc":  # order kept within a partition
+        assert [e for e in flat if e["PartitionKey"] == p] == [
+            e for e in entities if e["PartitionKey"] == p
+        ]
