@@ -803,7 +803,7 @@ def cancel(
     run, _ = janitor.step()
     jobs = JobView.of(run).refresh(scope.client)
     left = unfinished(run, {j: s.status for j, s in jobs.items()})
-    cancel_jobs(scope.client, run_id, left, reason, time.time(), jobs)
+    cancel_jobs(scope.client, run_id, left, reason, time.time())
     return run
 
 
