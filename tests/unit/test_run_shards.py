@@ -5,6 +5,7 @@ real BLAST in tests/integration/blast/test_shard_worker.py)."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from blast_client.messages import JobSpec, Options, Query, ShardRef, parse_message
@@ -12,6 +13,7 @@ from blast_client.messages import JobSpec, Options, Query, ShardRef, parse_messa
 from deployer.run import merge
 from deployer.run.autoscaling import backlog
 from deployer.run.decide import CancelJobs, Finish, decide, unfinished
+from deployer.run.jobview import JobView
 from deployer.run.state import Batch, Run, batch_state, shard_jobs
 
 SPEC = JobSpec("20261206T070000-1a2b3c4d", "blastn", "nt", Query(fasta=">q\nACGT\n"), Options())
@@ -86,3 +88,23 @@ def test_a_batch_part_is_its_jobs_or_its_shards_merged() -> None:
         merge.batch_part(15, [b"a", b"b"], [b"{}", b"{}"])
     with pytest.raises(merge.MergeError, match="archive"):
         merge.batch_part(6, [b"not an archive", b"x"], [b"", b""])
+
+
+def test_the_job_view_reads_every_shards_row() -> None:
+    # Shard ids sort after their batch's first id: the range must end at the last shard's.
+    run = replace(RUN, batches=(WHOLE, replace(SHARDED, index=2)))
+    view = JobView.of(run)
+    assert (view.first, view.last) == ("b1-s1", "b2")
+    last = replace(RUN, batches=(Batch(1, "a", 1), Batch(2, "b-s1", 2, ("b-s1", "b-s2"))))
+    assert JobView.of(last).last == "b-s2"
+
+
+def test_the_streamed_merge_keeps_every_shards_archive_and_names_a_batch_that_does_not_merge(
+    tmp_path: Path,
+) -> None:
+    parts = {(job, fmt): f"{job}.{fmt}".encode() for job in SHARDED.jobs for fmt in (6, 11)}
+    with pytest.raises(merge.MergeError, match=r"^batch 1: "):
+        merge.write_run(tmp_path, [SHARDED], [6], lambda job, fmt: parts[(job, fmt)])
+    kept = sorted(p.name for p in (tmp_path / "batches").iterdir())
+    assert kept == [f"00001-b1-s{i}.asn1" for i in (1, 2, 3)]
+    assert not list(tmp_path.glob("results*"))
