@@ -707,12 +707,16 @@ def summarize(
         sum(j.hits or 0 for j in states if j is not None),
         len(run.batches),
         sum(1 for b in run.batches if batch_state(b, done) != "succeeded"),
-        sum(1 for j in states if j is not None and (j.attempts or 0) > 1),
+        sum(1 for b in run.batches if any(_retried(jobs.get(j)) for j in b.jobs)),
         max(0.0, end - run.created),
         price(run.bills, _prices(run)),
         str(out_dir) if out_dir else None,
         dict(files or {}),
     )
+
+
+def _retried(job: JobStatus | None) -> bool:
+    return job is not None and (job.attempts or 0) > 1
 
 
 def results(

@@ -8,9 +8,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from blast_client import JobStatus
 from blast_client.messages import JobSpec, Options, Query, ShardRef, parse_message
 
 from deployer.run import merge
+from deployer.run.api import summarize
 from deployer.run.autoscaling import backlog
 from deployer.run.decide import CancelJobs, Finish, decide, unfinished
 from deployer.run.jobview import JobView
@@ -108,3 +110,14 @@ def test_the_streamed_merge_keeps_every_shards_archive_and_names_a_batch_that_do
     kept = sorted(p.name for p in (tmp_path / "batches").iterdir())
     assert kept == [f"00001-b1-s{i}.asn1" for i in (1, 2, 3)]
     assert not list(tmp_path.glob("results*"))
+
+
+def test_the_summary_counts_batches_not_shards() -> None:
+    jobs = {
+        "b1-s1": JobStatus("b1-s1", "succeeded", attempts=2, hits=4),
+        "b1-s2": JobStatus("b1-s2", "succeeded", attempts=3, hits=1),
+        "b1-s3": JobStatus("b1-s3", "failed", attempts=1),
+        "b2": JobStatus("b2", "succeeded", attempts=1, hits=2),
+    }
+    summary = summarize(replace(RUN, status="failed", finished=1.0), jobs)
+    assert (summary.batches, summary.failed_batches, summary.retried_batches) == (2, 1, 1)
