@@ -131,17 +131,19 @@ class FastWorkers:
     ) -> None:
         """The job protocol for one message: row read, running, results, finish, delete."""
         spec = parse_message(str(msg.content))
-        row = client.joblog.get(spec.job_id)
-        if row is None or row.get("status") not in FINAL:
-            client.joblog.update(
+        found = client.joblog.read(spec.job_id)
+        running = None
+        if found is None or found[0].get("status") not in FINAL:
+            running = client.joblog.update_unless_final(
                 spec.job_id,
+                found[1] if found is not None else None,
                 status="running",
                 started=time.time(),
                 worker=worker,
                 attempts=int(msg.dequeue_count or 1),
                 run_id=spec.run_id,
-                exists=row is not None,
             )
+        if running is not None and running.done:
             fasta = spec.query.fasta
             if fasta is None:
                 fasta = client.get_input(str(spec.query.blob)).decode()
@@ -153,7 +155,12 @@ class FastWorkers:
                 links[str(fmt)] = storage.blob_link(client.config.results_container, name)[0]
             hits = files[6].count(b"\n")
             client.joblog.finish_once(
-                spec.job_id, finished=time.time(), worker=worker, hits=hits, results=links
+                spec.job_id,
+                running.etag,
+                finished=time.time(),
+                worker=worker,
+                hits=hits,
+                results=links,
             )
         storage.queue.delete_message(msg)
 

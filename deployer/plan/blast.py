@@ -73,7 +73,9 @@ def worker_groups(
     """
     blast = workload.workloads.blast
     assert blast is not None, "checked by the caller"
-    dbs = ",".join(db.name for db in blast.databases)
+    # A sharded database is not cached at start: each job names the shard to cache.
+    sharded = {c.database for c in worker_sizing(workload).choices if c.shards > 1}
+    dbs = ",".join(db.name for db in blast.databases if db.name not in sharded)
     image = common.image(settings, "blast-worker")
     spot = blast.priority == "spot"
     groups = []

@@ -214,8 +214,9 @@ def worker_sizing(workload: Workload) -> sizing.BlastSizing:
 def require_unsharded(workload: Workload) -> None:
     """Refuse, in one line, to create workers for a database that needs shards (pure).
 
-    ``deployer plan`` shows the shards; the workers cannot search one yet (each would have
-    to cache only its shard's volumes), so ``up`` and ``run`` stop before creating anything.
+    ``deployer plan`` shows the shards and ``deployer run`` searches them (one job per batch and
+    shard, merged per batch); the service's workers (``up``) take single searches, which
+    nothing fans out to shards yet, so ``up`` stops before creating anything.
 
     Raises:
         InputError: Naming the database, its shards and the alternatives.
@@ -226,8 +227,8 @@ def require_unsharded(workload: Workload) -> None:
         if choice.shards > 1:
             raise InputError(
                 f"database {choice.database} needs {choice.shards} shards ({choice.why}), but "
-                "the workers cannot search shards yet: declare larger groups "
-                "(deployment.max_group, up to 31 vCPU and 240 GB after an ACI quota "
-                "request) or use a smaller database",
+                "the service (deployer up) cannot search shards yet: search it with "
+                "`deployer run`, declare larger groups (deployment.max_group, up to 31 vCPU "
+                "and 240 GB after an ACI quota request) or use a smaller database",
                 code="ShardsNotSupported",
             )

@@ -31,17 +31,26 @@ from deployer.deployment_secrets import Secret
 from deployer.errors import AzureError, DeployerError, InputError
 from deployer.imagerefs import deploy_settings, group_images, require_images
 from deployer.plan import RUN_TAG, Action, Change, GroupSpec, storage_env
-from deployer.plan.databases import require_known, require_unsharded
+from deployer.plan.databases import require_known, worker_sizing
 from deployer.plan.janitor import janitor_group
 from deployer.run import merge, places
 from deployer.run.autoscaling import DECISIONS_SHOWN, RunScaler, decisions, run_scaler
 from deployer.run.autoscaling import ENV as AUTOSCALE_ENV
 from deployer.run.billing import Bill, bill_of, price
-from deployer.run.decide import group_size
+from deployer.run.decide import group_size, unfinished
 from deployer.run.groups import worker_groups
 from deployer.run.janitor import Janitor, cancel_jobs, drop_queues
 from deployer.run.jobview import JobView
-from deployer.run.state import FINAL, Batch, Run, is_run_id, new_run_id, queue_name
+from deployer.run.state import (
+    FINAL,
+    Batch,
+    Run,
+    batch_state,
+    is_run_id,
+    new_run_id,
+    queue_name,
+    shard_jobs,
+)
 from deployer.run.store import Conflict, RunStore
 from deployer.scope import (
     ArmAccess,
@@ -221,6 +230,8 @@ class _Inputs:
     place: Settings
     """The settings as the workload resolves them, before a local Azurite's key replaces the
     account name: what :mod:`deployer.run.places` remembers."""
+    shards: int = 1
+    """Shards the run's database is searched in (each batch is one job per shard)."""
 
 
 @dataclass(frozen=True)
@@ -257,11 +268,14 @@ def start(
     inputs = _check_inputs(request, overrides)
     run_id = new_run_id()
     client = storage_client(queue_name(run_id), inputs.settings)
-    specs = _plan_batches(client, request, inputs.fasta, run_id)
+    batches = [
+        shard_jobs(s, inputs.shards) for s in _plan_batches(client, request, inputs.fasta, run_id)
+    ]
+    specs = [job for jobs in batches for job in jobs]
     groups = _plan_groups(inputs, run_id, len(specs))
     template = (groups.scaler.template,) if groups.scaler is not None else ()
     require_images(group_images([*groups.all, *template]), inputs.settings, str(request.workload))
-    run = _new_run(request, inputs.workload, inputs.settings, run_id, specs, groups, clock())
+    run = _new_run(request, inputs.workload, inputs.settings, run_id, batches, groups, clock())
     cluster = Cluster(backend_factory(inputs.settings))
     changes = [Change(g.name, Action.CREATE, g) for g in groups.all]
     cluster.check_quota(changes, {}, inputs.settings.location)
@@ -297,8 +311,18 @@ def _check_inputs(request: RunRequest, overrides: Overrides) -> _Inputs:
     settings = local_storage(resolved)
     workload, sizes = resolve_sizes(workload, settings)
     require_known(sizes, str(request.workload))
-    require_unsharded(workload)
-    return _Inputs(workload, fasta, settings, _janitor_access(settings, request.detach), resolved)
+    shards = next(
+        (c.shards for c in worker_sizing(workload).choices if c.database == request.db), 1
+    )
+    if shards > 1 and 15 in request.outfmt:
+        raise InputError(
+            f"database {request.db} is searched in {shards} shards, and a sharded run merges "
+            "outfmt 6 and 7 only so far",
+            hint="ask for --outfmt 6,7 (each shard's archive, 11, is kept under batches/)",
+            code="ShardedFormat",
+        )
+    access = _janitor_access(settings, request.detach)
+    return _Inputs(workload, fasta, settings, access, resolved, shards)
 
 
 def _plan_batches(
@@ -357,15 +381,24 @@ def _new_run(
     workload: Workload,
     settings: Settings,
     run_id: str,
-    specs: list[JobSpec],
+    specs: list[tuple[JobSpec, ...]],
     groups: _RunGroups,
     now: float,
 ) -> Run:
-    """The run's record as it is first stored, ``submitting`` (pure)."""
+    """The run's record as it is first stored, ``submitting`` (pure).
+
+    Args:
+        specs (list[tuple[JobSpec, ...]]): Each batch's jobs (one per shard when sharded).
+    """
     ttl = workload.deployment.ttl
     batches = tuple(
-        Batch(i, spec.job_id, len(list(iter_records(spec.query.fasta or ""))))
-        for i, spec in enumerate(specs, start=1)
+        Batch(
+            i,
+            jobs[0].job_id,
+            len(list(iter_records(jobs[0].query.fasta or ""))),
+            tuple(j.job_id for j in jobs) if len(jobs) > 1 else (),
+        )
+        for i, jobs in enumerate(specs, start=1)
     )
     scaler = groups.scaler
     return Run(
@@ -380,6 +413,7 @@ def _new_run(
             "evalue": request.evalue,
             "outfmt": list(request.outfmt),
             "batch_len": request.batch_len,
+            "shards": len(specs[0]) if specs else 1,
             "queries_file": request.queries.name,
             "workers": sum(len(g.containers) for g in groups.workers),
             "exit_when_idle": groups.exit_when_idle,
@@ -455,8 +489,9 @@ class Progress:
 
 def _counts(run: Run, jobs: Mapping[str, JobStatus]) -> dict[str, int]:
     counts = {"queued": 0, "running": 0, "done": 0, "failed": 0, "cancelled": 0}
+    states = {j: s.status for j, s in jobs.items()}
     for b in run.batches:
-        status = jobs[b.job_id].status if b.job_id in jobs else "queued"
+        status = batch_state(b, states)
         key = {"succeeded": "done", "poisoned": "failed", "unknown": "queued"}.get(status, status)
         counts[key if key in counts else "queued"] += 1
     return counts
@@ -661,7 +696,8 @@ def summarize(
     files: Mapping[str, str] | None = None,
 ) -> Summary:
     """The summary of a run from its record and job rows (pure)."""
-    states = [jobs.get(b.job_id) for b in run.batches]
+    states = [jobs.get(j) for b in run.batches for j in b.jobs]
+    done = {j: s.status for j, s in jobs.items()}
     end = run.finished or time.time()
     return Summary(
         run.run_id,
@@ -670,13 +706,17 @@ def summarize(
         run.queries,
         sum(j.hits or 0 for j in states if j is not None),
         len(run.batches),
-        sum(1 for j in states if j is None or j.status != "succeeded"),
-        sum(1 for j in states if j is not None and (j.attempts or 0) > 1),
+        sum(1 for b in run.batches if batch_state(b, done) != "succeeded"),
+        sum(1 for b in run.batches if any(_retried(jobs.get(j)) for j in b.jobs)),
         max(0.0, end - run.created),
         price(run.bills, _prices(run)),
         str(out_dir) if out_dir else None,
         dict(files or {}),
     )
+
+
+def _retried(job: JobStatus | None) -> bool:
+    return job is not None and (job.attempts or 0) > 1
 
 
 def results(
@@ -699,21 +739,20 @@ def results(
     )
     run, client = scope.run, scope.client
     jobs = JobView.of(run).refresh(client)
-    unfinished = [
-        b for b in run.batches if b.job_id not in jobs or jobs[b.job_id].status not in JOB_FINAL
-    ]
-    if unfinished and not run.final:
+    states = {j: s.status for j, s in jobs.items()}
+    pending = [b for b in run.batches if batch_state(b, states) not in JOB_FINAL]
+    if pending and not run.final:
         raise InputError(
-            f"run {run_id} is still {run.status}: {len(unfinished)} batches are not final",
+            f"run {run_id} is still {run.status}: {len(pending)} batches are not final",
             hint=f"wait with `deployer run status {run_id}`",
             code="RunNotFinished",
         )
     out = out_dir or Path(f"blast-run-{run_id}")
-    ok = [b for b in run.batches if b.job_id in jobs and jobs[b.job_id].status == "succeeded"]
+    ok = [b for b in run.batches if batch_state(b, states) == "succeeded"]
     fmts = [int(fmt) for fmt in run.params.get("outfmt") or [6]]
     try:
         written = merge.write_run(
-            out, ok, fmts, lambda b, fmt: client.result(b.job_id, fmt, job=jobs[b.job_id])
+            out, ok, fmts, lambda job, fmt: client.result(job, fmt, job=jobs[job])
         )
     except BlastClientError as exc:
         raise hints.from_blast(exc) from None
@@ -767,12 +806,8 @@ def cancel(
     janitor = Janitor(run_id, scope.store, scope.client, scope.backend)
     run, _ = janitor.step()
     jobs = JobView.of(run).refresh(scope.client)
-    unfinished = [
-        b.job_id
-        for b in run.batches
-        if b.job_id not in jobs or jobs[b.job_id].status not in JOB_FINAL
-    ]
-    cancel_jobs(scope.client, run_id, unfinished, reason, time.time(), jobs)
+    left = unfinished(run, {j: s.status for j, s in jobs.items()})
+    cancel_jobs(scope.client, run_id, left, reason, time.time())
     return run
 
 

@@ -217,8 +217,9 @@ class _Observed(Backend):
 
 
 def backlog(run: Run, jobs: Mapping[str, str]) -> tuple[int, int]:
-    """(queued, in flight) of the run's unfinished batches (a missing job row is queued)."""
-    states = [jobs.get(b.job_id, "queued") for b in run.batches]
+    """(queued, in flight) of the run's unfinished jobs, each shard's of a sharded batch (a
+    missing job row is queued)."""
+    states = [jobs.get(j, "queued") for b in run.batches for j in b.jobs]
     running = sum(1 for s in states if s == "running")
     queued = sum(1 for s in states if s not in JOB_FINAL and s != "running")
     return queued, running

@@ -31,7 +31,7 @@ from blast_client.joblog import FINAL as JOB_FINAL
 
 from deployer.backends.base import ObservedGroup
 from deployer.run.billing import bill_of
-from deployer.run.state import FINAL, GroupBill, Run
+from deployer.run.state import FINAL, GroupBill, Run, batch_state
 
 
 @dataclass(frozen=True)
@@ -97,8 +97,13 @@ def _bill(run: Run, group: ObservedGroup, now: float) -> list[Step]:
 
 
 def unfinished(run: Run, jobs: Mapping[str, str]) -> list[str]:
-    """Job ids of the run's batches that are not final (a missing row counts as queued)."""
-    return [b.job_id for b in run.batches if jobs.get(b.job_id, "queued") not in JOB_FINAL]
+    """Job ids of the run's batches (each shard's) that are not final (a missing row counts
+    as queued)."""
+    return [j for b in run.batches for j in b.jobs if jobs.get(j, "queued") not in JOB_FINAL]
+
+
+def _unfinished_batches(run: Run, jobs: Mapping[str, str]) -> int:
+    return sum(1 for b in run.batches if batch_state(b, jobs) not in JOB_FINAL)
 
 
 STALL_GRACE = 300.0
@@ -138,7 +143,8 @@ def decide(
         if run.deadline is not None and now >= run.deadline:
             reason = (
                 f"deployment.ttl reached at {_when(run.deadline)}: deleted every group; "
-                f"{len(left)} of {len(run.batches)} batches were unfinished and are cancelled"
+                f"{_unfinished_batches(run, jobs)} of {len(run.batches)} batches were "
+                "unfinished and are cancelled"
             )
             if left:
                 cancels.append(CancelJobs(tuple(left), "cancelled: deployment.ttl reached"))
@@ -146,14 +152,15 @@ def decide(
             status = "expired"
         elif left and not run.autoscaled and _stalled(run, groups, now):
             reason = (
-                f"no worker group is left and {len(left)} of {len(run.batches)} batches are "
-                "unfinished (workers lost); their results are missing, the others are kept"
+                f"no worker group is left and {_unfinished_batches(run, jobs)} of "
+                f"{len(run.batches)} batches are unfinished (workers lost); their results are "
+                "missing, the others are kept"
             )
             cancels.append(CancelJobs(tuple(left), "cancelled: no worker left to run it"))
             steps.append(Finish("failed", reason))
             status = "failed"
         elif not left:
-            bad = [b for b in run.batches if jobs.get(b.job_id) != "succeeded"]
+            bad = [b for b in run.batches if batch_state(b, jobs) != "succeeded"]
             status = "failed" if bad else "succeeded"
             reason = (
                 f"{len(bad)} of {len(run.batches)} batches did not succeed"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Container, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -136,10 +136,7 @@ class Janitor:
                 run = replace(run, status=step.status, reason=step.reason, finished=self.clock())
                 etag = self.store.save(run, etag)
             elif isinstance(step, d.CancelJobs):
-                known = self.view.jobs if self.view is not None else ()
-                cancel_jobs(
-                    self.client, self.run_id, step.job_ids, step.reason, self.clock(), known
-                )
+                cancel_jobs(self.client, self.run_id, step.job_ids, step.reason, self.clock())
             elif isinstance(step, d.Bill):
                 run = run.with_bill(step.bill)
                 etag = self.store.save(run, etag)
@@ -180,20 +177,15 @@ CANCEL_THREADS = 16
 
 
 def cancel_jobs(
-    client: BlastClient,
-    run_id: str,
-    job_ids: Iterable[str],
-    reason: str,
-    now: float,
-    known: Container[str] = (),
+    client: BlastClient, run_id: str, job_ids: Iterable[str], reason: str, now: float
 ) -> None:
-    """Mark a run's jobs ``cancelled``, creating the rows (and index entries) of those not in
-    ``known`` (the rows read) if they are missing."""
+    """Mark a run's jobs ``cancelled``, creating the rows (and index entries) that are
+    missing; a row a worker made final since it was read keeps its status (the write is
+    conditional on the row's etag)."""
 
     def cancel(job_id: str) -> None:
-        client.joblog.update(
+        client.joblog.update_unless_final(
             job_id,
-            exists=True if job_id in known else None,
             status="cancelled",
             error=reason,
             finished=now,

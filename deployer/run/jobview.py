@@ -57,7 +57,7 @@ class JobView:
     @classmethod
     def of(cls, run: Run, skew: float = SKEW_S) -> JobView:
         """The view of ``run``'s batches (nothing read yet)."""
-        ids = [b.job_id for b in run.batches] or [""]
+        ids = [j for b in run.batches for j in b.jobs] or [""]  # a batch's shards too
         return cls(run.run_id, min(ids), max(ids), skew)
 
     def since(self) -> float | None:

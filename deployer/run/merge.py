@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from blast_client import merge as results
+from blast_client import shardmerge
 from blast_client.messages import FORMAT_EXTENSIONS, FORMAT_FILES
 
-from deployer.run.state import Batch, Run
+from deployer.run.state import Batch, Run, batch_state
 
 MERGE_THREADS = 16
 """Batches downloaded at once (and at most twice as many held) while merging."""
@@ -50,6 +51,31 @@ def merge(fmt: int, parts: Sequence[bytes]) -> bytes:
     if merged.bad:
         raise MergeError("; ".join(str(b) for b in merged.bad))
     return merged.data
+
+
+def batch_part(fmt: int, archives: Sequence[bytes], parts: Sequence[bytes]) -> bytes:
+    """One batch's result in format ``fmt``: its job's, or its shards' merged into one
+    search of the whole database (:mod:`blast_client.shardmerge`; a run sets no
+    ``max_target_seqs``, so BLAST's 500, which each shard was asked for too).
+
+    Args:
+        fmt (int): 6 or 7 for a batch of shards (15 is refused before such a run starts).
+        archives (Sequence[bytes]): Each job's archive (11), in shard order.
+        parts (Sequence[bytes]): Each job's result in ``fmt``, in shard order.
+
+    Raises:
+        MergeError: When the shards' results cannot be merged.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    try:
+        if fmt == 6:
+            return shardmerge.merge_tabular(archives, parts, None)
+        if fmt == 7:
+            return shardmerge.merge_commented(archives, parts, None)
+    except ValueError as exc:
+        raise MergeError(str(exc)) from None
+    raise MergeError(f"outfmt {fmt} of a batch of shards is not merged")
 
 
 def sha256(data: bytes) -> str:
@@ -99,6 +125,22 @@ def manifest(
                 "queries": b.queries,
                 "state": job_states.get(b.job_id, "unknown"),
                 "archive": batch_file(b.index, b.job_id, 11),
+                **(
+                    {
+                        "shards": [
+                            {
+                                "shard": i,
+                                "job_id": job,
+                                "state": job_states.get(job, "unknown"),
+                                "archive": batch_file(b.index, job, 11),
+                            }
+                            for i, job in enumerate(b.shards, start=1)
+                        ],
+                        "state": batch_state(b, job_states),
+                    }
+                    if b.shards
+                    else {}
+                ),
             }
             for b in run.batches
         ],
@@ -170,6 +212,11 @@ class Streamed:
                 self.sink.write((("," if self.total else "") + "\n    " + text).encode())
                 self.total += 1
 
+    def reject(self, reason: str) -> None:
+        """Count the next batch's part as bad without writing it (its shards did not merge)."""
+        self.parts += 1
+        self.bad.append(results.BadPart(self.parts, reason))
+
     def finish(self) -> None:
         """Write the end of the file."""
         if self.fmt == 7:
@@ -183,17 +230,18 @@ def write_run(
     out: Path,
     batches: Sequence[Batch],
     fmts: Sequence[int],
-    fetch: Callable[[Batch, int], bytes],
+    fetch: Callable[[str, int], bytes],
     threads: int = MERGE_THREADS,
 ) -> dict[str, Digest]:
-    """Write a run's results under ``out``: each batch's archive under ``batches/`` and each
-    format in ``fmts`` merged into its file, downloading ``threads`` batches at a time.
+    """Write a run's results under ``out``: each job's archive under ``batches/`` and each
+    format in ``fmts`` merged into its file, downloading ``threads`` batches at a time (a
+    batch of shards is first merged into one search of the whole database, :func:`batch_part`).
 
     Args:
         out (Path): The output directory (created).
         batches (Sequence[Batch]): The succeeded batches, in batch order.
         fmts (Sequence[int]): The merged formats (6, 7, 15).
-        fetch (Callable[[Batch, int], bytes]): One result file of a batch.
+        fetch (Callable[[str, int], bytes]): One result file of a job (by its id).
         threads (int): Batches downloaded at once.
 
     Returns:
@@ -208,19 +256,25 @@ def write_run(
     merged = {fmt: Streamed(fmt, sinks[fmt]) for fmt in fmts}
     files: dict[str, Digest] = {}
 
-    def download(batch: Batch) -> dict[int, bytes]:
-        return {fmt: fetch(batch, fmt) for fmt in (11, *fmts)}
+    def download(batch: Batch) -> dict[int, list[bytes]]:
+        return {fmt: [fetch(job, fmt) for job in batch.jobs] for fmt in (11, *fmts)}
 
     try:
         with ThreadPoolExecutor(threads) as pool:
             for batch, parts in zip(
                 batches, _in_order(pool, download, batches, 2 * threads), strict=False
             ):
-                path = batch_file(batch.index, batch.job_id, 11)
-                (out / path).write_bytes(parts[11])
-                files[path] = Digest(sha256(parts[11]), len(parts[11]))
+                for job, archive in zip(batch.jobs, parts[11], strict=True):
+                    path = batch_file(batch.index, job, 11)
+                    (out / path).write_bytes(archive)
+                    files[path] = Digest(sha256(archive), len(archive))
                 for fmt in fmts:
-                    merged[fmt].add(parts[fmt])
+                    try:
+                        part = batch_part(fmt, parts[11], parts[fmt])
+                    except MergeError as exc:
+                        merged[fmt].reject(str(exc))
+                    else:
+                        merged[fmt].add(part)
         for m in merged.values():
             m.finish()
         bad = [str(b) for m in merged.values() for b in m.bad]
@@ -239,12 +293,12 @@ def write_run(
 
 def _in_order(
     pool: ThreadPoolExecutor,
-    fn: Callable[[Batch], dict[int, bytes]],
+    fn: Callable[[Batch], dict[int, list[bytes]]],
     items: Iterable[Batch],
     window: int,
-) -> Iterable[dict[int, bytes]]:
+) -> Iterable[dict[int, list[bytes]]]:
     """``fn`` of each item, in order, with at most ``window`` in flight or waiting."""
-    pending: deque[Future[dict[int, bytes]]] = deque()
+    pending: deque[Future[dict[int, list[bytes]]]] = deque()
     for item in items:
         pending.append(pool.submit(fn, item))
         if len(pending) >= window:

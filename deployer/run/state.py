@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from blast_client.joblog import FINAL as JOB_FINAL
+from blast_client.messages import JobSpec, ShardRef
 
 RUN_ID = re.compile(r"^r[0-9a-f]{8}$")
 """``r`` and 8 hex digits: short enough for ``<deployment>-<run>-janitor`` (at most 63)."""
@@ -42,13 +46,44 @@ class Batch:
 
     Args:
         index (int): 1-based position; batches are contiguous, so index order is query order.
-        job_id (str): The batch's BLAST job id.
+        job_id (str): The batch's BLAST job id (a sharded batch's first shard's).
         queries (int): Number of query records in it.
+        shards (tuple[str, ...]): Job ids of its shards, in shard order, when the database is
+            searched in shards (one job per shard); empty when it is searched whole.
     """
 
     index: int
     job_id: str
     queries: int
+    shards: tuple[str, ...] = ()
+
+    @property
+    def jobs(self) -> tuple[str, ...]:
+        """Every job id of the batch: its shards', or its own."""
+        return self.shards or (self.job_id,)
+
+
+_WORST = ("poisoned", "failed", "cancelled")
+"""A finished batch of shards takes the worst of its shards' final states, in this order."""
+
+
+def batch_state(batch: Batch, jobs: Mapping[str, str]) -> str:
+    """A batch's state (a job's, ``blast_client.joblog.STATUSES``) from its jobs' (pure).
+
+    A batch of shards is done when all its shards are: ``succeeded`` when all succeeded,
+    else the worst of their final states; ``running`` while any shard runs or has finished,
+    ``queued`` before. A missing job row counts as queued.
+
+    Args:
+        batch (Batch): The batch.
+        jobs (Mapping[str, str]): State of each job id.
+    """
+    states = [jobs.get(j, "queued") for j in batch.jobs]
+    if len(states) == 1:
+        return states[0]
+    if all(s in JOB_FINAL for s in states):
+        return next((w for w in _WORST if w in states), "succeeded")
+    return "running" if any(s != "queued" for s in states) else "queued"
 
 
 @dataclass(frozen=True)
@@ -151,3 +186,19 @@ class Run:
         if group in self.deleted:
             return self
         return replace(self, deleted=(*self.deleted, group))
+
+
+def shard_jobs(spec: JobSpec, count: int) -> tuple[JobSpec, ...]:
+    """A batch's jobs: itself when the database is searched whole (``count`` 1), else one job
+    per shard, ``<job id>-s1`` ... ``-s<count>`` (pure).
+
+    Args:
+        spec (JobSpec): The batch's job.
+        count (int): Shards of its database.
+    """
+    if count == 1:
+        return (spec,)
+    return tuple(
+        replace(spec, job_id=f"{spec.job_id}-s{i + 1}", shard=ShardRef(i, count))
+        for i in range(count)
+    )

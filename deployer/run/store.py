@@ -115,6 +115,8 @@ class RunStore:
                 "RowKey": f"{b.index:05d}",
                 "job_id": b.job_id,
                 "queries": b.queries,
+                # A sharded batch's job ids, comma-separated (job ids have no commas).
+                **({"shards": ",".join(b.shards)} if b.shards else {}),
             }
             for b in run.batches
         )
@@ -139,7 +141,15 @@ class RunStore:
         )
         batches = tuple(
             sorted(
-                (Batch(int(r["RowKey"]), str(r["job_id"]), int(r["queries"])) for r in rows),
+                (
+                    Batch(
+                        int(r["RowKey"]),
+                        str(r["job_id"]),
+                        int(r["queries"]),
+                        tuple(str(r["shards"]).split(",")) if r.get("shards") else (),
+                    )
+                    for r in rows
+                ),
                 key=lambda b: b.index,
             )
         )

@@ -85,7 +85,7 @@ def _workload(tmp_path: Path, extra: str, db: str) -> Path:
     return path
 
 
-def test_plan_says_shards_and_up_and_run_refuse_them_in_one_line(tmp_path: Path) -> None:
+def test_plan_says_shards_and_up_refuses_them_in_one_line(tmp_path: Path) -> None:
     workload = load(_workload(tmp_path, "", "{name: nt, bytes_to_cache: 50000000000}"))
     sized = worker_sizing(workload)
     line = sizing.describe_choice(sized.choices[0], sized.worker)
@@ -95,7 +95,8 @@ def test_plan_says_shards_and_up_and_run_refuse_them_in_one_line(tmp_path: Path)
     with pytest.raises(InputError) as info:
         require_unsharded(workload)
     assert "database nt needs 4 shards" in str(info.value)
-    assert "the workers cannot search shards yet" in str(info.value)
+    assert "the service (deployer up) cannot search shards yet" in str(info.value)
+    assert "deployer run" in str(info.value)
 
 
 def test_max_group_gives_one_large_group_that_up_can_create(tmp_path: Path) -> None:

@@ -147,7 +147,7 @@ def test_write_run_writes_nothing_merged_when_a_batch_is_bad(tmp_path: Any) -> N
     batches = [Batch(1, "j1", 1), Batch(2, "j2", 1)]
     parts = {("j1", 7): good, ("j2", 7): b"truncated", ("j1", 11): b"a", ("j2", 11): b"b"}
     try:
-        merge.write_run(tmp_path, batches, [7], lambda b, fmt: parts[(b.job_id, fmt)])
+        merge.write_run(tmp_path, batches, [7], lambda job, fmt: parts[(job, fmt)])
     except merge.MergeError as exc:
         assert "batch 2" in str(exc)
     else:

@@ -26,10 +26,15 @@ import datetime as dt
 import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import (
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
 from azure.data.tables import TableClient, UpdateMode
 
 STATUSES = ("queued", "running", "succeeded", "failed", "poisoned", "cancelled")
@@ -37,7 +42,11 @@ STATUSES = ("queued", "running", "succeeded", "failed", "poisoned", "cancelled")
 ``cancelled`` is written by ``deployer run cancel`` and by a run's janitor (deployment.ttl
 reached, or no worker left to run the job)."""
 FINAL = frozenset({"succeeded", "failed", "poisoned", "cancelled"})
-"""Statuses that never change again: a wait ends, and a worker drops a redelivered message."""
+"""Statuses that never change again: a wait ends, and a worker drops a redelivered message.
+Every write after the row is created goes through :meth:`JobLog.update_unless_final` or
+:meth:`JobLog.finish_once`, both conditional on the row's etag, so none can overwrite one."""
+WRITE_ATTEMPTS = 5
+"""Conditional writes tried before giving up on a row that keeps changing under them."""
 JOB_ROW = "job"
 RUN_PREFIX = "run."
 MAX_TRANSACTION = 100
@@ -170,6 +179,29 @@ def transactions(entities: Iterable[dict[str, Any]]) -> list[Sequence[dict[str, 
     ]
 
 
+@dataclass(frozen=True)
+class Written:
+    """What a conditional write of a job row did.
+
+    Attributes:
+        etag: The row's etag after the write, if the service said (None when not written).
+        final: The final status the row already had, in which case nothing was written.
+    """
+
+    etag: str | None
+    final: str | None = None
+
+    @property
+    def done(self) -> bool:
+        """True when the fields were written."""
+        return self.final is None
+
+
+def _etag(written: Any) -> str | None:
+    etag = written.get("etag") if isinstance(written, dict) else None
+    return etag if isinstance(etag, str) else None
+
+
 class JobLog:
     """Reads and writes job rows.
 
@@ -238,53 +270,86 @@ class JobLog:
             sent += 1
         return sent
 
-    def update(self, job_id: str, exists: bool | None = None, **fields: Any) -> str | None:
-        """Merge ``fields`` into the job row, creating it (and its index entry) if missing.
-
-        Epoch floats named ``submitted``, ``started``, ``finished`` become datetimes; a dict
-        named ``results`` is stored as JSON.
+    def read(self, job_id: str) -> tuple[dict[str, Any], str] | None:
+        """The job row and its etag (for :meth:`update_unless_final`), or None if there is none.
 
         Args:
             job_id: The job id.
-            exists: Whether the row exists, if the caller knows (saves a read).
-            fields: Columns to set.
+        """
+        try:
+            entity = self.table.get_entity(job_id, JOB_ROW)
+        except ResourceNotFoundError:
+            return None
+        return dict(entity), str(entity.metadata["etag"])
+
+    def update_unless_final(self, job_id: str, etag: str | None = None, **fields: Any) -> Written:
+        """Merge ``fields`` into the job row unless it is final, creating it (and its index
+        entries) if missing; the write is conditional on the row's etag, so a row that
+        another writer made final after it was read is never overwritten.
+
+        Args:
+            job_id: The job id.
+            etag: The etag of the row as the caller read it (:meth:`read`) and found it not
+                final; None reads it first.
+            fields: Columns to set (as :meth:`update`).
 
         Returns:
-            The row's etag after this write (for :meth:`finish_once`), if the service said.
+            The etag after the write, or the final status found instead (nothing written).
+
+        Raises:
+            RuntimeError: when the row changed under every one of :data:`WRITE_ATTEMPTS`
+                tries.
         """
-        now = time.time()
-        entity: dict[str, Any] = {"PartitionKey": job_id, "RowKey": JOB_ROW, "updated": _utc(now)}
-        entity.update(_columns(fields))
-        if exists is None:
-            exists = self.get(job_id) is not None
-        if not exists:
-            entity.setdefault("submitted", _utc(now))
-        written = self.table.upsert_entity(entity, mode=UpdateMode.MERGE)
-        if not exists:
-            run_id = fields.get("run_id")
-            self._index(job_id, now, run_id if isinstance(run_id, str) else None)
-        etag = written.get("etag") if isinstance(written, dict) else None
-        return etag if isinstance(etag, str) else None
+        columns = _columns(fields)
+        for _ in range(WRITE_ATTEMPTS):
+            now = time.time()
+            entity: dict[str, Any] = {"PartitionKey": job_id, "RowKey": JOB_ROW, **columns}
+            entity["updated"] = _utc(now)
+            if etag is None:
+                found = self.read(job_id)
+                if found is None:
+                    entity.setdefault("submitted", _utc(now))
+                    try:
+                        written = self.table.create_entity(entity)
+                    except ResourceExistsError:
+                        continue  # created meanwhile: read it again
+                    run_id = fields.get("run_id")
+                    self._index(job_id, now, run_id if isinstance(run_id, str) else None)
+                    return Written(_etag(written))
+                row, etag = found
+                if row.get("status") in FINAL:
+                    return Written(None, str(row["status"]))
+            try:
+                written = self.table.update_entity(
+                    entity,
+                    mode=UpdateMode.MERGE,
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except ResourceModifiedError:
+                etag = None  # changed since it was read: read it again
+                continue
+            return Written(_etag(written))
+        raise RuntimeError(f"job {job_id}: the row kept changing while updating it")
 
     def finish_once(self, job_id: str, etag: str | None = None, **fields: Any) -> bool:
-        """Mark a job succeeded unless another delivery already did; etag-guarded.
+        """Mark a job succeeded unless its row is already final (another delivery succeeded,
+        or it was cancelled); etag-guarded.
 
         Args:
             job_id: The job id.
             etag: The etag of this delivery's own last write to the row, if known: while the
-                row is unchanged since, it cannot say succeeded, and one write suffices.
+                row is unchanged since, it cannot be final, and one write suffices.
             fields: Columns to set along with ``status="succeeded"``.
 
         Returns:
-            True if this call recorded the success, False if the row already said succeeded.
+            True if this call recorded the success, False if the row was already final.
         """
-        from azure.core.exceptions import ResourceModifiedError
-
         columns = _columns(fields)
-        for _ in range(5):
+        for _ in range(WRITE_ATTEMPTS):
             if etag is None:
                 row = self.table.get_entity(job_id, JOB_ROW)
-                if row.get("status") == "succeeded":
+                if row.get("status") in FINAL:
                     return False
                 etag = row.metadata["etag"]
             entity = {"PartitionKey": job_id, "RowKey": JOB_ROW, **columns}

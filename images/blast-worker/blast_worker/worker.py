@@ -8,8 +8,11 @@ Delivery contract (at-least-once, idempotent by job id):
    the reason, and the job row says ``poisoned``.
 3. A message that cannot be parsed: with a job id the row says ``failed`` with the reason;
    without one it is poisoned (there is nothing else to record it against).
-4. A job whose row already says ``succeeded`` (or ``failed``/``poisoned``) is a redelivery:
-   the message is deleted without running anything.
+4. A job whose row already says ``succeeded`` (or ``failed``/``poisoned``/``cancelled``) is a
+   redelivery: the message is deleted without running anything. Every write to a row is
+   conditional on its etag and skipped once the row is final
+   (``JobLog.update_unless_final``, ``finish_once``): a delivery that read the row before
+   another one finished it cannot turn it back to ``running``, ``queued`` or ``failed``.
 5. Results go to ``<results container>/<job id>/`` (same names on every attempt), then the row
    is marked succeeded (etag-guarded, so only once), then the message is deleted.
 6. The message in hand and its latest pop receipt are kept in a lease journal on the cache
@@ -51,7 +54,7 @@ from azure.core.exceptions import (
 from azure.storage.queue import QueueMessage
 from blast_client.config import ConfigError
 from blast_client.fasta import MAX_BLOB_QUERY_BYTES, FastaError, validate_fasta
-from blast_client.joblog import FINAL, JobLog
+from blast_client.joblog import FINAL, JobLog, Written
 from blast_client.messages import (
     FORMAT_FILES,
     HIT_FASTA_FILE,
@@ -457,6 +460,10 @@ class Worker:
         count = int(msg.dequeue_count or 1)
         if count > self.cfg.max_dequeue:
             last = self.retry(lambda: self.joblog.get(hint)) if hint else None
+            if last is not None and last.get("status") in FINAL:
+                log.info("job already %s; dropping the redelivered message", last["status"])
+                lease.delete()
+                return
             why = f"delivered {count} times (BLAST_MAX_DEQUEUE={self.cfg.max_dequeue})"
             if last and last.get("error"):
                 why += f"; last error: {last['error']}"
@@ -470,7 +477,7 @@ class Worker:
             if bad_id is not None:
                 log.warning("rejected message: %s", reason)
                 self.retry(
-                    lambda: self.joblog.update(
+                    lambda: self.joblog.update_unless_final(
                         bad_id,
                         status="failed",
                         error=reason,
@@ -483,19 +490,22 @@ class Worker:
             else:
                 self.poison(lease, body, reason, None)
             return
-        row = self.retry(lambda: self.joblog.get(spec.job_id))
-        if row is not None and row.get("status") in FINAL:
-            log.info("job already %s; dropping the redelivered message", row["status"])
+        found = self.retry(lambda: self.joblog.read(spec.job_id))
+        if found is not None and found[0].get("status") in FINAL:
+            log.info("job already %s; dropping the redelivered message", found[0]["status"])
             lease.delete()
             return
         self.health.set("busy", spec.job_id)
         # The "running" write goes on beside the search: every later write to the row waits
-        # for it (so none lands before it), and success is recorded against its etag.
+        # for it (so none lands before it), and success is recorded against its etag. It is
+        # conditional on the etag read above: if another delivery finished the job since, the
+        # row stays final (and this delivery's success is not recorded).
         running = self.rows.submit(
             contextvars.copy_context().run,
             self.retry,
-            lambda: self.joblog.update(
+            lambda: self.joblog.update_unless_final(
                 spec.job_id,
+                found[1] if found is not None else None,
                 status="running",
                 started=time.time(),
                 worker=self.cfg.worker_id,
@@ -506,7 +516,6 @@ class Worker:
                 run_id=spec.run_id,
                 message_id=msg.id,
                 error="",
-                exists=row is not None,
             ),
         )
         log.info("job started", extra=kv(program=spec.program, db=spec.db, attempt=count))
@@ -517,10 +526,11 @@ class Worker:
                 raise Released() from exc
             reason = str(exc)
             log.error("job failed: %s", reason)
-            running.result()
+            etag = running.result().etag
             self.retry(
-                lambda: self.joblog.update(
+                lambda: self.joblog.update_unless_final(
                     spec.job_id,
+                    etag,
                     status="failed",
                     error=reason[:30000],
                     finished=time.time(),
@@ -556,7 +566,7 @@ class Worker:
         log.error("poisoning message: %s", reason, extra=kv(record_id=record_id))
         self.retry(lambda: self.storage.poison.send_message(json.dumps(envelope)))
         self.retry(
-            lambda: self.joblog.update(
+            lambda: self.joblog.update_unless_final(
                 record_id,
                 status="poisoned",
                 error=reason[:30000],
@@ -569,7 +579,7 @@ class Worker:
 
     def _safe_update(self, job_id: str, **fields: Any) -> None:
         try:
-            self.joblog.update(job_id, **fields)
+            self.joblog.update_unless_final(job_id, **fields)
         except AzureError as exc:
             log.warning("could not update the job row: %s", _brief(exc))
 
@@ -605,13 +615,13 @@ class Worker:
             raise box["error"]
         return box["value"]  # type: ignore[no-any-return]
 
-    def execute(self, spec: JobSpec, lease: Lease, running: Future[str | None]) -> None:
+    def execute(self, spec: JobSpec, lease: Lease, running: Future[Written]) -> None:
         """Fetch database and query, run BLAST, upload results, record success, delete.
 
         Args:
             spec: The validated job.
             lease: Its message lease.
-            running: The write of the "running" row (its etag).
+            running: The write of the "running" row.
 
         Raises:
             JobFailed, ProvisionError, BlastError, FastaError: the job cannot succeed.
@@ -652,7 +662,7 @@ class Worker:
                 lease, lambda: self._results(spec, workdir, ready, formats)
             )
             upload_s = time.monotonic() - t1
-            etag = running.result()
+            etag = running.result().etag
             recorded = self.retry(
                 lambda: self.joblog.finish_once(
                     spec.job_id,
@@ -682,7 +692,7 @@ class Worker:
                     ),
                 )
             else:
-                log.info("job had already succeeded in another delivery; kept that record")
+                log.info("the job's row was already final (another delivery); kept that record")
             lease.delete()
             self._start_ready(key)
         finally:

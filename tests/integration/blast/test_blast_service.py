@@ -13,9 +13,9 @@ from typing import Any
 
 from blast_client.demo import DemoSpec, generate
 from blast_client.fasta import MAX_INLINE_BYTES, iter_records, join_records
-from blast_client.joblog import JobLog
+from blast_client.joblog import FINAL, JobLog
 
-from testbed.blast_stack import BIG_DB, BIG_SEQS, BIN, DEMO_DB, BlastCost, Stack
+from testbed.blast_stack import BIG_DB, BIG_SEQS, BIN, DEMO_DB, BlastCost, Stack, WorkerContainer
 from testbed.engine import wait_for
 
 
@@ -306,17 +306,21 @@ def test_workers_sharing_a_cache_download_once(stack: Stack, tmp_path: Path) -> 
     assert f"{BIG_SEQS:,} sequences" in info
 
 
-def test_sigterm_releases_or_finishes_within_stop_timeout(stack: Stack) -> None:
-    worker = stack.start_worker(BLAST_DBS=BIG_DB, BLAST_STOP_TIMEOUT="1")
-    worker.wait_state("idle")
-    # A job far longer than the 1 s stop timeout (the sensitive task, a tiny word size),
-    # sized from the rate measured on the worker's copy of the database.
+def slow_query(stack: Stack, worker: WorkerContainer) -> str:
+    """Queries whose ``-task blastn-short`` search (the sensitive task, a tiny word size) takes
+    about 10 s, sized from the rate measured on ``worker``'s copy of the big database."""
     records = big_records()
     db = str(worker.cache / BIG_DB / BIG_DB)
     argv = ["blastn", "-db", db, "-task", "blastn-short", "-num_threads", "1"]
     n = stack.tools.cost(argv, records).records_for(10)
-    query = "".join(records[i % len(records)] for i in range(n))
-    [job] = stack.submit(query, "--db", BIG_DB, "--task", "blastn-short")
+    return "".join(records[i % len(records)] for i in range(n))
+
+
+def test_sigterm_releases_or_finishes_within_stop_timeout(stack: Stack) -> None:
+    worker = stack.start_worker(BLAST_DBS=BIG_DB, BLAST_STOP_TIMEOUT="1")
+    worker.wait_state("idle")
+    # A job far longer than the 1 s stop timeout.
+    [job] = stack.submit(slow_query(stack, worker), "--db", BIG_DB, "--task", "blastn-short")
     worker.wait_state("busy")
     started = time.monotonic()
     assert worker.terminate(timeout=30) == 0
@@ -334,6 +338,39 @@ def test_sigterm_releases_or_finishes_within_stop_timeout(stack: Stack) -> None:
     row = job_rows(stack, [job])[job]
     assert row["worker"] == other.name and row["attempts"] == 2
     assert row["blast_s"] > 1
+
+
+def test_a_job_cancelled_while_its_worker_searches_stays_cancelled(stack: Stack) -> None:
+    """The worker's later writes (its success, or a "running" still on its way) are
+    conditional on the row's etag: a cancel that lands first is kept, and the message goes."""
+    worker = stack.start_worker(BLAST_DBS=BIG_DB)
+    worker.wait_state("idle")
+    query = slow_query(stack, worker)
+    log = JobLog(stack.storage.table)
+    for _ in range(3):
+        [job] = stack.submit(query, "--db", BIG_DB, "--task", "blastn-short")
+        worker.wait_state("busy")
+        worker.freeze()  # it read the row and took the job; nothing it writes lands now
+        row = log.get(job)
+        assert row is not None
+        if row["status"] not in FINAL:
+            log.update_unless_final(job, status="cancelled", error="cancelled by the test")
+            worker.thaw()
+            break
+        worker.thaw()  # this machine searched faster than measured: try again
+        worker.wait_state("idle")
+    else:
+        raise AssertionError("three jobs sized to search 10 s each finished before a freeze")
+    kept = "the job's row was already final (another delivery); kept that record"
+
+    def ended() -> list[str]:
+        ends = (kept, "job succeeded", "job failed")
+        return [str(x["msg"]) for x in worker.logs() if x.get("job") == job and x["msg"] in ends]
+
+    assert wait_for(ended, 120, "the worker to finish the cancelled job") == [kept]
+    row = job_rows(stack, [job])[job]
+    assert row["status"] == "cancelled" and row["error"] == "cancelled by the test", row
+    wait_for(lambda: not stack.storage.queue.peek_messages(), 30, "the message to be deleted")
 
 
 LEASE_S = 6

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 import time
@@ -29,11 +30,14 @@ from blast_client.demo import DemoSpec, generate
 from blast_client.fasta import iter_records
 
 from aci_emulator import FAKE_TOKEN, FakeArm, aci_client
+from deployer import contract
 from deployer.backends.aci import AciBackend, make_client
 from deployer.run import api
 from deployer.run.janitor import Janitor
 from deployer.run.state import Batch, Run, new_run_id, queue_name
 from deployer.run.store import RunStore
+from testbed import shard_data
+from testbed.blast_stack import BlastTools
 from testbed.elastic import ELASTIC as ELASTIC_LAB
 from testbed.elastic import run_scaler_for
 from testbed.engine import wait_for
@@ -45,6 +49,7 @@ from testbed.run_stack import (
     RunStack,
     write,
 )
+from testbed.shard_data import NUCL
 
 pytestmark = pytest.mark.docker
 BIG_WORKER = 8_000_000_000
@@ -482,3 +487,59 @@ def test_the_in_process_janitor_scales_keeps_its_state_and_shows_its_decisions(
         ]
         cancelled = api.cancel(rid, backend_factory=lambda s: backend)
         assert cancelled.status == "cancelled" and backend.list("lab") == []
+
+
+def test_a_sharded_run_merges_each_batchs_shards_into_one_search_of_the_whole_database(
+    run_stack: RunStack, docker_client: Any, tmp_path: Path
+) -> None:
+    """``deployer run`` of a 5-volume database in 2 shards (``shards: 2``): every batch is one
+    job per shard, and the merged outfmt 6 and 7 are byte-identical to one blastn over the
+    whole database; the manifest names each shard and keeps its archive."""
+    stack = run_stack
+    tools = BlastTools(docker_client, tmp_path, f"acitest{os.getpid()}runshard")
+    try:
+        fasta, queries = shard_data.write(NUCL, tmp_path)
+        db = tmp_path / NUCL.name
+        tools.run(shard_data.makeblastdb_argv(NUCL, str(fasta), str(db), True))
+        files = [p for p in tmp_path.glob(f"{NUCL.name}.*") if p.suffix != ".fa"]
+        BlastClient(connection_string=stack.connection_string).upload_database(NUCL.name, files)
+        direct = {
+            fmt: tools.run(
+                ["blastn", "-db", str(db), "-query", str(queries), "-outfmt", str(fmt),
+                 "-num_threads", "1"]
+            ).stdout
+            for fmt in (6, 7)
+        }  # fmt: skip
+    finally:
+        tools.close()
+    workload = stack.workload("shards", workers=2)
+    text = workload.read_text().replace("{name: demo,", f"{{name: {NUCL.name}, shards: 2,")
+    workload.write_text(text)
+    plan = stack.run_json("plan", str(workload), "--offline")["data"]
+    assert "2 shards" in json.dumps(plan), plan
+    out = tmp_path / "out"
+    ran = stack.deployer(
+        "run", str(workload), str(queries), "--db", NUCL.name, "--outfmt", "6,7",
+        "--batch-len", "300", "--out", str(out),
+    )  # fmt: skip
+    manifest = json.loads((out / "manifest.json").read_text())
+    errors = {
+        j.job_id: j.to_json()
+        for j in BlastClient(connection_string=stack.connection_string).run_jobs(manifest["run_id"])
+        if j.status != "succeeded"
+    }
+    assert not errors, f"{ran.stderr[-3000:]}\n{errors}"
+    assert ran.returncode == 0, f"{ran.stderr[-3000:]}\n{errors}"
+    batches = manifest["batches"]
+    assert len(batches) > 1 and manifest["parameters"]["shards"] == 2
+    for b in batches:
+        assert [s["shard"] for s in b["shards"]] == [1, 2] and b["state"] == "succeeded"
+        assert all(
+            (out / s["archive"]).read_bytes().startswith(b"Blast4-archive") for s in b["shards"]
+        )
+    assert (out / "results.6.tsv").read_bytes() == direct[6]
+    # 7 names the database as the worker caches it, not as the direct search found it.
+    merged7 = (out / "results.7.txt").read_bytes()
+    whole = f"{contract.BLAST_DB_CACHE}/{NUCL.name}/{NUCL.name}".encode()
+    assert merged7 == direct[7].replace(str(db).encode(), whole)
+    assert stack.groups("shards") == []

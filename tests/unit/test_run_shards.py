@@ -1,0 +1,123 @@
+"""``deployer run`` of a sharded database, its pure parts: the batches' jobs, when a batch of
+shards is done, the janitor's decisions and the manifest (the merge itself is proved with
+real BLAST in tests/integration/blast/test_shard_worker.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from blast_client import JobStatus
+from blast_client.messages import JobSpec, Options, Query, ShardRef, parse_message
+
+from deployer.run import merge
+from deployer.run.api import summarize
+from deployer.run.autoscaling import backlog
+from deployer.run.decide import CancelJobs, Finish, decide, unfinished
+from deployer.run.jobview import JobView
+from deployer.run.state import Batch, Run, batch_state, shard_jobs
+
+SPEC = JobSpec("20261206T070000-1a2b3c4d", "blastn", "nt", Query(fasta=">q\nACGT\n"), Options())
+SHARDED = Batch(1, "b1-s1", 3, ("b1-s1", "b1-s2", "b1-s3"))
+WHOLE = Batch(2, "b2", 1)
+RUN = Run("r00000001", "demo", "running", 0.0, batches=(SHARDED, WHOLE), groups=("demo-w1",))
+
+
+def test_a_batch_is_one_job_per_shard_each_naming_its_shard() -> None:
+    assert shard_jobs(SPEC, 1) == (SPEC,)
+    jobs = shard_jobs(SPEC, 3)
+    assert [j.job_id for j in jobs] == [f"{SPEC.job_id}-s{i}" for i in (1, 2, 3)]
+    assert [j.shard for j in jobs] == [ShardRef(0, 3), ShardRef(1, 3), ShardRef(2, 3)]
+    assert all(j.query == SPEC.query and j.db == "nt" for j in jobs)
+    # What goes on the queue is what the worker reads.
+    assert [parse_message(j.to_message()) for j in jobs] == list(jobs)
+    assert SHARDED.jobs == SHARDED.shards and WHOLE.jobs == ("b2",)
+
+
+@pytest.mark.parametrize(
+    ("states", "want"),
+    [
+        ({}, "queued"),
+        ({"b1-s1": "running"}, "running"),
+        ({"b1-s1": "succeeded"}, "running"),
+        ({"b1-s1": "succeeded", "b1-s2": "succeeded"}, "running"),
+        ({"b1-s1": "succeeded", "b1-s2": "succeeded", "b1-s3": "succeeded"}, "succeeded"),
+        ({"b1-s1": "succeeded", "b1-s2": "failed", "b1-s3": "running"}, "running"),
+        ({"b1-s1": "cancelled", "b1-s2": "failed", "b1-s3": "succeeded"}, "failed"),
+        ({"b1-s1": "cancelled", "b1-s2": "poisoned", "b1-s3": "failed"}, "poisoned"),
+        ({"b1-s1": "cancelled", "b1-s2": "succeeded", "b1-s3": "succeeded"}, "cancelled"),
+    ],
+)
+def test_a_batch_of_shards_is_done_when_all_its_shards_are(
+    states: dict[str, str], want: str
+) -> None:
+    assert batch_state(SHARDED, states) == want
+
+
+def test_the_janitor_finishes_a_sharded_run_only_when_every_shard_is_done() -> None:
+    two_done = {"b1-s1": "succeeded", "b1-s2": "succeeded", "b2": "succeeded"}
+    assert unfinished(RUN, two_done) == ["b1-s3"]
+    assert backlog(RUN, two_done) == (1, 0)
+    assert not any(isinstance(s, Finish) for s in decide(RUN, two_done, [], 1.0))
+    steps = decide(RUN, {**two_done, "b1-s3": "succeeded"}, [], 1.0)
+    assert Finish("succeeded", "all 2 batches succeeded") in steps
+    failed = decide(RUN, {**two_done, "b1-s3": "failed"}, [], 1.0)
+    assert Finish("failed", "1 of 2 batches did not succeed") in failed
+    # The ttl cancels each unfinished shard, and counts batches.
+    expired = decide(replace(RUN, deadline=5.0), {"b2": "succeeded"}, [], 10.0)
+    cancel = next(s for s in expired if isinstance(s, CancelJobs))
+    assert cancel.job_ids == SHARDED.shards
+    finish = next(s for s in expired if isinstance(s, Finish))
+    assert "1 of 2 batches were unfinished" in finish.reason
+
+
+def test_the_manifest_names_each_shard_and_its_archive() -> None:
+    states = {"b1-s1": "succeeded", "b1-s2": "succeeded", "b1-s3": "failed", "b2": "succeeded"}
+    doc = merge.manifest(RUN, {}, states)
+    sharded, whole = doc["batches"]
+    assert sharded["state"] == "failed" and "shards" not in whole
+    assert sharded["shards"] == [
+        {"shard": i, "job_id": f"b1-s{i}", "state": states[f"b1-s{i}"],
+         "archive": f"batches/00001-b1-s{i}.asn1"}
+        for i in (1, 2, 3)
+    ]  # fmt: skip
+
+
+def test_a_batch_part_is_its_jobs_or_its_shards_merged() -> None:
+    assert merge.batch_part(15, [b"archive"], [b"{}"]) == b"{}"
+    with pytest.raises(merge.MergeError, match="outfmt 15"):
+        merge.batch_part(15, [b"a", b"b"], [b"{}", b"{}"])
+    with pytest.raises(merge.MergeError, match="archive"):
+        merge.batch_part(6, [b"not an archive", b"x"], [b"", b""])
+
+
+def test_the_job_view_reads_every_shards_row() -> None:
+    # Shard ids sort after their batch's first id: the range must end at the last shard's.
+    run = replace(RUN, batches=(WHOLE, replace(SHARDED, index=2)))
+    view = JobView.of(run)
+    assert (view.first, view.last) == ("b1-s1", "b2")
+    last = replace(RUN, batches=(Batch(1, "a", 1), Batch(2, "b-s1", 2, ("b-s1", "b-s2"))))
+    assert JobView.of(last).last == "b-s2"
+
+
+def test_the_streamed_merge_keeps_every_shards_archive_and_names_a_batch_that_does_not_merge(
+    tmp_path: Path,
+) -> None:
+    parts = {(job, fmt): f"{job}.{fmt}".encode() for job in SHARDED.jobs for fmt in (6, 11)}
+    with pytest.raises(merge.MergeError, match=r"^batch 1: "):
+        merge.write_run(tmp_path, [SHARDED], [6], lambda job, fmt: parts[(job, fmt)])
+    kept = sorted(p.name for p in (tmp_path / "batches").iterdir())
+    assert kept == [f"00001-b1-s{i}.asn1" for i in (1, 2, 3)]
+    assert not list(tmp_path.glob("results*"))
+
+
+def test_the_summary_counts_batches_not_shards() -> None:
+    jobs = {
+        "b1-s1": JobStatus("b1-s1", "succeeded", attempts=2, hits=4),
+        "b1-s2": JobStatus("b1-s2", "succeeded", attempts=3, hits=1),
+        "b1-s3": JobStatus("b1-s3", "failed", attempts=1),
+        "b2": JobStatus("b2", "succeeded", attempts=1, hits=2),
+    }
+    summary = summarize(replace(RUN, status="failed", finished=1.0), jobs)
+    assert (summary.batches, summary.failed_batches, summary.retried_batches) == (2, 1, 1)
