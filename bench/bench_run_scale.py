@@ -190,7 +190,14 @@ def main() -> None:
                         n, root, env, dict(store.ports), args.janitor_interval, args.worker_threads
                     )
                 )
-                print(f"... {n} batches done", file=sys.stderr, flush=True)
+                # The sizes' figures as each ends: a stopped 10,000-batch run keeps the others.
+                f = figures[-1]
+                print(
+                    f"... {n} batches done: submit {f.submit_s:.1f} s, merge {f.merge_s:.1f} s, "
+                    f"status {f.status_s:.2f} s, {f.per_batch:.2f} requests per batch",
+                    file=sys.stderr,
+                    flush=True,
+                )
     report(figures)
     if any(f.problems for f in figures):
         sys.exit("merged output wrong")
