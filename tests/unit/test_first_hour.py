@@ -173,6 +173,46 @@ def test_not_signed_in_every_command_says_how_to_sign_in(
     assert lab.read_text() == textwrap.dedent(cluster_yaml(engines=4)).lstrip()  # scale: no edit
 
 
+# Probes the managed identity endpoint the way a storage call of the deployer would, in a
+# process of its own (azure-identity reads the environment when it starts).
+ONE_SIGN_IN = """
+from azure.identity import DefaultAzureCredential
+try:
+    DefaultAzureCredential().get_token("https://storage.azure.com/.default")
+except Exception as exc:
+    print(type(exc).__name__)
+"""
+STORAGE_READ = """
+from blast_client import BlastClient, BlastClientError
+try:
+    BlastClient(account_name="aciresearchdata", retries=6).database("demo")
+except BlastClientError as exc:
+    print(exc.message)
+"""
+
+
+def test_signed_out_a_storage_call_tries_to_sign_in_once_not_once_per_retry(
+    imds: ImdsTrap, tmp_path: Path
+) -> None:
+    """The storage SDKs retry every error, a failed sign-in too: with the deployer's 6
+    retries a signed-out ``up`` sat for minutes before it said so."""
+    env = signed_out_env(tmp_path, imds.url)
+
+    def probes(code: str) -> tuple[int, str]:
+        before = imds.connections
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=TIMEOUT
+        )
+        assert done.returncode == 0, done.stderr
+        return imds.connections - before, done.stdout.strip()
+
+    once, said = probes(ONE_SIGN_IN)
+    assert once > 0 and said == "ClientAuthenticationError"
+    read, said = probes(STORAGE_READ)
+    assert "not signed in" in said
+    assert read == once
+
+
 # --- the subscription ------------------------------------------------------------------
 
 

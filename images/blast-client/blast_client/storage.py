@@ -49,10 +49,20 @@ own (None: each its own). Benches and tests count and throttle requests with it
 
 
 def _storage_retry(module: Any, total: int = 1) -> Any:
-    """An ExponentialRetry from a storage SDK (blob and queue each ship their own)."""
-    return module.ExponentialRetry(
-        initial_backoff=1, increment_base=2, retry_total=total, random_jitter_range=1
-    )
+    """An ExponentialRetry from a storage SDK (blob and queue each ship their own) that does
+    not retry a credential that found no sign-in."""
+
+    class _Retry(module.ExponentialRetry):  # type: ignore[misc]
+        # The storage SDKs retry every AzureError, a failed sign-in too: signed out, one blob
+        # read took minutes (each try probes for a managed identity, then backs off).
+        def increment(
+            self, settings: Any, request: Any, response: Any = None, error: Any = None
+        ) -> bool:
+            if isinstance(error, ClientAuthenticationError):
+                return False
+            return bool(super().increment(settings, request, response=response, error=error))
+
+    return _Retry(initial_backoff=1, increment_base=2, retry_total=total, random_jitter_range=1)
 
 
 DATA_ROLES = {
