@@ -31,15 +31,19 @@ SECURITY = "/srv/ipython/profile_default/security"
 # health report's rank -> engine id map) that makes ``view``: the MPI world's engines in rank
 # order, once the hub lists them.
 WORLD_VIEW = """
-import json, time
+import json, sys, time
 import ipyparallel as ipp
+def stage(what):  # on stderr: a script that times out shows how far it got
+    print(f"{{time.strftime('%H:%M:%S')}} {{what}}", file=sys.stderr, flush=True)
 rc = ipp.Client()
 ranks = {ranks!r}
+stage(f"connected; the hub lists {{rc.ids}}; the world is {{ranks}}")
 # The hub lists an engine once its first heartbeat arrives, shortly after registration.
 while not set(ranks.values()) <= set(rc.ids):
     time.sleep(0.5)
 view = rc[[ranks[str(r)] for r in range(len(ranks))]]
 view.block = True
+stage(f"listed: {{rc.ids}}")
 """
 
 

@@ -22,6 +22,7 @@ from testbed.cluster import (
     WORLD_VIEW,
     health,
     logs_since,
+    one,
     python_in,
     registered_engines,
     remove_engine,
@@ -45,17 +46,32 @@ rc.close()
 )
 
 
-def on_world(notebook: Container, world: dict[str, object], body: str) -> object:
+def on_world(
+    notebook: Container, mpi_container: Container, world: dict[str, object], body: str
+) -> object:
     """Run ``body`` in a client in the notebook container against the MPI world's engines.
 
     Args:
         notebook (Container): The notebook container.
+        mpi_container (Container): The MPI engine container (its log is shown on a failure).
         world (dict[str, object]): The MPI container's health report.
         body (str): Client code that sets ``result``.
     """
     mpi = world["mpi"]
     assert isinstance(mpi, dict)
-    return python_in(notebook, CLIENT.format(ranks=mpi["ranks"], body=body), timeout=120)
+    started = time.time()
+    try:
+        return python_in(notebook, CLIENT.format(ranks=mpi["ranks"], body=body), timeout=120)
+    except AssertionError as exc:
+        # What the engines and the hub said meanwhile, so that a hang can be told apart.
+        project = notebook.labels["com.docker.compose.project"]
+        controller = one(notebook.client, project, "ipcontroller")
+        engines = logs_since(mpi_container, started - 5)
+        hub = logs_since(controller, started - 5)
+        raise AssertionError(
+            f"{exc}\n--- the MPI container ---\n{engines[-6000:]}\n--- the controller ---\n"
+            f"{hub[-6000:]}"
+        ) from None
 
 
 def world_ready(container: Container) -> dict[str, object]:
@@ -118,11 +134,12 @@ def world(mpi_container: Container, notebook: Container) -> dict[str, object]:
 
 @pytest.mark.timeout(300)
 def test_engines_of_an_mpi_container_are_ranks_of_one_world(
-    world: dict[str, object], notebook: Container
+    world: dict[str, object], notebook: Container, mpi_container: Container
 ) -> None:
     # What `%px from mpi4py import MPI; MPI.COMM_WORLD.Get_rank()` runs on each engine.
     result = on_world(
         notebook,
+        mpi_container,
         world,
         "view.execute('from mpi4py import MPI; r = MPI.COMM_WORLD.Get_rank(); "
         "s = MPI.COMM_WORLD.Get_size(); t = MPI.Query_thread()')\n"
@@ -142,10 +159,11 @@ def test_engines_of_an_mpi_container_are_ranks_of_one_world(
 
 @pytest.mark.timeout(300)
 def test_pi_by_allreduce_over_4_ranks_is_the_same_on_every_rank(
-    world: dict[str, object], notebook: Container
+    world: dict[str, object], notebook: Container, mpi_container: Container
 ) -> None:
     result = on_world(
         notebook,
+        mpi_container,
         world,
         """
 def estimate():
@@ -174,10 +192,11 @@ result = view.apply_sync(estimate)
 
 @pytest.mark.timeout(300)
 def test_bcast_of_a_numpy_array_from_rank_0_arrives_intact(
-    world: dict[str, object], notebook: Container
+    world: dict[str, object], notebook: Container, mpi_container: Container
 ) -> None:
     result = on_world(
         notebook,
+        mpi_container,
         world,
         """
 def bcast():
@@ -293,6 +312,7 @@ def test_a_killed_rank_is_reported_and_the_world_restarts_as_a_whole(
     assert not set(new_mpi["ranks"].values()) & old_ids
     result = on_world(
         notebook,
+        mpi_container,
         again,
         "view.execute('from mpi4py import MPI; r = MPI.COMM_WORLD.Get_rank()')\n"
         "result = view.pull('r')",
