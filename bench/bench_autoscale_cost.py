@@ -27,22 +27,23 @@ From the repository root:
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import random
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from azure.data.tables import TableClient
 from blast_client.demo import DemoSpec, generate, makeblastdb_argv, write_demo
 from blast_client.fasta import iter_records
 
 from deployer.workload import duration_seconds
-from testbed.bench import parse_args
+from testbed.bench import run
 from testbed.blast_stack import BlastTools
 from testbed.engine import docker_engine
 from testbed.run_stack import BIN, RunStack, emulated_run_stack
@@ -95,9 +96,7 @@ def long_seconds(
     return factor * (shorts + scale_in_s)
 
 
-def long_kb_for(
-    root: Path, args: argparse.Namespace, scale_in_s: float, db: DemoSpec
-) -> tuple[int, str]:
+def long_kb_for(root: Path, args: Args, scale_in_s: float, db: DemoSpec) -> tuple[int, str]:
     """Kb of the long random queries: blastn timed here (the worker image's, on the bench
     database), sized by :func:`long_seconds`.
 
@@ -209,33 +208,44 @@ def reaction(stack: RunStack, summary: dict[str, Any]) -> float | None:
     return creates[0] - float(run["created"]) if creates else None
 
 
-def main() -> None:
+@dataclass(frozen=True)
+class Args:
+    """The bench's options."""
+
+    workers: int
+    long: int
+    long_factor: float
+    long_kb: int | None
+    scale_in_after: str
+    batches: int
+    db_seqs: int
+
+
+def main(
+    workers: Annotated[int, typer.Option(help="max_workers (and the pool)")] = 4,
+    long: Annotated[int, typer.Option(help="long batches")] = 2,
+    long_factor: Annotated[
+        float,
+        typer.Option(
+            help="long batches search this many times the short ones + scale_in_after (default 3)"
+        ),
+    ] = 3,
+    long_kb: Annotated[
+        int | None, typer.Option(help="kb of each long query (default: sized)")
+    ] = None,
+    scale_in_after: str = "10s",
+    batches: Annotated[int, typer.Option(help=f"batches (default {BATCHES})")] = BATCHES,
+    db_seqs: Annotated[int, typer.Option(help=f"database sequences (default {DB.seqs})")] = DB.seqs,
+) -> None:
     """Run both and print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=4, help="max_workers (and the pool)")
-    parser.add_argument("--long", type=int, default=2, help="long batches")
-    parser.add_argument(
-        "--long-factor",
-        type=float,
-        default=3,
-        help="long batches search this many times the short ones + scale_in_after (default 3)",
-    )
-    parser.add_argument("--long-kb", type=int, help="kb of each long query (default: sized)")
-    parser.add_argument("--scale-in-after", default="10s")
-    parser.add_argument("--batches", type=int, default=BATCHES, help=f"batches (default {BATCHES})")
-    parser.add_argument(
-        "--db-seqs", type=int, default=DB.seqs, help=f"database sequences (default {DB.seqs})"
-    )
-    args = parse_args(
-        parser,
-        smoke={
-            "workers": 2,
-            "long": 1,
-            "long_kb": 5,
-            "batches": 4,
-            "db_seqs": 200,
-            "scale_in_after": "2s",
-        },
+    args = Args(
+        workers=workers,
+        long=long,
+        long_factor=long_factor,
+        long_kb=long_kb,
+        scale_in_after=scale_in_after,
+        batches=batches,
+        db_seqs=db_seqs,
     )
     db = DemoSpec(**{**vars(DB), "seqs": args.db_seqs})
     scale_in_s = duration_seconds(args.scale_in_after)
@@ -300,4 +310,14 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(
+        main,
+        smoke={
+            "workers": 2,
+            "long": 1,
+            "long_kb": 5,
+            "batches": 4,
+            "db_seqs": 200,
+            "scale_in_after": "2s",
+        },
+    )

@@ -11,14 +11,16 @@ included (the janitor's pass reads it before calling the scaler). From the repos
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
+from typing import Annotated
+
+import typer
 
 from aci_emulator import FAKE_TOKEN, FakeArm
 from deployer.backends.aci import AciBackend, make_client
 from deployer.scaler import ScaleState, reconcile
-from testbed.bench import parse_args
+from testbed.bench import run
 from testbed.elastic import PRIMARY, elastic_setup
 
 BATCHES = 40
@@ -44,30 +46,29 @@ def one_pass(arm: FakeArm, threads: int, max_workers: int, target: int) -> tuple
     return max(c.start for c in puts) - start, total, len(puts)
 
 
-def main() -> None:
+def main(
+    delay: Annotated[float, typer.Option(help="provisioning delay (s)")] = 2.0,
+    repeat: Annotated[int, typer.Option(help="runs per case; best is kept")] = 3,
+) -> None:
     """Run the benchmark and print its figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--delay", type=float, default=2.0, help="provisioning delay (s)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per case; best is kept")
-    args = parse_args(parser, smoke={"delay": 0.2, "repeat": 1})
     with FakeArm() as arm:
-        arm.aci.provisioning_delay = args.delay
+        arm.aci.provisioning_delay = delay
         os.environ.update(
             DEPLOYER_ARM_ENDPOINT=arm.url,
             DEPLOYER_ACCESS_TOKEN=FAKE_TOKEN,
             DEPLOYER_POLL_INTERVAL="0.2",
         )
-        print(f"{BATCHES} queued batches, provisioning delay {args.delay:.1f} s per group")
+        print(f"{BATCHES} queued batches, provisioning delay {delay:.1f} s per group")
         for threads, workers, target in ((2, 10, 4), (4, 10, 4), (1, 40, 1)):
-            runs = [one_pass(arm, threads, workers, target) for _ in range(args.repeat)]
+            runs = [one_pass(arm, threads, workers, target) for _ in range(repeat)]
             last, total, groups = min(runs)
             print(
                 f"{workers:3d} workers of {threads} vCPU (target backlog {target}) in {groups:2d} "
                 "groups: last create "
                 f"request after {last:5.2f} s (target <= 10 s); pass done after {total:5.2f} s "
-                f"(best of {args.repeat})"
+                f"(best of {repeat})"
             )
 
 
 if __name__ == "__main__":
-    main()
+    run(main, smoke={"delay": 0.2, "repeat": 1})

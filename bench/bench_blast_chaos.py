@@ -14,14 +14,17 @@ Needs Docker, Compose and the images of `make build`. Run from the repository ro
 
 from __future__ import annotations
 
-import argparse
 import secrets
 import statistics
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from testbed.bench import parse_args
+import typer
+
+from testbed.bench import run
 from testbed.blast_stack import BIG_DB, BIG_SEQS, bench_stack
 from testbed.engine import StackError
 from testbed.soak import SoakConfig, SoakResult, run_soak
@@ -51,47 +54,52 @@ def sized_kill_interval(calm: list[SoakResult]) -> float:
     return max(2.0, 3 * calm[0].run_s)
 
 
-def main() -> None:
+@dataclass(frozen=True)
+class Args:
+    """The bench's options."""
+
+    jobs: int
+    workers: int
+    visibility: int
+    rounds: int
+    logs: Path | None
+    kill_every: float
+    disconnect_for: float
+
+
+def main(
+    jobs: Annotated[int, typer.Option(help="jobs per run (default 300)")] = 300,
+    workers: int = 4,
+    visibility: Annotated[int, typer.Option(help="BLAST_VISIBILITY_TIMEOUT (default 60 s)")] = 60,
+    rounds: Annotated[
+        int,
+        typer.Option(
+            help="pairs of calm and chaos runs, in ABBA order (default 1: calm, then chaos)"
+        ),
+    ] = 1,
+    logs: Annotated[
+        Path | None, typer.Option(help="keep every worker's log here (<dir>/<n>-calm|chaos/)")
+    ] = None,
+    kill_every: Annotated[
+        float,
+        typer.Option(help="seconds between kills (default 10; 0: sized from the first calm run)"),
+    ] = 10.0,
+    disconnect_for: Annotated[
+        float,
+        typer.Option(
+            help="seconds one worker is off the network (default 30; 0: as long as --kill-every)"
+        ),
+    ] = 30.0,
+) -> None:
     """Run calm and chaos (``--rounds`` pairs), and print both."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=300, help="jobs per run (default 300)")
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument(
-        "--visibility", type=int, default=60, help="BLAST_VISIBILITY_TIMEOUT (default 60 s)"
-    )
-    parser.add_argument(
-        "--rounds",
-        type=int,
-        default=1,
-        help="pairs of calm and chaos runs, in ABBA order (default 1: calm, then chaos)",
-    )
-    parser.add_argument(
-        "--logs", type=Path, help="keep every worker's log here (<dir>/<n>-calm|chaos/)"
-    )
-    parser.add_argument(
-        "--kill-every",
-        type=float,
-        default=10.0,
-        help="seconds between kills (default 10; 0: sized from the first calm run)",
-    )
-    parser.add_argument(
-        "--disconnect-for",
-        type=float,
-        default=30.0,
-        help="seconds one worker is off the network (default 30; 0: as long as --kill-every)",
-    )
-    # Smoke: faults sized from the calm run's jobs, so a short chaos run still has kills, an
-    # Azurite restart and a disconnection, and its jobs still finish on a slow machine.
-    args = parse_args(
-        parser,
-        smoke={
-            "jobs": 12,
-            "workers": 2,
-            "visibility": 10,
-            "rounds": 1,
-            "kill_every": 0.0,
-            "disconnect_for": 0.0,
-        },
+    args = Args(
+        jobs=jobs,
+        workers=workers,
+        visibility=visibility,
+        rounds=rounds,
+        logs=logs,
+        kill_every=kill_every,
+        disconnect_for=disconnect_for,
     )
     init = [["--demo-db", BIG_DB, "--demo-seqs", str(BIG_SEQS)]]
     queries: list[str] = []  # sized by the first run, then the same for every run
@@ -140,7 +148,17 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # Smoke: faults sized from the calm run's jobs, so a short chaos run still has kills, an
+    # Azurite restart and a disconnection, and its jobs still finish on a slow machine.
+    smoke = {
+        "jobs": 12,
+        "workers": 2,
+        "visibility": 10,
+        "rounds": 1,
+        "kill_every": 0.0,
+        "disconnect_for": 0.0,
+    }
     try:
-        main()
+        run(main, smoke)
     except StackError as exc:
         sys.exit(f"{Path(__file__).name}: cannot start the test stack: {exc}")

@@ -11,7 +11,6 @@ needed on the host). Run from the repository root:
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import shutil
@@ -19,11 +18,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from azure.storage.blob import ContainerClient, ContentSettings
 from blast_worker.provision import Provisioner
 
-from testbed.bench import parse_args
+from testbed.bench import run
 from testbed.blast_stack import bench_stack
 from testbed.engine import StackError
 
@@ -45,27 +46,23 @@ def sequential(container: ContainerClient, names: list[str], dest: Path) -> None
         assert expected is not None and digest.digest() == bytes(expected)
 
 
-def main() -> None:
+def main(
+    mib: Annotated[int, typer.Option(help="total size (default 256 MiB)")] = 256,
+    files: Annotated[int, typer.Option(help="number of blobs (default 4)")] = 4,
+    concurrency: Annotated[int, typer.Option(help="parallel ranges (8)")] = 8,
+    chunk_mib: Annotated[
+        float, typer.Option(help="parallel range size (default 8, the worker default)")
+    ] = 8,
+    repeat: int = 3,
+) -> None:
     """Run the benchmark and print its figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mib", type=int, default=256, help="total size (default 256 MiB)")
-    parser.add_argument("--files", type=int, default=4, help="number of blobs (default 4)")
-    parser.add_argument("--concurrency", type=int, default=8, help="parallel ranges (8)")
-    parser.add_argument(
-        "--chunk-mib",
-        type=float,
-        default=8,
-        help="parallel range size (default 8, the worker default)",
-    )
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parse_args(parser, smoke={"mib": 8, "files": 2, "chunk_mib": 1, "repeat": 1})
     with tempfile.TemporaryDirectory(prefix="bench-dl-") as tmp:
         root = Path(tmp)
         with bench_stack(root, []) as stack:
             container = stack.storage.container("blastdb")
-            size = args.mib * 2**20 // args.files
+            size = mib * 2**20 // files
             names = []
-            for i in range(args.files):
+            for i in range(files):
                 data = os.urandom(size)
                 name = f"dlbench/dlbench.{i:02d}.bin"
                 container.upload_blob(
@@ -81,11 +78,11 @@ def main() -> None:
             prov = Provisioner(
                 container,
                 root / "cache",
-                concurrency=args.concurrency,
-                chunk_size=int(args.chunk_mib * 2**20),
+                concurrency=concurrency,
+                chunk_size=int(chunk_mib * 2**20),
             )
             seq_t, par_t = [], []
-            for _ in range(args.repeat):
+            for _ in range(repeat):
                 out = root / "seq"
                 out.mkdir()
                 t0 = time.perf_counter()
@@ -94,23 +91,20 @@ def main() -> None:
                 shutil.rmtree(out)
                 out = root / "par"
                 out.mkdir()
-                files = prov.remote_files("dlbench")
+                remote = prov.remote_files("dlbench")
                 t0 = time.perf_counter()
-                prov.download_files(files, out)
+                prov.download_files(remote, out)
                 par_t.append(time.perf_counter() - t0)
                 shutil.rmtree(out)
     s, p = min(seq_t), min(par_t)
-    print(f"{args.mib} MiB in {args.files} blobs, best of {args.repeat}")
-    print(f"sequential 4 MiB loop : {s:6.2f} s  {args.mib / s:7.1f} MiB/s")
-    print(
-        f"parallel ranged ({args.concurrency}x{args.chunk_mib:g} MiB): {p:6.2f} s  "
-        f"{args.mib / p:7.1f} MiB/s"
-    )
+    print(f"{mib} MiB in {files} blobs, best of {repeat}")
+    print(f"sequential 4 MiB loop : {s:6.2f} s  {mib / s:7.1f} MiB/s")
+    print(f"parallel ranged ({concurrency}x{chunk_mib:g} MiB): {p:6.2f} s  {mib / p:7.1f} MiB/s")
     print(f"speed-up: {s / p:.2f}x (target >= 2x)")
 
 
 if __name__ == "__main__":
     try:
-        main()
+        run(main, smoke={"mib": 8, "files": 2, "chunk_mib": 1, "repeat": 1})
     except StackError as exc:
         sys.exit(f"{Path(__file__).name}: cannot start the test stack: {exc}")

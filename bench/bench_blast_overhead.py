@@ -16,20 +16,22 @@ the images of `make build`, nothing on the host. Run from the repository root:
 
 from __future__ import annotations
 
-import argparse
 import secrets
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from blast_client.demo import DemoSpec, generate
 from blast_client.fasta import MAX_INLINE_BYTES, iter_records, join_records
 from blast_client.joblog import JobLog
 from blast_client.messages import JobSpec, Options, Query
 
-from testbed.bench import parse_args
+from testbed.bench import run
 from testbed.blast_stack import Stack, bench_stack
 from testbed.engine import StackError, wait_for
 
@@ -37,31 +39,50 @@ DB = "bench"
 SEQS = 40_000
 
 
-def main() -> None:
+@dataclass(frozen=True)
+class Args:
+    """The bench's options."""
+
+    jobs: int
+    job_seconds: float
+    queries: int | None
+    task: str
+    word_size: int
+    threads: int
+    seqs: int
+
+
+def main(
+    jobs: Annotated[int, typer.Option(help="jobs to time (default 8)")] = 8,
+    job_seconds: Annotated[float, typer.Option(help="BLAST seconds per job (default 2)")] = 2.0,
+    queries: Annotated[int | None, typer.Option(help="queries per job (default: sized)")] = None,
+    task: Annotated[str, typer.Option(help="BLAST task (default blastn)")] = "blastn",
+    word_size: Annotated[
+        int, typer.Option(help="word size (default 9: about 2 s per job here)")
+    ] = 9,
+    threads: Annotated[int, typer.Option(help="-num_threads for both paths")] = 2,
+    seqs: Annotated[
+        int, typer.Option(help=f"database sequences of 2000 bp (default {SEQS})")
+    ] = SEQS,
+) -> None:
     """Run the benchmark and print its figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=8, help="jobs to time (default 8)")
-    parser.add_argument(
-        "--job-seconds", type=float, default=2.0, help="BLAST seconds per job (default 2)"
+    args = Args(
+        jobs=jobs,
+        job_seconds=job_seconds,
+        queries=queries,
+        task=task,
+        word_size=word_size,
+        threads=threads,
+        seqs=seqs,
     )
-    parser.add_argument("--queries", type=int, help="queries per job (default: sized)")
-    parser.add_argument("--task", default="blastn", help="BLAST task (default blastn)")
-    parser.add_argument(
-        "--word-size", type=int, default=9, help="word size (default 9: about 2 s per job here)"
-    )
-    parser.add_argument("--threads", type=int, default=2, help="-num_threads for both paths")
-    parser.add_argument(
-        "--seqs", type=int, default=SEQS, help=f"database sequences of 2000 bp (default {SEQS})"
-    )
-    args = parse_args(parser, smoke={"jobs": 2, "queries": 2, "seqs": 500, "threads": 1})
     with tempfile.TemporaryDirectory(prefix="bench-blast-") as tmp:
         root = Path(tmp)
         with bench_stack(root, [["--demo-db", DB, "--demo-seqs", str(args.seqs)]]) as stack:
             stack.worker_cpus = None  # --threads applies to both paths
-            run(stack, root, args)
+            time_jobs(stack, root, args)
 
 
-def run(stack: Stack, root: Path, args: argparse.Namespace) -> None:
+def time_jobs(stack: Stack, root: Path, args: Args) -> None:
     """Time the jobs on a running stack and print the figures."""
     worker = stack.start_worker(
         BLAST_DBS=DB, BLAST_THREADS=str(args.threads), BLAST_POLL_INTERVAL="0.05"
@@ -157,6 +178,6 @@ def run(stack: Stack, root: Path, args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     try:
-        main()
+        run(main, smoke={"jobs": 2, "queries": 2, "seqs": 500, "threads": 1})
     except StackError as exc:
         sys.exit(f"{Path(__file__).name}: cannot start the test stack: {exc}")

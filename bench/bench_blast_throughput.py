@@ -14,19 +14,21 @@ Compose and the images of `make build`, nothing on the host. Run from the reposi
 
 from __future__ import annotations
 
-import argparse
 import secrets
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from blast_client.demo import DemoSpec, generate
 from blast_client.fasta import iter_records, join_records
 from blast_client.joblog import JobLog
 from blast_client.messages import JobSpec, Options, Query
 
-from testbed.bench import parse_args
+from testbed.bench import run
 from testbed.blast_stack import Stack, WorkerContainer, bench_stack
 from testbed.engine import StackError, wait_for
 
@@ -81,7 +83,7 @@ def measure(stack: Stack, workers: int, jobs: int, queries: str, options: Option
     return elapsed
 
 
-def sized(stack: Stack, args: argparse.Namespace) -> int:
+def sized(stack: Stack, args: Args) -> int:
     """Queries per job for ``args.job_seconds`` of BLAST alone, at the rate measured here."""
     prep = start_worker(stack, "prep")  # fills the shared cache
     prep.wait_state("idle", timeout=300)
@@ -100,21 +102,42 @@ def sized(stack: Stack, args: argparse.Namespace) -> int:
     return count
 
 
-def main() -> None:
+@dataclass(frozen=True)
+class Args:
+    """The bench's options."""
+
+    jobs: int
+    job_seconds: float
+    queries: int | None
+    task: str
+    word_size: int
+    repeat: int
+    seqs: int
+
+
+def main(
+    jobs: Annotated[int, typer.Option(help="jobs per run (default 16)")] = 16,
+    job_seconds: Annotated[
+        float, typer.Option(help="BLAST seconds per job, alone (default 3)")
+    ] = 3.0,
+    queries: Annotated[int | None, typer.Option(help="queries per job (default: sized)")] = None,
+    task: str = "blastn",
+    word_size: int = 9,
+    repeat: Annotated[int, typer.Option(help="runs per setting; best is kept")] = 1,
+    seqs: Annotated[
+        int, typer.Option(help=f"database sequences of 2000 bp (default {SEQS})")
+    ] = SEQS,
+) -> None:
     """Run the benchmark and print its figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=16, help="jobs per run (default 16)")
-    parser.add_argument(
-        "--job-seconds", type=float, default=3.0, help="BLAST seconds per job, alone (default 3)"
+    args = Args(
+        jobs=jobs,
+        job_seconds=job_seconds,
+        queries=queries,
+        task=task,
+        word_size=word_size,
+        repeat=repeat,
+        seqs=seqs,
     )
-    parser.add_argument("--queries", type=int, help="queries per job (default: sized)")
-    parser.add_argument("--task", default="blastn")
-    parser.add_argument("--word-size", type=int, default=9)
-    parser.add_argument("--repeat", type=int, default=1, help="runs per setting; best is kept")
-    parser.add_argument(
-        "--seqs", type=int, default=SEQS, help=f"database sequences of 2000 bp (default {SEQS})"
-    )
-    args = parse_args(parser, smoke={"jobs": 2, "queries": 2, "seqs": 500})
     init = [["--demo-db", DB, "--demo-seqs", str(args.seqs)]]
     with (
         tempfile.TemporaryDirectory(prefix="bench-blast-") as tmp,
@@ -122,10 +145,10 @@ def main() -> None:
     ):
         count = args.queries or sized(stack, args)
         spec = DemoSpec(name=DB, seqs=args.seqs, queries=count, decoys=0)
-        queries = join_records(list(iter_records(generate(spec).queries)))
+        query_text = join_records(list(iter_records(generate(spec).queries)))
         options = Options(task=args.task, word_size=args.word_size)
-        one = min(measure(stack, 1, args.jobs, queries, options) for _ in range(args.repeat))
-        two = min(measure(stack, 2, args.jobs, queries, options) for _ in range(args.repeat))
+        one = min(measure(stack, 1, args.jobs, query_text, options) for _ in range(args.repeat))
+        two = min(measure(stack, 2, args.jobs, query_text, options) for _ in range(args.repeat))
     print(
         f"{args.jobs} jobs x {count} queries, task {args.task}, word_size "
         f"{args.word_size}, 1 BLAST thread per worker"
@@ -137,6 +160,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     try:
-        main()
+        run(main, smoke={"jobs": 2, "queries": 2, "seqs": 500})
     except StackError as exc:
         sys.exit(f"{Path(__file__).name}: cannot start the test stack: {exc}")

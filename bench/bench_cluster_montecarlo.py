@@ -18,12 +18,15 @@ containers of 1 CPU each.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from testbed.bench import parse_args
+import typer
+
+from testbed.bench import run
 from testbed.cluster_stack import cluster_stack, run_python, service
 from testbed.engine import StackError
 
@@ -82,20 +85,34 @@ def price_cell_source() -> str:
     raise StackError(f"{NOTEBOOK.name} has no cell defining price_cell")
 
 
-def main() -> None:
+@dataclass(frozen=True)
+class Args:
+    """The bench's options."""
+
+    project: str | None
+    repeat: int
+    task_seconds: list[float]
+    paths: list[int] | None
+
+
+def main(
+    *,
+    project: Annotated[
+        str | None, typer.Option(help="use this running compose stack (make up: aci-research)")
+    ] = None,
+    repeat: Annotated[int, typer.Option(help="runs per configuration (median)")] = 3,
+    task_seconds: Annotated[
+        list[float],
+        typer.Option(
+            default_factory=lambda: [0.1, 0.5],
+            show_default=False,  # the help says it
+            help="size the paths per cell so one task simulates this long (default 0.1 0.5)",
+        ),
+    ],
+    paths: Annotated[list[int] | None, typer.Option(help="paths per grid cell (fixed)")] = None,
+) -> None:
     """Parse the options, run the benchmark, print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--project", help="use this running compose stack (make up: aci-research)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per configuration (median)")
-    parser.add_argument(
-        "--task-seconds",
-        type=float,
-        nargs="+",
-        default=[0.1, 0.5],
-        help="size the paths per cell so one task simulates this long (default 0.1 0.5)",
-    )
-    parser.add_argument("--paths", type=int, nargs="+", help="paths per grid cell (fixed)")
-    args = parse_args(parser, smoke={"repeat": 1, "paths": [500]})
+    args = Args(project=project, repeat=repeat, task_seconds=task_seconds, paths=paths)
     try:
         code = CLIENT.format(
             price_cell=price_cell_source(),
@@ -120,4 +137,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main, smoke={"repeat": 1, "paths": [500]})

@@ -13,14 +13,15 @@ Without ``--project`` it starts (and removes) a private compose stack.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
+from typing import Annotated
 
 import docker
+import typer
 
-from testbed.bench import parse_args
+from testbed.bench import run
 from testbed.cluster import WORLD_VIEW, remove_engine, start_engine
 from testbed.cluster_stack import cluster_stack, run_python, service
 from testbed.engine import StackError, exec_text
@@ -130,15 +131,16 @@ def wait_for_world(container: docker.models.containers.Container, timeout: float
     raise StackError(f"the MPI engine container did not register {RANKS} ranks in {timeout:.0f} s")
 
 
-def main() -> None:
+def main(
+    project: Annotated[
+        str | None, typer.Option(help="use this running compose stack (make up: aci-research)")
+    ] = None,
+    repeat: Annotated[int, typer.Option(help="calls per way (median)")] = 50,
+) -> None:
     """Parse the options, run the benchmark, print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--project", help="use this running compose stack (make up: aci-research)")
-    parser.add_argument("--repeat", type=int, default=50, help="calls per way (median)")
-    args = parse_args(parser, smoke={"repeat": 3})
     client = docker.from_env()
     try:
-        with cluster_stack(args.project) as project:
+        with cluster_stack(project) as project:
             container = start_engine(
                 client,
                 project,
@@ -152,7 +154,7 @@ def main() -> None:
             try:
                 # A bound, not an expectation: on a loaded machine 4 ranks took over 240 s.
                 ranks = wait_for_world(container, 480)
-                code = CLIENT.format(ranks=ranks, values=VALUES, repeat=args.repeat)
+                code = CLIENT.format(ranks=ranks, values=VALUES, repeat=repeat)
                 output = run_python(service(project, "notebook"), code)
             finally:
                 remove_engine(container)
@@ -161,7 +163,7 @@ def main() -> None:
     result = json.loads(output.strip().splitlines()[-1])
     print(
         f"Allreduce of 1 MiB float64 ({VALUES:,} values), {RANKS} ranks in one container "
-        f"(2 CPUs), median of {args.repeat}"
+        f"(2 CPUs), median of {repeat}"
     )
     rows = (
         ("MPI comm.Allreduce, timed on the ranks", result["mpi"]),
@@ -179,4 +181,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main, smoke={"repeat": 3})

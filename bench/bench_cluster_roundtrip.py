@@ -16,11 +16,13 @@ Without ``--project`` it starts (and removes) a private compose stack.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from typing import Annotated
 
-from testbed.bench import parse_args
+import typer
+
+from testbed.bench import run
 from testbed.cluster_stack import cluster_stack, run_python, service
 from testbed.engine import StackError
 
@@ -85,25 +87,26 @@ print(json.dumps(rows))
 """
 
 
-def main() -> None:
+def main(
+    project: Annotated[
+        str | None, typer.Option(help="use this running compose stack (make up: aci-research)")
+    ] = None,
+    tasks: Annotated[int, typer.Option(help="timed round trips per case")] = 1000,
+) -> None:
     """Parse the options, run the benchmark, print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--project", help="use this running compose stack (make up: aci-research)")
-    parser.add_argument("--tasks", type=int, default=1000, help="timed round trips per case")
-    args = parse_args(parser, smoke={"tasks": 20})
     try:
-        with cluster_stack(args.project) as project:
+        with cluster_stack(project) as project:
             notebook = service(project, "notebook")
             pid = json.loads(run_python(notebook, START_DIRECT).strip().splitlines()[-1])["pid"]
             try:
-                output = run_python(notebook, CLIENT.format(tasks=args.tasks))
+                output = run_python(notebook, CLIENT.format(tasks=tasks))
             finally:
                 # SIGTERM: the engine unregisters itself from the controller on the way out.
                 notebook.exec_run(["python", "-c", f"import os; os.kill({pid}, 15)"])
     except StackError as exc:
         sys.exit(str(exc))
     rows = json.loads(output.strip().splitlines()[-1])
-    print(f"no-op task round trip from the notebook container, {args.tasks} tasks per case")
+    print(f"no-op task round trip from the notebook container, {tasks} tasks per case")
     print(f"{'engine':>8} {'view':>14} {'median (ms)':>12} {'p90 (ms)':>9}")
     for row in rows:
         print(f"{row['path']:>8} {row['view']:>14} {row['median']:>12.2f} {row['p90']:>9.2f}")
@@ -111,4 +114,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main, smoke={"tasks": 20})

@@ -25,7 +25,6 @@ Storage is the compose stack's Azurite (needs Docker, Compose and the images of
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -36,11 +35,13 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from blast_client.databases import md5_file
 from blast_client.demo import DemoSpec, generate
 
-from testbed.bench import parse_args
+from testbed.bench import run
 from testbed.blast_stack import BIN, Stack, bench_stack
 from testbed.engine import StackError
 from testbed.mirror_server import MirrorServer, disk_usage
@@ -102,23 +103,21 @@ def fetch(stack: Stack, source: str, name: str, as_name: str, home: Path) -> tup
     return seconds, max(peak, usage.ru_oublock * 512)
 
 
-def main() -> None:
+def main(
+    seqs: Annotated[int, typer.Option(help="subjects of 2,000 bases")] = 24_000,
+    volume_size: Annotated[str, typer.Option(help="makeblastdb -max_file_sz")] = "1MB",
+    link_factor: Annotated[
+        float,
+        typer.Option(
+            help="the throttled link takes this many times T0 for the tarballs over 8 connections"
+        ),
+    ] = 2.0,
+) -> None:
     """Build the mirror, size the link, run both ways, print the figures."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--seqs", type=int, default=24_000, help="subjects of 2,000 bases")
-    parser.add_argument("--volume-size", default="1MB", help="makeblastdb -max_file_sz")
-    parser.add_argument(
-        "--link-factor",
-        type=float,
-        default=2.0,
-        help="the throttled link takes this many times T0 for the tarballs over 8 connections",
-    )
-    # Smoke: two volumes or more (they still go in parallel), over a link that is not slow.
-    args = parse_args(parser, smoke={"seqs": 1000, "volume_size": "300KB", "link_factor": 0.25})
     with tempfile.TemporaryDirectory(prefix="bench-fetch-") as tmp:
         root = Path(tmp)
         with bench_stack(root, []) as stack:
-            data = generate(DemoSpec(name="benchdb", seqs=args.seqs, seq_len=2000))
+            data = generate(DemoSpec(name="benchdb", seqs=seqs, seq_len=2000))
             db = build(
                 stack.run_tool,
                 root / "work",
@@ -127,7 +126,7 @@ def main() -> None:
                 data.subjects,
                 data.queries,
                 "db fetch benchmark",
-                max_file_sz=args.volume_size,
+                max_file_sz=volume_size,
             )
             flat = root / "mirror" / "flat"
             meta = package(stack.run_tool, db, flat)
@@ -138,7 +137,7 @@ def main() -> None:
             with MirrorServer(root / "mirror") as server:
                 source = server.url("flat")
                 t0, _ = fetch(stack, source, "benchdb", "calibrate", root / "home0")
-                rate = compressed / (CONNECTIONS * args.link_factor * t0)
+                rate = compressed / (CONNECTIONS * link_factor * t0)
                 server.throttle = rate
                 fetch_s, fetch_disk = fetch(stack, source, "benchdb", "benchdb", root / "home1")
                 start = time.perf_counter()
@@ -152,7 +151,7 @@ def main() -> None:
     print(f"machine (unthrottled db fetch), T0: {t0:.2f} s")
     print(
         f"link: {rate / mib:.2f} MiB/s per connection "
-        f"(sized so that 8 connections need {args.link_factor:g} x T0)"
+        f"(sized so that 8 connections need {link_factor:g} x T0)"
     )
     print(
         f"sequential download + unpack + db upload : {seq_s:7.2f} s  "
@@ -170,7 +169,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # Smoke: two volumes or more (they still go in parallel), over a link that is not slow.
     try:
-        main()
+        run(main, smoke={"seqs": 1000, "volume_size": "300KB", "link_factor": 0.25})
     except StackError as exc:
         sys.exit(f"{Path(__file__).name}: cannot start the test stack: {exc}")

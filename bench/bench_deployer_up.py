@@ -9,15 +9,17 @@ at most 1.5x. Run from the repository root:
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from aci_emulator import FAKE_TOKEN, FakeArm
 from deployer import api
-from testbed.bench import parse_args
+from testbed.bench import run
 from testbed.fake_arm import registry_with_images
 
 IDENTITY = (
@@ -56,17 +58,16 @@ def timed_up(arm: FakeArm, groups: int, tmp: Path) -> float:
     return elapsed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--delay", type=float, default=2.0, help="provisioning delay (s)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per size; best is kept")
-    args = parse_args(parser, smoke={"delay": 0.2, "repeat": 1})
+def main(
+    delay: Annotated[float, typer.Option(help="provisioning delay (s)")] = 2.0,
+    repeat: Annotated[int, typer.Option(help="runs per size; best is kept")] = 3,
+) -> None:
     with (
         tempfile.TemporaryDirectory() as tmp,
         FakeArm() as arm,
         registry_with_images() as registry,
     ):
-        arm.aci.provisioning_delay = args.delay
+        arm.aci.provisioning_delay = delay
         os.environ.update(
             DEPLOYER_STATE_DIR=str(Path(tmp) / "state"),
             DEPLOYER_ARM_ENDPOINT=arm.url,
@@ -76,13 +77,13 @@ def main() -> None:
             DEPLOYER_RESOURCE_GROUP="research",
             DEPLOYER_POLL_INTERVAL="0.2",
         )
-        one = min(timed_up(arm, 1, Path(tmp)) for _ in range(args.repeat))
-        twelve = min(timed_up(arm, 12, Path(tmp)) for _ in range(args.repeat))
-    print(f"provisioning delay per group: {args.delay:.1f} s (best of {args.repeat})")
+        one = min(timed_up(arm, 1, Path(tmp)) for _ in range(repeat))
+        twelve = min(timed_up(arm, 12, Path(tmp)) for _ in range(repeat))
+    print(f"provisioning delay per group: {delay:.1f} s (best of {repeat})")
     print(f"up, 1 group:   {one:6.2f} s")
     print(f"up, 12 groups: {twelve:6.2f} s")
     print(f"ratio 12/1:    {twelve / one:6.2f}x (target <= 1.5x)")
 
 
 if __name__ == "__main__":
-    main()
+    run(main, smoke={"delay": 0.2, "repeat": 1})

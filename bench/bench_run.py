@@ -14,31 +14,40 @@ Needs Docker and the images of ``make build`` (TAG=...), nothing else. From the 
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from blast_client import BlastClient
 from blast_client.demo import DemoSpec, generate
 from blast_client.fasta import iter_records, join_records
 
-from testbed.bench import parse_args
+from testbed.bench import run
 from testbed.engine import wait_for
 from testbed.run_stack import BIN, emulated_run_stack
 
 
-def main() -> None:
+@dataclass(frozen=True)
+class Args:
+    """The bench's options."""
+
+    batches: int
+    workers: int
+    exit_when_idle: str
+
+
+def main(
+    batches: int = 20,
+    workers: int = 2,
+    exit_when_idle: str = "10s",
+) -> None:
     """Run both measurements and print them."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batches", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--exit-when-idle", default="10s")
-    args = parse_args(parser, smoke={"batches": 2, "workers": 1, "exit_when_idle": "2s"})
+    args = Args(batches=batches, workers=workers, exit_when_idle=exit_when_idle)
     idle_s = float(args.exit_when_idle.rstrip("s"))
     records = list(iter_records(generate(DemoSpec(name="demo")).queries))[: args.batches]
     with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
@@ -132,4 +141,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main, smoke={"batches": 2, "workers": 1, "exit_when_idle": "2s"})

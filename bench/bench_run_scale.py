@@ -18,7 +18,6 @@ Needs Docker and the azurite image of ``make build`` (TAG=...). From the repo ro
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import multiprocessing
 import os
@@ -28,11 +27,13 @@ import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from aci_emulator import FakeArm
 from testbed.azurite import azurite
-from testbed.bench import parse_args
+from testbed.bench import run
 from testbed.engine import TAG
 from testbed.fake_arm import registry_with_images
 from testbed.fast_workers import worker_processes
@@ -161,13 +162,12 @@ def report(figures: list[Figures]) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1000,3000,10000")
-    parser.add_argument("--janitor-interval", type=float, default=10.0)
-    parser.add_argument("--worker-threads", type=int, default=4, help="per worker process (2)")
-    args = parse_args(parser, smoke={"sizes": "10,20", "janitor_interval": 1.0})
-    sizes = [int(s) for s in args.sizes.split(",")]
+def main(
+    sizes: str = "1000,3000,10000",
+    janitor_interval: float = 10.0,
+    worker_threads: Annotated[int, typer.Option(help="per worker process (2)")] = 4,
+) -> None:
+    batch_counts = [int(s) for s in sizes.split(",")]
     figures: list[Figures] = []
     with (
         tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp,
@@ -184,11 +184,9 @@ def main() -> None:
                 "DEPLOYER_LOCATION": "westeurope",
             }
             prepare(root, conn)
-            for n in sizes:
+            for n in batch_counts:
                 figures.append(
-                    one_run(
-                        n, root, env, dict(store.ports), args.janitor_interval, args.worker_threads
-                    )
+                    one_run(n, root, env, dict(store.ports), janitor_interval, worker_threads)
                 )
                 # The sizes' figures as each ends: a stopped 10,000-batch run keeps the others.
                 f = figures[-1]
@@ -204,4 +202,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main, smoke={"sizes": "10,20", "janitor_interval": 1.0})

@@ -26,19 +26,20 @@ byte-identical to the direct search's. Run from the repository root:
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Annotated
 
 import docker
+import typer
 from blast_client import shardmerge, shards
 
 from testbed import shard_data
-from testbed.bench import parse_args
+from testbed.bench import run
 from testbed.blast_stack import BlastTools, require_images
 from testbed.engine import StackError
 
@@ -67,35 +68,33 @@ def _format(archive: Path, out: Path) -> list[str]:
     return ["blast_formatter", "-archive", str(archive), "-outfmt", "6", "-out", str(out)]
 
 
-def main() -> None:
+def main(
+    cores: Annotated[int, typer.Option(help="cores, shards and workers")] = 2,
+    subjects: Annotated[int, typer.Option(help="database sequences")] = 4000,
+    queries: Annotated[int, typer.Option(help="queries (copies of 3)")] = 40,
+    task: str = "blastn",
+    max_target_seqs: Annotated[
+        int,
+        typer.Option(
+            help="BLAST's limit (default 500); each shard aligns and returns up to this many "
+            "subjects per query, so queries with more hits than the limit cost more sharded"
+        ),
+    ] = shards.DEFAULT_MAX_TARGET_SEQS,
+    repeat: Annotated[int, typer.Option(help="runs per setting; best is kept")] = 2,
+) -> None:
     """Build the database, run the three configurations, print their figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cores", type=int, default=2, help="cores, shards and workers")
-    parser.add_argument("--subjects", type=int, default=4000, help="database sequences")
-    parser.add_argument("--queries", type=int, default=40, help="queries (copies of 3)")
-    parser.add_argument("--task", default="blastn")
-    parser.add_argument(
-        "--max-target-seqs",
-        type=int,
-        default=shards.DEFAULT_MAX_TARGET_SEQS,
-        help="BLAST's limit (default 500); each shard aligns and returns up to this many "
-        "subjects per query, so queries with more hits than the limit cost more sharded",
-    )
-    parser.add_argument("--repeat", type=int, default=2, help="runs per setting; best is kept")
-    args = parse_args(parser, smoke={"subjects": 400, "queries": 3, "repeat": 1})
     client = docker.from_env()
     require_images(client)
-    cores = args.cores
     # Volumes of about 1.6 M bases, so even the smoke database has several.
-    max_file_sz = "400000" if args.subjects >= 1000 else "40000"
-    data = shard_data.ShardData("benchnt", "nucl", args.subjects, max_file_sz, 5)
+    max_file_sz = "400000" if subjects >= 1000 else "40000"
+    data = shard_data.ShardData("benchnt", "nucl", subjects, max_file_sz, 5)
     with tempfile.TemporaryDirectory(prefix="bench-shard-") as tmp:
         root = Path(tmp)
         tools = BlastTools(client, root, f"bench{os.getpid()}shard")
         try:
             fasta, three = shard_data.write(data, root)
             records = three.read_text().split(">")[1:]
-            query_text = "".join(f">{i}_{records[i % 3]}" for i in range(args.queries))
+            query_text = "".join(f">{i}_{records[i % 3]}" for i in range(queries))
             query = root / "queries.fa"
             query.write_text(query_text)
             db = root / data.name
@@ -112,7 +111,7 @@ def main() -> None:
             batches = [root / f"batch{i}.fa" for i in range(cores)]
             for i, path in enumerate(batches):
                 path.write_text("".join(lines[i::cores]))
-            task, most = args.task, args.max_target_seqs
+            most = max_target_seqs
             out = [root / f"s{s.index}" for s in parts]
             groups = [
                 [_search(db, query, root / "direct.asn1", cores, task, most)],
@@ -124,7 +123,7 @@ def main() -> None:
                 + [_format(o.with_suffix(".asn1"), o.with_suffix(".6")) for o in out],
             ]  # fmt: skip
             best = [float("inf")] * 3
-            for _ in range(args.repeat):
+            for _ in range(repeat):
                 timed = json.loads(tools.run(["python3", "-c", TIMED, json.dumps(groups)]).stdout)
                 best = [min(b, t) for b, t in zip(best, timed[:3], strict=True)]
             archives = [o.with_suffix(".asn1").read_bytes() for o in out]
@@ -138,8 +137,8 @@ def main() -> None:
     direct, unsharded, sharded = best
     sharded += merge_s
     print(
-        f"{args.queries} queries x {data.subjects} subjects ({len(volumes)} volumes, "
-        f"{letters} letters), task {args.task}, max_target_seqs {args.max_target_seqs}, "
+        f"{queries} queries x {data.subjects} subjects ({len(volumes)} volumes, "
+        f"{letters} letters), task {task}, max_target_seqs {max_target_seqs}, "
         f"{cores} cores, {count} shards"
     )
     print(f"direct   : {direct:7.2f} s  {cores * direct:8.1f} vCPU-s (one blastn, {cores} threads)")
@@ -156,6 +155,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     try:
-        main()
+        run(main, smoke={"subjects": 400, "queries": 3, "repeat": 1})
     except StackError as exc:
         sys.exit(f"{Path(__file__).name}: cannot start the test stack: {exc}")

@@ -16,17 +16,18 @@ Needs only the dev venv. Run from the repository root:
 
 from __future__ import annotations
 
-import argparse
 import re
 import statistics
 import time
+from typing import Annotated
 
+import typer
 from blast_web.app import create_app
 from blast_web.service import Service
 from blast_web.settings import load_settings
 from starlette.testclient import TestClient
 
-from testbed.bench import parse_args
+from testbed.bench import run
 from testbed.web import FakeClient, report_doc
 
 TOKEN = "bench-token"
@@ -36,35 +37,32 @@ WEIGHT_TARGET_KB = 200.0
 EXTERNAL = re.compile(r"""(?:src|href|action)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 
 
-def main() -> None:
+def main(
+    queries: Annotated[int, typer.Option(help="queries (default 50)")] = 50,
+    hits: Annotated[int, typer.Option(help="hits per query (default 100)")] = 100,
+    runs: Annotated[int, typer.Option(help="timed requests (default 30)")] = 30,
+) -> None:
     """Run the benchmark and print its figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queries", type=int, default=50, help="queries (default 50)")
-    parser.add_argument("--hits", type=int, default=100, help="hits per query (default 100)")
-    parser.add_argument("--runs", type=int, default=30, help="timed requests (default 30)")
-    # 51 hits: the results page pages them (50 per page), as it does at full size.
-    args = parse_args(parser, smoke={"queries": 3, "hits": 51, "runs": 3})
-
     fake = FakeClient()
     settings = load_settings({"WEB_TOKEN": TOKEN})
     service = Service(fake)
-    document = report_doc([(f"query {i}", 1500, args.hits) for i in range(1, args.queries + 1)])
+    document = report_doc([(f"query {i}", 1500, hits) for i in range(1, queries + 1)])
     with TestClient(create_app(service, settings), follow_redirects=False) as web:
         web.get(f"/?token={TOKEN}")
         (spec,) = fake.plan(DNA, db="demo", run_id="web-bench")
         fake.submit([spec])
         fake.finish(spec.job_id, {15: document, 6: b""})
-        url = f"/searches/web-bench?q={(args.queries + 1) // 2}"  # a query in the middle
+        url = f"/searches/web-bench?q={(queries + 1) // 2}"  # a query in the middle
 
         cold: list[float] = []
-        for _ in range(max(3, args.runs // 5)):
+        for _ in range(max(3, runs // 5)):
             service._reports.clear()  # time the parse as well
             start = time.perf_counter()
             response = web.get(url)
             cold.append((time.perf_counter() - start) * 1000)
             assert response.status_code == 200, response.text[:200]
         warm: list[float] = []
-        for _ in range(args.runs):
+        for _ in range(runs):
             start = time.perf_counter()
             response = web.get(url)
             warm.append((time.perf_counter() - start) * 1000)
@@ -73,14 +71,14 @@ def main() -> None:
         css = web.get("/static/style.css").content
         js = web.get("/static/app.js").content
 
-    hits = args.queries * args.hits
+    total_hits = queries * hits
     weight_kb = (len(html) + len(css) + len(js)) / 1024
     external = EXTERNAL.findall(html.decode()) + EXTERNAL.findall(css.decode())
     median = statistics.median(warm)
     render_ok = "met" if median <= RENDER_TARGET_MS else "MISSED"
     weight_ok = "met" if weight_kb <= WEIGHT_TARGET_KB else "MISSED"
     size_mb = len(document) / 1e6
-    print(f"results page, {hits} hits over {args.queries} queries (JSON {size_mb:.1f} MB)")
+    print(f"results page, {total_hits} hits over {queries} queries (JSON {size_mb:.1f} MB)")
     print(
         f"  render, cold (parse + render): median {statistics.median(cold):.0f} ms "
         f"over {len(cold)} requests"
@@ -99,4 +97,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # 51 hits: the results page pages them (50 per page), as it does at full size.
+    run(main, smoke={"queries": 3, "hits": 51, "runs": 3})

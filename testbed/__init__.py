@@ -15,5 +15,5 @@ run_stack: ``deployer run`` on the local ACI emulator.
 imagebuild: the fake ACR, a loopback registry and tiny image trees for ``deployer build``.
 web: stand-ins for the web page's tests and bench.
 mirror_server, ncbi_mirror: a local NCBI-style database mirror over HTTP (db fetch).
-bench: what every benchmark shares (its ``--smoke`` mode).
+bench: what every benchmark shares (its typer command line and ``--smoke`` mode).
 """
