@@ -150,15 +150,17 @@ def main(
 if __name__ == "__main__":
     # Smoke: faults sized from the calm run's jobs, so a short chaos run still has kills, an
     # Azurite restart and a disconnection, and its jobs still finish on a slow machine.
-    smoke = {
-        "jobs": 12,
-        "workers": 2,
-        "visibility": 10,
-        "rounds": 1,
-        "kill_every": 0.0,
-        "disconnect_for": 0.0,
-    }
     try:
-        run(main, smoke)
+        run(
+            main,
+            smoke={
+                "jobs": 12,
+                "workers": 2,
+                "visibility": 10,
+                "rounds": 1,
+                "kill_every": 0.0,
+                "disconnect_for": 0.0,
+            },
+        )
     except StackError as exc:
         sys.exit(f"{Path(__file__).name}: cannot start the test stack: {exc}")

@@ -10,7 +10,8 @@ cell are sized from a task timed on an engine first: each task simulates for
 with the images built:
 
     .venv/bin/python bench/bench_cluster_montecarlo.py [--project aci-research] [--repeat 3]
-        [--task-seconds 0.1 0.5] [--paths N ... (fixed instead of sized)] [--smoke]
+        [--task-seconds 0.1 --task-seconds 0.5] [--paths N (fixed instead of sized; repeat
+        for more)] [--smoke]
 
 Without ``--project`` it starts (and removes) a private compose stack with 2 engine
 containers of 1 CPU each.
