@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import AzureError
 from azure.storage.blob import ContainerClient
 from blast_client import shards
 from blast_client.databases import MANIFEST
@@ -115,7 +115,7 @@ def read(container: ContainerClient, db: str, count: int) -> ShardStats:
         count: The shards.
 
     Raises:
-        MergeError: When a number cannot be read (one line naming it).
+        MergeError: When a number cannot be read, storage's errors included (one line).
     """
     prefix = f"{db}/"
     try:
@@ -138,8 +138,9 @@ def read(container: ContainerClient, db: str, count: int) -> ShardStats:
         }
         del sizes[MANIFEST]
         return ShardStats(first_oids(db, alias, sizes, counts, count), totals(db, manifest))
-    except (ValueError, ResourceNotFoundError) as exc:
-        reason = exc.reason if isinstance(exc, ResourceNotFoundError) else str(exc)
+    except (ValueError, AzureError) as exc:
+        # A storage error's text runs over many lines; its first names it.
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise MergeError(f"outfmt 15 of {count} shards of {db} is not merged: {reason}") from None
 
 
