@@ -33,7 +33,7 @@ from deployer.imagerefs import deploy_settings, group_images, require_images
 from deployer.plan import RUN_TAG, Action, Change, GroupSpec, storage_env
 from deployer.plan.databases import require_known, worker_sizing
 from deployer.plan.janitor import janitor_group
-from deployer.run import merge, places
+from deployer.run import merge, places, shardstats
 from deployer.run.autoscaling import DECISIONS_SHOWN, RunScaler, decisions, run_scaler
 from deployer.run.autoscaling import ENV as AUTOSCALE_ENV
 from deployer.run.billing import Bill, bill_of, price
@@ -314,13 +314,6 @@ def _check_inputs(request: RunRequest, overrides: Overrides) -> _Inputs:
     shards = next(
         (c.shards for c in worker_sizing(workload).choices if c.database == request.db), 1
     )
-    if shards > 1 and 15 in request.outfmt:
-        raise InputError(
-            f"database {request.db} is searched in {shards} shards, and a sharded run merges "
-            "outfmt 6 and 7 only so far",
-            hint="ask for --outfmt 6,7 (each shard's archive, 11, is kept under batches/)",
-            code="ShardedFormat",
-        )
     access = _janitor_access(settings, request.detach)
     return _Inputs(workload, fasta, settings, access, resolved, shards)
 
@@ -750,9 +743,18 @@ def results(
     out = out_dir or Path(f"blast-run-{run_id}")
     ok = [b for b in run.batches if batch_state(b, states) == "succeeded"]
     fmts = [int(fmt) for fmt in run.params.get("outfmt") or [6]]
+    shards = max((len(b.jobs) for b in ok), default=1)
     try:
+        # 15 of shards renumbers ordinal ids and names the whole database's totals.
+        stats = (
+            shardstats.read(
+                client.storage.container(client.config.db_container), str(run.params["db"]), shards
+            )
+            if shards > 1 and 15 in fmts
+            else None
+        )
         written = merge.write_run(
-            out, ok, fmts, lambda job, fmt: client.result(job, fmt, job=jobs[job])
+            out, ok, fmts, lambda job, fmt: client.result(job, fmt, job=jobs[job]), stats=stats
         )
     except BlastClientError as exc:
         raise hints.from_blast(exc) from None

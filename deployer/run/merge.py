@@ -37,6 +37,19 @@ class MergeError(ValueError):
     """A batch's result is not what the worker writes; the message names each such batch."""
 
 
+@dataclass(frozen=True)
+class ShardStats:
+    """What merging outfmt 15 of a batch of shards needs (:mod:`deployer.run.shardstats`).
+
+    Attributes:
+        first_oids: Each shard's first ordinal id in the whole database, in shard order.
+        totals: The whole database's (sequences, letters).
+    """
+
+    first_oids: tuple[int, ...]
+    totals: tuple[int, int]
+
+
 def merge(fmt: int, parts: Sequence[bytes]) -> bytes:
     """Merge the parts of one format (6, 7 or 15), refusing to leave a batch out.
 
@@ -53,15 +66,21 @@ def merge(fmt: int, parts: Sequence[bytes]) -> bytes:
     return merged.data
 
 
-def batch_part(fmt: int, archives: Sequence[bytes], parts: Sequence[bytes]) -> bytes:
+def batch_part(
+    fmt: int,
+    archives: Sequence[bytes],
+    parts: Sequence[bytes],
+    stats: ShardStats | None = None,
+) -> bytes:
     """One batch's result in format ``fmt``: its job's, or its shards' merged into one
     search of the whole database (:mod:`blast_client.shardmerge`; a run sets no
     ``max_target_seqs``, so BLAST's 500, which each shard was asked for too).
 
     Args:
-        fmt (int): 6 or 7 for a batch of shards (15 is refused before such a run starts).
+        fmt (int): 6, 7 or 15.
         archives (Sequence[bytes]): Each job's archive (11), in shard order.
         parts (Sequence[bytes]): Each job's result in ``fmt``, in shard order.
+        stats (ShardStats | None): The database's numbers, which 15 of shards needs.
 
     Raises:
         MergeError: When the shards' results cannot be merged.
@@ -73,8 +92,17 @@ def batch_part(fmt: int, archives: Sequence[bytes], parts: Sequence[bytes]) -> b
             return shardmerge.merge_tabular(archives, parts, None)
         if fmt == 7:
             return shardmerge.merge_commented(archives, parts, None)
+        if fmt == 15 and stats is not None:
+            if len(stats.first_oids) != len(parts):
+                raise MergeError(
+                    f"{len(parts)} shards but the database's first ids are of "
+                    f"{len(stats.first_oids)}"
+                )
+            return shardmerge.merge_json(archives, parts, None, stats.first_oids, stats.totals)
     except ValueError as exc:
         raise MergeError(str(exc)) from None
+    if fmt == 15:
+        raise MergeError("outfmt 15 of a batch of shards needs the database's first ids and totals")
     raise MergeError(f"outfmt {fmt} of a batch of shards is not merged")
 
 
@@ -232,6 +260,7 @@ def write_run(
     fmts: Sequence[int],
     fetch: Callable[[str, int], bytes],
     threads: int = MERGE_THREADS,
+    stats: ShardStats | None = None,
 ) -> dict[str, Digest]:
     """Write a run's results under ``out``: each job's archive under ``batches/`` and each
     format in ``fmts`` merged into its file, downloading ``threads`` batches at a time (a
@@ -243,6 +272,7 @@ def write_run(
         fmts (Sequence[int]): The merged formats (6, 7, 15).
         fetch (Callable[[str, int], bytes]): One result file of a job (by its id).
         threads (int): Batches downloaded at once.
+        stats (ShardStats | None): The database's numbers, which outfmt 15 of shards needs.
 
     Returns:
         The digest of every file written, by its path under ``out``.
@@ -270,7 +300,7 @@ def write_run(
                     files[path] = Digest(sha256(archive), len(archive))
                 for fmt in fmts:
                     try:
-                        part = batch_part(fmt, parts[11], parts[fmt])
+                        part = batch_part(fmt, parts[11], parts[fmt], stats)
                     except MergeError as exc:
                         merged[fmt].reject(str(exc))
                     else:

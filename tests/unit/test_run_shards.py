@@ -11,7 +11,7 @@ import pytest
 from blast_client import JobStatus
 from blast_client.messages import JobSpec, Options, Query, ShardRef, parse_message
 
-from deployer.run import merge
+from deployer.run import merge, shardstats
 from deployer.run.api import summarize
 from deployer.run.autoscaling import backlog
 from deployer.run.decide import CancelJobs, Finish, decide, unfinished
@@ -86,8 +86,12 @@ def test_the_manifest_names_each_shard_and_its_archive() -> None:
 
 def test_a_batch_part_is_its_jobs_or_its_shards_merged() -> None:
     assert merge.batch_part(15, [b"archive"], [b"{}"]) == b"{}"
-    with pytest.raises(merge.MergeError, match="outfmt 15"):
+    # Never a 15 of shards without the database's numbers, nor with another shard count's.
+    with pytest.raises(merge.MergeError, match=r"^outfmt 15 of a batch of shards needs"):
         merge.batch_part(15, [b"a", b"b"], [b"{}", b"{}"])
+    three = merge.ShardStats((0, 10, 20), (30, 90000))
+    with pytest.raises(merge.MergeError, match=r"^2 shards but the database's first ids are of 3"):
+        merge.batch_part(15, [b"a", b"b"], [b"{}", b"{}"], three)
     with pytest.raises(merge.MergeError, match="archive"):
         merge.batch_part(6, [b"not an archive", b"x"], [b"", b""])
 
@@ -121,3 +125,56 @@ def test_the_summary_counts_batches_not_shards() -> None:
     }
     summary = summarize(replace(RUN, status="failed", finished=1.0), jobs)
     assert (summary.batches, summary.failed_batches, summary.retried_batches) == (2, 1, 1)
+
+
+# The first bytes of real index files: makeblastdb 2.x of 30 sequences of 3,000 letters with
+# -max_file_sz 8000, volume 1 of a nucleotide database (format 5, title "a title", 10
+# sequences) and of a protein one (-blastdb_version 4, title "t4", 2 sequences).
+NIN_V5 = bytes.fromhex(
+    "0000000500000000000000010000000761207469746c65000000077664622e6e64620000001a44656320"
+    "362c2032303236202031303a353220414d00000000000000000a307500000000000000000bb8"
+)
+PIN_V4 = bytes.fromhex(
+    "00000004000000010000000274340000001644656320362c2032303236202031303a353220414d000000"
+    "0002701700000000000000000bb800000000"
+)
+
+
+def test_a_volumes_sequences_are_read_from_its_index_files_header() -> None:
+    assert shardstats.index_sequences(NIN_V5) == 10
+    assert shardstats.index_sequences(PIN_V4) == 2
+    # A header cut anywhere before the count's last byte asks for more, never gives a number.
+    assert all(shardstats.index_sequences(NIN_V5[:n]) is None for n in range(0x44))
+    assert shardstats.index_sequences(NIN_V5[:0x44]) == 10
+    assert all(shardstats.index_sequences(PIN_V4[:n]) is None for n in range(0x2C))
+    assert shardstats.index_sequences(PIN_V4[:0x2C]) == 2
+    with pytest.raises(ValueError, match="version 1162760014"):
+        shardstats.index_sequences(b"ENONE ...")
+
+
+ALIAS = "TITLE nt\nDBLIST nt.00 nt.01 nt.02 nt.03\n"
+SIZES = {
+    **{f"nt.0{i}.nsq": size for i, size in enumerate((500, 100, 100, 400))},
+    **{f"nt.0{i}.nin": 10 for i in range(4)},
+    "nt.nal": 40,
+    "nt.ndb": 20,
+}
+
+
+def test_each_shards_first_id_counts_the_sequences_of_the_volumes_cut_before_it() -> None:
+    counts = {"nt.00": 7, "nt.01": 3, "nt.02": 5, "nt.03": 11}
+    # Cut by bytes as the workers cut (510 | 110+110 | 410, and 510+110 | 110+410),
+    # counted by sequences.
+    assert shardstats.first_oids("nt", ALIAS, SIZES, counts, 3) == (0, 7, 15)
+    assert shardstats.first_oids("nt", ALIAS, SIZES, counts, 2) == (0, 10)
+    with pytest.raises(ValueError, match=r"no sequence count for volume nt\.02"):
+        shardstats.first_oids("nt", ALIAS, SIZES, {"nt.00": 7, "nt.01": 3}, 2)
+    with pytest.raises(ValueError, match="takes 1 to 4 shards, not 5"):
+        shardstats.first_oids("nt", ALIAS, SIZES, counts, 5)
+
+
+def test_the_totals_are_the_manifests_or_nothing() -> None:
+    assert shardstats.totals("nt", {"sequences": 26, "residues": 78000}) == (26, 78000)
+    for manifest in ({}, {"sequences": 26}, {"sequences": "26", "residues": 78000}):
+        with pytest.raises(ValueError, match=r"^database nt: its manifest has no sequences"):
+            shardstats.totals("nt", manifest)

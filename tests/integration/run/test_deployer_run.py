@@ -28,6 +28,9 @@ from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 from blast_client import BlastClient
 from blast_client.demo import DemoSpec, generate
 from blast_client.fasta import iter_records
+from blast_client.merge import json_reports
+from blast_client.messages import Options
+from blast_worker.runner import blast_argv
 
 from aci_emulator import FAKE_TOKEN, FakeArm, aci_client
 from deployer import contract
@@ -493,14 +496,17 @@ def test_a_sharded_run_merges_each_batchs_shards_into_one_search_of_the_whole_da
     run_stack: RunStack, docker_client: Any, tmp_path: Path
 ) -> None:
     """``deployer run`` of a 5-volume database in 2 shards (``shards: 2``): every batch is one
-    job per shard, and the merged outfmt 6 and 7 are byte-identical to one blastn over the
-    whole database; the manifest names each shard and keeps its archive."""
+    job per shard, the merged outfmt 6 and 7 are byte-identical to one blastn over the whole
+    database and 15 equal as JSON to each batch's search of it; the manifest names each shard
+    and keeps its archive."""
     stack = run_stack
     tools = BlastTools(docker_client, tmp_path, f"acitest{os.getpid()}runshard")
     try:
         fasta, queries = shard_data.write(NUCL, tmp_path)
         db = tmp_path / NUCL.name
-        tools.run(shard_data.makeblastdb_argv(NUCL, str(fasta), str(db), True))
+        # Without -parse_seqids, 15 names each hit by its ordinal id (gnl|BL_ORD_ID|7), which
+        # a shard counts from its own first sequence: the merge must renumber them.
+        tools.run(shard_data.makeblastdb_argv(NUCL, str(fasta), str(db), False))
         files = [p for p in tmp_path.glob(f"{NUCL.name}.*") if p.suffix != ".fa"]
         BlastClient(connection_string=stack.connection_string).upload_database(NUCL.name, files)
         direct = {
@@ -510,19 +516,33 @@ def test_a_sharded_run_merges_each_batchs_shards_into_one_search_of_the_whole_da
             ).stdout
             for fmt in (6, 7)
         }  # fmt: skip
+        workload = stack.workload("shards", workers=2)
+        text = workload.read_text().replace("{name: demo,", f"{{name: {NUCL.name}, shards: 2,")
+        workload.write_text(text)
+        plan = stack.run_json("plan", str(workload), "--offline")["data"]
+        assert "2 shards" in json.dumps(plan), plan
+        out = tmp_path / "out"
+        ran = stack.deployer(
+            "run", str(workload), str(queries), "--db", NUCL.name, "--outfmt", "6,7,15",
+            "--batch-len", "300", "--out", str(out),
+        )  # fmt: skip
+        manifest = json.loads((out / "manifest.json").read_text())
+        # 15 of one search, batch by batch as the run cut the queries, by the worker's route
+        # (archive, then blast_formatter): blast_formatter repeats each archive's first
+        # query's eff_space, where blastn -outfmt 15 reports each query's own.
+        records = [f">{r}" for r in queries.read_text().split(">")[1:]]
+        direct15: list[Any] = []
+        for b in manifest["batches"]:
+            part = tmp_path / f"batch{b['index']}.fa"
+            part.write_text("".join(records[: b["queries"]]))
+            del records[: b["queries"]]
+            archive = part.with_suffix(".asn1")
+            tools.run(blast_argv("blastn", db, part, archive, Options(), 1))
+            formatted = tools.run(["blast_formatter", "-archive", str(archive), "-outfmt", "15"])
+            direct15 += json_reports(formatted.stdout)
+        assert not records
     finally:
         tools.close()
-    workload = stack.workload("shards", workers=2)
-    text = workload.read_text().replace("{name: demo,", f"{{name: {NUCL.name}, shards: 2,")
-    workload.write_text(text)
-    plan = stack.run_json("plan", str(workload), "--offline")["data"]
-    assert "2 shards" in json.dumps(plan), plan
-    out = tmp_path / "out"
-    ran = stack.deployer(
-        "run", str(workload), str(queries), "--db", NUCL.name, "--outfmt", "6,7",
-        "--batch-len", "300", "--out", str(out),
-    )  # fmt: skip
-    manifest = json.loads((out / "manifest.json").read_text())
     errors = {
         j.job_id: j.to_json()
         for j in BlastClient(connection_string=stack.connection_string).run_jobs(manifest["run_id"])
@@ -540,6 +560,14 @@ def test_a_sharded_run_merges_each_batchs_shards_into_one_search_of_the_whole_da
     assert (out / "results.6.tsv").read_bytes() == direct[6]
     # 7 names the database as the worker caches it, not as the direct search found it.
     merged7 = (out / "results.7.txt").read_bytes()
-    whole = f"{contract.BLAST_DB_CACHE}/{NUCL.name}/{NUCL.name}".encode()
-    assert merged7 == direct[7].replace(str(db).encode(), whole)
+    whole = f"{contract.BLAST_DB_CACHE}/{NUCL.name}/{NUCL.name}"
+    assert merged7 == direct[7].replace(str(db).encode(), whole.encode())
+    # So does 15's search_target.db, the only field normalised: the renumbered ordinal ids
+    # and the whole database's statistics must be the direct search's.
+    assert "gnl|BL_ORD_ID|" in json.dumps(direct15)
+    for report in direct15:
+        assert report["report"]["search_target"]["db"] == str(db)
+        report["report"]["search_target"]["db"] = whole
+    merged15 = json.loads((out / "results.15.json").read_bytes())
+    assert merged15 == {"BlastOutput2": direct15}
     assert stack.groups("shards") == []
