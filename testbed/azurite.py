@@ -88,7 +88,7 @@ def azurite(name: str, client: Any | None = None) -> Iterator[Azurite]:
         yield Azurite(container, account, key, ports)
     finally:
         with contextlib.suppress(docker.errors.APIError):
-            container.remove(force=True)
+            container.remove(force=True, v=True)
 
 
 def _answers(port: int) -> bool:

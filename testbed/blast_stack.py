@@ -301,7 +301,7 @@ class ComposeAzurite:
                 raise StackError(f"{' '.join(argv)} exited {code}:\n{logs[-2000:]}")
             return logs
         finally:
-            container.remove(force=True)
+            container.remove(force=True, v=True)
 
     def close(self) -> None:
         """Remove every container of the tests, then the project with its volumes."""
@@ -309,7 +309,7 @@ class ComposeAzurite:
             all=True, filters={"label": f"{TEST_LABEL}={self.project}"}
         ):
             with contextlib.suppress(docker.errors.NotFound):
-                container.remove(force=True)
+                container.remove(force=True, v=True)
         self.compose("down", "--volumes", "--remove-orphans", "--timeout", "5", timeout=120)
 
 
@@ -443,7 +443,7 @@ class BlastTools:
             self.container.exec_run(
                 ["chown", "-R", f"{os.getuid()}:{os.getgid()}", str(self.root)], user="0"
             )
-        self.container.remove(force=True)
+        self.container.remove(force=True, v=True)
 
 
 @dataclass
@@ -581,7 +581,7 @@ class WorkerContainer:
     def remove(self) -> None:
         """Kill and remove the container."""
         with contextlib.suppress(docker.errors.NotFound):
-            self.container.remove(force=True)
+            self.container.remove(force=True, v=True)
 
 
 @dataclass

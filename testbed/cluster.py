@@ -175,7 +175,7 @@ def remove_engine(container: Container) -> None:
     with contextlib.suppress(docker.errors.NotFound):
         # SIGTERM first: registered engines unregister instead of lingering in the hub.
         container.stop(timeout=10)
-        container.remove(force=True)
+        container.remove(force=True, v=True)
 
 
 def logs_since(container: Container, since: float) -> str:

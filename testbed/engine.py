@@ -165,4 +165,4 @@ class ImageRunner:
         """Remove every container this runner started."""
         for container in self.containers:
             with contextlib.suppress(docker.errors.NotFound):
-                container.remove(force=True)
+                container.remove(force=True, v=True)

@@ -169,7 +169,7 @@ class RunStack:
             assert code == 0, container.logs().decode()[-3000:]
             return out
         finally:
-            container.remove(force=True)
+            container.remove(force=True, v=True)
 
 
 DIRECT_BLASTN = """

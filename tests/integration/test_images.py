@@ -229,7 +229,7 @@ def _image_contains(client: docker.DockerClient, name: str, needles: list[bytes]
                 if any(needle in content for needle in needles):
                     hits.append(member.name)
     finally:
-        container.remove(force=True)
+        container.remove(force=True, v=True)
     return hits
 
 

@@ -79,7 +79,7 @@ class RuntimeCore:
         with self.lock:
             self.by_docker_id.pop(docker_id, None)
         with contextlib.suppress(docker.errors.NotFound):
-            self.client.api.remove_container(docker_id, force=True)
+            self.client.api.remove_container(docker_id, force=True, v=True)
 
     def close(self) -> None:
         """Stop the timers and the pool (waits for running work; drops queued work)."""
