@@ -46,6 +46,7 @@ from deployer.plan.databases import (
     worker_sizing,
 )
 from deployer.plan.janitor import deployment_janitor, ending_notes
+from deployer.plan.tuning import RunQuery, tune_query
 from deployer.scope import BackendFactory, aci_backend, janitor_arm_access, scope_settings
 from deployer.settings import NO_OVERRIDES, Overrides, Settings
 from deployer.workfile import set_values
@@ -165,6 +166,9 @@ class PlanResult:
     """The exact reference of every container's image, with the groups that run it."""
     searches: list[str] = field(default_factory=list)
     """How each BLAST database is searched: whole or in shards, standard or large groups, why."""
+    tuning: str | None = None
+    """With ``--queries``: the workers, threads and batch length ``deployer run`` would choose
+    for them, and why (:mod:`deployer.plan.tuning`)."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -328,6 +332,7 @@ def plan(
     offline: bool = False,
     prices_file: Path | None = None,
     backend_factory: BackendFactory = aci_backend,
+    run_query: RunQuery | None = None,
 ) -> PlanResult:
     """Size the workload and compare it with what exists.
 
@@ -338,8 +343,15 @@ def plan(
             Default: False (compare when subscription and resource group are set).
         prices_file (Path | None): Price file override (``--prices``). Default: None.
         backend_factory (BackendFactory): Builds the backend. Default: ACI.
+        run_query (RunQuery | None): Queries of a run to show the tuning of (``--queries``).
+
+    Raises:
+        InputError: For ``run_query`` on a workload without BLAST, an unknown program or
+            database, or queries that cannot be read.
     """
     workload = load(file)
+    if run_query is not None:
+        tune_query(workload, run_query)  # bad queries, program or database: before Azure
     notes: list[str] = []
     prep: _Prepared | None = None
     read_storage = not offline
@@ -401,7 +413,8 @@ def plan(
         return result
     sized = worker_sizing(prep.workload)
     searches = [sizing.describe_choice(c, sized.worker) for c in sized.choices]
-    return dataclasses.replace(result, searches=searches)
+    tuning = tune_query(prep.workload, run_query).describe() if run_query else None
+    return dataclasses.replace(result, searches=searches, tuning=tuning)
 
 
 # --- up ------------------------------------------------------------------------

@@ -49,6 +49,12 @@ BLAST_CACHE_FACTOR: Final = 1.1
 """Worker memory is bytes-to-cache times this factor plus the process overhead."""
 BLAST_PROCESS_OVERHEAD_GB: Final = 0.5
 DEFAULT_BLAST_THREADS: Final = 2
+MAX_BLAST_THREADS: Final = 4
+"""Most BLAST threads (= vCPU) per worker: a standard ACI group's 4 vCPU."""
+MIN_CACHE_BYTES_PER_THREAD: Final = 1_000_000
+"""A run gives a worker more threads only while each thread still has this much of the
+database (bytes-to-cache) to scan: BLAST's threads share out the database, so a smaller one
+leaves them idle, and more single-thread workers do better."""
 DEFAULT_BLAST_QUEUE: Final = "blast-jobs"
 
 # --- BLAST autoscaling (deployer/autoscale.py) ---

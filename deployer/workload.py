@@ -325,7 +325,12 @@ class Blast(_Model):
         "autoscale.max_workers sizes the plan.",
     )
     threads_per_worker: int = Field(
-        defaults.DEFAULT_BLAST_THREADS, ge=1, le=4, description="BLAST threads (= vCPU) per worker."
+        defaults.DEFAULT_BLAST_THREADS,
+        ge=1,
+        le=defaults.MAX_BLAST_THREADS,
+        description="BLAST threads (= vCPU) per worker. Left out, `deployer run` shares the "
+        "workers' cores (workers x the default) between workers and threads from the database "
+        "size and the queries (deployer plan --queries shows the choice).",
     )
     queue: str = Field(defaults.DEFAULT_BLAST_QUEUE, description="Storage queue of BLAST jobs.")
     autoscale: Autoscale | None = Field(

@@ -12,6 +12,8 @@ from deployer import api
 from deployer.cli import options as o
 from deployer.cli.output import emit, guarded, out
 from deployer.plan.databases import describe
+from deployer.plan.tuning import RunQuery
+from deployer.run.api import read_queries
 
 ACTION_STYLE = {
     "create": "green",
@@ -90,6 +92,8 @@ def show(result: api.PlanResult) -> None:
         out.print(describe(db), markup=False)
     for line in result.searches:
         out.print(line, markup=False)
+    if result.tuning:
+        out.print(result.tuning, markup=False)
     for name, url in result.endpoints.items():
         out.print(f"Endpoint {name}: {url}", markup=False)
     for note in result.notes:
@@ -119,12 +123,34 @@ def command(
     location: o.Location = None,
     registry: o.Registry = None,
     image_tag: o.ImageTag = None,
+    queries: Annotated[
+        Path | None,
+        typer.Option(
+            "--queries",
+            help="Query FASTA of a run: show the workers, threads and batch length "
+            "`deployer run` chooses for it, and why.",
+        ),
+    ] = None,
+    program: Annotated[
+        str, typer.Option("--program", help="With --queries: the BLAST program.")
+    ] = "blastn",
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="With --queries: the database (default: the first)."),
+    ] = None,
+    batch_len: Annotated[
+        int | None, typer.Option("--batch-len", help="With --queries: residues per batch.")
+    ] = None,
 ) -> None:
     """Show the container groups, their sizes and cost per hour, and what `up` would change."""
+    run_query = (
+        RunQuery(read_queries(queries), program, db, batch_len) if queries is not None else None
+    )
     result = api.plan(
         file,
         o.overrides(subscription, resource_group, location, registry, image_tag),
         offline=offline,
         prices_file=prices,
+        run_query=run_query,
     )
     emit("plan", result, output, show)

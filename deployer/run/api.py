@@ -18,7 +18,7 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 from blast_client import BlastClient, BlastClientError, JobSpec, JobStatus
-from blast_client.fasta import detect_molecule, iter_records
+from blast_client.fasta import DEFAULT_BATCH_LEN, FastaError, detect_molecule, iter_records
 from blast_client.joblog import FINAL as JOB_FINAL
 from blast_client.messages import OUTPUT_FORMATS
 
@@ -33,6 +33,7 @@ from deployer.imagerefs import deploy_settings, group_images, require_images
 from deployer.plan import RUN_TAG, Action, Change, GroupSpec, storage_env
 from deployer.plan.databases import require_known, worker_sizing
 from deployer.plan.janitor import janitor_group
+from deployer.plan.tuning import Tuning, tune_run
 from deployer.run import merge, places, shardstats
 from deployer.run.autoscaling import DECISIONS_SHOWN, RunScaler, decisions, run_scaler
 from deployer.run.autoscaling import ENV as AUTOSCALE_ENV
@@ -210,6 +211,7 @@ class Started:
         scaler (RunScaler | None): Scales the workers when this process is the janitor.
         scope (RunScope | None): The run's clients, for ``watch`` and ``results`` in the same
             process (so the settings are resolved once).
+        tuning (Tuning | None): The workers, threads and batch length the run chose, and why.
     """
 
     run: Run
@@ -217,6 +219,7 @@ class Started:
     created_resources: tuple[str, ...]
     scaler: RunScaler | None = field(default=None, repr=False)
     scope: RunScope | None = field(default=None, repr=False)
+    tuning: Tuning | None = None
 
 
 @dataclass(frozen=True)
@@ -232,6 +235,9 @@ class _Inputs:
     account name: what :mod:`deployer.run.places` remembers."""
     shards: int = 1
     """Shards the run's database is searched in (each batch is one job per shard)."""
+    tuning: Tuning | None = None
+    """The tuner's choice (:mod:`deployer.plan.tuning`), already applied to ``workload``;
+    None when the queries or the program are refused later, in one line."""
 
 
 @dataclass(frozen=True)
@@ -266,6 +272,8 @@ def start(
             batches cancelled).
     """
     inputs = _check_inputs(request, overrides)
+    if inputs.tuning is not None:
+        request = replace(request, batch_len=inputs.tuning.batch_len)
     run_id = new_run_id()
     client = storage_client(queue_name(run_id), inputs.settings)
     batches = [
@@ -275,7 +283,7 @@ def start(
     groups = _plan_groups(inputs, run_id, len(specs))
     template = (groups.scaler.template,) if groups.scaler is not None else ()
     require_images(group_images([*groups.all, *template]), inputs.settings, str(request.workload))
-    run = _new_run(request, inputs.workload, inputs.settings, run_id, batches, groups, clock())
+    run = _new_run(request, inputs, run_id, batches, groups, clock())
     cluster = Cluster(backend_factory(inputs.settings))
     changes = [Change(g.name, Action.CREATE, g) for g in groups.all]
     cluster.check_quota(changes, {}, inputs.settings.location)
@@ -284,7 +292,20 @@ def start(
     scope = RunScope(run, client, store, cluster.backend)
     _create_groups(cluster, changes, scope)
     scope = _reread(scope)
-    return Started(scope.run, run.groups, created, groups.scaler, scope)
+    return Started(scope.run, run.groups, created, groups.scaler, scope, inputs.tuning)
+
+
+def read_queries(path: Path) -> str:
+    """The query FASTA's text.
+
+    Raises:
+        InputError: When it cannot be read, in one line.
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise InputError(f"cannot read the queries {path}: {why}") from None
 
 
 def _check_inputs(request: RunRequest, overrides: Overrides) -> _Inputs:
@@ -302,11 +323,7 @@ def _check_inputs(request: RunRequest, overrides: Overrides) -> _Inputs:
             f"{request.workload} defines no blast workload",
             hint="add workloads.blast (workers, threads_per_worker, databases); see examples/",
         )
-    try:
-        fasta = request.queries.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise InputError(f"cannot read the queries {request.queries}: {why}") from None
+    fasta = read_queries(request.queries)
     resolved = deploy_settings(workload, overrides, need_azure=True)
     settings = local_storage(resolved)
     workload, sizes = resolve_sizes(workload, settings)
@@ -315,7 +332,19 @@ def _check_inputs(request: RunRequest, overrides: Overrides) -> _Inputs:
         (c.shards for c in worker_sizing(workload).choices if c.database == request.db), 1
     )
     access = _janitor_access(settings, request.detach)
-    return _Inputs(workload, fasta, settings, access, resolved, shards)
+    workload, tuning = _tune(workload, fasta, request)
+    return _Inputs(workload, fasta, settings, access, resolved, shards, tuning)
+
+
+def _tune(workload: Workload, fasta: str, request: RunRequest) -> tuple[Workload, Tuning | None]:
+    """The workload with the tuned workers and threads, and the tuning (pure); unchanged when
+    the program or the queries are bad, which :func:`_plan_batches` refuses in one line."""
+    if request.program not in DEFAULT_BATCH_LEN:
+        return workload, None
+    try:
+        return tune_run(workload, fasta, request.program, request.db, request.batch_len)
+    except FastaError:
+        return workload, None
 
 
 def _plan_batches(
@@ -371,8 +400,7 @@ def _plan_groups(inputs: _Inputs, run_id: str, batches: int) -> _RunGroups:
 
 def _new_run(
     request: RunRequest,
-    workload: Workload,
-    settings: Settings,
+    inputs: _Inputs,
     run_id: str,
     specs: list[tuple[JobSpec, ...]],
     groups: _RunGroups,
@@ -383,6 +411,8 @@ def _new_run(
     Args:
         specs (list[tuple[JobSpec, ...]]): Each batch's jobs (one per shard when sharded).
     """
+    workload, settings = inputs.workload, inputs.settings
+    blast = workload.workloads.blast
     ttl = workload.deployment.ttl
     batches = tuple(
         Batch(
@@ -406,6 +436,8 @@ def _new_run(
             "evalue": request.evalue,
             "outfmt": list(request.outfmt),
             "batch_len": request.batch_len,
+            "threads_per_worker": blast.threads_per_worker if blast else None,
+            "tuning": inputs.tuning.describe() if inputs.tuning else None,
             "shards": len(specs[0]) if specs else 1,
             "queries_file": request.queries.name,
             "workers": sum(len(g.containers) for g in groups.workers),

@@ -294,3 +294,42 @@ def test_mpi_with_one_engine_per_container_exits_2_with_one_line(
     [line] = result.stderr.splitlines()
     assert line.startswith(f"error: {path}:13: workloads.ipyparallel: mpi: true needs ")
     assert "engines_per_container >= 2" in line
+
+
+def test_plan_with_queries_shows_the_run_tuning_in_one_line(
+    deployer_env: dict[str, str], workload_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    # workers: 2 at the default threads (2): 4 cores for a database of 30 MB.
+    text = CLUSTER.read_text().replace("bytes_to_cache: 1048576", "bytes_to_cache: 30000000")
+    text = text.replace("workers: 1\n    threads_per_worker: 1 ", "workers: 2\n    # ")
+    path = workload_file(text)
+    queries = tmp_path / "q.fa"
+    queries.write_text("".join(f">q{i}\n{'ACGT' * 150}\n" for i in range(100)))
+    result = CliRunner().invoke(app, ["plan", str(path), "--offline", "--queries", str(queries)])
+    assert result.exit_code == 0, result.output
+    [line] = [x for x in result.stdout.splitlines() if x.startswith("Run tuning")]
+    assert line.startswith("Run tuning (blastn, 4 cores): 1 worker x 4 threads, 1 batch of at")
+    assert "4 threads share each scan of the 30.0 MB database" in line
+    plain = CliRunner().invoke(app, ["plan", str(path), "--offline", "-o", "json"])
+    assert json.loads(plain.stdout)["data"]["tuning"] is None
+
+
+def test_plan_with_bad_queries_or_program_is_one_line_exit_2(
+    deployer_env: dict[str, str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.fa"
+    bad.write_text("ACGT\n")
+    cases = {
+        "not FASTA": ["--queries", str(bad)],
+        "missing file": ["--queries", str(tmp_path / "none.fa")],
+        "program": ["--queries", str(CLUSTER), "--program", "blastz"],
+    }
+    good = tmp_path / "q.fa"
+    good.write_text(">q\nACGT\n")
+    cases["program"][1] = str(good)
+    cases["database"] = ["--queries", str(good), "--db", "nosuch"]
+    for what, extra in cases.items():
+        result = CliRunner().invoke(app, ["plan", str(CLUSTER), "--offline", *extra])
+        assert result.exit_code == 2, f"{what}: {result.output}"
+        lines = [x for x in result.stderr.splitlines() if not x.startswith("  hint:")]
+        assert len(lines) == 1 and lines[0].startswith("error:"), f"{what}: {result.stderr}"

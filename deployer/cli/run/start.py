@@ -34,7 +34,11 @@ def command(
     ] = "6",
     batch_len: Annotated[
         int | None,
-        typer.Option("--batch-len", help="Residues per batch (default after ElasticBLAST)."),
+        typer.Option(
+            "--batch-len",
+            help="Residues per batch (default: tuned from ElasticBLAST's length, the "
+            "threads and the workers; see `deployer plan --queries`).",
+        ),
     ] = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Results directory (default ./blast-run-<id>/).")
@@ -67,10 +71,17 @@ def command(
         f"groups {', '.join(started.groups)}",
         markup=False,
     )
+    if started.tuning is not None:
+        err.print(started.tuning.describe(), markup=False)
     if detach:
         emit(
             "run",
-            {"run_id": run.run_id, "batches": len(run.batches), "groups": list(started.groups)},
+            {
+                "run_id": run.run_id,
+                "batches": len(run.batches),
+                "groups": list(started.groups),
+                "tuning": started.tuning.describe() if started.tuning else None,
+            },
             output,
             lambda r: out.print(
                 f"{r['run_id']} (follow it with `deployer run status {r['run_id']}`)", markup=False
