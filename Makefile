@@ -25,7 +25,7 @@ AZURITE_IMAGE ?= $(IMAGE_PREFIX)/azurite:$(TAG)
 
 export IMAGE_PREFIX TAG EXTRA_CA_CERTS DEBIAN_IMAGE VENV AZURITE_IMAGE
 
-.PHONY: help venv base build lock secrets up down logs ps test test-unit test-run soak lint bench bench-run bench-run-scale bench-autoscale-cost clean emulator
+.PHONY: help venv base build lock secrets up down logs ps test test-unit test-run soak lint bench bench-run bench-run-direct bench-run-scale bench-autoscale-cost clean emulator
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -108,6 +108,9 @@ test-run: venv ## deployer run end to end on the local ACI emulator (needs make 
 
 bench-run: venv ## deployer run: idle tail and run overhead on the emulator (needs make build)
 	$(VENV)/bin/python bench/bench_run.py
+
+bench-run-direct: venv ## deployer run end to end vs one direct blastn on the same cores, tuned and untuned (needs make build)
+	$(VENV)/bin/python bench/bench_run_direct.py
 
 bench-run-scale: venv ## The run machinery at 1,000, 3,000 and 10,000 batches on Azurite: submit, janitor, status, merge, memory, requests (needs make build)
 	$(VENV)/bin/python bench/bench_run_scale.py

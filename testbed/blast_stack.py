@@ -356,9 +356,11 @@ class BlastTools:
         client: Docker SDK client.
         root: Host directory holding every path the programs read or write.
         project: Compose project these fixtures belong to (label for cleanup).
+        cpus: CPUs the programs may use (None: the machine's), as a group's request limits
+            its containers.
     """
 
-    def __init__(self, client: Any, root: Path, project: str) -> None:
+    def __init__(self, client: Any, root: Path, project: str, cpus: float | None = None) -> None:
         self.root = root
         self.container = client.containers.run(
             WORKER_IMAGE,
@@ -369,6 +371,7 @@ class BlastTools:
             network_mode="none",
             volumes={str(root): {"bind": str(root), "mode": "rw"}},
             labels={TEST_LABEL: project},
+            **({"nano_cpus": int(cpus * 1e9)} if cpus is not None else {}),
         )
 
     def run(self, argv: list[str], check: bool = True) -> subprocess.CompletedProcess[bytes]:

@@ -50,10 +50,30 @@ deployment:
 {extra}workloads:
   blast:
     workers: {workers}
-    threads_per_worker: 1
-    databases:
-      - {{name: demo, bytes_to_cache: 100000000}}
+{threads}    databases:
+      - {{name: {db}{size}}}
 """
+
+
+def workload_text(
+    name: str,
+    workers: int = 2,
+    extra: str = "",
+    *,
+    threads: int | None = 1,
+    db: str = DEMO_DB,
+    bytes_to_cache: int | None = 100_000_000,
+) -> str:
+    """A run workload file: ``workers`` of ``threads`` threads (None: left out, so ``deployer
+    run`` tunes them) on database ``db`` (``bytes_to_cache`` None: from its manifest)."""
+    return WORKLOAD.format(
+        name=name,
+        workers=workers,
+        extra=extra,
+        threads=f"    threads_per_worker: {threads}\n" if threads is not None else "",
+        db=db,
+        size=f", bytes_to_cache: {bytes_to_cache}" if bytes_to_cache is not None else "",
+    )
 
 
 @dataclass
@@ -90,10 +110,11 @@ class RunStack:
         manifest.save(manifest.BuildManifest(WORKLOAD_REGISTRY, TAG, images), path)
         return {name: by_digest(i.ref, i.digest) for name, i in images.items()}
 
-    def workload(self, name: str, workers: int = 2, extra: str = "") -> Path:
-        """Write a run workload file; return its path."""
+    def workload(self, name: str, workers: int = 2, extra: str = "", **more: Any) -> Path:
+        """Write a run workload file (:func:`workload_text`; ``more``: its keywords); return
+        its path."""
         path = self.root / f"{name}.yaml"
-        path.write_text(WORKLOAD.format(name=name, workers=workers, extra=extra))
+        path.write_text(workload_text(name, workers, extra, **more))
         return path
 
     def deployer(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -145,12 +166,14 @@ class RunStack:
         except ResourceNotFoundError:
             return True
 
-    def upload_demo_db(self) -> None:
-        """``blast-jobs init --demo-db demo`` in the worker image: the storage resources and
-        the demo database (its manifest gives its size)."""
+    def upload_demo_db(self, name: str = DEMO_DB, seqs: int | None = None) -> None:
+        """``blast-jobs init --demo-db NAME [--demo-seqs SEQS]`` in the worker image: the storage
+        resources and the demo database (:class:`~blast_client.demo.DemoSpec`'s subjects; its
+        manifest gives its size)."""
+        argv = ["blast-jobs", "init", "--demo-db", name]
+        argv += ["--demo-seqs", str(seqs)] if seqs is not None else []
         self.in_worker_image(
-            "import subprocess,sys; sys.exit(subprocess.run(['blast-jobs','init','--demo-db',"
-            "'demo']).returncode)"
+            f"import subprocess,sys; sys.exit(subprocess.run({argv!r}).returncode)"
         )
 
     def in_worker_image(self, script: str, timeout: float = 300) -> bytes:
@@ -245,7 +268,9 @@ RUN_GROUP = "run"
 
 
 @contextlib.contextmanager
-def emulated_run_stack(root: Path, pushed: PushedRegistry | None = None) -> Iterator[RunStack]:
+def emulated_run_stack(
+    root: Path, pushed: PushedRegistry | None = None, *, demo_db: bool = True
+) -> Iterator[RunStack]:
     """The local ACI emulator in strict mode and :func:`open_run_stack` on it, with state
     under ``root``; used by the run tests' fixture and the run benches. This build's images
     (``TAG``) are in a real registry standing for the workloads' registry
@@ -256,6 +281,7 @@ def emulated_run_stack(root: Path, pushed: PushedRegistry | None = None) -> Iter
         root: The stack's folder.
         pushed: A registry holding :data:`RUN_IMAGES` (the tests share one per session);
             default: one pushed for this stack.
+        demo_db: Upload the demo database (else :meth:`RunStack.upload_demo_db` later).
     """
     with contextlib.ExitStack() as stack_of:
         if pushed is None:
@@ -263,7 +289,9 @@ def emulated_run_stack(root: Path, pushed: PushedRegistry | None = None) -> Iter
         settings = pushed.settings((WORKLOAD_REGISTRY,))
         with (
             FakeArm(emulate=settings, listen_for_containers=True) as arm,
-            open_run_stack(arm, emulator_env(arm, root, pushed.registry.server), root) as stack,
+            open_run_stack(
+                arm, emulator_env(arm, root, pushed.registry.server), root, demo_db=demo_db
+            ) as stack,
         ):
             stack.digests = pushed.digests
             yield stack

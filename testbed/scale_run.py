@@ -31,7 +31,7 @@ from deployer.run.janitor import Janitor
 from deployer.run.store import RunStore
 from deployer.scope import aci_backend, scope_settings
 from deployer.settings import NO_OVERRIDES
-from testbed.run_stack import WORKLOAD
+from testbed.run_stack import workload_text
 from testbed.storage_wire import Wire
 
 DB = "demo"
@@ -54,7 +54,7 @@ def prepare(root: Path, connection_string: str) -> Path:
         f"{DB}/{MANIFEST}", json.dumps(manifest).encode(), overwrite=True
     )
     workload = root / "scale.yaml"
-    workload.write_text(WORKLOAD.format(name="scale", workers=2, extra=""))
+    workload.write_text(workload_text("scale", workers=2))
     return workload
 
 

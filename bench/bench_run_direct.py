@@ -1,0 +1,175 @@
+"""``deployer run`` end to end versus one direct blastn on the same cores (target: 1.2x).
+
+Target: the run within 1.2x of the direct search, for searches of 30 s or more, container
+start included.
+
+The same queries (planted, mutated windows of the database's subjects,
+:mod:`blast_client.demo`) against the same database (``--seqs`` subjects of 2,000 bases), on
+``--cores`` cores:
+
+* **direct**: one ``blastn -num_threads <cores>`` in the worker image, limited to those cores,
+  timed inside its container (the best of ``--repeat``);
+* **tuned run**: ``deployer run`` on the local ACI emulator with a workload of
+  ``cores / threads_per_worker's default`` workers that leaves ``threads_per_worker`` out, so
+  the run's tuner (:mod:`deployer.plan.tuning`) shares the cores between workers and threads
+  and picks the batch length; timed from the command's start to its exit: validation,
+  submission, worker groups pulled and started, the searches, the merge and the teardown;
+* **untuned run** (``--untuned``): the same with ``cores`` one-thread workers
+  (``threads_per_worker: 1``) and ``--untuned-batches`` batches, the configuration of the
+  issue's first measurement.
+
+Each run's merged outfmt 6 must be byte-identical to the direct search's. Needs Docker and
+the images of ``make build`` (TAG=...), nothing else. From the repository root:
+
+    .venv/bin/python bench/bench_run_direct.py [--cores 2] [--seqs 15000] [--queries 1920]
+        [--query-len 700] [--task blastn] [--untuned/--no-untuned] [--smoke]
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import docker
+import typer
+from blast_client.demo import DemoSpec, generate, makeblastdb_argv
+
+from deployer.defaults import DEFAULT_BLAST_THREADS
+from testbed.bench import run
+from testbed.blast_stack import BlastTools, require_images
+from testbed.engine import StackError
+from testbed.registry import registry_with_pushed_images
+from testbed.run_stack import RunStack, emulated_run_stack
+
+DB = "benchnt"
+IMAGES = ("blast-worker", "deployer")
+"""What a run's groups run: the workers and the janitor."""
+
+
+@dataclass(frozen=True)
+class Timed:
+    """One ``deployer run``: its wall time, its tuning line and its merged outfmt 6."""
+
+    seconds: float
+    tuning: str
+    merged: bytes
+
+
+def timed_run(stack: RunStack, workload: Path, queries: Path, task: str, *extra: str) -> Timed:
+    """``deployer run`` to the end; exits the bench when it fails."""
+    out = stack.root / f"out-{workload.stem}"
+    t0 = time.monotonic()
+    proc = stack.deployer(
+        "--output", "json", "run", str(workload), str(queries), "--db", DB, "--task", task,
+        "--out", str(out), *extra,
+    )  # fmt: skip
+    seconds = time.monotonic() - t0
+    if proc.returncode != 0:
+        sys.exit(f"deployer run ({workload.stem}) failed: {proc.stderr[-2000:]}")
+    tuning = next((x for x in proc.stderr.splitlines() if x.startswith("Run tuning")), "")
+    return Timed(seconds, tuning, (out / "results.6.tsv").read_bytes())
+
+
+def direct_search(
+    root: Path, spec: DemoSpec, queries: Path, task: str, cores: int, repeat: int
+) -> tuple[float, bytes]:
+    """The best wall time of one direct blastn on ``cores`` cores, and its outfmt 6."""
+    client = docker.from_env()
+    require_images(client)
+    subjects = root / "subjects.fa"
+    subjects.write_text(generate(spec).subjects)
+    tools = BlastTools(client, root, f"bench{os.getpid()}direct", cpus=cores)
+    try:
+        tools.run(makeblastdb_argv(subjects, root / DB, DB))
+        out = root / "direct.6"
+        argv = [
+            "blastn", "-db", str(root / DB), "-query", str(queries), "-task", task,
+            "-outfmt", "6", "-num_threads", str(cores), "-out", str(out),
+        ]  # fmt: skip
+        seconds = min(tools.timed(argv) for _ in range(repeat))
+    finally:
+        tools.close()
+    return seconds, out.read_bytes()
+
+
+def main(
+    cores: Annotated[
+        int, typer.Option(help=f"cores of both (a multiple of {DEFAULT_BLAST_THREADS})")
+    ] = 2,
+    seqs: Annotated[int, typer.Option(help="database subjects of 2,000 bases")] = 15_000,
+    queries: Annotated[int, typer.Option(help="planted queries")] = 1920,
+    query_len: Annotated[int, typer.Option(help="bases per query")] = 700,
+    task: str = "blastn",
+    repeat: Annotated[int, typer.Option(help="direct searches; the best is kept")] = 1,
+    untuned: Annotated[
+        bool, typer.Option(help="also run cores one-thread workers (the issue's configuration)")
+    ] = True,
+    untuned_batches: Annotated[int, typer.Option(help="batches of the untuned run")] = 24,
+) -> None:
+    """Time the direct search and the runs, print them and their ratios."""
+    if cores < 1 or cores % DEFAULT_BLAST_THREADS:
+        sys.exit(f"--cores must be a multiple of {DEFAULT_BLAST_THREADS} (workers x the default)")
+    spec = DemoSpec(name=DB, seqs=seqs, queries=queries, decoys=0, query_len=query_len)
+    load0 = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="bench-run-direct-") as tmp:
+        root = Path(tmp)
+        query_file = root / "queries.fa"
+        query_file.write_text(generate(spec).queries)
+        letters = queries * min(query_len, spec.seq_len)
+        direct, expected = direct_search(root, spec, query_file, task, cores, repeat)
+        (root / "stack").mkdir()
+        with (
+            registry_with_pushed_images(IMAGES) as pushed,
+            emulated_run_stack(root / "stack", pushed, demo_db=False) as stack,
+        ):
+            stack.upload_demo_db(DB, seqs)
+            workers = cores // DEFAULT_BLAST_THREADS
+            tuned_yaml = stack.workload("tuned", workers, threads=None, db=DB, bytes_to_cache=None)
+            tuned = timed_run(stack, tuned_yaml, query_file, task)
+            plain = None
+            if untuned:
+                plain_yaml = stack.workload("untuned", cores, threads=1, db=DB, bytes_to_cache=None)
+                batch_len = math.ceil(letters / untuned_batches)
+                plain = timed_run(
+                    stack, plain_yaml, query_file, task, "--batch-len", str(batch_len)
+                )
+    load1 = os.getloadavg()
+    print(
+        f"{queries} queries of {query_len} bases ({letters:,} letters, 3% mutated windows of "
+        f"the subjects) against {seqs:,} subjects of {spec.seq_len:,} bases "
+        f"({seqs * spec.seq_len / 1e6:.1f} Mbp), task {task}, {cores} cores"
+    )
+    print(f"direct     : {direct:7.1f} s  (one blastn -num_threads {cores})")
+    print(
+        f"tuned run  : {tuned.seconds:7.1f} s  {tuned.seconds / direct:.2f}x  (deployer run end "
+        "to end, container start, merge and teardown included; target <= 1.2x for searches "
+        "of 30 s or more)"
+    )
+    print(f"  {tuned.tuning}")
+    if plain is not None:
+        print(
+            f"untuned run: {plain.seconds:7.1f} s  {plain.seconds / direct:.2f}x  ({cores} "
+            f"workers x 1 thread, {untuned_batches} batches)"
+        )
+    runs = [tuned, *([plain] if plain else [])]
+    identical = all(r.merged == expected for r in runs)
+    print(f"merged outfmt 6 byte-identical to the direct search: {identical}")
+    print(f"load average (1 min): {load0[0]:.2f} before, {load1[0]:.2f} after")
+    if not identical:
+        sys.exit("a run's merged results differ from the direct search")
+
+
+if __name__ == "__main__":
+    try:
+        run(
+            main,
+            smoke={"seqs": 300, "queries": 6, "query_len": 300, "untuned": False, "repeat": 1},
+        )
+    except StackError as exc:
+        sys.exit(f"{Path(__file__).name}: cannot start the test stack: {exc}")
