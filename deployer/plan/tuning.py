@@ -83,8 +83,9 @@ class Tuning:
     def describe(self) -> str:
         """One line for ``deployer plan`` and ``deployer run``."""
         return (
-            f"Run tuning ({self.program}, {_n(self.cores, 'core')}): {_n(self.workers, 'worker')} x "
-            f"{_n(self.threads, 'thread')}, {_n(self.batches, 'batch', 'batches')} of at most "
+            f"Run tuning ({self.program}, {_n(self.cores, 'core')}): "
+            f"{_n(self.workers, 'worker')} x {_n(self.threads, 'thread')}, "
+            f"{_n(self.batches, 'batch', 'batches')} of at most "
             f"{self.batch_len:,} letters: {self.why}"
         )
 
@@ -153,6 +154,11 @@ def tune(
             thread_why = (
                 f"{t} threads share each scan of the {size}, where {cores} single-thread "
                 "workers would each scan it for their own batches (and cache it once each)"
+            )
+        elif cores > 1 and db_bytes == 0:
+            thread_why = (
+                "1 thread per worker: the database's size is unknown (deployer run reads it "
+                "from its manifest in storage)"
             )
         elif cores > 1 and shard_bytes // defaults.MIN_CACHE_BYTES_PER_THREAD < 2:
             thread_why = (

@@ -40,6 +40,8 @@ def test_a_small_database_keeps_single_thread_workers() -> None:
     t = tune("blastn", MB // 4, ORCHID, cores=2, max_threads=4)
     assert (t.workers, t.threads, t.batches) == (2, 1, 2)
     assert "too small to share out among threads (under 1.0 MB each)" in t.why
+    unknown = tune("blastn", 0, ORCHID, cores=2, max_threads=4)
+    assert unknown.threads == 1 and "the database's size is unknown" in unknown.why
 
 
 def test_threads_leave_each_thread_enough_database_and_use_every_core() -> None:

@@ -346,6 +346,8 @@ def test_ttl_ends_a_run_whose_worker_never_finishes_and_says_why(
         DEPLOYER_RUN_EXIT_WHEN_IDLE="1h",
     )["data"]
     rid = started["run_id"]
+    # The tuner cuts the queries of one worker into one round: a single batch.
+    assert "1 worker x 1 thread, 1 batch of at most" in started["tuning"], started["tuning"]
     worker = f"ttl-{rid}-w1"
     ids = wait_for(lambda: stack.group_containers(worker).get("blast-worker-1"), 120, "the worker")
     # Freeze the worker: its batch never finishes, so only the TTL can end the run. (The
@@ -437,6 +439,9 @@ def test_cancel_deletes_the_groups_and_keeps_finished_results(
         "run", str(workload), str(queries), "--db", "demo", "--batch-len", "1", "--detach"
     )["data"]
     rid = started["run_id"]
+    # What the file and the command line give wins over the tuner, and the run says so.
+    assert started["tuning"].startswith("Run tuning (blastn, 1 core): 1 worker x 1 thread, ")
+    assert "threads_per_worker 1 in the workload file; --batch-len 1 given" in started["tuning"]
     jobs = BlastClient(connection_string=stack.connection_string)
     wait_for(lambda: any(j.status == "succeeded" for j in jobs.run_jobs(rid)), 240, "a first batch")
     cancelled = stack.run_json("run", "cancel", rid)["data"]
