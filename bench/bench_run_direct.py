@@ -28,6 +28,7 @@ the images of ``make build`` (TAG=...), nothing else. From the repository root:
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import sys
@@ -40,6 +41,7 @@ from typing import Annotated
 
 import docker
 import typer
+from blast_client import BlastClient
 from blast_client.demo import DemoSpec, generate, makeblastdb_argv
 
 from deployer.defaults import DEFAULT_BLAST_THREADS
@@ -56,26 +58,43 @@ IMAGES = ("blast-worker", "deployer")
 
 @dataclass(frozen=True)
 class Timed:
-    """One ``deployer run``: its wall time, its tuning line and its merged outfmt 6."""
+    """One ``deployer run``: its wall time, its tuning line, its merged outfmt 6, and where
+    the time went (from its job rows)."""
 
     seconds: float
     tuning: str
     merged: bytes
+    where: str
 
 
 def timed_run(stack: RunStack, workload: Path, queries: Path, task: str, *extra: str) -> Timed:
     """``deployer run`` to the end; exits the bench when it fails."""
     out = stack.root / f"out-{workload.stem}"
-    t0 = time.monotonic()
+    t0, start = time.monotonic(), time.time()
     proc = stack.deployer(
         "--output", "json", "run", str(workload), str(queries), "--db", DB, "--task", task,
         "--out", str(out), *extra,
     )  # fmt: skip
-    seconds = time.monotonic() - t0
+    seconds, end = time.monotonic() - t0, time.time()
     if proc.returncode != 0:
         sys.exit(f"deployer run ({workload.stem}) failed: {proc.stderr[-2000:]}")
     tuning = next((x for x in proc.stderr.splitlines() if x.startswith("Run tuning")), "")
-    return Timed(seconds, tuning, (out / "results.6.tsv").read_bytes())
+    run_id = json.loads(proc.stdout)["data"]["run_id"]
+    jobs = BlastClient(connection_string=stack.connection_string).run_jobs(run_id)
+    first = min(j.started or end for j in jobs)
+    last = max(j.finished or start for j in jobs)
+
+    def total(key: str) -> float:
+        return sum(float(j.row.get(key) or 0) for j in jobs)
+
+    where = (
+        f"start to first batch running {first - start:.1f} s (validation, submission, groups "
+        f"created, images pulled, workers started, database downloaded); batches "
+        f"{last - first:.1f} s (summed over {len(jobs)}: BLAST {total('blast_s'):.1f} s, "
+        f"formatting and uploads {total('upload_s'):.1f} s); last batch done to exit "
+        f"{end - last:.1f} s (teardown, merge)"
+    )
+    return Timed(seconds, tuning, (out / "results.6.tsv").read_bytes(), where)
 
 
 @contextlib.contextmanager
@@ -165,11 +184,13 @@ def main(
         "of 30 s or more)"
     )
     print(f"  {tuned.tuning}")
+    print(f"  where: {tuned.where}")
     for plain in runs[1:]:
         print(
             f"untuned run: {plain.seconds:7.1f} s  {plain.seconds / direct:.2f}x  ({cores} "
             f"workers x 1 thread, {untuned_batches} batches)"
         )
+        print(f"  where: {plain.where}")
     identical = all(r.merged == expected for r in runs)
     print(f"merged outfmt 6 byte-identical to the direct search: {identical}")
     print(f"load average (1 min): {load0[0]:.2f} before, {load1[0]:.2f} after")
