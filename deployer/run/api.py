@@ -687,17 +687,31 @@ def summarize(
     jobs: Mapping[str, JobStatus],
     out_dir: Path | None = None,
     files: Mapping[str, str] | None = None,
+    merged_hits: Mapping[str, int] | None = None,
 ) -> Summary:
-    """The summary of a run from its record and job rows (pure)."""
-    states = [jobs.get(j) for b in run.batches for j in b.jobs]
+    """The summary of a run from its record and job rows (pure).
+
+    Its hits are those of the results: a batch's job's, and for a batch of shards those its
+    merge kept (``merged_hits``, by batch job id, :class:`merge.Written`), never the sum of
+    its shards' (each shard returns up to ``max_target_seqs`` subjects of its own); a batch of
+    shards that was not merged has none.
+    """
     done = {j: s.status for j, s in jobs.items()}
+    merged = merged_hits or {}
+
+    def hits(batch: Batch) -> int:
+        if batch.shards:
+            return merged.get(batch.job_id, 0)
+        job = jobs.get(batch.job_id)
+        return (job.hits or 0) if job is not None else 0
+
     end = run.finished or time.time()
     return Summary(
         run.run_id,
         run.status,
         run.reason,
         run.queries,
-        sum(j.hits or 0 for j in states if j is not None),
+        sum(hits(b) for b in run.batches),
         len(run.batches),
         sum(1 for b in run.batches if batch_state(b, done) != "succeeded"),
         sum(1 for b in run.batches if any(_retried(jobs.get(j)) for j in b.jobs)),
@@ -760,10 +774,10 @@ def results(
         raise hints.from_blast(exc) from None
     except merge.MergeError as exc:
         raise DeployerError(f"run {run_id}: {exc}", code="MergeFailed") from None
-    doc = merge.manifest(run, written, {j: s.status for j, s in jobs.items()})
+    doc = merge.manifest(run, written.files, {j: s.status for j, s in jobs.items()})
     (out / "manifest.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    files = {p: str(out / p) for p in written if not p.startswith("batches/")}
-    return summarize(run, jobs, out, files)
+    files = {p: str(out / p) for p in written.files if not p.startswith("batches/")}
+    return summarize(run, jobs, out, files, written.hits)
 
 
 # --- cancel and list ---------------------------------------------------------------

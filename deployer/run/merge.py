@@ -13,6 +13,7 @@ results are never all in memory; its files are byte-identical to :func:`merge`'s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -254,6 +255,21 @@ class Streamed:
             self.sink.write(b"\n  ]\n}\n" if self.total else b"]\n}\n")
 
 
+@dataclass(frozen=True)
+class Written:
+    """What :func:`write_run` wrote.
+
+    Attributes:
+        files: The digest of every file written, by its path under the output directory.
+        hits: Each batch of shards' hits after the merge's cut to ``max_target_seqs``, by
+            its batch job id (:func:`blast_client.shardmerge.merged_hsps`): its shards' own
+            counts add up to more.
+    """
+
+    files: dict[str, Digest]
+    hits: dict[str, int]
+
+
 def write_run(
     out: Path,
     batches: Sequence[Batch],
@@ -261,7 +277,7 @@ def write_run(
     fetch: Callable[[str, int], bytes],
     threads: int = MERGE_THREADS,
     stats: ShardStats | None = None,
-) -> dict[str, Digest]:
+) -> Written:
     """Write a run's results under ``out``: each job's archive under ``batches/`` and each
     format in ``fmts`` merged into its file, downloading ``threads`` batches at a time (a
     batch of shards is first merged into one search of the whole database, :func:`batch_part`).
@@ -275,7 +291,7 @@ def write_run(
         stats (ShardStats | None): The database's numbers, which outfmt 15 of shards needs.
 
     Returns:
-        The digest of every file written, by its path under ``out``.
+        Every file written, and each batch of shards' merged hits.
 
     Raises:
         MergeError: naming every batch whose result could not be merged; no merged file is
@@ -285,6 +301,7 @@ def write_run(
     sinks = {fmt: _Sink(out / f"{FORMAT_FILES[fmt]}.part") for fmt in fmts}
     merged = {fmt: Streamed(fmt, sinks[fmt]) for fmt in fmts}
     files: dict[str, Digest] = {}
+    hits: dict[str, int] = {}
 
     def download(batch: Batch) -> dict[int, list[bytes]]:
         return {fmt: [fetch(job, fmt) for job in batch.jobs] for fmt in (11, *fmts)}
@@ -298,6 +315,10 @@ def write_run(
                     path = batch_file(batch.index, job, 11)
                     (out / path).write_bytes(archive)
                     files[path] = Digest(sha256(archive), len(archive))
+                if batch.shards:
+                    # An archive that does not parse fails each format's merge below.
+                    with contextlib.suppress(ValueError):
+                        hits[batch.job_id] = shardmerge.merged_hsps(parts[11], None)
                 for fmt in fmts:
                     try:
                         part = batch_part(fmt, parts[11], parts[fmt], stats)
@@ -318,7 +339,7 @@ def write_run(
     for fmt, sink in sinks.items():
         files[FORMAT_FILES[fmt]] = sink.close()
         os.replace(sink.path, out / FORMAT_FILES[fmt])
-    return files
+    return Written(files, hits)
 
 
 def _in_order(
