@@ -33,6 +33,7 @@ from deployer.imagebuild.runner import (
     plan_build,
     run_build,
 )
+from deployer.protocol import JANITOR_IMAGE, RUN_PROTOCOL
 from deployer.scope import registry_with_login_server
 from deployer.settings import Overrides, resolve_azure_scope
 from deployer.workload import load
@@ -226,7 +227,13 @@ def build(
         on_line=on_line,
     )
     built = {
-        r.name: manifest.BuiltImage(r.ref, r.digest, r.build_hash, r.status)
+        r.name: manifest.BuiltImage(
+            r.ref,
+            r.digest,
+            r.build_hash,
+            r.status,
+            RUN_PROTOCOL if r.name == JANITOR_IMAGE else None,
+        )
         for r in results
         if r.status != FAILED
     }

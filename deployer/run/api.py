@@ -29,10 +29,13 @@ from deployer.dbsizes import resolve_sizes
 from deployer.defaults import Env
 from deployer.deployment_secrets import Secret
 from deployer.errors import AzureError, DeployerError, InputError
+from deployer.imagebuild import manifest
+from deployer.imagebuild.manifest import BuiltImage
 from deployer.imagerefs import deploy_settings, group_images, require_images
 from deployer.plan import RUN_TAG, Action, Change, GroupSpec, storage_env
 from deployer.plan.databases import require_known, worker_sizing
 from deployer.plan.janitor import janitor_group
+from deployer.protocol import JANITOR_IMAGE, PROTOCOLS, run_protocol
 from deployer.run import merge, places, shardstats
 from deployer.run.autoscaling import DECISIONS_SHOWN, RunScaler, decisions, run_scaler
 from deployer.run.autoscaling import ENV as AUTOSCALE_ENV
@@ -287,6 +290,58 @@ def start(
     return Started(scope.run, run.groups, created, groups.scaler, scope)
 
 
+class JanitorImageError(DeployerError):
+    """The janitor's image speaks an older run protocol than this deployer; nothing was
+    created."""
+
+
+def janitor_protocol_problem(image: BuiltImage | None, tag: str, needed: int) -> str | None:
+    """Why the last build's ``deployer`` image cannot be the janitor of a run that needs
+    protocol ``needed``, or None (pure).
+
+    A build records the :data:`RUN_PROTOCOL` of the source it built the image from (a build
+    of an older deployer, or one from before protocols were recorded, records an older one or
+    none: 1). A janitor handles every protocol up to its own.
+
+    Args:
+        image (BuiltImage | None): The build record's ``deployer`` image; None when it has
+            none (the image is then not this build's to judge: the janitor itself checks).
+        tag (str): The build's tag, to name it.
+        needed (int): The run's protocol (:func:`deployer.protocol.run_protocol`).
+    """
+    theirs = (image.run_protocol or 1) if image is not None else needed
+    if image is None or theirs >= needed:
+        return None
+    return (
+        f"the janitor's image {image.ref} (build {tag}) speaks run protocol {theirs} "
+        f"({PROTOCOLS[theirs]}), but this deployer's run needs {needed} "
+        f"({PROTOCOLS[needed]}), which it would mis-handle; nothing was created"
+    )
+
+
+def require_janitor_protocol(settings: Settings, needed: int, workload_file: str) -> None:
+    """Refuse, before anything is created, to deploy a janitor older than this deployer.
+
+    With a pinned image tag no build record names the image; the janitor then ends a run it
+    would mis-handle itself (:func:`deployer.run.decide.decide`).
+
+    Raises:
+        JanitorImageError: Naming both protocols and ``deployer build``.
+    """
+    if settings.image_tag_pinned:
+        return
+    found = manifest.load(settings.registry)
+    if found is None:
+        return
+    problem = janitor_protocol_problem(found.images.get(JANITOR_IMAGE), found.tag, needed)
+    if problem:
+        raise JanitorImageError(
+            problem,
+            hint=f"`deployer build {workload_file}` rebuilds the deployer image from this source",
+            code="JanitorImageTooOld",
+        )
+
+
 def _check_inputs(request: RunRequest, overrides: Overrides) -> _Inputs:
     """Read the workload and the queries and resolve the settings, once; create nothing.
 
@@ -315,6 +370,8 @@ def _check_inputs(request: RunRequest, overrides: Overrides) -> _Inputs:
         (c.shards for c in worker_sizing(workload).choices if c.database == request.db), 1
     )
     access = _janitor_access(settings, request.detach)
+    if access is not None:
+        require_janitor_protocol(resolved, run_protocol(shards), str(request.workload))
     return _Inputs(workload, fasta, settings, access, resolved, shards)
 
 
@@ -413,6 +470,7 @@ def _new_run(
             "autoscale": scaler is not None,
             "max_workers": scaler.settings.max_workers if scaler is not None else None,
         },
+        protocol=run_protocol(len(specs[0]) if specs else 1),
         queries=sum(b.queries for b in batches),
         batches=batches,
         groups=tuple(g.name for g in groups.all),

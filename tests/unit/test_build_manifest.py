@@ -11,6 +11,7 @@ import pytest
 from deployer import api
 from deployer.errors import InputError
 from deployer.imagebuild import catalogue, images, manifest
+from deployer.protocol import RUN_PROTOCOL
 
 WORKLOAD = """
 deployment:
@@ -99,6 +100,21 @@ def test_saving_keeps_images_of_earlier_builds(deployer_env: dict[str, str]) -> 
     }
     body = json.loads(manifest.path_for("r.example").read_text())
     assert body["version"] == manifest.VERSION
+
+
+def test_the_janitors_image_keeps_its_run_protocol_and_older_records_read_as_none(
+    deployer_env: dict[str, str],
+) -> None:
+    image = manifest.BuiltImage("r.example/deployer:1", None, "h", "succeeded", RUN_PROTOCOL)
+    manifest.save(manifest.BuildManifest("r.example", "1", {"deployer": image}))
+    found = manifest.load("r.example")
+    assert found is not None and found.images["deployer"].run_protocol == RUN_PROTOCOL
+    path = manifest.path_for("r.example")
+    body = json.loads(path.read_text())
+    del body["images"]["deployer"]["run_protocol"]  # a build from before it was recorded
+    path.write_text(json.dumps(body))
+    old = manifest.load("r.example")
+    assert old is not None and old.images["deployer"].run_protocol is None
 
 
 def test_a_corrupt_manifest_says_what_to_do(deployer_env: dict[str, str]) -> None:

@@ -11,12 +11,20 @@ import pytest
 from blast_client import JobStatus, shardmerge
 from blast_client.messages import JobSpec, Options, Query, ShardRef, parse_message
 
+from deployer.imagebuild.manifest import BuiltImage
+from deployer.protocol import PROTOCOLS, RUN_PROTOCOL, run_protocol
 from deployer.run import merge, shardstats
-from deployer.run.api import summarize
+from deployer.run.api import janitor_protocol_problem, summarize
 from deployer.run.autoscaling import backlog
 from deployer.run.decide import CancelJobs, Finish, decide, unfinished
 from deployer.run.jobview import JobView
-from deployer.run.state import Batch, Run, batch_state, shard_jobs
+from deployer.run.state import (
+    Batch,
+    Run,
+    batch_state,
+    shard_jobs,
+)
+from deployer.run.store import from_entity, to_entity
 
 SPEC = JobSpec("20261206T070000-1a2b3c4d", "blastn", "nt", Query(fasta=">q\nACGT\n"), Options())
 SHARDED = Batch(1, "b1-s1", 3, ("b1-s1", "b1-s2", "b1-s3"))
@@ -252,3 +260,39 @@ def test_the_summary_counts_the_merged_hits_not_the_sum_of_the_shards(tmp_path: 
     summary = summarize(run, jobs, merged_hits=written.hits)
     assert summary.hits == 506 + 2 == len(merged)
     assert summarize(run, jobs).hits == 2  # shards that were not merged count for nothing
+
+
+def test_a_janitor_ends_a_run_of_a_newer_protocol_loudly_and_handles_older_ones() -> None:
+    newer = replace(RUN, protocol=RUN_PROTOCOL + 1)
+    steps = decide(newer, {"b2": "succeeded"}, [], 1.0)
+    finish = next(s for s in steps if isinstance(s, Finish))
+    assert finish.status == "failed"
+    assert f"speaks run protocol {RUN_PROTOCOL}, but the run needs protocol " in finish.reason
+    assert "run `deployer build`" in finish.reason and "\n" not in finish.reason
+    cancel = next(s for s in steps if isinstance(s, CancelJobs))
+    assert cancel.job_ids == SHARDED.shards
+    # Its own protocol and older ones (a record that names none is 1) run as ever.
+    for protocol in range(1, RUN_PROTOCOL + 1):
+        assert decide(replace(RUN, protocol=protocol), {"b2": "succeeded"}, [], 1.0) == []
+    # The record keeps it; a record from before protocols reads as 1.
+    entity = to_entity(replace(RUN, protocol=RUN_PROTOCOL))
+    assert from_entity(entity).protocol == RUN_PROTOCOL
+    del entity["protocol"]
+    assert from_entity(entity).protocol == 1
+
+
+def test_deployer_run_refuses_a_janitor_image_older_than_the_protocol_its_run_needs() -> None:
+    def image(protocol: int | None) -> BuiltImage:
+        return BuiltImage("r.io/deployer:0.1-abc", "sha256:" + "a" * 64, "h", "skipped", protocol)
+
+    # A whole database's run needs 1, so an image from before protocols still serves it.
+    assert (run_protocol(1), run_protocol(2), run_protocol(4)) == (1, 2, 2)
+    assert janitor_protocol_problem(image(None), "0.1-abc", 1) is None
+    assert janitor_protocol_problem(None, "0.1-abc", 2) is None  # no build record: it checks
+    assert janitor_protocol_problem(image(RUN_PROTOCOL), "0.1-abc", 2) is None
+    assert janitor_protocol_problem(image(RUN_PROTOCOL + 1), "0.1-abc", 2) is None
+    assert janitor_protocol_problem(image(None), "0.1-abc", 2) == (
+        "the janitor's image r.io/deployer:0.1-abc (build 0.1-abc) speaks run protocol 1 (one "
+        f"job per batch), but this deployer's run needs 2 ({PROTOCOLS[2]}), which it would "
+        "mis-handle; nothing was created"
+    )
