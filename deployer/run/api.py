@@ -110,6 +110,8 @@ class RunRequest:
         outfmt (tuple[int, ...]): Merged formats (6, 7, 15).
         batch_len (int | None): Residues per batch (default after ElasticBLAST).
         detach (bool): Return once submitted; the janitor finishes the run.
+        max_target_seqs (int | None): ``-max_target_seqs`` (each shard of a sharded database
+            is asked for it too, and the merge cuts to it again).
     """
 
     workload: Path
@@ -121,6 +123,7 @@ class RunRequest:
     outfmt: tuple[int, ...] = (6,)
     batch_len: int | None = None
     detach: bool = False
+    max_target_seqs: int | None = None
 
 
 def parse_outfmt(text: str) -> tuple[int, ...]:
@@ -388,6 +391,8 @@ def _plan_batches(
         options["task"] = request.task
     if request.evalue is not None:
         options["evalue"] = request.evalue
+    if request.max_target_seqs is not None:
+        options["max_target_seqs"] = request.max_target_seqs
     try:
         specs = client.plan(
             fasta, request.db, request.program, options, request.batch_len, run_id=run_id
@@ -461,6 +466,7 @@ def _new_run(
             "db": request.db,
             "task": request.task,
             "evalue": request.evalue,
+            "max_target_seqs": request.max_target_seqs,
             "outfmt": list(request.outfmt),
             "batch_len": request.batch_len,
             "shards": len(specs[0]) if specs else 1,
@@ -826,7 +832,12 @@ def results(
             else None
         )
         written = merge.write_run(
-            out, ok, fmts, lambda job, fmt: client.result(job, fmt, job=jobs[job]), stats=stats
+            out,
+            ok,
+            fmts,
+            lambda job, fmt: client.result(job, fmt, job=jobs[job]),
+            stats=stats,
+            max_target_seqs=run.params.get("max_target_seqs"),
         )
     except BlastClientError as exc:
         raise hints.from_blast(exc) from None

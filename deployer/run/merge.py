@@ -72,16 +72,18 @@ def batch_part(
     archives: Sequence[bytes],
     parts: Sequence[bytes],
     stats: ShardStats | None = None,
+    max_target_seqs: int | None = None,
 ) -> bytes:
     """One batch's result in format ``fmt``: its job's, or its shards' merged into one
-    search of the whole database (:mod:`blast_client.shardmerge`; a run sets no
-    ``max_target_seqs``, so BLAST's 500, which each shard was asked for too).
+    search of the whole database (:mod:`blast_client.shardmerge`), cut to the run's
+    ``max_target_seqs`` (None: BLAST's 500), which each shard was asked for too.
 
     Args:
         fmt (int): 6, 7 or 15.
         archives (Sequence[bytes]): Each job's archive (11), in shard order.
         parts (Sequence[bytes]): Each job's result in ``fmt``, in shard order.
         stats (ShardStats | None): The database's numbers, which 15 of shards needs.
+        max_target_seqs (int | None): The run's ``-max_target_seqs``.
 
     Raises:
         MergeError: When the shards' results cannot be merged.
@@ -90,16 +92,18 @@ def batch_part(
         return parts[0]
     try:
         if fmt == 6:
-            return shardmerge.merge_tabular(archives, parts, None)
+            return shardmerge.merge_tabular(archives, parts, max_target_seqs)
         if fmt == 7:
-            return shardmerge.merge_commented(archives, parts, None)
+            return shardmerge.merge_commented(archives, parts, max_target_seqs)
         if fmt == 15 and stats is not None:
             if len(stats.first_oids) != len(parts):
                 raise MergeError(
                     f"{len(parts)} shards but the database's first ids are of "
                     f"{len(stats.first_oids)}"
                 )
-            return shardmerge.merge_json(archives, parts, None, stats.first_oids, stats.totals)
+            return shardmerge.merge_json(
+                archives, parts, max_target_seqs, stats.first_oids, stats.totals
+            )
     except ValueError as exc:
         raise MergeError(str(exc)) from None
     if fmt == 15:
@@ -277,6 +281,7 @@ def write_run(
     fetch: Callable[[str, int], bytes],
     threads: int = MERGE_THREADS,
     stats: ShardStats | None = None,
+    max_target_seqs: int | None = None,
 ) -> Written:
     """Write a run's results under ``out``: each job's archive under ``batches/`` and each
     format in ``fmts`` merged into its file, downloading ``threads`` batches at a time (a
@@ -289,6 +294,8 @@ def write_run(
         fetch (Callable[[str, int], bytes]): One result file of a job (by its id).
         threads (int): Batches downloaded at once.
         stats (ShardStats | None): The database's numbers, which outfmt 15 of shards needs.
+        max_target_seqs (int | None): The run's ``-max_target_seqs``, which the merge of a
+            batch's shards cuts to (None: BLAST's 500).
 
     Returns:
         Every file written, and each batch of shards' merged hits.
@@ -318,10 +325,10 @@ def write_run(
                 if batch.shards:
                     # An archive that does not parse fails each format's merge below.
                     with contextlib.suppress(ValueError):
-                        hits[batch.job_id] = shardmerge.merged_hsps(parts[11], None)
+                        hits[batch.job_id] = shardmerge.merged_hsps(parts[11], max_target_seqs)
                 for fmt in fmts:
                     try:
-                        part = batch_part(fmt, parts[11], parts[fmt], stats)
+                        part = batch_part(fmt, parts[11], parts[fmt], stats, max_target_seqs)
                     except MergeError as exc:
                         merged[fmt].reject(str(exc))
                     else:

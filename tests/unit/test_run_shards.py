@@ -260,6 +260,11 @@ def test_the_summary_counts_the_merged_hits_not_the_sum_of_the_shards(tmp_path: 
     summary = summarize(run, jobs, merged_hits=written.hits)
     assert summary.hits == 506 + 2 == len(merged)
     assert summarize(run, jobs).hits == 2  # shards that were not merged count for nothing
+    # A run's max_target_seqs: each batch of shards is cut to it (the whole batch's own job
+    # was cut by BLAST), and its hits are counted after the cut.
+    cut = merge.write_run(tmp_path, ok, [6], lambda job, fmt: parts[(job, fmt)], max_target_seqs=2)
+    assert cut.hits == {"b0-s1": 3 + 2}
+    assert len((tmp_path / "results.6.tsv").read_bytes().splitlines()) == 3 + 2 + 2
 
 
 def test_a_janitor_ends_a_run_of_a_newer_protocol_loudly_and_handles_older_ones() -> None:
