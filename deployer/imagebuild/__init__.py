@@ -137,6 +137,23 @@ def _acr_credentials(server: str) -> tuple[str, str]:
     return ACR_USERNAME, acr_refresh_token(server, token)
 
 
+def recorded_images(results: list[ImageResult]) -> dict[str, manifest.BuiltImage]:
+    """What the build manifest records of a build's results (pure): every image not failed,
+    and for the janitor's image the run protocol of the source it was built from (a skipped
+    image has the same build hash, so the same source)."""
+    return {
+        r.name: manifest.BuiltImage(
+            r.ref,
+            r.digest,
+            r.build_hash,
+            r.status,
+            RUN_PROTOCOL if r.name == JANITOR_IMAGE else None,
+        )
+        for r in results
+        if r.status != FAILED
+    }
+
+
 def build(
     file: Path,
     overrides: Overrides | None = None,
@@ -226,17 +243,7 @@ def build(
         on_status=on_status,
         on_line=on_line,
     )
-    built = {
-        r.name: manifest.BuiltImage(
-            r.ref,
-            r.digest,
-            r.build_hash,
-            r.status,
-            RUN_PROTOCOL if r.name == JANITOR_IMAGE else None,
-        )
-        for r in results
-        if r.status != FAILED
-    }
+    built = recorded_images(results)
     path = manifest.save(manifest.BuildManifest(registry, plan.tag, built))
     mode = "local" if options.local else "acr"
     return BuildResult(registry, plan.tag, mode, results, str(path))

@@ -10,7 +10,8 @@ import pytest
 
 from deployer import api
 from deployer.errors import InputError
-from deployer.imagebuild import catalogue, images, manifest
+from deployer.imagebuild import catalogue, images, manifest, recorded_images
+from deployer.imagebuild.runner import ImageResult
 from deployer.protocol import RUN_PROTOCOL
 
 WORKLOAD = """
@@ -143,3 +144,15 @@ def test_target_builds_get_a_labelled_last_stage() -> None:
     assert text.decode().endswith(f'FROM builder\nLABEL {images.LABEL}="h1"\n')
     plain = images.labelled_dockerfile("FROM x\n", BY_NAME["ipengine"], "h2").decode()
     assert "FROM builder" not in plain and plain.endswith(f'LABEL {images.LABEL}="h2"\n')
+
+
+def test_a_build_records_the_janitors_run_protocol_and_no_failed_image() -> None:
+    results = [
+        ImageResult("deployer", "skipped", "r.example/deployer:2", "h1", "sha256:" + "b" * 64),
+        ImageResult("blast-worker", "succeeded", "r.example/blast-worker:2", "h2"),
+        ImageResult("notebook", "failed", "r.example/notebook:2", "h3", reason="boom"),
+    ]
+    built = recorded_images(results)
+    assert sorted(built) == ["blast-worker", "deployer"]
+    assert built["deployer"].run_protocol == RUN_PROTOCOL
+    assert built["blast-worker"].run_protocol is None
