@@ -249,4 +249,12 @@ def build(
     return BuildResult(registry, plan.tag, mode, results, str(path))
 
 
-__all__ = ["BuildError", "BuildOptions", "BuildResult", "ImageResult", "build", "is_acr"]
+__all__ = [
+    "BuildError",
+    "BuildOptions",
+    "BuildResult",
+    "ImageResult",
+    "build",
+    "is_acr",
+    "recorded_images",
+]
