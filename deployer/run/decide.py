@@ -148,11 +148,11 @@ def decide(
         left = unfinished(run, jobs)
         if run.protocol > RUN_PROTOCOL:
             reason = (
-                f"the janitor's deployer image speaks run protocol {RUN_PROTOCOL}, but the run "
-                f"needs protocol {run.protocol} "
-                f"({PROTOCOLS.get(run.protocol, 'newer than this image knows')}), which it "
-                "would mis-handle: ended, and its unfinished batches cancelled; run `deployer "
-                "build` so that the janitor's image is the deployer's, then start it again"
+                f"the janitor's deployer image speaks run protocol {RUN_PROTOCOL} "
+                f"({PROTOCOLS[RUN_PROTOCOL]}), but the run needs protocol {run.protocol}, which "
+                "it would mis-handle: ended, and its unfinished batches cancelled; run "
+                "`deployer build` so that the janitor's image is the deployer's, then start it "
+                "again"
             )
             if left:
                 cancels.append(CancelJobs(tuple(left), "cancelled: the janitor's image is older"))

@@ -272,7 +272,10 @@ def test_a_janitor_ends_a_run_of_a_newer_protocol_loudly_and_handles_older_ones(
     steps = decide(newer, {"b2": "succeeded"}, [], 1.0)
     finish = next(s for s in steps if isinstance(s, Finish))
     assert finish.status == "failed"
-    assert f"speaks run protocol {RUN_PROTOCOL}, but the run needs protocol " in finish.reason
+    assert finish.reason.startswith(
+        f"the janitor's deployer image speaks run protocol {RUN_PROTOCOL} "
+        f"({PROTOCOLS[RUN_PROTOCOL]}), but the run needs protocol {RUN_PROTOCOL + 1}, which"
+    )
     assert "run `deployer build`" in finish.reason and "\n" not in finish.reason
     cancel = next(s for s in steps if isinstance(s, CancelJobs))
     assert cancel.job_ids == SHARDED.shards
