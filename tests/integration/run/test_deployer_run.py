@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
@@ -43,7 +42,7 @@ from testbed import shard_data
 from testbed.blast_stack import BlastTools
 from testbed.elastic import ELASTIC as ELASTIC_LAB
 from testbed.elastic import run_scaler_for
-from testbed.engine import wait_for
+from testbed.engine import freeze, wait_for
 from testbed.run_stack import (
     BIN,
     DEMO_DB,
@@ -348,18 +347,8 @@ def test_ttl_ends_a_run_whose_worker_never_finishes_and_says_why(
     rid = started["run_id"]
     worker = f"ttl-{rid}-w1"
     ids = wait_for(lambda: stack.group_containers(worker).get("blast-worker-1"), 120, "the worker")
-    # Freeze the worker: its batch never finishes, so only the TTL can end the run. (The
-    # cgroup freezer can refuse while a process is in uninterruptible sleep: try again.)
-    container = stack.client.containers.get(ids)
-
-    def freeze() -> bool:
-        try:
-            container.pause()
-        except docker.errors.APIError:
-            return False
-        return True
-
-    wait_for(freeze, 60, "the worker to freeze", interval=1)
+    # Freeze the worker: its batch never finishes, so only the TTL can end the run.
+    freeze(stack.client.containers.get(ids))
     t0 = time.monotonic()
     wait_for(lambda: stack.groups("ttl") == [], 180, "the TTL to delete every group", interval=1)
     assert time.monotonic() - t0 < 150
