@@ -19,8 +19,10 @@ from deployer.plan.databases import (
     DatabaseSize,
     StoredSizes,
     database_sizes,
+    may_shard,
     needs_storage,
     sized,
+    with_volumes,
 )
 from deployer.scope import storage_client
 from deployer.settings import Settings
@@ -64,6 +66,27 @@ def read_stored_sizes(settings: Settings, names: Sequence[str]) -> StoredSizes:
     return StoredSizes(sizes, where)
 
 
+def read_volumes(settings: Settings, names: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    """Each named database's volumes' bytes, from its blobs in storage
+    (:meth:`blast_client.BlastClient.database_volumes`); never raises: a database whose
+    volumes cannot be read is left out, and the sizing splits it evenly."""
+    if not names:
+        return {}
+    try:
+        client = storage_client(None, settings)
+    except MissingSettingError:
+        return {}
+    volumes: dict[str, tuple[int, ...]] = {}
+    for name in names:
+        try:
+            found = client.database_volumes(name)
+        except (BlastClientError, ValueError):
+            continue
+        if found is not None:
+            volumes[name] = found
+    return volumes
+
+
 def resolve_sizes(
     workload: Workload, settings: Settings, *, read: bool = True
 ) -> tuple[Workload, tuple[DatabaseSize, ...]]:
@@ -82,4 +105,10 @@ def resolve_sizes(
     names = needs_storage(blast)
     stored = read_stored_sizes(settings, names) if read else OFFLINE
     sizes = database_sizes(blast, stored)
-    return sized(workload, sizes), sizes
+    workload = sized(workload, sizes)
+    if read:
+        # Shards are cut and sized by the real volumes, which matter only for shards.
+        workload = with_volumes(
+            workload, read_volumes(settings, may_shard(workload.workloads.blast))
+        )
+    return workload, sizes

@@ -7,10 +7,10 @@ requests in steps of 0.1 and integer arithmetic keeps the limits exact.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from blast_client.shards import largest_shard
+from blast_client.shards import shard_bytes
 
 from deployer import defaults, hints
 from deployer.errors import QuotaError, SizingError
@@ -350,6 +350,9 @@ class ShardChoice:
         limits (Limits): The groups the workers are sized for.
         large (bool): Whether those are ``deployment.max_group``'s larger groups.
         why (str): Why, for ``deployer plan``.
+        each (tuple[int, ...]): Bytes-to-cache of each shard, in order.
+        by_volumes (bool): Whether the shards are cut by the volumes' real sizes (else an
+            even split).
     """
 
     database: str
@@ -359,6 +362,31 @@ class ShardChoice:
     limits: Limits
     large: bool
     why: str
+    each: tuple[int, ...] = ()
+    by_volumes: bool = False
+
+
+def shard_caches(bytes_to_cache: int, volumes: Sequence[int], count: int) -> tuple[int, ...]:
+    """Each of ``count`` shards' bytes-to-cache: the volumes cut as the workers cut them (pure).
+
+    The cut is :func:`blast_client.shards.split`'s, by the bytes of each volume's files in
+    storage (``volumes``); each shard gets the share of the database's bytes-to-cache that its
+    volumes' bytes are of all volumes' (rounded up), since bytes-to-cache counts only what
+    BLAST keeps in memory and not, say, the headers a volume's files hold too.
+
+    Args:
+        bytes_to_cache (int): The database's bytes-to-cache.
+        volumes (Sequence[int]): Bytes of each volume's files, in the alias file's order.
+        count (int): Shards, 1 to ``len(volumes)``.
+
+    Raises:
+        ValueError: When ``count`` is not between 1 and ``len(volumes)``.
+    """
+    cut = shard_bytes(volumes, count)
+    total = sum(cut)
+    if total == 0:
+        return tuple(math.ceil(bytes_to_cache / count) for _ in cut)
+    return tuple(-(-bytes_to_cache * part // total) for part in cut)
 
 
 def choose_shards(
@@ -380,8 +408,9 @@ def choose_shards(
         bytes_to_cache (int): Its bytes-to-cache.
         shards (int | str): ``"auto"`` or a number of shards.
         large (Limits | None): ``deployment.max_group``'s limits, if declared.
-        volumes (Sequence[int] | None): Bytes of each volume, in order, when known (shards
-            are whole volumes); else shards are sized as an even split.
+        volumes (Sequence[int] | None): Bytes of each volume's files in storage, in the alias
+            file's order, when known: shards are whole volumes, cut as the workers cut them
+            and sized by :func:`shard_caches`; else shards are sized as an even split.
 
     Raises:
         SizingError: When no shard count fits (a volume larger than a group holds), or the
@@ -392,16 +421,21 @@ def choose_shards(
     most = worker_cache_limit(biggest_limits)
     count_max = len(volumes) if volumes else None
 
-    def largest(n: int) -> int:
+    def each(n: int) -> tuple[int, ...]:
         if volumes:
-            return largest_shard(volumes, n)
-        return math.ceil(bytes_to_cache / n)
+            return shard_caches(bytes_to_cache, volumes, n)
+        return (math.ceil(bytes_to_cache / n),) * n
+
+    def largest(n: int) -> int:
+        return max(each(n))
 
     def choice(n: int, why: str) -> ShardChoice:
         size = largest(n)
         fits_standard = size <= standard
         limits = ACI if fits_standard else biggest_limits
-        return ShardChoice(name, bytes_to_cache, n, size, limits, not fits_standard, why)
+        return ShardChoice(
+            name, bytes_to_cache, n, size, limits, not fits_standard, why, each(n), bool(volumes)
+        )
 
     gb = f"{bytes_to_cache / defaults.GB:.1f} GB"
     if shards == "auto":
@@ -466,7 +500,10 @@ class BlastSizing:
 
 
 def blast_sizing(
-    databases: Sequence[tuple[str, int, int | str]], threads: int, large: Limits | None = None
+    databases: Sequence[tuple[str, int, int | str]],
+    threads: int,
+    large: Limits | None = None,
+    volumes: Mapping[str, Sequence[int]] | None = None,
 ) -> BlastSizing:
     """Size the BLAST workers of a workload, sharding its database if needed (pure).
 
@@ -477,13 +514,15 @@ def blast_sizing(
         databases (Sequence[tuple[str, int, int | str]]): (name, bytes-to-cache, shards).
         threads (int): BLAST threads (= vCPU) per worker.
         large (Limits | None): ``deployment.max_group``'s limits, if declared.
+        volumes (Mapping[str, Sequence[int]] | None): Each database's volumes' bytes, where
+            known (:func:`choose_shards`).
 
     Raises:
         SizingError: When the workers cannot fit, or several databases ask for shards.
     """
     if len(databases) == 1:
         name, size, shards = databases[0]
-        choice = choose_shards(name, size, shards, large)
+        choice = choose_shards(name, size, shards, large, (volumes or {}).get(name))
         worker = blast_worker([(name, choice.shard_bytes)], threads, choice.limits)
         return BlastSizing(worker, choice.limits, (choice,))
     forced = [name for name, _, shards in databases if shards not in ("auto", 1)]
@@ -515,11 +554,18 @@ def describe_choice(choice: ShardChoice, worker: Resources) -> str:
     if choice.shards == 1:
         what = f"searched whole by workers of {fmt(worker.memory)} GB in {group}"
     else:
+        cut = (
+            "cut by its volumes' sizes in storage"
+            if choice.by_volumes
+            else "an even split: its volumes' sizes are not known"
+        )
+        memory = ", ".join(fmt(_worker_memory(size)) for size in choice.each)
         what = (
             f"searched in {choice.shards} shards (contiguous volume ranges, merged into one "
-            f"search's results), up to {choice.shard_bytes / defaults.GB:.1f} GB of "
-            f"bytes-to-cache and {fmt(worker.memory)} GB per worker, in {group}; a run of B "
-            f"batches is B x {choice.shards} jobs"
+            f"search's results; {cut}) needing {memory} GB, up to "
+            f"{choice.shard_bytes / defaults.GB:.1f} GB of bytes-to-cache and "
+            f"{fmt(worker.memory)} GB per worker, in {group}; a run of B batches is B x "
+            f"{choice.shards} jobs"
         )
     return f"Database {choice.database}: {what}: {choice.why}"
 

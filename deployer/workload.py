@@ -294,6 +294,14 @@ class BlastDatabase(_Model):
         "shard only a database larger than the largest allowed worker group holds "
         "(deployment.max_group), into as few shards as fit.",
     )
+    volume_bytes: tuple[Annotated[int, Field(ge=0)], ...] | None = Field(
+        None,
+        min_length=1,
+        description="Bytes of each of its volumes' files, in its alias file's order: shards "
+        "are cut by them as the workers cut them, and each shard's memory is its share of "
+        "bytes-to-cache. Default: read from storage when the database may be sharded; an even "
+        "split when unknown.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> BlastDatabase:

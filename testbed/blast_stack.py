@@ -61,6 +61,7 @@ from testbed.engine import (
     compose_command,
     docker_engine,
     free_port,
+    freeze,
     image,
     project_containers,
     wait_for,
@@ -261,7 +262,7 @@ class ComposeAzurite:
 
     def pause(self) -> None:
         """Freeze the emulator (``docker pause``): connections stay open, nothing answers."""
-        self.container().pause()
+        freeze(self.container())
 
     def resume(self) -> None:
         """Undo :meth:`pause`."""
@@ -543,7 +544,7 @@ class WorkerContainer:
 
     def freeze(self) -> None:
         """``docker pause``: every process of the worker stops where it is."""
-        self.container.pause()
+        freeze(self.container)
 
     def thaw(self) -> None:
         """Undo :meth:`freeze`."""

@@ -87,6 +87,28 @@ def wait_for(
         time.sleep(interval)
 
 
+def freeze(container: Container, timeout: float = 60) -> None:
+    """``docker pause`` ``container``, trying again while the cgroup freezer refuses.
+
+    runc gives up ("unable to freeze") when the container's processes keep changing
+    state, e.g. forking, while it freezes them, which a loaded machine makes common. A
+    refused pause leaves the container running, so trying again is safe.
+
+    Args:
+        container: The container to pause.
+        timeout: Seconds before the last refusal is raised.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            container.pause()
+            return
+        except docker.errors.APIError as exc:
+            if "freeze" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
+
+
 def docker_engine() -> Any:
     """A docker SDK client of the local engine; raises :class:`StackError` when none answers."""
     try:

@@ -33,6 +33,7 @@ from deployer.imagebuild.runner import (
     plan_build,
     run_build,
 )
+from deployer.protocol import JANITOR_IMAGE, RUN_PROTOCOL
 from deployer.scope import registry_with_login_server
 from deployer.settings import Overrides, resolve_azure_scope
 from deployer.workload import load
@@ -136,6 +137,23 @@ def _acr_credentials(server: str) -> tuple[str, str]:
     return ACR_USERNAME, acr_refresh_token(server, token)
 
 
+def recorded_images(results: list[ImageResult]) -> dict[str, manifest.BuiltImage]:
+    """What the build manifest records of a build's results (pure): every image not failed,
+    and for the janitor's image the run protocol of the source it was built from (a skipped
+    image has the same build hash, so the same source)."""
+    return {
+        r.name: manifest.BuiltImage(
+            r.ref,
+            r.digest,
+            r.build_hash,
+            r.status,
+            RUN_PROTOCOL if r.name == JANITOR_IMAGE else None,
+        )
+        for r in results
+        if r.status != FAILED
+    }
+
+
 def build(
     file: Path,
     overrides: Overrides | None = None,
@@ -225,14 +243,18 @@ def build(
         on_status=on_status,
         on_line=on_line,
     )
-    built = {
-        r.name: manifest.BuiltImage(r.ref, r.digest, r.build_hash, r.status)
-        for r in results
-        if r.status != FAILED
-    }
+    built = recorded_images(results)
     path = manifest.save(manifest.BuildManifest(registry, plan.tag, built))
     mode = "local" if options.local else "acr"
     return BuildResult(registry, plan.tag, mode, results, str(path))
 
 
-__all__ = ["BuildError", "BuildOptions", "BuildResult", "ImageResult", "build", "is_acr"]
+__all__ = [
+    "BuildError",
+    "BuildOptions",
+    "BuildResult",
+    "ImageResult",
+    "build",
+    "is_acr",
+    "recorded_images",
+]

@@ -29,12 +29,17 @@ class BuiltImage:
         digest (str | None): Its manifest digest, when the registry reported one.
         build_hash (str): The hash of its context and parents (image label).
         status (str): ``succeeded`` (built now) or ``skipped`` (already there).
+        run_protocol (int | None): For the janitor's image (``deployer``), the run protocol
+            of the source it was built from (:data:`deployer.run.state.RUN_PROTOCOL`; its
+            build hash covers that source); None for the others, and for builds from before
+            it was recorded.
     """
 
     ref: str
     digest: str | None
     build_hash: str
     status: str
+    run_protocol: int | None = None
 
 
 @dataclass(frozen=True)

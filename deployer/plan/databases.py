@@ -208,7 +208,39 @@ def worker_sizing(workload: Workload) -> sizing.BlastSizing:
     most = workload.deployment.max_group
     large = sizing.large_limits(most.vcpu, most.memory_gb) if most is not None else None
     dbs = [(db.name, db.bytes_to_cache or 0, db.shards) for db in blast.databases]
-    return sizing.blast_sizing(dbs, blast.threads_per_worker, large)
+    volumes = {db.name: db.volume_bytes for db in blast.databases if db.volume_bytes}
+    return sizing.blast_sizing(dbs, blast.threads_per_worker, large, volumes)
+
+
+def may_shard(blast: Blast | None) -> list[str]:
+    """The databases whose volumes' sizes the sizing may need (pure): a workload's only
+    database, with its size known, its volumes' not, and shards asked for or ``auto`` with
+    more bytes-to-cache than one standard group's worker holds."""
+    if blast is None or len(blast.databases) != 1:
+        return []
+    db = blast.databases[0]
+    if db.volume_bytes is not None or db.bytes_to_cache is None or db.shards == 1:
+        return []
+    if db.shards == "auto" and db.bytes_to_cache <= sizing.worker_cache_limit(sizing.ACI):
+        return []
+    return [db.name]
+
+
+def with_volumes(workload: Workload, volumes: Mapping[str, tuple[int, ...]]) -> Workload:
+    """``workload`` with the volumes' sizes read from storage filled in (pure)."""
+    blast = workload.workloads.blast
+    if blast is None or not volumes:
+        return workload
+    databases = [
+        db.model_copy(update={"volume_bytes": volumes[db.name]})
+        if db.volume_bytes is None and db.name in volumes
+        else db
+        for db in blast.databases
+    ]
+    new_blast = blast.model_copy(update={"databases": databases})
+    return workload.model_copy(
+        update={"workloads": workload.workloads.model_copy(update={"blast": new_blast})}
+    )
 
 
 def require_unsharded(workload: Workload) -> None:

@@ -12,6 +12,7 @@ from deployer import contract, defaults
 from deployer.deployment_secrets import DeploymentSecrets, Secret
 from deployer.plan import common
 from deployer.plan.spec import BLAST, EnvValue, GroupSpec, Plan
+from deployer.protocol import JANITOR_IMAGE
 from deployer.settings import Settings
 from deployer.sizing import Resources
 from deployer.workload import Workload, duration_seconds
@@ -65,7 +66,7 @@ def janitor_group(
     }
     if settings.managed_identity_client_id:
         values["AZURE_CLIENT_ID"] = settings.managed_identity_client_id
-    image = common.image(settings, "deployer")
+    image = common.image(settings, JANITOR_IMAGE)
     container = common.container(contract.JANITOR, "janitor", image, JANITOR_RESOURCES, values)
     spec = common.group(
         settings,

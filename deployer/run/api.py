@@ -29,11 +29,14 @@ from deployer.dbsizes import resolve_sizes
 from deployer.defaults import Env
 from deployer.deployment_secrets import Secret
 from deployer.errors import AzureError, DeployerError, InputError
+from deployer.imagebuild import manifest
+from deployer.imagebuild.manifest import BuiltImage
 from deployer.imagerefs import deploy_settings, group_images, require_images
 from deployer.plan import RUN_TAG, Action, Change, GroupSpec, storage_env
 from deployer.plan.databases import require_known, worker_sizing
 from deployer.plan.janitor import janitor_group
 from deployer.plan.tuning import Tuning, tune_run
+from deployer.protocol import JANITOR_IMAGE, PROTOCOLS, run_protocol
 from deployer.run import merge, places, shardstats
 from deployer.run.autoscaling import DECISIONS_SHOWN, RunScaler, decisions, run_scaler
 from deployer.run.autoscaling import ENV as AUTOSCALE_ENV
@@ -108,6 +111,8 @@ class RunRequest:
         outfmt (tuple[int, ...]): Merged formats (6, 7, 15).
         batch_len (int | None): Residues per batch (default after ElasticBLAST).
         detach (bool): Return once submitted; the janitor finishes the run.
+        max_target_seqs (int | None): ``-max_target_seqs`` (each shard of a sharded database
+            is asked for it too, and the merge cuts to it again).
     """
 
     workload: Path
@@ -119,6 +124,7 @@ class RunRequest:
     outfmt: tuple[int, ...] = (6,)
     batch_len: int | None = None
     detach: bool = False
+    max_target_seqs: int | None = None
 
 
 def parse_outfmt(text: str) -> tuple[int, ...]:
@@ -308,6 +314,58 @@ def read_queries(path: Path) -> str:
         raise InputError(f"cannot read the queries {path}: {why}") from None
 
 
+class JanitorImageError(DeployerError):
+    """The janitor's image speaks an older run protocol than this deployer; nothing was
+    created."""
+
+
+def janitor_protocol_problem(image: BuiltImage | None, tag: str, needed: int) -> str | None:
+    """Why the last build's ``deployer`` image cannot be the janitor of a run that needs
+    protocol ``needed``, or None (pure).
+
+    A build records the :data:`RUN_PROTOCOL` of the source it built the image from (a build
+    of an older deployer, or one from before protocols were recorded, records an older one or
+    none: 1). A janitor handles every protocol up to its own.
+
+    Args:
+        image (BuiltImage | None): The build record's ``deployer`` image; None when it has
+            none (the image is then not this build's to judge: the janitor itself checks).
+        tag (str): The build's tag, to name it.
+        needed (int): The run's protocol (:func:`deployer.protocol.run_protocol`).
+    """
+    theirs = (image.run_protocol or 1) if image is not None else needed
+    if image is None or theirs >= needed:
+        return None
+    return (
+        f"the janitor's image {image.ref} (build {tag}) speaks run protocol {theirs} "
+        f"({PROTOCOLS[theirs]}), but this deployer's run needs {needed} "
+        f"({PROTOCOLS[needed]}), which it would mis-handle; nothing was created"
+    )
+
+
+def require_janitor_protocol(settings: Settings, needed: int, workload_file: str) -> None:
+    """Refuse, before anything is created, to deploy a janitor older than this deployer.
+
+    With a pinned image tag no build record names the image; the janitor then ends a run it
+    would mis-handle itself (:func:`deployer.run.decide.decide`).
+
+    Raises:
+        JanitorImageError: Naming both protocols and ``deployer build``.
+    """
+    if settings.image_tag_pinned:
+        return
+    found = manifest.load(settings.registry)
+    if found is None:
+        return
+    problem = janitor_protocol_problem(found.images.get(JANITOR_IMAGE), found.tag, needed)
+    if problem:
+        raise JanitorImageError(
+            problem,
+            hint=f"`deployer build {workload_file}` rebuilds the deployer image from this source",
+            code="JanitorImageTooOld",
+        )
+
+
 def _check_inputs(request: RunRequest, overrides: Overrides) -> _Inputs:
     """Read the workload and the queries and resolve the settings, once; create nothing.
 
@@ -332,6 +390,8 @@ def _check_inputs(request: RunRequest, overrides: Overrides) -> _Inputs:
         (c.shards for c in worker_sizing(workload).choices if c.database == request.db), 1
     )
     access = _janitor_access(settings, request.detach)
+    if access is not None:
+        require_janitor_protocol(resolved, run_protocol(shards), str(request.workload))
     workload, tuning = _tune(workload, fasta, request)
     return _Inputs(workload, fasta, settings, access, resolved, shards, tuning)
 
@@ -360,6 +420,8 @@ def _plan_batches(
         options["task"] = request.task
     if request.evalue is not None:
         options["evalue"] = request.evalue
+    if request.max_target_seqs is not None:
+        options["max_target_seqs"] = request.max_target_seqs
     try:
         specs = client.plan(
             fasta, request.db, request.program, options, request.batch_len, run_id=run_id
@@ -434,6 +496,7 @@ def _new_run(
             "db": request.db,
             "task": request.task,
             "evalue": request.evalue,
+            "max_target_seqs": request.max_target_seqs,
             "outfmt": list(request.outfmt),
             "batch_len": request.batch_len,
             "threads_per_worker": blast.threads_per_worker if blast else None,
@@ -445,6 +508,7 @@ def _new_run(
             "autoscale": scaler is not None,
             "max_workers": scaler.settings.max_workers if scaler is not None else None,
         },
+        protocol=run_protocol(len(specs[0]) if specs else 1),
         queries=sum(b.queries for b in batches),
         batches=batches,
         groups=tuple(g.name for g in groups.all),
@@ -719,17 +783,31 @@ def summarize(
     jobs: Mapping[str, JobStatus],
     out_dir: Path | None = None,
     files: Mapping[str, str] | None = None,
+    merged_hits: Mapping[str, int] | None = None,
 ) -> Summary:
-    """The summary of a run from its record and job rows (pure)."""
-    states = [jobs.get(j) for b in run.batches for j in b.jobs]
+    """The summary of a run from its record and job rows (pure).
+
+    Its hits are those of the results: a batch's job's, and for a batch of shards those its
+    merge kept (``merged_hits``, by batch job id, :class:`merge.Written`), never the sum of
+    its shards' (each shard returns up to ``max_target_seqs`` subjects of its own); a batch of
+    shards that was not merged has none.
+    """
     done = {j: s.status for j, s in jobs.items()}
+    merged = merged_hits or {}
+
+    def hits(batch: Batch) -> int:
+        if batch.shards:
+            return merged.get(batch.job_id, 0)
+        job = jobs.get(batch.job_id)
+        return (job.hits or 0) if job is not None else 0
+
     end = run.finished or time.time()
     return Summary(
         run.run_id,
         run.status,
         run.reason,
         run.queries,
-        sum(j.hits or 0 for j in states if j is not None),
+        sum(hits(b) for b in run.batches),
         len(run.batches),
         sum(1 for b in run.batches if batch_state(b, done) != "succeeded"),
         sum(1 for b in run.batches if any(_retried(jobs.get(j)) for j in b.jobs)),
@@ -786,16 +864,21 @@ def results(
             else None
         )
         written = merge.write_run(
-            out, ok, fmts, lambda job, fmt: client.result(job, fmt, job=jobs[job]), stats=stats
+            out,
+            ok,
+            fmts,
+            lambda job, fmt: client.result(job, fmt, job=jobs[job]),
+            stats=stats,
+            max_target_seqs=run.params.get("max_target_seqs"),
         )
     except BlastClientError as exc:
         raise hints.from_blast(exc) from None
     except merge.MergeError as exc:
         raise DeployerError(f"run {run_id}: {exc}", code="MergeFailed") from None
-    doc = merge.manifest(run, written, {j: s.status for j, s in jobs.items()})
+    doc = merge.manifest(run, written.files, {j: s.status for j, s in jobs.items()})
     (out / "manifest.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    files = {p: str(out / p) for p in written if not p.startswith("batches/")}
-    return summarize(run, jobs, out, files)
+    files = {p: str(out / p) for p in written.files if not p.startswith("batches/")}
+    return summarize(run, jobs, out, files, written.hits)
 
 
 # --- cancel and list ---------------------------------------------------------------

@@ -17,6 +17,11 @@ Rules:
   cancelled and the run becomes ``failed`` instead of waiting for ever; an autoscaled run
   (``blast.autoscale``) gets new workers from the janitor's scaling pass instead, and only
   ``deployment.ttl`` ends it early;
+* a run that needs a newer run protocol than the janitor's own (:data:`RUN_PROTOCOL`: the
+  janitor's image is older than the deployer that started the run) is ended at once, its
+  unfinished batches cancelled, ``failed`` with a reason that says so, rather than mis-handled
+  (an older janitor knows no shards, and would end a run when each batch's first shard is
+  done);
 * once the run is final every group is billed and deleted, then the run's queues are
   dropped (the poison queue only when empty), the janitor itself last.
 """
@@ -30,6 +35,7 @@ from dataclasses import dataclass
 from blast_client.joblog import FINAL as JOB_FINAL
 
 from deployer.backends.base import ObservedGroup
+from deployer.protocol import PROTOCOLS, RUN_PROTOCOL
 from deployer.run.billing import bill_of
 from deployer.run.state import FINAL, GroupBill, Run, batch_state
 
@@ -140,7 +146,19 @@ def decide(
     status = run.status
     if status == "running":
         left = unfinished(run, jobs)
-        if run.deadline is not None and now >= run.deadline:
+        if run.protocol > RUN_PROTOCOL:
+            reason = (
+                f"the janitor's deployer image speaks run protocol {RUN_PROTOCOL} "
+                f"({PROTOCOLS[RUN_PROTOCOL]}), but the run needs protocol {run.protocol}, which "
+                "it would mis-handle: ended, and its unfinished batches cancelled; run "
+                "`deployer build` so that the janitor's image is the deployer's, then start it "
+                "again"
+            )
+            if left:
+                cancels.append(CancelJobs(tuple(left), "cancelled: the janitor's image is older"))
+            steps.append(Finish("failed", reason))
+            status = "failed"
+        elif run.deadline is not None and now >= run.deadline:
             reason = (
                 f"deployment.ttl reached at {_when(run.deadline)}: deleted every group; "
                 f"{_unfinished_batches(run, jobs)} of {len(run.batches)} batches were "

@@ -13,6 +13,7 @@ results are never all in memory; its files are byte-identical to :func:`merge`'s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -71,16 +72,18 @@ def batch_part(
     archives: Sequence[bytes],
     parts: Sequence[bytes],
     stats: ShardStats | None = None,
+    max_target_seqs: int | None = None,
 ) -> bytes:
     """One batch's result in format ``fmt``: its job's, or its shards' merged into one
-    search of the whole database (:mod:`blast_client.shardmerge`; a run sets no
-    ``max_target_seqs``, so BLAST's 500, which each shard was asked for too).
+    search of the whole database (:mod:`blast_client.shardmerge`), cut to the run's
+    ``max_target_seqs`` (None: BLAST's 500), which each shard was asked for too.
 
     Args:
         fmt (int): 6, 7 or 15.
         archives (Sequence[bytes]): Each job's archive (11), in shard order.
         parts (Sequence[bytes]): Each job's result in ``fmt``, in shard order.
         stats (ShardStats | None): The database's numbers, which 15 of shards needs.
+        max_target_seqs (int | None): The run's ``-max_target_seqs``.
 
     Raises:
         MergeError: When the shards' results cannot be merged.
@@ -89,16 +92,18 @@ def batch_part(
         return parts[0]
     try:
         if fmt == 6:
-            return shardmerge.merge_tabular(archives, parts, None)
+            return shardmerge.merge_tabular(archives, parts, max_target_seqs)
         if fmt == 7:
-            return shardmerge.merge_commented(archives, parts, None)
+            return shardmerge.merge_commented(archives, parts, max_target_seqs)
         if fmt == 15 and stats is not None:
             if len(stats.first_oids) != len(parts):
                 raise MergeError(
                     f"{len(parts)} shards but the database's first ids are of "
                     f"{len(stats.first_oids)}"
                 )
-            return shardmerge.merge_json(archives, parts, None, stats.first_oids, stats.totals)
+            return shardmerge.merge_json(
+                archives, parts, max_target_seqs, stats.first_oids, stats.totals
+            )
     except ValueError as exc:
         raise MergeError(str(exc)) from None
     if fmt == 15:
@@ -254,6 +259,21 @@ class Streamed:
             self.sink.write(b"\n  ]\n}\n" if self.total else b"]\n}\n")
 
 
+@dataclass(frozen=True)
+class Written:
+    """What :func:`write_run` wrote.
+
+    Attributes:
+        files: The digest of every file written, by its path under the output directory.
+        hits: Each batch of shards' hits after the merge's cut to ``max_target_seqs``, by
+            its batch job id (:func:`blast_client.shardmerge.merged_hsps`): its shards' own
+            counts add up to more.
+    """
+
+    files: dict[str, Digest]
+    hits: dict[str, int]
+
+
 def write_run(
     out: Path,
     batches: Sequence[Batch],
@@ -261,7 +281,8 @@ def write_run(
     fetch: Callable[[str, int], bytes],
     threads: int = MERGE_THREADS,
     stats: ShardStats | None = None,
-) -> dict[str, Digest]:
+    max_target_seqs: int | None = None,
+) -> Written:
     """Write a run's results under ``out``: each job's archive under ``batches/`` and each
     format in ``fmts`` merged into its file, downloading ``threads`` batches at a time (a
     batch of shards is first merged into one search of the whole database, :func:`batch_part`).
@@ -273,9 +294,11 @@ def write_run(
         fetch (Callable[[str, int], bytes]): One result file of a job (by its id).
         threads (int): Batches downloaded at once.
         stats (ShardStats | None): The database's numbers, which outfmt 15 of shards needs.
+        max_target_seqs (int | None): The run's ``-max_target_seqs``, which the merge of a
+            batch's shards cuts to (None: BLAST's 500).
 
     Returns:
-        The digest of every file written, by its path under ``out``.
+        Every file written, and each batch of shards' merged hits.
 
     Raises:
         MergeError: naming every batch whose result could not be merged; no merged file is
@@ -285,6 +308,7 @@ def write_run(
     sinks = {fmt: _Sink(out / f"{FORMAT_FILES[fmt]}.part") for fmt in fmts}
     merged = {fmt: Streamed(fmt, sinks[fmt]) for fmt in fmts}
     files: dict[str, Digest] = {}
+    hits: dict[str, int] = {}
 
     def download(batch: Batch) -> dict[int, list[bytes]]:
         return {fmt: [fetch(job, fmt) for job in batch.jobs] for fmt in (11, *fmts)}
@@ -298,9 +322,13 @@ def write_run(
                     path = batch_file(batch.index, job, 11)
                     (out / path).write_bytes(archive)
                     files[path] = Digest(sha256(archive), len(archive))
+                if batch.shards:
+                    # An archive that does not parse fails each format's merge below.
+                    with contextlib.suppress(ValueError):
+                        hits[batch.job_id] = shardmerge.merged_hsps(parts[11], max_target_seqs)
                 for fmt in fmts:
                     try:
-                        part = batch_part(fmt, parts[11], parts[fmt], stats)
+                        part = batch_part(fmt, parts[11], parts[fmt], stats, max_target_seqs)
                     except MergeError as exc:
                         merged[fmt].reject(str(exc))
                     else:
@@ -318,7 +346,7 @@ def write_run(
     for fmt, sink in sinks.items():
         files[FORMAT_FILES[fmt]] = sink.close()
         os.replace(sink.path, out / FORMAT_FILES[fmt])
-    return files
+    return Written(files, hits)
 
 
 def _in_order(

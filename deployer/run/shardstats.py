@@ -26,6 +26,7 @@ from typing import Any
 from azure.core.exceptions import AzureError
 from azure.storage.blob import ContainerClient
 from blast_client import shards
+from blast_client.client import database_blobs
 from blast_client.databases import MANIFEST
 
 from deployer.run.merge import MergeError, ShardStats
@@ -119,11 +120,7 @@ def read(container: ContainerClient, db: str, count: int) -> ShardStats:
     """
     prefix = f"{db}/"
     try:
-        sizes = {
-            b.name[len(prefix) :]: int(b.size)
-            for b in container.list_blobs(name_starts_with=prefix)
-            if "/" not in b.name[len(prefix) :]
-        }
+        sizes = database_blobs(container, db)
         alias_name = next((db + s for s in INDEX_SUFFIXES if db + s in sizes), None)
         if alias_name is None or MANIFEST not in sizes:
             raise ValueError(f"database {db} has no alias file or no {MANIFEST} in storage")

@@ -138,6 +138,8 @@ class Run:
         deleted (tuple[str, ...]): Groups already deleted.
         scale (str): The autoscaler's state (:class:`deployer.scaler.ScaleState` as JSON);
             empty for a run without ``blast.autoscale``.
+        protocol (int): The run protocol it needs (:func:`deployer.protocol.run_protocol`; 1
+            for a record that names none: started before protocols were recorded).
     """
 
     run_id: str
@@ -155,6 +157,7 @@ class Run:
     bills: tuple[GroupBill, ...] = ()
     deleted: tuple[str, ...] = ()
     scale: str = ""
+    protocol: int = 1
 
     @property
     def autoscaled(self) -> bool:

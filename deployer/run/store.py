@@ -63,6 +63,7 @@ def to_entity(run: Run) -> dict[str, Any]:
         "bills": json.dumps([asdict(b) for b in run.bills]),
         "deleted": json.dumps(list(run.deleted)),
         "scale": run.scale,
+        "protocol": run.protocol,
     }
 
 
@@ -91,6 +92,7 @@ def from_entity(entity: dict[str, Any], batches: tuple[Batch, ...] = ()) -> Run:
         bills=tuple(GroupBill(**b) for b in json.loads(entity.get("bills") or "[]")),
         deleted=tuple(json.loads(entity.get("deleted") or "[]")),
         scale=str(entity.get("scale") or ""),
+        protocol=int(entity.get("protocol") or 1),
     )
 
 

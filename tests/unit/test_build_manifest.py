@@ -10,7 +10,9 @@ import pytest
 
 from deployer import api
 from deployer.errors import InputError
-from deployer.imagebuild import catalogue, images, manifest
+from deployer.imagebuild import catalogue, images, manifest, recorded_images
+from deployer.imagebuild.runner import ImageResult
+from deployer.protocol import RUN_PROTOCOL
 
 WORKLOAD = """
 deployment:
@@ -101,6 +103,21 @@ def test_saving_keeps_images_of_earlier_builds(deployer_env: dict[str, str]) -> 
     assert body["version"] == manifest.VERSION
 
 
+def test_the_janitors_image_keeps_its_run_protocol_and_older_records_read_as_none(
+    deployer_env: dict[str, str],
+) -> None:
+    image = manifest.BuiltImage("r.example/deployer:1", None, "h", "succeeded", RUN_PROTOCOL)
+    manifest.save(manifest.BuildManifest("r.example", "1", {"deployer": image}))
+    found = manifest.load("r.example")
+    assert found is not None and found.images["deployer"].run_protocol == RUN_PROTOCOL
+    path = manifest.path_for("r.example")
+    body = json.loads(path.read_text())
+    del body["images"]["deployer"]["run_protocol"]  # a build from before it was recorded
+    path.write_text(json.dumps(body))
+    old = manifest.load("r.example")
+    assert old is not None and old.images["deployer"].run_protocol is None
+
+
 def test_a_corrupt_manifest_says_what_to_do(deployer_env: dict[str, str]) -> None:
     path = manifest.path_for("bad.example")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,3 +144,15 @@ def test_target_builds_get_a_labelled_last_stage() -> None:
     assert text.decode().endswith(f'FROM builder\nLABEL {images.LABEL}="h1"\n')
     plain = images.labelled_dockerfile("FROM x\n", BY_NAME["ipengine"], "h2").decode()
     assert "FROM builder" not in plain and plain.endswith(f'LABEL {images.LABEL}="h2"\n')
+
+
+def test_a_build_records_the_janitors_run_protocol_and_no_failed_image() -> None:
+    results = [
+        ImageResult("deployer", "skipped", "r.example/deployer:2", "h1", "sha256:" + "b" * 64),
+        ImageResult("blast-worker", "succeeded", "r.example/blast-worker:2", "h2"),
+        ImageResult("notebook", "failed", "r.example/notebook:2", "h3", reason="boom"),
+    ]
+    built = recorded_images(results)
+    assert sorted(built) == ["blast-worker", "deployer"]
+    assert built["deployer"].run_protocol == RUN_PROTOCOL
+    assert built["blast-worker"].run_protocol is None

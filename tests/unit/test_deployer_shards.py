@@ -9,7 +9,7 @@ import pytest
 
 from deployer import defaults, sizing
 from deployer.errors import InputError, SizingError
-from deployer.plan.databases import require_unsharded, worker_sizing
+from deployer.plan.databases import may_shard, require_unsharded, with_volumes, worker_sizing
 from deployer.workload import load
 
 GB = defaults.GB
@@ -116,3 +116,44 @@ def test_max_group_gives_one_large_group_that_up_can_create(tmp_path: Path) -> N
 def test_max_group_beyond_what_aci_allows_is_refused(tmp_path: Path, extra: str) -> None:
     with pytest.raises(Exception, match="max_group"):
         load(_workload(tmp_path, extra, "{name: nt, bytes_to_cache: 5}"))
+
+
+def test_shards_are_cut_as_the_workers_cut_and_sized_by_their_share_of_bytes_to_cache() -> None:
+    # Volumes' files of 12, 18, 18, 12 GB (headers included) hold 30 GB of bytes-to-cache.
+    files = [12 * GB, 18 * GB, 18 * GB, 12 * GB]
+    assert sizing.shard_caches(30 * GB, files, 4) == (6 * GB, 9 * GB, 9 * GB, 6 * GB)
+    assert sizing.shard_caches(30 * GB, files, 2) == (15 * GB, 15 * GB)
+    assert sizing.shard_caches(10, [1, 1, 1], 3) == (4, 4, 4)  # rounded up, never under
+    # An even split (30 / 3 = 10 GB) fits standard groups; the real volumes' best 3-way cut
+    # (6+9 | 9 | 6, 15 GB) does not, so auto takes 4 shards, each with its own memory.
+    assert sizing.choose_shards("nt", 30 * GB, "auto").shards == 3
+    choice = sizing.choose_shards("nt", 30 * GB, "auto", volumes=files)
+    assert (choice.shards, choice.shard_bytes, choice.by_volumes) == (4, 9 * GB, True)
+    assert choice.each == (6 * GB, 9 * GB, 9 * GB, 6 * GB)
+    worker = sizing.blast_worker([("nt", choice.shard_bytes)], 2)
+    line = sizing.describe_choice(choice, worker)
+    assert "searched in 4 shards" in line and "cut by its volumes' sizes in storage" in line
+    assert "needing 7.1, 10.4, 10.4, 7.1 GB, up to 9.0 GB of bytes-to-cache and 10.4 GB" in line
+    even = sizing.choose_shards("nt", 30 * GB, 3)
+    assert "an even split: its volumes' sizes are not known" in sizing.describe_choice(even, worker)
+    with pytest.raises(SizingError, match=r"in 3 shards: a shard of 15\.0 GB needs 17 GB per"):
+        sizing.choose_shards("nt", 30 * GB, 3, volumes=files)
+
+
+def test_the_workload_sizes_shards_by_its_volumes_and_storage_is_asked_only_when_they_matter(
+    tmp_path: Path,
+) -> None:
+    db = "{name: nt, bytes_to_cache: 30000000000, volume_bytes: [12, 18, 18, 12]}"
+    sized = worker_sizing(load(_workload(tmp_path, "", db)))
+    assert sized.shards == 4 and sized.choices[0].by_volumes
+    assert sized.worker.memory == 104  # 9 GB (30 GB of 4 volumes in 12:18:18:12) x 1.1 + 0.5
+    unknown = load(_workload(tmp_path, "", "{name: nt, bytes_to_cache: 30000000000}"))
+    assert worker_sizing(unknown).shards == 3
+    assert may_shard(unknown.workloads.blast) == ["nt"]
+    filled = with_volumes(unknown, {"nt": (12, 18, 18, 12), "other": (1,)})
+    assert worker_sizing(filled).worker == sized.worker
+    for small in ("{name: nt, bytes_to_cache: 1000}", "{name: nt, bytes_to_cache: 30000000000, "
+                  "shards: 1}", "{name: nt}", db):  # fmt: skip
+        assert may_shard(load(_workload(tmp_path, "", small)).workloads.blast) == []
+    assert may_shard(load(_workload(tmp_path, "", "{name: nt, bytes_to_cache: 9, shards: 2}"))
+                     .workloads.blast) == ["nt"]  # fmt: skip

@@ -4,11 +4,15 @@ errors as one line and the JSON envelope (no storage or Azure needed for these).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from deployer.imagebuild import manifest
+from deployer.imagebuild.manifest import BuiltImage
 
 DEPLOYER = str(Path(sys.executable).parent / "deployer")
 
@@ -51,3 +55,45 @@ def test_start_without_a_blast_workload_exits_2(tmp_path: Path) -> None:
     (tmp_path / "q.fa").write_text(">q\nACGT\n")
     proc = run("run", str(workload), str(tmp_path / "q.fa"), "--db", "demo")
     assert proc.returncode == 2 and "defines no blast workload" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(("recorded", "shards"), [(None, 2), (1, 2), (None, 1), (2, 2)])
+def test_start_refuses_a_janitor_image_older_than_its_runs_protocol_before_anything(
+    tmp_path: Path, recorded: int | None, shards: int
+) -> None:
+    workload = tmp_path / "w.yaml"
+    workload.write_text(
+        "deployment: {name: demo, location: westeurope, registry: r.azurecr.io,\n"
+        "             managed_identity: /x/id, managed_identity_client_id: cid}\n"
+        "workloads:\n  blast: {workers: 1, databases: [{name: demo, bytes_to_cache: 1000, "
+        f"shards: {shards}}}]}}\n"
+    )
+    (tmp_path / "q.fa").write_text(">q\nACGT\n")
+    state = tmp_path / "state"
+    image = BuiltImage("r.azurecr.io/deployer:0.1-old", None, "h", "skipped", recorded)
+    manifest.save(
+        manifest.BuildManifest("r.azurecr.io", "0.1-old", {"deployer": image}),
+        manifest.path_for("r.azurecr.io", state),
+    )
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "DEPLOYER_STATE_DIR": str(state),
+        "AZURE_SUBSCRIPTION_ID": "sub",
+        "DEPLOYER_RESOURCE_GROUP": "rg",
+    }
+    proc = run("run", str(workload), str(tmp_path / "q.fa"), "--db", "demo", env=env)
+    if (recorded or 1) >= shards:
+        # Past the check: it stops at the next one (no storage for the run).
+        assert proc.returncode == 2 and "storage" in proc.stderr, proc.stderr
+        assert "janitor's image" not in proc.stderr
+        return
+    assert proc.returncode == 1, proc.stderr
+    first = proc.stderr.splitlines()[0]
+    assert first == (
+        "error: the janitor's image r.azurecr.io/deployer:0.1-old (build 0.1-old) speaks run "
+        "protocol 1 (one job per batch), but this deployer's run needs 2 (a batch of a sharded "
+        "database is one job per shard, done when all its shards are), which it would "
+        "mis-handle; nothing was created [JanitorImageTooOld]"
+    ), proc.stderr
+    assert "deployer build" in proc.stderr and "Traceback" not in proc.stderr

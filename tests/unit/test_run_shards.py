@@ -8,15 +8,23 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from blast_client import JobStatus
+from blast_client import JobStatus, shardmerge
 from blast_client.messages import JobSpec, Options, Query, ShardRef, parse_message
 
+from deployer.imagebuild.manifest import BuiltImage
+from deployer.protocol import PROTOCOLS, RUN_PROTOCOL, run_protocol
 from deployer.run import merge, shardstats
-from deployer.run.api import summarize
+from deployer.run.api import janitor_protocol_problem, summarize
 from deployer.run.autoscaling import backlog
 from deployer.run.decide import CancelJobs, Finish, decide, unfinished
 from deployer.run.jobview import JobView
-from deployer.run.state import Batch, Run, batch_state, shard_jobs
+from deployer.run.state import (
+    Batch,
+    Run,
+    batch_state,
+    shard_jobs,
+)
+from deployer.run.store import from_entity, to_entity
 
 SPEC = JobSpec("20261206T070000-1a2b3c4d", "blastn", "nt", Query(fasta=">q\nACGT\n"), Options())
 SHARDED = Batch(1, "b1-s1", 3, ("b1-s1", "b1-s2", "b1-s3"))
@@ -178,3 +186,121 @@ def test_the_totals_are_the_manifests_or_nothing() -> None:
     for manifest in ({}, {"sequences": 26}, {"sequences": "26", "residues": 78000}):
         with pytest.raises(ValueError, match=r"^database nt: its manifest has no sequences"):
             shardstats.totals("nt", manifest)
+
+
+def _archive(queries: int, hsps: list[tuple[int, int, int]]) -> bytes:
+    """A BLAST archive (11) of ``queries`` queries and ``hsps`` (query, subject oid, raw score),
+    in BLAST's order; each e-value is 10^-score/10 so that a higher score ranks first."""
+    seqs = "".join(
+        f'          seq {{\n            id {{\n              local str "Query_{q}"\n'
+        "            },\n          }\n"
+        for q in range(1, queries + 1)
+    )
+    alignments = ",\n".join(
+        "      {\n        score {\n"
+        f'          {{ id str "score", value int {score} }},\n'
+        f'          {{ id str "e_value", value real {{ 1, 10, -{score // 10} }} }}\n'
+        "        },\n"
+        f'        segs denseg {{ ids {{ local str "Query_{q}", '
+        f'general {{ db "BL_ORD_ID", tag id {oid} }} }} }}\n      }}'
+        for q, oid, score in hsps
+    )
+    return (
+        "Blast4-archive ::= {\n  request {\n    body queue-search {\n      queries bioseq-set {\n"
+        f"        seq-set {{\n{seqs}        }}\n      }}\n    }}\n  }},\n"
+        f"  results {{\n    alignments {{\n{alignments}\n    }}\n  }}\n}}\n"
+    ).encode()
+
+
+def test_the_summary_counts_the_merged_hits_not_the_sum_of_the_shards(tmp_path: Path) -> None:
+    # Query 1 has 300 subjects in each of 2 shards: the merge keeps BLAST's 500, the best
+    # (shard 2's first subject, of 2 HSPs) among them; query 2's 3 + 2 subjects are all kept.
+    shard1 = [(1, oid, 2000 - 3 * oid) for oid in range(300)] + [
+        (2, 0, 900),
+        (2, 1, 800),
+        (2, 2, 700),
+    ]
+    shard2 = [(1, 300, 5000), (1, 300, 4000)]
+    shard2 += [(1, 300 + oid, 1999 - 3 * oid) for oid in range(1, 300)] + [
+        (2, 300, 850),
+        (2, 301, 750),
+    ]
+    archives = [_archive(2, shard1), _archive(2, shard2)]
+    tabular = [
+        "".join(f"Query_{q}\t{oid}\t{score}\n" for q, oid, score in hsps).encode()
+        for hsps in (shard1, shard2)
+    ]
+    assert shardmerge.merged_hsps(archives, None) == 501 + 5
+    assert shardmerge.merged_hsps(archives, 2) == 3 + 2
+    run = replace(
+        RUN,
+        status="failed",
+        finished=1.0,
+        batches=(Batch(1, "b0-s1", 2, ("b0-s1", "b0-s2")), *RUN.batches),
+    )
+    parts = {
+        ("b0-s1", 11): archives[0], ("b0-s2", 11): archives[1],
+        ("b0-s1", 6): tabular[0], ("b0-s2", 6): tabular[1],
+        ("b2", 11): _archive(1, [(1, 5, 50), (1, 6, 40)]), ("b2", 6): b"Query_1\t5\nQuery_1\t6\n",
+    }  # fmt: skip
+    ok = [run.batches[0], WHOLE]
+    written = merge.write_run(tmp_path, ok, [6], lambda job, fmt: parts[(job, fmt)])
+    merged = (tmp_path / "results.6.tsv").read_bytes().splitlines()
+    assert written.hits == {"b0-s1": 506}
+    assert len(merged) == 506 + 2
+    jobs = {
+        "b0-s1": JobStatus("b0-s1", "succeeded", hits=len(shard1)),
+        "b0-s2": JobStatus("b0-s2", "succeeded", hits=len(shard2)),
+        "b2": JobStatus("b2", "succeeded", hits=2),
+        # SHARDED did not succeed: its shards' own hits are in no result.
+        "b1-s1": JobStatus("b1-s1", "succeeded", hits=7),
+        "b1-s2": JobStatus("b1-s2", "succeeded", hits=7),
+        "b1-s3": JobStatus("b1-s3", "failed"),
+    }
+    summary = summarize(run, jobs, merged_hits=written.hits)
+    assert summary.hits == 506 + 2 == len(merged)
+    assert summarize(run, jobs).hits == 2  # shards that were not merged count for nothing
+    # A run's max_target_seqs: each batch of shards is cut to it (the whole batch's own job
+    # was cut by BLAST), and its hits are counted after the cut.
+    cut = merge.write_run(tmp_path, ok, [6], lambda job, fmt: parts[(job, fmt)], max_target_seqs=2)
+    assert cut.hits == {"b0-s1": 3 + 2}
+    assert len((tmp_path / "results.6.tsv").read_bytes().splitlines()) == 3 + 2 + 2
+
+
+def test_a_janitor_ends_a_run_of_a_newer_protocol_loudly_and_handles_older_ones() -> None:
+    newer = replace(RUN, protocol=RUN_PROTOCOL + 1)
+    steps = decide(newer, {"b2": "succeeded"}, [], 1.0)
+    finish = next(s for s in steps if isinstance(s, Finish))
+    assert finish.status == "failed"
+    assert finish.reason.startswith(
+        f"the janitor's deployer image speaks run protocol {RUN_PROTOCOL} "
+        f"({PROTOCOLS[RUN_PROTOCOL]}), but the run needs protocol {RUN_PROTOCOL + 1}, which"
+    )
+    assert "run `deployer build`" in finish.reason and "\n" not in finish.reason
+    cancel = next(s for s in steps if isinstance(s, CancelJobs))
+    assert cancel.job_ids == SHARDED.shards
+    # Its own protocol and older ones (a record that names none is 1) run as ever.
+    for protocol in range(1, RUN_PROTOCOL + 1):
+        assert decide(replace(RUN, protocol=protocol), {"b2": "succeeded"}, [], 1.0) == []
+    # The record keeps it; a record from before protocols reads as 1.
+    entity = to_entity(replace(RUN, protocol=RUN_PROTOCOL))
+    assert from_entity(entity).protocol == RUN_PROTOCOL
+    del entity["protocol"]
+    assert from_entity(entity).protocol == 1
+
+
+def test_deployer_run_refuses_a_janitor_image_older_than_the_protocol_its_run_needs() -> None:
+    def image(protocol: int | None) -> BuiltImage:
+        return BuiltImage("r.io/deployer:0.1-abc", "sha256:" + "a" * 64, "h", "skipped", protocol)
+
+    # A whole database's run needs 1, so an image from before protocols still serves it.
+    assert (run_protocol(1), run_protocol(2), run_protocol(4)) == (1, 2, 2)
+    assert janitor_protocol_problem(image(None), "0.1-abc", 1) is None
+    assert janitor_protocol_problem(None, "0.1-abc", 2) is None  # no build record: it checks
+    assert janitor_protocol_problem(image(RUN_PROTOCOL), "0.1-abc", 2) is None
+    assert janitor_protocol_problem(image(RUN_PROTOCOL + 1), "0.1-abc", 2) is None
+    assert janitor_protocol_problem(image(None), "0.1-abc", 2) == (
+        "the janitor's image r.io/deployer:0.1-abc (build 0.1-abc) speaks run protocol 1 (one "
+        f"job per batch), but this deployer's run needs 2 ({PROTOCOLS[2]}), which it would "
+        "mis-handle; nothing was created"
+    )

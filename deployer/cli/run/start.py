@@ -25,6 +25,10 @@ def command(
     ] = "blastn",
     task: Annotated[str | None, typer.Option("--task", help="BLAST -task.")] = None,
     evalue: Annotated[float | None, typer.Option("--evalue", help="BLAST -evalue.")] = None,
+    max_target_seqs: Annotated[
+        int | None,
+        typer.Option("--max-target-seqs", help="BLAST -max_target_seqs (default BLAST's 500)."),
+    ] = None,
     outfmt: Annotated[
         str,
         typer.Option(
@@ -63,6 +67,7 @@ def command(
         api.parse_outfmt(outfmt),
         batch_len,
         detach,
+        max_target_seqs,
     )
     started = api.start(request, overrides)
     run = started.run

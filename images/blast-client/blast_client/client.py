@@ -28,8 +28,9 @@ from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import UpdateMode
-from azure.storage.blob import ContentSettings
+from azure.storage.blob import ContainerClient, ContentSettings
 
+from blast_client import shards
 from blast_client.config import StorageConfig, load_storage_config
 from blast_client.databases import (
     MANIFEST,
@@ -256,6 +257,21 @@ def plan_jobs(
         JobSpec(job_id, program, db, Query(fasta=join_records(batch)), opts, name, run_id=run_id)
         for job_id, batch in zip(new_job_ids(len(batches)), batches, strict=True)
     ]
+
+
+def database_blobs(container: ContainerClient, name: str) -> dict[str, int]:
+    """File name -> bytes of every blob of database ``name`` (its manifest too): the listing
+    the workers and the deployer cut shards by.
+
+    Raises:
+        azure.core.exceptions.AzureError: storage failed.
+    """
+    prefix = f"{name}/"
+    return {
+        str(b.name)[len(prefix) :]: int(b.size or 0)
+        for b in container.list_blobs(name_starts_with=prefix)
+        if "/" not in str(b.name)[len(prefix) :]
+    }
 
 
 class BlastClient:
@@ -735,6 +751,30 @@ class BlastClient:
         except ValueError:
             doc = None
         return database_info(name, doc if isinstance(doc, dict) else {})
+
+    def database_volumes(self, name: str) -> tuple[int, ...] | None:
+        """Bytes of each volume of database ``name``, in its alias file's order, weighed as
+        the workers weigh them to cut shards (:func:`blast_client.shards.stored_volumes` of
+        its blobs); one volume of all its files when it has no alias file; None when it is
+        not in storage.
+
+        Args:
+            name: Database name.
+
+        Raises:
+            StorageError: storage failed.
+            ValueError: its alias file lists a volume without files.
+        """
+        container = self.storage.container(self.config.db_container)
+        with storage_errors():
+            files = database_blobs(container, name)
+            files.pop(MANIFEST, None)
+            alias = next((name + s for s in shards.ALIAS_SUFFIXES if name + s in files), None)
+            if alias is None:
+                return (sum(files.values()),) if files else None
+            text = container.download_blob(f"{name}/{alias}").readall()
+        volumes = shards.stored_volumes(name, text.decode("utf-8", "replace"), files)
+        return tuple(v.bytes for v in volumes)
 
     def put_input(self, blob: str, data: bytes) -> None:
         """Store ``data`` in the inputs container (queries referenced by blob name).

@@ -222,6 +222,26 @@ def merge_tabular(
     return b"".join(b for q in parsed[0].queries for b in _merged(per_shard, q, limit))
 
 
+def merged_hsps(archives: Sequence[bytes], max_target_seqs: int | None) -> int:
+    """How many HSPs the merge of one batch's shards keeps after the cut to
+    ``max_target_seqs``: the lines of its merged outfmt 6, what a job's ``hits`` counts.
+
+    The shards' own counts add up to more whenever a query has more subjects in all its shards
+    together than its limit; this counts from the archives (11) alone, so it needs no format.
+
+    Args:
+        archives: Each shard's archive (11), in shard order.
+        max_target_seqs: The job's limit (None: BLAST's 500).
+
+    Raises:
+        ValueError: When an archive cannot be read, or the shards searched other queries.
+    """
+    parsed = _archives(archives)
+    per_shard = [_subjects(i, arch.hsps, arch.hsps) for i, arch in enumerate(parsed)]
+    limit = _limit(max_target_seqs)
+    return sum(len(_merged(per_shard, q, limit)) for q in parsed[0].queries)
+
+
 @dataclass
 class _Section:
     """One query of an outfmt 7 document: its header, its hit lines, and the closing line

@@ -195,8 +195,8 @@ def split(db: str, volumes: Sequence[Volume], count: int) -> tuple[Shard, ...]:
     return tuple(shards)
 
 
-def largest_shard(sizes: Sequence[int], count: int) -> int:
-    """The bytes of the largest of :func:`split`'s ``count`` shards of volumes of ``sizes``.
+def shard_bytes(sizes: Sequence[int], count: int) -> tuple[int, ...]:
+    """The bytes of each of :func:`split`'s ``count`` shards of volumes of ``sizes``, in order.
 
     Raises:
         ValueError: When ``count`` is not between 1 and ``len(sizes)``.
@@ -204,7 +204,7 @@ def largest_shard(sizes: Sequence[int], count: int) -> int:
     if not 1 <= count <= len(sizes):
         raise ValueError(f"{len(sizes)} volume(s) take 1 to {len(sizes)} shards, not {count}")
     bounds = (0, *_balanced_cuts(sizes, count), len(sizes))
-    return max(sum(sizes[a:b]) for a, b in itertools.pairwise(bounds))
+    return tuple(sum(sizes[a:b]) for a, b in itertools.pairwise(bounds))
 
 
 def _balanced_cuts(sizes: Sequence[int], count: int) -> tuple[int, ...]:

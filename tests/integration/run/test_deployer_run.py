@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
@@ -43,7 +42,7 @@ from testbed import shard_data
 from testbed.blast_stack import BlastTools
 from testbed.elastic import ELASTIC as ELASTIC_LAB
 from testbed.elastic import run_scaler_for
-from testbed.engine import wait_for
+from testbed.engine import freeze, wait_for
 from testbed.run_stack import (
     BIN,
     DEMO_DB,
@@ -52,7 +51,7 @@ from testbed.run_stack import (
     RunStack,
     write,
 )
-from testbed.shard_data import NUCL
+from testbed.shard_data import NUCL, PROT
 
 pytestmark = pytest.mark.docker
 BIG_WORKER = 8_000_000_000
@@ -350,18 +349,8 @@ def test_ttl_ends_a_run_whose_worker_never_finishes_and_says_why(
     assert "1 worker x 1 thread, 1 batch of at most" in started["tuning"], started["tuning"]
     worker = f"ttl-{rid}-w1"
     ids = wait_for(lambda: stack.group_containers(worker).get("blast-worker-1"), 120, "the worker")
-    # Freeze the worker: its batch never finishes, so only the TTL can end the run. (The
-    # cgroup freezer can refuse while a process is in uninterruptible sleep: try again.)
-    container = stack.client.containers.get(ids)
-
-    def freeze() -> bool:
-        try:
-            container.pause()
-        except docker.errors.APIError:
-            return False
-        return True
-
-    wait_for(freeze, 60, "the worker to freeze", interval=1)
+    # Freeze the worker: its batch never finishes, so only the TTL can end the run.
+    freeze(stack.client.containers.get(ids))
     t0 = time.monotonic()
     wait_for(lambda: stack.groups("ttl") == [], 180, "the TTL to delete every group", interval=1)
     assert time.monotonic() - t0 < 150
@@ -497,39 +486,61 @@ def test_the_in_process_janitor_scales_keeps_its_state_and_shows_its_decisions(
         assert cancelled.status == "cancelled" and backend.list("lab") == []
 
 
+SHARDED_RUNS = [
+    # blastn in 2 shards, BLAST's default limit, every merged format; blastp in 4 shards with a
+    # limit below the hits available (outfmt 6 only: 7 and 15 merge by the same cut).
+    pytest.param(NUCL, "blastn", 2, None, (6, 7, 15), id="blastn-2shards"),
+    pytest.param(PROT, "blastp", 4, 5, (6,), id="blastp-4shards-max5"),
+]
+
+
+@pytest.mark.parametrize(("data", "program", "count", "limit", "fmts"), SHARDED_RUNS)
 def test_a_sharded_run_merges_each_batchs_shards_into_one_search_of_the_whole_database(
-    run_stack: RunStack, docker_client: Any, tmp_path: Path
+    run_stack: RunStack,
+    docker_client: Any,
+    tmp_path: Path,
+    data: shard_data.ShardData,
+    program: str,
+    count: int,
+    limit: int | None,
+    fmts: tuple[int, ...],
 ) -> None:
-    """``deployer run`` of a 5-volume database in 2 shards (``shards: 2``): every batch is one
-    job per shard, the merged outfmt 6 and 7 are byte-identical to one blastn over the whole
-    database and 15 equal as JSON to each batch's search of it; the manifest names each shard
-    and keeps its archive."""
+    """``deployer run`` of a database of 4 or more volumes in 2 or 4 shards (``shards: N``):
+    every batch is one job per shard, the merged outfmt 6 and 7 are byte-identical to one
+    search of the whole database (blastn; blastp with ``--max-target-seqs`` below the hits
+    available, so the merge's cut bites) and 15 equal as JSON to each batch's search of it;
+    the summary counts the merged hits; the manifest names each shard and keeps its archive."""
     stack = run_stack
-    tools = BlastTools(docker_client, tmp_path, f"acitest{os.getpid()}runshard")
+    tools = BlastTools(docker_client, tmp_path, f"acitest{os.getpid()}runshard{count}")
+    limit_args = ["-max_target_seqs", str(limit)] if limit else []
     try:
-        fasta, queries = shard_data.write(NUCL, tmp_path)
-        db = tmp_path / NUCL.name
+        fasta, queries = shard_data.write(data, tmp_path)
+        db = tmp_path / data.name
         # Without -parse_seqids, 15 names each hit by its ordinal id (gnl|BL_ORD_ID|7), which
         # a shard counts from its own first sequence: the merge must renumber them.
-        tools.run(shard_data.makeblastdb_argv(NUCL, str(fasta), str(db), False))
-        files = [p for p in tmp_path.glob(f"{NUCL.name}.*") if p.suffix != ".fa"]
-        BlastClient(connection_string=stack.connection_string).upload_database(NUCL.name, files)
+        tools.run(shard_data.makeblastdb_argv(data, str(fasta), str(db), False))
+        files = [p for p in tmp_path.glob(f"{data.name}.*") if p.suffix != ".fa"]
+        BlastClient(connection_string=stack.connection_string).upload_database(data.name, files)
         direct = {
             fmt: tools.run(
-                ["blastn", "-db", str(db), "-query", str(queries), "-outfmt", str(fmt),
-                 "-num_threads", "1"]
+                [program, "-db", str(db), "-query", str(queries), "-outfmt", str(fmt),
+                 "-num_threads", "1", *limit_args]
             ).stdout
-            for fmt in (6, 7)
+            for fmt in fmts if fmt != 15
         }  # fmt: skip
-        workload = stack.workload("shards", workers=2)
-        text = workload.read_text().replace("{name: demo,", f"{{name: {NUCL.name}, shards: 2,")
+        workload = stack.workload(f"shards{count}", workers=2)
+        text = workload.read_text().replace(
+            "{name: demo,", f"{{name: {data.name}, shards: {count},"
+        )
         workload.write_text(text)
         plan = stack.run_json("plan", str(workload), "--offline")["data"]
-        assert "2 shards" in json.dumps(plan), plan
+        assert f"{count} shards" in json.dumps(plan), plan
         out = tmp_path / "out"
         ran = stack.deployer(
-            "run", str(workload), str(queries), "--db", NUCL.name, "--outfmt", "6,7,15",
-            "--batch-len", "300", "--out", str(out),
+            "--output", "json", "run", str(workload), str(queries), "--db", data.name,
+            "--program", program, "--outfmt", ",".join(map(str, fmts)),
+            "--batch-len", "300" if program == "blastn" else "150", "--out", str(out),
+            *(["--max-target-seqs", str(limit)] if limit else []),
         )  # fmt: skip
         manifest = json.loads((out / "manifest.json").read_text())
         # 15 of one search, batch by batch as the run cut the queries, by the worker's route
@@ -537,42 +548,49 @@ def test_a_sharded_run_merges_each_batchs_shards_into_one_search_of_the_whole_da
         # query's eff_space, where blastn -outfmt 15 reports each query's own.
         records = [f">{r}" for r in queries.read_text().split(">")[1:]]
         direct15: list[Any] = []
-        for b in manifest["batches"]:
+        for b in manifest["batches"] if 15 in fmts else []:
             part = tmp_path / f"batch{b['index']}.fa"
             part.write_text("".join(records[: b["queries"]]))
             del records[: b["queries"]]
             archive = part.with_suffix(".asn1")
-            tools.run(blast_argv("blastn", db, part, archive, Options(), 1))
+            tools.run(blast_argv(program, db, part, archive, Options(max_target_seqs=limit), 1))
             formatted = tools.run(["blast_formatter", "-archive", str(archive), "-outfmt", "15"])
             direct15 += json_reports(formatted.stdout)
-        assert not records
+        assert not records or 15 not in fmts
     finally:
         tools.close()
-    errors = {
-        j.job_id: j.to_json()
-        for j in BlastClient(connection_string=stack.connection_string).run_jobs(manifest["run_id"])
-        if j.status != "succeeded"
-    }
+    jobs = BlastClient(connection_string=stack.connection_string).run_jobs(manifest["run_id"])
+    errors = {j.job_id: j.to_json() for j in jobs if j.status != "succeeded"}
     assert not errors, f"{ran.stderr[-3000:]}\n{errors}"
     assert ran.returncode == 0, f"{ran.stderr[-3000:]}\n{errors}"
     batches = manifest["batches"]
-    assert len(batches) > 1 and manifest["parameters"]["shards"] == 2
+    assert len(batches) > 1 and manifest["parameters"]["shards"] == count
+    assert manifest["parameters"]["max_target_seqs"] == limit
     for b in batches:
-        assert [s["shard"] for s in b["shards"]] == [1, 2] and b["state"] == "succeeded"
+        assert [s["shard"] for s in b["shards"]] == list(range(1, count + 1))
+        assert b["state"] == "succeeded"
         assert all(
             (out / s["archive"]).read_bytes().startswith(b"Blast4-archive") for s in b["shards"]
         )
-    assert (out / "results.6.tsv").read_bytes() == direct[6]
-    # 7 names the database as the worker caches it, not as the direct search found it.
-    merged7 = (out / "results.7.txt").read_bytes()
-    whole = f"{contract.BLAST_DB_CACHE}/{NUCL.name}/{NUCL.name}"
-    assert merged7 == direct[7].replace(str(db).encode(), whole.encode())
-    # So does 15's search_target.db, the only field normalised: the renumbered ordinal ids
-    # and the whole database's statistics must be the direct search's.
-    assert "gnl|BL_ORD_ID|" in json.dumps(direct15)
-    for report in direct15:
-        assert report["report"]["search_target"]["db"] == str(db)
-        report["report"]["search_target"]["db"] = whole
-    merged15 = json.loads((out / "results.15.json").read_bytes())
-    assert merged15 == {"BlastOutput2": direct15}
-    assert stack.groups("shards") == []
+    merged6 = (out / "results.6.tsv").read_bytes()
+    assert merged6 == direct[6]
+    # The summary counts the merged hits; with a limit, the shards found more between them.
+    summary = json.loads(ran.stdout)["data"]
+    assert summary["hits"] == len(merged6.splitlines())
+    if limit:
+        assert sum(j.hits or 0 for j in jobs) > summary["hits"]
+    # 7 and 15 name the database as the worker caches it, not as the direct search found it.
+    whole = f"{contract.BLAST_DB_CACHE}/{data.name}/{data.name}"
+    if 7 in fmts:
+        merged7 = (out / "results.7.txt").read_bytes()
+        assert merged7 == direct[7].replace(str(db).encode(), whole.encode())
+    if 15 in fmts:
+        # 15's search_target.db is the only field normalised: the renumbered ordinal ids and
+        # the whole database's statistics must be the direct search's.
+        assert "gnl|BL_ORD_ID|" in json.dumps(direct15)
+        for report in direct15:
+            assert report["report"]["search_target"]["db"] == str(db)
+            report["report"]["search_target"]["db"] = whole
+        merged15 = json.loads((out / "results.15.json").read_bytes())
+        assert merged15 == {"BlastOutput2": direct15}
+    assert stack.groups(f"shards{count}") == []
