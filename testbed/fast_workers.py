@@ -100,7 +100,8 @@ class FastWorkers:
 
     def _loop(self, worker: str) -> None:
         config = BlastClient(connection_string=self.connection_string, queue=self.queue).config
-        storage = Storage(config, client_kwargs={"transport": RequestsTransport()}, retries=5)
+        transport = RequestsTransport(use_env_settings=False)  # loopback: no proxy to read
+        storage = Storage(config, client_kwargs={"transport": transport}, retries=5)
         client = BlastClient(storage=storage)
         results_container = storage.container(client.config.results_container)
         while not self._stop.is_set():

@@ -26,6 +26,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,10 @@ JOB_ROW = "job"
 RUN_PREFIX = "run."
 MAX_TRANSACTION = 100
 """Entities per batch transaction (Table storage's limit)."""
+TRANSACTION_THREADS = 4
+"""Batch transactions in flight at once. A partition takes about 2,000 entities a second, and
+four transactions of 100 at Azure's ~0.2 s each are about that; one answered 503 (too fast) is
+retried by the SDK."""
 
 
 def _utc(epoch: float) -> dt.datetime:
@@ -252,23 +257,34 @@ class JobLog:
         for entry in index_entries(job_id, now, run_id):
             self.table.upsert_entity(entry)
 
-    def upsert_batched(self, entities: Iterable[dict[str, Any]]) -> int:
+    def upsert_batched(
+        self, entities: Iterable[dict[str, Any]], threads: int = TRANSACTION_THREADS
+    ) -> int:
         """Upsert (replace) entities in batch transactions: one partition and at most
-        :data:`MAX_TRANSACTION` entities each, in the order given within a partition.
+        :data:`MAX_TRANSACTION` entities each, ``threads`` transactions at once (each entity
+        is written once, so their order does not matter).
 
         Args:
             entities: Entities with their keys.
+            threads: Transactions in flight at once.
 
         Returns:
             The number of transactions sent.
         """
-        sent = 0
-        for chunk in transactions(entities):
+        chunks = transactions(entities)
+
+        def send(chunk: Sequence[dict[str, Any]]) -> None:
             self.table.submit_transaction(
                 [("upsert", e, {"mode": UpdateMode.REPLACE}) for e in chunk]
             )
-            sent += 1
-        return sent
+
+        if threads > 1 and len(chunks) > 1:
+            with ThreadPoolExecutor(min(threads, len(chunks))) as pool:
+                list(pool.map(send, chunks))
+        else:
+            for chunk in chunks:
+                send(chunk)
+        return len(chunks)
 
     def read(self, job_id: str) -> tuple[dict[str, Any], str] | None:
         """The job row and its etag (for :meth:`update_unless_final`), or None if there is none.
