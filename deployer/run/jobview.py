@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from blast_client import BlastClient, JobStatus
+from blast_client.joblog import STATE_COLUMNS
 from blast_client.storage import storage_errors
 
 from deployer.run.state import Run
@@ -37,6 +38,9 @@ Azure's are far closer)."""
 @dataclass
 class JobView:
     """What a reader knows of a run's job rows, and the Timestamp to read from next.
+
+    It reads the columns that say where each job is (``blast_client.joblog.STATE_COLUMNS``:
+    status, attempts, hits), which is all a run's janitor, status and merge need.
 
     Args:
         run_id (str): The run.
@@ -86,7 +90,9 @@ class JobView:
         with storage_errors():
             rows = [
                 (JobStatus.from_row(dict(e)), _stamp(e))
-                for e in client.joblog.run_rows(self.run_id, self.first, self.last, after)
+                for e in client.joblog.run_rows(
+                    self.run_id, self.first, self.last, after, STATE_COLUMNS
+                )
             ]
         self.absorb(rows, clock() - t0)
         return self.jobs

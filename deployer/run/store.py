@@ -137,7 +137,9 @@ class RunStore:
         if known is not None and len(known) == count:
             return known
         rows = self.table.query_entities(
-            "PartitionKey eq @p", parameters={"p": _batch_partition(run_id)}
+            "PartitionKey eq @p",
+            parameters={"p": _batch_partition(run_id)},
+            select=["RowKey", "job_id", "queries", "shards"],  # not Timestamp: parsed, unused
         )
         batches = tuple(
             sorted(

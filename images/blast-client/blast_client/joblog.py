@@ -46,6 +46,9 @@ FINAL = frozenset({"succeeded", "failed", "poisoned", "cancelled"})
 """Statuses that never change again: a wait ends, and a worker drops a redelivered message.
 Every write after the row is created goes through :meth:`JobLog.update_unless_final` or
 :meth:`JobLog.finish_once`, both conditional on the row's etag, so none can overwrite one."""
+STATE_COLUMNS = ("PartitionKey", "Timestamp", "status", "attempts", "hits")
+"""The columns of a job row that say where a job is (for a reader of many rows: a row's
+result links and times are most of its bytes and of the time it takes to read)."""
 WRITE_ATTEMPTS = 5
 """Conditional writes tried before giving up on a row that keeps changing under them."""
 JOB_ROW = "job"
@@ -399,7 +402,12 @@ class JobLog:
         return sorted(self.run_rows(run_id, min(ids), max(ids)), key=lambda r: r["PartitionKey"])
 
     def run_rows(
-        self, run_id: str, first: str, last: str, since: dt.datetime | None = None
+        self,
+        run_id: str,
+        first: str,
+        last: str,
+        since: dt.datetime | None = None,
+        select: Sequence[str] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Job rows of one run between two job ids (a range of partitions), optionally only
         those changed at or after ``since`` (by their ``Timestamp``, the service's clock).
@@ -409,6 +417,7 @@ class JobLog:
             first: Its smallest job id.
             last: Its largest job id.
             since: Only rows whose Timestamp is at or after it; None for every row.
+            select: Only these columns (e.g. :data:`STATE_COLUMNS`); None for all.
         """
         query = "PartitionKey ge @first and PartitionKey le @last and RowKey eq @row"
         query += " and run_id eq @run"
@@ -416,7 +425,10 @@ class JobLog:
         if since is not None:
             query += " and Timestamp ge @since"
             params["since"] = since
-        yield from self.table.query_entities(query, parameters=params)
+        if select is None:
+            yield from self.table.query_entities(query, parameters=params)
+        else:
+            yield from self.table.query_entities(query, parameters=params, select=list(select))
 
     def recent(self, since: float, now: float | None = None) -> Iterator[dict[str, Any]]:
         """Job rows submitted at or after ``since``, oldest first.
