@@ -55,6 +55,8 @@ JOB_ROW = "job"
 RUN_PREFIX = "run."
 MAX_TRANSACTION = 100
 """Entities per batch transaction (Table storage's limit)."""
+MAX_PAGE = 1000
+"""Entities per page of a query at most (Table storage's limit)."""
 TRANSACTION_THREADS = 4
 """Batch transactions in flight at once. A partition takes about 2,000 entities a second, and
 four transactions of 100 at Azure's ~0.2 s each are about that; one answered 503 (too fast) is
