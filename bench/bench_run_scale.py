@@ -94,6 +94,11 @@ def one_run(
             child.join(60)
 
 
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages: the figures are only as quiet as the machine."""
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
@@ -106,19 +111,21 @@ def report(figures: list[Figures]) -> None:
     )
     print(
         "janitor passes: median and max of all; 'read max' leaves out the passes that called "
-        "ARM (billing and deleting the groups at the end)"
+        "ARM (billing and deleting the groups at the end); 'first' is the first pass, which "
+        "reads every job row"
     )
     print(
         f"{'batches':>8} {'submit s':>9} {'pass med s':>10} {'pass max s':>10} "
-        f"{'read max s':>10} {'status s':>9} {'merge s':>8} {'peak MB':>8} {'req/batch':>10}"
-        "  requests by phase"
+        f"{'read max s':>10} {'first s':>8} {'status s':>9} {'merge s':>8} {'peak MB':>8} "
+        f"{'req/batch':>10}  requests by phase"
     )
     for f in figures:
         passes = f.passes_s or [float("nan")]
         reads = f.observe_passes_s or [float("nan")]
         print(
             f"{f.batches:>8} {f.submit_s:>9.2f} {statistics.median(passes):>10.3f} "
-            f"{max(passes):>10.3f} {max(reads):>10.3f} {f.status_s:>9.2f} {f.merge_s:>8.2f} "
+            f"{max(passes):>10.3f} {max(reads):>10.3f} {passes[0]:>8.3f} {f.status_s:>9.2f} "
+            f"{f.merge_s:>8.2f} "
             f"{f.peak_mb:>8.0f} {f.per_batch:>10.2f}  {f.requests} "
             f"({len(f.passes_s)} passes, run {f.status})"
         )
@@ -192,7 +199,8 @@ def main(
                 f = figures[-1]
                 print(
                     f"... {n} batches done: submit {f.submit_s:.1f} s, merge {f.merge_s:.1f} s, "
-                    f"status {f.status_s:.2f} s, {f.per_batch:.2f} requests per batch",
+                    f"status {f.status_s:.2f} s, {f.per_batch:.2f} requests per batch "
+                    f"(machine load {_load()})",
                     file=sys.stderr,
                     flush=True,
                 )

@@ -134,6 +134,26 @@ class Cluster:
         """
         return self._map(lambda c: self._apply_one(c, wait), changes)
 
+    def start_creates(self, changes: Sequence[Change]) -> list[Outcome]:
+        """Send the creates of ``changes`` concurrently; return once each is accepted or
+        refused, without waiting for provisioning (later observations show how it went).
+
+        Returns:
+            list[Outcome]: One per change, in order.
+        """
+
+        def start(change: Change) -> Outcome:
+            assert change.spec is not None and change.action is Action.CREATE
+            try:
+                self.progress(change.name, "create: sent")
+                self.backend.start_create(change.spec)
+                return Outcome(change.name, change.action)
+            except DeployerError as exc:
+                self.progress(change.name, f"failed: {exc.message}")
+                return Outcome(change.name, change.action, error=exc)
+
+        return self._map(start, changes)
+
     def _apply_one(self, change: Change, wait: bool) -> Outcome:
         name, action = change.name, change.action
         try:

@@ -30,6 +30,12 @@ from blast_client.storage import Storage
 
 log = logging.getLogger("testbed.fast_workers")
 
+LEASE_S = 120
+"""A message's lease. A job takes well under a second, but a request can fail on a loaded
+machine (Azurite closes its kept-alive connections when its event loop stalls, and a POST or
+MERGE is not retried): its message then comes back after this, not after ten minutes. A lease
+that runs out early is harmless, as in the real worker (the row is final: dropped)."""
+
 FIELDS = (
     "query acc.ver, subject acc.ver, % identity, alignment length, mismatches, gap opens, "
     "q. start, q. end, s. start, s. end, evalue, bit score"
@@ -100,14 +106,15 @@ class FastWorkers:
 
     def _loop(self, worker: str) -> None:
         config = BlastClient(connection_string=self.connection_string, queue=self.queue).config
-        storage = Storage(config, client_kwargs={"transport": RequestsTransport()}, retries=5)
+        transport = RequestsTransport(use_env_settings=False)  # loopback: no proxy to read
+        storage = Storage(config, client_kwargs={"transport": transport}, retries=5)
         client = BlastClient(storage=storage)
         results_container = storage.container(client.config.results_container)
         while not self._stop.is_set():
             try:
                 messages = list(
                     storage.queue.receive_messages(
-                        messages_per_page=4, max_messages=4, visibility_timeout=600
+                        messages_per_page=4, max_messages=4, visibility_timeout=LEASE_S
                     )
                 )
             except ResourceNotFoundError:  # the run ended and its queue was dropped

@@ -53,7 +53,11 @@ class Wire(HttpTransport):  # type: ignore[type-arg]
         page: int | None = None,
     ) -> None:
         self.ports = {port: service for service, port in (ports or {}).items()}
-        self.inner = RequestsTransport(connection_timeout=10, read_timeout=60)
+        # As the clients' own transports (blast_client.storage.environment_settings): the
+        # environment's proxy settings are not read per request (loopback needs none).
+        self.inner = RequestsTransport(
+            connection_timeout=10, read_timeout=60, use_env_settings=False
+        )
         self.busy_rate = busy_rate
         self.page = page
         self._random = random.Random(seed)

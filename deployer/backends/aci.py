@@ -353,6 +353,18 @@ class AciBackend(Backend):
 
         return _call(f"deleting container group {name}", run)
 
+    def start_delete(self, name: str) -> None:
+        def run() -> None:
+            # The DELETE's answer (202, or 204 for a missing group) is the acceptance; ARM
+            # polls its operation for seconds more, which nobody here needs to wait for.
+            try:
+                self.client.container_groups.begin_delete(self.resource_group, name, polling=False)
+            except ResourceNotFoundError as exc:
+                if not _group_missing(exc):
+                    raise
+
+        _call(f"deleting container group {name}", run)
+
     def list(self, deployment: str) -> list[ObservedGroup]:
         def run() -> list[ObservedGroup]:
             pages: Iterator[m.ContainerGroup] = iter(

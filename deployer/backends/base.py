@@ -146,6 +146,16 @@ class Backend(ABC):
             bool: False when it did not exist.
         """
 
+    def start_delete(self, name: str) -> None:
+        """Send the delete of group ``name`` and return once it is accepted, without waiting
+        until it is gone (later observations show it going; sending it again is harmless).
+        Default: :meth:`delete`.
+
+        Raises:
+            AzureError: When the service refuses it.
+        """
+        self.delete(name)
+
     @abstractmethod
     def list(self, deployment: str) -> list[ObservedGroup]:
         """Return every group tagged ``deployment=<deployment>``."""

@@ -544,7 +544,7 @@ def _create_groups(cluster: Cluster, changes: list[Change], scope: RunScope) -> 
     Raises:
         AzureError: naming the groups that could not be created.
     """
-    outcomes = cluster.apply(changes, wait=False)
+    outcomes = cluster.start_creates(changes)
     failed = [o for o in outcomes if o.error is not None]
     if failed:
         run_id = scope.run.run_id
@@ -920,7 +920,7 @@ def cancel(
             continue
     drop_queues(scope.client)
     # Delete the groups first: no worker can then mark a batch running after we cancel it.
-    janitor = Janitor(run_id, scope.store, scope.client, scope.backend)
+    janitor = Janitor(run_id, scope.store, scope.client, scope.backend, wait_deletes=True)
     run, _ = janitor.step()
     jobs = JobView.of(run).refresh(scope.client)
     left = unfinished(run, {j: s.status for j, s in jobs.items()})

@@ -141,7 +141,9 @@ def decide(
         now (float): Epoch seconds.
     """
     steps: list[Step] = []
-    # Cancelled after the groups are gone, so no worker marks a batch running afterwards.
+    # Cancelled after the groups' deletes are sent. A worker still stopping cannot undo a
+    # cancel: every job row write after the first is conditional on its etag and leaves a
+    # final row as it is (blast_client.joblog.FINAL).
     cancels: list[Step] = []
     status = run.status
     if status == "running":

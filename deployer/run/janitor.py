@@ -65,6 +65,10 @@ class Janitor:
             own steps, in the same pass); None leaves the workers as they are.
         view (JobView | None): The job rows read so far (None: the first pass makes it);
             ``deployer run`` shares it with its progress display.
+        wait_deletes (bool): Wait until each deleted group is gone. A pass sends its deletes
+            and goes on (ARM takes seconds more, which would make the pass as long; a group
+            still deleting is listed, and deleted again, in the next pass); ``run cancel``
+            waits, so that its workers have stopped when it returns.
     """
 
     run_id: str
@@ -76,6 +80,7 @@ class Janitor:
     on_step: Callable[[d.Step], None] = field(default=lambda step: None)
     scaler: RunScaler | None = None
     view: JobView | None = None
+    wait_deletes: bool = False
     _recorded: str = field(default="", init=False, repr=False)  # last decision key logged
 
     def groups(self, deployment: str) -> list[ObservedGroup]:
@@ -141,17 +146,25 @@ class Janitor:
                 run = run.with_bill(step.bill)
                 etag = self.store.save(run, etag)
             elif isinstance(step, d.Delete):
-                self.backend.delete(step.group)
-                run = run.with_deleted(step.group)
-                etag = self.store.save(run, etag)
+                self._delete(step.group)
+                if step.group not in run.deleted:
+                    run = run.with_deleted(step.group)
+                    etag = self.store.save(run, etag)
             elif isinstance(step, d.DropQueues):
                 drop_queues(self.client)
             elif isinstance(step, d.DeleteSelf):
-                run = run.with_deleted(step.group)
-                etag = self.store.save(run, etag)
+                if step.group not in run.deleted:
+                    run = run.with_deleted(step.group)
+                    etag = self.store.save(run, etag)
                 # ACI stops this container while the delete completes; nothing runs after it.
-                self.backend.delete(step.group)
+                self._delete(step.group)
         return run, etag
+
+    def _delete(self, group: str) -> None:
+        if self.wait_deletes:
+            self.backend.delete(group)
+        else:
+            self.backend.start_delete(group)
 
     def until_done(
         self, interval: float, on_pass: Callable[[Run, list[ObservedGroup]], None] | None = None

@@ -310,18 +310,22 @@ def write_run(
     files: dict[str, Digest] = {}
     hits: dict[str, int] = {}
 
-    def download(batch: Batch) -> dict[int, list[bytes]]:
-        return {fmt: [fetch(job, fmt) for job in batch.jobs] for fmt in (11, *fmts)}
+    def download(batch: Batch) -> _Downloaded:
+        parts = {fmt: [fetch(job, fmt) for job in batch.jobs] for fmt in (11, *fmts)}
+        # Each archive is a file of its own: written here, beside the other downloads.
+        kept = {}
+        for job, archive in zip(batch.jobs, parts[11], strict=True):
+            path = batch_file(batch.index, job, 11)
+            (out / path).write_bytes(archive)
+            kept[path] = Digest(sha256(archive), len(archive))
+        return parts, kept
 
     try:
         with ThreadPoolExecutor(threads) as pool:
-            for batch, parts in zip(
+            for batch, (parts, kept) in zip(
                 batches, _in_order(pool, download, batches, 2 * threads), strict=False
             ):
-                for job, archive in zip(batch.jobs, parts[11], strict=True):
-                    path = batch_file(batch.index, job, 11)
-                    (out / path).write_bytes(archive)
-                    files[path] = Digest(sha256(archive), len(archive))
+                files.update(kept)
                 if batch.shards:
                     # An archive that does not parse fails each format's merge below.
                     with contextlib.suppress(ValueError):
@@ -349,14 +353,18 @@ def write_run(
     return Written(files, hits)
 
 
+_Downloaded = tuple[dict[int, list[bytes]], dict[str, Digest]]
+"""A batch's parts by format (each job's, in shard order) and its archives as written."""
+
+
 def _in_order(
     pool: ThreadPoolExecutor,
-    fn: Callable[[Batch], dict[int, list[bytes]]],
+    fn: Callable[[Batch], _Downloaded],
     items: Iterable[Batch],
     window: int,
-) -> Iterable[dict[int, list[bytes]]]:
+) -> Iterable[_Downloaded]:
     """``fn`` of each item, in order, with at most ``window`` in flight or waiting."""
-    pending: deque[Future[dict[int, list[bytes]]]] = deque()
+    pending: deque[Future[_Downloaded]] = deque()
     for item in items:
         pending.append(pool.submit(fn, item))
         if len(pending) >= window:

@@ -1,12 +1,18 @@
-"""Client construction for both auth modes, and result links (no network involved)."""
+"""Client construction for both auth modes, the environment's proxy, and result links (no
+network beyond loopback)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import http.server
+import threading
+from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
 from blast_client.config import load_storage_config
-from blast_client.storage import Storage
+from blast_client.storage import Storage, environment_settings
 
 KEY = "a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5"
 
@@ -49,3 +55,64 @@ def test_key_auth_links_carry_a_read_only_sas_with_expiry() -> None:
     assert query["sp"] == ["r"] and query["sr"] == ["b"] and "sig" in query
     assert query["se"] == ["2030-01-02T00:00:00Z"]
     assert expiry == now + dt.timedelta(hours=24)
+
+
+class _Proxy(http.server.BaseHTTPRequestHandler):
+    """A forward proxy that records each request line and answers 404 (no such table)."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        body = b'{"odata.error": {"code": "TableNotFound", "message": {"value": "no"}}}'
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+def test_the_proxy_of_the_environment_is_read_once_and_still_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # requests reads the proxy variables for every request unless told not to; the clients
+    # read them once, per endpoint, and a request still goes through the proxy.
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.server_address[1]}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        conn = (
+            f"DefaultEndpointsProtocol=http;AccountName=acct1;AccountKey={KEY};"
+            "TableEndpoint=http://storage.invalid:10002/acct1;"
+            "QueueEndpoint=http://storage.invalid:10001/acct1;"
+            "BlobEndpoint=http://storage.invalid:10000/acct1;"
+        )
+        st = Storage(load_storage_config({"AZURE_STORAGE_CONNECTION_STRING": conn}))
+        with pytest.raises(ResourceNotFoundError):
+            st.table.get_entity("job-1", "job")
+        assert _Proxy.seen and _Proxy.seen[-1].startswith("http://storage.invalid:10002/acct1/")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_environment_settings_honour_no_proxy_and_the_ca_bundle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    url = "https://acct1.blob.core.windows.net"
+    assert environment_settings(url) == {"use_env_settings": False}
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    assert environment_settings(url)["proxies"]["https"] == "http://proxy.example:3128"
+    monkeypatch.setenv("NO_PROXY", ".core.windows.net")
+    assert "proxies" not in environment_settings(url)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    assert environment_settings(url)["connection_verify"] == "/etc/ssl/certs/ca-certificates.crt"

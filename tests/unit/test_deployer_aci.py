@@ -116,6 +116,27 @@ def test_image_tag_change_updates_in_place(
     assert fake_arm.calls("DELETE") == [] and len(fake_arm.calls("PUT")) == 3
 
 
+def test_start_delete_returns_once_accepted_and_may_be_sent_again(
+    fake_arm: FakeArm, deployer_arm: dict[str, str], workload_file: Callable[..., Path]
+) -> None:
+    # A janitor pass sends its deletes and goes on: ARM finishes them later.
+    api.up(workload_file(cluster_yaml(engines=2)))
+    fake_arm.aci.delete_delay = 3600.0  # gone long after this test, so never waited for
+    client = make_client(
+        fake_arm.subscription_id, endpoint=fake_arm.url, credential=fake_arm.credential()
+    )
+    backend = AciBackend(client, DEPLOYER_RESOURCE_GROUP, "eastus")
+    fake_arm.clear_calls()
+    backend.start_delete("lab-head")
+    deleting = backend.get("lab-head")
+    assert deleting is not None and deleting.provisioning_state == "Deleting"
+    backend.start_delete("lab-head")  # the next pass sends it again: accepted
+    backend.start_delete("lab-nothing")  # a group already gone: nothing to do
+    deletes = fake_arm.calls("DELETE")
+    assert [c.status for c in deletes] == [202, 202, 204]
+    assert "lab-head" in groups_in(fake_arm)
+
+
 # --- faults ----------------------------------------------------------------------
 
 

@@ -1,5 +1,5 @@
-"""The pure parts of runs at scale: the incremental job view, the streamed merge and the
-batch transactions."""
+"""The pure parts of runs at scale: the incremental job view, the streamed merge, the
+batch transactions and a run's batches packed in few entities."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deployer.run import decide, merge
-from deployer.run.jobview import JobView
+from deployer.run.jobview import JobView, id_ranges
 from deployer.run.state import Batch, Run
+from deployer.run.store import BATCHES_PER_ENTITY_CHARS, pack_batches, unpack_batches
 
 # --- the incremental view against a full read ---------------------------------------------
 
@@ -171,3 +172,46 @@ def test_transactions_hold_one_partition_and_at_most_100(keys: list[tuple[str, i
         assert [e for e in flat if e["PartitionKey"] == p] == [
             e for e in entities if e["PartitionKey"] == p
         ]
+
+
+# --- a run's batches packed in few entities ------------------------------------------------
+
+job_ids = st.text("0123456789abcdef", min_size=8, max_size=8).map(lambda h: f"20261206T1430-{h}")
+
+
+@settings(max_examples=30)  # lists of hundreds of lines of up to 1 KB: several entities each
+@given(
+    st.lists(
+        st.tuples(job_ids, st.integers(1, 10**4), st.lists(job_ids, max_size=40)), max_size=400
+    )
+)
+def test_packed_batches_read_back_in_order_and_each_entity_fits(
+    specs: list[tuple[str, int, list[str]]],
+) -> None:
+    batches = tuple(
+        Batch(i, job, queries, (job, *shards) if shards else ())
+        for i, (job, queries, shards) in enumerate(specs, start=1)
+    )
+    entities = pack_batches(batches)
+    assert unpack_batches(reversed(entities)) == batches  # a query's order is not relied on
+    assert all(len(e["batches"]) <= BATCHES_PER_ENTITY_CHARS for e in entities)
+    assert [e["RowKey"] for e in entities] == [f"c{i:05d}" for i in range(len(entities))]
+    # Packed full: 10,000 one-job batches are a page of entities, not 10 pages.
+    assert len(pack_batches(Batch(i, "20261206T143000-0123abcd", 1) for i in range(10_000))) < 40
+
+
+def test_batches_stored_one_entity_each_are_read_too() -> None:
+    old = [
+        {"RowKey": "00002", "job_id": "j2", "queries": 3, "shards": "j2,j3"},
+        {"RowKey": "00001", "job_id": "j1", "queries": 1},
+    ]
+    assert unpack_batches(old) == (Batch(1, "j1", 1), Batch(2, "j2", 3, ("j2", "j3")))
+
+
+@given(st.lists(job_ids, unique=True, max_size=2500), st.integers(1, 1000))
+def test_a_full_read_s_ranges_cover_every_id_once(ids: list[str], size: int) -> None:
+    ids.sort()
+    ranges = id_ranges(ids, size)
+    covered = [[i for i in ids if lo <= i <= hi] for lo, hi in ranges]
+    assert [i for part in covered for i in part] == ids
+    assert all(0 < len(part) <= size for part in covered)

@@ -368,8 +368,8 @@ class BlastClient:
         """Queue planned jobs: upload large queries, record each as queued, then enqueue.
 
         The row is written before the message, so a job is never running without a row.
-        Index entries go in batch transactions; blobs, rows and messages go
-        :data:`SUBMIT_THREADS` at a time.
+        Index entries go in batch transactions, sent beside the rows and messages; blobs, rows
+        and messages go :data:`SUBMIT_THREADS` at a time.
 
         Args:
             specs: Jobs from :meth:`plan`.
@@ -395,10 +395,12 @@ class BlastClient:
 
         with storage_errors(), ThreadPoolExecutor(SUBMIT_THREADS) as pool:
             placed = list(pool.map(place, specs))
-            self.joblog.upsert_batched(
-                e for spec in placed for e in index_entries(spec.job_id, now, spec.run_id)
+            index = pool.submit(
+                self.joblog.upsert_batched,
+                [e for spec in placed for e in index_entries(spec.job_id, now, spec.run_id)],
             )
             list(pool.map(enqueue, placed))
+            index.result()
         return [spec.job_id for spec in placed]
 
     # -- following ------------------------------------------------------------------------

@@ -9,10 +9,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import requests
 from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
@@ -40,6 +41,39 @@ _CLIENT_KWARGS: dict[str, Any] = {
     "connection_timeout": 10,
     "read_timeout": 60,
 }
+
+
+def environment_settings(url: str) -> dict[str, Any]:
+    """What ``requests`` would take from the environment for requests to ``url``, read once:
+    its proxy (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, unless ``NO_PROXY`` names the
+    host) and CA bundle (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``), as client options.
+    ``requests`` otherwise reads them for every request (the whole environment, twice): 7-10%
+    of the CPU of a merge's small downloads, which limits how many requests a process sends.
+
+    Args:
+        url: A service endpoint (every request of its client goes to that host).
+    """
+    settings: dict[str, Any] = {"use_env_settings": False}
+    proxies = requests.utils.get_environ_proxies(url)
+    if proxies:
+        settings["proxies"] = dict(proxies)
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        settings["connection_verify"] = bundle
+    return settings
+
+
+C = TypeVar("C")
+
+
+def _settled(make: Callable[[dict[str, Any]], C], kwargs: dict[str, Any]) -> C:
+    """The client ``make`` builds from ``kwargs``, with the environment's settings for its
+    endpoint read once (:func:`environment_settings`); a given transport keeps its own."""
+    if "transport" in kwargs:
+        return make(kwargs)
+    client = make({**kwargs, "use_env_settings": False})
+    settings = environment_settings(str(getattr(client, "url", "")))
+    return make({**kwargs, **settings}) if len(settings) > 1 else client
 
 
 TRANSPORT: Any = None
@@ -216,9 +250,15 @@ class Storage:
         qkw = {"retry_policy": _storage_retry(queue_sdk, retries), **kwargs}
         if cfg.connection_string:
             conn = cfg.connection_string
-            self._queues = QueueServiceClient.from_connection_string(conn, **qkw)
-            self._tables = TableServiceClient.from_connection_string(conn, **kwargs)
-            self.blobs = BlobServiceClient.from_connection_string(conn, **bkw)
+            self._queues = _settled(
+                lambda kw: QueueServiceClient.from_connection_string(conn, **kw), qkw
+            )
+            self._tables = _settled(
+                lambda kw: TableServiceClient.from_connection_string(conn, **kw), kwargs
+            )
+            self.blobs = _settled(
+                lambda kw: BlobServiceClient.from_connection_string(conn, **kw), bkw
+            )
         else:
             from azure.identity import DefaultAzureCredential
 
@@ -227,14 +267,23 @@ class Storage:
             cred = DefaultAzureCredential(
                 managed_identity_client_id=os.environ.get("AZURE_CLIENT_ID") or None
             )
-            self._queues = QueueServiceClient(
-                f"https://{account}.queue.{suffix}", credential=cred, **qkw
+            self._queues = _settled(
+                lambda kw: QueueServiceClient(
+                    f"https://{account}.queue.{suffix}", credential=cred, **kw
+                ),
+                qkw,
             )
-            self._tables = TableServiceClient(
-                endpoint=f"https://{account}.table.{suffix}", credential=cred, **kwargs
+            self._tables = _settled(
+                lambda kw: TableServiceClient(
+                    endpoint=f"https://{account}.table.{suffix}", credential=cred, **kw
+                ),
+                kwargs,
             )
-            self.blobs = BlobServiceClient(
-                f"https://{account}.blob.{suffix}", credential=cred, **bkw
+            self.blobs = _settled(
+                lambda kw: BlobServiceClient(
+                    f"https://{account}.blob.{suffix}", credential=cred, **kw
+                ),
+                bkw,
             )
         self.queue: QueueClient = self._queues.get_queue_client(cfg.queue)
         self.poison: QueueClient = self._queues.get_queue_client(cfg.poison_queue)

@@ -8,10 +8,10 @@ real job protocol (:mod:`testbed.fast_workers`). These check correctness at scal
 What changes with scale is where a read or write is cut in pieces: table queries come in
 pages (the service's 1,000 entities at most, and it may end one early), batch transactions
 hold 100 entities. The storage here answers queries in pages of :data:`PAGE`, so a run of
-:data:`BATCHES` crosses every such cut several times in CI's time: each partition's index and
-batch entries take 3 transactions, and every full read of the run's rows or of its index 3
-pages. Runs of 1,000 to 10,000 batches at the service's own page size are
-``make bench-run-scale``'s.
+:data:`BATCHES` crosses every such cut several times in CI's time: each partition's index
+entries take 3 transactions, and every full read of the run's rows or of its index 3 pages
+(its batches are packed in one entity). Runs of 1,000 to 10,000 batches at the service's
+own page size are ``make bench-run-scale``'s.
 """
 
 from __future__ import annotations
