@@ -51,6 +51,13 @@ def test_every_service_becomes_healthy(docker_client: docker.DockerClient, stack
 # the SSH tunnel, so ZMQ's own CurveZMQ encryption is off, and ipengine does
 # not wire up ipykernel's debugger.
 EXPECTED_NOTICES = ("Not using CurveZMQ security", "debugpy_stream undefined")
+# A heartbeat late by more than its period says the machine starved the processes (seen at load
+# 20 on 2 cores), not that the service is wrong. An engine that really lost its controller
+# logs "Maximum number of heartbeats misses reached" at CRITICAL, which still fails below, and
+# the tests after this one ask every engine to answer.
+MISSED_HEARTBEAT = re.compile(
+    r"WARNING \| No heartbeat in the last \d+ ms \(\d+ time\(s\) in a row\)"
+)
 # Our scripts' and Python's level names, JSON log levels, and Jupyter's "[W 2026-..." form.
 WARNING_LINE = re.compile(r"\bWARNING\b|^\[W \d")
 ERROR_LINE = re.compile(r"\b(ERROR|CRITICAL)\b|^\[[EC] \d")
@@ -63,7 +70,11 @@ def test_service_logs_have_no_warnings_or_errors(
     for container in project_containers(docker_client, stack):
         name = container.labels["com.docker.compose.service"]
         logs = container.logs().decode(errors="replace")
-        lines = [ln for ln in logs.splitlines() if not any(n in ln for n in EXPECTED_NOTICES)]
+        lines = [
+            ln
+            for ln in logs.splitlines()
+            if not any(n in ln for n in EXPECTED_NOTICES) and not MISSED_HEARTBEAT.search(ln)
+        ]
         assert [ln for ln in lines if WARNING_LINE.search(ln)] == [], name
         assert [ln for ln in lines if ERROR_LINE.search(ln)] == [], name
         assert "Traceback" not in logs, name
