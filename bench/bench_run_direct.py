@@ -19,14 +19,17 @@ The same queries (planted, mutated windows of the database's subjects,
   (``threads_per_worker: 1``) and ``--untuned-batches`` batches, the configuration of the
   issue's first measurement.
 
-The issue measured 1,920 orchid sequences against a 30 Mbp database; these random subjects
-search about twice as fast, so the default is 3,840 queries, a direct search of over 30 s on a
-quiet 2-core machine. Each run prints where its time went, from its job rows. Each run's
-merged outfmt 6 must be byte-identical to the direct search's. Needs Docker and
-the images of ``make build`` (TAG=...), nothing else. From the repository root:
+The issue measured 1,920 orchid sequences against a 30 Mbp database. How fast these random
+subjects search depends on the machine (3,840 queries took 13 s on a quiet 2-core machine and
+39 s on a loaded one), so by default the queries are sized here: a probe of
+``PROBE_QUERIES`` is searched directly first, and the run gets as many queries as make the
+direct search last ``--direct-seconds`` (36 s) at that rate. Each run prints where its time
+went, from its job rows. Each run's merged outfmt 6 must be byte-identical to the direct
+search's. Needs Docker and the images of ``make build`` (TAG=...), nothing else. From the
+repository root:
 
-    .venv/bin/python bench/bench_run_direct.py [--cores 2] [--seqs 15000] [--queries 3840]
-        [--query-len 700] [--task blastn] [--untuned/--no-untuned] [--smoke]
+    .venv/bin/python bench/bench_run_direct.py [--cores 2] [--seqs 15000] [--queries N]
+        [--direct-seconds 36] [--query-len 700] [--task blastn] [--untuned/--no-untuned] [--smoke]
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -124,14 +127,27 @@ def direct_search(
         tools.close()
 
 
+PROBE_QUERIES = 480
+"""Queries of the probe search that measures this machine's rate (a few seconds anywhere)."""
+
+
+def sized_queries(probe_queries: int, probe_seconds: float, target_seconds: float) -> int:
+    """Queries that make the direct search last ``target_seconds`` at the probe's rate (pure;
+    never fewer than the probe's)."""
+    return max(probe_queries, math.ceil(probe_queries * target_seconds / max(probe_seconds, 1e-3)))
+
+
 def main(
     cores: Annotated[
         int, typer.Option(help=f"cores of both (a multiple of {DEFAULT_BLAST_THREADS})")
     ] = 2,
     seqs: Annotated[int, typer.Option(help="database subjects of 2,000 bases")] = 15_000,
     queries: Annotated[
-        int, typer.Option(help="planted queries (default: a search of over 30 s on 2 cores)")
-    ] = 3840,
+        int, typer.Option(help="planted queries (0: sized from a probe, see --direct-seconds)")
+    ] = 0,
+    direct_seconds: Annotated[
+        float, typer.Option(help="with --queries 0: how long the direct search should last")
+    ] = 36.0,
     query_len: Annotated[int, typer.Option(help="bases per query")] = 700,
     task: str = "blastn",
     repeat: Annotated[
@@ -145,19 +161,28 @@ def main(
     """Time the direct search and the runs, print them and their ratios."""
     if cores < 1 or cores % DEFAULT_BLAST_THREADS:
         sys.exit(f"--cores must be a multiple of {DEFAULT_BLAST_THREADS} (workers x the default)")
-    spec = DemoSpec(name=DB, seqs=seqs, queries=queries, decoys=0, query_len=query_len)
+    spec = DemoSpec(
+        name=DB, seqs=seqs, queries=queries or PROBE_QUERIES, decoys=0, query_len=query_len
+    )
     load0 = os.getloadavg()
+    sizing = "given"
     with tempfile.TemporaryDirectory(prefix="bench-run-direct-") as tmp:
         root = Path(tmp)
         query_file = root / "queries.fa"
         query_file.write_text(generate(spec).queries)
-        letters = queries * min(query_len, spec.seq_len)
         (root / "stack").mkdir()
         with (
             direct_search(root, spec, query_file, task, cores) as search,
             registry_with_pushed_images(IMAGES) as pushed,
             emulated_run_stack(root / "stack", pushed, demo_db=False) as stack,
         ):
+            if not queries:  # measure, then size: the subjects do not depend on the queries
+                probe = search()
+                queries = sized_queries(PROBE_QUERIES, probe, direct_seconds)
+                spec = replace(spec, queries=queries)
+                query_file.write_text(generate(spec).queries)
+                sizing = f"sized from a probe of {PROBE_QUERIES} queries in {probe:.1f} s"
+            letters = queries * min(query_len, spec.seq_len)
             # Before and after the runs: the machine's load drifts, the best is kept.
             times = [search() for _ in range(repeat)]
             stack.upload_demo_db(DB, seqs)
@@ -177,7 +202,7 @@ def main(
     print(
         f"{queries} queries of {query_len} bases ({letters:,} letters, 3% mutated windows of "
         f"the subjects) against {seqs:,} subjects of {spec.seq_len:,} bases "
-        f"({seqs * spec.seq_len / 1e6:.1f} Mbp), task {task}, {cores} cores"
+        f"({seqs * spec.seq_len / 1e6:.1f} Mbp), task {task}, {cores} cores; queries {sizing}"
     )
     print(
         f"direct     : {direct:7.1f} s  (one blastn -num_threads {cores}; the best of "
@@ -208,7 +233,15 @@ if __name__ == "__main__":
     try:
         run(
             main,
-            smoke={"seqs": 300, "queries": 6, "query_len": 300, "untuned": False, "repeat": 1},
+            # The probe and the sizing run too: 480 queries, the fewest it sizes.
+            smoke={
+                "seqs": 300,
+                "queries": 0,
+                "direct_seconds": 0.1,
+                "query_len": 300,
+                "untuned": False,
+                "repeat": 1,
+            },
         )
     except StackError as exc:
         sys.exit(f"{Path(__file__).name}: cannot start the test stack: {exc}")
