@@ -252,6 +252,9 @@ def test_elastic_run_scales_0_to_max_to_0_survives_eviction_spot_refusal_and_a_k
 
     wait_for(evict, 60, f"{evicted} to run, to evict it", interval=0.3)
     wait_for(lambda: watch.seen - before - {evicted}, 120, "a replacement group", interval=0.3)
+    # The janitor sent its delete before it created the replacement: the evicted group is only
+    # left out of the peak while that delete completes, never while it could run again.
+    wait_for(lambda: evicted not in watch.workers(), 120, f"{evicted} to be deleted", interval=0.3)
     # Kill the janitor once: ACI (OnFailure) restarts it and it carries on from Table storage.
     stack.client.containers.get(stack.group_containers(janitor)["janitor"]).kill()
     release(stack.queue(queue_name(rid)), held)
