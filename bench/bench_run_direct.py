@@ -161,6 +161,8 @@ def main(
     """Time the direct search and the runs, print them and their ratios."""
     if cores < 1 or cores % DEFAULT_BLAST_THREADS:
         sys.exit(f"--cores must be a multiple of {DEFAULT_BLAST_THREADS} (workers x the default)")
+    if queries < 0 or direct_seconds <= 0:
+        sys.exit("--queries must be 0 (sized) or more, and --direct-seconds more than 0")
     spec = DemoSpec(
         name=DB, seqs=seqs, queries=queries or PROBE_QUERIES, decoys=0, query_len=query_len
     )
