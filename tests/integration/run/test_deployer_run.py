@@ -496,20 +496,27 @@ def test_the_in_process_janitor_scales_keeps_its_state_and_shows_its_decisions(
 
 
 SHARDED_RUNS = [
-    # blastn in 2 shards, BLAST's default limit, every merged format; blastp in 4 shards with a
-    # limit below the hits available (outfmt 6 only: 7 and 15 merge by the same cut).
-    pytest.param(NUCL, "blastn", 2, None, (6, 7, 15), id="blastn-2shards"),
-    pytest.param(PROT, "blastp", 4, 5, (6,), id="blastp-4shards-max5"),
+    # Megablast (blastn's default task), -task blastn and blastp, each in 2 and in 4 shards.
+    # Megablast in 2 shards with BLAST's default limit checks every merged format; the others
+    # outfmt 6 only (7 and 15 merge by the same order and cut). Two cases have a limit below
+    # the hits available, so the merge's cut bites.
+    pytest.param(NUCL, "blastn", None, 2, None, (6, 7, 15), id="megablast-2shards"),
+    pytest.param(NUCL, "blastn", None, 4, None, (6,), id="megablast-4shards"),
+    pytest.param(NUCL, "blastn", "blastn", 2, None, (6,), id="blastn-task-2shards"),
+    pytest.param(NUCL, "blastn", "blastn", 4, 10, (6,), id="blastn-task-4shards-max10"),
+    pytest.param(PROT, "blastp", None, 2, None, (6,), id="blastp-2shards"),
+    pytest.param(PROT, "blastp", None, 4, 5, (6,), id="blastp-4shards-max5"),
 ]
 
 
-@pytest.mark.parametrize(("data", "program", "count", "limit", "fmts"), SHARDED_RUNS)
+@pytest.mark.parametrize(("data", "program", "task", "count", "limit", "fmts"), SHARDED_RUNS)
 def test_a_sharded_run_merges_each_batchs_shards_into_one_search_of_the_whole_database(
     run_stack: RunStack,
     docker_client: Any,
     tmp_path: Path,
     data: shard_data.ShardData,
     program: str,
+    task: str | None,
     count: int,
     limit: int | None,
     fmts: tuple[int, ...],
@@ -522,6 +529,7 @@ def test_a_sharded_run_merges_each_batchs_shards_into_one_search_of_the_whole_da
     stack = run_stack
     tools = BlastTools(docker_client, tmp_path, f"acitest{os.getpid()}runshard{count}")
     limit_args = ["-max_target_seqs", str(limit)] if limit else []
+    task_args = ["-task", task] if task else []
     try:
         fasta, queries = shard_data.write(data, tmp_path)
         db = tmp_path / data.name
@@ -533,7 +541,7 @@ def test_a_sharded_run_merges_each_batchs_shards_into_one_search_of_the_whole_da
         direct = {
             fmt: tools.run(
                 [program, "-db", str(db), "-query", str(queries), "-outfmt", str(fmt),
-                 "-num_threads", "1", *limit_args]
+                 "-num_threads", "1", *limit_args, *task_args]
             ).stdout
             for fmt in fmts if fmt != 15
         }  # fmt: skip
@@ -550,6 +558,7 @@ def test_a_sharded_run_merges_each_batchs_shards_into_one_search_of_the_whole_da
             "--program", program, "--outfmt", ",".join(map(str, fmts)),
             "--batch-len", "300" if program == "blastn" else "150", "--out", str(out),
             *(["--max-target-seqs", str(limit)] if limit else []),
+            *(["--task", task] if task else []),
         )  # fmt: skip
         manifest = json.loads((out / "manifest.json").read_text())
         # 15 of one search, batch by batch as the run cut the queries, by the worker's route
@@ -562,7 +571,8 @@ def test_a_sharded_run_merges_each_batchs_shards_into_one_search_of_the_whole_da
             part.write_text("".join(records[: b["queries"]]))
             del records[: b["queries"]]
             archive = part.with_suffix(".asn1")
-            tools.run(blast_argv(program, db, part, archive, Options(max_target_seqs=limit), 1))
+            options = Options(task=task, max_target_seqs=limit)
+            tools.run(blast_argv(program, db, part, archive, options, 1))
             formatted = tools.run(["blast_formatter", "-archive", str(archive), "-outfmt", "15"])
             direct15 += json_reports(formatted.stdout)
         assert not records or 15 not in fmts
