@@ -19,6 +19,7 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ from aci_emulator.runtime import LABEL_INSTANCE
 from deployer.imagebuild import manifest
 from deployer.imagerefs import by_digest
 from testbed.azurite import PORTS, azurite
-from testbed.engine import IMAGE_PREFIX, TAG
+from testbed.engine import IMAGE_PREFIX, TAG, wait_for
 from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP, REGISTRY_ADMIN
 from testbed.registry import PushedRegistry, registry_with_pushed_images
 
@@ -74,6 +75,51 @@ def workload_text(
         db=db,
         size=f", bytes_to_cache: {bytes_to_cache}" if bytes_to_cache is not None else "",
     )
+
+
+class BackgroundRun:
+    """``deployer ARGS`` running in the background (e.g. ``deployer run`` while a test evicts
+    its workers), its stderr read as it comes.
+
+    Args:
+        argv: The command.
+        env: Its environment.
+        cwd: Its working directory.
+    """
+
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path) -> None:
+        self.proc = subprocess.Popen(
+            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd
+        )
+        self.stderr: list[str] = []
+        self.reader = threading.Thread(
+            target=lambda: self.stderr.extend(self.proc.stderr or []), daemon=True
+        )
+        self.reader.start()
+
+    def submitted(self, timeout: float = 180) -> str:
+        """Wait for ``deployer run``'s ``run <id>: N batches ...; groups ...`` line; return it.
+
+        Args:
+            timeout: Seconds to wait (failing at once if the command ends first).
+        """
+
+        def line() -> str | None:
+            assert self.proc.poll() is None, "".join(self.stderr)[-3000:]
+            return next((x for x in self.stderr if x.startswith("run r")), None)
+
+        found: str = wait_for(line, timeout, "the run to be submitted")
+        return found
+
+    def finish(self, timeout: float) -> tuple[int, str, str]:
+        """Wait for the command to end; return its exit code, stdout and stderr.
+
+        Args:
+            timeout: Seconds to wait.
+        """
+        stdout, _ = self.proc.communicate(timeout=timeout)
+        self.reader.join(5)
+        return self.proc.returncode, stdout, "".join(self.stderr)
 
 
 @dataclass
@@ -129,6 +175,11 @@ class RunStack:
             cwd=self.root,
         )
 
+    def start(self, *args: str, **env: str) -> BackgroundRun:
+        """Start ``deployer ARGS`` in the background with the stack's environment (plus
+        ``env``)."""
+        return BackgroundRun([str(BIN / "deployer"), *args], {**self.env, **env}, self.root)
+
     def run_json(self, *args: str, **env: str) -> dict[str, Any]:
         """``deployer --output json ARGS``; its envelope (asserting exit 0)."""
         proc = self.deployer("--output", "json", *args, **env)
@@ -154,6 +205,29 @@ class RunStack:
     def group_containers(self, group: str) -> dict[str, str]:
         """ACI container name -> Docker id of one group."""
         return self.arm.aci.docker_ids(RESOURCE_GROUP, group)
+
+    def spot_groups(self, run_id: str) -> list[Any]:
+        """The run's Spot groups as ACI lists them (sorted by name)."""
+        with aci_client(self.arm) as aci:
+            groups = [
+                g
+                for g in aci.container_groups.list_by_resource_group(RESOURCE_GROUP)
+                if (g.tags or {}).get("run") == run_id and g.priority == "Spot"
+            ]
+        return sorted(groups, key=lambda g: str(g.name))
+
+    def evict(self, group: str, restore_after: float | None = 60) -> bool:
+        """Evict a Spot group as ACI does: its containers are killed, and ACI starts them
+        again after ``restore_after`` seconds unless the group was deleted first.
+
+        Returns:
+            True once evicted; False while its containers are not running yet (try again).
+        """
+        try:
+            self.arm.aci.evict(RESOURCE_GROUP, group, restore_after=restore_after)
+        except ValueError:
+            return False
+        return True
 
     def queue(self, name: str) -> QueueClient:
         """A client of queue ``name`` on the stack's storage."""

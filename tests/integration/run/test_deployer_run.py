@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -44,7 +43,6 @@ from testbed.elastic import ELASTIC as ELASTIC_LAB
 from testbed.elastic import run_scaler_for
 from testbed.engine import freeze, wait_for
 from testbed.run_stack import (
-    BIN,
     DEMO_DB,
     DIRECT_BLASTN,
     RESOURCE_GROUP,
@@ -179,38 +177,12 @@ def test_elastic_run_scales_0_to_max_to_0_survives_eviction_spot_refusal_and_a_k
     # ACI has no Spot capacity for the first create: that group falls back to regular.
     stack.arm.aci.refuse_spot(location="westeurope", count=1)
     watch = GroupWatch(stack, "e2e")
-    proc = subprocess.Popen(
-        [
-            str(BIN / "deployer"),
-            "run",
-            str(workload),
-            str(queries),
-            "--db",
-            "demo",
-            "--batch-len",
-            "1",
-            "--outfmt",
-            "6,7,15",
-            "--out",
-            str(out),
-            "--output",
-            "json",
-        ],
-        env={**stack.env, "DEPLOYER_SCALE_OUT_INTERVAL": "3", "DEPLOYER_IMAGE_TAG": ""},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-    )
-    stderr: list[str] = []
-    reader = threading.Thread(target=lambda: stderr.extend(proc.stderr or []), daemon=True)
-    reader.start()
-
-    def submitted() -> str | None:
-        assert proc.poll() is None, "".join(stderr)[-3000:]
-        return next((line for line in stderr if line.startswith("run r")), None)
-
-    line = wait_for(submitted, 180, "the run to be submitted")
+    run = stack.start(
+        "run", str(workload), str(queries), "--db", "demo", "--batch-len", "1",
+        "--outfmt", "6,7,15", "--out", str(out), "--output", "json",
+        DEPLOYER_SCALE_OUT_INTERVAL="3", DEPLOYER_IMAGE_TAG="",
+    )  # fmt: skip
+    line = run.submitted()
     rid = line.split()[1].rstrip(":")
     janitor = f"e2e-{rid}-janitor"
     # It starts with no worker group: the janitor creates them.
@@ -232,20 +204,13 @@ def test_elastic_run_scales_0_to_max_to_0_survives_eviction_spot_refusal_and_a_k
     wait_for(at_max_and_some_done, 240, "3 worker groups and the first batches", interval=0.3)
     # Evict a running Spot worker group with whatever it holds: the janitor bills and deletes
     # it and creates a replacement; its leases expire and another worker redoes its batches.
-    with aci_client(stack.arm) as aci:
-        spot = [
-            g
-            for g in aci.container_groups.list_by_resource_group(RESOURCE_GROUP)
-            if (g.tags or {}).get("run") == rid and g.priority == "Spot"
-        ]
+    spot = stack.spot_groups(rid)
     assert spot and all(g.ip_address is None for g in spot)
-    evicted = sorted(str(g.name) for g in spot)[0]
+    evicted = str(spot[0].name)
     before = set(watch.seen)
 
     def evict() -> bool:
-        try:
-            stack.arm.aci.evict(RESOURCE_GROUP, evicted, restore_after=60)
-        except ValueError:  # its containers are not running yet
+        if not stack.evict(evicted, restore_after=60):
             return False
         watch.dead.add(evicted)
         return True
@@ -266,10 +231,9 @@ def test_elastic_run_scales_0_to_max_to_0_survives_eviction_spot_refusal_and_a_k
         return bool(view and (view.restart_count or 0) >= 1)
 
     wait_for(janitor_restarted, 60, "ACI to restart the killed janitor", interval=0.5)
-    stdout, _ = proc.communicate(timeout=420)
-    reader.join(5)
+    code, stdout, stderr = run.finish(timeout=420)
     watch.close()
-    assert proc.returncode == 0, "".join(stderr)[-4000:]
+    assert code == 0, stderr[-4000:]
     summary = json.loads(stdout)["data"]
     assert summary["status"] == "succeeded" and summary["batches"] == 40
     assert summary["queries"] == 40 and summary["failed_batches"] == 0
