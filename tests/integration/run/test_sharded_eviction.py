@@ -27,10 +27,10 @@ from testbed.shard_data import PROT
 
 pytestmark = pytest.mark.docker
 
-SEARCH_SECONDS = 8.0
-"""Each shard job's search lasts at least this long at the fastest rate measured here: far
-longer than the test takes from seeing a search to evicting its group, on any machine (a
-loaded one searches slower still)."""
+SEARCH_SECONDS = 6.0
+"""Each shard job of the first batch searches at least this long at the fastest rate measured
+here: far longer than the test takes from seeing such a search to evicting its group, on any
+machine (a loaded one searches slower still)."""
 SHARDS = 2
 BIG_WORKER = 20_000_000_000
 """bytes_to_cache of the whole database: each shard's worker needs its own group, so an
@@ -38,13 +38,15 @@ eviction kills one worker and the other goes on."""
 
 
 def _sized_queries(tools: BlastTools, db: Path, three: Path) -> tuple[str, int]:
-    """Queries for 2 batches whose every shard job searches at least SEARCH_SECONDS, and the
-    batch length that cuts them so.
+    """Queries for 2 batches, the first of which searches at least SEARCH_SECONDS in each
+    shard, and the batch length that cuts them so.
 
     The search of the smaller shard (by letters) is timed as a worker runs it (its alias
-    beside the volumes, with the whole database's statistics), and each batch gets as many
-    queries as it takes at that rate. The queries are the shard data's three (two with hits
-    across every volume, one without), repeated under names of their own.
+    beside the volumes, with the whole database's statistics), and the first batch gets as
+    many queries as it takes at that rate; the second is one round of the records, so the
+    run's other worker is soon free to redo the evicted job. The queries are the shard data's
+    three, repeated under names of their own: one in three is one of the two with hits across
+    every volume, the others the one without, which searches as long and formats in no time.
     """
     root = db.parent
     listing = tools.run(["blastdbcmd", "-list", str(root), "-list_outfmt", "%f\t%n\t%l"])
@@ -53,23 +55,29 @@ def _sized_queries(tools: BlastTools, db: Path, three: Path) -> tuple[str, int]:
     smaller = min(parts, key=lambda s: sum(v.letters for v in s.volumes))
     alias = root / f"{smaller.name}.pal"
     alias.write_text(shards.alias_file(smaller, PROT.name, nseq, letters))
-    records = [f">{r}" for r in three.read_text().split(">")[1:]]
+    q1, q2, q3 = [f">{r}" for r in three.read_text().split(">")[1:]]
+    records = [q1, q3, q3, q2, q3, q3]
     argv = ["blastp", "-db", str(root / smaller.name), "-outfmt", "6", "-num_threads", "1"]
     cost = tools.cost(argv, records)
     alias.unlink()
-    per_batch = -(-cost.records_for(SEARCH_SECONDS) // 3) * 3  # whole rounds of the three
-    text = "".join(f">{i}_{records[i % 3][1:]}" for i in range(2 * per_batch))
+    n = len(records)
+    per_batch = -(-cost.records_for(SEARCH_SECONDS) // n) * n  # whole rounds of the records
+    text = "".join(f">{i}_{records[i % n][1:]}" for i in range(per_batch + n))
     batch_len = sum(len(r.sequence) for r in list(iter_records(text))[:per_batch])
     return text, batch_len
 
 
 def _searching(stack: RunStack, jobs: BlastClient, rid: str) -> tuple[str, Any] | None:
-    """A Spot worker group of run ``rid`` whose blastp is searching a job of the run that
-    has been delivered once, and that job's row; None while there is none.
+    """A Spot worker group of run ``rid`` whose blastp is searching a shard job of the run's
+    first (long) batch delivered once, and that job's row; None while there is none.
 
     The worker searches in ``<work dir>/<job id>/``, so blastp's command line names the job.
+    Batch job ids ascend in batch order, and a shard's job id is its batch's plus ``-sN``.
     """
     rows = {j.job_id: j for j in jobs.run_jobs(rid)}
+    if not rows:
+        return None
+    first = min(job_id.rsplit("-s", 1)[0] for job_id in rows)
     for group in stack.spot_groups(rid):
         for name, docker_id in stack.group_containers(str(group.name)).items():
             if not name.startswith("blast-worker"):
@@ -84,7 +92,9 @@ def _searching(stack: RunStack, jobs: BlastClient, rid: str) -> tuple[str, Any] 
                     continue
                 job_id = Path(argv[argv.index("-query") + 1]).parent.name
                 row = rows.get(job_id)
-                if row is not None and row.status == "running" and row.attempts == 1:
+                if job_id.rsplit("-s", 1)[0] != first or row is None:
+                    continue
+                if row.status == "running" and row.attempts == 1:
                     return str(group.name), row
     return None
 
@@ -93,9 +103,9 @@ def test_a_shards_worker_evicted_mid_search_loses_and_duplicates_no_hit(
     run_stack: RunStack, docker_client: Any, tmp_path: Path
 ) -> None:
     """2 batches x 2 shards on 2 Spot workers (a group each); the group of a worker seen
-    searching a shard job is evicted; the run succeeds, each of the 4 jobs succeeded once (the
-    evicted one on its second delivery, by the other worker), and the merged outfmt 6 equals
-    one direct blastp of the whole database byte for byte."""
+    searching a shard of the first batch is evicted; the run succeeds, each of the 4 jobs
+    succeeded once (the evicted one on a later delivery, by the other worker), and the merged
+    outfmt 6 equals one direct blastp of the whole database byte for byte."""
     stack = run_stack
     tools = BlastTools(docker_client, tmp_path, f"acitest{os.getpid()}evict")
     pool = ThreadPoolExecutor(1)
