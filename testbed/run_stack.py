@@ -115,11 +115,21 @@ class BackgroundRun:
         """Wait for the command to end; return its exit code, stdout and stderr.
 
         Args:
-            timeout: Seconds to wait.
+            timeout: Seconds to wait; then it is killed (:meth:`close`) and this fails.
         """
-        stdout, _ = self.proc.communicate(timeout=timeout)
+        try:
+            stdout, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.close()
+            raise
         self.reader.join(5)
         return self.proc.returncode, stdout, "".join(self.stderr)
+
+    def close(self) -> None:
+        """Kill the command if it still runs (a test that failed before it ended)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
 
 
 @dataclass

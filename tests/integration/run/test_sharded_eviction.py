@@ -22,7 +22,7 @@ from blast_client.fasta import iter_records
 from testbed import shard_data
 from testbed.blast_stack import BlastTools
 from testbed.engine import wait_for
-from testbed.run_stack import RunStack, write
+from testbed.run_stack import BackgroundRun, RunStack, write
 from testbed.shard_data import PROT
 
 pytestmark = pytest.mark.docker
@@ -109,6 +109,7 @@ def test_a_shards_worker_evicted_mid_search_loses_and_duplicates_no_hit(
     stack = run_stack
     tools = BlastTools(docker_client, tmp_path, f"acitest{os.getpid()}evict")
     pool = ThreadPoolExecutor(1)
+    run: BackgroundRun | None = None
     try:
         fasta, three = shard_data.write(PROT, tmp_path)
         db = tmp_path / PROT.name
@@ -130,13 +131,19 @@ def test_a_shards_worker_evicted_mid_search_loses_and_duplicates_no_hit(
             "--program", "blastp", "--outfmt", "6", "--batch-len", str(batch_len),
             "--out", str(out),
         )  # fmt: skip
-        rid = run.submitted().split()[1].rstrip(":")
+        line = run.submitted()
+        rid = line.split()[1].rstrip(":")
+        named = line.rstrip().split("; groups ")[1].split(", ")
+        assert [g for g in named if not g.endswith("-janitor")] == [
+            f"evict-{rid}-w1",
+            f"evict-{rid}-w2",
+        ], line
         group, row = wait_for(
             lambda: _searching(stack, jobs, rid), 240, "a worker searching a job", interval=0.3
         )
-        assert stack.evict(group), f"{group} could not be evicted"
-        # Its containers are dead: the job it was searching is left running, once delivered;
-        # only another worker can finish it.
+        # Never restored (ACI may keep an evicted group stopped): only the other worker can
+        # redo the job it was searching, which is left running, once delivered.
+        assert stack.evict(group, restore_after=None), f"{group} could not be evicted"
         cut = next(j for j in jobs.run_jobs(rid) if j.job_id == row.job_id)
         assert (cut.status, cut.attempts, cut.worker) == ("running", 1, row.worker), cut
         # The direct search runs while the run goes on (the evicted worker's core is free).
@@ -148,6 +155,8 @@ def test_a_shards_worker_evicted_mid_search_loses_and_duplicates_no_hit(
         assert code == 0, stderr[-4000:]
         direct6 = direct.result().stdout
     finally:
+        if run is not None:
+            run.close()
         pool.shutdown()
         tools.close()
 
