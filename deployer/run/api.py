@@ -745,6 +745,10 @@ def watch(
         own_janitor = run.janitor is not None and any(g.name == run.janitor for g in groups)
         if not own_janitor and not (run.final and not groups):
             run, groups = janitor.step()  # reads the changed job rows into the view
+            if run.final:
+                # The pass sent its deletes without waiting: a group is gone once ARM no
+                # longer lists it (the next pass deletes a group still listed again).
+                groups = _groups(replace(scope, run=run))
         else:
             view.refresh(scope.client)
         progress = snapshot(run, scope.client, groups, time.time(), view.jobs)
