@@ -17,6 +17,7 @@ import json
 import os
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -419,6 +420,17 @@ def test_cancel_deletes_the_groups_and_keeps_finished_results(
     assert stack.queue_empty_or_gone(f"run-{rid}")
 
 
+def _on_fake_arm(monkeypatch: pytest.MonkeyPatch, arm: FakeArm, stack: RunStack) -> AciBackend:
+    """Point the deployer (this process) at the fake ARM server and the stack's storage;
+    return its ACI backend."""
+    monkeypatch.setenv("DEPLOYER_ARM_ENDPOINT", arm.url)
+    monkeypatch.setenv("DEPLOYER_ACCESS_TOKEN", FAKE_TOKEN)
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", stack.connection_string)
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", arm.subscription_id)
+    monkeypatch.setenv("DEPLOYER_RESOURCE_GROUP", RESOURCE_GROUP)
+    return AciBackend(make_client(arm.subscription_id), RESOURCE_GROUP, "westeurope")
+
+
 def test_the_in_process_janitor_scales_keeps_its_state_and_shows_its_decisions(
     run_stack: RunStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -429,12 +441,7 @@ def test_the_in_process_janitor_scales_keeps_its_state_and_shows_its_decisions(
     decisions; `run cancel` deletes the groups."""
     stack = run_stack
     with FakeArm() as arm:
-        monkeypatch.setenv("DEPLOYER_ARM_ENDPOINT", arm.url)
-        monkeypatch.setenv("DEPLOYER_ACCESS_TOKEN", FAKE_TOKEN)
-        monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", stack.connection_string)
-        monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", arm.subscription_id)
-        monkeypatch.setenv("DEPLOYER_RESOURCE_GROUP", RESOURCE_GROUP)
-        backend = AciBackend(make_client(arm.subscription_id), RESOURCE_GROUP, "westeurope")
+        backend = _on_fake_arm(monkeypatch, arm, stack)
         rid = new_run_id()
         scaler = run_scaler_for(ELASTIC_LAB, rid)
         client = BlastClient(connection_string=stack.connection_string, queue=queue_name(rid))
@@ -457,6 +464,34 @@ def test_the_in_process_janitor_scales_keeps_its_state_and_shows_its_decisions(
         ]
         cancelled = api.cancel(rid, backend_factory=lambda s: backend)
         assert cancelled.status == "cancelled" and backend.list("lab") == []
+
+
+def test_deployer_run_returns_once_the_groups_it_deleted_are_gone(
+    run_stack: RunStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When its own pass ends a run (no janitor group is left), ``deployer run``'s watch
+    returns once ARM no longer lists the run's groups, not once their deletes are sent: ARM
+    (here the fake one, without containers) takes seconds to delete a group."""
+    stack = run_stack
+    with FakeArm() as arm:
+        arm.aci.delete_delay = 3.0
+        backend = _on_fake_arm(monkeypatch, arm, stack)
+        rid = new_run_id()
+        client = BlastClient(connection_string=stack.connection_string, queue=queue_name(rid))
+        client.ensure_resources()
+        store = RunStore(client.storage.table)
+        batches = tuple(Batch(i, f"{rid}-b{i}", 1) for i in range(1, 9))
+        store.create(Run(rid, "lab", "running", time.time(), {"autoscale": True}, 8, batches))
+        # The lab scaler (deployment "lab") creates 2 worker groups for 8 queued batches.
+        Janitor(rid, store, client, backend, scaler=run_scaler_for(ELASTIC_LAB, rid)).step()
+        assert len(backend.list("lab")) == 2
+        found = store.get(rid)
+        assert found is not None
+        store.save(replace(found[0], status="cancelled", finished=time.time()), found[1])
+
+        shown = api.watch(rid, backend_factory=lambda s: backend, interval=0.2, timeout=60)
+        assert shown.final and shown.groups == ()
+        assert backend.list("lab") == [], "deployer run returned with groups still deleting"
 
 
 SHARDED_RUNS = [
