@@ -603,3 +603,15 @@ def test_a_sharded_run_merges_each_batchs_shards_into_one_search_of_the_whole_da
         merged15 = json.loads((out / "results.15.json").read_bytes())
         assert merged15 == {"BlastOutput2": direct15}
     assert stack.groups(f"shards{count}") == []
+    # Memory: every worker group serves one shard from that shard's queue, so each worker ran
+    # (and cached: a worker caches the shard its job names) only its own shard's volumes,
+    # the memory it was sized for; and every shard had a worker. Plan and run say how.
+    pinning = f"each worker group serves one of the {count} shards from its own queue"
+    assert pinning in json.dumps(plan) and pinning in ran.stderr, ran.stderr[-3000:]
+    shards_of: dict[str, set[str]] = {}
+    for job in jobs:
+        assert job.worker, job.to_json()
+        shards_of.setdefault(job.worker, set()).add(job.job_id.rsplit("-s", 1)[1])
+    assert all(len(served) == 1 for served in shards_of.values()), shards_of
+    assert set().union(*shards_of.values()) == {str(k) for k in range(1, count + 1)}
+    assert not {q for q in _queues(stack) if q.startswith(f"run-{manifest['run_id']}")}
