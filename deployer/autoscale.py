@@ -351,6 +351,15 @@ def _why_deleted(group: WorkerGroup) -> str:
     return "all its containers have terminated (drained)"
 
 
+def _deletes(groups: Sequence[WorkerGroup]) -> list[DeleteGroup]:
+    """Delete every terminated group (drained or evicted), by name."""
+    return [
+        DeleteGroup(g.name, f"delete {g.name}: {_why_deleted(g)}")
+        for g in sorted(groups, key=lambda g: g.name)
+        if g.terminated
+    ]
+
+
 def _spot_at(
     location: str, obs: Observation, settings: ScaleSettings
 ) -> tuple[Priority | None, float | None]:
@@ -477,11 +486,8 @@ def decide(obs: Observation, settings: ScaleSettings) -> Decision:
     """
     if obs.shards:
         return _decide_shards(obs, settings)
-    actions: list[Action] = []
+    actions: list[Action] = [*_deletes(obs.groups)]
     live = [g for g in obs.groups if not g.terminated]
-    for g in sorted(obs.groups, key=lambda g: g.name):
-        if g.terminated:
-            actions.append(DeleteGroup(g.name, f"delete {g.name}: {_why_deleted(g)}"))
     actual = sum(g.live for g in live)
     floor_live = sum(g.live for g in live if g.floor)
     quota = {loc: max(0, obs.quota_free.get(loc, 0)) for loc in settings.locations}
@@ -507,10 +513,22 @@ def decide(obs: Observation, settings: ScaleSettings) -> Decision:
         outcome = f"add {placed} worker(s)" if placed else "no room to add workers now"
         if placed and left:
             outcome += f"; {left} more in a later burst"
-    summary = f"{inputs}: {outcome}"
-    deletes = [a for a in actions if isinstance(a, DeleteGroup)]
+    return _decision(obs, quota, (wanted, desired, actual), actions, f"{inputs}: {outcome}")
+
+
+def _decision(
+    obs: Observation,
+    quota: dict[str, int],
+    counts: tuple[int, int, int],
+    actions: Sequence[Action],
+    summary: str,
+) -> Decision:
+    """The decision of ``obs``: (wanted, desired, actual) workers, the actions, and the
+    summary with the count of deletes."""
+    deletes = sum(1 for a in actions if isinstance(a, DeleteGroup))
     if deletes:
-        summary += f"; delete {len(deletes)} terminated group(s)"
+        summary += f"; delete {deletes} terminated group(s)"
+    wanted, desired, actual = counts
     return Decision(
         backlog=obs.backlog,
         queued=obs.queued,
@@ -540,11 +558,7 @@ def _decide_shards(obs: Observation, settings: ScaleSettings) -> Decision:
     count = len(obs.shards)
     most = dict(zip(range(1, count + 1), shard_workers(settings.max_workers, count), strict=True))
     least = dict(zip(range(1, count + 1), sizing.spread(settings.min_workers, count), strict=True))
-    deletes: list[Action] = [
-        DeleteGroup(g.name, f"delete {g.name}: {_why_deleted(g)}")
-        for g in sorted(obs.groups, key=lambda g: g.name)
-        if g.terminated
-    ]
+    deletes = _deletes(obs.groups)
     quota = {loc: max(0, obs.quota_free.get(loc, 0)) for loc in settings.locations}
     free = dict(quota)
     index = max(obs.next_index, next_free_index((g.name for g in obs.groups), settings.name_prefix))
@@ -582,20 +596,14 @@ def _decide_shards(obs: Observation, settings: ScaleSettings) -> Decision:
             for a in part.actions
         )
         parts[k] = replace(part, actions=pinned, summary=f"shard {k}: {part.summary}")
-    summary = "; ".join(parts[k].summary for k in sorted(parts))
-    if deletes:
-        summary += f"; delete {len(deletes)} terminated group(s)"
-    return Decision(
-        backlog=obs.backlog,
-        queued=obs.queued,
-        in_flight=obs.in_flight,
-        quota_left=quota,
-        wanted=sum(p.wanted for p in parts.values()),
-        desired=sum(p.desired for p in parts.values()),
-        actual=sum(p.actual for p in parts.values()),
-        actions=(*deletes, *(a for p in parts.values() for a in p.actions)),
-        summary=summary,
+    counts = (
+        sum(p.wanted for p in parts.values()),
+        sum(p.desired for p in parts.values()),
+        sum(p.actual for p in parts.values()),
     )
+    actions = (*deletes, *(a for p in parts.values() for a in p.actions))
+    summary = "; ".join(parts[k].summary for k in sorted(parts))
+    return _decision(obs, quota, counts, actions, summary)
 
 
 def group_tags(

@@ -24,13 +24,12 @@ from deployer.protocol import shard_queue
 from deployer.run.autoscaling import shard_backlogs
 from deployer.run.groups import worker_groups
 from deployer.run.state import Batch, Run, run_queues, shard_jobs
-from deployer.settings import Settings
 from deployer.sizing import Resources, describe_pinning, shard_workers, spread
 from deployer.workload import parse
-from testbed.elastic import PRIMARY, elastic_setup
+from testbed.elastic import PRIMARY, elastic_setup, lab_settings, scale_settings
 
 NOW = 1_000_000.0
-SECRETS = DeploymentSecrets.generate("demo")
+SECRETS = DeploymentSecrets.generate("lab")
 
 
 def _run(shards: int, protocol: int, batches: int = 3) -> Run:
@@ -104,23 +103,8 @@ def test_workers_are_spread_evenly_with_at_least_one_per_shard_and_one_per_batch
     assert "(at most one per batch): 2, 2 per shard" in describe_pinning(6, 2, jobs=2)
 
 
-def _settings() -> Settings:
-    return Settings(
-        deployment="demo",
-        location="eastus",
-        registry="r.azurecr.io",
-        image_tag="1.0",
-        managed_identity="/subscriptions/s/resourceGroups/rg/providers/"
-        "Microsoft.ManagedIdentity/userAssignedIdentities/id",
-        managed_identity_client_id="client-id",
-        storage_account="data",
-        subscription="sub",
-        resource_group="rg",
-    )
-
-
 WORKLOAD_TEXT = (
-    "deployment: {name: demo}\nworkloads:\n  blast:\n    workers: 2\n    threads_per_worker: 1\n"
+    "deployment: {name: lab}\nworkloads:\n  blast:\n    workers: 2\n    threads_per_worker: 1\n"
     "    databases:\n      - {name: demo, bytes_to_cache: 100000000, shards: 4}\n"
 )
 WORKLOAD = parse(WORKLOAD_TEXT)
@@ -129,7 +113,7 @@ WORKLOAD = parse(WORKLOAD_TEXT)
 def test_every_shard_gets_its_own_groups_on_its_queue_tagged_with_it() -> None:
     groups = worker_groups(
         WORKLOAD,
-        _settings(),
+        lab_settings(),
         SECRETS,
         "r00000001",
         5,
@@ -137,7 +121,7 @@ def test_every_shard_gets_its_own_groups_on_its_queue_tagged_with_it() -> None:
         queue="run-r00000001",
         shards=4,
     )
-    assert [g.name for g in groups] == [f"demo-r00000001-w{i}" for i in range(1, 5)]
+    assert [g.name for g in groups] == [f"lab-r00000001-w{i}" for i in range(1, 5)]
     for k, g in enumerate(groups, start=1):
         assert dict(g.tags)["shard"] == str(k) and dict(g.tags)["run"] == "r00000001"
         queues = {dict(c.env)["BLAST_QUEUE"] for c in g.containers}
@@ -145,7 +129,7 @@ def test_every_shard_gets_its_own_groups_on_its_queue_tagged_with_it() -> None:
     # More workers than shards: several workers of one shard share its groups' queue.
     more = parse(WORKLOAD_TEXT.replace("workers: 2", "workers: 6"))
     groups = worker_groups(
-        more, _settings(), SECRETS, "r00000001", 5, exit_when_idle="30s", queue="q", shards=4
+        more, lab_settings(), SECRETS, "r00000001", 5, exit_when_idle="30s", queue="q", shards=4
     )
     per_shard: dict[str, int] = {}
     for g in groups:
@@ -156,7 +140,7 @@ def test_every_shard_gets_its_own_groups_on_its_queue_tagged_with_it() -> None:
     assert per_shard == {"q-s1": 2, "q-s2": 2, "q-s3": 1, "q-s4": 1}
     # A database searched whole: the run's queue, no shard tag (as before).
     whole = worker_groups(
-        WORKLOAD, _settings(), SECRETS, "r00000001", 5, exit_when_idle="30s", queue="q"
+        WORKLOAD, lab_settings(), SECRETS, "r00000001", 5, exit_when_idle="30s", queue="q"
     )
     assert all("shard" not in dict(g.tags) for g in whole)
     assert {dict(c.env)["BLAST_QUEUE"] for g in whole for c in g.containers} == {"q"}
@@ -167,17 +151,8 @@ def test_every_shard_gets_its_own_groups_on_its_queue_tagged_with_it() -> None:
 
 def scale(**kw: object) -> ScaleSettings:
     """1 vCPU workers, one per group; 0..4 workers, 4 batches each."""
-    base = ScaleSettings(
-        min_workers=0,
-        max_workers=4,
-        target_backlog_per_worker=4,
-        scale_in_after=120,
-        worker=Resources(10, 10),
-        workers_per_group=1,
-        locations=(PRIMARY,),
-        name_prefix="lab-r1-w",
-    )
-    return replace(base, **kw)  # type: ignore[arg-type]
+    one = {"worker": Resources(10, 10), "workers_per_group": 1, "max_workers": 4}
+    return scale_settings(**{**one, **kw})
 
 
 def observe(*shards: tuple[int, int], **kw: object) -> Observation:
