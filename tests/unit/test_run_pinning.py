@@ -18,10 +18,12 @@ from deployer.autoscale import (
     worker_group_of,
     worker_specs,
 )
-from deployer.backends.base import ObservedGroup
+from deployer.backends.base import ContainerStatus, ObservedGroup
 from deployer.deployment_secrets import DeploymentSecrets
 from deployer.protocol import shard_queue
 from deployer.run.autoscaling import shard_backlogs
+from deployer.run.decide import STALL_GRACE, CancelJobs, Finish, orphaned_shards
+from deployer.run.decide import decide as decide_run
 from deployer.run.groups import worker_groups
 from deployer.run.state import Batch, Run, run_queues, shard_jobs
 from deployer.sizing import Resources, describe_pinning, shard_workers, spread
@@ -233,3 +235,40 @@ def test_the_backlog_of_each_shard_comes_from_its_jobs() -> None:
     jobs = {"j1-s1": "succeeded", "j1-s2": "running", "j2-s1": "running", "j3-s2": "failed"}
     assert shard_backlogs(run, jobs) == (ShardBacklog(1, 1, 1), ShardBacklog(2, 1, 1))
     assert shard_backlogs(_run(2, protocol=2), jobs) == (), "an unpinned run: one pool"
+
+
+# --- a shard left without workers ------------------------------------------------------
+
+
+def _live(name: str, shard: int) -> ObservedGroup:
+    running = ContainerStatus("w", "Running", True, started=NOW)
+    return ObservedGroup(
+        name, "Succeeded", {"run": "r0000abcd", "shard": str(shard)}, {}, (running,)
+    )
+
+
+def test_a_fixed_run_cancels_the_jobs_of_a_shard_no_worker_group_is_left_for() -> None:
+    run = replace(_run(2, protocol=3), params={"shards": 2}, groups=("w1", "w2"))
+    jobs = {"j1-s1": "succeeded", "j1-s2": "succeeded", "j2-s1": "running"}
+    later = NOW + STALL_GRACE + 1
+    # Shard 2's only group was evicted and deleted; shard 1's still runs.
+    steps = decide_run(run, jobs, [_live("w1", 1)], later)
+    assert steps == [
+        CancelJobs(("j2-s2", "j3-s2"), "cancelled: no worker group is left for shard 2")
+    ]
+    assert orphaned_shards(run, jobs, [_live("w1", 1)], later) == {2: ("j2-s2", "j3-s2")}
+    # Not while every shard has a group, nor right after the start, nor when autoscaled (the
+    # scaler replaces the group), nor for a run of one queue (any group takes any job).
+    assert decide_run(run, jobs, [_live("w1", 1), _live("w2", 2)], later) == []
+    assert decide_run(run, jobs, [_live("w1", 1)], NOW + 60) == []
+    assert (
+        orphaned_shards(replace(run, params={"shards": 2, "autoscale": True}), jobs, [], later)
+        == {}
+    )
+    assert orphaned_shards(replace(run, protocol=2), jobs, [_live("w1", 1)], later) == {}
+    # Once the other shard's jobs are final too, the run ends failed, the done batch kept.
+    done = {**jobs, "j2-s1": "succeeded", "j3-s1": "succeeded", "j2-s2": "cancelled",
+            "j3-s2": "cancelled"}  # fmt: skip
+    assert decide_run(run, done, [_live("w1", 1)], later)[0] == Finish(
+        "failed", "2 of 3 batches did not succeed"
+    )
