@@ -42,7 +42,7 @@ from deployer.run.autoscaling import DECISIONS_SHOWN, RunScaler, decisions, run_
 from deployer.run.autoscaling import ENV as AUTOSCALE_ENV
 from deployer.run.billing import Bill, bill_of, price
 from deployer.run.decide import group_size, unfinished
-from deployer.run.groups import worker_groups
+from deployer.run.groups import replaceable_shard_workers, worker_groups
 from deployer.run.janitor import Janitor, cancel_jobs, drop_queues
 from deployer.run.jobview import JobView
 from deployer.run.state import (
@@ -403,7 +403,13 @@ def _check_inputs(request: RunRequest, overrides: Overrides) -> _Inputs:
     if access is not None:
         require_janitor_protocol(resolved, run_protocol(shards), str(request.workload))
     workload, tuning = _tune(workload, fasta, request)
+    workload = replaceable_shard_workers(workload, shards, _exit_when_idle())
     return _Inputs(workload, fasta, settings, access, resolved, shards, tuning)
+
+
+def _exit_when_idle() -> str:
+    """The run workers' ``BLAST_EXIT_WHEN_IDLE``."""
+    return os.environ.get(ContainerEnv.EXIT_WHEN_IDLE) or DEFAULT_EXIT_WHEN_IDLE
 
 
 def _tune(workload: Workload, fasta: str, request: RunRequest) -> tuple[Workload, Tuning | None]:
@@ -447,7 +453,7 @@ def _plan_groups(inputs: _Inputs, run_id: str, batches: int) -> _RunGroups:
     pinned to shards when the database is searched in shards) and its janitor group (none
     when this process is the janitor)."""
     workload, settings = inputs.workload, inputs.settings
-    exit_idle = os.environ.get(ContainerEnv.EXIT_WHEN_IDLE) or DEFAULT_EXIT_WHEN_IDLE
+    exit_idle = _exit_when_idle()
     secrets = deployment_secrets.load_or_generate(settings.deployment, persist=False)
     burst = defaults.env_float(ContainerEnv.SCALE_OUT_INTERVAL, defaults.SCALE_OUT_INTERVAL_S)
     queue = queue_name(run_id)

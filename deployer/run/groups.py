@@ -23,7 +23,7 @@ from deployer.plan.common import run_tags
 from deployer.protocol import shard_queue
 from deployer.settings import Settings
 from deployer.sizing import shard_workers
-from deployer.workload import Workload, duration_seconds
+from deployer.workload import Autoscale, Workload, duration_seconds
 
 
 def worker_group_name(deployment: str, run_id: str, index: int) -> str:
@@ -151,3 +151,40 @@ def _groups(
             )
         )
     return groups
+
+
+def replaceable_shard_workers(workload: Workload, shards: int, exit_when_idle: str) -> Workload:
+    """The workload of a sharded run on Spot workers without ``blast.autoscale``: autoscaled
+    from 0 up to its ``workers`` (at least one per shard), a batch per worker (pure).
+
+    Each worker group serves one shard, so a Spot eviction of a shard's only group would leave
+    its jobs to nobody; the janitor's scaler replaces an evicted group with one for the same
+    shard (and starts each shard's groups as its backlog asks). Any other workload is returned
+    unchanged.
+
+    Args:
+        workload (Workload): The run's workload.
+        shards (int): Shards the database is searched in.
+        exit_when_idle (str): The workers' ``BLAST_EXIT_WHEN_IDLE``, e.g. ``120s``.
+    """
+    blast = workload.workloads.blast
+    if blast is None or shards < 2 or blast.priority != "spot" or blast.autoscale is not None:
+        return workload
+    auto = Autoscale(
+        min_workers=0,
+        max_workers=max(blast.workers, shards),
+        target_backlog_per_worker=1,
+        scale_in_after=exit_when_idle,
+    )
+    return workload.model_copy(
+        update={
+            "workloads": workload.workloads.model_copy(
+                update={
+                    # As the workload file's own autoscale gives it: workers = max_workers.
+                    "blast": blast.model_copy(
+                        update={"autoscale": auto, "workers": auto.max_workers}
+                    )
+                }
+            )
+        }
+    )

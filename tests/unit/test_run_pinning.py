@@ -24,7 +24,7 @@ from deployer.protocol import shard_queue
 from deployer.run.autoscaling import shard_backlogs
 from deployer.run.decide import STALL_GRACE, CancelJobs, Finish, orphaned_shards
 from deployer.run.decide import decide as decide_run
-from deployer.run.groups import worker_groups
+from deployer.run.groups import replaceable_shard_workers, worker_groups
 from deployer.run.state import Batch, Run, run_queues, shard_jobs
 from deployer.sizing import Resources, describe_pinning, shard_workers, spread
 from deployer.workload import parse
@@ -272,3 +272,28 @@ def test_a_fixed_run_cancels_the_jobs_of_a_shard_no_worker_group_is_left_for() -
     assert decide_run(run, done, [_live("w1", 1)], later)[0] == Finish(
         "failed", "2 of 3 batches did not succeed"
     )
+
+
+def test_a_sharded_spot_run_is_autoscaled_so_an_evicted_shard_gets_a_new_group() -> None:
+    spot = parse(
+        WORKLOAD_TEXT.replace("threads_per_worker: 1", "threads_per_worker: 1\n    priority: spot")
+    )
+    scaled = replaceable_shard_workers(spot, 4, "45s")
+    blast = scaled.workloads.blast
+    assert blast is not None and blast.autoscale is not None
+    auto = blast.autoscale
+    # Up to the workers, at least one per shard; a worker per batch; the run's idle time.
+    assert (auto.min_workers, auto.max_workers, blast.workers) == (0, 4, 4)
+    assert (auto.target_backlog_per_worker, auto.scale_in_after) == (1, "45s")
+    assert spot.workloads.blast is not None and spot.workloads.blast.autoscale is None, "pure"
+    # The scaler then replaces an evicted group for its shard (see the eviction test above).
+    settings = ScaleSettings.from_workload(scaled, PRIMARY, "lab-r00000001-w")
+    assert settings.priority == "Spot" and settings.max_workers == 4
+    # Regular workers are never evicted, an unsharded run has other groups for the same
+    # queue, and an autoscale block given is the user's: these are left as they are.
+    for same, shards in ((WORKLOAD, 4), (spot, 1)):
+        assert replaceable_shard_workers(same, shards, "45s") is same
+    own = parse(
+        WORKLOAD_TEXT.replace("workers: 2", "priority: spot\n    autoscale: {max_workers: 8}")
+    )
+    assert replaceable_shard_workers(own, 4, "45s") is own
