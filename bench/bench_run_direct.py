@@ -125,10 +125,11 @@ VOLUMES_PER_SHARD = 4
 
 
 def max_file_sz(spec: DemoSpec, shards: int) -> int:
-    """``makeblastdb -max_file_sz`` (bytes) that cuts the subjects into about
-    ``VOLUMES_PER_SHARD`` volumes per shard (pure): a volume's largest file is its sequence
-    file, 4 bases a byte."""
-    return math.ceil(spec.seqs * spec.seq_len / 4 / (VOLUMES_PER_SHARD * shards))
+    """``makeblastdb -max_file_sz`` (bytes) that cuts the subjects into ``VOLUMES_PER_SHARD``
+    volumes per shard (pure): a volume's largest file is its sequence file, 4 bases a byte
+    and one more a sequence; 2% more, so no sliver of a last volume is left over."""
+    sequence_file = spec.seqs * (math.ceil(spec.seq_len / 4) + 1)
+    return math.ceil(sequence_file * 1.02 / (VOLUMES_PER_SHARD * shards))
 
 
 @contextlib.contextmanager
@@ -255,7 +256,8 @@ def main(
     print(
         f"{queries} queries of {query_len} bases ({letters:,} letters, 3% mutated windows of "
         f"the subjects) against {seqs:,} subjects of {spec.seq_len:,} bases "
-        f"({seqs * spec.seq_len / 1e6:.1f} Mbp, {volumes} volumes), task {task}, "
+        f"({seqs * spec.seq_len / 1e6:.1f} Mbp, {volumes} volume{'s' if volumes > 1 else ''}), "
+        f"task {task}, "
         f"{cores} cores; queries {sizing}"
     )
     tried = ", ".join(f"{t:.1f}" for t in times)
