@@ -257,8 +257,7 @@ def main(
         f"{queries} queries of {query_len} bases ({letters:,} letters, 3% mutated windows of "
         f"the subjects) against {seqs:,} subjects of {spec.seq_len:,} bases "
         f"({seqs * spec.seq_len / 1e6:.1f} Mbp, {volumes} volume{'s' if volumes > 1 else ''}), "
-        f"task {task}, "
-        f"{cores} cores; queries {sizing}"
+        f"task {task}, {cores} cores; queries {sizing}"
     )
     tried = ", ".join(f"{t:.1f}" for t in times)
     table = Table(title="direct blastn versus deployer run", title_justify="left")
