@@ -25,8 +25,8 @@ The same queries (planted, mutated windows of the database's subjects,
   (``makeblastdb -max_file_sz``), and every search here, the direct one included, searches
   those volumes.
 
-Each search is billed as ACI bills it: the runs' vCPU-seconds are their bills (from the
-groups' own start and stop times, janitor included), the direct search's is its cores x its
+Each search is billed as ACI bills it: a run's vCPU-seconds are its bill's (every group it
+created, from the group's own start and stop times), the direct search's its cores x its
 seconds.
 
 The issue measured 1,920 orchid sequences against a 30 Mbp database. How fast these random
