@@ -537,11 +537,7 @@ def test_a_sharded_run_merges_each_batchs_shards_into_one_search_of_the_whole_da
             ).stdout
             for fmt in fmts if fmt != 15
         }  # fmt: skip
-        workload = stack.workload(f"shards{count}", workers=2)
-        text = workload.read_text().replace(
-            "{name: demo,", f"{{name: {data.name}, shards: {count},"
-        )
-        workload.write_text(text)
+        workload = stack.workload(f"shards{count}", workers=2, db=data.name, shards=count)
         plan = stack.run_json("plan", str(workload), "--offline")["data"]
         assert f"{count} shards" in json.dumps(plan), plan
         out = tmp_path / "out"
