@@ -109,7 +109,7 @@ test-run: venv ## deployer run end to end on the local ACI emulator (needs make 
 bench-run: venv ## deployer run: idle tail and run overhead on the emulator (needs make build)
 	$(VENV)/bin/python bench/bench_run.py
 
-bench-run-direct: venv ## deployer run end to end vs one direct blastn on the same cores, tuned and untuned (needs make build)
+bench-run-direct: venv ## deployer run end to end vs one direct blastn on the same cores: tuned, untuned, sharded (needs make build)
 	$(VENV)/bin/python bench/bench_run_direct.py
 
 bench-run-scale: venv ## The run machinery at 1,000, 3,000 and 10,000 batches on Azurite: submit, janitor, status, merge, memory, requests (needs make build)

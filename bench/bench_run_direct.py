@@ -1,7 +1,7 @@
-"""``deployer run`` end to end versus one direct blastn on the same cores (target: 1.2x).
+"""``deployer run`` end to end, whole and sharded, versus one direct blastn on the same cores.
 
-Target: the run within 1.2x of the direct search, for searches of 30 s or more, container
-start included.
+Targets: the run within 1.2x of the direct search, for searches of 30 s or more, container
+start included; the sharded run within 1.3x of the same run unsharded.
 
 The same queries (planted, mutated windows of the database's subjects,
 :mod:`blast_client.demo`) against the same database (``--seqs`` subjects of 2,000 bases), on
@@ -17,7 +17,19 @@ The same queries (planted, mutated windows of the database's subjects,
   submission, worker groups pulled and started, the searches, the merge and the teardown;
 * **untuned run** (``--untuned``): the same with ``cores`` one-thread workers
   (``threads_per_worker: 1``) and ``--untuned-batches`` batches, the configuration of the
-  issue's first measurement.
+  issue's first measurement;
+* **sharded run** (``--shards N``, 0: none): the tuned run's workload with ``shards: N`` in
+  its database entry, so every batch is one job per shard and the run merges them (target:
+  its wall time within 1.3x of the tuned run's, whose workers each search the whole
+  database). The database is then cut into about ``VOLUMES_PER_SHARD`` volumes per shard
+  (``makeblastdb -max_file_sz``), and every search here, the direct one included, searches
+  those volumes.
+
+Each search is billed as ACI bills it: a run's vCPU-seconds are its bill's (every group it
+created, from the group's own start and stop times), the direct search's its cores x its
+seconds.
+With ``--rounds N`` the runs take turns N times (the machine's load drifts alike for each)
+and each keeps its fastest, with that one's bill.
 
 The issue measured 1,920 orchid sequences against a 30 Mbp database. How fast these random
 subjects search depends on the machine (3,840 queries took 13 s on a quiet 2-core machine and
@@ -29,7 +41,8 @@ search's. Needs Docker and the images of ``make build`` (TAG=...), nothing else.
 repository root:
 
     .venv/bin/python bench/bench_run_direct.py [--cores 2] [--seqs 15000] [--queries N]
-        [--direct-seconds 36] [--query-len 700] [--task blastn] [--untuned/--no-untuned] [--smoke]
+        [--direct-seconds 36] [--query-len 700] [--task blastn] [--untuned/--no-untuned]
+        [--shards 2] [--rounds 1] [--smoke]
 """
 
 from __future__ import annotations
@@ -50,6 +63,8 @@ import docker
 import typer
 from blast_client import BlastClient
 from blast_client.demo import DemoSpec, generate, makeblastdb_argv
+from rich.console import Console
+from rich.table import Table
 
 from deployer.defaults import DEFAULT_BLAST_THREADS
 from testbed.bench import run
@@ -65,18 +80,20 @@ IMAGES = ("blast-worker", "deployer")
 
 @dataclass(frozen=True)
 class Timed:
-    """One ``deployer run``: its wall time, its tuning line, its merged outfmt 6, and where
-    the time went (from its job rows)."""
+    """One ``deployer run``: its wall time, its tuning line, its merged outfmt 6, where the
+    time went (from its job rows) and its bill's vCPU-seconds (all its groups')."""
 
     seconds: float
     tuning: str
     merged: bytes
     where: str
+    vcpu_seconds: float
 
 
-def timed_run(stack: RunStack, workload: Path, queries: Path, task: str, *extra: str) -> Timed:
-    """``deployer run`` to the end; exits the bench when it fails."""
-    out = stack.root / f"out-{workload.stem}"
+def timed_run(
+    stack: RunStack, workload: Path, queries: Path, task: str, out: Path, *extra: str
+) -> Timed:
+    """``deployer run`` to the end, its results in ``out``; exits the bench when it fails."""
     t0, start = time.monotonic(), time.time()
     proc = stack.deployer(
         "--output", "json", "run", str(workload), str(queries), "--db", DB, "--task", task,
@@ -86,7 +103,8 @@ def timed_run(stack: RunStack, workload: Path, queries: Path, task: str, *extra:
     if proc.returncode != 0:
         sys.exit(f"deployer run ({workload.stem}) failed: {proc.stderr[-2000:]}")
     tuning = next((x for x in proc.stderr.splitlines() if x.startswith("Run tuning")), "")
-    run_id = json.loads(proc.stdout)["data"]["run_id"]
+    summary = json.loads(proc.stdout)["data"]
+    run_id = summary["run_id"]
     jobs = BlastClient(connection_string=stack.connection_string).run_jobs(run_id)
     first = min(j.started or end for j in jobs)
     last = max(j.finished or start for j in jobs)
@@ -97,27 +115,41 @@ def timed_run(stack: RunStack, workload: Path, queries: Path, task: str, *extra:
     where = (
         f"start to first batch running {first - start:.1f} s (validation, submission, groups "
         f"created, images pulled, workers started, database downloaded); batches "
-        f"{last - first:.1f} s (summed over {len(jobs)}: BLAST {total('blast_s'):.1f} s, "
-        f"formatting and uploads {total('upload_s'):.1f} s); last batch done to exit "
-        f"{end - last:.1f} s (teardown, merge)"
+        f"{last - first:.1f} s (summed over {len(jobs)} job{'s' if len(jobs) > 1 else ''}: "
+        f"BLAST {total('blast_s'):.1f} s, formatting and uploads {total('upload_s'):.1f} s); "
+        f"last batch done to exit {end - last:.1f} s (teardown, merge)"
     )
-    return Timed(seconds, tuning, (out / "results.6.tsv").read_bytes(), where)
+    merged = (out / "results.6.tsv").read_bytes()
+    return Timed(seconds, tuning, merged, where, float(summary["bill"]["vcpu_seconds"]))
+
+
+VOLUMES_PER_SHARD = 4
+"""Volumes of a sharded run's database per shard: shards of whole volumes come out even."""
+
+
+def max_file_sz(spec: DemoSpec, shards: int) -> int:
+    """``makeblastdb -max_file_sz`` (bytes) that cuts the subjects into ``VOLUMES_PER_SHARD``
+    volumes per shard (pure): a volume's largest file is its sequence file, 4 bases a byte
+    and one more a sequence; 2% more, so no sliver of a last volume is left over."""
+    sequence_file = spec.seqs * (math.ceil(spec.seq_len / 4) + 1)
+    return math.ceil(sequence_file * 1.02 / (VOLUMES_PER_SHARD * shards))
 
 
 @contextlib.contextmanager
 def direct_search(
-    root: Path, spec: DemoSpec, queries: Path, task: str, cores: int
+    root: Path, spec: DemoSpec, queries: Path, task: str, cores: int, shards: int
 ) -> Iterator[Callable[[], float]]:
-    """Build the database in the worker image, limited to ``cores`` cores; yield a function
-    that runs one direct blastn there and returns its seconds (its outfmt 6 in
-    ``root/direct.6``)."""
+    """Build the database in the worker image, limited to ``cores`` cores (in volumes for
+    ``shards`` shards, if any); yield a function that runs one direct blastn there and returns
+    its seconds (its outfmt 6 in ``root/direct.6``)."""
     client = docker.from_env()
     require_images(client)
     subjects = root / "subjects.fa"
     subjects.write_text(generate(spec).subjects)
     tools = BlastTools(client, root, f"bench{os.getpid()}direct", cpus=cores)
+    volumes = ["-max_file_sz", str(max_file_sz(spec, shards))] if shards else []
     try:
-        tools.run(makeblastdb_argv(subjects, root / DB, DB))
+        tools.run([*makeblastdb_argv(subjects, root / DB, DB), *volumes])
         argv = [
             "blastn", "-db", str(root / DB), "-query", str(queries), "-task", task,
             "-outfmt", "6", "-num_threads", str(cores), "-out", str(root / "direct.6"),
@@ -139,7 +171,7 @@ def sized_queries(probe_queries: int, probe_seconds: float, target_seconds: floa
 
 def main(
     cores: Annotated[
-        int, typer.Option(help=f"cores of both (a multiple of {DEFAULT_BLAST_THREADS})")
+        int, typer.Option(help=f"cores of each (a multiple of {DEFAULT_BLAST_THREADS})")
     ] = 2,
     seqs: Annotated[int, typer.Option(help="database subjects of 2,000 bases")] = 15_000,
     queries: Annotated[
@@ -157,12 +189,22 @@ def main(
         bool, typer.Option(help="also run cores one-thread workers (the issue's configuration)")
     ] = True,
     untuned_batches: Annotated[int, typer.Option(help="batches of the untuned run")] = 24,
+    shards: Annotated[
+        int,
+        typer.Option(help="also run the tuned workload in this many shards (0: no sharded run)"),
+    ] = 2,
+    rounds: Annotated[
+        int, typer.Option(help="each run this many times, in turn; the fastest is kept")
+    ] = 1,
 ) -> None:
     """Time the direct search and the runs, print them and their ratios."""
     if cores < 1 or cores % DEFAULT_BLAST_THREADS:
         sys.exit(f"--cores must be a multiple of {DEFAULT_BLAST_THREADS} (workers x the default)")
-    if queries < 0 or direct_seconds <= 0:
-        sys.exit("--queries must be 0 (sized) or more, and --direct-seconds more than 0")
+    if queries < 0 or direct_seconds <= 0 or shards < 0 or rounds < 1:
+        sys.exit(
+            "--queries and --shards must be 0 (sized; no sharded run) or more, "
+            "--direct-seconds more than 0 and --rounds 1 or more"
+        )
     spec = DemoSpec(
         name=DB, seqs=seqs, queries=queries or PROBE_QUERIES, decoys=0, query_len=query_len
     )
@@ -174,7 +216,7 @@ def main(
         query_file.write_text(generate(spec).queries)
         (root / "stack").mkdir()
         with (
-            direct_search(root, spec, query_file, task, cores) as search,
+            direct_search(root, spec, query_file, task, cores, shards) as search,
             registry_with_pushed_images(IMAGES) as pushed,
             emulated_run_stack(root / "stack", pushed, demo_db=False) as stack,
         ):
@@ -187,45 +229,85 @@ def main(
             letters = queries * min(query_len, spec.seq_len)
             # Before and after the runs: the machine's load drifts, the best is kept.
             times = [search() for _ in range(repeat)]
-            stack.upload_demo_db(DB, seqs)
+            # The runs search the very files the direct search does.
+            blast = BlastClient(connection_string=stack.connection_string)
+            blast.ensure_resources()
+            blast.upload_database(DB, sorted(root.glob(f"{DB}.*")))
+            volumes = len(list(root.glob(f"{DB}*.nsq")))
             workers = cores // DEFAULT_BLAST_THREADS
-            tuned_yaml = stack.workload("tuned", workers, threads=None, db=DB, bytes_to_cache=None)
-            runs = [timed_run(stack, tuned_yaml, query_file, task)]
+            # (name, configuration, workload file, deployer run's options)
+            configs: list[tuple[str, str, Path, tuple[str, ...]]] = [
+                ("tuned run", "the tuner's workers x threads",
+                 stack.workload("tuned", workers, threads=None, db=DB, bytes_to_cache=None), ()),
+            ]  # fmt: skip
             if untuned:
-                plain_yaml = stack.workload("untuned", cores, threads=1, db=DB, bytes_to_cache=None)
-                batch_len = str(math.ceil(letters / untuned_batches))
-                runs.append(
-                    timed_run(stack, plain_yaml, query_file, task, "--batch-len", batch_len)
-                )
+                configs.append((
+                    "untuned run", f"{cores} workers x 1 thread, {untuned_batches} batches",
+                    stack.workload("untuned", cores, threads=1, db=DB, bytes_to_cache=None),
+                    ("--batch-len", str(math.ceil(letters / untuned_batches))),
+                ))  # fmt: skip
+            if shards:
+                configs.append((
+                    "sharded run", f"the tuned run's workload in {shards} shards",
+                    stack.workload("sharded", workers, threads=None, db=DB, bytes_to_cache=None,
+                                   shards=shards),
+                    (),
+                ))  # fmt: skip
+            # In turn, round after round: the load drifts alike for each; the best is kept.
+            tries: dict[str, list[Timed]] = {name: [] for name, *_ in configs}
+            for i in range(rounds):
+                for name, _, workload, extra in configs:
+                    out = stack.root / f"out-{workload.stem}-{i}"
+                    tries[name].append(timed_run(stack, workload, query_file, task, out, *extra))
             times += [search() for _ in range(repeat)]
         expected = (root / "direct.6").read_bytes()
+    identical = all(t.merged == expected for timed in tries.values() for t in timed)
+    runs = [(name, how, min(tries[name], key=lambda t: t.seconds)) for name, how, *_ in configs]
     load1 = os.getloadavg()
     direct = min(times)
     print(
         f"{queries} queries of {query_len} bases ({letters:,} letters, 3% mutated windows of "
         f"the subjects) against {seqs:,} subjects of {spec.seq_len:,} bases "
-        f"({seqs * spec.seq_len / 1e6:.1f} Mbp), task {task}, {cores} cores; queries {sizing}"
+        f"({seqs * spec.seq_len / 1e6:.1f} Mbp, {volumes} volume{'s' if volumes > 1 else ''}), "
+        f"task {task}, {cores} cores; queries {sizing}"
     )
-    print(
-        f"direct     : {direct:7.1f} s  (one blastn -num_threads {cores}; the best of "
-        f"{', '.join(f'{t:.1f}' for t in times)} s, before and after the runs)"
-    )
-    tuned = runs[0]
-    print(
-        f"tuned run  : {tuned.seconds:7.1f} s  {tuned.seconds / direct:.2f}x  (deployer run end "
-        "to end, container start, merge and teardown included; target <= 1.2x for searches "
-        "of 30 s or more)"
-    )
-    print(f"  {tuned.tuning}")
-    print(f"  where: {tuned.where}")
-    for plain in runs[1:]:
-        print(
-            f"untuned run: {plain.seconds:7.1f} s  {plain.seconds / direct:.2f}x  ({cores} "
-            f"workers x 1 thread, {untuned_batches} batches)"
-        )
-        print(f"  where: {plain.where}")
-    identical = all(r.merged == expected for r in runs)
-    print(f"merged outfmt 6 byte-identical to the direct search: {identical}")
+    tried = ", ".join(f"{t:.1f}" for t in times)
+    table = Table(title="direct blastn versus deployer run", title_justify="left")
+    for col in ("", "wall s", "x direct", "billed vCPU-s", "merged = direct", "configuration"):
+        table.add_column(col, justify="left" if col in ("", "configuration") else "right")
+    table.add_row(
+        "direct", f"{direct:.1f}", "1.00", f"{cores * direct:.1f}", "",
+        f"one blastn -num_threads {cores} (the best of {tried} s, before and after the runs)",
+    )  # fmt: skip
+    for name, how, r in runs:
+        each = tries[name]
+        if len(each) > 1:
+            how += f" (the best of {', '.join(f'{t.seconds:.1f}' for t in each)} s)"
+        table.add_row(
+            name, f"{r.seconds:.1f}", f"{r.seconds / direct:.2f}", f"{r.vcpu_seconds:.1f}",
+            str(all(t.merged == expected for t in each)), how,
+        )  # fmt: skip
+    console = Console(width=160)
+    console.print(table)
+    targets = Table(title="targets (wall time, end to end)", title_justify="left")
+    for col in ("", "ratio", "target", "billed vCPU-s ratio"):
+        targets.add_column(col, justify="left" if not col else "right")
+    tuned = runs[0][2]
+    targets.add_row(
+        "tuned run / direct (searches of 30 s or more)", f"{tuned.seconds / direct:.2f}x",
+        "<= 1.2x", f"{tuned.vcpu_seconds / (cores * direct):.2f}x",
+    )  # fmt: skip
+    if shards:
+        sharded = runs[-1][2]
+        targets.add_row(
+            "sharded run / tuned run (unsharded)", f"{sharded.seconds / tuned.seconds:.2f}x",
+            "<= 1.3x", f"{sharded.vcpu_seconds / tuned.vcpu_seconds:.2f}x",
+        )  # fmt: skip
+    console.print(targets)
+    for name, _, r in runs:
+        print(f"{name}: {r.tuning}")
+        print(f"  where: {r.where}")
+    print(f"merged outfmt 6 of every run byte-identical to the direct search: {identical}")
     print(f"load average (1 min): {load0[0]:.2f} before, {load1[0]:.2f} after")
     if not identical:
         sys.exit("a run's merged results differ from the direct search")
@@ -235,7 +317,8 @@ if __name__ == "__main__":
     try:
         run(
             main,
-            # The probe and the sizing run too: 480 queries, the fewest it sizes.
+            # The probe and the sizing run too: 480 queries, the fewest it sizes; and a
+            # sharded run, of the fewest shards.
             smoke={
                 "seqs": 300,
                 "queries": 0,
@@ -243,6 +326,7 @@ if __name__ == "__main__":
                 "query_len": 300,
                 "untuned": False,
                 "repeat": 1,
+                "shards": 2,
             },
         )
     except StackError as exc:

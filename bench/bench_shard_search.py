@@ -1,5 +1,5 @@
-"""Sharded versus unsharded versus direct BLAST on the same cores (target: sharded wall time
-within 1.3x of unsharded).
+"""Sharded versus unsharded versus direct BLAST searches alone on the same cores (the run's
+target: sharded wall time within 1.3x of unsharded, ``bench_run_direct.py --shards``).
 
 On ``--cores`` cores, the same queries against the same database (``--subjects`` sequences,
 cut into volumes by ``makeblastdb -max_file_sz``):
@@ -15,10 +15,10 @@ Each search writes the archive and its outfmt 6 as a worker does. Billed vCPU-s 
 wall time (what one-vCPU groups alive for the whole run would cost). Each shard aligns and
 returns up to ``max_target_seqs`` subjects per query, so queries with more hits than the
 limit (these queries hit a quarter of the database) cost more sharded: compare
-``--max-target-seqs 20``. BLAST runs in the worker
-image, timed inside its container; this measures the searches and the merge, not ACI's
-queueing or group start-up (``bench_run.py`` does those). The merged outfmt 6 is checked
-byte-identical to the direct search's. Run from the repository root:
+``--max-target-seqs 20``. BLAST runs in the worker image, timed inside its container; this
+measures the searches and the merge, not ACI's queueing or group start-up:
+``bench_run_direct.py --shards N`` times whole runs, sharded and not, with their bills. The
+merged outfmt 6 is checked byte-identical to the direct search's. Run from the repository root:
 
     .venv/bin/python bench/bench_shard_search.py [--cores 2] [--subjects 4000] [--queries 40]
         [--smoke]

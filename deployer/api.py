@@ -412,7 +412,16 @@ def plan(
     if prep.workload.workloads.blast is None:
         return result
     sized = worker_sizing(prep.workload)
-    searches = [sizing.describe_choice(c, sized.worker) for c in sized.choices]
+    blast = prep.workload.workloads.blast
+    workers = blast.autoscale.max_workers if blast.autoscale else blast.workers
+    searches = [
+        line
+        for c in sized.choices
+        for line in (
+            sizing.describe_choice(c, sized.worker),
+            *([sizing.describe_pinning(workers, c.shards)] if c.shards > 1 else []),
+        )
+    ]
     tuning = tune_query(prep.workload, run_query).describe() if run_query else None
     return dataclasses.replace(result, searches=searches, tuning=tuning)
 

@@ -22,7 +22,13 @@ Rules (see README, "Elastic BLAST workers"):
   group is deleted once all its containers have terminated; a group with a container that
   has not terminated is never deleted;
 * Spot: where Spot was refused lately, the group is created as regular
-  (``spot_fallback``) or that region is skipped until :func:`deployer.spot.spot_retry_at`.
+  (``spot_fallback``) or that region is skipped until :func:`deployer.spot.spot_retry_at`;
+* shards: a run whose worker groups are pinned to shards (``Observation.shards``) scales
+  each shard as a pool of its own, by the rules above, on its own backlog and groups (tag
+  ``shard``), with ``min_workers`` and ``max_workers`` spread over the shards (at least one
+  worker each, :func:`deployer.sizing.shard_workers`); the shards with the most backlog are
+  served first from the quota and the burst's groups, so a replaced (evicted) group serves
+  the shard that lost it.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ from deployer import defaults, sizing
 from deployer.backends.base import ObservedGroup
 from deployer.plan import GroupSpec
 from deployer.plan.databases import worker_sizing
-from deployer.sizing import Resources
+from deployer.protocol import shard_queue
+from deployer.sizing import Resources, shard_workers
 from deployer.spot import spot_retry_at
 from deployer.workload import Workload, duration_seconds
 
@@ -45,7 +52,9 @@ Priority = Literal["Regular", "Spot"]
 TAG_LOCATION = "location"
 TAG_PRIORITY = "priority"
 TAG_FLOOR = "autoscale-floor"
-"""Tags of autoscaled worker groups, read back by :func:`worker_group_of`."""
+TAG_SHARD = "shard"
+"""Tags of autoscaled worker groups, read back by :func:`worker_group_of` (``shard``, 1-based,
+on every worker group of a run pinned to shards, autoscaled or not)."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,7 @@ class WorkerGroup:
         idle_since (float | None): Epoch seconds since none of its workers holds a batch;
             None when one does, or when unknown.
         evicted (bool): Its containers were killed by a Spot eviction.
+        shard (int | None): The shard it serves (1-based) when pinned, else None.
     """
 
     name: str
@@ -142,6 +152,7 @@ class WorkerGroup:
     floor: bool = False
     idle_since: float | None = None
     evicted: bool = False
+    shard: int | None = None
 
     @property
     def terminated(self) -> bool:
@@ -155,6 +166,26 @@ class SpotRefusal:
 
     at: float
     count: int = 1
+
+
+@dataclass(frozen=True)
+class ShardBacklog:
+    """One shard's backlog, of a run whose worker groups are pinned to shards.
+
+    Args:
+        shard (int): The shard, 1-based.
+        queued (int): Its jobs waiting on its queue.
+        in_flight (int): Its jobs a worker holds.
+    """
+
+    shard: int
+    queued: int
+    in_flight: int
+
+    @property
+    def backlog(self) -> int:
+        """Queued plus in flight."""
+        return self.queued + self.in_flight
 
 
 @dataclass(frozen=True)
@@ -172,6 +203,9 @@ class Observation:
         next_index (int): Lowest index a new group may take (indices are never reused).
         spot_refusals (Mapping[str, SpotRefusal]): Regions where Spot was refused lately.
         throttled_until (float | None): ARM answered 429: no creates before then.
+        shards (Sequence[ShardBacklog]): Each shard's backlog when the worker groups are
+            pinned to shards (``queued`` and ``in_flight`` are then their sums); empty when
+            every group takes every job.
     """
 
     now: float
@@ -183,6 +217,7 @@ class Observation:
     next_index: int = 1
     spot_refusals: Mapping[str, SpotRefusal] = field(default_factory=dict)
     throttled_until: float | None = None
+    shards: Sequence[ShardBacklog] = ()
 
     @property
     def backlog(self) -> int:
@@ -201,6 +236,7 @@ class CreateGroups:
         workers (tuple[int, ...]): Workers per group, in the same order.
         floor (bool): Groups that hold ``min_workers`` (no exit when idle).
         reason (str): One line: why, with the inputs.
+        shard (int | None): The shard the groups serve (1-based) when pinned, else None.
     """
 
     location: str
@@ -209,6 +245,7 @@ class CreateGroups:
     workers: tuple[int, ...]
     floor: bool
     reason: str
+    shard: int | None = None
 
     @property
     def total(self) -> int:
@@ -312,6 +349,15 @@ def _why_deleted(group: WorkerGroup) -> str:
     if group.evicted:
         return "evicted (Spot): its containers were killed; its batches return to the queue"
     return "all its containers have terminated (drained)"
+
+
+def _deletes(groups: Sequence[WorkerGroup]) -> list[DeleteGroup]:
+    """Delete every terminated group (drained or evicted), by name."""
+    return [
+        DeleteGroup(g.name, f"delete {g.name}: {_why_deleted(g)}")
+        for g in sorted(groups, key=lambda g: g.name)
+        if g.terminated
+    ]
 
 
 def _spot_at(
@@ -438,11 +484,10 @@ def decide(obs: Observation, settings: ScaleSettings) -> Decision:
         then Spot waits, each with its reason; the same observation always gives the
         same decision, group names included.
     """
-    actions: list[Action] = []
+    if obs.shards:
+        return _decide_shards(obs, settings)
+    actions: list[Action] = [*_deletes(obs.groups)]
     live = [g for g in obs.groups if not g.terminated]
-    for g in sorted(obs.groups, key=lambda g: g.name):
-        if g.terminated:
-            actions.append(DeleteGroup(g.name, f"delete {g.name}: {_why_deleted(g)}"))
     actual = sum(g.live for g in live)
     floor_live = sum(g.live for g in live if g.floor)
     quota = {loc: max(0, obs.quota_free.get(loc, 0)) for loc in settings.locations}
@@ -468,10 +513,22 @@ def decide(obs: Observation, settings: ScaleSettings) -> Decision:
         outcome = f"add {placed} worker(s)" if placed else "no room to add workers now"
         if placed and left:
             outcome += f"; {left} more in a later burst"
-    summary = f"{inputs}: {outcome}"
-    deletes = [a for a in actions if isinstance(a, DeleteGroup)]
+    return _decision(obs, quota, (wanted, desired, actual), actions, f"{inputs}: {outcome}")
+
+
+def _decision(
+    obs: Observation,
+    quota: dict[str, int],
+    counts: tuple[int, int, int],
+    actions: Sequence[Action],
+    summary: str,
+) -> Decision:
+    """The decision of ``obs``: (wanted, desired, actual) workers, the actions, and the
+    summary with the count of deletes."""
+    deletes = sum(1 for a in actions if isinstance(a, DeleteGroup))
     if deletes:
-        summary += f"; delete {len(deletes)} terminated group(s)"
+        summary += f"; delete {deletes} terminated group(s)"
+    wanted, desired, actual = counts
     return Decision(
         backlog=obs.backlog,
         queued=obs.queued,
@@ -485,12 +542,79 @@ def decide(obs: Observation, settings: ScaleSettings) -> Decision:
     )
 
 
-def group_tags(location: str, priority: Priority, floor: bool) -> tuple[tuple[str, str], ...]:
+def shard_order(shards: Sequence[ShardBacklog]) -> list[ShardBacklog]:
+    """The order shards are served in from the quota and a burst's groups (pure): the most
+    backlog first, then by shard."""
+    return sorted(shards, key=lambda s: (-s.backlog, s.shard))
+
+
+def _cores(settings: ScaleSettings, workers: int) -> int:
+    """Cores of quota ``workers`` take."""
+    return math.ceil(workers * settings.worker.cpu / defaults.TENTHS)
+
+
+def _decide_shards(obs: Observation, settings: ScaleSettings) -> Decision:
+    """:func:`decide` for worker groups pinned to shards: each shard a pool of its own."""
+    count = len(obs.shards)
+    most = dict(zip(range(1, count + 1), shard_workers(settings.max_workers, count), strict=True))
+    least = dict(zip(range(1, count + 1), sizing.spread(settings.min_workers, count), strict=True))
+    deletes = _deletes(obs.groups)
+    quota = {loc: max(0, obs.quota_free.get(loc, 0)) for loc in settings.locations}
+    free = dict(quota)
+    index = max(obs.next_index, next_free_index((g.name for g in obs.groups), settings.name_prefix))
+    budget = settings.max_groups_per_burst
+    parts: dict[int, Decision] = {}
+    for shard in shard_order(obs.shards):
+        k = shard.shard
+        own = replace(
+            settings,
+            min_workers=least.get(k, 0),
+            max_workers=most.get(k, 1),
+            max_groups_per_burst=budget,
+        )
+        part = decide(
+            replace(
+                obs,
+                queued=shard.queued,
+                in_flight=shard.in_flight,
+                quota_free=free,
+                groups=[g for g in obs.groups if g.shard == k and not g.terminated],
+                next_index=index,
+                shards=(),
+            ),
+            own,
+        )
+        creates = part.creates
+        for c in creates:
+            free[c.location] = max(0, free[c.location] - _cores(settings, c.total))
+        index += sum(len(c.names) for c in creates)
+        budget = max(0, budget - sum(len(c.names) for c in creates))
+        pinned = tuple(
+            replace(a, shard=k, reason=f"shard {k}: {a.reason}")
+            if isinstance(a, CreateGroups)
+            else a
+            for a in part.actions
+        )
+        parts[k] = replace(part, actions=pinned, summary=f"shard {k}: {part.summary}")
+    counts = (
+        sum(p.wanted for p in parts.values()),
+        sum(p.desired for p in parts.values()),
+        sum(p.actual for p in parts.values()),
+    )
+    actions = (*deletes, *(a for p in parts.values() for a in p.actions))
+    summary = "; ".join(parts[k].summary for k in sorted(parts))
+    return _decision(obs, quota, counts, actions, summary)
+
+
+def group_tags(
+    location: str, priority: Priority, floor: bool, shard: int | None = None
+) -> tuple[tuple[str, str], ...]:
     """Tags a created worker group carries so :func:`worker_group_of` can read it back."""
     return (
         (TAG_FLOOR, "true" if floor else "false"),
         (TAG_LOCATION, location),
         (TAG_PRIORITY, priority),
+        *(((TAG_SHARD, str(shard)),) if shard is not None else ()),
     )
 
 
@@ -513,6 +637,7 @@ def worker_group_of(
         live = 0
     elif not group.containers:
         live = 1  # nothing known yet: never take an unknown group for a terminated one
+    shard = tags.get(TAG_SHARD, "")
     return WorkerGroup(
         name=group.name,
         location=tags.get(TAG_LOCATION, default_location),
@@ -522,6 +647,7 @@ def worker_group_of(
         floor=tags.get(TAG_FLOOR) == "true",
         idle_since=idle_since,
         evicted=group.evicted,
+        shard=int(shard) if shard.isdigit() else None,
     )
 
 
@@ -574,6 +700,7 @@ def plan_notes(workload: Workload, location: str, subnet: bool) -> list[str]:
 
 
 EXIT_WHEN_IDLE = "BLAST_EXIT_WHEN_IDLE"
+QUEUE = "BLAST_QUEUE"
 
 
 def worker_specs(
@@ -591,7 +718,8 @@ def worker_specs(
     Returns:
         list[GroupSpec]: One per name, with the action's worker count, priority and region;
         Spot groups without subnet; floor groups without ``BLAST_EXIT_WHEN_IDLE``, the
-        others with it set to ``scale_in_after``; tagged by :func:`group_tags`.
+        others with it set to ``scale_in_after``; a pinned action's groups on its shard's
+        queue (``BLAST_QUEUE``); tagged by :func:`group_tags`.
 
     Raises:
         ValueError: When the template holds fewer workers than a group needs.
@@ -605,6 +733,8 @@ def worker_specs(
             env = {k: v for k, v in c.env if k != EXIT_WHEN_IDLE}
             if not create.floor:
                 env[EXIT_WHEN_IDLE] = f"{settings.scale_in_after}s"
+            if create.shard is not None:
+                env[QUEUE] = shard_queue(env[QUEUE], create.shard)
             containers.append(replace(c, resources=settings.worker, env=tuple(sorted(env.items()))))
         # Fewer workers than the template may fall below ACI's group minimum: pad again.
         padded = sizing.pad_to_minimum(
@@ -617,7 +747,7 @@ def worker_specs(
         mounted = {m.volume for c in containers for m in c.mounts}
         tags = {
             **dict(template.tags),
-            **dict(group_tags(create.location, create.priority, create.floor)),
+            **dict(group_tags(create.location, create.priority, create.floor, create.shard)),
         }
         specs.append(
             replace(

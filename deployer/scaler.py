@@ -10,7 +10,7 @@ a restarted loop carries on without doubling or losing groups. The decision itse
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -22,6 +22,7 @@ from deployer.autoscale import (
     DeleteGroup,
     Observation,
     ScaleSettings,
+    ShardBacklog,
     SpotRefusal,
     decide,
     next_free_index,
@@ -119,6 +120,7 @@ def observe(
     now: float,
     idle_since: Mapping[str, float] | None = None,
     known: Iterable[str] = (),
+    shards: Sequence[ShardBacklog] = (),
 ) -> Observation:
     """Read the run's worker groups and each region's free vCPU quota.
 
@@ -134,6 +136,8 @@ def observe(
             holds a batch (from the job log). Default: unknown.
         known (Iterable[str]): Every group name the run ever had (its record), so a lost
             state never reuses the name of a deleted (and billed) group. Default: none.
+        shards (Sequence[ShardBacklog]): Each shard's backlog when the groups are pinned to
+            shards. Default: none (every group takes every job).
     """
     idle = idle_since or {}
     groups = [
@@ -155,6 +159,7 @@ def observe(
         next_index=max(state.next_index, next_free_index(known, settings.name_prefix)),
         spot_refusals=dict(state.spot_refusals),
         throttled_until=state.throttled_until,
+        shards=tuple(shards),
     )
 
 
@@ -258,6 +263,7 @@ def reconcile(
     known: Iterable[str] = (),
     delete_terminated: bool = True,
     log: Callable[[str], None] | None = None,
+    shards: Sequence[ShardBacklog] = (),
 ) -> Pass:
     """One pass: :func:`observe`, :func:`deployer.autoscale.decide`, :func:`act`.
 
@@ -275,6 +281,8 @@ def reconcile(
         delete_terminated (bool): See :func:`act`. Default: True.
         log (Callable[[str], None] | None): Gets the decision's summary and one line per
             action and outcome. Default: None.
+        shards (Sequence[ShardBacklog]): Each shard's backlog when the groups are pinned to
+            shards (see :func:`observe`). Default: none.
 
     Returns:
         Pass: The decision (its inputs included), the new state and the outcomes.
@@ -289,6 +297,7 @@ def reconcile(
         now=now,
         idle_since=idle_since,
         known=known,
+        shards=shards,
     )
     decision = decide(obs, settings)
     new_state, outcomes = act(

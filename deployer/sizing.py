@@ -570,6 +570,41 @@ def describe_choice(choice: ShardChoice, worker: Resources) -> str:
     return f"Database {choice.database}: {what}: {choice.why}"
 
 
+def spread(total: int, parts: int) -> tuple[int, ...]:
+    """``total`` cut into ``parts`` as evenly as possible, the larger parts first (pure):
+    ``spread(5, 3)`` is (2, 2, 1)."""
+    return tuple(total // parts + (1 if k < total % parts else 0) for k in range(parts))
+
+
+def shard_workers(workers: int, shards: int, jobs: int | None = None) -> tuple[int, ...]:
+    """Workers of each shard of a run whose worker groups are pinned to one shard each (pure).
+
+    Every shard gets at least one worker (else its jobs would never run): ``workers`` below
+    ``shards`` becomes ``shards``; the workers are spread evenly, and a shard gets no more
+    than its ``jobs`` (a run's batches: each shard has one job per batch).
+
+    Args:
+        workers (int): The workload's ``workers`` (or an autoscaled run's ``max_workers``).
+        shards (int): Shards of the database (>= 1).
+        jobs (int | None): Jobs of each shard; None: no cap.
+    """
+    each = spread(max(workers, shards), shards)
+    return tuple(min(n, jobs) if jobs is not None else n for n in each)
+
+
+def describe_pinning(workers: int, shards: int, jobs: int | None = None) -> str:
+    """One line for ``deployer plan`` and ``deployer run``: how ``workers`` map to shards."""
+    each = shard_workers(workers, shards, jobs)
+    total = sum(each)
+    given = f"workers {workers}" if total == workers else f"workers {workers} -> {total}"
+    capped = " (at most one per batch)" if jobs is not None and total < max(workers, shards) else ""
+    return (
+        f"Shards: each worker group serves one of the {shards} shards from its own queue and "
+        f"caches only that shard; {given}, at least one per shard{capped}: "
+        f"{', '.join(map(str, each))} per shard"
+    )
+
+
 def blast_groups(
     workers: int, databases: Sequence[tuple[str, int]], threads: int, limits: Limits = ACI
 ) -> list[GroupSize]:

@@ -5,11 +5,15 @@ reaction bench)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 from deployer.autoscale import ScaleSettings
 from deployer.deployment_secrets import DeploymentSecrets, Secret
 from deployer.plan import GroupSpec, build
 from deployer.run.autoscaling import RunScaler, run_scaler
 from deployer.settings import Settings
+from deployer.sizing import Resources
 from deployer.workload import parse
 
 PRIMARY, OVERFLOW = "westeurope", "northeurope"
@@ -27,16 +31,13 @@ workloads:
 """
 
 
-def run_scaler_for(workload: str, run_id: str, admin: bool = False) -> RunScaler:
-    """The scaler ``deployer run`` builds for ``workload`` as run ``run_id`` of deployment
-    ``lab`` in westeurope.
+def lab_settings(admin: bool = False) -> Settings:
+    """Resolved settings of deployment ``lab`` in westeurope (storage by connection string).
 
     Args:
-        workload (str): The workload file's YAML text.
-        run_id (str): The run.
         admin (bool): Registry admin credentials instead of a managed identity.
     """
-    settings = Settings(
+    return Settings(
         deployment="lab",
         location=PRIMARY,
         registry="r.azurecr.io",
@@ -48,6 +49,34 @@ def run_scaler_for(workload: str, run_id: str, admin: bool = False) -> RunScaler
         registry_password=Secret("pull-secret") if admin else None,
         storage_connection_string=Secret("AccountName=x;AccountKey=k"),
     )
+
+
+def scale_settings(**kw: Any) -> ScaleSettings:
+    """Scale settings for the autoscaler's tests: 2 vCPU / 3 GB workers, two per 4-vCPU group;
+    0..24 workers, 4 batches each, in westeurope (``kw`` overrides any field)."""
+    base = ScaleSettings(
+        min_workers=0,
+        max_workers=24,
+        target_backlog_per_worker=4,
+        scale_in_after=120,
+        worker=Resources(20, 30),
+        workers_per_group=2,
+        locations=(PRIMARY,),
+        name_prefix="lab-r1-w",
+    )
+    return replace(base, **kw)
+
+
+def run_scaler_for(workload: str, run_id: str, admin: bool = False) -> RunScaler:
+    """The scaler ``deployer run`` builds for ``workload`` as run ``run_id`` of deployment
+    ``lab`` in westeurope.
+
+    Args:
+        workload (str): The workload file's YAML text.
+        run_id (str): The run.
+        admin (bool): Registry admin credentials instead of a managed identity.
+    """
+    settings = lab_settings(admin)
     scaler = run_scaler(
         parse(workload), settings, DeploymentSecrets.generate("lab"), run_id, f"run-{run_id}"
     )

@@ -52,7 +52,7 @@ deployment:
   blast:
     workers: {workers}
 {threads}    databases:
-      - {{name: {db}{size}}}
+      - {{name: {db}{size}{shards}}}
 """
 
 
@@ -64,9 +64,11 @@ def workload_text(
     threads: int | None = 1,
     db: str = DEMO_DB,
     bytes_to_cache: int | None = 100_000_000,
+    shards: int | None = None,
 ) -> str:
     """A run workload file: ``workers`` of ``threads`` threads (None: left out, so ``deployer
-    run`` tunes them) on database ``db`` (``bytes_to_cache`` None: from its manifest)."""
+    run`` tunes them) on database ``db`` (``bytes_to_cache`` None: from its manifest),
+    searched in ``shards`` shards (None: left out, the database whole)."""
     return WORKLOAD.format(
         name=name,
         workers=workers,
@@ -74,6 +76,7 @@ def workload_text(
         threads=f"    threads_per_worker: {threads}\n" if threads is not None else "",
         db=db,
         size=f", bytes_to_cache: {bytes_to_cache}" if bytes_to_cache is not None else "",
+        shards=f", shards: {shards}" if shards is not None else "",
     )
 
 

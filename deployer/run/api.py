@@ -36,13 +36,13 @@ from deployer.plan import RUN_TAG, Action, Change, GroupSpec, storage_env
 from deployer.plan.databases import require_known, worker_sizing
 from deployer.plan.janitor import janitor_group
 from deployer.plan.tuning import Tuning, tune_run
-from deployer.protocol import JANITOR_IMAGE, PROTOCOLS, run_protocol
+from deployer.protocol import JANITOR_IMAGE, PROTOCOLS, run_protocol, shard_queue
 from deployer.run import merge, places, shardstats
 from deployer.run.autoscaling import DECISIONS_SHOWN, RunScaler, decisions, run_scaler
 from deployer.run.autoscaling import ENV as AUTOSCALE_ENV
 from deployer.run.billing import Bill, bill_of, price
 from deployer.run.decide import group_size, unfinished
-from deployer.run.groups import worker_groups
+from deployer.run.groups import replaceable_shard_workers, worker_groups
 from deployer.run.janitor import Janitor, cancel_jobs, drop_queues
 from deployer.run.jobview import JobView
 from deployer.run.state import (
@@ -66,6 +66,7 @@ from deployer.scope import (
     storage_client,
 )
 from deployer.settings import NO_OVERRIDES, Overrides, Settings
+from deployer.sizing import describe_pinning
 from deployer.workload import Workload, duration_seconds, load
 
 DEFAULT_EXIT_WHEN_IDLE = "120s"
@@ -218,6 +219,8 @@ class Started:
         scope (RunScope | None): The run's clients, for ``watch`` and ``results`` in the same
             process (so the settings are resolved once).
         tuning (Tuning | None): The workers, threads and batch length the run chose, and why.
+        pinning (str | None): How the workers map to the shards (one line); None when the
+            database is searched whole.
     """
 
     run: Run
@@ -226,6 +229,7 @@ class Started:
     scaler: RunScaler | None = field(default=None, repr=False)
     scope: RunScope | None = field(default=None, repr=False)
     tuning: Tuning | None = None
+    pinning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -286,7 +290,7 @@ def start(
         shard_jobs(s, inputs.shards) for s in _plan_batches(client, request, inputs.fasta, run_id)
     ]
     specs = [job for jobs in batches for job in jobs]
-    groups = _plan_groups(inputs, run_id, len(specs))
+    groups = _plan_groups(inputs, run_id, len(batches))
     template = (groups.scaler.template,) if groups.scaler is not None else ()
     require_images(group_images([*groups.all, *template]), inputs.settings, str(request.workload))
     run = _new_run(request, inputs, run_id, batches, groups, clock())
@@ -298,7 +302,13 @@ def start(
     scope = RunScope(run, client, store, cluster.backend)
     _create_groups(cluster, changes, scope)
     scope = _reread(scope)
-    return Started(scope.run, run.groups, created, groups.scaler, scope, inputs.tuning)
+    pinning = None
+    if inputs.shards > 1:
+        blast = inputs.workload.workloads.blast
+        assert blast is not None, "checked by _check_inputs"
+        workers = groups.scaler.settings.max_workers if groups.scaler else blast.workers
+        pinning = describe_pinning(workers, inputs.shards, None if groups.scaler else len(batches))
+    return Started(scope.run, run.groups, created, groups.scaler, scope, inputs.tuning, pinning)
 
 
 def read_queries(path: Path) -> str:
@@ -393,7 +403,13 @@ def _check_inputs(request: RunRequest, overrides: Overrides) -> _Inputs:
     if access is not None:
         require_janitor_protocol(resolved, run_protocol(shards), str(request.workload))
     workload, tuning = _tune(workload, fasta, request)
+    workload = replaceable_shard_workers(workload, shards, _exit_when_idle())
     return _Inputs(workload, fasta, settings, access, resolved, shards, tuning)
+
+
+def _exit_when_idle() -> str:
+    """The run workers' ``BLAST_EXIT_WHEN_IDLE``."""
+    return os.environ.get(ContainerEnv.EXIT_WHEN_IDLE) or DEFAULT_EXIT_WHEN_IDLE
 
 
 def _tune(workload: Workload, fasta: str, request: RunRequest) -> tuple[Workload, Tuning | None]:
@@ -433,10 +449,11 @@ def _plan_batches(
 
 
 def _plan_groups(inputs: _Inputs, run_id: str, batches: int) -> _RunGroups:
-    """The run's worker groups (none when autoscaled: the janitor's first pass creates them)
-    and its janitor group (none when this process is the janitor)."""
+    """The run's worker groups (none when autoscaled: the janitor's first pass creates them;
+    pinned to shards when the database is searched in shards) and its janitor group (none
+    when this process is the janitor)."""
     workload, settings = inputs.workload, inputs.settings
-    exit_idle = os.environ.get(ContainerEnv.EXIT_WHEN_IDLE) or DEFAULT_EXIT_WHEN_IDLE
+    exit_idle = _exit_when_idle()
     secrets = deployment_secrets.load_or_generate(settings.deployment, persist=False)
     burst = defaults.env_float(ContainerEnv.SCALE_OUT_INTERVAL, defaults.SCALE_OUT_INTERVAL_S)
     queue = queue_name(run_id)
@@ -444,7 +461,14 @@ def _plan_groups(inputs: _Inputs, run_id: str, batches: int) -> _RunGroups:
     workers: tuple[GroupSpec, ...] = ()
     if scaler is None:
         workers = worker_groups(
-            workload, settings, secrets, run_id, batches, exit_when_idle=exit_idle, queue=queue
+            workload,
+            settings,
+            secrets,
+            run_id,
+            batches,
+            exit_when_idle=exit_idle,
+            queue=queue,
+            shards=inputs.shards,
         )
     janitor = None
     if inputs.access is not None:
@@ -525,11 +549,17 @@ def _submit(
     Returns:
         The storage resources created, and the run store.
     """
+    pinned = run.pinned
+
+    def queue_of(spec: JobSpec) -> str:
+        assert spec.shard is not None, "every job of a sharded run names its shard"
+        return shard_queue(run.queue, spec.shard.index + 1)
+
     try:
-        created = tuple(client.ensure_resources())
+        created = tuple(client.ensure_resources(run.queues if pinned else None))
         store = RunStore(client.storage.table)
         store.create(run)
-        client.submit(specs)
+        client.submit(specs, queue_of if pinned else None)
         found = store.get(run.run_id)
         assert found is not None
         store.save(replace(found[0], status="running"), found[1])
@@ -922,7 +952,7 @@ def cancel(
             break
         except Conflict:
             continue
-    drop_queues(scope.client)
+    drop_queues(scope.client, run.all_queues)
     # Delete the groups first: no worker can then mark a batch running after we cancel it.
     janitor = Janitor(run_id, scope.store, scope.client, scope.backend, wait_deletes=True)
     run, _ = janitor.step()

@@ -26,7 +26,7 @@ from typing import Any
 from azure.data.tables import TableClient, UpdateMode
 from blast_client.joblog import FINAL as JOB_FINAL
 
-from deployer.autoscale import Decision, ScaleSettings
+from deployer.autoscale import Decision, ScaleSettings, ShardBacklog
 from deployer.backends.base import Backend, ObservedGroup, Usage
 from deployer.contract import Mount
 from deployer.deployment_secrets import DeploymentSecrets, Secret
@@ -225,6 +225,22 @@ def backlog(run: Run, jobs: Mapping[str, str]) -> tuple[int, int]:
     return queued, running
 
 
+def shard_backlogs(run: Run, jobs: Mapping[str, str]) -> tuple[ShardBacklog, ...]:
+    """Each shard's (queued, in flight) of a run pinned to shards (pure); empty for a run
+    whose workers take every job. A batch's shard ``k`` is its ``k``-th job."""
+    if not run.pinned:
+        return ()
+    counts = [[0, 0] for _ in range(run.shards)]
+    for b in run.batches:
+        for k, j in enumerate(b.jobs[: run.shards]):
+            state = jobs.get(j, "queued")
+            if state == "running":
+                counts[k][1] += 1
+            elif state not in JOB_FINAL:
+                counts[k][0] += 1
+    return tuple(ShardBacklog(k, q, f) for k, (q, f) in enumerate(counts, start=1))
+
+
 def scale_pass(
     scaler: RunScaler,
     run: Run,
@@ -258,6 +274,7 @@ def scale_pass(
         known=(*run.groups, *run.deleted),
         delete_terminated=False,
         log=log,
+        shards=shard_backlogs(run, jobs),
     )
     tried = tuple(o.group for o in done.outcomes if o.action == "create" and o.ok)
     new_groups = tuple(dict.fromkeys((*run.groups, *tried)))

@@ -17,6 +17,10 @@ Rules:
   cancelled and the run becomes ``failed`` instead of waiting for ever; an autoscaled run
   (``blast.autoscale``) gets new workers from the janitor's scaling pass instead, and only
   ``deployment.ttl`` ends it early;
+* likewise, when no worker group is left for one shard of a run pinned to shards (its groups
+  were evicted or failed) while that shard has unfinished jobs, those jobs are cancelled (no
+  other group takes them: each serves its own shard's queue), and the run ends ``failed``
+  once the other shards' jobs are final, their batches kept;
 * a run that needs a newer run protocol than the janitor's own (:data:`RUN_PROTOCOL`: the
   janitor's image is older than the deployer that started the run) is ended at once, its
   unfinished batches cancelled, ``failed`` with a reason that says so, rather than mis-handled
@@ -34,6 +38,7 @@ from dataclasses import dataclass
 
 from blast_client.joblog import FINAL as JOB_FINAL
 
+from deployer.autoscale import TAG_SHARD
 from deployer.backends.base import ObservedGroup
 from deployer.protocol import PROTOCOLS, RUN_PROTOCOL
 from deployer.run.billing import bill_of
@@ -125,6 +130,29 @@ def _stalled(run: Run, groups: Sequence[ObservedGroup], now: float) -> bool:
     return all(n in run.deleted for n in planned) or now - run.created > STALL_GRACE
 
 
+def orphaned_shards(
+    run: Run, jobs: Mapping[str, str], groups: Sequence[ObservedGroup], now: float
+) -> dict[int, tuple[str, ...]]:
+    """The unfinished jobs of each shard that no live worker group serves (pure): only for a
+    fixed-size run pinned to shards (an autoscaled one gets new groups), and only after
+    :data:`STALL_GRACE` (creates may lag). Shards are 1-based, as the ``shard`` tag."""
+    if not run.pinned or run.autoscaled or now - run.created <= STALL_GRACE:
+        return {}
+    served = {g.tags.get(TAG_SHARD) for g in groups if g.name != run.janitor and not g.terminated}
+    found = {}
+    for k in range(1, run.shards + 1):
+        if str(k) in served:
+            continue
+        left = tuple(
+            b.jobs[k - 1]
+            for b in run.batches
+            if len(b.jobs) >= k and jobs.get(b.jobs[k - 1], "queued") not in JOB_FINAL
+        )
+        if left:
+            found[k] = left
+    return found
+
+
 def _when(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
@@ -179,6 +207,11 @@ def decide(
             cancels.append(CancelJobs(tuple(left), "cancelled: no worker left to run it"))
             steps.append(Finish("failed", reason))
             status = "failed"
+        elif left and (orphaned := orphaned_shards(run, jobs, groups, now)):
+            cancels += [
+                CancelJobs(ids, f"cancelled: no worker group is left for shard {k}")
+                for k, ids in orphaned.items()
+            ]
         elif not left:
             bad = [b for b in run.batches if batch_state(b, jobs) != "succeeded"]
             status = "failed" if bad else "succeeded"

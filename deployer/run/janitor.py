@@ -151,7 +151,7 @@ class Janitor:
                     run = run.with_deleted(step.group)
                     etag = self.store.save(run, etag)
             elif isinstance(step, d.DropQueues):
-                drop_queues(self.client)
+                drop_queues(self.client, run.all_queues)
             elif isinstance(step, d.DeleteSelf):
                 if step.group not in run.deleted:
                     run = run.with_deleted(step.group)
@@ -209,16 +209,19 @@ def cancel_jobs(
         list(pool.map(cancel, job_ids))
 
 
-def drop_queues(client: BlastClient) -> None:
-    """Delete the run's queue, and its poison queue if it is empty."""
+def drop_queues(client: BlastClient, queues: Iterable[str]) -> None:
+    """Delete the run's queues (:attr:`Run.all_queues`: its own and its shards'), and each
+    one's poison queue if it is empty; a queue that does not exist is skipped."""
     storage = client.storage
-    with contextlib.suppress(ResourceNotFoundError):
-        storage.queue.delete_queue()
-    try:
-        if not storage.poison.peek_messages(max_messages=1):
-            storage.poison.delete_queue()
-    except ResourceNotFoundError:
-        pass
+    for name in queues:
+        with contextlib.suppress(ResourceNotFoundError):
+            storage.queue_client(name).delete_queue()
+        poison = storage.queue_client(f"{name}-poison")
+        try:
+            if not poison.peek_messages(max_messages=1):
+                poison.delete_queue()
+        except ResourceNotFoundError:
+            pass
 
 
 def describe(step: d.Step) -> str:

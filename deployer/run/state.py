@@ -16,6 +16,8 @@ from typing import Any
 from blast_client.joblog import FINAL as JOB_FINAL
 from blast_client.messages import JobSpec, ShardRef
 
+from deployer.protocol import PINNED_PROTOCOL, shard_queue
+
 RUN_ID = re.compile(r"^r[0-9a-f]{8}$")
 """``r`` and 8 hex digits: short enough for ``<deployment>-<run>-janitor`` (at most 63)."""
 
@@ -38,6 +40,15 @@ def is_run_id(text: str) -> bool:
 def queue_name(run_id: str) -> str:
     """The run's own job queue (its poison queue is ``<queue>-poison``)."""
     return f"run-{run_id}"
+
+
+def run_queues(run_id: str, shards: int, pinned: bool) -> tuple[str, ...]:
+    """The queues a run's jobs are put on (pure): one per shard when its workers are pinned
+    to shards, else the run's own queue."""
+    queue = queue_name(run_id)
+    if not pinned or shards < 2:
+        return (queue,)
+    return tuple(shard_queue(queue, k) for k in range(1, shards + 1))
 
 
 @dataclass(frozen=True)
@@ -171,8 +182,29 @@ class Run:
 
     @property
     def queue(self) -> str:
-        """The run's job queue."""
+        """The run's job queue (a run pinned to shards puts its jobs on :attr:`queues`)."""
         return queue_name(self.run_id)
+
+    @property
+    def shards(self) -> int:
+        """Shards its database is searched in (1: whole)."""
+        return int(self.params.get("shards") or 1)
+
+    @property
+    def pinned(self) -> bool:
+        """True when each shard's jobs have a queue of their own and every worker group serves
+        one shard (run protocol 3; a sharded run of protocol 2 put them all on one queue)."""
+        return self.shards > 1 and self.protocol >= PINNED_PROTOCOL
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        """The queues its jobs are on: one per shard when :attr:`pinned`, else its own."""
+        return run_queues(self.run_id, self.shards, self.pinned)
+
+    @property
+    def all_queues(self) -> tuple[str, ...]:
+        """Every queue the run may have (to drop them all): its own and its shards'."""
+        return tuple(dict.fromkeys((self.queue, *run_queues(self.run_id, self.shards, True))))
 
     def billed(self, group: str) -> bool:
         """True when ``group`` already has a bill."""

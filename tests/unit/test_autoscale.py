@@ -28,24 +28,13 @@ from deployer.autoscale import (
 from deployer.backends.base import ContainerStatus, ObservedGroup
 from deployer.plan import GroupSpec
 from deployer.sizing import Resources
-from testbed.elastic import OVERFLOW, PRIMARY, elastic_setup
+from testbed.elastic import OVERFLOW, PRIMARY, elastic_setup, scale_settings
 
 NOW = 1_000_000.0
 
 
-def scale(**kw: object) -> ScaleSettings:
-    """2 vCPU / 3 GB workers, two per 4-vCPU group; 0..24 workers, 4 batches each."""
-    base = ScaleSettings(
-        min_workers=0,
-        max_workers=24,
-        target_backlog_per_worker=4,
-        scale_in_after=120,
-        worker=Resources(20, 30),
-        workers_per_group=2,
-        locations=(PRIMARY,),
-        name_prefix="lab-r1-w",
-    )
-    return replace(base, **kw)  # type: ignore[arg-type]
+scale = scale_settings
+"""2 vCPU / 3 GB workers, two per 4-vCPU group; 0..24 workers, 4 batches each."""
 
 
 def group(

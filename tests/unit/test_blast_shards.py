@@ -133,6 +133,14 @@ def test_parse_archive_reads_ids_raw_scores_and_full_evalues() -> None:
     assert second.score == 40 and second.evalue == 0.0
 
 
+def test_parse_archive_reads_quoted_braces_and_commas_as_text() -> None:
+    # A FASTA defline becomes a quoted Seq-id; its braces, commas and "" (a quote) are text.
+    odd = ARCHIVE.replace(b'local str "s2"', b'local str "s},2{""x"')
+    assert shardmerge.parse_archive(odd).hsps[1].subject == 'local str "s},2{""x"'
+    with pytest.raises(ValueError, match="truncated"):
+        shardmerge.parse_archive(ARCHIVE[: ARCHIVE.index(b"tag id 3") + 8])
+
+
 def test_merge_refuses_a_part_that_does_not_match_its_archive() -> None:
     with pytest.raises(ValueError, match="1 HSPs in the output but 2 in its archive"):
         shardmerge.merge_tabular([ARCHIVE], [b"q1\ts1\n"], None)

@@ -167,3 +167,34 @@ def test_one_spot_refusal_in_a_burst_makes_the_next_group_regular(
         g.properties.get("priority", "Regular") for g in fake_arm.aci.groups.values()
     )
     assert priorities == ["Regular", "Spot", "Spot"]
+
+
+def test_an_autoscaled_sharded_run_creates_groups_for_its_shards_with_backlog_and_keeps_them(
+    fake_arm: FakeArm, deployer_arm: dict[str, str]
+) -> None:
+    """A run pinned to 2 shards whose shard 1 is done: the janitor creates a group for shard
+    2 only, on shard 2's queue and tagged with it; a restarted janitor reads the tag back and
+    creates none; when that group is evicted, its replacement serves shard 2 again."""
+    backend = AciBackend(make_client(fake_arm.subscription_id), DEPLOYER_RESOURCE_GROUP, PRIMARY)
+    scaler = _scaler()
+    batches = tuple(Batch(i, f"j{i}-s1", 1, (f"j{i}-s1", f"j{i}-s2")) for i in range(1, 5))
+    run = replace(_run(0), params={"autoscale": True, "shards": 2}, batches=batches, protocol=3)
+    jobs = {f"j{i}-s1": "succeeded" for i in range(1, 5)}
+    run, done = scale_pass(scaler, run, jobs, backend, [], NOW)
+    [create] = done.decision.creates
+    assert create.shard == 2 and "shard 1: backlog 0" in done.decision.summary
+    [group] = backend.list("lab")
+    assert group.tags["shard"] == "2" and run.groups == (group.name,)
+    body = fake_arm.aci.groups[next(iter(fake_arm.aci.groups))].body
+    env = {
+        e["name"]: e.get("value") for c in body["properties"]["containers"]
+        for e in c["properties"]["environmentVariables"]
+    }  # fmt: skip
+    assert env["BLAST_QUEUE"] == "run-r1a2b3c4d-s2"
+    fake_arm.clear_calls()
+    run, again = scale_pass(scaler, run, jobs, backend, backend.list("lab"), NOW + 60)
+    assert not again.decision.creates and fake_arm.calls("PUT") == []
+    # Evicted (the janitor's own steps delete it first): the new group serves shard 2 again.
+    run, replaced = scale_pass(scaler, run, jobs, backend, [], NOW + 120)
+    [create] = replaced.decision.creates
+    assert create.shard == 2 and create.names == ("lab-r1a2b3c4d-w2",)

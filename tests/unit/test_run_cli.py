@@ -13,6 +13,7 @@ import pytest
 
 from deployer.imagebuild import manifest
 from deployer.imagebuild.manifest import BuiltImage
+from deployer.protocol import PROTOCOLS, run_protocol
 
 DEPLOYER = str(Path(sys.executable).parent / "deployer")
 
@@ -57,7 +58,9 @@ def test_start_without_a_blast_workload_exits_2(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "defines no blast workload" in proc.stderr, proc.stderr
 
 
-@pytest.mark.parametrize(("recorded", "shards"), [(None, 2), (1, 2), (None, 1), (2, 2)])
+@pytest.mark.parametrize(
+    ("recorded", "shards"), [(None, 2), (1, 2), (None, 1), (2, 2), (3, 2), (2, 1)]
+)
 def test_start_refuses_a_janitor_image_older_than_its_runs_protocol_before_anything(
     tmp_path: Path, recorded: int | None, shards: int
 ) -> None:
@@ -83,7 +86,8 @@ def test_start_refuses_a_janitor_image_older_than_its_runs_protocol_before_anyth
         "DEPLOYER_RESOURCE_GROUP": "rg",
     }
     proc = run("run", str(workload), str(tmp_path / "q.fa"), "--db", "demo", env=env)
-    if (recorded or 1) >= shards:
+    theirs, needed = recorded or 1, run_protocol(shards)
+    if theirs >= needed:
         # Past the check: it stops at the next one (no storage for the run).
         assert proc.returncode == 2 and "storage" in proc.stderr, proc.stderr
         assert "janitor's image" not in proc.stderr
@@ -92,8 +96,8 @@ def test_start_refuses_a_janitor_image_older_than_its_runs_protocol_before_anyth
     first = proc.stderr.splitlines()[0]
     assert first == (
         "error: the janitor's image r.azurecr.io/deployer:0.1-old (build 0.1-old) speaks run "
-        "protocol 1 (one job per batch), but this deployer's run needs 2 (a batch of a sharded "
-        "database is one job per shard, done when all its shards are), which it would "
-        "mis-handle; nothing was created [JanitorImageTooOld]"
+        f"protocol {theirs} ({PROTOCOLS[theirs]}), but this deployer's run needs 3 (each "
+        "shard's jobs are on a queue of their own, and every worker group serves one shard), "
+        "which it would mis-handle; nothing was created [JanitorImageTooOld]"
     ), proc.stderr
     assert "deployer build" in proc.stderr and "Traceback" not in proc.stderr

@@ -293,8 +293,14 @@ def test_deployer_run_refuses_a_janitor_image_older_than_the_protocol_its_run_ne
     def image(protocol: int | None) -> BuiltImage:
         return BuiltImage("r.io/deployer:0.1-abc", "sha256:" + "a" * 64, "h", "skipped", protocol)
 
-    # A whole database's run needs 1, so an image from before protocols still serves it.
-    assert (run_protocol(1), run_protocol(2), run_protocol(4)) == (1, 2, 2)
+    # A whole database's run needs 1, so an image from before protocols still serves it; a
+    # sharded run needs 3: its shards' queues, and worker groups pinned to one shard each.
+    assert (run_protocol(1), run_protocol(2), run_protocol(4)) == (1, 3, 3)
+    assert janitor_protocol_problem(image(2), "0.1-abc", 3) == (
+        "the janitor's image r.io/deployer:0.1-abc (build 0.1-abc) speaks run protocol 2 "
+        f"({PROTOCOLS[2]}), but this deployer's run needs 3 ({PROTOCOLS[3]}), which it would "
+        "mis-handle; nothing was created"
+    )
     assert janitor_protocol_problem(image(None), "0.1-abc", 1) is None
     assert janitor_protocol_problem(None, "0.1-abc", 2) is None  # no build record: it checks
     assert janitor_protocol_problem(image(RUN_PROTOCOL), "0.1-abc", 2) is None

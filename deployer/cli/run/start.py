@@ -78,6 +78,8 @@ def command(
     )
     if started.tuning is not None:
         err.print(started.tuning.describe(), markup=False)
+    if started.pinning is not None:
+        err.print(started.pinning, markup=False)
     if detach:
         emit(
             "run",
@@ -86,6 +88,7 @@ def command(
                 "batches": len(run.batches),
                 "groups": list(started.groups),
                 "tuning": started.tuning.describe() if started.tuning else None,
+                "shards": started.pinning,
             },
             output,
             lambda r: out.print(

@@ -29,6 +29,7 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import UpdateMode
 from azure.storage.blob import ContainerClient, ContentSettings
+from azure.storage.queue import QueueClient
 
 from blast_client import shards
 from blast_client.config import StorageConfig, load_storage_config
@@ -350,21 +351,27 @@ class BlastClient:
 
     # -- set-up ---------------------------------------------------------------------------
 
-    def ensure_resources(self) -> list[str]:
+    def ensure_resources(self, queues: Sequence[str] | None = None) -> list[str]:
         """Create the queue, poison queue, job table and containers if missing (idempotent).
+
+        Args:
+            queues: The job queues to create (each with its poison queue) instead of the
+                configured one.
 
         Returns:
             What was created, e.g. ``["queue run-1", "queue run-1-poison"]``.
         """
         with storage_errors():
-            return self.storage.ensure_resources()
+            return self.storage.ensure_resources(queues)
 
     # -- submitting -----------------------------------------------------------------------
 
     # Planning is pure (no storage), so the client offers the module function as it is.
     plan = staticmethod(plan_jobs)
 
-    def submit(self, specs: Sequence[JobSpec]) -> list[str]:
+    def submit(
+        self, specs: Sequence[JobSpec], queue_of: Callable[[JobSpec], str] | None = None
+    ) -> list[str]:
         """Queue planned jobs: upload large queries, record each as queued, then enqueue.
 
         The row is written before the message, so a job is never running without a row.
@@ -373,6 +380,8 @@ class BlastClient:
 
         Args:
             specs: Jobs from :meth:`plan`.
+            queue_of: The queue of each job (a run pinned to shards puts each shard's jobs
+                on a queue of its own); None puts them all on the configured queue.
 
         Returns:
             Their job ids, in order.
@@ -388,10 +397,17 @@ class BlastClient:
             inputs.upload_blob(blob, fasta.encode(), overwrite=True)
             return replace(spec, query=Query(blob=blob))
 
+        queues = {self.config.queue: self.storage.queue}
+        if queue_of is not None:
+            queues.update({q: self.storage.queue_client(q) for q in map(queue_of, specs)})
+
+        def queue(spec: JobSpec) -> QueueClient:
+            return queues[queue_of(spec) if queue_of is not None else self.config.queue]
+
         def enqueue(spec: JobSpec) -> None:
             row = queued_row(spec.job_id, spec.program, spec.db, spec.name, now, spec.run_id)
             self.storage.table.upsert_entity(row, mode=UpdateMode.REPLACE)
-            self.storage.queue.send_message(spec.to_message())
+            queue(spec).send_message(spec.to_message())
 
         with storage_errors(), ThreadPoolExecutor(SUBMIT_THREADS) as pool:
             placed = list(pool.map(place, specs))

@@ -6,7 +6,9 @@ Layout (both kinds of entity live in the one table ``BLAST_JOB_TABLE``):
   Fields: status (one of :data:`STATUSES`), program, db, name, run_id,
   submitted, started, finished, updated (UTC datetimes), worker, attempts, hits, error,
   results (JSON ``{"6": url, ...}``), results_expiry, and durations: download_s (database
-  and query), blast_s (the search), upload_s (blast_formatter and uploads, which overlap).
+  and query), blast_s (the search), upload_s (blast_formatter and uploads, which overlap);
+  cached (what the worker's cache held when the job succeeded: its databases and shards,
+  e.g. ``nt.shard2of4``, comma-separated; the memory a worker's searches need).
 * Time index: ``PartitionKey="t<YYYYMMDDHH>"`` (UTC hour of submission),
   ``RowKey="<epoch ms, 13 digits>-<job id>"``. ``recent --since 15m`` reads one or two
   partitions with a RowKey range instead of scanning the table.

@@ -33,9 +33,14 @@ _DOCUMENT = b"Blast4-archive ::= {"
 TIED_EVALUE = 1.0e-180
 """BLAST compares e-values below this as equal (``s_EvalueComp``)."""
 
-_SCORE = re.compile(rb'id str "score",\s*value int (-?\d+)')
-_EVALUE = re.compile(rb'id str "e_value",\s*value real (?:\{ (-?\d+), 10, (-?\d+) \}|(0))')
-_IDS = re.compile(rb"\bids \{")
+# A raw score, an e-value, or a Dense-seg's ids block (which closes an HSP). One pattern led
+# by the literal "id" lets the regex engine skip ahead: an alternation of three was 10x slower.
+_HSP_PART = re.compile(
+    rb'id(?:\s+str "score",\s*value int (-?\d+)'
+    rb'|\s+str "e_value",\s*value real (?:\{ (-?\d+), 10, (-?\d+) \}|(0))'
+    rb"|s \{)"
+)
+_WORD = re.compile(rb"\w")
 _QUERY_SEQ = re.compile(rb"\bseq \{\s*id \{\s*([^\n]*?),?\n")
 _RESULTS = re.compile(rb"\n  results \{")
 _PROGRAM_LINE = re.compile(r"^# T?BLAST[NPX]+ \S")
@@ -92,24 +97,35 @@ def _norm(text: bytes) -> str:
     return " ".join(text.decode("utf-8", "replace").split()).rstrip(",")
 
 
+# ASN.1 text: a string is quoted, with "" for a quote inside it, so a brace or comma in a
+# Seq-id (a FASTA defline may hold one) is not structure.
+_TOKEN = re.compile(rb'"(?:[^"]|"")*"|[{},]')
+
+
 def _braced(text: bytes, start: int) -> tuple[bytes, int]:
     """The text inside the brace that opens just before ``start``, and where it ends."""
-    depth, i = 1, start
-    while depth:
-        if i >= len(text):
-            raise ValueError("archive is truncated")
-        depth += {ord("{"): 1, ord("}"): -1}.get(text[i], 0)
-        i += 1
-    return text[start : i - 1], i
+    depth = 1
+    for m in _TOKEN.finditer(text, start):
+        token = m.group()
+        if token == b"{":
+            depth += 1
+        elif token == b"}":
+            depth -= 1
+            if not depth:
+                return text[start : m.start()], m.end()
+    raise ValueError("archive is truncated")
 
 
 def _split_ids(inner: bytes) -> tuple[str, str]:
     """(query, subject) of a Dense-seg's ``ids`` block: its first Seq-id, and the rest."""
     depth = 0
-    for i, ch in enumerate(inner):
-        depth += {ord("{"): 1, ord("}"): -1}.get(ch, 0)
-        if ch == ord(",") and depth == 0:
-            return _norm(inner[:i]), _norm(inner[i + 1 :])
+    for m in _TOKEN.finditer(inner):
+        token = m.group()
+        if token == b",":
+            if not depth:
+                return _norm(inner[: m.start()]), _norm(inner[m.end() :])
+        elif token in (b"{", b"}"):
+            depth += 1 if token == b"{" else -1
     raise ValueError("archive alignment has no subject id")
 
 
@@ -126,7 +142,12 @@ def parse_archive(archive: bytes) -> Archive:
         raise ValueError("archive is not a BLAST archive (-outfmt 11)")
     queries: list[str] = []
     hsps: list[Hsp] = []
-    starts = [m.start() for m in re.finditer(rb"^" + re.escape(_DOCUMENT), archive, re.M)]
+    # A literal search, then the line-start check: ten times faster than a ^ pattern.
+    starts = [
+        m.start()
+        for m in re.finditer(re.escape(_DOCUMENT), archive)
+        if m.start() == 0 or archive[m.start() - 1] == ord("\n")
+    ]
     for start, end in itertools.pairwise([*starts, len(archive)]):
         doc = _parse_document(archive[start:end])
         queries += doc.queries
@@ -144,8 +165,7 @@ def _parse_document(archive: bytes) -> Archive:
     evalue: float | None = None
     pos = found.end()
     # Each alignment lists its scores, then its segments' ids: an ids block closes an HSP.
-    pattern = re.compile(_SCORE.pattern + b"|" + _EVALUE.pattern + b"|" + _IDS.pattern)
-    while (m := pattern.search(archive, pos)) is not None:
+    while (m := _HSP_PART.search(archive, pos)) is not None:
         pos = m.end()
         if m.group(1) is not None:
             score = int(m.group(1))
@@ -153,6 +173,8 @@ def _parse_document(archive: bytes) -> Archive:
             evalue = float(f"{m.group(2).decode()}e{m.group(3).decode()}")
         elif m.group(4) is not None:
             evalue = 0.0
+        elif m.start() and _WORD.match(archive, m.start() - 1):
+            continue  # "ids {" ending a longer word ("seqids {") is no Dense-seg's
         else:
             inner, pos = _braced(archive, m.end())
             if score is None or evalue is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -292,6 +292,15 @@ class Storage:
         self._account_key: str | None = getattr(cred_obj, "account_key", None)
         self.key_auth = self._account_key is not None
 
+    def queue_client(self, name: str) -> QueueClient:
+        """Client for queue ``name`` of the same account (a run pinned to shards has one per
+        shard beside :attr:`queue`).
+
+        Args:
+            name: Queue name.
+        """
+        return self._queues.get_queue_client(name)
+
     def container(self, name: str) -> ContainerClient:
         """Client for container ``name``.
 
@@ -300,15 +309,20 @@ class Storage:
         """
         return self.blobs.get_container_client(name)
 
-    def ensure_resources(self) -> list[str]:
+    def ensure_resources(self, queues: Sequence[str] | None = None) -> list[str]:
         """Create the queue, poison queue, table and containers if they do not exist.
+
+        Args:
+            queues: The job queues to create, each with its poison queue, instead of the
+                configured one (a run pinned to shards has one per shard).
 
         Returns:
             The resources that were created (empty when all existed).
         """
         created: list[str] = []
         needed = self.cfg.resources()
-        for name in needed["queues"]:
+        jobs = [needed["queues"]] if queues is None else [(q, f"{q}-poison") for q in queues]
+        for name in (n for pair in jobs for n in pair):
             try:
                 self._queues.get_queue_client(name).create_queue()
                 created.append(f"queue {name}")

@@ -169,6 +169,11 @@ class Provisioner:
         """
         return (self.cache / check_db_name(name) / READY).is_file()
 
+    def cached(self) -> list[str]:
+        """The databases and shards verified in the cache (their directories' names, e.g.
+        ``nt.shard2of4``), sorted: what this worker's searches keep in memory."""
+        return sorted(p.parent.name for p in self.cache.glob(f"*/{READY}"))
+
     @contextlib.contextmanager
     def _lock(self, name: str) -> Iterator[None]:
         locks = self.cache / ".locks"

@@ -679,6 +679,7 @@ class Worker:
                     hit_fasta_note=no_fasta or "",
                     error="",
                     stderr=result.stderr[-4000:],
+                    cached=",".join(self.provisioner.cached()),
                 )
             )
             if recorded:

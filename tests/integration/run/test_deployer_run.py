@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
-from blast_client import BlastClient
+from blast_client import BlastClient, shards
 from blast_client.demo import DemoSpec, generate
 from blast_client.fasta import iter_records
 from blast_client.merge import json_reports
@@ -544,11 +544,7 @@ def test_a_sharded_run_merges_each_batchs_shards_into_one_search_of_the_whole_da
             ).stdout
             for fmt in fmts if fmt != 15
         }  # fmt: skip
-        workload = stack.workload(f"shards{count}", workers=2)
-        text = workload.read_text().replace(
-            "{name: demo,", f"{{name: {data.name}, shards: {count},"
-        )
-        workload.write_text(text)
+        workload = stack.workload(f"shards{count}", workers=2, db=data.name, shards=count)
         plan = stack.run_json("plan", str(workload), "--offline")["data"]
         assert f"{count} shards" in json.dumps(plan), plan
         out = tmp_path / "out"
@@ -612,3 +608,19 @@ def test_a_sharded_run_merges_each_batchs_shards_into_one_search_of_the_whole_da
         merged15 = json.loads((out / "results.15.json").read_bytes())
         assert merged15 == {"BlastOutput2": direct15}
     assert stack.groups(f"shards{count}") == []
+    # Memory: every worker group serves one shard from that shard's queue, so each worker ran
+    # (and cached: a worker caches the shard its job names) only its own shard's volumes,
+    # the memory it was sized for; and every shard had a worker. Plan and run say how.
+    pinning = f"each worker group serves one of the {count} shards from its own queue"
+    assert pinning in json.dumps(plan) and pinning in ran.stderr, ran.stderr[-3000:]
+    shards_of: dict[str, set[str]] = {}
+    for job in jobs:
+        assert job.worker, job.to_json()
+        shards_of.setdefault(job.worker, set()).add(job.job_id.rsplit("-s", 1)[1])
+    assert all(len(served) == 1 for served in shards_of.values()), shards_of
+    assert set().union(*shards_of.values()) == {str(k) for k in range(1, count + 1)}
+    # Each job's row says what its worker's cache held when it succeeded: its shard alone.
+    for job in jobs:
+        k = int(job.job_id.rsplit("-s", 1)[1])
+        assert job.row.get("cached") == shards.shard_name(data.name, k - 1, count), job.to_json()
+    assert not {q for q in _queues(stack) if q.startswith(f"run-{manifest['run_id']}")}
