@@ -10,7 +10,8 @@ whole database (or shard) again:
   as its group holds (:data:`~deployer.defaults.MAX_BLAST_THREADS`), as long as every thread
   still has :data:`~deployer.defaults.MIN_CACHE_BYTES_PER_THREAD` of the database to scan
   (smaller databases leave threads idle, and single-thread workers do better). Fewer workers
-  also cache fewer copies of the database, so they cost less memory.
+  also cache fewer copies of the database, so they cost less memory. A sharded database
+  first gets a worker per shard (each worker group serves one shard), threads after that.
 * **batch length**: ElasticBLAST's length for the program times the threads (a worker of
   ``t`` threads searches a batch ``t`` times faster, so the per-job overhead stays the same
   share), but never so long that a worker has no batch; and the batches are a whole number of
@@ -149,8 +150,16 @@ def tune(
         t = threads
         thread_why = f"threads_per_worker {t} in the workload file"
     else:
-        t = choose_threads(cores, max_threads, shard_bytes)
-        if t > 1:
+        # Each worker group serves one shard (pinned), so at least one worker per shard: more
+        # threads would put more workers, and cores, on the run than it was given.
+        most = max_threads if shards == 1 else max(1, min(max_threads, cores // shards))
+        t = choose_threads(cores, most, shard_bytes)
+        if shards > 1 and t < choose_threads(cores, max_threads, shard_bytes):
+            thread_why = (
+                f"{_n(t, 'thread')} per worker: {cores} cores give each of the {shards} shards "
+                "a worker of its own (a worker serves one shard)"
+            )
+        elif t > 1:
             thread_why = (
                 f"{t} threads share each scan of the {size}, where {cores} single-thread "
                 "workers would each scan it for their own batches (and cache it once each)"

@@ -82,6 +82,19 @@ def test_a_sharded_database_shares_threads_per_shard_and_counts_jobs() -> None:
     assert "in 4 shards" in t.why
 
 
+def test_each_shard_gets_a_worker_of_its_own_before_workers_get_more_threads() -> None:
+    # Unsharded, 2 cores share one 30 MB scan; in 2 shards a worker serves one shard, so
+    # 2 threads each would need 4 cores: 2 single-thread workers, one per shard.
+    whole = tune("blastn", 30 * MB, ORCHID, cores=2, max_threads=4)
+    assert (whole.workers, whole.threads) == (1, 2)
+    t = tune("blastn", 30 * MB, ORCHID, cores=2, max_threads=4, shards=2)
+    assert (t.workers, t.threads) == (2, 1)
+    assert "2 cores give each of the 2 shards a worker of its own" in t.why
+    # With cores to spare, shards do not cut the threads.
+    wide = tune("blastn", 300 * MB, ORCHID, cores=8, max_threads=4, shards=2)
+    assert (wide.workers, wide.threads) == (2, 4) and "a worker of its own" not in wide.why
+
+
 def test_the_line_says_what_and_why() -> None:
     line = tune("blastn", 8 * MB, ORCHID, cores=2, max_threads=4).describe()
     assert line.startswith("Run tuning (blastn, 2 cores): 1 worker x 2 threads, 1 batch of at")
