@@ -76,8 +76,10 @@ def test_plan_cuts_and_sizes_shards_by_the_volumes_in_storage(
 
     code, doc = _plan(tmp_path, "ntx")
     assert code == 0, doc
-    [line] = doc["data"]["searches"]  # type: ignore[index]
+    # The database's line, then how the workers are pinned to its shards.
+    line, pinning = doc["data"]["searches"]  # type: ignore[index]
     assert line.startswith("Database ntx: searched in 4 shards"), line
+    assert pinning.startswith("Shards: each worker group serves one of the 4 shards"), pinning
     assert "cut by its volumes' sizes in storage" in line
     assert "needing 7.1, 10.4, 10.4, 7.1 GB, up to 9.0 GB of bytes-to-cache and 10.4 GB" in line
 
