@@ -45,7 +45,13 @@ def test_chaos_soak_loses_nothing_and_recovers_in_time(stack: Stack, tmp_path: P
     assert len(result.kills) >= 3 and interrupted, report
     for kill in interrupted:
         assert kill.job is not None
-        assert int(result.rows[kill.job]["attempts"]) >= 2, (kill, report)
+        row = result.rows[kill.job]
+        # Run again: by a later delivery of its message (its dequeue count, the row's
+        # attempts), or by another worker. Azurite saves its queue state every 5 s
+        # (LokiQueueMetadataStore's autosave), so its restart can undo a receive made just
+        # before: the message is then handed out again as a first delivery while a worker
+        # still runs it, and that other worker finishes the job (seen once in CI).
+        assert int(row["attempts"]) >= 2 or row["worker"] != kill.worker, (kill, report)
     assert any("Azurite restarted" in e for _, e in result.events), report
     assert any("reconnected" in e for _, e in result.events), report
 
