@@ -68,6 +68,14 @@ class LocalRegistry:
         """``127.0.0.1:<port>``, the address ``docker pull``/``push`` and the v2 API use."""
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def storage(self) -> Path:
+        """The folder of its filesystem storage (``docker/registry/v2/...``), once started;
+        read on every request, so files put there are served at once."""
+        if self._work is None:
+            raise RuntimeError("the registry is not started")
+        return Path(self._work.name) / "data"
+
     def start(self) -> Self:
         """Write the configuration and the htpasswd file, start it, wait until it answers.
 
@@ -88,7 +96,7 @@ class LocalRegistry:
                 version: 0.1
                 log: {{level: warn}}
                 storage:
-                  filesystem: {{rootdirectory: {work / "data"}}}
+                  filesystem: {{rootdirectory: {self.storage}}}
                   delete: {{enabled: true}}
                 http: {{addr: "{self.server}"}}
                 auth:
