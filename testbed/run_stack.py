@@ -349,9 +349,6 @@ def emulator_env(arm: FakeArm, root: Path, registry: str) -> dict[str, str]:
 
 RUN_IMAGES = ("blast-worker", "deployer", "ipcontroller", "ipengine", "notebook")
 """What the run tests' groups run: workers, janitors, the idle-shutdown test's cluster."""
-RUN_GROUP = "run"
-"""The test process (pytest-xdist group) of the run tests, whose session registry holds
-:data:`RUN_IMAGES`; the deployer's emulator tests join it to reuse those pushes."""
 
 
 @contextlib.contextmanager

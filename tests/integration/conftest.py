@@ -53,12 +53,20 @@ def uses_compose_stack(item: pytest.Item) -> bool:
     return bool(chain) and chain[-1].func.__module__ == __name__
 
 
+BY_MODULE = {"run"}
+"""Subfolders whose modules share no stack: each module starts its own (``run_stack`` is
+module-scoped), so each module is a group of its own and they spread over the processes."""
+
+
 def session_group(item: pytest.Item, here: Path) -> str:
-    """The process group of an integration test: the stack's, else its subfolder or file."""
+    """The process group of an integration test: the stack's, else its subfolder (or the
+    subfolder and module, :data:`BY_MODULE`) or file."""
     relative = Path(str(item.fspath)).relative_to(here)
     # cluster/ orders all its tests after the stack's others (cluster/conftest.py).
     if uses_compose_stack(item) or relative.parts[0] == "cluster":
         return COMPOSE_STACK_GROUP
+    if relative.parts[0] in BY_MODULE:
+        return f"{relative.parts[0]}-{relative.stem}"
     return relative.parts[0] if len(relative.parts) > 1 else relative.stem
 
 
@@ -184,8 +192,8 @@ def run_image(docker_client: docker.DockerClient) -> Iterator[object]:
 # network of its own; groups reach it at the same URL as the host (`aci_emulator.url`,
 # forwarded inside each group). `aci_emulator_client` is a real ACI SDK client on it;
 # `strict_emulator` is the strict mode the deployer's tests use: groups pull their exact
-# images from a real registry (`pushed_images`, once per session); `emulator_deployer_env`
-# points the deployer (in-process and subprocesses) at it.
+# images from a real registry (`pushed_images`, a copy of the stored push);
+# `emulator_deployer_env` points the deployer (in-process and subprocesses) at it.
 # Knobs: `aci_emulator.aci.evict(rg, name)`, `.set_quota(loc, cores=)`, `.refuse_spot()`,
 # `.docker_ids(rg, name)`, `aci_emulator.faults.script(429, ...)`. README: emulator/.
 from azure.mgmt.containerinstance import ContainerInstanceManagementClient  # noqa: E402
@@ -225,8 +233,8 @@ EXAMPLE_REGISTRY = "aciresearch.azurecr.io"
 
 @pytest.fixture(scope="session")
 def pushed_images() -> Iterator[PushedRegistry]:
-    """The real registry the strict emulator pulls from, this build's images pushed once per
-    session (the tests of the :data:`~testbed.run_stack.RUN_GROUP` process share it)."""
+    """The real registry the strict emulator pulls from, holding this build's images (pushed
+    once per machine and build, then copied: see :mod:`testbed.registry`)."""
     with registry_with_pushed_images(RUN_IMAGES) as pushed:
         yield pushed
 

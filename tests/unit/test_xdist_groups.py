@@ -2,8 +2,9 @@
 session stack must run in one process, in file order, or a test finds another process's
 stack (the web tests once read the job log of a stack where no search had run).
 
-The check runs the real collection of the stack's web and stack tests in two processes with
-every test replaced by a note of where it ran, so it needs no Docker and takes seconds.
+The checks run the real collection of the tests in two processes with every test replaced by a
+note of where it ran, so they need no Docker and take seconds. The run modules, which share no
+stack, are groups of their own so that the processes share them out.
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ def pytest_runtest_protocol(item, nextitem):
 """
 
 PATHS = ["tests/integration/test_stack.py", "tests/integration/web"]
-XDIST = ["-n", "2", "--dist", "loadgroup", *PATHS]  # as `make test` runs them
+XDIST = ["-n", "2", "--dist", "loadgroup"]  # as `make test` runs them
 
 
-def test_the_tests_of_the_compose_stack_run_in_one_process_in_file_order(
-    tmp_path: Path,
-) -> None:
+def dry_run(tmp_path: Path, paths: list[str]) -> list[tuple[str, str]]:
+    """Collect ``paths`` in two processes as `make test` does and "run" each test by noting
+    (process, test id with its ``@group``)."""
     (tmp_path / "dry_run.py").write_text(DRY_RUN, encoding="utf-8")
     where = tmp_path / "where.txt"
     env = {
@@ -42,7 +43,18 @@ def test_the_tests_of_the_compose_stack_run_in_one_process_in_file_order(
         "WHERE_RAN": str(where),
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "dry_run", "-p", "no:cacheprovider", "-q", *XDIST],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "dry_run",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            *XDIST,
+            *paths,
+        ],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -50,7 +62,14 @@ def test_the_tests_of_the_compose_stack_run_in_one_process_in_file_order(
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    ran = [line.split(" ", 1) for line in where.read_text(encoding="utf-8").splitlines()]
+    lines = where.read_text(encoding="utf-8").splitlines()
+    return [(worker, nodeid) for worker, nodeid in (line.split(" ", 1) for line in lines)]
+
+
+def test_the_tests_of_the_compose_stack_run_in_one_process_in_file_order(
+    tmp_path: Path,
+) -> None:
+    ran = dry_run(tmp_path, PATHS)
     on_stack = [
         (worker, nodeid) for worker, nodeid in ran if nodeid.endswith("@" + COMPOSE_STACK_GROUP)
     ]
@@ -63,3 +82,27 @@ def test_the_tests_of_the_compose_stack_run_in_one_process_in_file_order(
     names = [n.split("::")[1].split("[")[0] for n in order if "/web/" in n]
     assert names[0] == "test_a_search_from_paste_to_alignment_and_tsv", names
     assert names[-1] == "test_a_multi_batch_search_is_one_search_with_every_querys_hits", names
+
+
+def test_each_run_module_is_a_group_of_its_own_and_they_spread_over_the_processes(
+    tmp_path: Path,
+) -> None:
+    """A run module's tests share its stack (``run_stack`` is module-scoped), so they stay in
+    one process; the modules share nothing (each registry starts from the stored push), so
+    they are groups of their own, which the two processes share out."""
+    ran = dry_run(
+        tmp_path, ["tests/integration/run", "tests/integration/emulator/test_emulator_deployer.py"]
+    )
+    groups: dict[str, set[str]] = {}
+    workers: dict[str, set[str]] = {}
+    for worker, nodeid in ran:
+        module, group = nodeid.split("::")[0], nodeid.rsplit("@", 1)[1]
+        groups.setdefault(module, set()).add(group)
+        workers.setdefault(module, set()).add(worker)
+    run = [m for m in groups if m.startswith("tests/integration/run/")]
+    assert len(run) >= 5, groups
+    assert all(len(g) == 1 for g in groups.values()), groups
+    assert all(len(w) == 1 for w in workers.values()), workers
+    assert len({group for m in run for group in groups[m]}) == len(run), groups
+    assert {worker for m in run for worker in workers[m]} == {"gw0", "gw1"}, workers
+    assert groups["tests/integration/emulator/test_emulator_deployer.py"] == {"emulator"}

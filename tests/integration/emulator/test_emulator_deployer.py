@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import docker
-import pytest
 
 from aci_emulator import FakeArm
 from aci_emulator.runtime import LABEL_INSTANCE
@@ -21,10 +20,7 @@ from testbed.cluster import registered_engines, wait_until
 from testbed.engine import IMAGE_PREFIX, REPO, TAG
 from testbed.fake_arm import DEPLOYER_RESOURCE_GROUP, REGISTRY_ADMIN, registry_with_images
 from testbed.registry import PushedRegistry
-from testbed.run_stack import RUN_GROUP
 
-# In the run tests' process: their session registry (pushed_images) serves these tests too.
-pytestmark = pytest.mark.xdist_group(RUN_GROUP)
 EXAMPLE = REPO / "examples" / "ipyparallel-small.yaml"
 
 
