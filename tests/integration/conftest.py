@@ -75,7 +75,13 @@ def session_group(item: pytest.Item, here: Path) -> str:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test in this folder ``docker`` and give it its process group; the stack's
-    log test goes first, before any test disturbs the cluster (engines added, killed)."""
+    log test goes first, before any test disturbs the cluster (engines added, killed); the
+    unit tests go last.
+
+    xdist hands out the groups with the most tests first, then the single tests in this order:
+    the slow ones (a bench's smoke, a run module of one test) first and the quick unit tests
+    last, so the processes end together instead of one waiting on a late long test.
+    """
     here = Path(__file__).parent
     for item in items:
         if here in Path(str(item.fspath)).parents:
@@ -85,7 +91,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     first = [item for item in items if Path(str(item.fspath)) == here / "test_stack.py"]
     rest = [item for item in items if item not in first]
     at = next((i for i, item in enumerate(rest) if here in Path(str(item.fspath)).parents), 0)
-    items[:] = rest[:at] + first + rest[at:]
+    ordered = rest[:at] + first + rest[at:]
+    unit = here.parent / "unit"
+    quick = [item for item in ordered if unit in Path(str(item.fspath)).parents]
+    items[:] = [item for item in ordered if unit not in Path(str(item.fspath)).parents] + quick
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

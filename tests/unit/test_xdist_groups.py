@@ -106,3 +106,31 @@ def test_each_run_module_is_a_group_of_its_own_and_they_spread_over_the_processe
     assert len({group for m in run for group in groups[m]}) == len(run), groups
     assert {worker for m in run for worker in workers[m]} == {"gw0", "gw1"}, workers
     assert groups["tests/integration/emulator/test_emulator_deployer.py"] == {"emulator"}
+
+
+def test_the_quick_unit_tests_are_handed_out_after_the_slow_single_tests() -> None:
+    """xdist hands out single tests in collection order: the benches' smokes (minutes) before
+    the unit tests (seconds), so no process starts a long test when the other is nearly done."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/unit/test_hints.py",
+            "tests/integration/test_benches.py",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ids = [line for line in proc.stdout.splitlines() if "::" in line]
+    unit = [i for i, nodeid in enumerate(ids) if nodeid.startswith("tests/unit/")]
+    benches = [i for i, nodeid in enumerate(ids) if "test_benches.py" in nodeid]
+    assert unit and len(benches) >= 12, ids
+    assert max(benches) < min(unit), ids
