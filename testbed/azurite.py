@@ -61,28 +61,39 @@ def azurite(name: str, client: Any | None = None) -> Iterator[Azurite]:
     client = client or docker.from_env()
     account = "testrun" + secrets.token_hex(3)
     key = base64.b64encode(secrets.token_bytes(32)).decode()
-    ports = {svc: free_port() for svc in PORTS}
-    container = client.containers.run(
-        f"{IMAGE_PREFIX}/azurite:{TAG}",
-        [
-            "azurite",
-            "--blobHost",
-            "0.0.0.0",
-            "--queueHost",
-            "0.0.0.0",
-            "--tableHost",
-            "0.0.0.0",
-            "--location",
-            "/data",
-            "--skipApiVersionCheck",
-            "--disableProductStyleUrl",
-            "--disableTelemetry",
-        ],
-        detach=True,
-        name=f"{name}-{secrets.token_hex(4)}",
-        environment={"AZURITE_ACCOUNTS": f"{account}:{key}"},
-        ports={f"{PORTS[s]}/tcp": ("127.0.0.1", p) for s, p in ports.items()},
-    )
+    for attempt in range(5):
+        # Fixed ports (they must stay as published when run_stack connects it to the emulator
+        # network); another process may bind one before the container does: pick new ones.
+        ports = {svc: free_port() for svc in PORTS}
+        container_name = f"{name}-{secrets.token_hex(4)}"
+        try:
+            container = client.containers.run(
+                f"{IMAGE_PREFIX}/azurite:{TAG}",
+                [
+                    "azurite",
+                    "--blobHost",
+                    "0.0.0.0",
+                    "--queueHost",
+                    "0.0.0.0",
+                    "--tableHost",
+                    "0.0.0.0",
+                    "--location",
+                    "/data",
+                    "--skipApiVersionCheck",
+                    "--disableProductStyleUrl",
+                    "--disableTelemetry",
+                ],
+                detach=True,
+                name=container_name,
+                environment={"AZURITE_ACCOUNTS": f"{account}:{key}"},
+                ports={f"{PORTS[s]}/tcp": ("127.0.0.1", p) for s, p in ports.items()},
+            )
+            break
+        except docker.errors.APIError as exc:
+            if "address already in use" not in str(exc) or attempt == 4:
+                raise
+            with contextlib.suppress(docker.errors.APIError):
+                client.containers.get(container_name).remove(force=True, v=True)
     try:
         wait_for(lambda: all(_answers(p) for p in ports.values()), 180, "Azurite", interval=0.2)
         yield Azurite(container, account, key, ports)
