@@ -314,6 +314,7 @@ class Storage:
         self.queue: QueueClient = self._queues.get_queue_client(cfg.queue)
         self.poison: QueueClient = self._queues.get_queue_client(cfg.poison_queue)
         self.table: TableClient = self._tables.get_table_client(cfg.table)
+        self._containers: dict[str, ContainerClient] = {}
         cred_obj = getattr(self.blobs, "credential", None)
         self._account_key: str | None = getattr(cred_obj, "account_key", None)
         self.key_auth = self._account_key is not None
@@ -328,12 +329,17 @@ class Storage:
         return self._queues.get_queue_client(name)
 
     def container(self, name: str) -> ContainerClient:
-        """Client for container ``name``.
+        """Client for container ``name``, made once: building one takes ~0.7 ms of CPU, as
+        much again as a small download's own, which a merge of 10,000 batches asks for 40,000
+        times.
 
         Args:
             name: Container name.
         """
-        return self.blobs.get_container_client(name)
+        found = self._containers.get(name)
+        if found is None:
+            found = self._containers.setdefault(name, self.blobs.get_container_client(name))
+        return found
 
     def ensure_resources(self, queues: Sequence[str] | None = None) -> list[str]:
         """Create the queue, poison queue, table and containers if they do not exist.
