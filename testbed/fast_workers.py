@@ -37,11 +37,6 @@ MERGE is not retried): its message then comes back after this, not after ten min
 such job held a 2,000-batch test up by the lease). A lease that runs out early is harmless, as
 in the real worker (the row is final: dropped; a second finish loses to the first's etag)."""
 
-TAKE = 16
-"""Messages a thread takes at once. Azurite's receive finds and sorts every visible message of
-the queue (a LokiJS query; Azure's does not): with 10,000 waiting, taking 4 at a time kept it
-busy with receives, and a run's 10,000 jobs went at 3 a second."""
-
 IDLE_S = (0.2, 3.0)
 """The pause after an empty receive: the first, and the most it doubles to."""
 
@@ -124,7 +119,7 @@ class FastWorkers:
             try:
                 messages = list(
                     storage.queue.receive_messages(
-                        messages_per_page=TAKE, max_messages=TAKE, visibility_timeout=LEASE_S
+                        messages_per_page=4, max_messages=4, visibility_timeout=LEASE_S
                     )
                 )
             except ResourceNotFoundError:  # the run ended and its queue was dropped
