@@ -103,7 +103,7 @@ def verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
 
-def report(figures: list[Figures], loads: list[str], in_memory: bool, split: bool) -> None:
+def report(figures: list[Figures], loads: list[str], in_memory: bool) -> None:
     """Print each run's figures, then whether each target holds."""
     print(
         "control plane only: workers finish each job at once through the real job protocol "
@@ -119,11 +119,6 @@ def report(figures: list[Figures], loads: list[str], in_memory: bool, split: boo
             if in_memory
             else "on disk: its 5-s saves of each whole store grow with every batch (an "
             "emulator's cost, not Azure's; --azurite-in-memory leaves them out)"
-        )
-        + (
-            "; blob, queue and table each in a Node process of its own (one serves on one core)"
-            if split
-            else "; one Node process (on one core) serves blob, queue and table"
         )
     )
     print(
@@ -197,13 +192,6 @@ def main(
             "Azure does not have"
         ),
     ] = True,
-    azurite_split: Annotated[
-        bool,
-        typer.Option(
-            help="each storage service in an Azurite process of its own (one Node process "
-            "serves on one core)"
-        ),
-    ] = True,
 ) -> None:
     batch_counts = [int(s) for s in sizes.split(",")]
     figures: list[Figures] = []
@@ -215,9 +203,7 @@ def main(
         registry_with_images((TAG,)) as registry,
     ):
         root = Path(tmp)
-        with azurite(
-            "bench-scale-azurite", in_memory=azurite_in_memory, silent=True, split=azurite_split
-        ) as store:
+        with azurite("bench-scale-azurite", in_memory=azurite_in_memory, silent=True) as store:
             conn = store.connection_string()
             env = {
                 **emulator_env(arm, root, registry.server),
@@ -239,7 +225,7 @@ def main(
                     file=sys.stderr,
                     flush=True,
                 )
-    report(figures, loads, azurite_in_memory, azurite_split)
+    report(figures, loads, azurite_in_memory)
     if any(f.problems for f in figures):
         sys.exit("merged output wrong")
 

@@ -52,11 +52,7 @@ class Azurite:
 
 @contextlib.contextmanager
 def azurite(
-    name: str,
-    client: Any | None = None,
-    in_memory: bool = False,
-    silent: bool = False,
-    split: bool = False,
+    name: str, client: Any | None = None, in_memory: bool = False, silent: bool = False
 ) -> Iterator[Azurite]:
     """Start Azurite (in its container's file system) as ``<name>-<random>``; remove it after.
 
@@ -69,45 +65,38 @@ def azurite(
             Azure does not have.
         silent: No access log (``--silent``): a line a request, which Docker's log driver
             takes in too, is a cost of tens of thousands of requests.
-        split: Each service in a container (a Node process) of its own, as Azure's services
-            are apart: one Node process serves its requests on one core, so a run's tens of
-            thousands of requests wait for it while the other core idles. Without the
-            image's health check either (a Node process started every 5 s). The first
-            container is :attr:`Azurite.container`.
     """
     client = client or docker.from_env()
     account = "testrun" + secrets.token_hex(3)
     key = base64.b64encode(secrets.token_bytes(32)).decode()
     ports = {svc: free_port() for svc in PORTS}
-    common = [
-        *(["--inMemoryPersistence"] if in_memory else ["--location", "/data"]),
-        *(["--silent"] if silent else []),
-        "--skipApiVersionCheck",
-        "--disableProductStyleUrl",
-        "--disableTelemetry",
-    ]
-    groups = [[svc] for svc in PORTS] if split else [list(PORTS)]
-    containers: list[Any] = []
+    container = client.containers.run(
+        f"{IMAGE_PREFIX}/azurite:{TAG}",
+        [
+            "azurite",
+            "--blobHost",
+            "0.0.0.0",
+            "--queueHost",
+            "0.0.0.0",
+            "--tableHost",
+            "0.0.0.0",
+            *(["--inMemoryPersistence"] if in_memory else ["--location", "/data"]),
+            *(["--silent"] if silent else []),
+            "--skipApiVersionCheck",
+            "--disableProductStyleUrl",
+            "--disableTelemetry",
+        ],
+        detach=True,
+        name=f"{name}-{secrets.token_hex(4)}",
+        environment={"AZURITE_ACCOUNTS": f"{account}:{key}"},
+        ports={f"{PORTS[s]}/tcp": ("127.0.0.1", p) for s, p in ports.items()},
+    )
     try:
-        for services in groups:
-            program = f"azurite-{services[0]}" if split else "azurite"
-            containers.append(
-                client.containers.run(
-                    f"{IMAGE_PREFIX}/azurite:{TAG}",
-                    [program, *(a for s in services for a in (f"--{s}Host", "0.0.0.0")), *common],
-                    detach=True,
-                    name=f"{name}-{secrets.token_hex(4)}",
-                    environment={"AZURITE_ACCOUNTS": f"{account}:{key}"},
-                    ports={f"{PORTS[s]}/tcp": ("127.0.0.1", ports[s]) for s in services},
-                    **({"healthcheck": {"test": ["NONE"]}} if split else {}),
-                )
-            )
         wait_for(lambda: all(_answers(p) for p in ports.values()), 180, "Azurite", interval=0.2)
-        yield Azurite(containers[0], account, key, ports)
+        yield Azurite(container, account, key, ports)
     finally:
-        for container in containers:
-            with contextlib.suppress(docker.errors.APIError):
-                container.remove(force=True, v=True)
+        with contextlib.suppress(docker.errors.APIError):
+            container.remove(force=True, v=True)
 
 
 def _answers(port: int) -> bool:
