@@ -51,12 +51,20 @@ class Azurite:
 
 
 @contextlib.contextmanager
-def azurite(name: str, client: Any | None = None) -> Iterator[Azurite]:
-    """Start Azurite (in memory of its container) as ``<name>-<random>``; remove it after.
+def azurite(
+    name: str, client: Any | None = None, in_memory: bool = False, silent: bool = False
+) -> Iterator[Azurite]:
+    """Start Azurite (in its container's file system) as ``<name>-<random>``; remove it after.
 
     Args:
         name: Container name prefix (say whose it is: tests share the engine).
         client: Docker SDK client; default from the environment.
+        in_memory: Keep everything in memory (``--inMemoryPersistence``): Azurite otherwise
+            saves each store's whole database every 5 s (LokiJS autosave, synchronous in its
+            one Node process), a cost that grows with every row, message and blob, which
+            Azure does not have.
+        silent: No access log (``--silent``): a line a request, which Docker's log driver
+            takes in too, is a cost of tens of thousands of requests.
     """
     client = client or docker.from_env()
     account = "testrun" + secrets.token_hex(3)
@@ -77,8 +85,8 @@ def azurite(name: str, client: Any | None = None) -> Iterator[Azurite]:
                     "0.0.0.0",
                     "--tableHost",
                     "0.0.0.0",
-                    "--location",
-                    "/data",
+                    *(["--inMemoryPersistence"] if in_memory else ["--location", "/data"]),
+                    *(["--silent"] if silent else []),
                     "--skipApiVersionCheck",
                     "--disableProductStyleUrl",
                     "--disableTelemetry",

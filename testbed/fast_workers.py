@@ -30,11 +30,15 @@ from blast_client.storage import Storage
 
 log = logging.getLogger("testbed.fast_workers")
 
-LEASE_S = 120
+LEASE_S = 30
 """A message's lease. A job takes well under a second, but a request can fail on a loaded
 machine (Azurite closes its kept-alive connections when its event loop stalls, and a POST or
-MERGE is not retried): its message then comes back after this, not after ten minutes. A lease
-that runs out early is harmless, as in the real worker (the row is final: dropped)."""
+MERGE is not retried): its message then comes back after this, not after ten minutes (each
+such job held a 2,000-batch test up by the lease). A lease that runs out early is harmless, as
+in the real worker (the row is final: dropped; a second finish loses to the first's etag)."""
+
+IDLE_S = (0.2, 3.0)
+"""The pause after an empty receive: the first, and the most it doubles to."""
 
 FIELDS = (
     "query acc.ver, subject acc.ver, % identity, alignment length, mismatches, gap opens, "
@@ -110,6 +114,7 @@ class FastWorkers:
         storage = Storage(config, client_kwargs={"transport": transport}, retries=5)
         client = BlastClient(storage=storage)
         results_container = storage.container(client.config.results_container)
+        idle = IDLE_S[0]
         while not self._stop.is_set():
             try:
                 messages = list(
@@ -120,8 +125,12 @@ class FastWorkers:
             except ResourceNotFoundError:  # the run ended and its queue was dropped
                 return
             if not messages:
-                time.sleep(0.2)
+                # Backed off while the queue is empty, as a real worker does: after the run
+                # its polls would compete with the merge for Azurite.
+                self._stop.wait(idle)
+                idle = min(IDLE_S[1], 2 * idle)
                 continue
+            idle = IDLE_S[0]
             for msg in messages:
                 try:
                     self._finish(client, storage, results_container, worker, msg)

@@ -53,10 +53,14 @@ class Wire(HttpTransport):  # type: ignore[type-arg]
         page: int | None = None,
     ) -> None:
         self.ports = {port: service for service, port in (ports or {}).items()}
-        # As the clients' own transports (blast_client.storage.environment_settings): the
-        # environment's proxy settings are not read per request (loopback needs none).
+        # As the clients' own transports (blast_client.storage.pooled_session): the
+        # environment's proxy settings are not read per request (loopback needs none), and
+        # the pool keeps a connection for each of the submit's and merge's threads.
         self.inner = RequestsTransport(
-            connection_timeout=10, read_timeout=60, use_env_settings=False
+            session=storage.pooled_session(),
+            connection_timeout=10,
+            read_timeout=60,
+            use_env_settings=False,
         )
         self.busy_rate = busy_rate
         self.page = page

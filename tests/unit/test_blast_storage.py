@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import http.server
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -116,3 +118,58 @@ def test_environment_settings_honour_no_proxy_and_the_ca_bundle(
     assert "proxies" not in environment_settings(url)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
     assert environment_settings(url)["connection_verify"] == "/etc/ssl/certs/ca-certificates.crt"
+
+
+class _Slow(http.server.BaseHTTPRequestHandler):
+    """A table service that keeps connections alive, answers each read 404 after a pause,
+    and counts the connections it was opened and the requests it answered."""
+
+    protocol_version = "HTTP/1.1"
+    connections: ClassVar[list[int]] = []
+    requests: ClassVar[list[str]] = []
+
+    def setup(self) -> None:
+        super().setup()
+        self.connections.append(1)
+
+    def do_GET(self) -> None:
+        self.requests.append(self.path)
+        time.sleep(0.3)  # so that the threads' requests overlap
+        body = b'{"odata.error": {"code": "ResourceNotFound", "message": {"value": "no"}}}'
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+def test_a_client_keeps_a_connection_for_each_of_many_threads() -> None:
+    # urllib3 keeps 10 connections a host by default: the submit's and the merge's 16 threads
+    # would open (and close) a new connection for most requests beyond the tenth.
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        conn = (
+            f"DefaultEndpointsProtocol=http;AccountName=acct1;AccountKey={KEY};"
+            f"TableEndpoint=http://127.0.0.1:{port}/acct1;"
+            f"QueueEndpoint=http://127.0.0.1:{port}/acct1;"
+            f"BlobEndpoint=http://127.0.0.1:{port}/acct1;"
+        )
+        st = Storage(load_storage_config({"AZURE_STORAGE_CONNECTION_STRING": conn}))
+
+        def reads(_: int) -> None:
+            for _ in range(3):
+                with pytest.raises(ResourceNotFoundError):
+                    st.table.get_entity("job-1", "job")
+
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(reads, range(16)))
+        assert len(_Slow.requests) == 48
+        assert len(_Slow.connections) <= 16, f"{len(_Slow.connections)} connections, 16 threads"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -65,15 +65,41 @@ def environment_settings(url: str) -> dict[str, Any]:
 
 C = TypeVar("C")
 
+POOL_SIZE = 32
+"""Connections kept per host by each client. urllib3's default keeps 10: the submit's and the
+merge's 16 threads then open and close a connection for each request beyond the tenth."""
+
+
+def pooled_session(size: int = POOL_SIZE) -> requests.Session:
+    """A requests session for an SDK client's transport that keeps ``size`` connections per
+    host, and reads no proxy settings from the environment per request (they are given to the
+    client once, :func:`environment_settings`). As azure-core's own session otherwise: its
+    adapter, and no retries of its own (the SDK's policies retry)."""
+    from azure.core.pipeline.transport._bigger_block_size_http_adapters import (
+        BiggerBlockSizeHTTPAdapter,
+    )
+    from urllib3.util.retry import Retry
+
+    session = requests.Session()
+    session.trust_env = False
+    adapter = BiggerBlockSizeHTTPAdapter(
+        pool_maxsize=size,
+        max_retries=Retry(total=False, redirect=False, raise_on_status=False),
+    )
+    for scheme in ("http://", "https://"):
+        session.mount(scheme, adapter)
+    return session
+
 
 def _settled(make: Callable[[dict[str, Any]], C], kwargs: dict[str, Any]) -> C:
     """The client ``make`` builds from ``kwargs``, with the environment's settings for its
-    endpoint read once (:func:`environment_settings`); a given transport keeps its own."""
+    endpoint read once (:func:`environment_settings`) and a pool of :data:`POOL_SIZE`
+    connections (:func:`pooled_session`); a given transport keeps its own."""
     if "transport" in kwargs:
         return make(kwargs)
-    client = make({**kwargs, "use_env_settings": False})
-    settings = environment_settings(str(getattr(client, "url", "")))
-    return make({**kwargs, **settings}) if len(settings) > 1 else client
+    probe = make({**kwargs, "use_env_settings": False})
+    settings = environment_settings(str(getattr(probe, "url", "")))
+    return make({**kwargs, **settings, "session": pooled_session()})
 
 
 TRANSPORT: Any = None
@@ -288,6 +314,7 @@ class Storage:
         self.queue: QueueClient = self._queues.get_queue_client(cfg.queue)
         self.poison: QueueClient = self._queues.get_queue_client(cfg.poison_queue)
         self.table: TableClient = self._tables.get_table_client(cfg.table)
+        self._containers: dict[str, ContainerClient] = {}
         cred_obj = getattr(self.blobs, "credential", None)
         self._account_key: str | None = getattr(cred_obj, "account_key", None)
         self.key_auth = self._account_key is not None
@@ -302,12 +329,17 @@ class Storage:
         return self._queues.get_queue_client(name)
 
     def container(self, name: str) -> ContainerClient:
-        """Client for container ``name``.
+        """Client for container ``name``, made once: building one takes ~0.7 ms of CPU, as
+        much again as a small download's own, which a merge of 10,000 batches asks for 40,000
+        times.
 
         Args:
             name: Container name.
         """
-        return self.blobs.get_container_client(name)
+        found = self._containers.get(name)
+        if found is None:
+            found = self._containers.setdefault(name, self.blobs.get_container_client(name))
+        return found
 
     def ensure_resources(self, queues: Sequence[str] | None = None) -> list[str]:
         """Create the queue, poison queue, table and containers if they do not exist.
