@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from blast_client import BlastClient, InvalidRequest, JobStatus, Options, plan_jobs
-from blast_client.errors import NoResult
 from blast_client.client import new_job_ids
 from blast_client.config import ConfigError
 from blast_client.databases import build_manifest, database_info, parse_metadata
+from blast_client.errors import NoResult
 from blast_client.joblog import (
     FINAL,
     STATUSES,
