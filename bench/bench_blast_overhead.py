@@ -1,8 +1,9 @@
 """Per-job overhead of the BLAST service versus bare blastn on the same queries.
 
 The service path: message sent -> worker receives it -> writes the query -> blastn with
--outfmt 11 -> blast_formatter -outfmt 6 -> uploads -> job row says succeeded (observed by
-polling the table every 20 ms). The bare path: blastn -outfmt 6 with the same arguments, run
+-outfmt 7 (the jobs ask for tabular output only, so no archive: 6 is 7 without its comment
+lines) -> uploads beside the hit FASTA -> job row says succeeded (observed by polling the
+table every 20 ms). The bare path: blastn -outfmt 6 with the same arguments, run
 in the blast-worker image (the same binary) on the worker's copy of the database and timed
 inside that container. Targets: median overhead at most 10% for ~2-second jobs and at most
 250 ms absolute. A job's queries are sized from blastn's rate measured here first, so the jobs
@@ -169,11 +170,25 @@ def time_jobs(stack: Stack, root: Path, args: Args) -> None:
         def ms(values: list[float]) -> str:
             return f"{statistics.median(values) * 1000:6.0f} ms"
 
+        archived = any(x.get("archive", True) for x in finished)
         print(
-            f"  worker medians: search (blastn -outfmt 11) {ms(search)}, query/db prep "
-            f"{ms([x['download_s'] for x in finished])}, blast_formatter + uploads "
+            f"  worker medians: search (blastn -outfmt {11 if archived else 7}) {ms(search)}, "
+            f"query/db prep {ms([x['download_s'] for x in finished])}, "
+            f"{'blast_formatter + ' if archived else ''}uploads "
             f"{ms([x['upload_s'] for x in finished])}"
         )
+        # When each step after the search ended (from its end), then the row's write.
+        steps = ("tabular_s", "files_s", "fasta_s", "row_s")
+        if all(k in x for x in finished for k in steps):
+
+            def at(key: str) -> str:
+                return ms([x[key] for x in finished]).strip()
+
+            print(
+                f"  after the search: tabular ready {at('tabular_s')}, files uploaded "
+                f"{at('files_s')}, hit FASTA stored {at('fasta_s')}; then the row's write "
+                f"{at('row_s')}"
+            )
 
 
 if __name__ == "__main__":

@@ -116,7 +116,8 @@ def timed_run(
         f"start to first batch running {first - start:.1f} s (validation, submission, groups "
         f"created, images pulled, workers started, database downloaded); batches "
         f"{last - first:.1f} s (summed over {len(jobs)} job{'s' if len(jobs) > 1 else ''}: "
-        f"BLAST {total('blast_s'):.1f} s, formatting and uploads {total('upload_s'):.1f} s); "
+        f"BLAST {total('blast_s'):.1f} s, results {total('upload_s'):.1f} s: formatting when "
+        "archived, hit FASTA, uploads); "
         f"last batch done to exit {end - last:.1f} s (teardown, merge)"
     )
     merged = (out / "results.6.tsv").read_bytes()

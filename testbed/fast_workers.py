@@ -4,7 +4,8 @@ Each thread takes messages from the run's queue and goes through the job protoco
 real worker with :mod:`blast_client`: the row read (a finished job's redelivery is dropped),
 ``running``, the result blobs uploaded, ``finish_once``, the message deleted. The results are
 small but real in form: one tabular line per query (6), its commented form (7), BLAST JSON
-(15) and a stand-in archive (11), so the merge reads what a run of BLAST would give it. The
+(15) and a stand-in archive (11) where the real worker stores one (``keeps_archive``), so the
+merge reads what a run of BLAST would give it. The
 scale bench and tests use them to measure and check the control plane, not BLAST.
 """
 
@@ -25,7 +26,7 @@ from azure.core.pipeline.transport import RequestsTransport
 from blast_client import BlastClient
 from blast_client.fasta import iter_records
 from blast_client.joblog import FINAL
-from blast_client.messages import parse_message, result_blob
+from blast_client.messages import keeps_archive, parse_message, result_blob
 from blast_client.storage import Storage
 
 log = logging.getLogger("testbed.fast_workers")
@@ -165,7 +166,8 @@ class FastWorkers:
                 fasta = client.get_input(str(spec.query.blob)).decode()
             files = results(fasta, spec.db)
             links = {}
-            for fmt in sorted({11, 6, *spec.options.outfmt}):
+            archive = {11} if keeps_archive(spec.options.outfmt, spec.shard is not None) else set()
+            for fmt in sorted({*archive, 6, *spec.options.outfmt}):
                 name = result_blob(spec.job_id, fmt)
                 results_container.upload_blob(name, files[fmt], overwrite=True)
                 links[str(fmt)] = storage.blob_link(client.config.results_container, name)[0]

@@ -865,7 +865,8 @@ def results(
     """Download every batch's results, merge them into ``out_dir`` and write the manifest.
 
     Formats: the run's ``outfmt`` merged (``results.6.tsv``, ``results.7.txt``,
-    ``results.15.json``), each batch's archive under ``batches/``, and ``manifest.json``.
+    ``results.15.json``), each shard's archive under ``batches/`` (a batch of shards; a batch
+    searched whole keeps none), and ``manifest.json``.
     Batches that did not succeed are listed in the manifest and left out of the merge.
 
     Args:

@@ -132,13 +132,15 @@ class Digest:
 def manifest(
     run: Run, files: Mapping[str, bytes | Digest], job_states: Mapping[str, str]
 ) -> dict[str, Any]:
-    """The run's ``manifest.json``: batches, job ids, sha256 of every file, parameters.
+    """The run's ``manifest.json``: batches, job ids, sha256 of every file, parameters. A batch
+    of shards names each shard's archive, which the merge read (a batch searched whole keeps none:
+    its jobs write their tabular output without one, ``blast_client.messages.keeps_archive``).
 
-    Args:
-        run (Run): The run record.
-        files (Mapping[str, bytes | Digest]): Every written file (its content or its digest)
-            by its path under the output directory.
-        job_states (Mapping[str, str]): Final state of each job id.
+        Args:
+            run (Run): The run record.
+            files (Mapping[str, bytes | Digest]): Every written file (its content or its digest)
+                by its path under the output directory.
+            job_states (Mapping[str, str]): Final state of each job id.
     """
     digests = {
         path: f if isinstance(f, Digest) else Digest(sha256(f), len(f)) for path, f in files.items()
@@ -157,9 +159,9 @@ def manifest(
                 "job_id": b.job_id,
                 "queries": b.queries,
                 "state": job_states.get(b.job_id, "unknown"),
-                "archive": batch_file(b.index, b.job_id, 11),
                 **(
                     {
+                        "archive": batch_file(b.index, b.job_id, 11),
                         "shards": [
                             {
                                 "shard": i,
@@ -283,9 +285,10 @@ def write_run(
     stats: ShardStats | None = None,
     max_target_seqs: int | None = None,
 ) -> Written:
-    """Write a run's results under ``out``: each job's archive under ``batches/`` and each
-    format in ``fmts`` merged into its file, downloading ``threads`` batches at a time (a
-    batch of shards is first merged into one search of the whole database, :func:`batch_part`).
+    """Write a run's results under ``out``: each format in ``fmts`` merged into its file,
+    downloading ``threads`` batches at a time. A batch of shards is first merged into one
+    search of the whole database from its shards' archives (:func:`batch_part`), which are
+    kept under ``batches/``; a batch searched whole has no archive to read.
 
     Args:
         out (Path): The output directory (created).
@@ -311,10 +314,12 @@ def write_run(
     hits: dict[str, int] = {}
 
     def download(batch: Batch) -> _Downloaded:
-        parts = {fmt: [fetch(job, fmt) for job in batch.jobs] for fmt in (11, *fmts)}
+        # Only the merge of shards reads archives (a batch searched whole may have none).
+        need = (11, *fmts) if batch.shards else tuple(fmts)
+        parts = {fmt: [fetch(job, fmt) for job in batch.jobs] for fmt in need}
         # Each archive is a file of its own: written here, beside the other downloads.
         kept = {}
-        for job, archive in zip(batch.jobs, parts[11], strict=True):
+        for job, archive in zip(batch.jobs, parts.get(11, []), strict=False):
             path = batch_file(batch.index, job, 11)
             (out / path).write_bytes(archive)
             kept[path] = Digest(sha256(archive), len(archive))
@@ -332,7 +337,8 @@ def write_run(
                         hits[batch.job_id] = shardmerge.merged_hsps(parts[11], max_target_seqs)
                 for fmt in fmts:
                     try:
-                        part = batch_part(fmt, parts[11], parts[fmt], stats, max_target_seqs)
+                        archives = parts.get(11, [])
+                        part = batch_part(fmt, archives, parts[fmt], stats, max_target_seqs)
                     except MergeError as exc:
                         merged[fmt].reject(str(exc))
                     else:

@@ -12,6 +12,7 @@ from blast_client import BlastClient, InvalidRequest, JobStatus, Options, plan_j
 from blast_client.client import new_job_ids
 from blast_client.config import ConfigError
 from blast_client.databases import build_manifest, database_info, parse_metadata
+from blast_client.errors import NoResult
 from blast_client.joblog import (
     FINAL,
     STATUSES,
@@ -114,6 +115,18 @@ def test_job_status_from_a_row() -> None:
     doc = st.to_json()
     assert doc["status"] == "succeeded" and doc["blast_s"] == 1.5 and doc["results"]["6"]
     assert not JobStatus("job-2", "unknown").final
+
+
+def test_the_archive_of_a_job_that_stored_none_is_refused_in_one_line_saying_why() -> None:
+    # A job of tabular output only: its row lists the files stored, without 11. Nothing is
+    # downloaded (the client has no reachable storage here).
+    client = BlastClient(account_name="aciresearchdata")
+    job = JobStatus("job-1", "succeeded", results={6: "https://x/6", 7: "https://x/7"})
+    with pytest.raises(NoResult) as info:
+        client.result("job-1", 11, job=job)
+    assert str(info.value).startswith("job job-1 has no archive (11): it asked only for tabular")
+    assert "\n" not in str(info.value) and info.value.exit_code == 1
+    assert info.value.hint == "submit it with --outfmt 6,15 to keep the archive"
 
 
 def test_cancelled_is_final_everywhere() -> None:

@@ -14,6 +14,7 @@ from blast_client.messages import (
     Options,
     Query,
     ShardRef,
+    keeps_archive,
     parse_message,
     parse_options,
     parse_parameter_string,
@@ -186,6 +187,14 @@ def test_legacy_parameter_injection_is_rejected(params: str) -> None:
 def test_outfmt_deduplicates_and_accepts_a_single_int() -> None:
     assert parse_options({"outfmt": [15, 6, 15]}, "blastn").outfmt == (15, 6)
     assert parse_options({"outfmt": 7}, "blastn").outfmt == (7,)
+
+
+def test_only_shards_and_jobs_asking_for_more_than_tabular_output_keep_the_archive() -> None:
+    assert not keeps_archive((6,), sharded=False)
+    assert not keeps_archive((7,), sharded=False) and not keeps_archive([7, 6], sharded=False)
+    assert keeps_archive((6, 15), sharded=False) and keeps_archive((15,), sharded=False)
+    # A run's merge of shards reads every shard's archive, whatever the formats.
+    assert keeps_archive((6,), sharded=True) and keeps_archive((6, 7), sharded=True)
 
 
 def test_a_shard_travels_in_the_message_and_is_checked() -> None:

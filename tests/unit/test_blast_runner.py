@@ -15,6 +15,7 @@ from blast_worker.runner import (
     count_hits,
     formatter_argv,
     run,
+    tabular_from_commented,
 )
 from blast_worker.worker import search_options
 
@@ -45,6 +46,24 @@ def test_blast_argv_is_a_fixed_list() -> None:
         "-max_target_seqs",
         "10",
     ]
+
+
+def test_a_job_without_an_archive_searches_straight_to_commented_tabular() -> None:
+    argv = blast_argv("blastp", Path("d"), Path("q"), Path("o.txt"), Options(), 1, outfmt=7)
+    assert argv[:9] == ["blastp", "-db", "d", "-query", "q", "-out", "o.txt", "-outfmt", "7"]
+
+
+def test_tabular_is_commented_tabular_without_its_comment_lines(tmp_path: Path) -> None:
+    commented = tmp_path / "r.7.txt"
+    commented.write_bytes(
+        b"# BLASTN 2.12.0+\n# Query: q1\n# 2 hits found\nq1\ts1\t100.000\nq1\ts2\t99.5\n"
+        b"# BLASTN 2.12.0+\n# Query: q2\n# 0 hits found\n# BLAST processed 2 queries\n"
+    )
+    tabular = tmp_path / "r.6.tsv"
+    assert tabular_from_commented(commented, tabular) == 2
+    assert tabular.read_bytes() == b"q1\ts1\t100.000\nq1\ts2\t99.5\n"
+    commented.write_bytes(b"# BLAST processed 1 query\n")
+    assert tabular_from_commented(commented, tabular) == 0 and tabular.read_bytes() == b""
 
 
 def test_default_options_add_nothing() -> None:

@@ -130,11 +130,12 @@ def test_manifest_lists_batches_hashes_and_parameters() -> None:
         queries=3,
         batches=(Batch(1, "j1", 2), Batch(2, "j2", 1)),
     )
-    files = {"results.6.tsv": b"x\n", "batches/00001-j1.asn1": b"a"}
+    files = {"results.6.tsv": b"x\n"}
     m = merge.manifest(run, files, {"j1": "succeeded", "j2": "succeeded"})
     assert m["parameters"] == {"program": "blastn", "db": "demo"}
     assert [b["job_id"] for b in m["batches"]] == ["j1", "j2"]
-    assert m["batches"][0]["archive"] == "batches/00001-j1.asn1"
+    # A batch searched whole keeps no archive (only a merge of shards reads them).
+    assert all("archive" not in b for b in m["batches"])
     assert m["files"]["results.6.tsv"]["sha256"] == merge.sha256(b"x\n")
 
 

@@ -241,12 +241,29 @@ def test_the_summary_counts_the_merged_hits_not_the_sum_of_the_shards(tmp_path: 
     parts = {
         ("b0-s1", 11): archives[0], ("b0-s2", 11): archives[1],
         ("b0-s1", 6): tabular[0], ("b0-s2", 6): tabular[1],
-        ("b2", 11): _archive(1, [(1, 5, 50), (1, 6, 40)]), ("b2", 6): b"Query_1\t5\nQuery_1\t6\n",
+        ("b2", 6): b"Query_1\t5\nQuery_1\t6\n",
     }  # fmt: skip
     ok = [run.batches[0], WHOLE]
-    written = merge.write_run(tmp_path, ok, [6], lambda job, fmt: parts[(job, fmt)])
+    fetched: list[tuple[str, int]] = []
+
+    def fetch(job: str, fmt: int) -> bytes:
+        fetched.append((job, fmt))
+        return parts[(job, fmt)]
+
+    written = merge.write_run(tmp_path, ok, [6], fetch)
     merged = (tmp_path / "results.6.tsv").read_bytes().splitlines()
     assert written.hits == {"b0-s1": 506}
+    # Only the shards' archives are read and kept: a batch searched whole (a job of tabular
+    # output only) has none, and the manifest names none for it.
+    assert sorted(fetched) == sorted(parts)
+    kept = [f for f in written.files if f.startswith("batches/")]
+    assert kept == ["batches/00001-b0-s1.asn1", "batches/00001-b0-s2.asn1"]
+    doc = merge.manifest(run, written.files, {j: "succeeded" for j, _ in parts})
+    sharded, _, whole = doc["batches"]
+    assert "archive" not in whole and "shards" not in whole
+    assert [s["archive"] for s in sharded["shards"]] == kept
+    for path, archive in zip(kept, archives, strict=True):
+        assert doc["files"][path]["sha256"] == merge.sha256(archive)
     assert len(merged) == 506 + 2
     jobs = {
         "b0-s1": JobStatus("b0-s1", "succeeded", hits=len(shard1)),

@@ -1,4 +1,5 @@
-"""``deployer run results RUN_ID --out DIR``: merged results, archives and the manifest."""
+"""``deployer run results RUN_ID --out DIR``: merged results, the shards' archives and
+the manifest."""
 
 from __future__ import annotations
 

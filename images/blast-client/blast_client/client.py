@@ -54,6 +54,7 @@ from blast_client.fasta import (
 from blast_client.joblog import FINAL, JobLog, index_entries, queued_row, to_jsonable
 from blast_client.messages import (
     FORMAT_FILES,
+    NO_ARCHIVE,
     PROGRAMS,
     JobSpec,
     MessageError,
@@ -74,7 +75,11 @@ under 2,000 a second: within a queue's 2,000 messages/s and a partition's 2,000 
 throttled answers (503) are retried by the SDK, slowing the submit down."""
 
 RESULT_FORMATS = (6, 7, 15, 11)
-"""Formats :meth:`BlastClient.result` can return; 11 is the BLAST archive, always stored."""
+"""Formats :meth:`BlastClient.result` can return; 11 is the BLAST archive, stored for jobs that
+ask for 15 and for shards (:func:`blast_client.messages.keeps_archive`)."""
+
+
+ARCHIVE_HINT = "submit it with --outfmt 6,15 to keep the archive"
 
 
 @dataclass(frozen=True)
@@ -520,7 +525,8 @@ class BlastClient:
         Raises:
             InvalidRequest: on an unknown format.
             JobNotFound: if there is no such job.
-            NoResult: if the job has not succeeded or was not asked for that format.
+            NoResult: if the job has not succeeded or was not asked for that format, or
+                has no archive (11: a job that asked only for tabular output).
         """
         if fmt not in FORMAT_FILES:
             raise InvalidRequest(
@@ -533,11 +539,18 @@ class BlastClient:
                 + (f": {job.error}" if job.error else " yet"),
                 hint=None if job.final else "`blast-jobs wait` waits for it",
             )
+        # A row lists the links of every file stored; a job without an archive has none.
+        if fmt == 11 and job.results and 11 not in job.results:
+            raise NoResult(f"job {job_id} has no archive (11): {NO_ARCHIVE}", hint=ARCHIVE_HINT)
         container = self.storage.container(self.config.results_container)
         with storage_errors():
             try:
                 return bytes(container.download_blob(job.result_blob(fmt)).readall())
             except ResourceNotFoundError:
+                if fmt == 11:
+                    raise NoResult(
+                        f"job {job_id} has no archive (11): {NO_ARCHIVE}", hint=ARCHIVE_HINT
+                    ) from None
                 raise NoResult(
                     f"job {job_id} has no format {fmt} output",
                     hint=f"submit it with --outfmt {fmt}",

@@ -55,7 +55,11 @@ TASKS: dict[str, frozenset[str]] = {
 }
 
 OUTPUT_FORMATS = frozenset({6, 7, 15})
-"""Formats derived from the archive on request; the archive (11) is always stored."""
+"""Formats a job can ask for. The archive (11) is stored only where :func:`keeps_archive`
+says."""
+
+TABULAR_FORMATS = frozenset({6, 7})
+"""Formats BLAST writes in one pass without an archive (6 is 7 without its comment lines)."""
 
 OPTION_NAMES = ("evalue", "max_target_seqs", "word_size", "task", "outfmt")
 
@@ -74,6 +78,26 @@ database can be searched by id; the job row's ``hit_fasta`` column says whether 
 QUERY_FILE = "query.fa"
 """A query too large to travel inline is the blob ``<job id>/query.fa`` in the inputs
 container."""
+
+
+def keeps_archive(outfmt: tuple[int, ...] | list[int], sharded: bool) -> bool:
+    """True when a job's search writes the BLAST archive (11), stores it, and derives its
+    formats from it with ``blast_formatter``: a shard's job (a run's merge of shards reads
+    every shard's archive) or one asking for more than tabular output (15). Otherwise BLAST
+    writes outfmt 7 directly, 6 is derived from it, and there is no archive.
+
+    Args:
+        outfmt: The formats the job asked for.
+        sharded: Whether the job searches one shard of its database.
+    """
+    return sharded or not set(outfmt) <= TABULAR_FORMATS
+
+
+NO_ARCHIVE = (
+    "it asked only for tabular output (outfmt 6/7), which BLAST writes directly without "
+    "an archive; the archive is kept for jobs that ask for outfmt 15 and for shards"
+)
+"""Why a job has no archive (11), for error messages."""
 
 
 def result_blob(job_id: str, fmt: int) -> str:
@@ -127,7 +151,7 @@ class Options:
         max_target_seqs: ``-max_target_seqs``, 1..5000.
         word_size: ``-word_size``; 4..128 for blastn, 2..7 for the protein-level programs.
         task: ``-task``, one of the program's tasks.
-        outfmt: Formats to derive from the archive (6, 7, 15); default tabular (6).
+        outfmt: Formats to store (6, 7, 15); default tabular (6).
     """
 
     evalue: float | None = None
@@ -458,7 +482,7 @@ def parse_options(raw: object, program: str) -> Options:
             if isinstance(item, bool) or not isinstance(item, int) or item not in OUTPUT_FORMATS:
                 raise MessageError(
                     f"output format {item!r} is not available; choose from 6, 7 and 15 "
-                    "(the archive, format 11, is always stored)"
+                    "(the archive, format 11, is stored with 15)"
                 )
         outfmt = tuple(dict.fromkeys(items))
     return Options(evalue, max_target_seqs, word_size, task, outfmt)

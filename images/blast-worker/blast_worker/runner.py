@@ -1,7 +1,10 @@
 """Running BLAST and blast_formatter as subprocesses with argument lists (never a shell).
 
-The search writes the BLAST archive (``-outfmt 11``); tabular (6, 7) and JSON (15) outputs are
-derived from it with ``blast_formatter``, so one search serves every format.
+A job that needs the BLAST archive (``blast_client.messages.keeps_archive``: a shard, or
+outfmt 15) has its search write the archive (``-outfmt 11``), and every format is derived from
+it with ``blast_formatter``. Any other job asks only for tabular output: its search writes
+``-outfmt 7`` directly and 6 is that without its comment lines (:func:`tabular_from_commented`),
+the same bytes ``blastn -outfmt 6`` writes, with no second pass.
 
 A BLAST+ program spends tens of milliseconds of CPU loading its libraries before it reads a
 byte; :class:`Prestarted` starts ``blast_formatter`` and ``blastdbcmd`` ahead of their input
@@ -50,17 +53,24 @@ def option_args(options: Options) -> list[str]:
 
 
 def blast_argv(
-    program: str, db: Path, query: Path, out: Path, options: Options, threads: int
+    program: str,
+    db: Path,
+    query: Path,
+    out: Path,
+    options: Options,
+    threads: int,
+    outfmt: int = 11,
 ) -> list[str]:
-    """The search command: ``<program> -db ... -query ... -out <archive> -outfmt 11``.
+    """The search command: ``<program> -db ... -query ... -out <out> -outfmt <outfmt>``.
 
     Args:
         program: Validated BLAST program name.
         db: Database path (``-db``).
         query: Query FASTA file.
-        out: Archive output file.
+        out: Output file.
         options: Validated options.
         threads: ``-num_threads``.
+        outfmt: 11 (the archive) or 7 (commented tabular, for jobs without an archive).
     """
     return [
         program,
@@ -71,7 +81,7 @@ def blast_argv(
         "-out",
         str(out),
         "-outfmt",
-        "11",
+        str(outfmt),
         "-num_threads",
         str(threads),
         *option_args(options),
@@ -341,6 +351,23 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def tabular_from_commented(commented: Path, tabular: Path) -> int:
+    """Write ``-outfmt 6`` from BLAST's ``-outfmt 7``: the same lines without the comment
+    lines (``#``); return the number of hits (its lines).
+
+    Args:
+        commented: The search's ``-outfmt 7`` file.
+        tabular: The ``-outfmt 6`` file written.
+    """
+    hits = 0
+    with commented.open("rb") as src, tabular.open("wb") as dst:
+        for line in src:
+            if not line.startswith(b"#"):
+                dst.write(line)
+                hits += bool(line.strip())
+    return hits
 
 
 def count_hits(tabular: Path) -> int:

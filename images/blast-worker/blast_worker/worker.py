@@ -62,6 +62,7 @@ from blast_client.messages import (
     MessageError,
     Options,
     decode_body,
+    keeps_archive,
     parse_message,
     peek_job_id,
 )
@@ -77,7 +78,13 @@ from blast_worker.journal import LeaseJournal
 from blast_worker.jsonlog import job_context, kv
 from blast_worker.provision import Provisioner, ProvisionError
 from blast_worker.ready import ReadyTools, ToolKey
-from blast_worker.runner import BlastError, blast_argv, count_hits, run
+from blast_worker.runner import (
+    BlastError,
+    blast_argv,
+    count_hits,
+    run,
+    tabular_from_commented,
+)
 
 log = logging.getLogger("blast_worker.worker")
 T = TypeVar("T")
@@ -85,6 +92,9 @@ T = TypeVar("T")
 SUCCESS_MARKER = "_SUCCESS.json"
 GUESSED_FASTA = "hits.guessed.fasta"
 """The hit sequences of the ids guessed from the archive (renamed to hits.fasta if right)."""
+Guess = tuple[list[str], str | None] | None
+"""The subject ids guessed from the archive and why there are no sequences for them (None:
+written to GUESSED_FASTA), or None when the archive does not tell."""
 # JSON escaping can grow a body up to 6x; the envelope must fit a 64 KiB queue message.
 POISON_BODY_LIMIT = 8 * 1024
 
@@ -636,15 +646,26 @@ class Worker:
             db_path, _ = self.with_lease(lease, lambda: self._provision(spec))
             self.health.set("busy", spec.job_id)
             formats = sorted(set(spec.options.outfmt) | {6})
+            archived = keeps_archive(spec.options.outfmt, spec.shard is not None)
             options = search_options(spec)
-            key = ToolKey(db_path, tuple(formats), options.max_target_seqs)
+            # Without an archive there is nothing for blast_formatter: only blastdbcmd waits.
+            derived = tuple(formats) if archived else ()
+            key = ToolKey(db_path, derived, options.max_target_seqs)
             tools = self._tools(key)  # they start up while the search runs
             query = workdir / "query.fa"
             query.write_text(self.with_lease(lease, lambda: self._query_text(spec)))
             download_s = time.monotonic() - t0
 
-            archive = workdir / FORMAT_FILES[11]
-            argv = blast_argv(spec.program, db_path, query, archive, options, self.cfg.threads)
+            searched = 11 if archived else 7
+            argv = blast_argv(
+                spec.program,
+                db_path,
+                query,
+                workdir / FORMAT_FILES[searched],
+                options,
+                self.cfg.threads,
+                outfmt=searched,
+            )
             result = run(
                 argv,
                 workdir,
@@ -658,11 +679,12 @@ class Worker:
 
             t1 = time.monotonic()
             ready = tools
-            links, expiry, hits, no_fasta = self.with_lease(
-                lease, lambda: self._results(spec, workdir, ready, formats)
+            links, expiry, hits, no_fasta, steps = self.with_lease(
+                lease, lambda: self._results(spec, workdir, ready, formats, archived)
             )
             upload_s = time.monotonic() - t1
             etag = running.result().etag
+            t2 = time.monotonic()
             recorded = self.retry(
                 lambda: self.joblog.finish_once(
                     spec.job_id,
@@ -682,14 +704,18 @@ class Worker:
                     cached=",".join(self.provisioner.cached()),
                 )
             )
+            row_s = time.monotonic() - t2
             if recorded:
                 log.info(
                     "job succeeded",
                     extra=kv(
                         hits=hits,
+                        archive=archived,
                         download_s=round(download_s, 3),
                         blast_s=round(blast_s, 3),
                         upload_s=round(upload_s, 3),
+                        row_s=round(row_s, 3),
+                        **{k: round(v, 3) for k, v in steps.items()},
                     ),
                 )
             else:
@@ -750,21 +776,25 @@ class Worker:
         return text
 
     def _results(
-        self, spec: JobSpec, workdir: Path, tools: ReadyTools, formats: list[int]
-    ) -> tuple[dict[str, str], float | None, int, str | None]:
-        """Derive the formats from the archive, write the hit FASTA and upload everything,
-        each step as soon as its input exists (the hit FASTA from the ids the archive names,
-        beside blast_formatter, when they prove right); the success marker goes last.
+        self, spec: JobSpec, workdir: Path, tools: ReadyTools, formats: list[int], archived: bool
+    ) -> tuple[dict[str, str], float | None, int, str | None, dict[str, float]]:
+        """Make the formats, write the hit FASTA and upload everything, each step as soon as
+        its input exists; the success marker goes after every result file.
+
+        With the archive (``archived``) each format is derived from it with blast_formatter,
+        and the hit FASTA is fetched beside them for the ids the archive names, when they prove
+        right. Without it the search wrote 7, and 6 is 7 without its comment lines.
 
         Returns:
-            The result links, their expiry, the number of hits, and why there is no hit
-            FASTA (None when it is stored).
+            The result links, their expiry, the number of hits, why there is no hit FASTA
+            (None when it is stored), and when each step ended (seconds from the start).
         """
-        archive = workdir / FORMAT_FILES[11]
+        t0 = time.monotonic()
+        steps: dict[str, float] = {}
 
         def derive(fmt: int) -> None:
             tools.formatter(fmt).finish(
-                archive, workdir / FORMAT_FILES[fmt], self.cfg.job_timeout,
+                workdir / FORMAT_FILES[11], workdir / FORMAT_FILES[fmt], self.cfg.job_timeout,
                 self.stop_deadline_passed,
             )  # fmt: skip
 
@@ -772,29 +802,44 @@ class Worker:
             derive(fmt)
             return self._upload_file(spec, workdir, fmt)
 
+        def fasta_step(guess: Future[Guess] | None) -> str | None:
+            reason = self._hit_fasta(spec, workdir, tools, guess)
+            steps["fasta_s"] = time.monotonic() - t0
+            return reason
+
+        stored = [11, *formats] if archived else formats
         with ThreadPoolExecutor(max_workers=len(formats) + 4) as pool:
 
             def submit(fn: Callable[..., T], *args: Any) -> Future[T]:
                 # copy_context: log lines from these threads keep the job id
                 return pool.submit(contextvars.copy_context().run, fn, *args)
 
-            uploads = {11: submit(self._upload_file, spec, workdir, 11)}
-            uploads.update({fmt: submit(derive_and_upload, fmt) for fmt in formats if fmt != 6})
-            guess = submit(self._guess_hit_fasta, workdir, tools)
-            derive(6)
-            fasta = submit(self._hit_fasta, spec, workdir, tools, guess)
+            uploads: dict[int, Future[tuple[str, float | None]]] = {}
+            guess: Future[Guess] | None = None
+            counted: int | None = None
+            if archived:
+                uploads[11] = submit(self._upload_file, spec, workdir, 11)
+                uploads.update({f: submit(derive_and_upload, f) for f in formats if f != 6})
+                guess = submit(self._guess_hit_fasta, workdir, tools)
+                derive(6)
+            else:
+                if 7 in formats:
+                    uploads[7] = submit(self._upload_file, spec, workdir, 7)
+                src, dst = workdir / FORMAT_FILES[7], workdir / FORMAT_FILES[6]
+                counted = tabular_from_commented(src, dst)
+            steps["tabular_s"] = time.monotonic() - t0
+            fasta = submit(fasta_step, guess)
             uploads[6] = submit(self._upload_file, spec, workdir, 6)
-            hits = count_hits(workdir / FORMAT_FILES[6])
+            hits = counted if counted is not None else count_hits(workdir / FORMAT_FILES[6])
             done = {fmt: future.result() for fmt, future in uploads.items()}
-            marker = submit(self.retry, lambda: self._upload_marker(spec, [11, *formats], hits))
+            steps["files_s"] = time.monotonic() - t0
+            marker = submit(self.retry, lambda: self._upload_marker(spec, stored, hits))
             no_fasta = fasta.result()
             marker.result()
-        links = {str(fmt): done[fmt][0] for fmt in [11, *formats]}
-        return links, done[11][1], hits, no_fasta
+        links = {str(fmt): done[fmt][0] for fmt in stored}
+        return links, done[6][1], hits, no_fasta, steps
 
-    def _guess_hit_fasta(
-        self, workdir: Path, tools: ReadyTools
-    ) -> tuple[list[str], str | None] | None:
+    def _guess_hit_fasta(self, workdir: Path, tools: ReadyTools) -> Guess:
         """Fetch the hit sequences of the subject ids guessed from the archive, beside
         blast_formatter: the ids and why there are no sequences (None: written), or None when
         the archive does not tell."""
@@ -823,15 +868,16 @@ class Worker:
         spec: JobSpec,
         workdir: Path,
         tools: ReadyTools,
-        guess: Future[tuple[list[str], str | None] | None],
+        guess: Future[Guess] | None,
     ) -> str | None:
         """Store ``hits.fasta`` (whole hit subjects); None once stored, else why not.
 
-        The sequences fetched for the guessed ids are kept only when those are exactly the
-        ids of the tabular results; otherwise they are fetched for those.
+        The sequences fetched for the ids guessed from the archive (``guess``) are kept only
+        when those are exactly the ids of the tabular results; otherwise they are fetched for
+        those.
         """
         ids = subject_ids(workdir / FORMAT_FILES[6])
-        guessed = guess.result()
+        guessed = guess.result() if guess is not None else None
         if guessed is not None and guessed[0] == ids:
             reason = guessed[1]
             if reason is None:

@@ -15,7 +15,16 @@ from blast_client.demo import DemoSpec, generate
 from blast_client.fasta import MAX_INLINE_BYTES, iter_records, join_records
 from blast_client.joblog import FINAL, JobLog
 
-from testbed.blast_stack import BIG_DB, BIG_SEQS, BIN, DEMO_DB, BlastCost, Stack, WorkerContainer
+from testbed.blast_stack import (
+    BIG_DB,
+    BIG_SEQS,
+    BIN,
+    CACHE_IN_CONTAINER,
+    DEMO_DB,
+    BlastCost,
+    Stack,
+    WorkerContainer,
+)
 from testbed.engine import wait_for
 
 
@@ -40,60 +49,69 @@ def test_tabular_output_is_byte_identical_to_direct_blastn(
 ) -> None:
     worker = stack.start_worker(BLAST_DBS=DEMO_DB)
     worker.wait_state("idle")
-    records = list(iter_records(demo_queries))[:20]
-    ids = stack.submit(
-        join_records(records),
-        "--db",
-        DEMO_DB,
-        "--batch-len",
-        "1",
-        "--evalue",
-        "1e-5",
-        "--max-target-seqs",
-        "5",
-        "--outfmt",
-        "6,7,15",
-        "--run-id",
-        f"run-{stack.suffix}",
+    everything = list(iter_records(demo_queries))
+    records = everything[:20]
+    options = ["--db", DEMO_DB, "--evalue", "1e-5", "--max-target-seqs", "5"]
+    run_id = ["--run-id", f"run-{stack.suffix}"]
+    # Half the jobs ask for tabular output only (searched straight to 7, no archive), half
+    # for 15 too (the archive route: blast_formatter derives every format).
+    tabular = stack.submit(
+        join_records(records[:10]), *options, "--batch-len", "1", "--outfmt", "6,7", *run_id
     )
+    archived = stack.submit(
+        join_records(records[10:]), *options, "--batch-len", "1", "--outfmt", "6,7,15", *run_id
+    )
+    # All the queries in one job: BLAST searches them in several chunks.
+    (whole,) = stack.submit(join_records(everything), *options, "--outfmt", "7")
+    ids = tabular + archived
     assert len(ids) == 20
-    stack.cli("wait", *ids, "--timeout", "180", "--interval", "0.5")
+    stack.cli("wait", *ids, whole, "--timeout", "180", "--interval", "0.5")
     planted = generate(DemoSpec(name=DEMO_DB)).planted
     db = worker.cache / DEMO_DB / DEMO_DB
+
+    def direct(query: Path, fmt: int) -> bytes:
+        """blastn of the worker image (the workers' own binary), on the worker's copy."""
+        argv = ["blastn", "-db", str(db), "-query", str(query), "-outfmt", str(fmt)]
+        argv += ["-num_threads", "1", "-evalue", "1e-05", "-max_target_seqs", "5"]
+        return stack.run_tool(argv).stdout
+
     for rec, job in zip(records, ids, strict=True):
         got = tmp_path / f"{job}.tsv"
         stack.cli("results", job, "--download", str(got))
         query = tmp_path / f"{job}.fa"
         query.write_text(rec.text)
-        # blastn of the worker image (the workers' own binary), on the worker's copy.
-        direct = stack.run_tool(
-            [
-                "blastn",
-                "-db",
-                str(db),
-                "-query",
-                str(query),
-                "-outfmt",
-                "6",
-                "-num_threads",
-                "1",
-                "-evalue",
-                "1e-05",
-                "-max_target_seqs",
-                "5",
-            ]
-        ).stdout
-        assert got.read_bytes() == direct, f"{job} ({rec.header}) differs from direct blastn"
-        first = direct.decode().splitlines()[0].split("\t")
+        direct6 = direct(query, 6)
+        assert got.read_bytes() == direct6, f"{job} ({rec.header}) differs from direct blastn"
+        first = direct6.decode().splitlines()[0].split("\t")
         assert first[1] == planted[first[0]]
-    status = stack.cli_json("status", ids[0])["data"]
+    # The job of every query: its 6 and 7 are direct blastn's, 7 with one closing line.
+    query = tmp_path / "all.fa"
+    query.write_text(demo_queries)
+    assert stack.client.result(whole, 6) == direct(query, 6)
+    # 7 names the database as the worker caches it, not as the direct search found it.
+    cached = f"{CACHE_IN_CONTAINER}/{DEMO_DB}/{DEMO_DB}"
+    direct7 = direct(query, 7).replace(str(db).encode(), cached.encode())
+    assert stack.client.result(whole, 7) == direct7
+    assert direct7.count(b"# BLAST processed") == 1 and direct7.count(b"# Query:") == 25
+
+    # A job of tabular output only stores no archive, and asking for it says why.
+    status = stack.cli_json("status", tabular[0])["data"]
+    assert set(status["results"]) == {"6", "7"}
+    assert stack.cli_json("status", whole)["data"]["results"].keys() == {"6", "7"}
+    refused = stack.cli("results", tabular[0], "--format", "11", check=False)
+    assert refused.returncode == 1 and not refused.stdout, refused
+    assert refused.stderr.count("\n") <= 2 and "Traceback" not in refused.stderr
+    assert f"job {tabular[0]} has no archive (11): it asked only for tabular" in refused.stderr
+    # A job asking for 15 keeps its archive.
+    status = stack.cli_json("status", archived[0])["data"]
     assert status["status"] == "succeeded" and status["attempts"] == 1
     assert set(status["results"]) == {"11", "6", "7", "15"}
+    assert stack.client.result(archived[0], 11).startswith(b"Blast4-archive ::= {")
     assert all("sig=" in url and "se=" in url for url in status["results"].values())
     assert status["results_expiry"] > time.time()
-    report = json.loads(stack.cli("results", ids[0], "--format", "15").stdout)
+    report = json.loads(stack.cli("results", archived[0], "--format", "15").stdout)
     assert report["BlastOutput2"][0]["report"]["results"]["search"]["query_title"].startswith(
-        records[0].header.split()[0]
+        records[10].header.split()[0]
     )
     recent = stack.cli_json("recent", "--since", "15m")["data"]
     assert {r["job_id"] for r in recent} >= set(ids)
@@ -107,9 +125,10 @@ def test_tabular_output_is_byte_identical_to_direct_blastn(
     listed = stack.cli("--output", "json", "run-jobs", f"run-{stack.suffix}")
     assert sorted(j["job_id"] for j in json.loads(listed.stdout)["data"]) == sorted(ids)
 
-    # The hit FASTA (fetched beside blast_formatter, for the ids the archive names) is what
-    # blastdbcmd prints for the tabular output's subjects, in order of first hit.
-    for job in ids[:3]:
+    # The hit FASTA (with the archive: fetched beside blast_formatter, for the ids the archive
+    # names; without: for the ids of 6) is what blastdbcmd prints for the tabular output's
+    # subjects, in order of first hit.
+    for job in [*tabular[:2], *archived[:2], whole]:
         tsv = client.result(job, 6).decode().splitlines()
         batch = tmp_path / f"{job}.ids"
         batch.write_text("".join(f"{s}\n" for s in dict.fromkeys(t.split("\t")[1] for t in tsv)))

@@ -105,7 +105,7 @@ def submit_jobs(
         typer.Option(
             help="Derived formats: "
             + ", ".join(map(str, sorted(OUTPUT_FORMATS)))
-            + " (e.g. 6,15; the archive, 11, is always stored)."
+            + " (e.g. 6,15; the archive, 11, is stored with 15)."
         ),
     ] = None,
     batch_len: Annotated[
