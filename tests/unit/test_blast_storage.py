@@ -59,6 +59,16 @@ def test_key_auth_links_carry_a_read_only_sas_with_expiry() -> None:
     assert expiry == now + dt.timedelta(hours=24)
 
 
+def _not_found(handler: http.server.BaseHTTPRequestHandler, code: str) -> None:
+    """Answer 404 with the storage service's error body of ``code``."""
+    body = b'{"odata.error": {"code": "%s", "message": {"value": "no"}}}' % code.encode()
+    handler.send_response(404)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 class _Proxy(http.server.BaseHTTPRequestHandler):
     """A forward proxy that records each request line and answers 404 (no such table)."""
 
@@ -66,12 +76,7 @@ class _Proxy(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.seen.append(self.path)
-        body = b'{"odata.error": {"code": "TableNotFound", "message": {"value": "no"}}}'
-        self.send_response(404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        _not_found(self, "TableNotFound")
 
     def log_message(self, *args: object) -> None:
         return None
@@ -135,12 +140,7 @@ class _Slow(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.requests.append(self.path)
         time.sleep(0.3)  # so that the threads' requests overlap
-        body = b'{"odata.error": {"code": "ResourceNotFound", "message": {"value": "no"}}}'
-        self.send_response(404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        _not_found(self, "ResourceNotFound")
 
     def log_message(self, *args: object) -> None:
         return None
