@@ -136,11 +136,11 @@ def manifest(
     of shards names each shard's archive, which the merge read (a batch searched whole keeps none:
     its jobs write their tabular output without one, ``blast_client.messages.keeps_archive``).
 
-        Args:
-            run (Run): The run record.
-            files (Mapping[str, bytes | Digest]): Every written file (its content or its digest)
-                by its path under the output directory.
-            job_states (Mapping[str, str]): Final state of each job id.
+    Args:
+        run (Run): The run record.
+        files (Mapping[str, bytes | Digest]): Every written file (its content or its digest)
+            by its path under the output directory.
+        job_states (Mapping[str, str]): Final state of each job id.
     """
     digests = {
         path: f if isinstance(f, Digest) else Digest(sha256(f), len(f)) for path, f in files.items()
