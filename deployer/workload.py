@@ -413,6 +413,16 @@ class Workload(_Model):
     deployment: Deployment
     workloads: Workloads
 
+    def with_blast(self, **changes: Any) -> Workload:
+        """A copy whose BLAST workload has ``changes`` (as ``model_copy``: not validated again)."""
+        blast = self.workloads.blast
+        if blast is None:
+            raise ValueError("the workload has no blast section")
+        new_blast = blast.model_copy(update=changes)
+        return self.model_copy(
+            update={"workloads": self.workloads.model_copy(update={"blast": new_blast})}
+        )
+
     @model_validator(mode="after")
     def _overflow_needs_autoscale(self) -> Workload:
         overflow = self.deployment.overflow_locations
@@ -629,10 +639,7 @@ def _resolve_metadata(
                 ]
             ) from None
         resolved.append(db.model_copy(update={"bytes_to_cache": size}))
-    new_blast = blast.model_copy(update={"databases": resolved})
-    return workload.model_copy(
-        update={"workloads": workload.workloads.model_copy(update={"blast": new_blast})}
-    )
+    return workload.with_blast(databases=resolved)
 
 
 def load(path: Path) -> Workload:

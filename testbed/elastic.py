@@ -97,15 +97,7 @@ def elastic_setup(blast: str, subnet: str | None = None) -> tuple[GroupSpec, Sca
         f"workloads:\n  blast: {{{blast}, databases: [{{name: tiny, bytes_to_cache: 1000}}]}}\n"
     )
     s = ScaleSettings.from_workload(loaded, PRIMARY, "lab-r1-w")
-    blast_ = loaded.workloads.blast
-    assert blast_ is not None
-    one_group = loaded.model_copy(
-        update={
-            "workloads": loaded.workloads.model_copy(
-                update={"blast": blast_.model_copy(update={"workers": s.workers_per_group})}
-            )
-        }
-    )
+    one_group = loaded.with_blast(workers=s.workers_per_group)
     settings_ = Settings(
         deployment="lab",
         location=PRIMARY,

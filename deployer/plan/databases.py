@@ -146,10 +146,7 @@ def sized(workload: Workload, sizes: Sequence[DatabaseSize]) -> Workload:
         else db.model_copy(update={"bytes_to_cache": known.get(db.name)})
         for db in blast.databases
     ]
-    new_blast = blast.model_copy(update={"databases": databases})
-    return workload.model_copy(
-        update={"workloads": workload.workloads.model_copy(update={"blast": new_blast})}
-    )
+    return workload.with_blast(databases=databases)
 
 
 def require_known(sizes: Sequence[DatabaseSize], workload_file: str) -> None:
@@ -237,10 +234,7 @@ def with_volumes(workload: Workload, volumes: Mapping[str, tuple[int, ...]]) -> 
         else db
         for db in blast.databases
     ]
-    new_blast = blast.model_copy(update={"databases": databases})
-    return workload.model_copy(
-        update={"workloads": workload.workloads.model_copy(update={"blast": new_blast})}
-    )
+    return workload.with_blast(databases=databases)
 
 
 def require_unsharded(workload: Workload) -> None:

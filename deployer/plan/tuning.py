@@ -276,12 +276,7 @@ def tune_run(
         actual,
         tuning.why,
     )
-    new_blast = blast.model_copy(
-        update={"workers": tuning.workers, "threads_per_worker": tuning.threads}
-    )
-    tuned = workload.model_copy(
-        update={"workloads": workload.workloads.model_copy(update={"blast": new_blast})}
-    )
+    tuned = workload.with_blast(workers=tuning.workers, threads_per_worker=tuning.threads)
     return tuned, tuning
 
 

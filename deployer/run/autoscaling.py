@@ -167,13 +167,7 @@ def run_scaler(
     scale = ScaleSettings.from_workload(workload, settings.location, prefix)
     if scale_out_interval is not None:
         scale = replace(scale, scale_out_interval=scale_out_interval)
-    full = workload.model_copy(
-        update={
-            "workloads": workload.workloads.model_copy(
-                update={"blast": blast.model_copy(update={"workers": scale.workers_per_group})}
-            )
-        }
-    )
+    full = workload.with_blast(workers=scale.workers_per_group)
     [template, *_] = worker_groups(
         full,
         settings,

@@ -116,11 +116,9 @@ def _groups(
     visibility = lease_seconds(exit_when_idle)
     blast = workload.workloads.blast
     assert blast is not None, "checked by the caller"
-    sized = blast.model_copy(update={"workers": max(1, workers)})
-    only_blast = workload.model_copy(
-        update={
-            "workloads": workload.workloads.model_copy(update={"ipyparallel": None, "blast": sized})
-        }
+    sized = workload.with_blast(workers=max(1, workers))
+    only_blast = sized.model_copy(
+        update={"workloads": sized.workloads.model_copy(update={"ipyparallel": None})}
     )
     base: Plan = build(only_blast, settings, secrets)
     groups = []
@@ -176,15 +174,5 @@ def replaceable_shard_workers(workload: Workload, shards: int, exit_when_idle: s
         target_backlog_per_worker=1,
         scale_in_after=exit_when_idle,
     )
-    return workload.model_copy(
-        update={
-            "workloads": workload.workloads.model_copy(
-                update={
-                    # As the workload file's own autoscale gives it: workers = max_workers.
-                    "blast": blast.model_copy(
-                        update={"autoscale": auto, "workers": auto.max_workers}
-                    )
-                }
-            )
-        }
-    )
+    # As the workload file's own autoscale gives it: workers = max_workers.
+    return workload.with_blast(autoscale=auto, workers=auto.max_workers)

@@ -82,6 +82,11 @@ ask for 15 and for shards (:func:`blast_client.messages.keeps_archive`)."""
 ARCHIVE_HINT = "submit it with --outfmt 6,15 to keep the archive"
 
 
+def _no_archive(job_id: str) -> NoResult:
+    """The answer to a request for the archive (11) of a job that kept none."""
+    return NoResult(f"job {job_id} has no archive (11): {NO_ARCHIVE}", hint=ARCHIVE_HINT)
+
+
 @dataclass(frozen=True)
 class JobStatus:
     """A job as its job log row records it.
@@ -541,16 +546,14 @@ class BlastClient:
             )
         # A row lists the links of every file stored; a job without an archive has none.
         if fmt == 11 and job.results and 11 not in job.results:
-            raise NoResult(f"job {job_id} has no archive (11): {NO_ARCHIVE}", hint=ARCHIVE_HINT)
+            raise _no_archive(job_id)
         container = self.storage.container(self.config.results_container)
         with storage_errors():
             try:
                 return bytes(container.download_blob(job.result_blob(fmt)).readall())
             except ResourceNotFoundError:
                 if fmt == 11:
-                    raise NoResult(
-                        f"job {job_id} has no archive (11): {NO_ARCHIVE}", hint=ARCHIVE_HINT
-                    ) from None
+                    raise _no_archive(job_id) from None
                 raise NoResult(
                     f"job {job_id} has no format {fmt} output",
                     hint=f"submit it with --outfmt {fmt}",
