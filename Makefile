@@ -25,7 +25,7 @@ AZURITE_IMAGE ?= $(IMAGE_PREFIX)/azurite:$(TAG)
 
 export IMAGE_PREFIX TAG EXTRA_CA_CERTS DEBIAN_IMAGE VENV AZURITE_IMAGE
 
-.PHONY: help venv base build lock secrets up down logs ps test test-unit test-run soak lint bench bench-run bench-run-direct bench-run-scale bench-autoscale-cost clean emulator
+.PHONY: help venv base build lock secrets up down logs ps test test-unit test-run fuzz soak lint bench bench-run bench-run-direct bench-run-scale bench-autoscale-cost clean emulator
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -81,6 +81,9 @@ test: venv build ## Run every test: unit tests, a clean install, then the image 
 
 test-unit: venv ## Run the fast unit tests (no Docker needed)
 	$(VENV)/bin/pytest -m "not docker" tests
+
+fuzz: venv ## The property tests at full budget: 2,000 random examples each (make test runs a fixed 300)
+	HYPOTHESIS_PROFILE=fuzz $(VENV)/bin/pytest tests/unit/test_fuzz_parsers.py
 
 soak: venv build ## The full chaos soak: 300 jobs, 4 workers, kills every 10 s (prints its figures)
 	BLAST_SOAK_JOBS=$${BLAST_SOAK_JOBS:-300} BLAST_SOAK_VISIBILITY=$${BLAST_SOAK_VISIBILITY:-60} \

@@ -82,6 +82,9 @@ for path, engine in (("tunnel", tunnel[0]), ("direct", direct[0])):
     rows.append({{"path": path, "view": "direct view", **median_ms(rc[engine], {tasks})}})
     lb = rc.load_balanced_view(targets=[engine])
     rows.append({{"path": path, "view": "load-balanced", **median_ms(lb, {tasks})}})
+# Shut the direct engine down through the hub, which then drops it at once: killed, it would
+# stay listed until the hub's heartbeat gives up on it (30 s).
+rc.shutdown(targets=direct, block=True)
 rc.close()
 print(json.dumps(rows))
 """
@@ -101,7 +104,7 @@ def main(
             try:
                 output = run_python(notebook, CLIENT.format(tasks=tasks))
             finally:
-                # SIGTERM: the engine unregisters itself from the controller on the way out.
+                # In case the client failed before it shut the engine down.
                 notebook.exec_run(["python", "-c", f"import os; os.kill({pid}, 15)"])
     except StackError as exc:
         sys.exit(str(exc))

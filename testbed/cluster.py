@@ -173,7 +173,8 @@ def remove_engine(container: Container) -> None:
         container (Container): The container.
     """
     with contextlib.suppress(docker.errors.NotFound):
-        # SIGTERM first: registered engines unregister instead of lingering in the hub.
+        # SIGTERM first, so the engines stop cleanly. They do not unregister: the hub lists
+        # them until its heartbeat gives up on them (about 30 s).
         container.stop(timeout=10)
         container.remove(force=True, v=True)
 

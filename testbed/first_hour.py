@@ -2,8 +2,9 @@
 command must print.
 
 :class:`ImdsTrap` stands where ``DefaultAzureCredential`` looks for a managed identity: a
-loopback port (``AZURE_POD_IDENTITY_AUTHORITY_HOST``) that counts connections and closes
-them, so the instance-metadata probe fails at once and provably stayed on loopback.
+loopback port (``AZURE_POD_IDENTITY_AUTHORITY_HOST``) that counts connections and answers
+each as the metadata service of a machine with no managed identity does (400, "Identity not
+found"), so the managed identity credential gives up at once and provably stayed on loopback.
 :func:`signed_out_env` is an environment where every credential ``DefaultAzureCredential``
 tries genuinely fails; :func:`error_and_hint` checks a failure's stderr: no traceback, one
 error line, and a hint line after it.
@@ -22,8 +23,22 @@ CREDENTIAL_PREFIXES = ("AZURE_", "DEPLOYER_", "MSI_", "IDENTITY_", "IMDS_", "AZD
 """Variables that could hand a credential, a subscription or an endpoint to a subprocess."""
 
 
+IDENTITY_NOT_FOUND = b'{"error":"invalid_request","error_description":"Identity not found"}'
+"""What the instance-metadata service answers (400) on a machine with no managed identity."""
+_ANSWER = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\n"
+    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+    % (len(IDENTITY_NOT_FOUND), IDENTITY_NOT_FOUND)
+)
+
+
 class ImdsTrap:
-    """A loopback listener that accepts and closes every connection, counting them."""
+    """A loopback listener that answers every connection "Identity not found", counting them.
+
+    An answer, not a dropped connection: azure-identity retries a dropped or refused one with
+    backoff (about 5 s each sign-in), a 400 never, which is also what a real machine without
+    an identity answers.
+    """
 
     def __init__(self) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -50,7 +65,23 @@ class ImdsTrap:
                 return
             with self._lock:
                 self.connections += 1
-            conn.close()
+            with conn:
+                self._answer(conn)
+
+    @staticmethod
+    def _answer(conn: socket.socket) -> None:
+        """Read the request's head, then answer "Identity not found" and close."""
+        conn.settimeout(5)
+        head = b""
+        try:
+            while b"\r\n\r\n" not in head and len(head) < 65536:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            conn.sendall(_ANSWER)
+        except OSError:  # the client gave up first: nothing to answer
+            return
 
     def __enter__(self) -> Self:
         self._thread.start()

@@ -92,7 +92,7 @@ def test_not_signed_in_every_command_says_how_to_sign_in(
     tmp_path: Path,
 ) -> None:
     """No ``az``, no credential variable, no token cache, the managed identity probe on a
-    loopback port that closes every connection: ``DefaultAzureCredential`` genuinely fails,
+    loopback port that answers "Identity not found": ``DefaultAzureCredential`` genuinely fails,
     and every command that talks to Azure says so in one line and how to sign in."""
     env = signed_out_env(
         tmp_path,
@@ -131,7 +131,7 @@ def test_not_signed_in_every_command_says_how_to_sign_in(
         (["run", "cancel", "r0123abcd"], storage),
         (["db", "fetch", str(lab), "demo", "--source", closed], env),
     ]
-    # Concurrently: each command waits seconds for the credentials it tries to give up.
+    # Concurrently: each is a Python start-up (about a second of CPU).
     started = time.monotonic()
     running = [
         (
