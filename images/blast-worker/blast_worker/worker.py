@@ -677,7 +677,8 @@ class Worker:
                 should_abort=self.stop_deadline_passed,
             )
             blast_s = result.seconds
-            log.info("BLAST finished", extra=kv(blast_s=round(blast_s, 3)))
+            cpu = {} if result.cpu_s is None else {"blast_cpu_s": round(result.cpu_s, 3)}
+            log.info("BLAST finished", extra=kv(blast_s=round(blast_s, 3), **cpu))
 
             t1 = time.monotonic()
             ready = tools
@@ -715,6 +716,7 @@ class Worker:
                         archive=archived,
                         download_s=round(download_s, 3),
                         blast_s=round(blast_s, 3),
+                        **cpu,
                         upload_s=round(upload_s, 3),
                         row_s=round(row_s, 3),
                         **{k: round(v, 3) for k, v in steps.items()},
