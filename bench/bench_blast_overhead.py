@@ -145,6 +145,7 @@ def time_jobs(stack: Stack, root: Path, args: Args) -> None:
     bare_cpu: list[float] = []
     service: list[float] = []
     service_by_job: dict[str, float] = {}
+    sent: dict[str, float] = {}
 
     def committed(job: str) -> float | None:
         """When storage committed the row's succeeded write (epoch seconds), or None yet."""
@@ -188,6 +189,7 @@ def time_jobs(stack: Stack, root: Path, args: Args) -> None:
         )
         service.append(end - t0)
         service_by_job[spec.job_id] = service[-1]
+        sent[spec.job_id] = t0
     b, s = statistics.median(bare), statistics.median(service)
     print(
         f"jobs: {args.jobs} x {count} queries, task {args.task}, "
@@ -217,6 +219,10 @@ def time_jobs(stack: Stack, root: Path, args: Args) -> None:
     # BLAST itself, which dominates on a busy machine.
     own = {x["job"]: x["blast_s"] for x in lines if x.get("msg") == "BLAST finished"}
     per_job = [service_by_job[j] - own[j] for j in service_by_job if j in own]
+    # From the message's sending to the search's start (its end, logged on the same clock,
+    # minus its length): the queue poll, the row's read and the query's writing.
+    ended = {x["job"]: x["ts"] - x["blast_s"] for x in lines if x.get("msg") == "BLAST finished"}
+    before = [ended[j] - sent[j] for j in sent if j in ended]
     if per_job:
         print(
             f"per-job overhead (end-to-end minus its own search): median "
@@ -250,6 +256,8 @@ def time_jobs(stack: Stack, root: Path, args: Args) -> None:
             def at(key: str) -> str:
                 return ms([x[key] for x in finished]).strip()
 
+            if before:
+                print(f"  before the search: message sent to search started {ms(before).strip()}")
             print(
                 "  after the search: "
                 + ", ".join(f"{names[k]} {at(k)}" for k in steps)
