@@ -398,13 +398,23 @@ class BlastTools:
         Args:
             argv: Program and arguments; its stdout is discarded.
         """
+        return self.timed_cpu(argv)[0]
+
+    def timed_cpu(self, argv: list[str]) -> tuple[float, float]:
+        """Wall and CPU seconds (user + system, every thread) of ``argv``, measured inside
+        the container.
+
+        Args:
+            argv: Program and arguments; its stdout is discarded.
+        """
         timer = (
-            "import subprocess, sys, time; t = time.perf_counter(); "
+            "import resource, subprocess, sys, time; t = time.perf_counter(); "
             "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
-            "print(time.perf_counter() - t)"
+            "wall = time.perf_counter() - t; r = resource.getrusage(resource.RUSAGE_CHILDREN); "
+            "print(wall, r.ru_utime + r.ru_stime)"
         )
-        out = self.run(["python", "-c", timer, *argv]).stdout
-        return float(out)
+        wall, cpu = self.run(["python", "-c", timer, *argv]).stdout.split()
+        return float(wall), float(cpu)
 
     def cost(self, argv: list[str], records: list[str], at_least: float = 1.0) -> BlastCost:
         """Measure what a search costs: time ``argv`` on 1 record, then on more until the

@@ -102,8 +102,8 @@ class FakeClient:
 
     def plan(self, fasta: str, db: str, program: str = "blastn", options: Any = None,
              batch_len: int | None = None, name: str | None = None,
-             run_id: str | None = None) -> list[JobSpec]:  # fmt: skip
-        return plan_jobs(fasta, db, program, options, batch_len, name, run_id)
+             run_id: str | None = None, hit_fasta: bool = False) -> list[JobSpec]:  # fmt: skip
+        return plan_jobs(fasta, db, program, options, batch_len, name, run_id, hit_fasta)
 
     def submit(self, specs: Sequence[JobSpec]) -> list[str]:
         now = time.time()  # one submission time for all, as BlastClient.submit records it

@@ -83,6 +83,13 @@ def test_client_needs_storage_settings_and_takes_a_queue() -> None:
     assert client.storage.queue.url.endswith("/run-1")
 
 
+def test_plan_asks_for_hit_sequences_only_when_told() -> None:
+    assert not any(s.hit_fasta for s in plan_jobs(fasta(100, 100), "demo", batch_len=100))
+    specs = plan_jobs(fasta(100, 100), "demo", batch_len=100, hit_fasta=True)
+    assert len(specs) == 2 and all(s.hit_fasta for s in specs)
+    assert [parse_message(s.to_message()) for s in specs] == specs
+
+
 def test_job_status_from_a_row() -> None:
     when = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
     row = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
 from blast_worker.hitseqs import (
     ResidueLimit,
     archive_subject_ids,
@@ -13,7 +14,8 @@ from blast_worker.hitseqs import (
     subject_ids,
     write_hit_fasta,
 )
-from blast_worker.runner import Prestarted
+from blast_worker.ready import ReadyTools, ToolKey
+from blast_worker.runner import BlastError, Prestarted
 
 
 def test_subject_ids_are_unique_in_order_of_first_hit(tmp_path: Path) -> None:
@@ -112,3 +114,13 @@ def test_no_guess_when_any_subject_is_named_otherwise(tmp_path: Path) -> None:
     assert archive_subject_ids(path) is None
     path.write_text(archive('general { db "BL_ORD_ID", tag id 7 }'))
     assert archive_subject_ids(path) is None
+
+
+def test_a_job_without_hit_sequences_starts_no_blastdbcmd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No BLAST+ on PATH: starting blastdbcmd would fail, so only a key that wants it fails.
+    monkeypatch.setenv("PATH", str(tmp_path))
+    ReadyTools(ToolKey(tmp_path / "db", (), None, dbcmd=False), tmp_path).close()
+    with pytest.raises(BlastError, match="blastdbcmd not found"):
+        ReadyTools(ToolKey(tmp_path / "db", (), None, dbcmd=True), tmp_path)

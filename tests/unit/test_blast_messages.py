@@ -217,3 +217,20 @@ def test_a_shard_travels_in_the_message_and_is_checked() -> None:
         with pytest.raises(MessageError, match="'shard'") as exc:
             parse_message(v1(shard=bad))
         assert exc.value.job_id == "job-1"
+
+
+def test_hit_fasta_is_asked_for_in_the_message_and_absent_by_default() -> None:
+    asked = parse_message(v1(hit_fasta=True))
+    assert asked.hit_fasta and parse_message(asked.to_message()) == asked
+    assert json.loads(asked.to_message())["hit_fasta"] is True
+    # Old messages (none, false or null) ask for none, and a job without it sends the
+    # message it always did (older workers reject unknown fields).
+    for body in (v1(), v1(hit_fasta=False), v1(hit_fasta=None)):
+        spec = parse_message(body)
+        assert not spec.hit_fasta and "hit_fasta" not in json.loads(spec.to_message())
+    legacy = {"Id": "legacy-1", "InputFile": "q.fa", "DatabaseName": "demo"}
+    assert not parse_message(json.dumps(legacy)).hit_fasta
+    for bad in ("yes", 1, [True]):
+        with pytest.raises(MessageError, match="'hit_fasta' must be true or false") as exc:
+            parse_message(v1(hit_fasta=bad))
+        assert exc.value.job_id == "job-1"

@@ -111,6 +111,18 @@ def test_run_ticks_and_aborts(tmp_path: Path) -> None:
     assert len(ticks) >= 3
 
 
+def test_run_reports_the_cpu_time_of_the_program_apart_from_its_wall_time(
+    tmp_path: Path,
+) -> None:
+    # Burns 0.2 s of CPU, then sleeps 0.3 s: whatever the machine, its CPU time is at least
+    # the burn and its wall time at least burn + sleep.
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.2: pass"
+    result = run([sys.executable, "-c", f"{burn}\ntime.sleep(0.3)"], tmp_path, timeout=60)
+    # /proc counts CPU in clock ticks, sampled: allow a few ticks either way.
+    assert result.cpu_s is not None and 0.15 <= result.cpu_s < result.seconds
+    assert result.seconds >= 0.5
+
+
 def test_missing_program(tmp_path: Path) -> None:
     with pytest.raises(BlastError, match="not found"):
         run(["no-such-blastn-binary"], tmp_path, timeout=5)

@@ -222,6 +222,7 @@ def plan_jobs(
     batch_len: int | None = None,
     name: str | None = None,
     run_id: str | None = None,
+    hit_fasta: bool = False,
 ) -> list[JobSpec]:
     """Validate a search and split its FASTA into jobs of about ``batch_len`` residues (pure).
 
@@ -234,6 +235,8 @@ def plan_jobs(
         batch_len: Residues per job; default after ElasticBLAST for the program.
         name: Label recorded with the jobs.
         run_id: Run the jobs belong to.
+        hit_fasta: Have the workers store each job's hit sequences
+            (:meth:`BlastClient.hit_sequences` reads them); off, a job skips that step.
 
     Returns:
         One inline-query job per batch, in batch order with ascending ids
@@ -265,7 +268,16 @@ def plan_jobs(
         raise InvalidRequest(f"batch_len must be at least 1, not {batch_len}")
     batches = list(batch_records(records, batch_len or DEFAULT_BATCH_LEN[program]))
     return [
-        JobSpec(job_id, program, db, Query(fasta=join_records(batch)), opts, name, run_id=run_id)
+        JobSpec(
+            job_id,
+            program,
+            db,
+            Query(fasta=join_records(batch)),
+            opts,
+            name,
+            run_id=run_id,
+            hit_fasta=hit_fasta,
+        )
         for job_id, batch in zip(new_job_ids(len(batches)), batches, strict=True)
     ]
 

@@ -9,7 +9,13 @@ Version 1 (what ``blast-jobs submit`` sends)::
                  "task": "megablast", "outfmt": [6, 15]},
      "name": "optional label",
      "run_id": "optional run the job belongs to",
-     "shard": {"index": 1, "count": 4}}   # optional: search shard 2 of 4 of db only
+     "shard": {"index": 1, "count": 4},   # optional: search shard 2 of 4 of db only
+     "hit_fasta": true}                   # optional: also store the hit sequences
+
+``hit_fasta`` asks the worker to store the whole subject of every hit as FASTA
+(``blastdbcmd``, :data:`HIT_FASTA_FILE`) beside the results; it costs a database lookup and an
+upload after the search, so only jobs that ask for it (the web page's) pay for it. Absent or
+false: no hit sequences, and the job row says so (:data:`HIT_FASTA_NOT_ASKED`).
 
 ``shard`` (0-based ``index``) makes the worker cache and search only that shard of the
 database (:mod:`blast_client.shards`); a run's merge joins the shards of a batch.
@@ -74,7 +80,12 @@ FORMAT_FILES: dict[int, str] = {
 container, and a run's merged file has the same name."""
 HIT_FASTA_FILE = "hits.fasta"
 """The whole subject of every hit, as FASTA (``blastdbcmd``), beside the format files when the
-database can be searched by id; the job row's ``hit_fasta`` column says whether it was stored."""
+job asked for it (``JobSpec.hit_fasta``) and the database can be searched by id; the job row's
+``hit_fasta`` column says whether it was stored, ``hit_fasta_note`` why not."""
+HIT_FASTA_NOT_ASKED = (
+    "the job did not ask for them (submit it with hit_fasta, e.g. `blast-jobs submit --hit-fasta`)"
+)
+"""Why a job has no hit sequences when its message did not set ``hit_fasta``."""
 QUERY_FILE = "query.fa"
 """A query too large to travel inline is the blob ``<job id>/query.fa`` in the inputs
 container."""
@@ -218,6 +229,7 @@ class JobSpec:
         legacy: True if the message had the legacy shape.
         run_id: Optional run the job belongs to (``BlastClient.run_jobs`` lists a run's jobs).
         shard: Optional shard of ``db`` to search instead of the whole database.
+        hit_fasta: Store the hit sequences (:data:`HIT_FASTA_FILE`) beside the results.
     """
 
     job_id: str
@@ -229,6 +241,7 @@ class JobSpec:
     legacy: bool = False
     run_id: str | None = None
     shard: ShardRef | None = None
+    hit_fasta: bool = False
 
     def to_message(self) -> str:
         """Serialise as a version-1 message."""
@@ -251,6 +264,8 @@ class JobSpec:
             doc["run_id"] = self.run_id
         if self.shard is not None:
             doc["shard"] = self.shard.to_json()
+        if self.hit_fasta:  # only when set: the message of a job without it is unchanged
+            doc["hit_fasta"] = True
         return json.dumps(doc, separators=(",", ":"))
 
 
@@ -331,7 +346,18 @@ def _parse_v1(doc: dict[str, Any]) -> JobSpec:
             f"unsupported message version {version!r}: this worker understands version 1 "
             "and the legacy {Id, Name, InputFile} shape"
         )
-    allowed = {"version", "job_id", "program", "db", "query", "options", "name", "run_id", "shard"}
+    allowed = {
+        "version",
+        "job_id",
+        "program",
+        "db",
+        "query",
+        "options",
+        "name",
+        "run_id",
+        "shard",
+        "hit_fasta",
+    }
     unknown = sorted(set(doc) - allowed)
     if unknown:
         raise MessageError(f"unknown message fields {unknown}; allowed: {sorted(allowed)}")
@@ -346,7 +372,20 @@ def _parse_v1(doc: dict[str, Any]) -> JobSpec:
     name = _name(doc.get("name"))
     run_id = check_run_id(doc["run_id"]) if doc.get("run_id") is not None else None
     shard = _shard(doc["shard"]) if doc.get("shard") is not None else None
-    return JobSpec(job_id, program, db, query, options, name, run_id=run_id, shard=shard)
+    hit_fasta = doc.get("hit_fasta")
+    if hit_fasta is not None and not isinstance(hit_fasta, bool):
+        raise MessageError(f"'hit_fasta' must be true or false, not {hit_fasta!r}")
+    return JobSpec(
+        job_id,
+        program,
+        db,
+        query,
+        options,
+        name,
+        run_id=run_id,
+        shard=shard,
+        hit_fasta=bool(hit_fasta),
+    )
 
 
 def _shard(value: object) -> ShardRef:

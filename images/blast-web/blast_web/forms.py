@@ -176,6 +176,7 @@ def check_search(
             options={**options, "outfmt": list(OUTPUT_FORMATS)},
             name=form.get("name") or None,
             run_id=run_id,
+            hit_fasta=True,  # the results page offers them for download
         )
     except InvalidRequest as exc:
         message = exc.message

@@ -64,6 +64,7 @@ class Client(Protocol):
         batch_len: int | None = ...,
         name: str | None = ...,
         run_id: str | None = ...,
+        hit_fasta: bool = ...,
     ) -> list[JobSpec]: ...
 
     def submit(self, specs: Sequence[JobSpec]) -> list[str]: ...

@@ -25,15 +25,19 @@ class ToolKey:
         db: The database's ``-db`` path (``blastdbcmd``).
         formats: Output formats derived with ``blast_formatter``.
         max_target_seqs: The job's limit (it also limits the formatted output).
+        dbcmd: Whether ``blastdbcmd`` is wanted (the job asked for its hit sequences); a
+            program started for nothing takes CPU from the search beside it.
     """
 
     db: Path
     formats: tuple[int, ...]
     max_target_seqs: int | None
+    dbcmd: bool
 
 
 class ReadyTools:
-    """One ``blast_formatter`` per format of ``key`` and one ``blastdbcmd``, started now.
+    """One ``blast_formatter`` per format of ``key`` and, if it wants one, a ``blastdbcmd``,
+    started now.
 
     Each is handed out once; a program that is missing or no longer alive is started afresh,
     so a retried step still finds its tools.
@@ -55,7 +59,8 @@ class ReadyTools:
         try:
             for fmt in key.formats:
                 self._formatters[fmt] = Prestarted(formatter_argv(fmt, self._options), cwd)
-            self._dbcmd = Prestarted(blastdbcmd_argv(key.db), cwd)
+            if key.dbcmd:
+                self._dbcmd = Prestarted(blastdbcmd_argv(key.db), cwd)
         except BaseException:
             self.close()
             raise

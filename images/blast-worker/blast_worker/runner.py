@@ -109,10 +109,14 @@ class RunResult:
     Attributes:
         seconds: Wall time.
         stderr: Its stderr (kept for error reports).
+        cpu_s: Its CPU time (user + system, all its threads), or None when unknown. Beside
+            ``seconds`` it tells a slower search (more work) from a starved one (same work,
+            less CPU to do it).
     """
 
     seconds: float
     stderr: str
+    cpu_s: float | None = None
 
 
 def run(
@@ -153,7 +157,7 @@ def run(
             )
         except FileNotFoundError:
             raise BlastError(f"{argv[0]} not found: install ncbi-blast+") from None
-        reason = _wait(proc, start, timeout, tick, tick_every, should_abort)
+        reason, cpu_s = _wait(proc, start, timeout, tick, tick_every, should_abort)
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
     err_path.unlink(missing_ok=True)
@@ -163,12 +167,31 @@ def run(
     if proc.returncode != 0:
         tail = stderr.strip()[-1000:] or "(no stderr)"
         raise BlastError(f"{Path(argv[0]).name} exited with {proc.returncode}: {tail}")
-    return RunResult(seconds, stderr)
+    return RunResult(seconds, stderr, cpu_s)
+
+
+def exited_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system, every thread) of process ``pid`` once it has exited and
+    before it is reaped (a zombie keeps them in ``/proc/<pid>/stat``); None if unknown.
+
+    Reading them leaves the reaping to ``Popen``, which alone may set its return code.
+    """
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rfind(")") + 2 :].split()  # after "pid (comm) ": state, ppid, ...
+    if len(fields) < 13 or fields[0] != "Z":
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
-def _exit_watch(proc: subprocess.Popen[bytes]) -> Iterator[Callable[[float], bool]]:
-    """A function waiting up to its argument (seconds) for ``proc`` to exit; True once it has.
+def _exit_watch(
+    proc: subprocess.Popen[bytes], cpu: list[float | None]
+) -> Iterator[Callable[[float], bool]]:
+    """A function waiting up to its argument (seconds) for ``proc`` to exit; True once it has
+    (and reaped it: its CPU seconds, when known, are appended to ``cpu``).
 
     A pidfd wakes the wait the moment the process ends, where ``Popen.wait`` would notice
     only at its next poll; without one (an old kernel, or the process already reaped) it polls.
@@ -192,6 +215,7 @@ def _exit_watch(proc: subprocess.Popen[bytes]) -> Iterator[Callable[[float], boo
     def pidfd(seconds: float) -> bool:
         if not poller.poll(seconds * 1000):
             return False
+        cpu.append(exited_cpu_s(proc.pid))
         proc.wait()
         return True
 
@@ -208,14 +232,16 @@ def _wait(
     tick: Callable[[], None] | None = None,
     tick_every: float = 5.0,
     should_abort: Callable[[], bool] | None = None,
-) -> str | None:
+) -> tuple[str | None, float | None]:
     """Wait for ``proc`` (started at ``start``), ticking; kill it on timeout or abort.
 
     Returns:
-        None when it exited by itself, else why it was killed.
+        None when it exited by itself, else why it was killed; and its CPU seconds (None
+        when unknown).
     """
     next_tick = start + tick_every
-    with _exit_watch(proc) as exited:
+    cpu: list[float | None] = []
+    with _exit_watch(proc, cpu) as exited:
         while not exited(0.05):
             now = time.monotonic()
             reason: str | None = None
@@ -225,11 +251,11 @@ def _wait(
                 reason = "aborted because the worker is stopping"
             if reason is not None:
                 _kill_group(proc)
-                return reason
+                return reason, None
             if tick is not None and now >= next_tick:
                 next_tick = now + tick_every
                 tick()
-    return None
+    return None, cpu[0] if cpu else None
 
 
 class Prestarted:
@@ -331,7 +357,7 @@ class Prestarted:
         for thread in threads:
             thread.start()
         try:
-            reason = _wait(self.proc, start, timeout, should_abort=should_abort)
+            reason, cpu_s = _wait(self.proc, start, timeout, should_abort=should_abort)
             for thread in threads:
                 thread.join()
             self._err.seek(0)
@@ -344,7 +370,7 @@ class Prestarted:
         if self.proc.returncode != 0 and not self.cut:
             tail = stderr.strip()[-1000:] or "(no stderr)"
             raise BlastError(f"{self.name} exited with {self.proc.returncode}: {tail}")
-        return RunResult(seconds, stderr)
+        return RunResult(seconds, stderr, cpu_s)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

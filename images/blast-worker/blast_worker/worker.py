@@ -58,6 +58,7 @@ from blast_client.joblog import FINAL, JobLog, Written
 from blast_client.messages import (
     FORMAT_FILES,
     HIT_FASTA_FILE,
+    HIT_FASTA_NOT_ASKED,
     JobSpec,
     MessageError,
     Options,
@@ -648,9 +649,10 @@ class Worker:
             formats = sorted(set(spec.options.outfmt) | {6})
             archived = keeps_archive(spec.options.outfmt, spec.shard is not None)
             options = search_options(spec)
-            # Without an archive there is nothing for blast_formatter: only blastdbcmd waits.
+            # Without an archive there is nothing for blast_formatter: only blastdbcmd waits,
+            # for a job that asked for its hit sequences.
             derived = tuple(formats) if archived else ()
-            key = ToolKey(db_path, derived, options.max_target_seqs)
+            key = ToolKey(db_path, derived, options.max_target_seqs, spec.hit_fasta)
             tools = self._tools(key)  # they start up while the search runs
             query = workdir / "query.fa"
             query.write_text(self.with_lease(lease, lambda: self._query_text(spec)))
@@ -675,7 +677,8 @@ class Worker:
                 should_abort=self.stop_deadline_passed,
             )
             blast_s = result.seconds
-            log.info("BLAST finished", extra=kv(blast_s=round(blast_s, 3)))
+            cpu = {} if result.cpu_s is None else {"blast_cpu_s": round(result.cpu_s, 3)}
+            log.info("BLAST finished", extra=kv(blast_s=round(blast_s, 3), **cpu))
 
             t1 = time.monotonic()
             ready = tools
@@ -713,6 +716,7 @@ class Worker:
                         archive=archived,
                         download_s=round(download_s, 3),
                         blast_s=round(blast_s, 3),
+                        **cpu,
                         upload_s=round(upload_s, 3),
                         row_s=round(row_s, 3),
                         **{k: round(v, 3) for k, v in steps.items()},
@@ -778,8 +782,9 @@ class Worker:
     def _results(
         self, spec: JobSpec, workdir: Path, tools: ReadyTools, formats: list[int], archived: bool
     ) -> tuple[dict[str, str], float | None, int, str | None, dict[str, float]]:
-        """Make the formats, write the hit FASTA and upload everything, each step as soon as
-        its input exists; the success marker goes after every result file.
+        """Make the formats, write the hit FASTA if the job asked for it and upload
+        everything, each step as soon as its input exists; the success marker goes after every
+        result file.
 
         With the archive (``archived``) each format is derived from it with blast_formatter,
         and the hit FASTA is fetched beside them for the ids the archive names, when they prove
@@ -820,7 +825,8 @@ class Worker:
             if archived:
                 uploads[11] = submit(self._upload_file, spec, workdir, 11)
                 uploads.update({f: submit(derive_and_upload, f) for f in formats if f != 6})
-                guess = submit(self._guess_hit_fasta, workdir, tools)
+                if spec.hit_fasta:
+                    guess = submit(self._guess_hit_fasta, workdir, tools)
                 derive(6)
             else:
                 if 7 in formats:
@@ -828,13 +834,13 @@ class Worker:
                 src, dst = workdir / FORMAT_FILES[7], workdir / FORMAT_FILES[6]
                 counted = tabular_from_commented(src, dst)
             steps["tabular_s"] = time.monotonic() - t0
-            fasta = submit(fasta_step, guess)
+            fasta = submit(fasta_step, guess) if spec.hit_fasta else None
             uploads[6] = submit(self._upload_file, spec, workdir, 6)
             hits = counted if counted is not None else count_hits(workdir / FORMAT_FILES[6])
             done = {fmt: future.result() for fmt, future in uploads.items()}
             steps["files_s"] = time.monotonic() - t0
             marker = submit(self.retry, lambda: self._upload_marker(spec, stored, hits))
-            no_fasta = fasta.result()
+            no_fasta = fasta.result() if fasta is not None else HIT_FASTA_NOT_ASKED
             marker.result()
         links = {str(fmt): done[fmt][0] for fmt in stored}
         return links, done[6][1], hits, no_fasta, steps

@@ -11,9 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from blast_client.demo import DemoSpec, generate
+from blast_client.errors import NoResult
 from blast_client.fasta import MAX_INLINE_BYTES, iter_records, join_records
 from blast_client.joblog import FINAL, JobLog
+from blast_client.messages import hit_fasta_blob
 
 from testbed.blast_stack import (
     BIG_DB,
@@ -54,15 +57,18 @@ def test_tabular_output_is_byte_identical_to_direct_blastn(
     options = ["--db", DEMO_DB, "--evalue", "1e-5", "--max-target-seqs", "5"]
     run_id = ["--run-id", f"run-{stack.suffix}"]
     # Half the jobs ask for tabular output only (searched straight to 7, no archive), half
-    # for 15 too (the archive route: blast_formatter derives every format).
+    # for 15 too (the archive route: blast_formatter derives every format) and for their hit
+    # sequences, as the web page's jobs do.
     tabular = stack.submit(
         join_records(records[:10]), *options, "--batch-len", "1", "--outfmt", "6,7", *run_id
     )
     archived = stack.submit(
-        join_records(records[10:]), *options, "--batch-len", "1", "--outfmt", "6,7,15", *run_id
+        join_records(records[10:]),
+        *options,
+        *("--batch-len", "1", "--outfmt", "6,7,15", "--hit-fasta", *run_id),
     )
     # All the queries in one job: BLAST searches them in several chunks.
-    (whole,) = stack.submit(join_records(everything), *options, "--outfmt", "7")
+    (whole,) = stack.submit(join_records(everything), *options, "--outfmt", "7", "--hit-fasta")
     ids = tabular + archived
     assert len(ids) == 20
     stack.cli("wait", *ids, whole, "--timeout", "180", "--interval", "0.5")
@@ -125,15 +131,23 @@ def test_tabular_output_is_byte_identical_to_direct_blastn(
     listed = stack.cli("--output", "json", "run-jobs", f"run-{stack.suffix}")
     assert sorted(j["job_id"] for j in json.loads(listed.stdout)["data"]) == sorted(ids)
 
-    # The hit FASTA (with the archive: fetched beside blast_formatter, for the ids the archive
-    # names; without: for the ids of 6) is what blastdbcmd prints for the tabular output's
-    # subjects, in order of first hit.
-    for job in [*tabular[:2], *archived[:2], whole]:
+    # The hit FASTA of a job that asked for it (with the archive: fetched beside
+    # blast_formatter, for the ids the archive names; without: for the ids of 6) is what
+    # blastdbcmd prints for the tabular output's subjects, in order of first hit.
+    for job in [*archived[:2], whole]:
         tsv = client.result(job, 6).decode().splitlines()
         batch = tmp_path / f"{job}.ids"
         batch.write_text("".join(f"{s}\n" for s in dict.fromkeys(t.split("\t")[1] for t in tsv)))
         fetch = ["blastdbcmd", "-db", str(db), "-entry_batch", str(batch), "-outfmt", "%f"]
         assert client.hit_sequences(job) == stack.run_tool(fetch).stdout, job
+    # A job that did not ask for them has none stored, and says why.
+    results = stack.storage.container(stack.env["BLAST_RESULTS_CONTAINER"])
+    for job in tabular:
+        assert client.status(job).row["hit_fasta"] is False
+        assert not results.get_blob_client(hit_fasta_blob(job)).exists(), job
+        with pytest.raises(NoResult, match=f"job {job} has no hit sequences: the job did not"):
+            client.hit_sequences(job)
+    assert all(client.status(job).row["hit_fasta"] is True for job in archived)
 
     # Database facts from the upload's manifest agree with blastdbcmd on the worker's copy.
     info = stack.run_tool(["blastdbcmd", "-db", str(db), "-info"]).stdout.decode()

@@ -4,6 +4,7 @@ results, alignments and downloads, over the real library's planning and a jobs s
 from __future__ import annotations
 
 import io
+import json
 import re
 import zipfile
 from collections.abc import Iterator
@@ -121,6 +122,8 @@ def test_a_search_is_planned_by_the_library_and_queued(web: TestClient, fake: Fa
     assert spec.program == "blastn" and spec.db == "demo" and spec.name == "mine"
     assert spec.options.outfmt == (6, 15) and spec.options.evalue == 1e-5
     assert spec.run_id and spec.run_id.startswith("web-")
+    # The results page offers the hit sequences: its jobs ask the workers for them.
+    assert spec.hit_fasta and json.loads(spec.to_message())["hit_fasta"] is True
 
 
 @pytest.mark.parametrize(

@@ -117,6 +117,14 @@ def submit_jobs(
         str | None,
         typer.Option(help="Run the jobs belong to (`blast-jobs run-jobs` lists them)."),
     ] = None,
+    hit_fasta: Annotated[
+        bool,
+        typer.Option(
+            "--hit-fasta",
+            help="Also store each hit's whole subject sequence as FASTA (blastdbcmd; "
+            "costs a lookup and an upload per job).",
+        ),
+    ] = False,
     output: OutputOpt = None,
 ) -> None:
     """Queue FASTA queries (prints job ids)."""
@@ -135,7 +143,7 @@ def submit_jobs(
         "submit",
         output,
         lambda ctx: submit.submit(
-            ctx, files or [], program, db_name, options, batch_len, name, run_id
+            ctx, files or [], program, db_name, options, batch_len, name, run_id, hit_fasta
         ),
     )
 

@@ -41,6 +41,7 @@ def submit(
     batch_len: int | None,
     name: str | None,
     run_id: str | None = None,
+    hit_fasta: bool = False,
 ) -> Result:
     """Queue jobs for the FASTA in ``files`` (``-`` or none: stdin).
 
@@ -53,9 +54,12 @@ def submit(
         batch_len: Residues per batch; default after ElasticBLAST for the program.
         name: Label recorded with the jobs.
         run_id: Run the jobs belong to.
+        hit_fasta: Have the workers store each job's hit sequences.
     """
-    specs = ctx.client.plan(read_queries(files), db, program, raw_options, batch_len, name, run_id)
-    ids = ctx.client.submit(specs)
+    client = ctx.client  # first: without storage settings, fail before reading stdin
+    text = read_queries(files)
+    specs = client.plan(text, db, program, raw_options, batch_len, name, run_id, hit_fasta)
+    ids = client.submit(specs)
     submitted = [
         {
             "job_id": job_id,
