@@ -89,8 +89,8 @@ class FastWorkers:
     ``threads`` job threads work through them, each message through the real job protocol:
     Azurite's receive finds and sorts every visible message of the queue (Azure's does not),
     so with 10,000 waiting a receive costs it ~100 ms whatever it returns, and receives of a
-    few held a run to a few jobs a second. The receiver keeps at most :data:`RECEIVE` taken
-    messages waiting, so each is worked on well within its lease.
+    few held a run to a few jobs a second. The receiver takes more only once fewer messages
+    wait than there are job threads, so each is worked on well within its lease.
 
     Args:
         connection_string: The storage account.
@@ -131,11 +131,11 @@ class FastWorkers:
         return Storage(config, client_kwargs={"transport": transport}, retries=5)
 
     def _receive(self, name: str) -> None:
-        """Take messages while fewer than :data:`RECEIVE` wait for a job thread."""
+        """Take messages whenever fewer wait than there are job threads."""
         storage = self._storage()
         idle = IDLE_S[0]
         while not self._stop.is_set():
-            if self._inbox.qsize() >= RECEIVE:
+            if self._inbox.qsize() >= self.threads:
                 self._stop.wait(0.02)
                 continue
             try:
