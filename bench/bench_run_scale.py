@@ -37,7 +37,7 @@ from testbed.azurite import azurite
 from testbed.bench import run
 from testbed.engine import TAG
 from testbed.fake_arm import registry_with_images
-from testbed.fast_workers import worker_processes
+from testbed.fast_workers import THREADS, worker_processes
 from testbed.run_stack import emulator_env
 from testbed.scale_run import Figures, drive, prepare
 from testbed.storage_wire import Wire, installed
@@ -151,6 +151,21 @@ def report(figures: list[Figures], loads: list[str], in_memory: bool, fast_looku
             f"{f.peak_mb:>8.0f} {f.per_batch:>10.2f}  {load:>15}  {f.requests} "
             f"({len(f.passes_s)} passes, run {f.status})"
         )
+        slow = sorted(range(len(f.passes_s)), key=lambda i: f.passes_s[i])[-3:][::-1]
+        # A pass retried after a conflict reads twice: its parts may not line up then.
+        parts = len(f.passes_rows_s) == len(f.passes_groups_s) == len(f.passes_s)
+        print(
+            "         slowest passes: "
+            + ", ".join(
+                f"#{i + 1} {f.passes_s[i]:.2f} s"
+                + (
+                    f" (rows {f.passes_rows_s[i]:.2f} s, groups {f.passes_groups_s[i]:.2f} s)"
+                    if parts
+                    else ""
+                )
+                for i in slow
+            )
+        )
         if f.problems:
             print(f"         merged output WRONG: {'; '.join(f.problems)}")
     big, small = figures[-1], figures[0]
@@ -194,7 +209,7 @@ def report(figures: list[Figures], loads: list[str], in_memory: bool, fast_looku
 def main(
     sizes: str = "1000,3000,10000",
     janitor_interval: float = 10.0,
-    worker_threads: Annotated[int, typer.Option(help="per worker process (2)")] = 4,
+    worker_threads: Annotated[int, typer.Option(help="per worker process (2)")] = THREADS,
     azurite_in_memory: Annotated[
         bool,
         typer.Option(
