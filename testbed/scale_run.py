@@ -26,8 +26,10 @@ from typing import Any
 from blast_client import BlastClient
 from blast_client.databases import MANIFEST
 
+from deployer.backends.base import ObservedGroup
 from deployer.run import api
 from deployer.run.janitor import Janitor
+from deployer.run.state import Run
 from deployer.run.store import RunStore
 from deployer.scope import aci_backend, scope_settings
 from deployer.settings import NO_OVERRIDES
@@ -67,6 +69,8 @@ class Figures:
         run_id: Its id.
         submit_s: ``start`` (validate, plan, submit, create the groups).
         passes_s: Each janitor pass.
+        passes_rows_s: The part of each pass that read the job rows changed since the last.
+        passes_groups_s: The part of each pass that listed the groups (ARM).
         observe_passes_s: The passes that only read and decided (no step: no ARM call, such
             as the final ones that bill and delete the groups).
         status_s: ``run status`` once the run is over.
@@ -84,6 +88,8 @@ class Figures:
     run_id: str = ""
     submit_s: float = 0.0
     passes_s: list[float] = field(default_factory=list)
+    passes_rows_s: list[float] = field(default_factory=list)
+    passes_groups_s: list[float] = field(default_factory=list)
     observe_passes_s: list[float] = field(default_factory=list)
     status_s: float = 0.0
     merge_s: float = 0.0
@@ -102,9 +108,12 @@ class Figures:
 
 @dataclass
 class _TimedJanitor(Janitor):
-    """The janitor, each pass timed, and whether it carried out steps (ARM calls)."""
+    """The janitor, each pass timed (and its reads of the job rows and of the groups), and
+    whether it carried out steps (ARM calls)."""
 
     passes: list[tuple[float, bool]] = field(default_factory=list)
+    rows_s: list[float] = field(default_factory=list)
+    groups_s: list[float] = field(default_factory=list)
     _steps: int = 0
 
     def __post_init__(self) -> None:
@@ -112,6 +121,18 @@ class _TimedJanitor(Janitor):
 
     def _count(self, step: object) -> None:
         self._steps += 1
+
+    def jobs(self, run: Run) -> dict[str, str]:
+        t0 = time.perf_counter()
+        out = super().jobs(run)
+        self.rows_s.append(time.perf_counter() - t0)
+        return out
+
+    def groups(self, deployment: str) -> list[ObservedGroup]:
+        t0 = time.perf_counter()
+        out = super().groups(deployment)
+        self.groups_s.append(time.perf_counter() - t0)
+        return out
 
     def step(self) -> Any:
         before = self._steps
@@ -174,6 +195,7 @@ def drive(
     if failed:
         raise failed[0]
     fig.passes_s = [seconds for seconds, _ in janitor.passes]
+    fig.passes_rows_s, fig.passes_groups_s = janitor.rows_s, janitor.groups_s
     fig.observe_passes_s = [seconds for seconds, acted in janitor.passes if not acted]
     fig.status = progress.run.status
     fig.requests["running"] = wire.total
