@@ -118,10 +118,11 @@ def azurite(
             container.start()
             break
         except docker.errors.APIError as exc:
-            if "address already in use" not in str(exc) or attempt == 4:
-                raise
+            # Created but not started (a port taken, or another failure): never left behind.
             with contextlib.suppress(docker.errors.APIError):
                 client.containers.get(container_name).remove(force=True, v=True)
+            if "address already in use" not in str(exc) or attempt == 4:
+                raise
     try:
         wait_for(lambda: all(_answers(p) for p in ports.values()), 180, "Azurite", interval=0.2)
         yield Azurite(container, account, key, ports)
