@@ -156,7 +156,9 @@ def stack_state(project: str) -> dict[str, str]:
         ) from None
     states = {}
     for container in client.containers.list(
-        all=True, filters={"label": f"com.docker.compose.project={project}"}
+        all=True,
+        filters={"label": f"com.docker.compose.project={project}"},
+        ignore_removed=True,  # a container `compose down` removes while we list
     ):
         labels = container.labels
         service = labels.get("com.docker.compose.service")

@@ -307,7 +307,7 @@ class ComposeAzurite:
     def close(self) -> None:
         """Remove every container of the tests, then the project with its volumes."""
         for container in self.client.containers.list(
-            all=True, filters={"label": f"{TEST_LABEL}={self.project}"}
+            all=True, filters={"label": f"{TEST_LABEL}={self.project}"}, ignore_removed=True
         ):
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True, v=True)

@@ -69,7 +69,7 @@ def service(project: str, name: str) -> Container:
     """
     client = docker.from_env()
     labels = [f"com.docker.compose.project={project}", f"com.docker.compose.service={name}"]
-    containers = client.containers.list(filters={"label": labels})
+    containers = client.containers.list(filters={"label": labels}, ignore_removed=True)
     if not containers:
         raise StackError(f"project {project} has no running {name} container: is it up?")
     return containers[0]

@@ -63,7 +63,7 @@ def project_containers(
     labels = [f"com.docker.compose.project={project}"]
     if service:
         labels.append(f"com.docker.compose.service={service}")
-    return list(client.containers.list(all=True, filters={"label": labels}))
+    return list(client.containers.list(all=True, filters={"label": labels}, ignore_removed=True))
 
 
 def wait_for(

@@ -85,15 +85,21 @@ def registry_with_pushed_images(names: Iterable[str]) -> Iterator[PushedRegistry
         try:
             yield PushedRegistry(registry, _pushed(client, registry, names))
         finally:
-            refs = {
-                ref
-                for image in client.images.list()
-                for ref in [*image.tags, *image.attrs.get("RepoDigests", [])]
-                if ref.startswith(f"{registry.server}/")
-            }
-            for ref in refs:
+            for ref in refs_under(client, registry.server):
                 with contextlib.suppress(docker.errors.ImageNotFound):
                     client.images.remove(ref)
+
+
+def refs_under(client: docker.DockerClient, server: str) -> set[str]:
+    """Every local tag and digest reference under ``server``. From one listing: the
+    high-level ``images.list()`` inspects each image after listing them all, and fails
+    when another test process removes one in between."""
+    return {
+        ref
+        for image in client.api.images()
+        for ref in [*(image.get("RepoTags") or ()), *(image.get("RepoDigests") or ())]
+        if ref.startswith(f"{server}/")
+    }
 
 
 def _pushed(

@@ -213,7 +213,9 @@ class RunStack:
         """Docker containers this emulator runs for groups (sandboxes included); not those of
         other emulators on the same engine (tests running beside this one)."""
         mine = f"{LABEL_INSTANCE}={self.arm.emulator.instance_id}"
-        return list(self.client.containers.list(all=True, filters={"label": mine}))
+        return list(
+            self.client.containers.list(all=True, filters={"label": mine}, ignore_removed=True)
+        )
 
     def group_containers(self, group: str) -> dict[str, str]:
         """ACI container name -> Docker id of one group."""

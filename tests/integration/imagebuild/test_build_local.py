@@ -17,6 +17,7 @@ from deployer.cli.main import app
 from deployer.imagebuild import images, manifest
 from deployer.imagebuild.registry import RegistryClient
 from deployer.settings import Overrides
+from testbed.registry import refs_under
 
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 REPO_IMAGES = Path(__file__).resolve().parents[3] / "images"
@@ -35,12 +36,10 @@ COPY hello.txt /hello.txt
 
 def _drop(engine: docker.DockerClient, server: str) -> None:
     """Remove every local tag (and digest reference) under the test registry."""
-    for image in engine.images.list():
-        for ref in [*image.tags, *image.attrs.get("RepoDigests", [])]:
-            if ref.startswith(f"{server}/"):
-                # It may be gone with an earlier reference to the same image.
-                with contextlib.suppress(docker.errors.ImageNotFound):
-                    engine.images.remove(ref, force=True)
+    for ref in refs_under(engine, server):
+        # It may be gone with an earlier reference to the same image.
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            engine.images.remove(ref, force=True)
 
 
 @pytest.fixture
