@@ -173,3 +173,61 @@ def test_a_client_keeps_a_connection_for_each_of_many_threads() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class _ClosesIdle(http.server.BaseHTTPRequestHandler):
+    """A table service that closes a kept-alive connection unanswered when a second request
+    comes on it, as a server closing idle connections does in a race with the client."""
+
+    protocol_version = "HTTP/1.1"
+    served: ClassVar[list[str]] = []
+
+    def setup(self) -> None:
+        super().setup()
+        self.on_this_connection = 0
+
+    def handle_one_request(self) -> None:
+        self.on_this_connection += 1
+        super().handle_one_request()
+
+    def do_GET(self) -> None:
+        self.served.append("GET")
+        _not_found(self, "ResourceNotFound")
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        if self.on_this_connection > 1:
+            self.close_connection = True  # no answer
+            return
+        self.served.append("POST")
+        self.send_response(204)
+        self.send_header("ETag", "W/\"datetime'2026-12-07T00%3A00%3A00.0000000Z'\"")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+def test_a_request_on_a_connection_closed_unanswered_goes_out_once_more() -> None:
+    # A table insert is a POST, which azure-core does not retry after a connection error:
+    # a kept-alive connection closed by the server as the insert went out failed a run's
+    # whole submit.
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ClosesIdle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        conn = (
+            f"DefaultEndpointsProtocol=http;AccountName=acct1;AccountKey={KEY};"
+            f"TableEndpoint=http://127.0.0.1:{port}/acct1;"
+            f"QueueEndpoint=http://127.0.0.1:{port}/acct1;"
+            f"BlobEndpoint=http://127.0.0.1:{port}/acct1;"
+        )
+        st = Storage(load_storage_config({"AZURE_STORAGE_CONNECTION_STRING": conn}))
+        with pytest.raises(ResourceNotFoundError):
+            st.table.get_entity("job-1", "job")  # leaves the connection kept alive
+        st.table.create_entity({"PartitionKey": "job-1", "RowKey": "job", "state": "queued"})
+        assert _ClosesIdle.served == ["GET", "POST"]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -74,21 +74,50 @@ def pooled_session(size: int = POOL_SIZE) -> requests.Session:
     """A requests session for an SDK client's transport that keeps ``size`` connections per
     host, and reads no proxy settings from the environment per request (they are given to the
     client once, :func:`environment_settings`). As azure-core's own session otherwise: its
-    adapter, and no retries of its own (the SDK's policies retry)."""
+    adapter, and no retries of its own (the SDK's policies retry), but for one: a request on
+    a kept-alive connection that the server closed unanswered goes out once more."""
     from azure.core.pipeline.transport._bigger_block_size_http_adapters import (
         BiggerBlockSizeHTTPAdapter,
     )
     from urllib3.util.retry import Retry
 
+    class _Adapter(BiggerBlockSizeHTTPAdapter):  # type: ignore[misc]
+        def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+            try:
+                return super().send(request, **kwargs)  # type: ignore[no-any-return]
+            except requests.ConnectionError as exc:
+                # A kept-alive connection the server closed as idle just as a request went
+                # out on it (Azurite's Node closes them after 5 s, Azure's front ends after
+                # minutes): closed with no answer, the request was not served. azure-core
+                # retries no POST (a table insert) on it; a run's submit then failed whole.
+                # Sent once more only with a body that can be (not a stream half read).
+                replayable = request.body is None or isinstance(request.body, (bytes, str))
+                if not (replayable and _closed_unanswered(exc)):
+                    raise
+            return super().send(request, **kwargs)  # type: ignore[no-any-return]
+
     session = requests.Session()
     session.trust_env = False
-    adapter = BiggerBlockSizeHTTPAdapter(
+    adapter = _Adapter(
         pool_maxsize=size,
         max_retries=Retry(total=False, redirect=False, raise_on_status=False),
     )
     for scheme in ("http://", "https://"):
         session.mount(scheme, adapter)
     return session
+
+
+def _closed_unanswered(exc: requests.ConnectionError) -> bool:
+    """The server closed the connection without answering the request (``RemoteDisconnected``):
+    not a reset or a timeout, after which the request may have been served."""
+    import http.client
+
+    from urllib3.exceptions import ProtocolError
+
+    cause = exc.args[0] if exc.args else None
+    return isinstance(cause, ProtocolError) and any(
+        isinstance(arg, http.client.RemoteDisconnected) for arg in cause.args
+    )
 
 
 def _settled(make: Callable[[dict[str, Any]], C], kwargs: dict[str, Any]) -> C:
