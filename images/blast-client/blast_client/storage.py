@@ -81,10 +81,12 @@ def pooled_session(size: int = POOL_SIZE) -> requests.Session:
     )
     from urllib3.util.retry import Retry
 
-    class _Adapter(BiggerBlockSizeHTTPAdapter):  # type: ignore[misc]
-        def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    class _Adapter(BiggerBlockSizeHTTPAdapter):
+        def send(
+            self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+        ) -> requests.Response:
             try:
-                return super().send(request, **kwargs)  # type: ignore[no-any-return]
+                return super().send(request, *args, **kwargs)
             except requests.ConnectionError as exc:
                 # A kept-alive connection the server closed as idle just as a request went
                 # out on it (Azurite's Node closes them after 5 s, Azure's front ends after
@@ -94,7 +96,7 @@ def pooled_session(size: int = POOL_SIZE) -> requests.Session:
                 replayable = request.body is None or isinstance(request.body, (bytes, str))
                 if not (replayable and _closed_unanswered(exc)):
                     raise
-            return super().send(request, **kwargs)  # type: ignore[no-any-return]
+            return super().send(request, *args, **kwargs)
 
     session = requests.Session()
     session.trust_env = False
