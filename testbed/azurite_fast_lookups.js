@@ -33,3 +33,18 @@ store.prototype.clearExpiredMessages = function (account, queue, context) {
   swept.set(key, now);
   return sweep.call(this, account, queue, context);
 };
+
+// 3. The blob and queue services' garbage collection deletes unreferenced extents (the data of
+// deleted blobs and messages) one at a time, and each removal from the extents collection
+// marks its index dirty: the next removal sorts every extent again. With a 10,000-batch run's
+// blobs that blocked Node for 90 s, every request waiting. One removal of them all here.
+const extents = require(`${root}/dist/src/common/persistence/MemoryExtentStore`).default;
+extents.prototype.deleteExtents = async function (ids) {
+  const all = Array.from(ids);
+  for (const id of all) {
+    this.chunks.delete(this.categoryName, id);
+  }
+  const meta = this.metadataStore;
+  meta.db.getCollection(meta.EXTENTS_COLLECTION).findAndRemove({ id: { $in: all } });
+  return all.length;
+};
