@@ -5,6 +5,7 @@ resources, user, capabilities, environment and volumes, and start them.
   engine's CPU count, which Docker requires) and a memory limit without swap.
 * **Command.** ACI's ``command`` replaces the image's entrypoint, as in Kubernetes.
 * **User.** ``securityContext.runAsUser`` (and ``runAsGroup``), else the image's ``USER``.
+* **Health.** An image's ``HEALTHCHECK`` is off: ACI runs only the group's probes.
 """
 
 from __future__ import annotations
@@ -110,6 +111,9 @@ def create_containers(
             name=docker_name(core.instance_id, run, name),
             labels=labels(core.instance_id, run, "container", name),
             host_config=host_config,
+            # ACI runs a group's own probes (probe_loop), never an image's HEALTHCHECK, which
+            # here started a Python every 10 s in each worker beside its search.
+            healthcheck={"test": ["NONE"]},
         )
         with core.lock:
             crun.probes = probes_of(cprops)

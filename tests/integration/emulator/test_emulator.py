@@ -153,7 +153,9 @@ def test_group_shares_localhost_with_limits_logs_and_delete(
     )
     assert got.ip_address.fqdn == "web1.westeurope.azurecontainer.io"
     for name, cpu, memory in (("web", 0.5, 0.5), ("probe", 0.25, 0.3)):
-        host = docker_client.api.inspect_container(ids[name])["HostConfig"]
+        inspected = docker_client.api.inspect_container(ids[name])
+        host = inspected["HostConfig"]
+        assert inspected["Config"]["Healthcheck"]["Test"] == ["NONE"]  # as ACI: probes only
         assert host["NanoCpus"] == int(cpu * 1e9)
         assert host["Memory"] == int(memory * 1024**3)
         assert host["NetworkMode"] == f"container:{ids['(sandbox)']}"
