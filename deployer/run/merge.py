@@ -44,8 +44,10 @@ both, each with that format and how: 6 is 7 without its comment lines, byte for 
 (:func:`blast_client.merge.tabular_lines`). A run names formats only, never columns
 (``blast_client.messages.parse_options``), so its 6 and 7 have BLAST's same default columns,
 and the worker writes both from one search: 6 as those lines of 7 (a tabular-only job) or
-with ``blast_formatter`` from the archive it formats 7 from (a job that asks for 15;
-``tests/integration/blast/test_shard_equality.py`` checks the two agree). A third of a
+with ``blast_formatter`` from the archive it formats 7 from (a job that asks for 15:
+``tests/integration/blast/test_shard_equality.py`` checks the two agree for blastn, megablast
+and blastp, and ``tests/integration/run/test_deployer_run.py``'s 6,7,15 run that its merged 6
+is one direct blastn's). A third of a
 6,7,15 run's downloads, the merge's main cost at scale. A batch of shards reads each format:
 its merge (:mod:`blast_client.shardmerge`) cuts and orders each by its archives."""
 
