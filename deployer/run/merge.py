@@ -8,7 +8,9 @@ batch whose result could not be merged.
 
 :func:`write_run` streams: it downloads the batches :data:`MERGE_THREADS` at a time, in
 order, and appends each to the output files as it comes (:class:`Streamed`), so a run's
-results are never all in memory; its files are byte-identical to :func:`merge`'s.
+results are never all in memory; its files are byte-identical to :func:`merge`'s of the
+results the workers stored. A batch searched whole is read once per format it needs
+(:func:`fetched`): its outfmt 6 is taken from its 7 when the run asks for both (:data:`DERIVED`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,36 @@ from deployer.run.state import Batch, Run, batch_state
 
 MERGE_THREADS = 16
 """Batches downloaded at once (and at most twice as many held) while merging."""
+
+
+DERIVED: dict[int, tuple[int, Callable[[bytes], bytes]]] = {
+    6: (7, results.tabular_of_commented),
+}
+"""The formats a batch searched whole takes from another of its results when the run asks for
+both, each with that format and how: 6 is 7 without its comment lines, byte for byte
+(:func:`blast_client.merge.tabular_lines`). A run names formats only, never columns
+(``blast_client.messages.parse_options``), so its 6 and 7 have BLAST's same default columns,
+and the worker writes both from one search: 6 as those lines of 7 (a tabular-only job) or
+with ``blast_formatter`` from the archive it formats 7 from (a job that asks for 15:
+``tests/integration/blast/test_shard_equality.py`` checks the two agree for blastn, megablast
+and blastp, and ``tests/integration/run/test_deployer_run.py``'s 6,7,15 run that its merged 6
+is one direct blastn's). A third of a
+6,7,15 run's downloads, the merge's main cost at scale. A batch of shards reads each format:
+its merge (:mod:`blast_client.shardmerge`) cuts and orders each by its archives."""
+
+
+def fetched(fmts: Sequence[int], sharded: bool) -> tuple[int, ...]:
+    """The formats a batch's merge downloads of each of its jobs (pure): a batch of shards
+    its archives (11), which its merge reads, and each of ``fmts``; a batch searched whole
+    each of ``fmts`` but those :data:`DERIVED` from another it downloads.
+
+    Args:
+        fmts (Sequence[int]): The run's merged formats.
+        sharded (bool): Whether the batch is searched in shards.
+    """
+    if sharded:
+        return (11, *fmts)
+    return tuple(f for f in fmts if not (f in DERIVED and DERIVED[f][0] in fmts))
 
 
 class MergeError(ValueError):
@@ -286,9 +318,10 @@ def write_run(
     max_target_seqs: int | None = None,
 ) -> Written:
     """Write a run's results under ``out``: each format in ``fmts`` merged into its file,
-    downloading ``threads`` batches at a time. A batch of shards is first merged into one
-    search of the whole database from its shards' archives (:func:`batch_part`), which are
-    kept under ``batches/``; a batch searched whole has no archive to read.
+    downloading ``threads`` batches at a time, each the formats :func:`fetched` names. A batch
+    of shards is first merged into one search of the whole database from its shards' archives
+    (:func:`batch_part`), which are kept under ``batches/``; a batch searched whole has no
+    archive to read.
 
     Args:
         out (Path): The output directory (created).
@@ -315,8 +348,14 @@ def write_run(
 
     def download(batch: Batch) -> _Downloaded:
         # Only the merge of shards reads archives (a batch searched whole may have none).
-        need = (11, *fmts) if batch.shards else tuple(fmts)
-        parts = {fmt: [fetch(job, fmt) for job in batch.jobs] for fmt in need}
+        parts = {
+            fmt: [fetch(job, fmt) for job in batch.jobs]
+            for fmt in fetched(fmts, bool(batch.shards))
+        }
+        for fmt in fmts:
+            if fmt not in parts:
+                source, derive = DERIVED[fmt]
+                parts[fmt] = [derive(part) for part in parts[source]]
         # Each archive is a file of its own: written here, beside the other downloads.
         kept = {}
         for job, archive in zip(batch.jobs, parts.get(11, []), strict=False):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from blast_client.merge import MERGERS, BadPart, json_reports, merge
+from blast_client.merge import MERGERS, BadPart, json_reports, merge, tabular_of_commented
 from blast_client.messages import FORMAT_EXTENSIONS, FORMAT_FILES, OUTPUT_FORMATS
 
 
@@ -50,6 +50,18 @@ def test_commented_tabular_leaves_out_a_truncated_part() -> None:
 
 def test_tabular_takes_any_bytes() -> None:
     assert merge(6, [b"a\n", b"", b"b\n"]).data == b"a\nb\n" and not merge(6, []).bad
+
+
+def test_tabular_is_commented_tabular_without_its_comment_lines() -> None:
+    seven = (
+        b"# BLASTN 2.16.0+\n# Query: q1\n# 0 hits found\n# Query: q2\n# 2 hits found\n"
+        b"q2\ts1\t100.000\t8\n"
+        b"q2\ts2\t99.000\t8\n"
+        b"# BLAST processed 2 queries\n"
+    )
+    assert tabular_of_commented(seven) == b"q2\ts1\t100.000\t8\nq2\ts2\t99.000\t8\n"
+    assert tabular_of_commented(b"# Query: q\n# BLAST processed 1 query\n") == b""
+    assert tabular_of_commented(b"q\ts\r\nq\tt") == b"q\ts\r\nq\tt"  # line ends kept
 
 
 def test_the_archive_is_not_merged() -> None:

@@ -8,9 +8,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from blast_client import JobStatus
 from blast_client import merge as blast_merge
 from blast_client.joblog import MAX_TRANSACTION, STATUSES, transactions
+from blast_client.messages import FORMAT_FILES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +20,7 @@ from deployer.run import decide, merge
 from deployer.run.jobview import JobView, id_ranges
 from deployer.run.state import Batch, Run
 from deployer.run.store import BATCHES_PER_ENTITY_CHARS, pack_batches, unpack_batches
+from testbed import fast_workers
 
 # --- the incremental view against a full read ---------------------------------------------
 
@@ -141,6 +144,55 @@ def test_streamed_merge_is_byte_identical_to_the_merge(data: st.DataObject) -> N
     assert tuple(streamed.bad) == whole.bad
     if not whole.bad:
         assert sink.getvalue() == whole.data
+
+
+def test_a_batch_searched_whole_downloads_its_7_for_6_and_7_and_a_batch_of_shards_each() -> None:
+    assert merge.fetched((6, 7, 15), sharded=False) == (7, 15)
+    assert merge.fetched((7, 6), sharded=False) == (7,)
+    assert merge.fetched((6, 15), sharded=False) == (6, 15)
+    assert merge.fetched((6,), sharded=False) == (6,)
+    assert merge.fetched((6, 7, 15), sharded=True) == (11, 6, 7, 15)
+
+
+NO_HITS = (
+    b"# BLASTN 2.16.0+\n# Query: q3\n# Database: demo\n# 0 hits found\n# BLAST processed 1 query\n"
+)
+
+
+def test_write_run_takes_6_from_7_byte_identical_to_the_merge_of_the_stored_6(
+    tmp_path: Any,
+) -> None:
+    """What a worker stores for each format (6 written on its own), merged: 6 is never
+    downloaded, and each file and its digest is the merge of the stored parts."""
+    stored = {
+        (f"j{i}", fmt): part
+        for i in (1, 2, 4)
+        for fmt, part in fast_workers.results(f">q{i} x\nACGTACGT\n", "demo").items()
+    }
+    stored |= {("j3", 6): b"", ("j3", 7): NO_HITS, ("j3", 15): b'{"BlastOutput2": []}'}
+    batches = [Batch(i, f"j{i}", 1) for i in (1, 2, 3, 4)]
+    asked: list[tuple[str, int]] = []
+
+    def fetch(job: str, fmt: int) -> bytes:
+        asked.append((job, fmt))
+        return stored[(job, fmt)]
+
+    written = merge.write_run(tmp_path, batches, [6, 7, 15], fetch, threads=2)
+    assert sorted(asked) == sorted((b.job_id, fmt) for b in batches for fmt in (7, 15))
+    for fmt in (6, 7, 15):
+        data = (tmp_path / FORMAT_FILES[fmt]).read_bytes()
+        assert data == merge.merge(fmt, [stored[(b.job_id, fmt)] for b in batches])
+        assert written.files[FORMAT_FILES[fmt]] == merge.Digest(merge.sha256(data), len(data))
+    assert (tmp_path / FORMAT_FILES[6]).read_bytes().count(b"\n") == 3
+
+
+def test_write_run_names_a_truncated_7_once_when_6_is_taken_from_it(tmp_path: Any) -> None:
+    stored = {("j1", 7): b"# Query: q1\nq1\ts\n", ("j1", 6): b"q1\ts\n"}
+    with pytest.raises(
+        merge.MergeError, match=r"^batch 1: outfmt 7 result has no '# BLAST processed' line$"
+    ):
+        merge.write_run(tmp_path, [Batch(1, "j1", 1)], [6, 7], lambda job, fmt: stored[(job, fmt)])
+    assert not list(tmp_path.glob("results*"))
 
 
 def test_write_run_writes_nothing_merged_when_a_batch_is_bad(tmp_path: Any) -> None:

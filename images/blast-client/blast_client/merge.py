@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +82,27 @@ def merge_tabular(parts: Sequence[bytes]) -> Merged:
         parts: One result per batch, in batch order.
     """
     return Merged(b"".join(parts))
+
+
+def tabular_lines(commented: Iterable[bytes]) -> Iterator[bytes]:
+    """The ``-outfmt 6`` lines of BLAST's ``-outfmt 7`` lines (pure): those that are not
+    comments (``#``). For one search (or one archive) and the same columns they are the bytes
+    BLAST writes for ``-outfmt 6``, so a search that writes 7 need not write 6 too (the worker),
+    nor its merge read both (``deployer run``).
+
+    Args:
+        commented: The ``-outfmt 7`` lines, each with its line end.
+    """
+    return (line for line in commented if not line.startswith(b"#"))
+
+
+def tabular_of_commented(part: bytes) -> bytes:
+    """One ``-outfmt 6`` result from its ``-outfmt 7`` result (:func:`tabular_lines`; pure).
+
+    Args:
+        part: The commented tabular result.
+    """
+    return b"".join(tabular_lines(part.splitlines(keepends=True)))
 
 
 NO_PROCESSED_LINE = "outfmt 7 result has no '# BLAST processed' line"

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from blast_client.merge import tabular_lines
 from blast_client.messages import Options
 
 
@@ -381,7 +382,8 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 def tabular_from_commented(commented: Path, tabular: Path) -> int:
     """Write ``-outfmt 6`` from BLAST's ``-outfmt 7``: the same lines without the comment
-    lines (``#``); return the number of hits (its lines).
+    lines (``#``, :func:`blast_client.merge.tabular_lines`); return the number of hits (its
+    lines).
 
     Args:
         commented: The search's ``-outfmt 7`` file.
@@ -389,10 +391,9 @@ def tabular_from_commented(commented: Path, tabular: Path) -> int:
     """
     hits = 0
     with commented.open("rb") as src, tabular.open("wb") as dst:
-        for line in src:
-            if not line.startswith(b"#"):
-                dst.write(line)
-                hits += bool(line.strip())
+        for line in tabular_lines(src):
+            dst.write(line)
+            hits += bool(line.strip())
     return hits
 
 

@@ -6,7 +6,8 @@ hits) are cut into 2 and 4 shards (alias files with the whole database's statist
 :mod:`blast_client.shards`). Each shard is searched as a worker searches (archive, then
 ``blast_formatter``), and :mod:`blast_client.shardmerge` merges them. Outfmt 6 and 7 must be
 byte-identical to one search of the whole database, and outfmt 15 equal as JSON; with
-``max_target_seqs`` below the hits available too. BLAST runs in the worker image, all of a
+``max_target_seqs`` below the hits available too. From one archive, 6 is 7 without its comment
+lines (a run's merge takes one from the other). BLAST runs in the worker image, all of a
 case's commands in one ``docker exec``.
 """
 
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 from blast_client import shardmerge, shards
+from blast_client.merge import tabular_of_commented
 from blast_client.messages import Options
 from blast_worker.runner import blast_argv, formatter_argv
 
@@ -178,6 +180,13 @@ def test_sharded_merge_equals_one_search_of_the_whole_database(
 
     direct6 = direct_tsv.read_bytes()
     assert direct6 == (case / "direct.6").read_bytes(), "the archive route must be the direct one"
+    # The merge of a run that asks for 6 and 7 takes each batch's 6 from its 7
+    # (deployer.run.merge.DERIVED): from one archive, 6 is 7 without its comment lines.
+    direct7 = (case / "direct.7").read_bytes()
+    assert tabular_of_commented(direct7) == direct6, _diff("7 less comments", direct6, direct7)
+    for i in range(count):
+        six, seven = ((case / f"s{i}.{fmt}").read_bytes() for fmt in (6, 7))
+        assert tabular_of_commented(seven) == six, _diff(f"shard {i}: 7 less comments", six, seven)
     # The preconditions: q1 has hits in every shard, more than the limit in all, and exact
     # ties (same e-value and score) between subjects of different shards.
     found = [_subjects(part, b"q1") for part in shard_parts(6)]
@@ -191,7 +200,6 @@ def test_sharded_merge_equals_one_search_of_the_whole_database(
     merged6 = shardmerge.merge_tabular(archives, shard_parts(6), limit)
     assert merged6 == direct6, _diff("outfmt 6", direct6, merged6)
     merged7 = shardmerge.merge_commented(archives, shard_parts(7), limit)
-    direct7 = (case / "direct.7").read_bytes()
     assert merged7 == direct7, _diff("outfmt 7", direct7, merged7)
     firsts = [s.first_oid for s in parts]
     merged15 = shardmerge.merge_json(
