@@ -3,10 +3,12 @@ network beyond loopback)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import http.server
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
@@ -146,10 +148,10 @@ class _Slow(http.server.BaseHTTPRequestHandler):
         return None
 
 
-def test_a_client_keeps_a_connection_for_each_of_many_threads() -> None:
-    # urllib3 keeps 10 connections a host by default: the submit's and the merge's 16 threads
-    # would open (and close) a new connection for most requests beyond the tenth.
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
+@contextlib.contextmanager
+def _served_by(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[Storage]:
+    """Storage whose table, queue and blob endpoints are a local server of ``handler``."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         port = server.server_address[1]
@@ -159,7 +161,16 @@ def test_a_client_keeps_a_connection_for_each_of_many_threads() -> None:
             f"QueueEndpoint=http://127.0.0.1:{port}/acct1;"
             f"BlobEndpoint=http://127.0.0.1:{port}/acct1;"
         )
-        st = Storage(load_storage_config({"AZURE_STORAGE_CONNECTION_STRING": conn}))
+        yield Storage(load_storage_config({"AZURE_STORAGE_CONNECTION_STRING": conn}))
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_client_keeps_a_connection_for_each_of_many_threads() -> None:
+    # urllib3 keeps 10 connections a host by default: the submit's and the merge's 16 threads
+    # would open (and close) a new connection for most requests beyond the tenth.
+    with _served_by(_Slow) as st:
 
         def reads(_: int) -> None:
             for _ in range(3):
@@ -170,9 +181,6 @@ def test_a_client_keeps_a_connection_for_each_of_many_threads() -> None:
             list(pool.map(reads, range(16)))
         assert len(_Slow.requests) == 48
         assert len(_Slow.connections) <= 16, f"{len(_Slow.connections)} connections, 16 threads"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 class _ClosesIdle(http.server.BaseHTTPRequestHandler):
@@ -213,21 +221,8 @@ def test_a_request_on_a_connection_closed_unanswered_goes_out_once_more() -> Non
     # A table insert is a POST, which azure-core does not retry after a connection error:
     # a kept-alive connection closed by the server as the insert went out failed a run's
     # whole submit.
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ClosesIdle)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        port = server.server_address[1]
-        conn = (
-            f"DefaultEndpointsProtocol=http;AccountName=acct1;AccountKey={KEY};"
-            f"TableEndpoint=http://127.0.0.1:{port}/acct1;"
-            f"QueueEndpoint=http://127.0.0.1:{port}/acct1;"
-            f"BlobEndpoint=http://127.0.0.1:{port}/acct1;"
-        )
-        st = Storage(load_storage_config({"AZURE_STORAGE_CONNECTION_STRING": conn}))
+    with _served_by(_ClosesIdle) as st:
         with pytest.raises(ResourceNotFoundError):
             st.table.get_entity("job-1", "job")  # leaves the connection kept alive
         st.table.create_entity({"PartitionKey": "job-1", "RowKey": "job", "state": "queued"})
         assert _ClosesIdle.served == ["GET", "POST"]
-    finally:
-        server.shutdown()
-        server.server_close()
