@@ -7,13 +7,25 @@ const Loki = require(`${root}/node_modules/lokijs`);
 
 // 1. A table entity is found by {RowKey, PartitionKey}: LokiJS uses the binary index of the
 // first key only and filters the rest row by row. Every job row's RowKey is "job", so each
-// point read or write of one scanned every job row of the table. PartitionKey first: the
-// same conjunction, found by its index.
+// point read or write of one scanned every job row of the table; PartitionKey first, each
+// upsert of a run's index entries (10,000 in one partition) scanned that partition. The key
+// with fewer rows first: the same conjunction, found by its index.
 const findOne = Loki.Collection.prototype.findOne;
+const rows = (coll, key, value) => {
+  const index = coll.binaryIndices[key];
+  if (!index || index.dirty) {
+    return Infinity;
+  }
+  const [lo, hi] = coll.calculateRange("$eq", key, value);
+  return hi - lo + 1;
+};
 Loki.Collection.prototype.findOne = function (query) {
   if (query && typeof query === "object" && "PartitionKey" in query && "RowKey" in query) {
-    const { PartitionKey, ...rest } = query;
-    query = { PartitionKey, ...rest };
+    const { PartitionKey, RowKey, ...rest } = query;
+    query =
+      rows(this, "PartitionKey", PartitionKey) <= rows(this, "RowKey", RowKey)
+        ? { PartitionKey, RowKey, ...rest }
+        : { RowKey, PartitionKey, ...rest };
   }
   return findOne.call(this, query);
 };
