@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import http.client
 import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -28,6 +29,7 @@ from azure.storage.blob import (
     generate_blob_sas,
 )
 from azure.storage.queue import QueueClient, QueueServiceClient
+from urllib3.exceptions import ProtocolError
 
 from blast_client.config import StorageConfig
 from blast_client.errors import NOT_SIGNED_IN, StorageError, StorageFailure
@@ -90,9 +92,11 @@ def pooled_session(size: int = POOL_SIZE) -> requests.Session:
             except requests.ConnectionError as exc:
                 # A kept-alive connection the server closed as idle just as a request went
                 # out on it (Azurite's Node closes them after 5 s, Azure's front ends after
-                # minutes): closed with no answer, the request was not served. azure-core
-                # retries no POST (a table insert) on it; a run's submit then failed whole.
-                # Sent once more only with a body that can be (not a stream half read).
+                # minutes): closed with no answer, in that race the request was never read.
+                # azure-core retries no POST (a table insert) on it; a run's submit then
+                # failed whole. (A server that acted and crashed before answering would get
+                # it twice: a table insert then fails with 409.) Sent once more only with a
+                # body that can be (not a stream half read).
                 replayable = request.body is None or isinstance(request.body, (bytes, str))
                 if not (replayable and _closed_unanswered(exc)):
                     raise
@@ -112,10 +116,6 @@ def pooled_session(size: int = POOL_SIZE) -> requests.Session:
 def _closed_unanswered(exc: requests.ConnectionError) -> bool:
     """The server closed the connection without answering the request (``RemoteDisconnected``):
     not a reset or a timeout, after which the request may have been served."""
-    import http.client
-
-    from urllib3.exceptions import ProtocolError
-
     cause = exc.args[0] if exc.args else None
     return isinstance(cause, ProtocolError) and any(
         isinstance(arg, http.client.RemoteDisconnected) for arg in cause.args
