@@ -14,7 +14,8 @@ The same queries (planted, mutated windows of the database's subjects,
   ``cores / threads_per_worker's default`` workers that leaves ``threads_per_worker`` out, so
   the run's tuner (:mod:`deployer.plan.tuning`) shares the cores between workers and threads
   and picks the batch length; timed from the command's start to its exit: validation,
-  submission, worker groups pulled and started, the searches, the merge and the teardown;
+  submission, worker groups pulled and started, the searches, the merge and the teardown,
+  with the deployer's defaults (the janitor's pass interval too, not the test stack's);
 * **untuned run** (``--untuned``): the same with ``cores`` one-thread workers
   (``threads_per_worker: 1``) and ``--untuned-batches`` batches, the configuration of the
   issue's first measurement;
@@ -66,7 +67,7 @@ from blast_client.demo import DemoSpec, generate, makeblastdb_argv
 from rich.console import Console
 from rich.table import Table
 
-from deployer.defaults import DEFAULT_BLAST_THREADS
+from deployer.defaults import DEFAULT_BLAST_THREADS, JANITOR_INTERVAL_S
 from testbed.bench import run
 from testbed.blast_stack import BlastTools, require_images
 from testbed.engine import StackError
@@ -98,6 +99,8 @@ def timed_run(
     proc = stack.deployer(
         "--output", "json", "run", str(workload), str(queries), "--db", DB, "--task", task,
         "--out", str(out), *extra,
+        # The janitor's own pass interval, not the test stack's second: a user's run ends so.
+        DEPLOYER_JANITOR_INTERVAL=str(JANITOR_INTERVAL_S),
     )  # fmt: skip
     seconds, end = time.monotonic() - t0, time.time()
     if proc.returncode != 0:

@@ -78,6 +78,11 @@ JANITOR_INTERVAL_S: Final = 10.0
 ``JANITOR_INTERVAL``; ``DEPLOYER_JANITOR_INTERVAL`` sets it for the groups the deployer
 creates)."""
 
+FINISH_CHECK_S: Final = 1.0
+"""Seconds between looks at a run's job rows, between passes, while its last batches run
+(:func:`deployer.run.decide.finishing`): the janitor ends a run, and ``deployer run``
+returns, within about this of its last batch, not a whole pass interval later."""
+
 # --- Azure ---
 PUBLIC_ARM_ENDPOINT: Final = "https://management.azure.com"
 DEFAULT_IMAGE_TAG: Final = "latest"

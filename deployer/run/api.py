@@ -43,7 +43,7 @@ from deployer.run.autoscaling import ENV as AUTOSCALE_ENV
 from deployer.run.billing import Bill, bill_of, price
 from deployer.run.decide import group_size, unfinished
 from deployer.run.groups import replaceable_shard_workers, worker_groups
-from deployer.run.janitor import Janitor, cancel_jobs, drop_queues
+from deployer.run.janitor import Janitor, cancel_jobs, drop_queues, until_next_pass
 from deployer.run.jobview import JobView
 from deployer.run.state import (
     FINAL,
@@ -788,7 +788,10 @@ def watch(
             return progress
         if deadline is not None and time.monotonic() > deadline:
             raise AzureError(f"run {run_id} did not finish in {timeout:g} s", code="Timeout")
-        time.sleep(interval)
+        if run.final:  # its groups are being deleted: gone in seconds
+            time.sleep(min(interval, defaults.FINISH_CHECK_S))
+        else:
+            until_next_pass(run, view, scope.client, interval)
 
 
 # --- results -----------------------------------------------------------------------

@@ -113,6 +113,13 @@ def unfinished(run: Run, jobs: Mapping[str, str]) -> list[str]:
     return [j for b in run.batches for j in b.jobs if jobs.get(j, "queued") not in JOB_FINAL]
 
 
+def finishing(run: Run, jobs: Mapping[str, str]) -> bool:
+    """True in the run's last round: some jobs are unfinished and every one of them is
+    running (none waits in a queue), so the run ends when they do."""
+    left = unfinished(run, jobs)
+    return bool(left) and all(jobs.get(j) == "running" for j in left)
+
+
 def _unfinished_batches(run: Run, jobs: Mapping[str, str]) -> int:
     return sum(1 for b in run.batches if batch_state(b, jobs) not in JOB_FINAL)
 

@@ -182,7 +182,38 @@ class Janitor:
                 on_pass(run, groups)
             if run.final and not groups:
                 return run
-            time.sleep(interval)
+            assert self.view is not None, "the pass read the job rows"
+            until_next_pass(run, self.view, self.client, interval)
+
+
+def until_next_pass(
+    run: Run,
+    view: JobView,
+    client: BlastClient,
+    seconds: float,
+    *,
+    every: float = defaults.FINISH_CHECK_S,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Wait ``seconds`` for the next pass. In the run's last round
+    (:func:`~deployer.run.decide.finishing`) read the changed job rows into ``view`` every
+    ``every`` seconds meanwhile, and return as soon as none is unfinished: the pass that ends
+    the run (and deletes its groups) then comes within ``every`` of its last batch, not up to
+    a whole interval later, with its workers idle and billed."""
+    deadline = clock() + seconds
+    if run.final or not d.finishing(run, view.statuses()):
+        sleep(seconds)
+        return
+    while (left := deadline - clock()) > 0:
+        sleep(min(every, left))
+        view.refresh(client)
+        jobs = view.statuses()
+        if not d.unfinished(run, jobs):
+            return
+        if not d.finishing(run, jobs):  # a batch went back to its queue (an evicted worker)
+            sleep(max(0.0, deadline - clock()))
+            return
 
 
 CANCEL_THREADS = 16

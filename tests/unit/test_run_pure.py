@@ -23,6 +23,7 @@ from deployer.run.decide import (
     DropQueues,
     Finish,
     decide,
+    finishing,
     group_size,
 )
 from deployer.run.groups import worker_groups
@@ -247,6 +248,23 @@ def test_lost_workers_fail_the_run_instead_of_hanging() -> None:
 
 def test_nothing_to_do_while_work_runs() -> None:
     assert decide(RUN, {"j1": "running"}, [W2_RUNNING, JANITOR], 60.0) == []
+
+
+@pytest.mark.parametrize(
+    ("jobs", "last_round"),
+    [
+        ({"j1": "succeeded", "j2": "running"}, True),
+        ({"j1": "running", "j2": "running"}, True),
+        ({"j1": "succeeded", "j2": "queued"}, False),  # waiting in the queue: not the end yet
+        ({"j1": "running"}, False),  # j2 has no row yet: queued
+        ({"j1": "succeeded", "j2": "failed"}, False),  # over: the pass ends it, no look between
+        ({}, False),
+    ],
+)
+def test_the_last_round_is_every_unfinished_batch_running(
+    jobs: dict[str, str], last_round: bool
+) -> None:
+    assert finishing(RUN, jobs) is last_round
 
 
 # --- groups --------------------------------------------------------------------

@@ -496,6 +496,46 @@ def test_deployer_run_returns_once_the_groups_it_deleted_are_gone(
         assert backend.list("lab") == [], "deployer run returned with groups still deleting"
 
 
+def test_the_janitor_ends_a_run_right_after_its_last_batch_not_a_pass_later(
+    run_stack: RunStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a run's last batches run, the janitor looks at their rows between passes (every
+    ``FINISH_CHECK_S``): the pass that ends the run, and would delete its idle, billed
+    workers, comes right after the last batch, not up to a pass interval (here 120 s)
+    later."""
+    stack = run_stack
+    interval = 120.0
+    with FakeArm() as arm:
+        backend = _on_fake_arm(monkeypatch, arm, stack)
+        rid = new_run_id()
+        client = BlastClient(connection_string=stack.connection_string, queue=queue_name(rid))
+        client.ensure_resources()
+        store = RunStore(client.storage.table)
+        batches = (Batch(1, f"{rid}-b1", 1), Batch(2, f"{rid}-b2", 1))
+        # Autoscaled, with no scaler: the passes neither create workers nor miss any.
+        store.create(Run(rid, "lab", "running", time.time(), {"autoscale": True}, 2, batches))
+        for batch, status in zip(batches, ("succeeded", "running"), strict=True):
+            client.joblog.record_queued(batch.job_id, "blastn", "demo", None, run_id=rid)
+            client.joblog.update_unless_final(batch.job_id, status=status)
+        passes: list[float] = []
+        ended: list[Run] = []
+        janitor = Janitor(rid, store, client, backend)
+        thread = threading.Thread(
+            target=lambda: ended.append(
+                janitor.until_done(interval, on_pass=lambda *_: passes.append(time.monotonic()))
+            ),
+            daemon=True,  # without the looks it would pass again in 120 s: the join fails first
+        )
+        thread.start()
+        wait_for(lambda: passes, 30, "the janitor's first pass")
+        client.joblog.update_unless_final(batches[1].job_id, status="succeeded")
+        done_at = time.monotonic()
+        thread.join(timeout=interval / 2)
+        assert ended, "the janitor did not end the run within half a pass interval"
+        assert ended[0].status == "succeeded" and len(passes) == 2
+        assert passes[1] - done_at < interval / 4
+
+
 SHARDED_RUNS = [
     # Megablast (blastn's default task), -task blastn and blastp, each in 2 and in 4 shards.
     # Megablast in 2 shards with BLAST's default limit checks every merged format; the others
