@@ -788,7 +788,8 @@ def watch(
             return progress
         if deadline is not None and time.monotonic() > deadline:
             raise AzureError(f"run {run_id} did not finish in {timeout:g} s", code="Timeout")
-        if run.final:  # its groups are being deleted: gone in seconds
+        if run.final or not unfinished(run, view.statuses()):
+            # The run's last pass is due (or done) and its groups are going: seconds away.
             time.sleep(min(interval, defaults.FINISH_CHECK_S))
         else:
             until_next_pass(run, view, scope.client, interval)

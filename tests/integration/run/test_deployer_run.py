@@ -496,13 +496,15 @@ def test_deployer_run_returns_once_the_groups_it_deleted_are_gone(
         assert backend.list("lab") == [], "deployer run returned with groups still deleting"
 
 
-def test_the_janitor_ends_a_run_right_after_its_last_batch_not_a_pass_later(
-    run_stack: RunStack, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("who", ["janitor", "watch"])
+def test_a_run_ends_right_after_its_last_batch_not_a_pass_later(
+    run_stack: RunStack, monkeypatch: pytest.MonkeyPatch, who: str
 ) -> None:
     """While a run's last batches run, the janitor looks at their rows between passes (every
     ``FINISH_CHECK_S``): the pass that ends the run, and would delete its idle, billed
-    workers, comes right after the last batch, not up to a pass interval (here 120 s)
-    later."""
+    workers, comes right after the last batch, not up to a pass interval (here 120 s) later.
+    The same holds for ``deployer run``'s watch, the janitor itself when no janitor group is
+    left."""
     stack = run_stack
     interval = 120.0
     with FakeArm() as arm:
@@ -518,22 +520,31 @@ def test_the_janitor_ends_a_run_right_after_its_last_batch_not_a_pass_later(
             client.joblog.record_queued(batch.job_id, "blastn", "demo", None, run_id=rid)
             client.joblog.update_unless_final(batch.job_id, status=status)
         passes: list[float] = []
-        ended: list[Run] = []
-        janitor = Janitor(rid, store, client, backend)
-        thread = threading.Thread(
-            target=lambda: ended.append(
-                janitor.until_done(interval, on_pass=lambda *_: passes.append(time.monotonic()))
-            ),
-            daemon=True,  # without the looks it would pass again in 120 s: the join fails first
-        )
+        ended: list[str] = []
+
+        def end() -> None:
+            if who == "janitor":
+                run = Janitor(rid, store, client, backend).until_done(
+                    interval, on_pass=lambda *_: passes.append(time.monotonic())
+                )
+            else:
+                run = api.watch(
+                    rid,
+                    backend_factory=lambda s: backend,
+                    interval=interval,
+                    on_progress=lambda _: passes.append(time.monotonic()),
+                ).run
+            ended.append(run.status)
+
+        # Without the looks it would pass again in 120 s: the join gives up first.
+        thread = threading.Thread(target=end, daemon=True)
         thread.start()
-        wait_for(lambda: passes, 30, "the janitor's first pass")
+        wait_for(lambda: passes, 30, "the first pass")
         client.joblog.update_unless_final(batches[1].job_id, status="succeeded")
         done_at = time.monotonic()
         thread.join(timeout=interval / 2)
-        assert ended, "the janitor did not end the run within half a pass interval"
-        assert ended[0].status == "succeeded" and len(passes) == 2
-        assert passes[1] - done_at < interval / 4
+        assert ended == ["succeeded"], f"the {who} did not end the run in half a pass interval"
+        assert len(passes) == 2 and passes[1] - done_at < interval / 4
 
 
 SHARDED_RUNS = [
