@@ -14,8 +14,9 @@ whole database (or shard) again:
   first gets a worker per shard (each worker group serves one shard), threads after that.
 * **batch length**: ElasticBLAST's length for the program times the threads (a worker of
   ``t`` threads searches a batch ``t`` times faster, so the per-job overhead stays the same
-  share), but never so long that a worker has no batch; and the batches are a whole number of
-  rounds of the workers, so no worker idles through a last, partial round. Each batch is
+  share), except for blastn (:data:`LENGTH_WHATEVER_THE_THREADS`), but never so long that a
+  worker has no batch; and the batches are a whole number of rounds of the workers, so no
+  worker idles through a last, partial round. Each batch is
   ``ceil(letters / batches)`` plus the longest query less one, so whole queries never spill
   into one more, small batch (which would cost one more scan of the database).
 
@@ -35,6 +36,15 @@ from deployer import defaults, sizing
 from deployer.errors import InputError
 from deployer.plan.databases import worker_sizing
 from deployer.workload import Workload
+
+
+LENGTH_WHATEVER_THE_THREADS = frozenset({"blastn"})
+"""Programs whose batches keep ElasticBLAST's length however many threads search them. blastn
+looks the database up in a table built from the batch's query letters, and a longer batch
+searches slower per letter: 14,000 queries of 700 bases (9.8 Mbp) against 30 Mbp with 2
+threads took 41.5 and 48.0 s as one batch, 33.0 and 32.7 s as two, 34.8 and 34.3 s as four,
+one after another (``-task blastn``, this project's 2-core machine). The other programs'
+batches are 10,000 to 100,000 letters, far from that."""
 
 
 @dataclass(frozen=True)
@@ -188,15 +198,21 @@ def tune(
             _greedy_count(queries, batch_len),
             f"{thread_why}; --batch-len {batch_len:,} given",
         )
-    per_job = default_len * t
+    scaled = program not in LENGTH_WHATEVER_THE_THREADS
+    per_job = default_len * (t if scaled else 1)
     jobs = math.ceil(letters / per_job) * shards
     rounds = math.ceil(jobs / workers)
     batches = max(1, min(max(1, queries.count), math.ceil(rounds * workers / shards)))
     length = math.ceil(letters / batches) + max(0, queries.longest - 1)
+    per_batch = (
+        f"ElasticBLAST's {default_len:,} letters x {_n(t, 'thread')} per batch at most"
+        if scaled
+        else f"ElasticBLAST's {default_len:,} letters per batch at most, whatever the threads: "
+        "a longer blastn batch searches slower per letter"
+    )
     batch_why = (
         f"{_n(rounds, 'round')} of {_n(workers, 'worker')} over {letters:,} query letters "
-        f"(ElasticBLAST's {default_len:,} letters x {_n(t, 'thread')} per batch at most), "
-        "so no worker idles through a last, partial round"
+        f"({per_batch}), so no worker idles through a last, partial round"
     )
     return Tuning(program, cores, workers, t, length, batches, f"{thread_why}; {batch_why}")
 

@@ -10,7 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deployer import defaults, sizing
-from deployer.plan.tuning import Queries, choose_threads, max_threads, query_stats, tune, tune_run
+from deployer.plan.tuning import (
+    LENGTH_WHATEVER_THE_THREADS,
+    Queries,
+    choose_threads,
+    max_threads,
+    query_stats,
+    tune,
+    tune_run,
+)
 from deployer.workload import load
 
 MB = 1_000_000
@@ -52,13 +60,26 @@ def test_threads_leave_each_thread_enough_database_and_use_every_core() -> None:
 
 
 def test_long_query_sets_are_cut_into_whole_rounds_of_elasticblast_length() -> None:
-    # 30 Mbp of queries, 2 workers of 2 threads: ElasticBLAST's 5 Mbp x 2 per batch means
-    # 3 batches, rounded up to 2 rounds of 2 workers.
-    queries = Queries(30_000, 30_000_000, 1000)
+    # 25 Mbp of queries, 2 workers of 2 threads: ElasticBLAST's 5 Mbp per blastn batch means
+    # 5 batches, rounded up to 3 rounds of 2 workers.
+    queries = Queries(25_000, 25_000_000, 1000)
     t = tune("blastn", 100 * MB, queries, cores=4, max_threads=2)
-    assert (t.workers, t.threads, t.batches) == (2, 2, 4)
-    assert t.batch_len == 7_500_000 + 999
-    assert "2 rounds of 2 workers" in t.why
+    assert (t.workers, t.threads, t.batches) == (2, 2, 6)
+    assert t.batch_len == 4_166_667 + 999
+    assert "3 rounds of 2 workers" in t.why
+
+
+def test_threads_do_not_lengthen_a_blastn_batch_but_do_the_others() -> None:
+    # The bench's search: 9.8 Mbp on 2 cores is two blastn batches for one worker of 2
+    # threads (one batch of 9.8 Mbp searched 25% slower than the two).
+    bench = Queries(14_000, 9_800_000, 700)
+    t = tune("blastn", 8 * MB, bench, cores=2, max_threads=4)
+    assert (t.workers, t.threads, t.batches) == (1, 2, 2)
+    assert "whatever the threads" in t.why
+    for program in sorted(set(DEFAULT_BATCH_LEN) - LENGTH_WHATEVER_THE_THREADS):
+        letters = DEFAULT_BATCH_LEN[program] * 2
+        other = tune(program, 8 * MB, Queries(100, letters, 1), cores=2, max_threads=4)
+        assert (other.threads, other.batches) == (2, 1), program
 
 
 def test_protein_programs_use_their_own_length() -> None:
