@@ -16,11 +16,19 @@ from deployer.errors import DeployerError
 from deployer.run import deployment_janitor, janitor
 
 
-def main() -> None:
-    """Finish one run (``JANITOR_RUN``), or watch a deployment's TTL and idle shutdown."""
+def configure_logging() -> None:
+    """The janitor's lines (its steps and decisions) at INFO on stdout, the group's log."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s janitor %(message)s", stream=sys.stdout
     )
+    # The Azure SDK logs every request and its headers at INFO: 20 lines a request, which
+    # would bury the janitor's own lines (and ACI keeps only the tail of a container's log).
+    logging.getLogger("azure").setLevel(logging.WARNING)
+
+
+def main() -> None:
+    """Finish one run (``JANITOR_RUN``), or watch a deployment's TTL and idle shutdown."""
+    configure_logging()
     if not os.environ.get("JANITOR_DEPLOYMENT"):
         print(
             "deployer-janitor: JANITOR_DEPLOYMENT is not set; the janitor runs in the group "

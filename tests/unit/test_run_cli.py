@@ -101,3 +101,21 @@ def test_start_refuses_a_janitor_image_older_than_its_runs_protocol_before_anyth
         "which it would mis-handle; nothing was created [JanitorImageTooOld]"
     ), proc.stderr
     assert "deployer build" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_janitor_logs_its_own_lines_not_each_sdk_request() -> None:
+    """The janitor group's log keeps its steps: the Azure SDK's request lines (20 a request,
+    at INFO) stay out, or a long run's log would be all headers."""
+    code = (
+        "import logging\n"
+        "from deployer.cli.janitor import configure_logging\n"
+        "configure_logging()\n"
+        "logging.getLogger('azure.core.pipeline.policies.http_logging_policy')"
+        ".info('Request URL: http://azurite/blastjobs')\n"
+        "logging.getLogger('deployer.janitor').info('deleting lab-r1-w1: run succeeded')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert "janitor deleting lab-r1-w1: run succeeded" in proc.stdout
+    assert "Request URL" not in proc.stdout + proc.stderr
