@@ -37,7 +37,6 @@ from deployer.errors import InputError
 from deployer.plan.databases import worker_sizing
 from deployer.workload import Workload
 
-
 LENGTH_WHATEVER_THE_THREADS = frozenset({"blastn"})
 """Programs whose batches keep ElasticBLAST's length however many threads search them. blastn
 looks the database up in a table built from the batch's query letters, and a longer batch
