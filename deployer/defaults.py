@@ -79,9 +79,10 @@ JANITOR_INTERVAL_S: Final = 10.0
 creates)."""
 
 FINISH_CHECK_S: Final = 1.0
-"""Seconds between looks at a run's job rows, between passes, while its last batches run
-(:func:`deployer.run.decide.finishing`): the janitor ends a run, and ``deployer run``
-returns, within about this of its last batch, not a whole pass interval later."""
+"""Seconds between looks at a run's job rows, between passes, while its last batch may
+finish before the next pass (:func:`deployer.run.decide.may_end_within`): the janitor ends a
+run, and ``deployer run`` returns, within about this of its last batch, not a whole pass
+interval later."""
 
 # --- Azure ---
 PUBLIC_ARM_ENDPOINT: Final = "https://management.azure.com"

@@ -32,10 +32,12 @@ Rules:
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from blast_client import JobStatus
 from blast_client.joblog import FINAL as JOB_FINAL
 
 from deployer.autoscale import TAG_SHARD
@@ -113,11 +115,27 @@ def unfinished(run: Run, jobs: Mapping[str, str]) -> list[str]:
     return [j for b in run.batches for j in b.jobs if jobs.get(j, "queued") not in JOB_FINAL]
 
 
-def finishing(run: Run, jobs: Mapping[str, str]) -> bool:
-    """True in the run's last round: some jobs are unfinished and every one of them is
-    running (none waits in a queue), so the run ends when they do."""
-    left = unfinished(run, jobs)
-    return bool(left) and all(jobs.get(j) == "running" for j in left)
+def may_end_within(run: Run, jobs: Mapping[str, JobStatus], seconds: float) -> bool:
+    """True when the run's last batch may finish within ``seconds`` (pure): some of its jobs
+    run, and the queued ones take less than that at the pace of those finished so far (a
+    round of the running ones per mean finished job's time). With none finished yet, only
+    when none is queued: the run's last round."""
+    statuses = {j: job.status for j, job in jobs.items()}
+    left = unfinished(run, statuses)
+    running = sum(1 for j in left if statuses.get(j) == "running")
+    if not running:
+        return False
+    queued = len(left) - running
+    took = [
+        job.finished - job.started
+        for job in jobs.values()
+        if job.final and job.started is not None and job.finished is not None
+    ]
+    if not queued:
+        return True
+    if not took:
+        return False
+    return math.ceil(queued / running) * sum(took) / len(took) < seconds
 
 
 def _unfinished_batches(run: Run, jobs: Mapping[str, str]) -> int:

@@ -196,23 +196,23 @@ def until_next_pass(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
-    """Wait ``seconds`` for the next pass. In the run's last round
-    (:func:`~deployer.run.decide.finishing`) read the changed job rows into ``view`` every
-    ``every`` seconds meanwhile, and return as soon as none is unfinished: the pass that ends
-    the run (and deletes its groups) then comes within ``every`` of its last batch, not up to
-    a whole interval later, with its workers idle and billed."""
+    """Wait ``seconds`` for the next pass. While the run's last batch may finish before it
+    (:func:`~deployer.run.decide.may_end_within`), read the changed job rows into ``view``
+    every ``every`` seconds meanwhile, and return as soon as none is unfinished: the pass
+    that ends the run (and deletes its groups) then comes within ``every`` of its last batch,
+    not up to a whole interval later, with its workers idle and billed."""
     deadline = clock() + seconds
-    if run.final or not d.finishing(run, view.statuses()):
+    if run.final or not d.may_end_within(run, view.jobs, seconds):
         sleep(seconds)
         return
     while (left := deadline - clock()) > 0:
         sleep(min(every, left))
         view.refresh(client)
-        jobs = view.statuses()
-        if not d.unfinished(run, jobs):
+        if not d.unfinished(run, view.statuses()):
             return
-        if not d.finishing(run, jobs):  # a batch went back to its queue (an evicted worker)
-            sleep(max(0.0, deadline - clock()))
+        left = deadline - clock()
+        if not d.may_end_within(run, view.jobs, left):  # e.g. a batch went back to its queue
+            sleep(max(0.0, left))
             return
 
 

@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 
 import pytest
+from blast_client import JobStatus
 
 from deployer.backends.base import ContainerStatus, ObservedGroup
 from deployer.deployment_secrets import DeploymentSecrets
@@ -23,8 +24,8 @@ from deployer.run.decide import (
     DropQueues,
     Finish,
     decide,
-    finishing,
     group_size,
+    may_end_within,
 )
 from deployer.run.groups import worker_groups
 from deployer.run.state import Batch, GroupBill, Run, is_run_id, new_run_id, queue_name
@@ -250,21 +251,37 @@ def test_nothing_to_do_while_work_runs() -> None:
     assert decide(RUN, {"j1": "running"}, [W2_RUNNING, JANITOR], 60.0) == []
 
 
+def _jobs(*spec: tuple[str, str, float | None, float | None]) -> dict[str, JobStatus]:
+    """Job statuses by id from (id, status, started, finished)."""
+    return {j: JobStatus(j, status, started=s, finished=f) for j, status, s, f in spec}
+
+
+RUN3 = replace(RUN, batches=(*RUN.batches, Batch(3, "j3", 1)))
+DONE_IN_30 = ("j3", "succeeded", 0.0, 30.0)
+
+
 @pytest.mark.parametrize(
-    ("jobs", "last_round"),
+    ("jobs", "seconds", "may_end"),
     [
-        ({"j1": "succeeded", "j2": "running"}, True),
-        ({"j1": "running", "j2": "running"}, True),
-        ({"j1": "succeeded", "j2": "queued"}, False),  # waiting in the queue: not the end yet
-        ({"j1": "running"}, False),  # j2 has no row yet: queued
-        ({"j1": "succeeded", "j2": "failed"}, False),  # over: the pass ends it, no look between
-        ({}, False),
+        # The last round: every unfinished batch runs.
+        (_jobs(DONE_IN_30, ("j2", "running", 30, None), ("j1", "succeeded", 0, 1)), 10, True),
+        (_jobs(DONE_IN_30, ("j1", "running", 0, None), ("j2", "running", 0, None)), 10, True),
+        # One queued behind one running: a round at the 30-s pace is more than the 10 s to the
+        # next pass, less than 60.
+        (_jobs(DONE_IN_30, ("j1", "running", 0, None), ("j2", "queued", None, None)), 10, False),
+        (_jobs(DONE_IN_30, ("j1", "running", 0, None), ("j2", "queued", None, None)), 60, True),
+        # Queued with no pace known yet, nothing running, or nothing left.
+        (_jobs(("j1", "running", 0, None), ("j2", "queued", None, None)), 1e9, False),
+        (_jobs(DONE_IN_30, ("j1", "succeeded", 0, 1), ("j2", "queued", None, None)), 1e9, False),
+        (_jobs(DONE_IN_30, ("j1", "running", 0, None)), 10, False),  # j2 has no row: queued
+        (_jobs(DONE_IN_30, ("j1", "succeeded", 0, 1), ("j2", "failed", 1, 2)), 10, False),
+        ({}, 10, False),
     ],
 )
-def test_the_last_round_is_every_unfinished_batch_running(
-    jobs: dict[str, str], last_round: bool
+def test_the_end_may_come_before_the_next_pass(
+    jobs: dict[str, JobStatus], seconds: float, may_end: bool
 ) -> None:
-    assert finishing(RUN, jobs) is last_round
+    assert may_end_within(RUN3, jobs, seconds) is may_end
 
 
 # --- groups --------------------------------------------------------------------
