@@ -11,7 +11,7 @@ The same queries (planted, mutated windows of the database's subjects,
   timed inside its container, ``--repeat`` times before and as often after the runs (the
   best is kept: the load of a shared machine drifts);
 * **direct, batched**: the tuned run's batches (cut as its ``Run tuning`` line says), one
-  blastn each, one after another, in the same container, ``--repeat`` times after the runs:
+  blastn each, one after another, in the same container, once after each round of runs:
   the run's searches without its machinery. A blastn batch of ElasticBLAST's length searches
   faster per letter than one of all the queries (:mod:`deployer.plan.tuning`), so this is
   the best direct search when there is more than one batch, and the target is taken
@@ -35,8 +35,8 @@ The same queries (planted, mutated windows of the database's subjects,
 Each search is billed as ACI bills it: a run's vCPU-seconds are its bill's (every group it
 created, from the group's own start and stop times), the direct search's its cores x its
 seconds.
-With ``--rounds N`` the runs take turns N times (the machine's load drifts alike for each)
-and each keeps its fastest, with that one's bill.
+The runs take turns ``--rounds`` times (2: as many tries as the direct search's; the machine's
+load drifts alike for each) and each keeps its fastest, with that one's bill.
 
 The issue measured 1,920 orchid sequences against a 30 Mbp database. How fast these random
 subjects search depends on the machine (3,840 queries took 13 s on a quiet 2-core machine and
@@ -49,7 +49,7 @@ repository root:
 
     .venv/bin/python bench/bench_run_direct.py [--cores 2] [--seqs 15000] [--queries N]
         [--direct-seconds 36] [--query-len 700] [--task blastn] [--untuned/--no-untuned]
-        [--shards 2] [--rounds 1] [--smoke]
+        [--shards 2] [--rounds 2] [--smoke]
 """
 
 from __future__ import annotations
@@ -232,7 +232,7 @@ def main(
     ] = 2,
     rounds: Annotated[
         int, typer.Option(help="each run this many times, in turn; the fastest is kept")
-    ] = 1,
+    ] = 2,
 ) -> None:
     """Time the direct search and the runs, print them and their ratios."""
     if cores < 1 or cores % DEFAULT_BLAST_THREADS:
@@ -292,15 +292,16 @@ def main(
                 ))  # fmt: skip
             # In turn, round after round: the load drifts alike for each; the best is kept.
             tries: dict[str, list[Timed]] = {name: [] for name, *_ in configs}
+            batched_times: list[float] = []
             for i in range(rounds):
                 for name, _, workload, extra in configs:
                     out = stack.root / f"out-{workload.stem}-{i}"
                     tries[name].append(timed_run(stack, workload, query_file, task, out, *extra))
+                # The tuned run's batches, searched directly one after another: the run
+                # without its machinery (start, queue, storage, teardown); once a round.
+                batch_files = cut_as_tuned(query_file, tries["tuned run"][0].tuning, root)
+                batched_times.append(search(batch_files))
             times += [search() for _ in range(repeat)]
-            # The tuned run's batches, searched directly one after another: the run without
-            # its machinery (start, queue, storage, teardown).
-            batch_files = cut_as_tuned(query_file, tries["tuned run"][0].tuning, root)
-            batched_times = [search(batch_files) for _ in range(repeat)]
             batched_same = (root / "batched.6").read_bytes() == (root / "direct.6").read_bytes()
         expected = (root / "direct.6").read_bytes()
     identical = all(t.merged == expected for timed in tries.values() for t in timed)
@@ -327,7 +328,7 @@ def main(
         "direct, batched", f"{batched:.1f}", f"{batched / direct:.2f}", f"{cores * batched:.1f}",
         str(batched_same),
         f"the tuned run's {len(batch_files)} batches, one blastn -num_threads {cores} each, in "
-        f"turn (the best of {', '.join(f'{t:.1f}' for t in batched_times)} s, after the runs)",
+        f"turn (the best of {', '.join(f'{t:.1f}' for t in batched_times)} s, one a round)",
     )  # fmt: skip
     for name, how, r in runs:
         each = tries[name]
@@ -377,6 +378,7 @@ if __name__ == "__main__":
                 "untuned": False,
                 "repeat": 1,
                 "shards": 2,
+                "rounds": 1,
             },
         )
     except StackError as exc:

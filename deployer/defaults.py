@@ -78,7 +78,7 @@ JANITOR_INTERVAL_S: Final = 10.0
 ``JANITOR_INTERVAL``; ``DEPLOYER_JANITOR_INTERVAL`` sets it for the groups the deployer
 creates)."""
 
-FINISH_CHECK_S: Final = 1.0
+FINISH_CHECK_S: Final = 0.5
 """Seconds between looks at a run's job rows, between passes, while its last batch may
 finish before the next pass (:func:`deployer.run.decide.may_end_within`): the janitor ends a
 run, and ``deployer run`` returns, within about this of its last batch, not a whole pass

@@ -501,10 +501,10 @@ def test_a_run_ends_right_after_its_last_batch_not_a_pass_later(
     run_stack: RunStack, monkeypatch: pytest.MonkeyPatch, who: str
 ) -> None:
     """While a run's last batch may finish before the next pass (here: its last round runs),
-    the janitor looks at the rows between passes (every ``FINISH_CHECK_S``): the pass that ends the run, and would delete its idle, billed
-    workers, comes right after the last batch, not up to a pass interval (here 120 s) later.
-    The same holds for ``deployer run``'s watch, the janitor itself when no janitor group is
-    left."""
+    the janitor looks at the rows between passes (every ``FINISH_CHECK_S``): the pass that
+    ends the run, and would delete its idle, billed workers, comes right after the last
+    batch, not up to a pass interval (here 120 s) later. The same holds for ``deployer
+    run``'s watch, the janitor itself when no janitor group is left."""
     stack = run_stack
     interval = 120.0
     with FakeArm() as arm:
