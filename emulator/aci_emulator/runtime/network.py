@@ -14,6 +14,7 @@ holds the group's network namespace, and loopback forwards inside each sandbox.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import docker
@@ -48,9 +49,14 @@ async def main():
         local, host, port = spec.split(":")
         serve = handler(host, int(port))
         servers.append(await asyncio.start_server(serve, "127.0.0.1", int(local)))
+    print("forwarding", flush=True)
     await asyncio.gather(*(s.serve_forever() for s in servers))
 asyncio.run(main())
 """
+FORWARDING = b"forwarding"
+"""The forwarder's first line: every port listens."""
+FORWARDER_READY_S = 30.0
+"""Longest wait for it (a Python start on the sandbox's tenth of a CPU takes about a second)."""
 
 
 class Networking:
@@ -139,6 +145,17 @@ class Networking:
         with lock:
             run.sandbox_id = sandbox_id
         api.start(sandbox_id)
+        if self.forwards:
+            # On ACI a group's network is up before its containers start: a container whose
+            # first request met a port not yet listening waited out its client's retries.
+            deadline = time.monotonic() + FORWARDER_READY_S
+            while FORWARDING not in api.logs(sandbox_id, stdout=True, stderr=False):
+                if (
+                    time.monotonic() > deadline
+                    or not api.inspect_container(sandbox_id)["State"]["Running"]
+                ):
+                    break  # the containers start all the same, and find out
+                time.sleep(0.02)
         info = api.inspect_container(sandbox_id)
         ip = info["NetworkSettings"]["Networks"][self.network.name]["IPAddress"]
         with lock:

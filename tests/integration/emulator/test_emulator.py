@@ -49,6 +49,14 @@ def fetch(*urls: str, headers: dict[str, str] | None = None) -> list[str]:
     return ["python3", "-c", script, *urls]
 
 
+CONNECT_ONCE = (
+    "import socket, sys\n"
+    "socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=5).close()\n"
+    "print('connected at once', flush=True)\n"
+)
+"""A command that connects to a loopback port once, with no retry (argv: the port)."""
+
+
 def container(
     name: str, command: list[str], cpu: float = 0.5, memory: float = 0.5, **kw: Any
 ) -> m.Container:
@@ -279,6 +287,8 @@ def test_groups_reach_each_other_and_the_emulator(
                 "janitor",
                 fetch(arm_list, headers={"Authorization": f"Bearer {FAKE_TOKEN}"}),
             ),
+            # One try, first thing: on ACI a group's network is up before its containers.
+            container("early", ["python3", "-c", CONNECT_ONCE, "18080"]),
         ],
         "Never",
     )
@@ -293,6 +303,7 @@ def test_groups_reach_each_other_and_the_emulator(
     for url in (f"http://{ip}:8000/", "http://srv:8000/", "srv.westeurope.azurecontainer.io"):
         assert url in logs
     assert "http://127.0.0.1:18080/ 200" in logs
+    assert "connected at once" in read_logs(aci_emulator_client, "client", "early")
     janitor = read_logs(aci_emulator_client, "client", "janitor")
     assert f"{arm_list} 200" in janitor
 
