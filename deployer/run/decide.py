@@ -115,11 +115,17 @@ def unfinished(run: Run, jobs: Mapping[str, str]) -> list[str]:
     return [j for b in run.batches for j in b.jobs if jobs.get(j, "queued") not in JOB_FINAL]
 
 
+ESTIMATE_MARGIN = 2.0
+""":func:`may_end_within` says yes up to this many times ``seconds``: its estimate is rough (a
+worker between two batches runs none, which doubles a 2-worker run's rounds; batches vary),
+and a look too many costs one small read, a pass missed a whole interval."""
+
+
 def may_end_within(run: Run, jobs: Mapping[str, JobStatus], seconds: float) -> bool:
     """True when the run's last batch may finish within ``seconds`` (pure): some of its jobs
-    run, and the queued ones take less than that at the pace of those finished so far (a
-    round of the running ones per mean finished job's time). With none finished yet, only
-    when none is queued: the run's last round."""
+    run, and the queued ones take less than :data:`ESTIMATE_MARGIN` times that at the pace
+    of those finished so far (a round of the running ones per mean finished job's time). With
+    none finished yet, only when none is queued: the run's last round."""
     statuses = {j: job.status for j, job in jobs.items()}
     left = unfinished(run, statuses)
     running = sum(1 for j in left if statuses.get(j) == "running")
@@ -135,7 +141,7 @@ def may_end_within(run: Run, jobs: Mapping[str, JobStatus], seconds: float) -> b
         return True
     if not took:
         return False
-    return math.ceil(queued / running) * sum(took) / len(took) < seconds
+    return math.ceil(queued / running) * sum(took) / len(took) < ESTIMATE_MARGIN * seconds
 
 
 def _unfinished_batches(run: Run, jobs: Mapping[str, str]) -> int:

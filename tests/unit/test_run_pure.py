@@ -266,10 +266,11 @@ DONE_IN_30 = ("j3", "succeeded", 0.0, 30.0)
         # The last round: every unfinished batch runs.
         (_jobs(DONE_IN_30, ("j2", "running", 30, None), ("j1", "succeeded", 0, 1)), 10, True),
         (_jobs(DONE_IN_30, ("j1", "running", 0, None), ("j2", "running", 0, None)), 10, True),
-        # One queued behind one running: a round at the 30-s pace is more than the 10 s to the
-        # next pass, less than 60.
+        # One queued behind one running: a round at the 30-s pace, against twice the time to
+        # the next pass (the estimate's margin).
         (_jobs(DONE_IN_30, ("j1", "running", 0, None), ("j2", "queued", None, None)), 10, False),
-        (_jobs(DONE_IN_30, ("j1", "running", 0, None), ("j2", "queued", None, None)), 60, True),
+        (_jobs(DONE_IN_30, ("j1", "running", 0, None), ("j2", "queued", None, None)), 15, False),
+        (_jobs(DONE_IN_30, ("j1", "running", 0, None), ("j2", "queued", None, None)), 16, True),
         # Queued with no pace known yet, nothing running, or nothing left.
         (_jobs(("j1", "running", 0, None), ("j2", "queued", None, None)), 1e9, False),
         (_jobs(DONE_IN_30, ("j1", "succeeded", 0, 1), ("j2", "queued", None, None)), 1e9, False),
