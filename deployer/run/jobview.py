@@ -50,7 +50,8 @@ class JobView:
     """What a reader knows of a run's job rows, and the Timestamp to read from next.
 
     It reads the columns that say where each job is (``blast_client.joblog.STATE_COLUMNS``:
-    status, attempts, hits, error), which is all a run's janitor, status and merge need.
+    status, attempts, hits, error, started, finished), which is all a run's janitor, status
+    and merge need.
 
     Args:
         run_id (str): The run.

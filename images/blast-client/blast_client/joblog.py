@@ -48,10 +48,13 @@ FINAL = frozenset({"succeeded", "failed", "poisoned", "cancelled"})
 """Statuses that never change again: a wait ends, and a worker drops a redelivered message.
 Every write after the row is created goes through :meth:`JobLog.update_unless_final` or
 :meth:`JobLog.finish_once`, both conditional on the row's etag, so none can overwrite one."""
-STATE_COLUMNS = ("PartitionKey", "Timestamp", "status", "attempts", "hits", "error")
-"""The columns of a job row that say where a job is, and why it failed or was cancelled (for a
-reader of many rows: a row's result links and times are most of its bytes and of the time it
-takes to read; ``error`` is empty on a row that succeeded)."""
+STATE_COLUMNS = (
+    "PartitionKey", "Timestamp", "status", "attempts", "hits", "error", "started", "finished",
+)  # fmt: skip
+"""The columns of a job row that say where a job is, why it failed or was cancelled, and when
+it ran (the janitor's pace of a run's batches), for a reader of many rows: a row's result
+links and other times are most of its bytes and of the time it takes to read; ``error`` is
+empty on a row that succeeded."""
 WRITE_ATTEMPTS = 5
 """Conditional writes tried before giving up on a row that keeps changing under them."""
 JOB_ROW = "job"

@@ -500,11 +500,12 @@ def test_deployer_run_returns_once_the_groups_it_deleted_are_gone(
 def test_a_run_ends_right_after_its_last_batch_not_a_pass_later(
     run_stack: RunStack, monkeypatch: pytest.MonkeyPatch, who: str
 ) -> None:
-    """While a run's last batch may finish before the next pass (here: its last round runs),
-    the janitor looks at the rows between passes (every ``FINISH_CHECK_S``): the pass that
-    ends the run, and would delete its idle, billed workers, comes right after the last
-    batch, not up to a pass interval (here 120 s) later. The same holds for ``deployer
-    run``'s watch, the janitor itself when no janitor group is left."""
+    """While a run's last batch may finish before the next pass (here: one batch waits
+    behind one running, at the pace of a finished one, a second), the janitor looks at the
+    rows between passes (every ``FINISH_CHECK_S``): the pass that ends the run, and would
+    delete its idle, billed workers, comes right after the last batch, not up to a pass
+    interval (here 120 s) later. The same holds for ``deployer run``'s watch, the janitor
+    itself when no janitor group is left."""
     stack = run_stack
     interval = 120.0
     with FakeArm() as arm:
@@ -513,12 +514,16 @@ def test_a_run_ends_right_after_its_last_batch_not_a_pass_later(
         client = BlastClient(connection_string=stack.connection_string, queue=queue_name(rid))
         client.ensure_resources()
         store = RunStore(client.storage.table)
-        batches = (Batch(1, f"{rid}-b1", 1), Batch(2, f"{rid}-b2", 1))
+        batches = tuple(Batch(i, f"{rid}-b{i}", 1) for i in (1, 2, 3))
         # Autoscaled, with no scaler: the passes neither create workers nor miss any.
-        store.create(Run(rid, "lab", "running", time.time(), {"autoscale": True}, 2, batches))
-        for batch, status in zip(batches, ("succeeded", "running"), strict=True):
+        store.create(Run(rid, "lab", "running", time.time(), {"autoscale": True}, 3, batches))
+        now = time.time()
+        for batch in batches:
             client.joblog.record_queued(batch.job_id, "blastn", "demo", None, run_id=rid)
-            client.joblog.update_unless_final(batch.job_id, status=status)
+        client.joblog.update_unless_final(
+            batches[0].job_id, status="succeeded", started=now - 2, finished=now - 1
+        )
+        client.joblog.update_unless_final(batches[1].job_id, status="running", started=now)
         passes: list[float] = []
         ended: list[str] = []
 
@@ -540,7 +545,8 @@ def test_a_run_ends_right_after_its_last_batch_not_a_pass_later(
         thread = threading.Thread(target=end, daemon=True)
         thread.start()
         wait_for(lambda: passes, 30, "the first pass")
-        client.joblog.update_unless_final(batches[1].job_id, status="succeeded")
+        for batch, status in ((1, "succeeded"), (2, "running"), (2, "succeeded")):
+            client.joblog.update_unless_final(batches[batch].job_id, status=status)
         done_at = time.monotonic()
         thread.join(timeout=interval / 2)
         assert ended == ["succeeded"], f"the {who} did not end the run in half a pass interval"
