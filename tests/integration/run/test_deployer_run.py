@@ -545,8 +545,8 @@ def test_a_run_ends_right_after_its_last_batch_not_a_pass_later(
         thread = threading.Thread(target=end, daemon=True)
         thread.start()
         wait_for(lambda: passes, 30, "the first pass")
-        for batch, status in ((1, "succeeded"), (2, "running"), (2, "succeeded")):
-            client.joblog.update_unless_final(batches[batch].job_id, status=status)
+        for index, status in ((1, "succeeded"), (2, "running"), (2, "succeeded")):
+            client.joblog.update_unless_final(batches[index].job_id, status=status)
         done_at = time.monotonic()
         thread.join(timeout=interval / 2)
         assert ended == ["succeeded"], f"the {who} did not end the run in half a pass interval"
