@@ -10,7 +10,7 @@ The same queries (planted, mutated windows of the database's subjects,
 * **direct**: one ``blastn -num_threads <cores>`` in the worker image, limited to those cores,
   timed inside its container, ``--repeat`` times before and as often after the runs (the
   best is kept: the load of a shared machine drifts);
-* **direct, batched**: the tuned run's batches (cut as its ``Run tuning`` line says), one
+* **direct, batched**: the tuned run's batches (the query counts its run record holds), one
   blastn each, one after another, in the same container, once after each round of runs:
   the run's searches without its machinery. A blastn batch of ElasticBLAST's length searches
   faster per letter than one of all the queries (:mod:`deployer.plan.tuning`), so this is
@@ -58,7 +58,6 @@ import contextlib
 import json
 import math
 import os
-import re
 import sys
 import tempfile
 import time
@@ -71,11 +70,12 @@ import docker
 import typer
 from blast_client import BlastClient
 from blast_client.demo import DemoSpec, generate, makeblastdb_argv
-from blast_client.fasta import batch_records, iter_records
+from blast_client.fasta import iter_records
 from rich.console import Console
 from rich.table import Table
 
 from deployer.defaults import DEFAULT_BLAST_THREADS, JANITOR_INTERVAL_S
+from deployer.run.store import RunStore
 from testbed.bench import run
 from testbed.blast_stack import BlastTools, require_images
 from testbed.engine import StackError
@@ -90,13 +90,15 @@ IMAGES = ("blast-worker", "deployer")
 @dataclass(frozen=True)
 class Timed:
     """One ``deployer run``: its wall time, its tuning line, its merged outfmt 6, where the
-    time went (from its job rows) and its bill's vCPU-seconds (all its groups')."""
+    time went (from its job rows), its bill's vCPU-seconds (all its groups') and its batches'
+    query counts in order (from its run record)."""
 
     seconds: float
     tuning: str
     merged: bytes
     where: str
     vcpu_seconds: float
+    batch_queries: tuple[int, ...]
 
 
 def timed_run(
@@ -116,7 +118,10 @@ def timed_run(
     tuning = next((x for x in proc.stderr.splitlines() if x.startswith("Run tuning")), "")
     summary = json.loads(proc.stdout)["data"]
     run_id = summary["run_id"]
-    jobs = BlastClient(connection_string=stack.connection_string).run_jobs(run_id)
+    client = BlastClient(connection_string=stack.connection_string)
+    jobs = client.run_jobs(run_id)
+    found = RunStore(client.storage.table).get(run_id)
+    assert found is not None, f"run {run_id} has no record"
     first = min(j.started or end for j in jobs)
     last = max(j.finished or start for j in jobs)
 
@@ -132,7 +137,10 @@ def timed_run(
         f"last batch done to exit {end - last:.1f} s (teardown, merge)"
     )
     merged = (out / "results.6.tsv").read_bytes()
-    return Timed(seconds, tuning, merged, where, float(summary["bill"]["vcpu_seconds"]))
+    return Timed(
+        seconds, tuning, merged, where, float(summary["bill"]["vcpu_seconds"]),
+        tuple(b.queries for b in found[0].batches),
+    )  # fmt: skip
 
 
 VOLUMES_PER_SHARD = 4
@@ -183,16 +191,16 @@ def direct_search(
         tools.close()
 
 
-def cut_as_tuned(queries: Path, tuning: str, root: Path) -> list[Path]:
-    """The queries cut into the batches of a run's ``Run tuning`` line (its ``of at most N
-    letters``), as ``deployer run`` cuts them, each in a file of its own under ``root``."""
-    found = re.search(r"of at most ([\d,]+) letters", tuning)
-    if found is None:
-        sys.exit(f"no batch length in the run's tuning line: {tuning!r}")
-    cut = batch_records(iter_records(queries.read_text()), int(found[1].replace(",", "")))
-    files = [root / f"batch{i}.fa" for i in range(1, len(cut) + 1)]
-    for path, records in zip(files, cut, strict=True):
-        path.write_text("".join(r.text for r in records))
+def cut_as_run(queries: Path, batch_queries: tuple[int, ...], root: Path) -> list[Path]:
+    """The queries cut into a run's batches (their query counts, in order, from its record),
+    each in a file of its own under ``root``."""
+    records = list(iter_records(queries.read_text()))
+    assert sum(batch_queries) == len(records), "the run's batches hold every query once"
+    files = []
+    for i, count in enumerate(batch_queries, 1):
+        done = sum(batch_queries[: i - 1])
+        files.append(root / f"batch{i}.fa")
+        files[-1].write_text("".join(r.text for r in records[done : done + count]))
     return files
 
 
@@ -205,10 +213,6 @@ SIZED_AT_LEAST = 0.9
 the comparison stays among the searches of 30 s or more the target speaks of)."""
 SIZING_STEPS = 3
 """Sizings at most, the probe's included."""
-
-
-def _n(count: int, one: str) -> str:
-    return f"{count} {one if count == 1 else one + 's'}"
 
 
 def sized_queries(probe_queries: int, probe_seconds: float, target_seconds: float) -> int:
@@ -283,7 +287,7 @@ def main(
                 times.append(seconds)  # the sized search is the first direct one
                 sizing = (
                     f"sized from a probe of {PROBE_QUERIES} queries in {probe:.1f} s, in "
-                    f"{_n(steps, 'step')}"
+                    f"{steps} step{'s' if steps != 1 else ''}"
                 )
             letters = queries * min(query_len, spec.seq_len)
             # Before and after the runs: the machine's load drifts, the best is kept.
@@ -321,7 +325,7 @@ def main(
                     tries[name].append(timed_run(stack, workload, query_file, task, out, *extra))
                 # The tuned run's batches, searched directly one after another: the run
                 # without its machinery (start, queue, storage, teardown); once a round.
-                batch_files = cut_as_tuned(query_file, tries["tuned run"][0].tuning, root)
+                batch_files = cut_as_run(query_file, tries["tuned run"][0].batch_queries, root)
                 batched_times.append(search(batch_files))
             times += [search() for _ in range(repeat)]
             batched_same = (root / "batched.6").read_bytes() == (root / "direct.6").read_bytes()
