@@ -84,6 +84,11 @@ finish before the next pass (:func:`deployer.run.decide.may_end_within`): the ja
 run, and ``deployer run`` returns, within about this of its last batch, not a whole pass
 interval later."""
 
+FINE_LOOK_S: Final = 0.1
+"""Seconds between those looks around the time the run's last round should end, from its
+batches' pace (:func:`deployer.run.decide.next_look`), and the first wait of ``deployer run``
+for a final run's groups to go (:func:`deployer.run.decide.ending_look`)."""
+
 # --- Azure ---
 PUBLIC_ARM_ENDPOINT: Final = "https://management.azure.com"
 DEFAULT_IMAGE_TAG: Final = "latest"

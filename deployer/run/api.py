@@ -41,7 +41,7 @@ from deployer.run import merge, places, shardstats
 from deployer.run.autoscaling import DECISIONS_SHOWN, RunScaler, decisions, run_scaler
 from deployer.run.autoscaling import ENV as AUTOSCALE_ENV
 from deployer.run.billing import Bill, bill_of, price
-from deployer.run.decide import group_size, unfinished
+from deployer.run.decide import ending_look, group_size, unfinished
 from deployer.run.groups import replaceable_shard_workers, worker_groups
 from deployer.run.janitor import Janitor, cancel_jobs, drop_queues, until_next_pass
 from deployer.run.jobview import JobView
@@ -767,6 +767,7 @@ def watch(
     view = JobView.of(scope.run)
     janitor = Janitor(run_id, scope.store, scope.client, scope.backend, scaler=scaler, view=view)
     deadline = None if timeout is None else time.monotonic() + timeout
+    ending = 0  # looks since the run's batches were all final
     while True:
         found = scope.store.get(run_id)
         assert found is not None
@@ -790,8 +791,10 @@ def watch(
             raise AzureError(f"run {run_id} did not finish in {timeout:g} s", code="Timeout")
         if run.final or not unfinished(run, view.statuses()):
             # The run's last pass is due (or done) and its groups are going: seconds away.
-            time.sleep(min(interval, defaults.FINISH_CHECK_S))
+            time.sleep(min(interval, ending_look(ending)))
+            ending += 1
         else:
+            ending = 0  # e.g. a batch went back to its queue
             until_next_pass(run, view, scope.client, interval)
 
 

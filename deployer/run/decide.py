@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from blast_client import JobStatus
 from blast_client.joblog import FINAL as JOB_FINAL
 
+from deployer import defaults
 from deployer.autoscale import TAG_SHARD
 from deployer.backends.base import ObservedGroup
 from deployer.protocol import PROTOCOLS, RUN_PROTOCOL
@@ -142,6 +143,48 @@ def may_end_within(run: Run, jobs: Mapping[str, JobStatus], seconds: float) -> b
     if not took:
         return False
     return math.ceil(queued / running) * sum(took) / len(took) < ESTIMATE_MARGIN * seconds
+
+
+END_WINDOW = 0.1
+""":func:`next_look` looks often from this share of the mean batch's time before the last
+round's expected end to three times that after it (one run's batches vary by a few percent;
+a window missed costs a coarse look, an overrun a bounded few reads)."""
+
+
+def next_look(run: Run, jobs: Mapping[str, JobStatus], now: float, every: float) -> float:
+    """Seconds to the next look at a run's job rows while its end may be near (pure):
+    :data:`~deployer.defaults.FINE_LOOK_S` in a window around the time its last round should
+    end (every unfinished job runs; each started when its row says, and takes the mean
+    finished job's time), else ``every``, or less to open the window on time. Without a pace,
+    a start time, or in an earlier round: ``every``."""
+    statuses = {j: job.status for j, job in jobs.items()}
+    left = unfinished(run, statuses)
+    running = [jobs[j] for j in left if statuses.get(j) == "running"]
+    if not running or len(running) < len(left):
+        return every
+    took = [
+        job.finished - job.started
+        for job in jobs.values()
+        if job.final and job.started is not None and job.finished is not None
+    ]
+    starts = [job.started for job in running if job.started is not None]
+    if not took or len(starts) < len(running):
+        return every
+    mean = sum(took) / len(took)
+    window = max(END_WINDOW * mean, every)
+    opens = max(starts) + mean - window
+    if now < opens:
+        return min(every, max(opens - now, defaults.FINE_LOOK_S))
+    return defaults.FINE_LOOK_S if now <= opens + 3 * window else every
+
+
+def ending_look(looks: int) -> float:
+    """Seconds before the next look (``looks`` made so far) at a run whose batches are all
+    final: its ending pass and group deletes are a fraction of a second away on the
+    emulator, seconds on ACI, so the waits double from
+    :data:`~deployer.defaults.FINE_LOOK_S` up to :data:`~deployer.defaults.FINISH_CHECK_S`
+    (ARM's reads are rationed)."""
+    return min(defaults.FINE_LOOK_S * 2**looks, defaults.FINISH_CHECK_S)
 
 
 def _unfinished_batches(run: Run, jobs: Mapping[str, str]) -> int:

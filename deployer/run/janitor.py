@@ -195,18 +195,20 @@ def until_next_pass(
     every: float = defaults.FINISH_CHECK_S,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    wall: Callable[[], float] = time.time,
 ) -> None:
     """Wait ``seconds`` for the next pass. While the run's last batch may finish before it
     (:func:`~deployer.run.decide.may_end_within`), read the changed job rows into ``view``
     every ``every`` seconds meanwhile, and return as soon as none is unfinished: the pass
     that ends the run (and deletes its groups) then comes within ``every`` of its last batch,
-    not up to a whole interval later, with its workers idle and billed."""
+    not up to a whole interval later, with its workers idle and billed. Around the time the
+    last round should end (:func:`~deployer.run.decide.next_look`) it looks more often."""
     deadline = clock() + seconds
     if run.final or not d.may_end_within(run, view.jobs, seconds):
         sleep(seconds)
         return
     while (left := deadline - clock()) > 0:
-        sleep(min(every, left))
+        sleep(min(d.next_look(run, view.jobs, wall(), every), left))
         view.refresh(client)
         if not d.unfinished(run, view.statuses()):
             return

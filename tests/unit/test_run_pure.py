@@ -24,8 +24,10 @@ from deployer.run.decide import (
     DropQueues,
     Finish,
     decide,
+    ending_look,
     group_size,
     may_end_within,
+    next_look,
 )
 from deployer.run.groups import worker_groups
 from deployer.run.state import Batch, GroupBill, Run, is_run_id, new_run_id, queue_name
@@ -283,6 +285,35 @@ def test_the_end_may_come_before_the_next_pass(
     jobs: dict[str, JobStatus], seconds: float, may_end: bool
 ) -> None:
     assert may_end_within(RUN3, jobs, seconds) is may_end
+
+
+LAST_ROUND = (DONE_IN_30, ("j1", "running", 30.0, None), ("j2", "running", 32.0, None))
+"""At the 30-s pace the last round (j1, j2) ends at 62 s; its window is 59 s to 68 s."""
+
+
+@pytest.mark.parametrize(
+    ("jobs", "now", "wait"),
+    [
+        (_jobs(*LAST_ROUND), 40.0, 0.5),  # long before the end: the coarse looks
+        (_jobs(*LAST_ROUND), 58.8, 0.2),  # just enough to open the window on time
+        (_jobs(*LAST_ROUND), 59.5, 0.1),
+        (_jobs(*LAST_ROUND), 67.0, 0.1),  # a batch slower than the mean: still looked at
+        (_jobs(*LAST_ROUND), 70.0, 0.5),  # far slower (stuck?): coarse again, not 10 reads/s
+        # An earlier round, no pace, a running row without its start, nothing left: coarse.
+        (_jobs(DONE_IN_30, ("j1", "running", 30, None), ("j2", "queued", None, None)), 59.5, 0.5),
+        (_jobs(("j1", "running", 30, None), ("j2", "running", 32, None)), 59.5, 0.5),
+        (_jobs(DONE_IN_30, ("j1", "running", 30, None), ("j2", "running", None, None)), 59.5, 0.5),
+        (_jobs(DONE_IN_30, ("j1", "succeeded", 0, 1), ("j2", "failed", 1, 2)), 59.5, 0.5),
+    ],
+)
+def test_looks_come_often_only_around_the_expected_end(
+    jobs: dict[str, JobStatus], now: float, wait: float
+) -> None:
+    assert next_look(RUN3, jobs, now, 0.5) == pytest.approx(wait)
+
+
+def test_waits_for_a_final_runs_groups_double_up_to_the_finish_check() -> None:
+    assert [ending_look(n) for n in range(5)] == pytest.approx([0.1, 0.2, 0.4, 0.5, 0.5])
 
 
 # --- groups --------------------------------------------------------------------
