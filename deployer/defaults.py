@@ -97,6 +97,8 @@ DEFAULT_DEPLOYMENT_RETRIES: Final = 10
 DEFAULT_POLL_INTERVAL_S: Final = 5.0
 DEFAULT_READY_TIMEOUT_S: Final = 900.0
 DEFAULT_PARALLELISM: Final = 16
+DEFAULT_BUILD_PARALLEL: Final = 4
+"""Image builds at once (`deployer build --parallel`)."""
 TOOL_TAG: Final = "aci-research-deployer"
 
 PRICE_FILE: Final = "aci-prices.json"

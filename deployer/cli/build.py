@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from deployer import imagebuild
+from deployer import defaults
 from deployer.cli import options as o
 from deployer.cli.output import ProgressPrinter, emit, err, guarded, out
+
+if TYPE_CHECKING:
+    # Imported where used: its SDKs would slow every other command's start.
+    from deployer import imagebuild
 
 STYLE = {"succeeded": "green", "skipped": "dim", "failed": "red"}
 
@@ -46,6 +50,8 @@ def show(result: imagebuild.BuildResult) -> None:
 
 
 def _failure(result: imagebuild.BuildResult) -> imagebuild.BuildError:
+    from deployer import imagebuild
+
     refused = [i for i in result.failed if i.code]
     if refused and len({(i.code, i.hint) for i in refused}) == 1 and refused[0].hint:
         # One refusal for every build (no sign-in, ACR Tasks not allowed...): say it once.
@@ -97,7 +103,7 @@ def command(
     ] = False,
     parallel: Annotated[
         int, typer.Option("--parallel", min=1, max=16, help="Builds at once.")
-    ] = imagebuild.runner.DEFAULT_PARALLEL,
+    ] = defaults.DEFAULT_BUILD_PARALLEL,
     timeout: Annotated[
         int, typer.Option("--timeout", help="Seconds per build (ACR: 300 to 28800).")
     ] = 3600,
@@ -126,6 +132,8 @@ def command(
     registry: o.Registry = None,
 ) -> None:
     """Build the stack's images (ACR runs, or --local) in parallel, skip unchanged ones, push."""
+    from deployer import imagebuild
+
     options = imagebuild.BuildOptions(
         local=local,
         images=list(image or []),

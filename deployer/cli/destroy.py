@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from deployer.bootstrap import DestroyPreview, DestroyResult
-from deployer.bootstrap import destroy as run_destroy
 from deployer.cli import options as o
 from deployer.cli.init import YesOpt, ask
 from deployer.cli.output import ProgressPrinter, emit, guarded, out
+
+if TYPE_CHECKING:
+    # Imported where used: the bootstrap's SDKs would slow every other command's start.
+    from deployer.bootstrap import DestroyPreview, DestroyResult
 
 
 def show_preview(preview: DestroyPreview) -> None:
@@ -50,6 +52,8 @@ def command(
     A resource group init did not create is kept, and so is one that still holds something
     init did not make (container groups: `deployer down` first). Asks first (--yes skips).
     """
+    from deployer.bootstrap import destroy as run_destroy
+
     overrides = o.overrides(subscription, resource_group)
     text = output != o.Output.json
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from deployer.bootstrap import InitIncomplete, InitPlan, InitResult
-from deployer.bootstrap import init as run_init
 from deployer.cli import options as o
 from deployer.cli.output import ProgressPrinter, emit, guarded, out
 from deployer.errors import InputError
+
+if TYPE_CHECKING:
+    # Imported where used: the bootstrap's SDKs would slow every other command's start.
+    from deployer.bootstrap import InitPlan, InitResult
 
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Go ahead without asking (scripts, CI).")]
 
@@ -95,6 +97,9 @@ def command(
     missing and writes the names into FILE (comments kept). Run it again at any time: it
     resumes after an interruption and changes nothing once all exists.
     """
+    from deployer.bootstrap import InitIncomplete
+    from deployer.bootstrap import init as run_init
+
     overrides = o.overrides(subscription, resource_group, location, registry)
     text = output != o.Output.json
 

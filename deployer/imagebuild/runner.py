@@ -14,13 +14,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deployer import defaults
 from deployer.errors import DeployerError, InputError
 from deployer.imagebuild import catalogue, context, images
 from deployer.imagebuild.jobs import Builder, BuildFailedError, BuildJob
 from deployer.imagebuild.registry import RegistryClient
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, SKIPPED = "queued", "running", "succeeded", "failed", "skipped"
-DEFAULT_PARALLEL = 4
 
 StatusSink = Callable[[str, str], None]
 """Receives (image, status) on every change."""
@@ -169,7 +169,7 @@ def run_build(
     registry: RegistryClient,
     *,
     force: bool = False,
-    parallel: int = DEFAULT_PARALLEL,
+    parallel: int = defaults.DEFAULT_BUILD_PARALLEL,
     on_status: StatusSink | None = None,
     on_line: LineSink | None = None,
 ) -> list[ImageResult]:
