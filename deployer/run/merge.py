@@ -101,7 +101,7 @@ def merge(fmt: int, parts: Sequence[bytes]) -> bytes:
 
 def batch_part(
     fmt: int,
-    archives: Sequence[bytes],
+    archives: shardmerge.Archives,
     parts: Sequence[bytes],
     stats: ShardStats | None = None,
     max_target_seqs: int | None = None,
@@ -112,7 +112,8 @@ def batch_part(
 
     Args:
         fmt (int): 6, 7 or 15.
-        archives (Sequence[bytes]): Each job's archive (11), in shard order.
+        archives (shardmerge.Archives): Each job's archive (11), in shard order, or as
+            parsed.
         parts (Sequence[bytes]): Each job's result in ``fmt``, in shard order.
         stats (ShardStats | None): The database's numbers, which 15 of shards needs.
         max_target_seqs (int | None): The run's ``-max_target_seqs``.
@@ -370,13 +371,15 @@ def write_run(
                 batches, _in_order(pool, download, batches, 2 * threads), strict=False
             ):
                 files.update(kept)
+                archives: shardmerge.Archives = parts.get(11, [])
                 if batch.shards:
-                    # An archive that does not parse fails each format's merge below.
+                    # Parsed once for the count and every format (it is most of the merge's
+                    # time). An archive that does not parse fails each format's merge below.
                     with contextlib.suppress(ValueError):
-                        hits[batch.job_id] = shardmerge.merged_hsps(parts[11], max_target_seqs)
+                        archives = [shardmerge.parse_archive(a) for a in parts[11]]
+                        hits[batch.job_id] = shardmerge.merged_hsps(archives, max_target_seqs)
                 for fmt in fmts:
                     try:
-                        archives = parts.get(11, [])
                         part = batch_part(fmt, archives, parts[fmt], stats, max_target_seqs)
                     except MergeError as exc:
                         merged[fmt].reject(str(exc))

@@ -146,3 +146,13 @@ def test_merge_refuses_a_part_that_does_not_match_its_archive() -> None:
         shardmerge.merge_tabular([ARCHIVE], [b"q1\ts1\n"], None)
     with pytest.raises(ValueError, match="not a BLAST archive"):
         shardmerge.merge_tabular([b"garbage"], [b""], None)
+
+
+def test_merges_take_archives_parsed_once_as_well_as_their_bytes() -> None:
+    parsed = shardmerge.parse_archive(ARCHIVE)
+    part = b"q1\ts1\nq1\ts2\n"
+    assert shardmerge.merge_tabular([parsed, parsed], [part, part], 1) == shardmerge.merge_tabular(
+        [ARCHIVE, ARCHIVE], [part, part], 1
+    )
+    assert shardmerge.merged_hsps([parsed, parsed], None) == 4
+    assert shardmerge.merged_hsps([parsed, parsed], 1) == shardmerge.merged_hsps([ARCHIVE] * 2, 1)

@@ -212,23 +212,26 @@ def _limit(max_target_seqs: int | None) -> int:
     return DEFAULT_MAX_TARGET_SEQS if max_target_seqs is None else max_target_seqs
 
 
-def _archives(archives: Sequence[bytes]) -> list[Archive]:
+Archives = Sequence[bytes] | Sequence[Archive]
+"""Each shard's archive (11), in shard order: its bytes, or as :func:`parse_archive` read them
+(a caller that merges several formats of one batch parses them once)."""
+
+
+def _archives(archives: Archives) -> list[Archive]:
     if not archives:
         raise ValueError("no shard results to merge")
-    parsed = [parse_archive(a) for a in archives]
+    parsed = [a if isinstance(a, Archive) else parse_archive(a) for a in archives]
     for i, arch in enumerate(parsed[1:], start=2):
         if arch.queries != parsed[0].queries:
             raise ValueError(f"shard {i} searched other queries than shard 1")
     return parsed
 
 
-def merge_tabular(
-    archives: Sequence[bytes], parts: Sequence[bytes], max_target_seqs: int | None
-) -> bytes:
+def merge_tabular(archives: Archives, parts: Sequence[bytes], max_target_seqs: int | None) -> bytes:
     """Merge the outfmt 6 of every shard of one batch.
 
     Args:
-        archives: Each shard's archive (11), in shard order.
+        archives: Each shard's archive (11), in shard order (:data:`Archives`).
         parts: Each shard's outfmt 6, in shard order.
         max_target_seqs: The job's limit (None: BLAST's 500).
 
@@ -244,7 +247,7 @@ def merge_tabular(
     return b"".join(b for q in parsed[0].queries for b in _merged(per_shard, q, limit))
 
 
-def merged_hsps(archives: Sequence[bytes], max_target_seqs: int | None) -> int:
+def merged_hsps(archives: Archives, max_target_seqs: int | None) -> int:
     """How many HSPs the merge of one batch's shards keeps after the cut to
     ``max_target_seqs``: the lines of its merged outfmt 6, what a job's ``hits`` counts.
 
@@ -252,7 +255,7 @@ def merged_hsps(archives: Sequence[bytes], max_target_seqs: int | None) -> int:
     together than its limit; this counts from the archives (11) alone, so it needs no format.
 
     Args:
-        archives: Each shard's archive (11), in shard order.
+        archives: Each shard's archive (11), in shard order (:data:`Archives`).
         max_target_seqs: The job's limit (None: BLAST's 500).
 
     Raises:
@@ -295,7 +298,7 @@ def _commented_sections(part: bytes) -> list[_Section]:
 
 
 def merge_commented(
-    archives: Sequence[bytes], parts: Sequence[bytes], max_target_seqs: int | None
+    archives: Archives, parts: Sequence[bytes], max_target_seqs: int | None
 ) -> bytes:
     """Merge the outfmt 7 of every shard of one batch; headers name the whole database.
 
@@ -304,7 +307,7 @@ def merge_commented(
     so the first shard's closing lines stand.
 
     Args:
-        archives: Each shard's archive (11), in shard order.
+        archives: Each shard's archive (11), in shard order (:data:`Archives`).
         parts: Each shard's outfmt 7, in shard order.
         max_target_seqs: The job's limit (None: BLAST's 500).
 
@@ -364,7 +367,7 @@ def _json_hits(report: dict[str, Any]) -> Iterator[tuple[dict[str, Any], int]]:
 
 
 def merge_json(
-    archives: Sequence[bytes],
+    archives: Archives,
     parts: Sequence[bytes],
     max_target_seqs: int | None,
     first_oids: Sequence[int],
@@ -373,7 +376,7 @@ def merge_json(
     """Merge the outfmt 15 of every shard of one batch into one BLAST JSON document.
 
     Args:
-        archives: Each shard's archive (11), in shard order.
+        archives: Each shard's archive (11), in shard order (:data:`Archives`).
         parts: Each shard's outfmt 15, in shard order.
         max_target_seqs: The job's limit (None: BLAST's 500).
         first_oids: Each shard's first ordinal id in the whole database.
