@@ -363,20 +363,23 @@ def write_run(
             path = batch_file(batch.index, job, 11)
             (out / path).write_bytes(archive)
             kept[path] = Digest(sha256(archive), len(archive))
-        return parts, kept
+        archives: shardmerge.Archives = parts.get(11, [])
+        if batch.shards:
+            # Parsed here, while the next batches download, and once for the count and every
+            # format: most of a sharded merge's time. One that does not parse stays bytes, and
+            # fails each format's merge, which names the batch.
+            with contextlib.suppress(ValueError):
+                archives = [shardmerge.parse_archive(a) for a in archives]
+        return parts, kept, archives
 
     try:
         with ThreadPoolExecutor(threads) as pool:
-            for batch, (parts, kept) in zip(
+            for batch, (parts, kept, archives) in zip(
                 batches, _in_order(pool, download, batches, 2 * threads), strict=False
             ):
                 files.update(kept)
-                archives: shardmerge.Archives = parts.get(11, [])
                 if batch.shards:
-                    # Parsed once for the count and every format (it is most of the merge's
-                    # time). An archive that does not parse fails each format's merge below.
-                    with contextlib.suppress(ValueError):
-                        archives = [shardmerge.parse_archive(a) for a in parts[11]]
+                    with contextlib.suppress(ValueError):  # the merges below name the batch
                         hits[batch.job_id] = shardmerge.merged_hsps(archives, max_target_seqs)
                 for fmt in fmts:
                     try:
@@ -401,8 +404,9 @@ def write_run(
     return Written(files, hits)
 
 
-_Downloaded = tuple[dict[int, list[bytes]], dict[str, Digest]]
-"""A batch's parts by format (each job's, in shard order) and its archives as written."""
+_Downloaded = tuple[dict[int, list[bytes]], dict[str, Digest], shardmerge.Archives]
+"""A batch's parts by format (each job's, in shard order), its archives as written, and its
+archives for the merge (parsed, if they parse, when the batch is of shards)."""
 
 
 def _in_order(
