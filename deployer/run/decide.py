@@ -155,8 +155,9 @@ def next_look(run: Run, jobs: Mapping[str, JobStatus], now: float, every: float)
     """Seconds to the next look at a run's job rows while its end may be near (pure):
     :data:`~deployer.defaults.FINE_LOOK_S` in a window around the time its last round should
     end (every unfinished job runs; each started when its row says, and takes the mean
-    finished job's time), else ``every``, or less to open the window on time. Without a pace,
-    a start time, or in an earlier round: ``every``."""
+    finished job's time); before it, half the time to it (a batch may end early: each look
+    halves how late it is seen, and a 15-s last round has a handful of looks, not 30); after
+    it, ``every``. Without a pace, a start time, or in an earlier round: ``every``."""
     statuses = {j: job.status for j, job in jobs.items()}
     left = unfinished(run, statuses)
     running = [jobs[j] for j in left if statuses.get(j) == "running"]
@@ -174,7 +175,7 @@ def next_look(run: Run, jobs: Mapping[str, JobStatus], now: float, every: float)
     window = max(END_WINDOW * mean, every)
     opens = max(starts) + mean - window
     if now < opens:
-        return min(every, max(opens - now, defaults.FINE_LOOK_S))
+        return max((opens - now) / 2, defaults.FINE_LOOK_S)
     return defaults.FINE_LOOK_S if now <= opens + 3 * window else every
 
 

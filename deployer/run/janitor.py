@@ -199,10 +199,10 @@ def until_next_pass(
 ) -> None:
     """Wait ``seconds`` for the next pass. While the run's last batch may finish before it
     (:func:`~deployer.run.decide.may_end_within`), read the changed job rows into ``view``
-    every ``every`` seconds meanwhile, and return as soon as none is unfinished: the pass
-    that ends the run (and deletes its groups) then comes within ``every`` of its last batch,
-    not up to a whole interval later, with its workers idle and billed. Around the time the
-    last round should end (:func:`~deployer.run.decide.next_look`) it looks more often."""
+    meanwhile, when :func:`~deployer.run.decide.next_look` says (every ``every`` seconds,
+    and often around the time the last round should end), and return as soon as none is
+    unfinished: the pass that ends the run (and deletes its groups) then comes right after
+    its last batch, not up to a whole interval later, with its workers idle and billed."""
     deadline = clock() + seconds
     if run.final or not d.may_end_within(run, view.jobs, seconds):
         sleep(seconds)

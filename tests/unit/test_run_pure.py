@@ -294,8 +294,10 @@ LAST_ROUND = (DONE_IN_30, ("j1", "running", 30.0, None), ("j2", "running", 32.0,
 @pytest.mark.parametrize(
     ("jobs", "now", "wait"),
     [
-        (_jobs(*LAST_ROUND), 40.0, 0.5),  # long before the end: the coarse looks
-        (_jobs(*LAST_ROUND), 58.8, 0.2),  # just enough to open the window on time
+        # Before the window, half the time to it: an early end is seen, in a few looks.
+        (_jobs(*LAST_ROUND), 40.0, 9.5),
+        (_jobs(*LAST_ROUND), 58.0, 0.5),
+        (_jobs(*LAST_ROUND), 58.9, 0.1),
         (_jobs(*LAST_ROUND), 59.5, 0.1),
         (_jobs(*LAST_ROUND), 67.0, 0.1),  # a batch slower than the mean: still looked at
         (_jobs(*LAST_ROUND), 70.0, 0.5),  # far slower (stuck?): coarse again, not 10 reads/s
