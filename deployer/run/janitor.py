@@ -89,9 +89,10 @@ class Janitor:
 
     def jobs(self, run: Run) -> dict[str, str]:
         """State of each of the run's jobs: the rows changed since the last pass, read into
-        :attr:`view` (the first pass reads them all)."""
+        :attr:`view` (the first pass reads all but the queued ones, which count as queued
+        unread)."""
         if self.view is None:
-            self.view = JobView.of(run)
+            self.view = JobView.of(run, skip_queued=True)
         self.view.refresh(self.client)
         return self.view.statuses()
 

@@ -5,6 +5,12 @@ The first read is a full one: range queries over the run's job ids
 at once, instead of a point read per job. Later reads add ``Timestamp ge since``, so a
 janitor pass of a 10,000-batch run reads the rows that changed, not 10,000.
 
+A view for the janitor (``skip_queued``) leaves the queued rows out of a full read: a row not
+read counts as queued (``deployer.run.decide.unfinished``), so its first pass over a run just
+submitted transfers and parses next to nothing, where a 10,000-batch run's took 1.9 s.
+Incremental reads keep every changed row, a batch gone back to its queue too. A view whose
+rows are shown (``deployer run``, ``run status``) reads them all.
+
 Why no change is missed. ``Timestamp`` is the service's clock when a row was last written,
 and the clocks of its servers differ by at most :data:`SKEW_S`. Read k-1 ran from ``start`` to
 ``end`` (``seconds`` long, measured here). A row it did not see in its present state was
@@ -58,6 +64,8 @@ class JobView:
         first (str): Its smallest job id.
         last (str): Its largest job id.
         skew (float): :data:`SKEW_S`.
+        skip_queued (bool): A full read leaves out the queued rows (their jobs are then
+            missing from :attr:`jobs`, which counts them as queued).
     """
 
     run_id: str
@@ -69,12 +77,15 @@ class JobView:
     seconds: float = 0.0  # how long the last read took
     reads: int = 0
     ranges: tuple[tuple[str, str], ...] = ()  # a full read's ranges, queried at once
+    skip_queued: bool = False
 
     @classmethod
-    def of(cls, run: Run, skew: float = SKEW_S) -> JobView:
+    def of(cls, run: Run, skew: float = SKEW_S, *, skip_queued: bool = False) -> JobView:
         """The view of ``run``'s batches (nothing read yet)."""
         ids = sorted(j for b in run.batches for j in b.jobs) or [""]  # a batch's shards too
-        return cls(run.run_id, ids[0], ids[-1], skew, ranges=id_ranges(ids))
+        return cls(
+            run.run_id, ids[0], ids[-1], skew, ranges=id_ranges(ids), skip_queued=skip_queued
+        )
 
     def since(self) -> float | None:
         """Epoch seconds the next read starts from; None for a full read (pure)."""
@@ -100,9 +111,10 @@ class JobView:
         after = None if since is None else dt.datetime.fromtimestamp(since, dt.UTC)
         whole = ((self.first, self.last),)
         ranges = self.ranges if after is None and len(self.ranges) > 1 else whole
+        unless = "queued" if after is None and self.skip_queued else None
 
         def read(bounds: tuple[str, str]) -> list[tuple[JobStatus, float]]:
-            rows = client.joblog.run_rows(self.run_id, *bounds, after, STATE_COLUMNS)
+            rows = client.joblog.run_rows(self.run_id, *bounds, after, STATE_COLUMNS, unless)
             return [(JobStatus.from_row(dict(e)), _stamp(e)) for e in rows]
 
         t0 = clock()

@@ -416,6 +416,7 @@ class JobLog:
         last: str,
         since: dt.datetime | None = None,
         select: Sequence[str] | None = None,
+        unless_status: str | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Job rows of one run between two job ids (a range of partitions), optionally only
         those changed at or after ``since`` (by their ``Timestamp``, the service's clock).
@@ -426,10 +427,14 @@ class JobLog:
             last: Its largest job id.
             since: Only rows whose Timestamp is at or after it; None for every row.
             select: Only these columns (e.g. :data:`STATE_COLUMNS`); None for all.
+            unless_status: Leave out the rows in this status (e.g. ``queued``).
         """
         query = "PartitionKey ge @first and PartitionKey le @last and RowKey eq @row"
         query += " and run_id eq @run"
         params: dict[str, Any] = {"first": first, "last": last, "row": JOB_ROW, "run": run_id}
+        if unless_status is not None:
+            query += " and status ne @unless"
+            params["unless"] = unless_status
         if since is not None:
             query += " and Timestamp ge @since"
             params["since"] = since

@@ -35,7 +35,9 @@ from aci_emulator import FAKE_TOKEN, FakeArm, aci_client
 from deployer import contract
 from deployer.backends.aci import AciBackend, make_client
 from deployer.run import api
+from deployer.run.decide import unfinished
 from deployer.run.janitor import Janitor
+from deployer.run.jobview import JobView
 from deployer.run.state import Batch, Run, new_run_id, queue_name
 from deployer.run.store import RunStore
 from testbed import shard_data
@@ -551,6 +553,34 @@ def test_a_run_ends_right_after_its_last_batch_not_a_pass_later(
         thread.join(timeout=interval / 2)
         assert ended == ["succeeded"], f"the {who} did not end the run in half a pass interval"
         assert len(passes) == 2 and passes[1] - done_at < interval / 4
+
+
+def test_the_janitors_first_read_leaves_queued_rows_out_and_later_reads_see_a_return(
+    run_stack: RunStack,
+) -> None:
+    """The janitor's job view (``skip_queued``) reads a run's rows on Azurite without the
+    queued ones at first, which the janitor counts as queued unread; its later reads see every
+    change, a batch gone back to its queue too. The view that is shown reads every row."""
+    rid = new_run_id()
+    client = BlastClient(connection_string=run_stack.connection_string, queue=queue_name(rid))
+    client.ensure_resources()
+    batches = tuple(Batch(i, f"{rid}-b{i}", 1) for i in (1, 2, 3))
+    run = Run(rid, "lab", "running", time.time(), {}, 3, batches)
+    for batch in batches:
+        client.joblog.record_queued(batch.job_id, "blastn", "demo", None, run_id=rid)
+    first, second, third = (b.job_id for b in batches)
+    client.joblog.update_unless_final(second, status="running", started=time.time())
+    client.joblog.update_unless_final(third, status="succeeded", finished=time.time())
+
+    janitors = JobView.of(run, skip_queued=True)
+    assert janitors.refresh(client).keys() == {second, third}
+    assert JobView.of(run).refresh(client).keys() == {first, second, third}
+    assert unfinished(run, janitors.statuses()) == [first, second]
+
+    client.joblog.update_unless_final(second, status="queued")  # e.g. its worker was evicted
+    assert janitors.refresh(client)[second].status == "queued"
+    seen = janitors.statuses()
+    assert [seen.get(j, "queued") for j in (first, second, third)] == ["queued"] * 2 + ["succeeded"]
 
 
 SHARDED_RUNS = [
