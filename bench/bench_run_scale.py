@@ -137,7 +137,7 @@ def report(figures: list[Figures], loads: list[str], in_memory: bool, fast_looku
     print(
         "janitor passes: median and max of all; 'read max' leaves out the passes that called "
         "ARM (billing and deleting the groups at the end); 'first' is the first pass, which "
-        "reads every job row"
+        "reads every job row but the queued ones"
     )
     print(
         f"{'batches':>8} {'submit s':>9} {'pass med s':>10} {'pass max s':>10} "

@@ -4,8 +4,8 @@ It runs as a small ACI group (``deployer-janitor`` in the ``deployer`` image, en
 :mod:`deployer.cli.janitor`) with the deployment's managed identity, or inside ``deployer
 run`` when there is no janitor group.
 Every pass reads the run record, the groups and the job rows changed since the last pass
-(:mod:`deployer.run.jobview`; a restarted janitor's first pass reads them all), so a killed
-janitor that ACI restarts (``restartPolicy: OnFailure``) simply carries on.
+(:mod:`deployer.run.jobview`; a restarted janitor's first pass reads all but the queued
+ones), so a killed janitor that ACI restarts (``restartPolicy: OnFailure``) simply carries on.
 
 Environment of ``deployer-janitor``: ``JANITOR_DEPLOYMENT``, ``JANITOR_RUN`` (a run id; unset
 for a deployment janitor, see :mod:`deployer.run.deployment_janitor`), ``JANITOR_INTERVAL``
