@@ -185,7 +185,7 @@ def ending_look(looks: int) -> float:
     emulator, seconds on ACI, so the waits double from
     :data:`~deployer.defaults.FINE_LOOK_S` up to :data:`~deployer.defaults.FINISH_CHECK_S`
     (ARM's reads are rationed)."""
-    return min(defaults.FINE_LOOK_S * 2**looks, defaults.FINISH_CHECK_S)
+    return min(defaults.FINE_LOOK_S * 2.0**looks, defaults.FINISH_CHECK_S)
 
 
 def _unfinished_batches(run: Run, jobs: Mapping[str, str]) -> int:

@@ -369,7 +369,7 @@ def write_run(
             # format: most of a sharded merge's time. One that does not parse stays bytes, and
             # fails each format's merge, which names the batch.
             with contextlib.suppress(ValueError):
-                archives = [shardmerge.parse_archive(a) for a in archives]
+                archives = [shardmerge.parse_archive(a) for a in parts.get(11, [])]
         return parts, kept, archives
 
     try:
