@@ -133,16 +133,23 @@ def may_end_within(run: Run, jobs: Mapping[str, JobStatus], seconds: float) -> b
     if not running:
         return False
     queued = len(left) - running
+    if not queued:
+        return True
+    mean = pace(jobs)
+    if mean is None:
+        return False
+    return math.ceil(queued / running) * mean < ESTIMATE_MARGIN * seconds
+
+
+def pace(jobs: Mapping[str, JobStatus]) -> float | None:
+    """Mean seconds a finished job took, from its row's start and finish (pure); None before
+    any has finished with both times."""
     took = [
         job.finished - job.started
         for job in jobs.values()
         if job.final and job.started is not None and job.finished is not None
     ]
-    if not queued:
-        return True
-    if not took:
-        return False
-    return math.ceil(queued / running) * sum(took) / len(took) < ESTIMATE_MARGIN * seconds
+    return sum(took) / len(took) if took else None
 
 
 END_WINDOW = 0.1
@@ -163,15 +170,10 @@ def next_look(run: Run, jobs: Mapping[str, JobStatus], now: float, every: float)
     running = [jobs[j] for j in left if statuses.get(j) == "running"]
     if not running or len(running) < len(left):
         return every
-    took = [
-        job.finished - job.started
-        for job in jobs.values()
-        if job.final and job.started is not None and job.finished is not None
-    ]
+    mean = pace(jobs)
     starts = [job.started for job in running if job.started is not None]
-    if not took or len(starts) < len(running):
+    if mean is None or len(starts) < len(running):
         return every
-    mean = sum(took) / len(took)
     window = max(END_WINDOW * mean, every)
     opens = max(starts) + mean - window
     if now < opens:
