@@ -270,8 +270,11 @@ def start(
     *,
     backend_factory: BackendFactory = aci_backend,
     clock: Callable[[], float] = time.time,
+    on_submitted: Callable[[int, int], None] | None = None,
 ) -> Started:
     """Validate, submit the batches under a new run id, then create the run's groups.
+
+    ``on_submitted`` is called with the jobs queued so far and their total, as they go.
 
     The workload file is read and the settings are resolved once, here; the returned
     :class:`Started` carries the clients on to :func:`watch` and :func:`results`.
@@ -297,7 +300,7 @@ def start(
     cluster = Cluster(backend_factory(inputs.settings))
     changes = [Change(g.name, Action.CREATE, g) for g in groups.all]
     cluster.check_quota(changes, {}, inputs.settings.location)
-    created, store = _submit(client, run, specs)
+    created, store = _submit(client, run, specs, on_submitted)
     places.remember(run_id, inputs.place)
     scope = RunScope(run, client, store, cluster.backend)
     _create_groups(cluster, changes, scope)
@@ -542,7 +545,10 @@ def _new_run(
 
 
 def _submit(
-    client: BlastClient, run: Run, specs: list[JobSpec]
+    client: BlastClient,
+    run: Run,
+    specs: list[JobSpec],
+    on_submitted: Callable[[int, int], None] | None = None,
 ) -> tuple[tuple[str, ...], RunStore]:
     """Create the storage resources, store the run, submit its batches, mark it running.
 
@@ -559,7 +565,13 @@ def _submit(
         created = tuple(client.ensure_resources(run.queues if pinned else None))
         store = RunStore(client.storage.table)
         store.create(run)
-        client.submit(specs, queue_of if pinned else None)
+        # No queued rows: every reader of a run counts a job without a row as queued.
+        client.submit(
+            specs,
+            queue_of if pinned else None,
+            rows=False,
+            on_sent=None if on_submitted is None else lambda n: on_submitted(n, len(specs)),
+        )
         found = store.get(run.run_id)
         assert found is not None
         store.save(replace(found[0], status="running"), found[1])

@@ -41,7 +41,9 @@ from azure.core.exceptions import (
 from azure.data.tables import TableClient, UpdateMode
 
 STATUSES = ("queued", "running", "succeeded", "failed", "poisoned", "cancelled")
-"""Every status a job row can have. The client writes ``queued``, the worker the next four;
+"""Every status a job row can have. The client writes ``queued`` (not for a run's jobs, whose
+rows the worker's first write creates: a run's readers count a job without a row as queued),
+the worker the next four;
 ``cancelled`` is written by ``deployer run cancel`` and by a run's janitor (deployment.ttl
 reached, or no worker left to run the job)."""
 FINAL = frozenset({"succeeded", "failed", "poisoned", "cancelled"})
@@ -341,7 +343,13 @@ class JobLog:
                     except ResourceExistsError:
                         continue  # created meanwhile: read it again
                     run_id = fields.get("run_id")
-                    self._index(job_id, now, run_id if isinstance(run_id, str) else None)
+                    # Indexed by submission, as the client indexes the rows it writes.
+                    when = fields.get("submitted")
+                    self._index(
+                        job_id,
+                        float(when) if isinstance(when, (int, float)) else now,
+                        run_id if isinstance(run_id, str) else None,
+                    )
                     return Written(_etag(written))
                 row, etag = found
                 if row.get("status") in FINAL:

@@ -206,6 +206,11 @@ def lease_gone(exc: BaseException) -> bool:
     )
 
 
+def _epoch(when: Any) -> float:
+    """A queue message's insertion time (a datetime) in epoch seconds; now if it has none."""
+    return float(when.timestamp()) if when is not None else time.time()
+
+
 def _brief(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
@@ -527,6 +532,8 @@ class Worker:
                 run_id=spec.run_id,
                 message_id=msg.id,
                 error="",
+                # A run's job has no row until this write: it was submitted when queued.
+                **({"submitted": _epoch(msg.inserted_on)} if found is None else {}),
             ),
         )
         log.info("job started", extra=kv(program=spec.program, db=spec.db, attempt=count))

@@ -191,6 +191,33 @@ def test_legacy_message_shape_runs(stack: Stack, demo_queries: str) -> None:
     assert worker.alive
 
 
+def test_a_runs_jobs_queued_without_rows_get_them_from_their_worker(
+    stack: Stack, demo_queries: str
+) -> None:
+    """A run's jobs are queued with no row and no index entry (``submit(rows=False)``, as
+    ``deployer run`` queues them): the worker's first write creates the row, dated and
+    indexed by the message's queueing, so each job is listed once by time and by run."""
+    client = stack.client
+    records = list(iter_records(demo_queries))[:3]
+    specs = client.plan(join_records(records), DEMO_DB, batch_len=1, run_id="r0000feed")
+    before = time.time()
+    ids = client.submit(specs, rows=False)
+    assert len(ids) == 3
+    log = JobLog(stack.storage.table)
+    assert all(log.get(job) is None for job in ids)
+    assert client.run_jobs("r0000feed") == [] and client.recent(since=3600) == []
+    stack.start_worker(BLAST_DBS=DEMO_DB)
+    stack.cli("wait", *ids, "--timeout", "120", "--interval", "0.5")
+    rows = job_rows(stack, ids)
+    for row in rows.values():
+        assert row["status"] == "succeeded" and row["hits"] >= 1
+        # Queued before the worker started it; Azure dates messages to the second.
+        submitted, started = row["submitted"].timestamp(), row["started"].timestamp()
+        assert before - 1 <= submitted <= started
+    assert [s.job_id for s in client.run_jobs("r0000feed")] == ids
+    assert sorted(s.job_id for s in client.recent(since=3600)) == ids
+
+
 def test_hostile_input_fails_clearly_and_worker_survives(
     stack: Stack, demo_queries: str, tmp_path: Path
 ) -> None:

@@ -104,6 +104,8 @@ def test_a_run_across_pages_and_transactions_merges_each_batch_exactly_once(
     assert wire.continued >= 2, "the merge's read of the run's rows came in one page"
     # A few range queries (a page each 100 rows), not a point read per job.
     assert fig.requests["status"] < BATCHES // 10, fig.requests
+    # A message a batch: no queued row nor index entry (each job's worker writes them).
+    assert BATCHES <= fig.requests["submit"] < BATCHES + 50, fig.requests
 
 
 @pytest.mark.timeout(1500)
