@@ -119,3 +119,17 @@ def test_the_janitor_logs_its_own_lines_not_each_sdk_request() -> None:
     )
     assert "janitor deleting lab-r1-w1: run succeeded" in proc.stdout
     assert "Request URL" not in proc.stdout + proc.stderr
+
+
+def test_a_long_submission_shows_a_line_every_few_seconds_without_a_terminal() -> None:
+    from deployer.cli.output import err
+    from deployer.cli.run import show
+
+    clock = iter([0.0, 5.0, 10.0, 15.0, 21.0, 40.0])
+    with (
+        err.capture() as captured,
+        show.Submitting(live=False, every=10.0, clock=lambda: next(clock)) as shown,
+    ):
+        for sent in range(1, 6):
+            shown(sent, 5)
+    assert captured.get().splitlines() == ["queued 2 of 5 jobs", "queued 4 of 5 jobs"]

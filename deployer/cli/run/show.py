@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 from deployer.cli.output import bill_table, err, out
@@ -70,6 +73,58 @@ class Follower:
         if key != self.last or time.monotonic() - self.last_time > 30:
             err.print(line, markup=False)
             self.last, self.last_time = key, time.monotonic()
+
+
+class Submitting:
+    """The jobs being queued, on stderr: a bar on a TTY (gone once done); otherwise a
+    line every ``every`` seconds for a submission that takes that long.
+
+    Args:
+        live: Draw the bar.
+        every: Seconds between plain lines.
+        clock: Monotonic seconds.
+    """
+
+    def __init__(
+        self, live: bool, every: float = 10.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.bar = (
+            RichProgress(
+                TextColumn("queueing jobs"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            )
+            if live
+            else None
+        )
+        self.task: TaskID | None = None
+        self.every = every
+        self.clock = clock
+        self.next_line = clock() + every
+
+    def __enter__(self) -> Submitting:
+        if self.bar is not None:
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+    def __call__(self, sent: int, total: int) -> None:
+        """Show ``sent`` of ``total`` jobs queued."""
+        if self.bar is not None:
+            if self.task is None:
+                self.task = self.bar.add_task("submit", total=total)
+            self.bar.update(self.task, completed=sent)
+            return
+        now = self.clock()
+        if now >= self.next_line and sent < total:
+            err.print(f"queued {sent} of {total} jobs", markup=False)
+            self.next_line = now + self.every
 
 
 def summary(s: Summary) -> None:

@@ -10,7 +10,7 @@ from blast_client.messages import OUTPUT_FORMATS
 
 from deployer.cli import options as o
 from deployer.cli.output import emit, err, guarded, out
-from deployer.cli.run.show import Follower, summary
+from deployer.cli.run.show import Follower, Submitting, summary
 from deployer.errors import DeployerError
 from deployer.run import api
 
@@ -69,7 +69,8 @@ def command(
         detach,
         max_target_seqs,
     )
-    started = api.start(request, overrides)
+    with Submitting(output != o.Output.json and err.is_terminal) as submitting:
+        started = api.start(request, overrides, on_submitted=submitting)
     run = started.run
     err.print(
         f"run {run.run_id}: {len(run.batches)} batches of {run.queries} queries; "
