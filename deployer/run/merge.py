@@ -173,7 +173,8 @@ def manifest(
         run (Run): The run record.
         files (Mapping[str, bytes | Digest]): Every written file (its content or its digest)
             by its path under the output directory.
-        job_states (Mapping[str, str]): Final state of each job id.
+        job_states (Mapping[str, str]): Final state of each job id; a job without a row
+            never started (a run's jobs are queued without one), so it is ``queued``.
     """
     digests = {
         path: f if isinstance(f, Digest) else Digest(sha256(f), len(f)) for path, f in files.items()
@@ -191,7 +192,7 @@ def manifest(
                 "index": b.index,
                 "job_id": b.job_id,
                 "queries": b.queries,
-                "state": job_states.get(b.job_id, "unknown"),
+                "state": job_states.get(b.job_id, "queued"),
                 **(
                     {
                         "archive": batch_file(b.index, b.job_id, 11),
@@ -199,7 +200,7 @@ def manifest(
                             {
                                 "shard": i,
                                 "job_id": job,
-                                "state": job_states.get(job, "unknown"),
+                                "state": job_states.get(job, "queued"),
                                 "archive": batch_file(b.index, job, 11),
                             }
                             for i, job in enumerate(b.shards, start=1)
