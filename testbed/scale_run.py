@@ -71,6 +71,7 @@ class Figures:
         passes_s: Each janitor pass.
         passes_rows_s: The part of each pass that read the job rows changed since the last.
         passes_groups_s: The part of each pass that listed the groups (ARM).
+        passes_read: The job rows each pass read (those changed since the last).
         observe_passes_s: The passes that only read and decided (no step: no ARM call, such
             as the final ones that bill and delete the groups).
         status_s: ``run status`` once the run is over.
@@ -90,6 +91,7 @@ class Figures:
     passes_s: list[float] = field(default_factory=list)
     passes_rows_s: list[float] = field(default_factory=list)
     passes_groups_s: list[float] = field(default_factory=list)
+    passes_read: list[int] = field(default_factory=list)
     observe_passes_s: list[float] = field(default_factory=list)
     status_s: float = 0.0
     merge_s: float = 0.0
@@ -113,6 +115,7 @@ class _TimedJanitor(Janitor):
 
     passes: list[tuple[float, bool]] = field(default_factory=list)
     rows_s: list[float] = field(default_factory=list)
+    rows_read: list[int] = field(default_factory=list)
     groups_s: list[float] = field(default_factory=list)
     _steps: int = 0
 
@@ -126,6 +129,7 @@ class _TimedJanitor(Janitor):
         t0 = time.perf_counter()
         out = super().jobs(run)
         self.rows_s.append(time.perf_counter() - t0)
+        self.rows_read.append(self.view.read_rows if self.view is not None else 0)
         return out
 
     def groups(self, deployment: str) -> list[ObservedGroup]:
@@ -196,6 +200,7 @@ def drive(
         raise failed[0]
     fig.passes_s = [seconds for seconds, _ in janitor.passes]
     fig.passes_rows_s, fig.passes_groups_s = janitor.rows_s, janitor.groups_s
+    fig.passes_read = janitor.rows_read
     fig.observe_passes_s = [seconds for seconds, acted in janitor.passes if not acted]
     fig.status = progress.run.status
     fig.requests["running"] = wire.total

@@ -76,6 +76,7 @@ class JobView:
     mark: float | None = None  # newest Timestamp seen (epoch seconds)
     seconds: float = 0.0  # how long the last read took
     reads: int = 0
+    read_rows: int = 0  # rows the last read returned
     ranges: tuple[tuple[str, str], ...] = ()  # a full read's ranges, queried at once
     skip_queued: bool = False
 
@@ -95,9 +96,12 @@ class JobView:
 
     def absorb(self, rows: Iterable[tuple[JobStatus, float]], seconds: float) -> None:
         """Take in one read's rows (each with its Timestamp) and how long the read took."""
+        count = 0
         for job, stamp in rows:
             self.jobs[job.job_id] = job
             self.mark = stamp if self.mark is None else max(self.mark, stamp)
+            count += 1
+        self.read_rows = count
         self.seconds = seconds
         self.reads += 1
 
