@@ -172,6 +172,14 @@ def report(figures: list[Figures], loads: list[str], in_memory: bool, fast_looku
                 for i in slow
             )
         )
+        read = sum(f.passes_read)
+        print(
+            f"         janitor: {len(f.passes_s)} passes read {read} rows in all "
+            f"({read / max(1, f.batches):.2f} a batch), {sum(f.passes_s):.2f} s "
+            f"({1000 * sum(f.passes_s) / max(1, read):.2f} ms a row), of which its thread's "
+            f"CPU {sum(f.passes_cpu_s):.2f} s ({1000 * sum(f.passes_cpu_s) / max(1, read):.2f} "
+            "ms a row)"
+        )
         if f.problems:
             print(f"         merged output WRONG: {'; '.join(f.problems)}")
     big, small = figures[-1], figures[0]

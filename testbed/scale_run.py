@@ -72,6 +72,8 @@ class Figures:
         passes_rows_s: The part of each pass that read the job rows changed since the last.
         passes_groups_s: The part of each pass that listed the groups (ARM).
         passes_read: The job rows each pass read (those changed since the last).
+        passes_cpu_s: The janitor thread's CPU time in each pass (its own work, whatever
+            else the machine runs).
         observe_passes_s: The passes that only read and decided (no step: no ARM call, such
             as the final ones that bill and delete the groups).
         status_s: ``run status`` once the run is over.
@@ -92,6 +94,7 @@ class Figures:
     passes_rows_s: list[float] = field(default_factory=list)
     passes_groups_s: list[float] = field(default_factory=list)
     passes_read: list[int] = field(default_factory=list)
+    passes_cpu_s: list[float] = field(default_factory=list)
     observe_passes_s: list[float] = field(default_factory=list)
     status_s: float = 0.0
     merge_s: float = 0.0
@@ -116,6 +119,7 @@ class _TimedJanitor(Janitor):
     passes: list[tuple[float, bool]] = field(default_factory=list)
     rows_s: list[float] = field(default_factory=list)
     rows_read: list[int] = field(default_factory=list)
+    cpu_s: list[float] = field(default_factory=list)
     groups_s: list[float] = field(default_factory=list)
     _steps: int = 0
 
@@ -140,9 +144,10 @@ class _TimedJanitor(Janitor):
 
     def step(self) -> Any:
         before = self._steps
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         out = super().step()
         self.passes.append((time.perf_counter() - t0, self._steps > before))
+        self.cpu_s.append(time.thread_time() - c0)
         return out
 
 
@@ -200,7 +205,7 @@ def drive(
         raise failed[0]
     fig.passes_s = [seconds for seconds, _ in janitor.passes]
     fig.passes_rows_s, fig.passes_groups_s = janitor.rows_s, janitor.groups_s
-    fig.passes_read = janitor.rows_read
+    fig.passes_read, fig.passes_cpu_s = janitor.rows_read, janitor.cpu_s
     fig.observe_passes_s = [seconds for seconds, acted in janitor.passes if not acted]
     fig.status = progress.run.status
     fig.requests["running"] = wire.total
