@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from blast_client import BlastClient
+from blast_client import BlastClient, JobStatus
 from blast_client.databases import MANIFEST
 
 from deployer.backends.base import ObservedGroup
 from deployer.run import api
 from deployer.run.janitor import Janitor
+from deployer.run.jobview import JobView
 from deployer.run.state import Run
 from deployer.run.store import RunStore
 from deployer.scope import aci_backend, scope_settings
@@ -74,6 +75,9 @@ class Figures:
         passes_read: The job rows each pass read (those changed since the last).
         passes_cpu_s: The janitor thread's CPU time in each pass (its own work, whatever
             else the machine runs).
+        looks_s: Each read of the changed rows between passes (near the run's end).
+        looks_read: The rows each of those read.
+        looks_cpu_s: The janitor thread's CPU time in each.
         observe_passes_s: The passes that only read and decided (no step: no ARM call, such
             as the final ones that bill and delete the groups).
         status_s: ``run status`` once the run is over.
@@ -95,6 +99,9 @@ class Figures:
     passes_groups_s: list[float] = field(default_factory=list)
     passes_read: list[int] = field(default_factory=list)
     passes_cpu_s: list[float] = field(default_factory=list)
+    looks_s: list[float] = field(default_factory=list)
+    looks_read: list[int] = field(default_factory=list)
+    looks_cpu_s: list[float] = field(default_factory=list)
     observe_passes_s: list[float] = field(default_factory=list)
     status_s: float = 0.0
     merge_s: float = 0.0
@@ -109,6 +116,29 @@ class Figures:
     def per_batch(self) -> float:
         """Storage requests per batch, all phases."""
         return sum(self.requests.values()) / max(1, self.batches)
+
+
+@dataclass
+class _TimedView(JobView):
+    """The janitor's job view, its reads between passes timed: near a run's end the janitor
+    looks at the rows changed between its passes (``deployer.run.janitor.until_next_pass``),
+    and those reads are its work too."""
+
+    in_pass: bool = False
+    looks_s: list[float] = field(default_factory=list)
+    looks_read: list[int] = field(default_factory=list)
+    looks_cpu_s: list[float] = field(default_factory=list)
+
+    def refresh(
+        self, client: BlastClient, clock: Callable[[], float] = time.monotonic
+    ) -> dict[str, JobStatus]:
+        t0, c0 = time.perf_counter(), time.thread_time()
+        out = super().refresh(client, clock)
+        if not self.in_pass:
+            self.looks_s.append(time.perf_counter() - t0)
+            self.looks_cpu_s.append(time.thread_time() - c0)
+            self.looks_read.append(self.read_rows)
+        return out
 
 
 @dataclass
@@ -130,6 +160,8 @@ class _TimedJanitor(Janitor):
         self._steps += 1
 
     def jobs(self, run: Run) -> dict[str, str]:
+        if self.view is None:
+            self.view = _TimedView.of(run, skip_queued=True)
         t0 = time.perf_counter()
         out = super().jobs(run)
         self.rows_s.append(time.perf_counter() - t0)
@@ -145,7 +177,13 @@ class _TimedJanitor(Janitor):
     def step(self) -> Any:
         before = self._steps
         t0, c0 = time.perf_counter(), time.thread_time()
-        out = super().step()
+        if isinstance(self.view, _TimedView):
+            self.view.in_pass = True
+        try:
+            out = super().step()
+        finally:
+            if isinstance(self.view, _TimedView):
+                self.view.in_pass = False
         self.passes.append((time.perf_counter() - t0, self._steps > before))
         self.cpu_s.append(time.thread_time() - c0)
         return out
@@ -206,6 +244,10 @@ def drive(
     fig.passes_s = [seconds for seconds, _ in janitor.passes]
     fig.passes_rows_s, fig.passes_groups_s = janitor.rows_s, janitor.groups_s
     fig.passes_read, fig.passes_cpu_s = janitor.rows_read, janitor.cpu_s
+    if isinstance(janitor.view, _TimedView):
+        view = janitor.view
+        fig.looks_s, fig.looks_read = view.looks_s, view.looks_read
+        fig.looks_cpu_s = view.looks_cpu_s
     fig.observe_passes_s = [seconds for seconds, acted in janitor.passes if not acted]
     fig.status = progress.run.status
     fig.requests["running"] = wire.total
