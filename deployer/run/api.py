@@ -978,7 +978,8 @@ def cancel(
     run, _ = janitor.step()
     jobs = JobView.of(run).refresh(scope.client)
     left = unfinished(run, {j: s.status for j, s in jobs.items()})
-    cancel_jobs(scope.client, run_id, left, reason, time.time())
+    unread = frozenset(j for j in left if j not in jobs)
+    cancel_jobs(scope.client, run_id, left, reason, time.time(), unread)
     return run
 
 

@@ -19,12 +19,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 from blast_client import BlastClient
+from blast_client.joblog import index_entries
 
 from deployer import defaults
 from deployer.backends.base import Backend, ObservedGroup
@@ -142,7 +144,11 @@ class Janitor:
                 run = replace(run, status=step.status, reason=step.reason, finished=self.clock())
                 etag = self.store.save(run, etag)
             elif isinstance(step, d.CancelJobs):
-                cancel_jobs(self.client, self.run_id, step.job_ids, step.reason, self.clock())
+                seen = self.view.jobs if self.view is not None else {}
+                unread = frozenset(j for j in step.job_ids if j not in seen)
+                cancel_jobs(
+                    self.client, self.run_id, step.job_ids, step.reason, self.clock(), unread
+                )
             elif isinstance(step, d.Bill):
                 run = run.with_bill(step.bill)
                 etag = self.store.save(run, etag)
@@ -224,23 +230,36 @@ CANCEL_THREADS = 16
 
 
 def cancel_jobs(
-    client: BlastClient, run_id: str, job_ids: Iterable[str], reason: str, now: float
+    client: BlastClient,
+    run_id: str,
+    job_ids: Iterable[str],
+    reason: str,
+    now: float,
+    unread: Container[str] = frozenset(),
 ) -> None:
     """Mark a run's jobs ``cancelled``, creating the rows (and index entries) that are
     missing; a row a worker made final since it was read keeps its status (the write is
-    conditional on the row's etag)."""
+    conditional on the row's etag).
 
-    def cancel(job_id: str) -> None:
-        client.joblog.update_unless_final(
-            job_id,
-            status="cancelled",
-            error=reason,
-            finished=now,
-            run_id=run_id,
-        )
+    A job in ``unread`` (no row seen: a run's jobs are queued without one) gets its row in one
+    create, its index entries in batch transactions after; only when it has a row after all
+    is that row updated. A run cancelled just after its submission has thousands of them."""
+    fields: dict[str, Any] = {
+        "status": "cancelled",
+        "error": reason,
+        "finished": now,
+        "run_id": run_id,
+    }
+
+    def cancel(job_id: str) -> str | None:
+        if job_id in unread and client.joblog.create(job_id, **fields):
+            return job_id
+        client.joblog.update_unless_final(job_id, **fields)
+        return None
 
     with ThreadPoolExecutor(CANCEL_THREADS) as pool:
-        list(pool.map(cancel, job_ids))
+        created = [job for job in pool.map(cancel, job_ids) if job is not None]
+    client.joblog.upsert_batched(e for job in created for e in index_entries(job, now, run_id))
 
 
 def drop_queues(client: BlastClient, queues: Iterable[str]) -> None:

@@ -367,6 +367,24 @@ class JobLog:
             return Written(_etag(written))
         raise RuntimeError(f"job {job_id}: the row kept changing while updating it")
 
+    def create(self, job_id: str, **fields: Any) -> bool:
+        """Create a job's row with ``fields`` (without its index entries); False, with nothing
+        written, when it already has one.
+
+        Args:
+            job_id: The job id.
+            fields: Columns to set (as :meth:`update`).
+        """
+        now = time.time()
+        entity: dict[str, Any] = {"PartitionKey": job_id, "RowKey": JOB_ROW, **_columns(fields)}
+        entity["updated"] = _utc(now)
+        entity.setdefault("submitted", _utc(now))
+        try:
+            self.table.create_entity(entity)
+        except ResourceExistsError:
+            return False
+        return True
+
     def finish_once(self, job_id: str, etag: str | None = None, **fields: Any) -> bool:
         """Mark a job succeeded unless its row is already final (another delivery succeeded,
         or it was cancelled); etag-guarded.

@@ -36,7 +36,7 @@ from deployer import contract
 from deployer.backends.aci import AciBackend, make_client
 from deployer.run import api
 from deployer.run.decide import unfinished
-from deployer.run.janitor import Janitor
+from deployer.run.janitor import Janitor, cancel_jobs
 from deployer.run.jobview import JobView
 from deployer.run.state import Batch, Run, new_run_id, queue_name
 from deployer.run.store import RunStore
@@ -414,7 +414,9 @@ def test_cancel_deletes_the_groups_and_keeps_finished_results(
     cancelled = stack.run_json("run", "cancel", rid)["data"]
     assert cancelled["status"] == "cancelled"
     assert stack.groups("cancel") == []
-    states = {j.status for j in jobs.run_jobs(rid)}
+    listed = jobs.run_jobs(rid)
+    assert len(listed) == started["batches"], "every batch has a row, the unstarted ones too"
+    states = {j.status for j in listed}
     assert "succeeded" in states and states <= {"succeeded", "cancelled"}, states
     out = tmp_path / "partial"
     summary = stack.run_json("run", "results", rid, "--out", str(out))["data"]
@@ -581,6 +583,36 @@ def test_the_janitors_first_read_leaves_queued_rows_out_and_later_reads_see_a_re
     assert janitors.refresh(client)[second].status == "queued"
     seen = janitors.statuses()
     assert [seen.get(j, "queued") for j in (first, second, third)] == ["queued"] * 2 + ["succeeded"]
+
+
+def test_cancelling_jobs_creates_the_missing_rows_and_leaves_final_ones(
+    run_stack: RunStack,
+) -> None:
+    """``cancel_jobs`` creates a cancelled row for a job never started (a run's jobs are
+    queued without rows), with its index entries, and cancels a row that exists even when
+    the caller had not read it; a finished job keeps its row."""
+    rid = new_run_id()
+    client = BlastClient(connection_string=run_stack.connection_string, queue=queue_name(rid))
+    client.ensure_resources()
+    never, unseen, running, done = (f"{rid}-b{i}" for i in (1, 2, 3, 4))
+    client.joblog.update_unless_final(unseen, status="running", started=time.time(), run_id=rid)
+    client.joblog.update_unless_final(running, status="running", started=time.time(), run_id=rid)
+    client.joblog.update_unless_final(done, status="succeeded", finished=time.time(), run_id=rid)
+
+    # The caller read only the running job's row: the others are unread.
+    cancel_jobs(
+        client, rid, [never, unseen, running, done], "cancelled", time.time(), {never, unseen, done}
+    )
+    states = {j.job_id: j.status for j in client.run_jobs(rid)}
+    assert states == {
+        never: "cancelled",
+        unseen: "cancelled",
+        running: "cancelled",
+        done: "succeeded",
+    }
+    row = client.joblog.get(never)
+    assert row is not None and row["error"] == "cancelled" and row["run_id"] == rid
+    assert never in {s.job_id for s in client.recent(since=3600)}
 
 
 SHARDED_RUNS = [
