@@ -10,6 +10,21 @@ from docker.models.containers import Container
 
 from testbed.cluster import ENGINE_REPLICAS, health, registered_engines, wait_until
 
+LISTENING = (
+    "import sys\n"
+    "for line in open('/proc/net/tcp').readlines()[1:]:\n"
+    "    local, state = line.split()[1], line.split()[3]\n"
+    "    if state == '0A':\n"
+    "        print(int(local.split(':')[1], 16))\n"
+)
+
+
+def listening(container: Container) -> list[int]:
+    """The container's listening TCP ports (IPv4)."""
+    code, out = container.exec_run(["python3", "-c", LISTENING])
+    assert code == 0, out
+    return [int(x) for x in out.decode().split()]
+
 
 @pytest.mark.timeout(180)
 def test_engines_per_container_default_to_the_cpus(
@@ -34,6 +49,10 @@ def test_engines_per_container_default_to_the_cpus(
     wait_until(
         lambda: set(ids) <= set(registered_engines(notebook)), 30, "the hub to list the engines"
     )
+    # Each engine's tunnels listen on local ports of its own range (start-ipengines), below the
+    # kernel's ephemeral ports: no port another engine, or a connection, took meanwhile.
+    tunnels = sorted(p for p in listening(container) if 20000 <= p < 32768)
+    assert {(p - 20000) // 100 for p in tunnels} == set(range(expected)), tunnels
 
     # Leave the cluster as it was. ipengine does not unregister on SIGTERM: the hub drops
     # the engines when their heartbeats stop (10 misses of 3 s).
